@@ -1,0 +1,1 @@
+"""Guest clusters as AWS CloudFormation stacks."""

@@ -1,0 +1,1 @@
+"""Per-cluster root CA in Vault PKI and a certificate per component."""

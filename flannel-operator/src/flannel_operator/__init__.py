@@ -1,0 +1,1 @@
+"""Per-cluster VXLAN network: allocation, etcd config, flannel DaemonSet."""

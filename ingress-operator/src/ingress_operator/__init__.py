@@ -1,0 +1,1 @@
+"""HAProxy routing to each guest cluster API and ingress."""

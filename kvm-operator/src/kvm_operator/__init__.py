@@ -1,0 +1,1 @@
+"""Guest nodes as QEMU/KVM VMs in pods of the mother cluster."""

@@ -1,0 +1,1 @@
+"""Shared reconcile library: informers, work queue, ordered resources, leader election, metrics."""

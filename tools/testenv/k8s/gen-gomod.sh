@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Regenerate go.mod for a Kubernetes/etcd version bump: k8s.io/kubernetes requires its staging modules at
+# v0.0.0 and replaces them with local folders, so we replace each one with its published v0.X.Y tag.
+# Usage: gen-gomod.sh 1.36.3 3.6.16
+set -euo pipefail
+k8s=${1:?kubernetes version, e.g. 1.36.3}; etcd=${2:?etcd version, e.g. 3.6.16}
+export GOTOOLCHAIN=local
+cd "$(dirname "$0")"
+gomod=$(go mod download -json "k8s.io/kubernetes@v$k8s" | python3 -c 'import json,sys; print(json.load(sys.stdin)["GoMod"])')
+staging=$(grep -oE '^\s+k8s.io/[a-z0-9-]+ => ./staging' "$gomod" | awk '{print $1}')
+{
+  echo "module github.com/kubeception/kubeception/tools/testenv/k8s"
+  echo
+  echo "go 1.26.0"
+  echo
+  echo "require ("
+  echo "	go.etcd.io/etcd/server/v3 v$etcd"
+  echo "	k8s.io/kubernetes v$k8s"
+  echo ")"
+  echo
+  echo "replace ("
+  for m in $staging; do echo "	$m => $m v0.${k8s#1.}"; done
+  echo ")"
+} > go.mod
+go mod tidy

@@ -1,0 +1,24 @@
+"""Real servers on loopback for tests and the local demo: a Kubernetes control plane and its side servers.
+
+Every server here is the real program (etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kwok,
+OpenBao, moto, HAProxy), started on free ports, logged to files and stopped with its children.
+"""
+
+from kubeception_testenv._binaries import BinaryNotFoundError, find_binary
+from kubeception_testenv._process import Server, ServerError, wait_for
+from kubeception_testenv.controlplane import ControlPlane
+from kubeception_testenv.servers import EtcdServer, HAProxyServer, MotoServer, OpenBaoServer, haproxy_check
+
+__all__ = [
+    "BinaryNotFoundError",
+    "ControlPlane",
+    "EtcdServer",
+    "HAProxyServer",
+    "MotoServer",
+    "OpenBaoServer",
+    "Server",
+    "ServerError",
+    "find_binary",
+    "haproxy_check",
+    "wait_for",
+]

@@ -1,0 +1,156 @@
+"""``python -m kubeception_testenv up|down|status``: the local mother cluster and side servers for the demo.
+
+``up`` starts a detached supervisor that owns every server and writes ``<state>/env`` once all are healthy;
+``down`` asks it to stop (SIGTERM), waits, and kills the supervisor's process group if anything is left.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import shlex
+import signal
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+from kubeception_testenv._process import wait_for
+from kubeception_testenv.controlplane import ControlPlane
+from kubeception_testenv.servers import EtcdServer, MotoServer, OpenBaoServer
+
+_DEFAULT_STATE = Path(".run")
+
+
+def _serve(state: Path, nodes: int) -> int:
+    """Run in the supervisor: start everything, publish the environment, wait for SIGTERM, stop everything."""
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    plane = ControlPlane(state / "control-plane", nodes=nodes)
+    side = (
+        OpenBaoServer(state / "openbao"),
+        MotoServer(state / "moto"),
+        EtcdServer(state / "flannel-etcd", name="flannel-etcd"),
+    )
+    try:
+        plane.start()
+        for server in side:
+            server.start()
+        openbao, moto, etcd = side
+        env = {
+            "KUBECONFIG": str(plane.kubeconfig.resolve()),
+            "VAULT_ADDR": openbao.url,
+            "VAULT_TOKEN": openbao.root_token,
+            "AWS_ENDPOINT_URL": moto.url,
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",
+            "AWS_DEFAULT_REGION": "eu-central-1",
+            "KUBECEPTION_ETCD_ENDPOINT": etcd.url,
+        }
+        (state / "env").write_text("".join(f"export {k}={shlex.quote(v)}\n" for k, v in env.items()))
+        (state / "status.json").write_text(
+            json.dumps(
+                {
+                    "startup_seconds": round(plane.startup_seconds, 1),
+                    "pids": {s.name: s.pid for s in (*plane.servers, *side)},
+                },
+                indent=2,
+            )
+        )
+        stop.wait()
+    finally:
+        for server in reversed(side):
+            server.stop()
+        plane.stop()
+        (state / "env").unlink(missing_ok=True)
+    return 0
+
+
+def _supervisor_pid(state: Path) -> int | None:
+    try:
+        pid = int((state / "supervisor.pid").read_text())
+        os.kill(pid, 0)
+    except (FileNotFoundError, ValueError, ProcessLookupError):
+        return None
+    return pid
+
+
+def _up(state: Path, nodes: int, timeout: float) -> int:
+    if _supervisor_pid(state) is not None and (state / "env").exists():
+        print((state / "env").read_text(), end="")
+        return 0
+    state.mkdir(parents=True, exist_ok=True)
+    (state / "env").unlink(missing_ok=True)
+    with (state / "supervisor.log").open("ab") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "kubeception_testenv", "serve", f"--state={state}", f"--nodes={nodes}"],
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    (state / "supervisor.pid").write_text(str(proc.pid))
+    try:
+        wait_for(
+            lambda: (state / "env").exists() or proc.poll() is not None,
+            timeout=timeout,
+            message="the local environment",
+        )
+    except TimeoutError:
+        _down(state, timeout=30)
+        raise
+    if proc.poll() is not None:
+        print((state / "supervisor.log").read_text()[-4000:], file=sys.stderr)
+        print(
+            f"kubeception: the local environment failed to start (log: {state / 'supervisor.log'})",
+            file=sys.stderr,
+        )
+        return 1
+    status = json.loads((state / "status.json").read_text())
+    print(f"# control plane ready in {status['startup_seconds']} s; stop with `make down`", file=sys.stderr)
+    print((state / "env").read_text(), end="")
+    return 0
+
+
+def _down(state: Path, timeout: float) -> int:
+    pid = _supervisor_pid(state)
+    if pid is None:
+        print("kubeception: nothing running", file=sys.stderr)
+        return 0
+    os.kill(pid, signal.SIGTERM)
+    try:
+        wait_for(lambda: _supervisor_pid(state) is None, timeout=timeout, message="the supervisor to stop")
+    except TimeoutError:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(pid, signal.SIGKILL)
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(pid, signal.SIGKILL)  # anything a server left behind in the supervisor's group
+    (state / "supervisor.pid").unlink(missing_ok=True)
+    print("kubeception: stopped", file=sys.stderr)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m kubeception_testenv", description=__doc__)
+    parser.add_argument("action", choices=["up", "down", "status", "serve"])
+    parser.add_argument("--state", type=Path, default=_DEFAULT_STATE, help="state directory (default .run)")
+    parser.add_argument("--nodes", type=int, default=3, help="number of kwok nodes")
+    parser.add_argument("--timeout", type=float, default=180, help="seconds to wait for start or stop")
+    args = parser.parse_args(argv)
+    state: Path = args.state.resolve()
+    if args.action == "serve":
+        return _serve(state, args.nodes)
+    if args.action == "up":
+        return _up(state, args.nodes, args.timeout)
+    if args.action == "down":
+        return _down(state, args.timeout)
+    running = _supervisor_pid(state) is not None
+    print("running" if running else "stopped")
+    return 0 if running else 3
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,381 @@
+"""A real local Kubernetes control plane: etcd, kube-apiserver, kube-controller-manager, kube-scheduler and
+kwok with fake Ready nodes, all on loopback with a fresh PKI.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import subprocess
+import time
+import urllib.request
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Self
+
+import yaml
+
+from kubeception_testenv._binaries import find_binary
+from kubeception_testenv._http import client_tls_context, http_status
+from kubeception_testenv._pki import KeyPair, LocalPKI
+from kubeception_testenv._ports import free_port
+from kubeception_testenv._process import Server, wait_for
+from kubeception_testenv.servers import EtcdServer
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+    from types import TracebackType
+
+    from kubernetes.client import ApiClient
+
+SERVICE_CIDR = "10.96.0.0/16"
+SERVICE_IP = "10.96.0.1"
+KWOK_NODE_ANNOTATION = "kwok.x-k8s.io/node"
+
+# The controllers the platform relies on; the rest (node lifecycle, IPAM, cloud, ...) make no sense on kwok.
+CONTROLLERS = (
+    "serviceaccount-token-controller",
+    "serviceaccount-controller",
+    "garbage-collector-controller",
+    "namespace-controller",
+    "deployment-controller",
+    "replicaset-controller",
+    "daemonset-controller",
+    "statefulset-controller",
+    "job-controller",
+    "cronjob-controller",
+    "ttl-after-finished-controller",
+    "endpointslice-controller",
+    "disruption-controller",
+    "pod-garbage-collector-controller",
+    "root-ca-certificate-publisher-controller",
+    "resourcequota-controller",
+    "clusterrole-aggregation-controller",
+    "node-lifecycle-controller",  # lifts the not-ready taint once kwok reports a node Ready
+)
+
+
+class _HTTPSComponent(Server):
+    """A component that serves ``/healthz`` over TLS on a free loopback port, with a cert from our CA."""
+
+    health_path = "/healthz"
+
+    def __init__(self, workdir: Path, pki: LocalPKI, client: KeyPair) -> None:
+        super().__init__(workdir)
+        self.port = free_port()
+        self.serving = pki.issue(
+            self.name, self.name, ip_addresses=("127.0.0.1",), dns_names=("localhost",), server=True
+        )
+        self._context = client_tls_context(str(pki.ca.cert), str(client.cert), str(client.key))
+
+    def serving_flags(self) -> list[str]:
+        return [
+            "--bind-address=127.0.0.1",
+            f"--secure-port={self.port}",
+            f"--tls-cert-file={self.serving.cert}",
+            f"--tls-private-key-file={self.serving.key}",
+        ]
+
+    def healthy(self) -> bool:
+        return http_status(f"https://127.0.0.1:{self.port}{self.health_path}", self._context) == 200
+
+
+class KubeAPIServer(_HTTPSComponent):
+    name = "kube-apiserver"
+    health_path = "/readyz"
+    start_timeout = 90.0
+
+    def __init__(self, workdir: Path, pki: LocalPKI, etcd_url: str) -> None:
+        self.admin = pki.issue("admin", "kubeception-admin", organizations=("system:masters",), client=True)
+        self.sa = pki.service_account_keys()
+        self.ca = pki.ca
+        self.etcd_url = etcd_url
+        super().__init__(workdir, pki, self.admin)
+        self.serving = pki.issue(
+            "apiserver",
+            "kube-apiserver",
+            dns_names=("localhost", "kubernetes", "kubernetes.default", "kubernetes.default.svc"),
+            ip_addresses=("127.0.0.1", SERVICE_IP),
+            server=True,
+        )
+        self.url = f"https://127.0.0.1:{self.port}"
+
+    def request_json(self, path: str, method: str = "GET", body: object = None) -> Any:
+        """One authenticated admin request; for the harness itself, before any client library is needed."""
+        data = json.dumps(body).encode() if body is not None else None
+        request = urllib.request.Request(
+            f"{self.url}{path}", data=data, method=method, headers={"Content-Type": "application/json"}
+        )
+        with urllib.request.urlopen(request, context=self._context, timeout=10) as response:
+            return json.load(response)
+
+    def command(self) -> Sequence[str]:
+        return [
+            str(find_binary("kube-apiserver")),
+            f"--etcd-servers={self.etcd_url}",
+            *self.serving_flags(),
+            "--advertise-address=127.0.0.1",
+            "--endpoint-reconciler-type=none",  # a loopback address may not be an Endpoints IP
+            f"--client-ca-file={self.ca.cert}",
+            # The aggregation layer's front-proxy settings; without them components log an error a second.
+            f"--requestheader-client-ca-file={self.ca.cert}",
+            "--requestheader-allowed-names=front-proxy-client",
+            "--requestheader-username-headers=X-Remote-User",
+            "--requestheader-group-headers=X-Remote-Group",
+            "--requestheader-extra-headers-prefix=X-Remote-Extra-",
+            f"--service-account-key-file={self.sa.cert}",
+            f"--service-account-signing-key-file={self.sa.key}",
+            "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
+            f"--service-cluster-ip-range={SERVICE_CIDR}",
+            "--authorization-mode=RBAC",
+            "--allow-privileged=true",
+            "--profiling=false",
+            "--v=1",
+        ]
+
+
+class KubeControllerManager(_HTTPSComponent):
+    name = "kube-controller-manager"
+
+    def __init__(self, workdir: Path, pki: LocalPKI, apiserver: KubeAPIServer, kubeconfig: Path) -> None:
+        super().__init__(workdir, pki, apiserver.admin)
+        self.apiserver = apiserver
+        self.kubeconfig = kubeconfig
+
+    def command(self) -> Sequence[str]:
+        return [
+            str(find_binary("kube-controller-manager")),
+            f"--kubeconfig={self.kubeconfig}",
+            f"--authentication-kubeconfig={self.kubeconfig}",
+            f"--authorization-kubeconfig={self.kubeconfig}",
+            *self.serving_flags(),
+            f"--controllers={','.join(CONTROLLERS)}",
+            f"--service-account-private-key-file={self.apiserver.sa.key}",
+            f"--root-ca-file={self.apiserver.ca.cert}",
+            "--leader-elect=false",
+            "--concurrent-gc-syncs=5",
+            "--profiling=false",
+            "--v=1",
+        ]
+
+
+class KubeScheduler(_HTTPSComponent):
+    name = "kube-scheduler"
+
+    def __init__(self, workdir: Path, pki: LocalPKI, apiserver: KubeAPIServer, kubeconfig: Path) -> None:
+        super().__init__(workdir, pki, apiserver.admin)
+        self.kubeconfig = kubeconfig
+
+    def command(self) -> Sequence[str]:
+        return [
+            str(find_binary("kube-scheduler")),
+            f"--kubeconfig={self.kubeconfig}",
+            f"--authentication-kubeconfig={self.kubeconfig}",
+            f"--authorization-kubeconfig={self.kubeconfig}",
+            *self.serving_flags(),
+            "--leader-elect=false",
+            "--profiling=false",
+            "--v=1",
+        ]
+
+
+class Kwok(Server):
+    """kwok: keeps the fake nodes Ready and moves their scheduled pods to Running."""
+
+    name = "kwok"
+
+    def __init__(self, workdir: Path, kubeconfig: Path) -> None:
+        super().__init__(workdir)
+        self.kubeconfig = kubeconfig
+        self.port = free_port()
+
+    def command(self) -> Sequence[str]:
+        return [
+            str(find_binary("kwok")),
+            f"--kubeconfig={self.kubeconfig}",
+            f"--config={Path(__file__).with_name('kwok-stages.yaml')}",
+            "--manage-all-nodes=false",
+            f"--manage-nodes-with-annotation-selector={KWOK_NODE_ANNOTATION}=fake",
+            f"--server-address=127.0.0.1:{self.port}",
+            "--cidr=10.244.0.0/16",
+            "--node-ip=127.0.0.1",
+        ]
+
+    def environment(self) -> dict[str, str]:
+        return {"HOME": str(self.workdir)}  # kwok reads ~/.kwok/kwok.yaml: keep the user's out of tests
+
+    def healthy(self) -> bool:
+        return http_status(f"http://127.0.0.1:{self.port}/healthz") == 200
+
+
+def fake_node(name: str) -> dict[str, Any]:
+    """A Node object kwok manages: untainted, so ordinary Deployments and DaemonSets land on it."""
+    resources = {"cpu": "32", "memory": "256Gi", "pods": "110"}
+    return {
+        "apiVersion": "v1",
+        "kind": "Node",
+        "metadata": {
+            "name": name,
+            "annotations": {KWOK_NODE_ANNOTATION: "fake", "node.alpha.kubernetes.io/ttl": "0"},
+            "labels": {
+                "kubernetes.io/arch": "amd64",
+                "kubernetes.io/hostname": name,
+                "kubernetes.io/os": "linux",
+                "type": "kwok",
+            },
+        },
+        "status": {
+            "allocatable": resources,
+            "capacity": resources,
+            "nodeInfo": {"architecture": "amd64", "operatingSystem": "linux", "kubeletVersion": "kwok"},
+        },
+    }
+
+
+class ControlPlane:
+    """Start with :meth:`start` (or ``with``); everything it started is stopped by :meth:`stop`."""
+
+    def __init__(self, workdir: Path, *, nodes: int = 3) -> None:
+        self.workdir = workdir
+        self.node_count = nodes
+        self.kubeconfig = workdir / "kubeconfig"
+        self.pki = LocalPKI(workdir / "pki")
+        self.etcd = EtcdServer(workdir)
+        self.apiserver = KubeAPIServer(workdir, self.pki, self.etcd.url)
+        self.controller_manager = KubeControllerManager(workdir, self.pki, self.apiserver, self.kubeconfig)
+        self.scheduler = KubeScheduler(workdir, self.pki, self.apiserver, self.kubeconfig)
+        self.kwok = Kwok(workdir, self.kubeconfig)
+        self.startup_seconds = 0.0
+
+    @property
+    def servers(self) -> tuple[Server, ...]:
+        return (self.etcd, self.apiserver, self.controller_manager, self.scheduler, self.kwok)
+
+    @property
+    def url(self) -> str:
+        return self.apiserver.url
+
+    def start(self) -> Self:
+        started = time.monotonic()
+        try:
+            self.etcd.start()
+            self.apiserver.start()
+            self._write_kubeconfig()
+            for server in (self.controller_manager, self.scheduler, self.kwok):
+                server.launch()
+            for server in (self.controller_manager, self.scheduler, self.kwok):
+                server.wait_healthy()
+            self._create_nodes()
+            self.wait_nodes_ready()
+            wait_for(self._default_service_account, timeout=30, message="the default ServiceAccount")
+        except BaseException:
+            self.stop()
+            raise
+        self.startup_seconds = time.monotonic() - started
+        return self
+
+    def stop(self) -> None:
+        for server in reversed(self.servers):
+            server.stop()
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+    def restart_apiserver(self) -> None:
+        """Stop and start kube-apiserver on the same port: for watch-recovery tests."""
+        self.apiserver.stop()
+        self.apiserver.start()
+
+    def log_tails(self, lines: int = 30) -> str:
+        return "\n\n".join(server.log_tail(lines) for server in self.servers)
+
+    # -- clients -------------------------------------------------------------------------------------------
+    def kubeconfig_dict(self) -> dict[str, Any]:
+        def b64(path: Path) -> str:
+            return base64.b64encode(path.read_bytes()).decode()
+
+        return {
+            "apiVersion": "v1",
+            "kind": "Config",
+            "clusters": [
+                {
+                    "name": "kubeception",
+                    "cluster": {
+                        "server": self.url,
+                        "certificate-authority-data": b64(self.apiserver.ca.cert),
+                    },
+                }
+            ],
+            "users": [
+                {
+                    "name": "admin",
+                    "user": {
+                        "client-certificate-data": b64(self.apiserver.admin.cert),
+                        "client-key-data": b64(self.apiserver.admin.key),
+                    },
+                }
+            ],
+            "contexts": [{"name": "kubeception", "context": {"cluster": "kubeception", "user": "admin"}}],
+            "current-context": "kubeception",
+        }
+
+    def _write_kubeconfig(self) -> None:
+        self.kubeconfig.write_text(yaml.safe_dump(self.kubeconfig_dict()))
+        self.kubeconfig.chmod(0o600)
+
+    def api_client(self) -> ApiClient:
+        """A fresh ``kubernetes`` ApiClient authenticated as cluster admin."""
+        from kubernetes import config
+
+        api: ApiClient = config.new_client_from_config(  # type: ignore[no-untyped-call]
+            config_file=str(self.kubeconfig)
+        )
+        return api
+
+    def kubectl(
+        self, *args: str, input: str | None = None, check: bool = True
+    ) -> subprocess.CompletedProcess[str]:
+        """Run the kubectl that matches the server against this control plane."""
+        return subprocess.run(
+            [str(find_binary("kubectl")), f"--kubeconfig={self.kubeconfig}", *args],
+            input=input,
+            capture_output=True,
+            text=True,
+            check=check,
+            timeout=120,
+        )
+
+    # -- nodes ---------------------------------------------------------------------------------------------
+    def _create_nodes(self) -> None:
+        existing = {
+            node["metadata"]["name"] for node in self.apiserver.request_json("/api/v1/nodes")["items"]
+        }
+        for index in range(self.node_count):
+            if (name := f"kwok-node-{index}") not in existing:
+                self.apiserver.request_json("/api/v1/nodes", "POST", fake_node(name))
+
+    def ready_nodes(self) -> list[str]:
+        nodes = self.apiserver.request_json("/api/v1/nodes")["items"]
+        return [
+            node["metadata"]["name"]
+            for node in nodes
+            if any(
+                c["type"] == "Ready" and c["status"] == "True"
+                for c in node.get("status", {}).get("conditions", [])
+            )
+        ]
+
+    def wait_nodes_ready(self, timeout: float = 60) -> None:
+        wait_for(
+            lambda: len(self.ready_nodes()) >= self.node_count,
+            timeout=timeout,
+            message=f"{self.node_count} kwok nodes to be Ready",
+        )
+
+    def _default_service_account(self) -> bool:
+        accounts = self.apiserver.request_json("/api/v1/namespaces/default/serviceaccounts")["items"]
+        return any(sa["metadata"]["name"] == "default" for sa in accounts)

@@ -1,0 +1,177 @@
+"""The side servers: a standalone etcd, OpenBao (Vault API), moto (AWS API) and HAProxy."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import signal
+import subprocess
+import sys
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from kubeception_testenv._binaries import find_binary
+from kubeception_testenv._http import client_tls_context, http_status
+from kubeception_testenv._pki import KeyPair, LocalPKI
+from kubeception_testenv._ports import free_port, port_open
+from kubeception_testenv._process import Server, ServerError
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+    from pathlib import Path
+
+
+class EtcdServer(Server):
+    """A single-member etcd 3.6 on loopback; with ``tls=True`` it requires client certificates."""
+
+    name = "etcd"
+
+    def __init__(self, workdir: Path, *, tls: bool = False, name: str = "etcd") -> None:
+        self.name = name
+        super().__init__(workdir)
+        self.client_port = free_port()
+        self.peer_port = free_port()
+        self.tls = tls
+        self.client_cert: KeyPair | None = None
+        self.ca_file: Path | None = None
+        scheme = "http"
+        if tls:
+            pki = LocalPKI(workdir / f"{name}-pki")
+            self.ca_file = pki.ca.cert
+            self._server_cert = pki.issue(
+                "server",
+                "etcd",
+                ip_addresses=("127.0.0.1",),
+                dns_names=("localhost",),
+                server=True,
+                client=True,
+            )
+            self.client_cert = pki.issue("client", "etcd-client", client=True)
+            scheme = "https"
+        self.url = f"{scheme}://127.0.0.1:{self.client_port}"
+
+    def command(self) -> Sequence[str]:
+        peer = f"http://127.0.0.1:{self.peer_port}"
+        args = [
+            str(find_binary("etcd")),
+            f"--name={self.name}",
+            f"--data-dir={self.workdir / f'{self.name}-data'}",
+            f"--listen-client-urls={self.url}",
+            f"--advertise-client-urls={self.url}",
+            f"--listen-peer-urls={peer}",
+            f"--initial-advertise-peer-urls={peer}",
+            f"--initial-cluster={self.name}={peer}",
+            "--unsafe-no-fsync",
+            "--log-level=warn",
+        ]
+        if self.tls:
+            args += [
+                f"--cert-file={self._server_cert.cert}",
+                f"--key-file={self._server_cert.key}",
+                f"--trusted-ca-file={self.ca_file}",
+                "--client-cert-auth",
+            ]
+        return args
+
+    def healthy(self) -> bool:
+        context = None
+        if self.tls and self.ca_file and self.client_cert:
+            context = client_tls_context(
+                str(self.ca_file), str(self.client_cert.cert), str(self.client_cert.key)
+            )
+        return http_status(f"{self.url}/health", context) == 200
+
+
+class OpenBaoServer(Server):
+    """OpenBao's in-memory dev server: the Vault API, with a known root token."""
+
+    name = "openbao"
+
+    def __init__(self, workdir: Path, root_token: str | None = None) -> None:
+        super().__init__(workdir)
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.root_token = root_token or secrets.token_hex(16)
+
+    def command(self) -> Sequence[str]:
+        return [
+            str(find_binary("bao")),
+            "server",
+            "-dev",
+            f"-dev-root-token-id={self.root_token}",
+            f"-dev-listen-address=127.0.0.1:{self.port}",
+            "-dev-no-store-token",
+            "-log-level=warn",
+        ]
+
+    def environment(self) -> Mapping[str, str]:
+        return {"HOME": str(self.workdir)}
+
+    def healthy(self) -> bool:
+        return http_status(f"{self.url}/v1/sys/health") == 200
+
+
+class MotoServer(Server):
+    """moto in server mode: a local AWS endpoint for boto3 (``endpoint_url=server.url``)."""
+
+    name = "moto"
+
+    def __init__(self, workdir: Path) -> None:
+        super().__init__(workdir)
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+
+    def command(self) -> Sequence[str]:
+        return [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(self.port)]
+
+    def environment(self) -> Mapping[str, str]:
+        return {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
+
+    def healthy(self) -> bool:
+        return http_status(f"{self.url}/moto-api/") is not None
+
+
+@dataclass(frozen=True)
+class HAProxyCheck:
+    ok: bool
+    output: str
+
+
+def haproxy_check(config: str, workdir: Path) -> HAProxyCheck:
+    """Validate a configuration with ``haproxy -c``; ``output`` carries HAProxy's own diagnosis."""
+    path = workdir / f"check-{secrets.token_hex(4)}.cfg"
+    path.write_text(config)
+    result = subprocess.run(
+        [str(find_binary("haproxy")), "-c", "-f", str(path)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    return HAProxyCheck(result.returncode == 0, (result.stdout + result.stderr).strip())
+
+
+class HAProxyServer(Server):
+    """HAProxy in master-worker mode, so :meth:`reload` swaps the configuration without dropping sockets."""
+
+    name = "haproxy"
+
+    def __init__(self, workdir: Path, config: str, listen_ports: Sequence[int]) -> None:
+        super().__init__(workdir)
+        self.config_path = workdir / "haproxy.cfg"
+        self.config_path.write_text(config)
+        self.listen_ports = tuple(listen_ports)
+
+    def command(self) -> Sequence[str]:
+        return [str(find_binary("haproxy")), "-W", "-db", "-f", str(self.config_path)]
+
+    def healthy(self) -> bool:
+        return all(port_open(port) for port in self.listen_ports)
+
+    def reload(self, config: str) -> None:
+        """Validate, then load ``config`` (SIGUSR2 to the master); a bad config is refused, not loaded."""
+        check = haproxy_check(config, self.workdir)
+        if not check.ok:
+            raise ServerError(f"haproxy refused the configuration:\n{check.output}")
+        self.config_path.write_text(config)
+        if self.pid is not None:
+            os.kill(self.pid, signal.SIGUSR2)
