@@ -57,9 +57,7 @@ def test_kubectl_reports_server_v1_36(control_plane: ControlPlane):
 def test_crd_with_status_subresource_and_printer_columns(control_plane: ControlPlane):
     control_plane.kubectl("create", "namespace", "crd-test")
     control_plane.kubectl("apply", "-f", "-", input=yaml.safe_dump(WIDGET_CRD))
-    control_plane.kubectl(
-        "wait", "--for=condition=Established", "crd/widgets.testenv.kubeception.io", "--timeout=30s"
-    )
+    control_plane.kubectl("wait", "--for=condition=Established", "crd/widgets.testenv.kubeception.io", "--timeout=30s")
     widget = {
         "apiVersion": "testenv.kubeception.io/v1alpha1",
         "kind": "Widget",
@@ -88,9 +86,7 @@ def test_crd_with_status_subresource_and_printer_columns(control_plane: ControlP
     assert table[1].split() == ["w1", "3", "Ready"]
 
     # The structural schema is enforced by the server.
-    bad = control_plane.kubectl(
-        "apply", "-f", "-", check=False, input=yaml.safe_dump({**widget, "spec": {"size": 0}})
-    )
+    bad = control_plane.kubectl("apply", "-f", "-", check=False, input=yaml.safe_dump({**widget, "spec": {"size": 0}}))
     assert bad.returncode != 0
     assert "spec.size" in bad.stderr
 
@@ -184,9 +180,7 @@ def test_nodes_are_ready_kwok_nodes(control_plane: ControlPlane):
 
 
 def test_helm_talks_to_the_server(control_plane: ControlPlane):
-    helm = subprocess.run(
-        [str(find_binary("helm")), "version", "--short"], capture_output=True, text=True, check=True
-    )
+    helm = subprocess.run([str(find_binary("helm")), "version", "--short"], capture_output=True, text=True, check=True)
     assert helm.stdout.startswith("v3.")
     listing = subprocess.run(
         [str(find_binary("helm")), f"--kubeconfig={control_plane.kubeconfig}", "list", "-A", "-o", "json"],

@@ -28,9 +28,7 @@ def _alive(pid: int) -> bool:
 
 
 def _children_of(pid: int) -> set[int]:
-    out = subprocess.run(
-        ["ps", "-o", "pid=", "--ppid", str(pid)], capture_output=True, text=True, check=False
-    )
+    out = subprocess.run(["ps", "-o", "pid=", "--ppid", str(pid)], capture_output=True, text=True, check=False)
     return {int(p) for p in out.stdout.split()}
 
 

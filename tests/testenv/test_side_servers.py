@@ -3,6 +3,7 @@ HAProxy checks and serves configurations."""
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import textwrap
 import threading
@@ -63,14 +64,10 @@ CFN_TEMPLATE = textwrap.dedent("""
 
 
 def test_moto_cloudformation_stack_with_vpc_and_subnet(moto_server: MotoServer):
-    session = boto3.Session(
-        aws_access_key_id="testing", aws_secret_access_key="testing", region_name="eu-central-1"
-    )
+    session = boto3.Session(aws_access_key_id="testing", aws_secret_access_key="testing", region_name="eu-central-1")
     cfn = session.client("cloudformation", endpoint_url=moto_server.url)
     cfn.create_stack(StackName="testenv", TemplateBody=CFN_TEMPLATE)
-    cfn.get_waiter("stack_create_complete").wait(
-        StackName="testenv", WaiterConfig={"Delay": 1, "MaxAttempts": 30}
-    )
+    cfn.get_waiter("stack_create_complete").wait(StackName="testenv", WaiterConfig={"Delay": 1, "MaxAttempts": 30})
     stack = cfn.describe_stacks(StackName="testenv")["Stacks"][0]
     outputs = {o["OutputKey"]: o["OutputValue"] for o in stack["Outputs"]}
     ec2 = session.client("ec2", endpoint_url=moto_server.url)
@@ -146,16 +143,16 @@ def test_haproxy_check_accepts_valid_and_rejects_broken(testenv_workdir: Path):
 def test_haproxy_forwards_tcp(testenv_workdir: Path):
     with socket.create_server(("127.0.0.1", 0)) as backend:
 
-        def echo() -> None:  # the health probe connects too, so answer every connection
-            while True:
-                try:
-                    conn, _ = backend.accept()
-                except OSError:
-                    return
-                with conn:
-                    conn.sendall(conn.recv(64))
+        def echo_one(conn: socket.socket) -> None:
+            with conn, contextlib.suppress(OSError):  # the health probe's connection is reset: fine
+                conn.sendall(conn.recv(64))
 
-        threading.Thread(target=echo, daemon=True).start()
+        def accept_all() -> None:  # the health probe connects too, so answer every connection
+            with contextlib.suppress(OSError):
+                while True:
+                    threading.Thread(target=echo_one, args=(backend.accept()[0],), daemon=True).start()
+
+        threading.Thread(target=accept_all, daemon=True).start()
         port = free_port()
         config = _haproxy_config(port, backend.getsockname()[1])
         with (
