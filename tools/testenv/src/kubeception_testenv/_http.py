@@ -19,9 +19,7 @@ def http_status(url: str, context: ssl.SSLContext | None = None, timeout: float 
         return None
 
 
-def client_tls_context(
-    ca_file: str, cert_file: str | None = None, key_file: str | None = None
-) -> ssl.SSLContext:
+def client_tls_context(ca_file: str, cert_file: str | None = None, key_file: str | None = None) -> ssl.SSLContext:
     """A TLS context that trusts ``ca_file`` and presents a client certificate when given."""
     context = ssl.create_default_context(cafile=ca_file)
     if cert_file and key_file:

@@ -115,9 +115,7 @@ class Server:
     def wait_healthy(self) -> Self:
         """Block until the launched process is healthy; stop it and raise :class:`ServerError` if not."""
         try:
-            wait_for(
-                self._healthy_or_exited, timeout=self.start_timeout, message=f"{self.name} to be healthy"
-            )
+            wait_for(self._healthy_or_exited, timeout=self.start_timeout, message=f"{self.name} to be healthy")
         except (TimeoutError, ServerError) as exc:
             self.stop()
             raise ServerError(f"{self.name} did not become healthy: {exc}\n{self.log_tail()}") from exc
@@ -149,6 +147,15 @@ class Server:
             self._proc.wait()
         self._proc = None
         _running.discard(self)
+
+    def pause(self) -> None:
+        """SIGSTOP: the process keeps its sockets but answers nothing (a hung server, for stall tests)."""
+        if self._proc is not None:
+            self._proc.send_signal(signal.SIGSTOP)
+
+    def resume(self) -> None:
+        if self._proc is not None:
+            self._proc.send_signal(signal.SIGCONT)
 
     def log_tail(self, lines: int = 40) -> str:
         """The last ``lines`` lines of this server's log, headed by its name."""

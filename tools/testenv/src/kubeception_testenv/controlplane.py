@@ -30,6 +30,7 @@ if TYPE_CHECKING:
 SERVICE_CIDR = "10.96.0.0/16"
 SERVICE_IP = "10.96.0.1"
 KWOK_NODE_ANNOTATION = "kwok.x-k8s.io/node"
+UNCACHED_RESOURCE = "relists.testenv.kubeception.io"
 
 # The controllers the platform relies on; the rest (node lifecycle, IPAM, cloud, ...) make no sense on kwok.
 CONTROLLERS = (
@@ -127,6 +128,8 @@ class KubeAPIServer(_HTTPSComponent):
             "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
             f"--service-cluster-ip-range={SERVICE_CIDR}",
             "--authorization-mode=RBAC",
+            # One kind served straight from etcd, so tests can watch from a compacted revision and get 410 Gone.
+            f"--watch-cache-sizes={UNCACHED_RESOURCE}#0",
             "--allow-privileged=true",
             "--profiling=false",
             "--v=1",
@@ -336,9 +339,7 @@ class ControlPlane:
         )
         return api
 
-    def kubectl(
-        self, *args: str, input: str | None = None, check: bool = True
-    ) -> subprocess.CompletedProcess[str]:
+    def kubectl(self, *args: str, input: str | None = None, check: bool = True) -> subprocess.CompletedProcess[str]:
         """Run the kubectl that matches the server against this control plane."""
         return subprocess.run(
             [str(find_binary("kubectl")), f"--kubeconfig={self.kubeconfig}", *args],
@@ -351,9 +352,7 @@ class ControlPlane:
 
     # -- nodes ---------------------------------------------------------------------------------------------
     def _create_nodes(self) -> None:
-        existing = {
-            node["metadata"]["name"] for node in self.apiserver.request_json("/api/v1/nodes")["items"]
-        }
+        existing = {node["metadata"]["name"] for node in self.apiserver.request_json("/api/v1/nodes")["items"]}
         for index in range(self.node_count):
             if (name := f"kwok-node-{index}") not in existing:
                 self.apiserver.request_json("/api/v1/nodes", "POST", fake_node(name))
@@ -363,10 +362,7 @@ class ControlPlane:
         return [
             node["metadata"]["name"]
             for node in nodes
-            if any(
-                c["type"] == "Ready" and c["status"] == "True"
-                for c in node.get("status", {}).get("conditions", [])
-            )
+            if any(c["type"] == "Ready" and c["status"] == "True" for c in node.get("status", {}).get("conditions", []))
         ]
 
     def wait_nodes_ready(self, timeout: float = 60) -> None:

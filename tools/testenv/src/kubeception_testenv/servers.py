@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 import signal
 import subprocess
 import sys
+import urllib.request
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from kubeception_testenv._binaries import find_binary
 from kubeception_testenv._http import client_tls_context, http_status
@@ -73,12 +75,25 @@ class EtcdServer(Server):
             ]
         return args
 
+    def compact(self) -> int:
+        """Compact the keyspace at the current revision (physically); returns that revision."""
+        revision = int(self._post("/v3/kv/range", {"key": "AA=="})["header"]["revision"])
+        self._post("/v3/kv/compaction", {"revision": str(revision), "physical": True})
+        return revision
+
+    def _post(self, path: str, body: object) -> dict[str, Any]:
+        context = None
+        if self.tls and self.ca_file and self.client_cert:
+            context = client_tls_context(str(self.ca_file), str(self.client_cert.cert), str(self.client_cert.key))
+        request = urllib.request.Request(f"{self.url}{path}", data=json.dumps(body).encode(), method="POST")
+        with urllib.request.urlopen(request, timeout=10, context=context) as response:
+            result: dict[str, Any] = json.load(response)
+            return result
+
     def healthy(self) -> bool:
         context = None
         if self.tls and self.ca_file and self.client_cert:
-            context = client_tls_context(
-                str(self.ca_file), str(self.client_cert.cert), str(self.client_cert.key)
-            )
+            context = client_tls_context(str(self.ca_file), str(self.client_cert.cert), str(self.client_cert.key))
         return http_status(f"{self.url}/health", context) == 200
 
 

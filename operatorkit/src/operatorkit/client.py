@@ -1,0 +1,364 @@
+"""A thin JSON client over the ``kubernetes`` package's configuration and connection pool.
+
+Objects stay plain dicts (as kopf keeps them): no model (de)serialisation on the hot path. Transient failures —
+429 (honouring Retry-After), 5xx and connection errors — are retried with tenacity; everything else surfaces as
+:class:`ApiError` with the server's reason and message.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import urllib.parse
+from typing import TYPE_CHECKING, Any, Literal
+
+import tenacity
+import urllib3
+from kubernetes import client as k8s_client
+from kubernetes import config as k8s_config
+from kubernetes.config.config_exception import ConfigException
+
+from operatorkit import metrics
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator, Mapping
+
+    from operatorkit.kinds import Kind
+
+log = logging.getLogger(__name__)
+
+Object = dict[str, Any]
+PatchType = Literal["merge", "json", "strategic", "apply"]
+_CONTENT_TYPES: dict[PatchType, str] = {
+    "merge": "application/merge-patch+json",
+    "json": "application/json-patch+json",
+    "strategic": "application/strategic-merge-patch+json",
+    "apply": "application/apply-patch+yaml",
+}
+_MAX_RETRY_AFTER = 30.0
+
+
+class ApiError(Exception):
+    """A non-2xx answer from the API server, with its Status ``reason`` and ``message``."""
+
+    def __init__(self, status: int, body: Mapping[str, Any] | None, retry_after: float | None = None) -> None:
+        self.status = status
+        self.body: Mapping[str, Any] = body or {}
+        self.reason: str = str(self.body.get("reason", ""))
+        self.message: str = str(self.body.get("message", "")) or f"HTTP {status}"
+        self.retry_after = retry_after
+        super().__init__(f"{status} {self.reason}: {self.message}")
+
+    @property
+    def not_found(self) -> bool:
+        return self.status == 404
+
+    @property
+    def conflict(self) -> bool:
+        """Optimistic-concurrency conflict (stale resourceVersion) or AlreadyExists."""
+        return self.status == 409
+
+    @property
+    def already_exists(self) -> bool:
+        return self.status == 409 and self.reason == "AlreadyExists"
+
+    @property
+    def gone(self) -> bool:
+        return self.status == 410
+
+    @property
+    def transient(self) -> bool:
+        return self.status == 429 or (self.status >= 500 and self.status != 501)
+
+
+def _retryable(exc: BaseException) -> bool:
+    if isinstance(exc, ApiError):
+        return exc.transient
+    return isinstance(exc, urllib3.exceptions.HTTPError | ConnectionError)
+
+
+def _wait(state: tenacity.RetryCallState) -> float:
+    exc = state.outcome.exception() if state.outcome else None
+    if isinstance(exc, ApiError) and exc.retry_after is not None:
+        return min(exc.retry_after, _MAX_RETRY_AFTER)
+    backoff: float = tenacity.wait_random_exponential(multiplier=0.1, max=5)(state)
+    return backoff
+
+
+def _retry_after(headers: Mapping[str, str]) -> float | None:
+    try:
+        return float(headers["Retry-After"])
+    except (KeyError, ValueError):
+        return None
+
+
+class KubeClient:
+    """Talks to one API server. Thread-safe: the urllib3 pool is shared by informers and workers."""
+
+    def __init__(
+        self,
+        configuration: k8s_client.Configuration,
+        *,
+        max_connections: int = 64,
+        retry_attempts: int = 6,
+        retry_deadline: float = 60.0,
+    ) -> None:
+        configuration.connection_pool_maxsize = max_connections
+        self.configuration = configuration
+        self.host = configuration.host.rstrip("/")
+        self._host_label = urllib.parse.urlsplit(self.host).netloc
+        self._pool: urllib3.PoolManager = k8s_client.rest.RESTClientObject(configuration).pool_manager
+        self._retrying = tenacity.Retrying(
+            retry=tenacity.retry_if_exception(_retryable),
+            wait=_wait,
+            stop=tenacity.stop_after_attempt(retry_attempts) | tenacity.stop_after_delay(retry_deadline),
+            before_sleep=lambda s: log.info(
+                "retrying after transient API error: %s", s.outcome.exception() if s.outcome else None
+            ),
+            reraise=True,
+        )
+
+    @classmethod
+    def load(cls, kubeconfig: str | None = None, context: str | None = None) -> KubeClient:
+        """In-cluster configuration when running in a pod (and no kubeconfig is given), else the kubeconfig."""
+        configuration = k8s_client.Configuration()
+        if kubeconfig is None:
+            try:
+                k8s_config.load_incluster_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
+                return cls(configuration)
+            except ConfigException:
+                pass
+        k8s_config.load_kube_config(  # type: ignore[no-untyped-call]
+            config_file=kubeconfig, context=context, client_configuration=configuration
+        )
+        return cls(configuration)
+
+    # -- raw requests ----------------------------------------------------------------------------------------
+    def _headers(self, content_type: str | None) -> dict[str, str]:
+        headers = {"Accept": "application/json", "User-Agent": "operatorkit"}
+        if content_type:
+            headers["Content-Type"] = content_type
+        if token := self.configuration.get_api_key_with_prefix("authorization"):
+            headers["Authorization"] = token
+        return headers
+
+    def _url(self, path: str, query: Mapping[str, Any] | None) -> str:
+        params = {k: v for k, v in (query or {}).items() if v is not None}
+        return f"{self.host}{path}" + (f"?{urllib.parse.urlencode(params)}" if params else "")
+
+    def _send(
+        self, method: str, url: str, body: bytes | None, content_type: str | None, timeout: urllib3.Timeout
+    ) -> Any:
+        try:
+            response = self._pool.request(
+                method, url, body=body, headers=self._headers(content_type), timeout=timeout, retries=False
+            )
+        except urllib3.exceptions.HTTPError:
+            metrics.rest_client_requests_total.labels("<error>", method, self._host_label).inc()
+            raise
+        metrics.rest_client_requests_total.labels(str(response.status), method, self._host_label).inc()
+        data = response.data
+        try:
+            decoded = json.loads(data) if data else {}
+        except ValueError:
+            decoded = {"message": data[:500].decode(errors="replace")}
+        if response.status >= 400:
+            raise ApiError(response.status, decoded, _retry_after(response.headers))
+        return decoded
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        query: Mapping[str, Any] | None = None,
+        body: Any = None,
+        content_type: str = "application/json",
+        timeout: float = 30.0,
+        retry: bool = True,
+    ) -> Any:
+        """One API call; the decoded JSON answer. Transient errors are retried unless ``retry=False``."""
+        payload = json.dumps(body).encode() if body is not None else None
+        url = self._url(path, query)
+        limit = urllib3.Timeout(connect=10, read=timeout)
+        if not retry:
+            return self._send(method, url, payload, content_type if payload else None, limit)
+        return self._retrying(self._send, method, url, payload, content_type if payload else None, limit)
+
+    # -- typed verbs ---------------------------------------------------------------------------------------
+    def get(self, kind: Kind, name: str, namespace: str | None = None) -> Object:
+        result: Object = self.request("GET", kind.path(namespace, name))
+        return result
+
+    def get_or_none(self, kind: Kind, name: str, namespace: str | None = None) -> Object | None:
+        try:
+            return self.get(kind, name, namespace)
+        except ApiError as exc:
+            if exc.not_found:
+                return None
+            raise
+
+    def list(
+        self,
+        kind: Kind,
+        namespace: str | None = None,
+        *,
+        label_selector: str | None = None,
+        field_selector: str | None = None,
+        limit: int | None = None,
+        continue_token: str | None = None,
+    ) -> Object:
+        query = {
+            "labelSelector": label_selector,
+            "fieldSelector": field_selector,
+            "limit": limit,
+            "continue": continue_token,
+        }
+        result: Object = self.request("GET", kind.path(namespace), query=query, timeout=120)
+        return result
+
+    def create(self, kind: Kind, obj: Mapping[str, Any], namespace: str | None = None) -> Object:
+        namespace = namespace or obj.get("metadata", {}).get("namespace")
+        result: Object = self.request("POST", kind.path(namespace), body=obj)
+        return result
+
+    def replace(self, kind: Kind, obj: Mapping[str, Any], subresource: str | None = None) -> Object:
+        meta = obj["metadata"]
+        result: Object = self.request("PUT", kind.path(meta.get("namespace"), meta["name"], subresource), body=obj)
+        return result
+
+    def patch(
+        self,
+        kind: Kind,
+        name: str,
+        patch: Any,
+        namespace: str | None = None,
+        *,
+        patch_type: PatchType = "merge",
+        subresource: str | None = None,
+        field_manager: str | None = None,
+        force: bool | None = None,
+    ) -> Object:
+        query = {"fieldManager": field_manager, "force": None if force is None else str(force).lower()}
+        result: Object = self.request(
+            "PATCH",
+            kind.path(namespace, name, subresource),
+            query=query,
+            body=patch,
+            content_type=_CONTENT_TYPES[patch_type],
+        )
+        return result
+
+    def apply(
+        self,
+        kind: Kind,
+        obj: Mapping[str, Any],
+        *,
+        field_manager: str,
+        force: bool = True,
+        subresource: str | None = None,
+    ) -> Object:
+        """Server-side apply: the fields in ``obj`` become owned by ``field_manager``."""
+        meta = obj["metadata"]
+        body = {"apiVersion": kind.api_version, "kind": kind.kind, **obj}
+        return self.patch(
+            kind,
+            meta["name"],
+            body,
+            meta.get("namespace"),
+            patch_type="apply",
+            subresource=subresource,
+            field_manager=field_manager,
+            force=force,
+        )
+
+    def delete(
+        self,
+        kind: Kind,
+        name: str,
+        namespace: str | None = None,
+        *,
+        propagation: Literal["Background", "Foreground", "Orphan"] = "Background",
+        uid: str | None = None,
+    ) -> bool:
+        """Delete; False when it was already gone. ``uid`` guards against deleting a same-named successor."""
+        body: Object = {"kind": "DeleteOptions", "apiVersion": "v1", "propagationPolicy": propagation}
+        if uid:
+            body["preconditions"] = {"uid": uid}
+        try:
+            self.request("DELETE", kind.path(namespace, name), body=body)
+        except ApiError as exc:
+            if exc.not_found:
+                return False
+            raise
+        return True
+
+    def watch(
+        self,
+        kind: Kind,
+        namespace: str | None = None,
+        *,
+        resource_version: str | None,
+        label_selector: str | None = None,
+        field_selector: str | None = None,
+        timeout_seconds: int = 300,
+        inactivity_timeout: float = 120.0,
+    ) -> WatchStream:
+        """Open a watch with bookmarks; raises :class:`ApiError` (410 Gone included) if the server refuses."""
+        query = {
+            "watch": "true",
+            "allowWatchBookmarks": "true",
+            "resourceVersion": resource_version,
+            "labelSelector": label_selector,
+            "fieldSelector": field_selector,
+            "timeoutSeconds": timeout_seconds,
+        }
+        url = self._url(kind.path(namespace), query)
+        try:
+            response = self._pool.request(
+                "GET",
+                url,
+                headers=self._headers(None),
+                preload_content=False,
+                retries=False,
+                timeout=urllib3.Timeout(connect=10, read=inactivity_timeout),
+            )
+        except urllib3.exceptions.HTTPError:
+            metrics.rest_client_requests_total.labels("<error>", "WATCH", self._host_label).inc()
+            raise
+        metrics.rest_client_requests_total.labels(str(response.status), "WATCH", self._host_label).inc()
+        if response.status != 200:
+            data = response.read()
+            response.release_conn()
+            try:
+                body = json.loads(data)
+            except ValueError:
+                body = {"message": data[:500].decode(errors="replace")}
+            raise ApiError(response.status, body, _retry_after(response.headers))
+        return WatchStream(response)
+
+
+class WatchStream:
+    """The events of one watch connection. A read timeout means the watch went silent (no event, no bookmark)."""
+
+    def __init__(self, response: urllib3.BaseHTTPResponse) -> None:
+        self._response = response
+
+    def __iter__(self) -> Iterator[Object]:
+        buffer = b""
+        try:
+            for chunk in self._response.stream(64 * 1024, decode_content=True):
+                buffer += chunk
+                while (end := buffer.find(b"\n")) >= 0:
+                    line, buffer = buffer[:end], buffer[end + 1 :]
+                    if line.strip():
+                        yield json.loads(line)
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        """Close the connection; safe from another thread: ``shutdown`` unblocks a reader waiting in recv."""
+        shutdown = getattr(self._response, "shutdown", None)
+        if shutdown is not None:
+            shutdown()
+        self._response.close()

@@ -1,0 +1,63 @@
+"""metav1.Condition handling: a transition time that only moves when the status flips."""
+
+from __future__ import annotations
+
+import datetime
+import re
+from typing import Any, Literal
+
+ConditionStatus = Literal["True", "False", "Unknown"]
+_REASON_INVALID = re.compile(r"[^A-Za-z0-9_,:]")
+_MAX_MESSAGE = 32768
+
+
+def now_rfc3339() -> str:
+    return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def clean_reason(reason: str) -> str:
+    """A reason that passes metav1.Condition validation (``^[A-Za-z]([A-Za-z0-9_,:]*[A-Za-z0-9_])?$``)."""
+    cleaned = _REASON_INVALID.sub("", reason).rstrip(",:")
+    return cleaned if cleaned[:1].isalpha() else f"R{cleaned}" if cleaned else "Unknown"
+
+
+def set_condition(
+    conditions: list[dict[str, Any]],
+    type_: str,
+    status: ConditionStatus,
+    reason: str,
+    message: str = "",
+    observed_generation: int | None = None,
+) -> bool:
+    """Set ``type_`` in ``conditions`` in place; True when anything but the timestamp changed."""
+    wanted: dict[str, Any] = {
+        "type": type_,
+        "status": status,
+        "reason": clean_reason(reason),
+        "message": message[:_MAX_MESSAGE],
+    }
+    if observed_generation is not None:
+        wanted["observedGeneration"] = observed_generation
+    for index, existing in enumerate(conditions):
+        if existing.get("type") != type_:
+            continue
+        unchanged = all(existing.get(k) == v for k, v in wanted.items())
+        if unchanged:
+            return False
+        transition = existing.get("lastTransitionTime") if existing.get("status") == status else None
+        conditions[index] = {**wanted, "lastTransitionTime": transition or now_rfc3339()}
+        return True
+    conditions.append({**wanted, "lastTransitionTime": now_rfc3339()})
+    return True
+
+
+def get_condition(status: dict[str, Any] | None, type_: str) -> dict[str, Any] | None:
+    for condition in (status or {}).get("conditions", []):
+        if condition.get("type") == type_:
+            return dict(condition)
+    return None
+
+
+def is_true(status: dict[str, Any] | None, type_: str) -> bool:
+    condition = get_condition(status, type_)
+    return condition is not None and condition.get("status") == "True"

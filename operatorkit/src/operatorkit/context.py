@@ -1,0 +1,116 @@
+"""What a resource sees during one reconcile: the object, its validated spec, a mutable status, and helpers."""
+
+from __future__ import annotations
+
+import copy
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
+
+from operatorkit.conditions import ConditionStatus, set_condition
+
+if TYPE_CHECKING:
+    import logging
+
+    from operatorkit.client import KubeClient, Object
+    from operatorkit.events import EventRecorder, EventType
+    from operatorkit.informer import Store
+    from operatorkit.kinds import Kind
+
+SpecT = TypeVar("SpecT")
+
+
+class Context(Generic[SpecT]):
+    """One reconcile of one object. Status changes are collected and written once, only if they differ."""
+
+    def __init__(
+        self,
+        *,
+        obj: Object,
+        spec: SpecT,
+        client: KubeClient,
+        log: logging.LoggerAdapter[Any],
+        field_manager: str,
+        events: EventRecorder,
+        stores: dict[Kind, Store],
+        deleting: bool,
+    ) -> None:
+        self.obj = obj
+        self.spec = spec
+        self.client = client
+        self.log = log
+        self.field_manager = field_manager
+        self.deleting = deleting
+        self.status: dict[str, Any] = copy.deepcopy(obj.get("status") or {})
+        self._events = events
+        self._stores = stores
+        self.requeue_delay: float | None = None
+        self.finalizer_kept: str | None = None
+        self.conditions_set: set[str] = set()
+
+    # -- identity ----------------------------------------------------------------------------------------------
+    @property
+    def name(self) -> str:
+        return str(self.obj["metadata"]["name"])
+
+    @property
+    def namespace(self) -> str | None:
+        namespace: str | None = self.obj["metadata"].get("namespace")
+        return namespace
+
+    @property
+    def generation(self) -> int:
+        return int(self.obj["metadata"].get("generation", 0))
+
+    def owner_reference(self) -> dict[str, Any]:
+        """An ownerReference to this object (controller, blocking deletion) for dependents it creates."""
+        meta = self.obj["metadata"]
+        return {
+            "apiVersion": self.obj["apiVersion"],
+            "kind": self.obj["kind"],
+            "name": meta["name"],
+            "uid": meta["uid"],
+            "controller": True,
+            "blockOwnerDeletion": True,
+        }
+
+    # -- flags -------------------------------------------------------------------------------------------------
+    def requeue_after(self, delay: float) -> None:
+        """Run this object again after ``delay`` seconds (the earliest request of a loop wins)."""
+        self.requeue_delay = delay if self.requeue_delay is None else min(self.requeue_delay, delay)
+
+    def keep_finalizer(self, reason: str) -> None:
+        """During deletion: keep the finalizer, so deletion is replayed (e.g. dependents still exist)."""
+        self.finalizer_kept = reason
+
+    # -- status and events -------------------------------------------------------------------------------------
+    def set_condition(self, type_: str, status: ConditionStatus, reason: str, message: str = "") -> None:
+        conditions = self.status.setdefault("conditions", [])
+        set_condition(conditions, type_, status, reason, message, self.generation)
+        self.conditions_set.add(type_)
+
+    def event(self, type_: EventType, reason: str, message: str) -> None:
+        self._events.record(self.obj, type_, reason, message)
+
+    # -- reading and writing dependents ------------------------------------------------------------------------
+    def cache(self, kind: Kind) -> Store:
+        """The shared cache of a kind the controller watches (``owns`` / ``watches``)."""
+        try:
+            return self._stores[kind]
+        except KeyError:
+            raise KeyError(f"{kind} is not watched by this controller; add it to owns=") from None
+
+    def apply(self, kind: Kind, obj: Object, *, owned: bool = True) -> Object:
+        """Server-side apply ``obj`` with this operator's field manager, owned by this object when possible."""
+        if owned and self._can_own(kind):
+            obj = {**obj, "metadata": {**obj["metadata"], "ownerReferences": [self.owner_reference()]}}
+        result = self.client.apply(kind, obj, field_manager=self.field_manager)
+        self.remember(kind, result)
+        return result
+
+    def remember(self, kind: Kind, obj: Object) -> None:
+        """Put the answer of a write into the cache, so its watch echo does not reconcile again."""
+        if (store := self._stores.get(kind)) is not None:
+            store.remember(obj)
+
+    def _can_own(self, kind: Kind) -> bool:
+        # An ownerReference may not cross scopes: cluster-scoped dependents of namespaced owners use labels.
+        return not self.namespace or kind.namespaced

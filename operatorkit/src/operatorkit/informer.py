@@ -1,0 +1,362 @@
+"""LIST + WATCH into a local cache, shared by every controller that needs a kind.
+
+Watches resume from the last seen resourceVersion (bookmarks keep it fresh); 410 Gone triggers a relist that
+reconciles the cache with the server, including deletions missed while away; a watch that stays silent past the
+inactivity timeout (no event, no bookmark) is torn down and resumed, and :meth:`Informer.stalled` tells the
+health probe when the informer has not heard from the server for too long.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+import time
+from collections import defaultdict
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, Any, Protocol
+
+import urllib3
+
+from operatorkit.client import ApiError, KubeClient, Object
+
+if TYPE_CHECKING:
+    from operatorkit.kinds import Kind
+
+log = logging.getLogger(__name__)
+
+IndexFunc = Callable[[Object], Iterable[str]]
+
+
+def object_key(obj: Object) -> str:
+    """``namespace/name`` for namespaced objects, ``name`` for cluster-scoped ones (client-go's key)."""
+    meta = obj["metadata"]
+    namespace = meta.get("namespace")
+    return f"{namespace}/{meta['name']}" if namespace else str(meta["name"])
+
+
+def split_key(key: str) -> tuple[str | None, str]:
+    namespace, _, name = key.rpartition("/")
+    return namespace or None, name
+
+
+# -- index functions ---------------------------------------------------------------------------------------------
+def index_by_owner_uid(obj: Object) -> list[str]:
+    return [ref["uid"] for ref in obj["metadata"].get("ownerReferences", [])]
+
+
+def index_by_label(label: str) -> IndexFunc:
+    def index(obj: Object) -> list[str]:
+        value = obj["metadata"].get("labels", {}).get(label)
+        return [value] if value is not None else []
+
+    return index
+
+
+def index_by_field(*path: str) -> IndexFunc:
+    """Index by a nested field, e.g. ``index_by_field("spec", "clusterID")``."""
+
+    def index(obj: Object) -> list[str]:
+        value: Any = obj
+        for part in path:
+            if not isinstance(value, dict) or part not in value:
+                return []
+            value = value[part]
+        return [str(value)]
+
+    return index
+
+
+class Store:
+    """A thread-safe map of key → object with secondary indices."""
+
+    def __init__(self) -> None:
+        self._lock = threading.RLock()
+        self._items: dict[str, Object] = {}
+        self._indexers: dict[str, IndexFunc] = {"owner": index_by_owner_uid}
+        self._indices: dict[str, defaultdict[str, set[str]]] = {"owner": defaultdict(set)}
+
+    def add_indexer(self, name: str, func: IndexFunc) -> None:
+        with self._lock:
+            if name in self._indexers:
+                return
+            self._indexers[name] = func
+            index: defaultdict[str, set[str]] = defaultdict(set)
+            self._indices[name] = index
+            for key, obj in self._items.items():
+                for value in func(obj):
+                    index[value].add(key)
+
+    def get(self, key: str) -> Object | None:
+        with self._lock:
+            return self._items.get(key)
+
+    def get_by_name(self, name: str, namespace: str | None = None) -> Object | None:
+        return self.get(f"{namespace}/{name}" if namespace else name)
+
+    def objects(self) -> list[Object]:
+        with self._lock:
+            return list(self._items.values())
+
+    def all_keys(self) -> list[str]:
+        with self._lock:
+            return list(self._items)
+
+    def by_index(self, name: str, value: str) -> list[Object]:
+        with self._lock:
+            return [self._items[key] for key in self._indices[name].get(value, ())]
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def _index(self, key: str, obj: Object, add: bool) -> None:
+        for name, func in self._indexers.items():
+            index = self._indices[name]
+            for value in func(obj):
+                if add:
+                    index[value].add(key)
+                else:
+                    index[value].discard(key)
+                    if not index[value]:
+                        del index[value]
+
+    def remember(self, obj: Object) -> bool:
+        """Write-through after our own write: store ``obj`` unless the cache already holds a newer version.
+
+        The watch echo of this version is then not dispatched again (see :meth:`Informer._handle`).
+        """
+        key = object_key(obj)
+        with self._lock:
+            old = self._items.get(key)
+            if old is not None and not _is_newer(obj, old):
+                return False
+            self.upsert(obj)
+            return True
+
+    def upsert(self, obj: Object) -> Object | None:
+        key = object_key(obj)
+        with self._lock:
+            old = self._items.get(key)
+            if old is not None:
+                self._index(key, old, add=False)
+            self._items[key] = obj
+            self._index(key, obj, add=True)
+            return old
+
+    def delete(self, key: str) -> Object | None:
+        with self._lock:
+            old = self._items.pop(key, None)
+            if old is not None:
+                self._index(key, old, add=False)
+            return old
+
+
+def _resource_version(obj: Object) -> int | None:
+    try:
+        return int(obj["metadata"]["resourceVersion"])
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
+def _is_newer(obj: Object, than: Object) -> bool:
+    """resourceVersions are etcd revisions here; if either is not an integer, treat ``obj`` as newer."""
+    new, old = _resource_version(obj), _resource_version(than)
+    return new is None or old is None or new > old
+
+
+class EventHandler(Protocol):
+    def on_add(self, obj: Object) -> None: ...
+    def on_update(self, old: Object, new: Object) -> None: ...
+    def on_delete(self, obj: Object) -> None: ...
+
+
+class _Gone(Exception):
+    """The watch's resourceVersion is too old (410): relist."""
+
+
+class Informer:
+    """One LIST+WATCH loop for a kind (optionally a namespace and selectors) feeding a :class:`Store`."""
+
+    def __init__(
+        self,
+        client: KubeClient,
+        kind: Kind,
+        *,
+        namespace: str | None = None,
+        label_selector: str | None = None,
+        field_selector: str | None = None,
+        inactivity_timeout: float = 180.0,
+        watch_timeout: int = 300,
+        page_size: int = 500,
+    ) -> None:
+        self.client = client
+        self.kind = kind
+        self.namespace = namespace
+        self.label_selector = label_selector
+        self.field_selector = field_selector
+        self.inactivity_timeout = inactivity_timeout
+        self.watch_timeout = watch_timeout
+        self.page_size = page_size
+        self.store = Store()
+        self.synced = threading.Event()
+        self.resource_version: str | None = None
+        self.last_activity = time.monotonic()
+        self.relists = 0
+        self.watch_restarts = 0
+        self._handlers: list[EventHandler] = []
+        self._stop = threading.Event()
+        self._stream_lock = threading.Lock()
+        self._stream: Any = None
+        self._thread: threading.Thread | None = None
+
+    def __repr__(self) -> str:
+        return f"Informer({self.kind}, namespace={self.namespace}, selector={self.label_selector})"
+
+    def add_handler(self, handler: EventHandler) -> None:
+        """Register a handler; objects already cached are replayed to it as adds."""
+        self._handlers.append(handler)
+        for obj in self.store.objects():
+            handler.on_add(obj)
+
+    def start(self) -> None:
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, name=f"informer-{self.kind.plural}", daemon=True)
+            self._thread.start()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        self._stop.set()
+        with self._stream_lock:
+            if self._stream is not None:
+                self._stream.close()
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    def wait_synced(self, timeout: float | None = None) -> bool:
+        return self.synced.wait(timeout)
+
+    def stalled(self) -> bool:
+        """True when the server has not been heard from for twice the inactivity timeout."""
+        return time.monotonic() - self.last_activity > 2 * self.inactivity_timeout
+
+    # -- the loop --------------------------------------------------------------------------------------------
+    def _run(self) -> None:
+        failures = 0
+        need_list = True
+        while not self._stop.is_set():
+            try:
+                if need_list:
+                    self._list()
+                    need_list = False
+                self._watch()
+                failures = 0
+            except _Gone:
+                log.info("watch of %s expired (410 Gone); relisting", self.kind)
+                need_list = True
+            except urllib3.exceptions.ReadTimeoutError:
+                self.watch_restarts += 1
+                log.warning("watch of %s silent for %.0f s; restarting it", self.kind, self.inactivity_timeout)
+            except (ApiError, urllib3.exceptions.HTTPError, OSError, ValueError) as exc:
+                if self._stop.is_set():
+                    return
+                if isinstance(exc, ApiError) and exc.gone:
+                    need_list = True
+                    continue
+                failures += 1
+                delay = min(30.0, 0.2 * 2 ** min(failures, 8)) * random.uniform(0.8, 1.2)
+                log.warning("%s informer error (%s); retrying in %.1f s", self.kind, exc, delay)
+                self._stop.wait(delay)
+
+    def _list(self) -> None:
+        items: list[Object] = []
+        token: str | None = None
+        while True:
+            page = self.client.list(
+                self.kind,
+                self.namespace,
+                label_selector=self.label_selector,
+                field_selector=self.field_selector,
+                limit=self.page_size,
+                continue_token=token,
+            )
+            api_version, kind = page.get("apiVersion"), page.get("kind", "").removesuffix("List")
+            for item in page.get("items", []):
+                item.setdefault("apiVersion", api_version)
+                item.setdefault("kind", kind)
+                items.append(item)
+            token = page.get("metadata", {}).get("continue")
+            if not token:
+                break
+        self.resource_version = page["metadata"]["resourceVersion"]
+        self.last_activity = time.monotonic()
+        self._replace(items)
+        self.relists += 1
+        self.synced.set()
+
+    def _replace(self, items: list[Object]) -> None:
+        fresh = {object_key(item) for item in items}
+        for key in self.store.all_keys():
+            if key not in fresh and (gone := self.store.delete(key)) is not None:
+                self._dispatch("DELETED", gone, None)
+        for item in items:
+            old = self.store.upsert(item)
+            if old is None:
+                self._dispatch("ADDED", item, None)
+            elif old["metadata"].get("resourceVersion") != item["metadata"].get("resourceVersion"):
+                self._dispatch("MODIFIED", item, old)
+
+    def _watch(self) -> None:
+        # Spread reconnects like client-go: a timeout between 1x and 2x the configured one.
+        timeout = int(self.watch_timeout * random.uniform(1.0, 2.0))
+        stream = self.client.watch(
+            self.kind,
+            self.namespace,
+            resource_version=self.resource_version,
+            label_selector=self.label_selector,
+            field_selector=self.field_selector,
+            timeout_seconds=timeout,
+            inactivity_timeout=self.inactivity_timeout,
+        )
+        with self._stream_lock:
+            if self._stop.is_set():
+                stream.close()
+                return
+            self._stream = stream
+        self.last_activity = time.monotonic()
+        try:
+            for event in stream:
+                self.last_activity = time.monotonic()
+                self._handle(event)
+        finally:
+            with self._stream_lock:
+                self._stream = None
+
+    def _handle(self, event: Object) -> None:
+        kind, obj = event.get("type"), event.get("object", {})
+        if kind == "ERROR":
+            if obj.get("code") == 410:
+                raise _Gone
+            raise ApiError(int(obj.get("code", 500)), obj)
+        self.resource_version = obj["metadata"]["resourceVersion"]
+        if kind == "BOOKMARK":
+            return
+        if kind == "DELETED":
+            old = self.store.delete(object_key(obj))
+            self._dispatch("DELETED", old or obj, None)
+            return
+        current = self.store.get(object_key(obj))
+        if current is not None and not _is_newer(obj, current):
+            return  # our own write, already in the cache (write-through), or a stale echo
+        old = self.store.upsert(obj)
+        self._dispatch("ADDED" if old is None else "MODIFIED", obj, old)
+
+    def _dispatch(self, kind: str, obj: Object, old: Object | None) -> None:
+        for handler in self._handlers:
+            try:
+                if kind == "ADDED":
+                    handler.on_add(obj)
+                elif kind == "MODIFIED" and old is not None:
+                    handler.on_update(old, obj)
+                else:
+                    handler.on_delete(obj)
+            except Exception:
+                log.exception("event handler failed for %s %s", self.kind, object_key(obj))

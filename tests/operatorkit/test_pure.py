@@ -1,0 +1,74 @@
+"""Pure helpers: conditions, subset comparison, REST paths, keys."""
+
+from __future__ import annotations
+
+from operatorkit import Kind, is_subset, object_key
+from operatorkit.conditions import clean_reason, set_condition
+from operatorkit.informer import Store, index_by_label
+from operatorkit.kinds import CONFIG_MAP, NAMESPACE
+
+
+def test_condition_transition_time_moves_only_when_status_flips():
+    conditions: list[dict] = []
+    assert set_condition(conditions, "Ready", "False", "Waiting", "vault down", 1)
+    first = conditions[0]["lastTransitionTime"]
+    conditions[0]["lastTransitionTime"] = "2000-01-01T00:00:00Z"
+    assert not set_condition(conditions, "Ready", "False", "Waiting", "vault down", 1), "no change, no write"
+    assert set_condition(conditions, "Ready", "False", "Waiting", "vault still down", 1)
+    assert conditions[0]["lastTransitionTime"] == "2000-01-01T00:00:00Z", "same status keeps the time"
+    assert set_condition(conditions, "Ready", "True", "Reconciled", "", 2)
+    assert conditions[0]["lastTransitionTime"] >= first
+    assert conditions[0]["observedGeneration"] == 2
+    assert len(conditions) == 1
+
+
+def test_reasons_are_made_valid():
+    assert clean_reason("Vault unreachable!") == "Vaultunreachable"
+    assert clean_reason("409 Conflict") == "R409Conflict"
+    assert clean_reason("") == "Unknown"
+    assert clean_reason("InvalidSpec") == "InvalidSpec"
+
+
+def test_is_subset_ignores_server_defaults_but_not_changes():
+    desired = {"metadata": {"name": "a", "labels": {"x": "1"}}, "data": {"k": "v"}}
+    current = {"metadata": {"name": "a", "uid": "u", "labels": {"x": "1", "other": "2"}}, "data": {"k": "v"}}
+    assert is_subset(desired, current)
+    assert not is_subset({**desired, "data": {"k": "w"}}, current)
+    assert not is_subset({"spec": {"ports": [1, 2]}}, {"spec": {"ports": [1]}})
+    assert is_subset({"spec": {"ports": [{"port": 1}]}}, {"spec": {"ports": [{"port": 1, "protocol": "TCP"}]}})
+
+
+def test_kind_paths():
+    greeting = Kind("example.kubeception.io/v1alpha1", "Greeting", "greetings")
+    assert (
+        greeting.path("ns", "g", "status") == "/apis/example.kubeception.io/v1alpha1/namespaces/ns/greetings/g/status"
+    )
+    assert greeting.path() == "/apis/example.kubeception.io/v1alpha1/greetings"
+    assert CONFIG_MAP.path("ns", "c") == "/api/v1/namespaces/ns/configmaps/c"
+    assert NAMESPACE.path("ignored", "n") == "/api/v1/namespaces/n"
+
+
+def test_store_indices_follow_updates_and_deletes():
+    store = Store()
+    store.add_indexer("cluster", index_by_label("cluster"))
+    cm = {
+        "metadata": {
+            "name": "a",
+            "namespace": "ns",
+            "labels": {"cluster": "c1"},
+            "ownerReferences": [{"uid": "owner-1"}],
+            "resourceVersion": "5",
+        }
+    }
+    store.upsert(cm)
+    assert object_key(cm) == "ns/a"
+    assert store.by_index("cluster", "c1") == [cm]
+    assert store.by_index("owner", "owner-1") == [cm]
+    moved = {**cm, "metadata": {**cm["metadata"], "labels": {"cluster": "c2"}, "resourceVersion": "6"}}
+    store.upsert(moved)
+    assert store.by_index("cluster", "c1") == []
+    assert store.by_index("cluster", "c2") == [moved]
+    assert not store.remember(cm), "an older version never replaces a newer one"
+    store.delete("ns/a")
+    assert store.by_index("cluster", "c2") == []
+    assert store.by_index("owner", "owner-1") == []
