@@ -7,6 +7,7 @@ Objects stay plain dicts (as kopf keeps them): no model (de)serialisation on the
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import urllib.parse
@@ -360,5 +361,6 @@ class WatchStream:
         """Close the connection; safe from another thread: ``shutdown`` unblocks a reader waiting in recv."""
         shutdown = getattr(self._response, "shutdown", None)
         if shutdown is not None:
-            shutdown()
+            with contextlib.suppress(RuntimeError):  # already released: the stream ended on its own
+                shutdown()
         self._response.close()

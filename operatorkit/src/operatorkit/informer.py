@@ -219,9 +219,12 @@ class Informer:
             handler.on_add(obj)
 
     def start(self) -> None:
-        if self._thread is None:
-            self._thread = threading.Thread(target=self._run, name=f"informer-{self.kind.plural}", daemon=True)
-            self._thread.start()
+        """Start (or restart after :meth:`stop`: the watch resumes from the last resourceVersion seen)."""
+        if self._thread is not None and self._thread.is_alive():
+            return
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._run, name=f"informer-{self.kind.plural}", daemon=True)
+        self._thread.start()
 
     def stop(self, timeout: float = 5.0) -> None:
         self._stop.set()
@@ -241,7 +244,7 @@ class Informer:
     # -- the loop --------------------------------------------------------------------------------------------
     def _run(self) -> None:
         failures = 0
-        need_list = True
+        need_list = self.resource_version is None
         while not self._stop.is_set():
             try:
                 if need_list:
