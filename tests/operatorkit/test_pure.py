@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from operatorkit import Kind, is_subset, object_key
 from operatorkit.conditions import clean_reason, set_condition
 from operatorkit.informer import Store, index_by_label
@@ -9,7 +11,7 @@ from operatorkit.kinds import CONFIG_MAP, NAMESPACE
 
 
 def test_condition_transition_time_moves_only_when_status_flips():
-    conditions: list[dict] = []
+    conditions: list[dict[str, Any]] = []
     assert set_condition(conditions, "Ready", "False", "Waiting", "vault down", 1)
     first = conditions[0]["lastTransitionTime"]
     conditions[0]["lastTransitionTime"] = "2000-01-01T00:00:00Z"

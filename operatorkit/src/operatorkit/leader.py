@@ -101,7 +101,7 @@ class LeaderElector:
 
     def _run(self) -> None:
         while not self._stop.is_set():
-            was_leader = self.is_leader()
+            leading = self._last_renewed is not None  # what we believed, even if it has expired by now
             try:
                 acquired = self._try_acquire_or_renew()
             except (ApiError, OSError, ValueError) as exc:
@@ -109,12 +109,12 @@ class LeaderElector:
                 acquired = False
             if acquired:
                 self._last_renewed = time.monotonic()
-                if not was_leader:
+                if not leading:
                     log.info("became leader", extra={"identity": self.identity})
                     self._status.set(1)
                     if self.on_started_leading:
                         self.on_started_leading()
-            elif was_leader and not self.is_leader():
+            elif leading and not self.is_leader():
                 self._lose()
             self._stop.wait(self.retry_period)
 
