@@ -218,9 +218,12 @@ class KubeClient:
         result: Object = self.request("GET", kind.path(namespace), query=query, timeout=120)
         return result
 
-    def create(self, kind: Kind, obj: Mapping[str, Any], namespace: str | None = None) -> Object:
+    def create(
+        self, kind: Kind, obj: Mapping[str, Any], namespace: str | None = None, *, field_manager: str | None = None
+    ) -> Object:
         namespace = namespace or obj.get("metadata", {}).get("namespace")
-        result: Object = self.request("POST", kind.path(namespace), body=obj)
+        body = {"apiVersion": kind.api_version, "kind": kind.kind, **obj}
+        result: Object = self.request("POST", kind.path(namespace), query={"fieldManager": field_manager}, body=body)
         return result
 
     def replace(self, kind: Kind, obj: Mapping[str, Any], subresource: str | None = None) -> Object:

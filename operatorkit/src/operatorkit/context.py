@@ -106,6 +106,14 @@ class Context(Generic[SpecT]):
         self.remember(kind, result)
         return result
 
+    def create(self, kind: Kind, obj: Object, *, owned: bool = True) -> Object:
+        """Create ``obj`` (POST, this operator as field manager), owned by this object when possible."""
+        if owned and self._can_own(kind):
+            obj = {**obj, "metadata": {**obj["metadata"], "ownerReferences": [self.owner_reference()]}}
+        result = self.client.create(kind, obj, field_manager=self.field_manager)
+        self.remember(kind, result)
+        return result
+
     def remember(self, kind: Kind, obj: Object) -> None:
         """Put the answer of a write into the cache, so its watch echo does not reconcile again."""
         if (store := self._stores.get(kind)) is not None:

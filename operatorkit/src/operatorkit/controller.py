@@ -89,6 +89,8 @@ class Controller(Generic[SpecT]):
 
     def __post_init__(self) -> None:
         self.finalizer = self.finalizer or f"kubeception.io/{self.name}"
+        # A finalizer costs a write per object and blocks deletion: add it only when a resource needs it.
+        self.uses_finalizer = any(resource.needs_finalizer(self.kind) for resource in self.resources)
         self.queue = WorkQueue(self.name, ExponentialBackoff(self.backoff_base, self.backoff_cap))
         metrics.zero_controller_series(self.name, self.workers)
 
@@ -359,7 +361,7 @@ class Controller(Generic[SpecT]):
     def _ensure_finalizer(self, ctx: Context[Any]) -> None:
         meta = ctx.obj["metadata"]
         finalizers = meta.get("finalizers", [])
-        if self.finalizer in finalizers:
+        if not self.uses_finalizer or self.finalizer in finalizers:
             return
         updated = self._client.patch(
             self.kind,

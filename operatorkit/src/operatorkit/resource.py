@@ -3,7 +3,8 @@
 A :class:`Resource` implements ``ensure_created`` / ``ensure_deleted`` directly. A :class:`CRUDResource` splits
 the work like Giant Swarm's operatorkit: current state → desired state → a :class:`Patch` of create, delete and
 update changes, applied in that order. :class:`ObjectResource` is the common case: one Kubernetes object,
-read from the shared cache and written with server-side apply only when the desired fields differ.
+read from the shared cache, created with POST and updated with server-side apply only when the desired fields
+differ.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
+from operatorkit.client import ApiError
 from operatorkit.context import SpecT
 
 if TYPE_CHECKING:
@@ -33,6 +35,10 @@ class Resource(ABC, Generic[SpecT]):
     @property
     def name(self) -> str:
         return _kebab(type(self).__name__)
+
+    def needs_finalizer(self, primary: Kind) -> bool:
+        """Whether deleting the primary object must wait for :meth:`ensure_deleted` (True unless overridden)."""
+        return True
 
     @abstractmethod
     def ensure_created(self, ctx: Context[SpecT]) -> None:
@@ -130,6 +136,11 @@ class ObjectResource(CRUDResource[SpecT, "Object"]):
 
     kind: Kind
 
+    def needs_finalizer(self, primary: Kind) -> bool:
+        # Owned objects are garbage-collected with their owner; only a cluster-scoped dependent of a namespaced
+        # owner (tied by labels, not an ownerReference) has to be deleted by us.
+        return primary.namespaced and not self.kind.namespaced
+
     @abstractmethod
     def manifest(self, ctx: Context[SpecT]) -> Object | None:
         """The desired object (metadata.name and namespace included), or None when it should not exist."""
@@ -148,7 +159,14 @@ class ObjectResource(CRUDResource[SpecT, "Object"]):
         return not is_subset(desired, current)
 
     def create(self, ctx: Context[SpecT], state: Object) -> None:
-        ctx.apply(self.kind, state)
+        # POST costs the API server a fraction of a server-side apply (about 0.4 ms of CPU against 3 ms,
+        # measured in bench/); later changes go through apply, which takes over the fields it sets.
+        try:
+            ctx.create(self.kind, state)
+        except ApiError as exc:
+            if not exc.already_exists:
+                raise
+            ctx.apply(self.kind, state)  # the cache had not seen it yet
 
     def update(self, ctx: Context[SpecT], state: Object) -> None:
         ctx.apply(self.kind, state)

@@ -85,7 +85,8 @@ class KubeAPIServer(_HTTPSComponent):
     health_path = "/readyz"
     start_timeout = 90.0
 
-    def __init__(self, workdir: Path, pki: LocalPKI, etcd_url: str) -> None:
+    def __init__(self, workdir: Path, pki: LocalPKI, etcd_url: str, *, audit: bool = False) -> None:
+        self.audit_log = workdir / "audit.log" if audit else None
         self.admin = pki.issue("admin", "kubeception-admin", organizations=("system:masters",), client=True)
         self.sa = pki.service_account_keys()
         self.ca = pki.ca
@@ -133,7 +134,25 @@ class KubeAPIServer(_HTTPSComponent):
             "--allow-privileged=true",
             "--profiling=false",
             "--v=1",
+            *self._audit_flags(),
         ]
+
+    def _audit_flags(self) -> list[str]:
+        """Metadata-level audit of every request: who did what, for counting a client's API calls."""
+        if self.audit_log is None:
+            return []
+        policy = self.workdir / "audit-policy.yaml"
+        policy.write_text(
+            yaml.safe_dump(
+                {
+                    "apiVersion": "audit.k8s.io/v1",
+                    "kind": "Policy",
+                    "omitStages": ["RequestReceived"],
+                    "rules": [{"level": "Metadata"}],
+                }
+            )
+        )
+        return [f"--audit-policy-file={policy}", f"--audit-log-path={self.audit_log}", "--audit-log-maxsize=0"]
 
 
 class KubeControllerManager(_HTTPSComponent):
@@ -237,13 +256,13 @@ def fake_node(name: str) -> dict[str, Any]:
 class ControlPlane:
     """Start with :meth:`start` (or ``with``); everything it started is stopped by :meth:`stop`."""
 
-    def __init__(self, workdir: Path, *, nodes: int = 3) -> None:
+    def __init__(self, workdir: Path, *, nodes: int = 3, audit: bool = False) -> None:
         self.workdir = workdir
         self.node_count = nodes
         self.kubeconfig = workdir / "kubeconfig"
         self.pki = LocalPKI(workdir / "pki")
         self.etcd = EtcdServer(workdir)
-        self.apiserver = KubeAPIServer(workdir, self.pki, self.etcd.url)
+        self.apiserver = KubeAPIServer(workdir, self.pki, self.etcd.url, audit=audit)
         self.controller_manager = KubeControllerManager(workdir, self.pki, self.apiserver, self.kubeconfig)
         self.scheduler = KubeScheduler(workdir, self.pki, self.apiserver, self.kubeconfig)
         self.kwok = Kwok(workdir, self.kubeconfig)
@@ -329,6 +348,24 @@ class ControlPlane:
     def _write_kubeconfig(self) -> None:
         self.kubeconfig.write_text(yaml.safe_dump(self.kubeconfig_dict()))
         self.kubeconfig.chmod(0o600)
+
+    def user_kubeconfig(self, user: str, groups: tuple[str, ...] = ()) -> Path:
+        """A kubeconfig for ``user`` (client cert CN) in ``groups`` (O): for RBAC tests and per-client audits."""
+        pair = self.pki.issue(f"user-{user}", user, organizations=groups, client=True)
+        config = self.kubeconfig_dict()
+        config["users"] = [
+            {
+                "name": "admin",
+                "user": {
+                    "client-certificate-data": base64.b64encode(pair.cert.read_bytes()).decode(),
+                    "client-key-data": base64.b64encode(pair.key.read_bytes()).decode(),
+                },
+            }
+        ]
+        path = self.workdir / f"kubeconfig-{user}"
+        path.write_text(yaml.safe_dump(config))
+        path.chmod(0o600)
+        return path
 
     def api_client(self) -> ApiClient:
         """A fresh ``kubernetes`` ApiClient authenticated as cluster admin."""
