@@ -54,5 +54,8 @@ demo: up ## the local demo: `make up` + the CRDs
 	@if ls crds/*.yaml >/dev/null 2>&1; then source $(STATE)/env && $(PY) kubectl apply --server-side -f crds/ >&2; fi
 	@echo "# demo ready: source $(STATE)/env, then kubectl get crds,nodes" >&2
 
+bench: deps testenv ## benchmarks (prints tables; see docs/benchmarks.md)
+	$(PY) python bench/controllers.py --objects 1000
+
 clean: down
 	rm -rf $(STATE) .mypy_cache .ruff_cache .pytest_cache

@@ -15,6 +15,7 @@ import hashlib
 import json
 import os
 import signal
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -148,11 +149,17 @@ def cpu_seconds(proc: psutil.Process) -> float:
     return float(times.user + times.system)
 
 
-def run_one(plane: ControlPlane, kube: KubeClient, name: str, objects: int, workers: int, idle: float) -> Result:
-    namespace = f"bench-{name}"
+def run_one(
+    plane: ControlPlane, kube: KubeClient, name: str, objects: int, workers: int, idle: float, round_: int
+) -> Result:
+    namespace = f"bench-{name}-{round_}"
     kube.create(NAMESPACE, {"metadata": {"name": namespace}})
     user = f"bench-{name}"
-    env = {**os.environ, "KUBECONFIG": str(plane.user_kubeconfig(user, ("system:masters",)))}
+    env = {
+        **os.environ,
+        "KUBECONFIG": str(plane.user_kubeconfig(user, ("system:masters",))),
+        "BENCH_WORKERS": str(workers),  # kopf's executor size
+    }
     log = plane.workdir / f"bench-{name}.log"
 
     def start() -> subprocess.Popen[bytes]:
@@ -232,7 +239,8 @@ def main() -> int:
     parser.add_argument("--workers", type=int, default=4)
     parser.add_argument("--idle-seconds", type=float, default=20.0)
     parser.add_argument("--only", nargs="*", default=["operatorkit", "kopf", "controller-runtime"])
-    parser.add_argument("--json", type=Path, help="also write the results here")
+    parser.add_argument("--rounds", type=int, default=3, help="rounds, each in a rotated order; medians reported")
+    parser.add_argument("--json", type=Path, help="also write every result here")
     args = parser.parse_args()
     results: list[Result] = []
     with (
@@ -242,15 +250,24 @@ def main() -> int:
         plane.kubectl("apply", "-f", str(CRD_PATH))
         plane.kubectl("wait", "--for=condition=Established", "--timeout=30s", "crd/greetings.example.kubeception.io")
         kube = KubeClient.load(str(plane.kubeconfig))
-        for name in args.only:
-            print(f"# {name}: {args.objects} objects ...", file=sys.stderr, flush=True)
-            result = run_one(plane, kube, name, args.objects, args.workers, args.idle_seconds)
-            print(f"# {result}", file=sys.stderr, flush=True)
-            results.append(result)
-    print_table(results)
+        for round_ in range(args.rounds):
+            order = args.only[round_ % len(args.only) :] + args.only[: round_ % len(args.only)]
+            for name in order:
+                print(f"# round {round_ + 1}: {name}, {args.objects} objects ...", file=sys.stderr, flush=True)
+                result = run_one(plane, kube, name, args.objects, args.workers, args.idle_seconds, round_)
+                print(f"# {result}", file=sys.stderr, flush=True)
+                results.append(result)
     if args.json:
         args.json.write_text(json.dumps([r.__dict__ for r in results], indent=2))
+    print(f"{args.objects} objects, {args.workers} workers each, median of {args.rounds} rounds:\n")
+    print_table([median_result(name, [r for r in results if r.name == name]) for name in args.only])
     return 0
+
+
+def median_result(name: str, runs: list[Result]) -> Result:
+    fields = [f for f in Result.__dataclass_fields__ if f != "name"]
+    values = {f: statistics.median(getattr(r, f) for r in runs) for f in fields}
+    return Result(name=name, **values)
 
 
 def print_table(results: list[Result]) -> None:

@@ -8,6 +8,7 @@ per-handler success Events are turned off, since the other implementations post 
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import kopf
@@ -22,7 +23,7 @@ def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
     global _core
     config.load_kube_config()  # type: ignore[no-untyped-call]
     _core = client.CoreV1Api()
-    settings.execution.max_workers = 4
+    settings.execution.max_workers = int(os.environ.get("BENCH_WORKERS", "4"))
     settings.posting.enabled = False
 
 

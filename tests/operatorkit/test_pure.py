@@ -74,3 +74,35 @@ def test_store_indices_follow_updates_and_deletes():
     store.delete("ns/a")
     assert store.by_index("cluster", "c2") == []
     assert store.by_index("owner", "owner-1") == []
+
+
+def test_dependents_are_owned_by_reference_or_by_labels_across_scopes():
+    import logging
+
+    from operatorkit import Context
+    from operatorkit.kinds import CLUSTER_ROLE_BINDING
+
+    owner = {
+        "apiVersion": "example.kubeception.io/v1alpha1",
+        "kind": "Greeting",
+        "metadata": {"name": "g", "namespace": "ns", "uid": "u1", "generation": 1},
+    }
+    ctx: Context[dict[str, Any]] = Context(
+        obj=owner,
+        spec={},
+        client=None,
+        log=logging.LoggerAdapter(logging.getLogger("t"), {}),
+        field_manager="t",
+        events=None,
+        stores={},
+        deleting=False,
+    )
+    owned = ctx.own(CONFIG_MAP, {"metadata": {"name": "c", "namespace": "ns"}})
+    assert owned["metadata"]["ownerReferences"][0]["uid"] == "u1"
+    labelled = ctx.own(CLUSTER_ROLE_BINDING, {"metadata": {"name": "crb", "labels": {"keep": "me"}}})
+    assert "ownerReferences" not in labelled["metadata"]
+    assert labelled["metadata"]["labels"] == {
+        "keep": "me",
+        "kubeception.io/owner-name": "g",
+        "kubeception.io/owner-namespace": "ns",
+    }

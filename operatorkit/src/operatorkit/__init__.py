@@ -5,8 +5,8 @@ The public API is what this module exports; everything else is an implementation
 
 from operatorkit.client import ApiError, KubeClient, Object
 from operatorkit.conditions import get_condition, is_true
-from operatorkit.context import Context
-from operatorkit.controller import OWNER_NAME_LABEL, OWNER_NAMESPACE_LABEL, PAUSED_ANNOTATION, Controller
+from operatorkit.context import OWNER_NAME_LABEL, OWNER_NAMESPACE_LABEL, Context, owner_labels
+from operatorkit.controller import PAUSED_ANNOTATION, Controller
 from operatorkit.informer import index_by_field, index_by_label, index_by_owner_uid, object_key
 from operatorkit.kinds import Kind
 from operatorkit.operator import Operator
@@ -40,4 +40,5 @@ __all__ = [
     "is_subset",
     "is_true",
     "object_key",
+    "owner_labels",
 ]

@@ -182,9 +182,14 @@ class KubeClient:
         payload = json.dumps(body).encode() if body is not None else None
         url = self._url(path, query)
         limit = urllib3.Timeout(connect=10, read=timeout)
-        if not retry:
-            return self._send(method, url, payload, content_type if payload else None, limit)
-        return self._retrying(self._send, method, url, payload, content_type if payload else None, limit)
+        content = content_type if payload else None
+        try:  # the common case without the retry machinery: it costs more CPU than the call itself
+            return self._send(method, url, payload, content, limit)
+        except (ApiError, urllib3.exceptions.HTTPError, ConnectionError) as exc:
+            if not retry or not _retryable(exc):
+                raise
+            log.info("retrying after transient API error: %s", exc)
+        return self._retrying(self._send, method, url, payload, content, limit)
 
     # -- typed verbs ---------------------------------------------------------------------------------------
     def get(self, kind: Kind, name: str, namespace: str | None = None) -> Object:

@@ -9,7 +9,6 @@ and only when they changed.
 
 from __future__ import annotations
 
-import copy
 import logging
 import random
 import threading
@@ -22,7 +21,7 @@ import pydantic
 
 from operatorkit import metrics
 from operatorkit.client import ApiError
-from operatorkit.context import Context, SpecT
+from operatorkit.context import OWNER_NAME_LABEL, OWNER_NAMESPACE_LABEL, Context, SpecT
 from operatorkit.informer import object_key as _key
 from operatorkit.logs import reconcile_scope
 from operatorkit.signals import CancelReconcile, ReconcileError, RequeueAfter, SkipResource, TerminalError
@@ -40,8 +39,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 PAUSED_ANNOTATION = "kubeception.io/paused"
-OWNER_NAME_LABEL = "kubeception.io/owner-name"
-OWNER_NAMESPACE_LABEL = "kubeception.io/owner-namespace"
 READY = "Ready"
 _STATUS_RETRY_CONFLICTS = 3
 
@@ -142,14 +139,6 @@ class Controller(Generic[SpecT]):
                 self.queue.add(key)
 
         return enqueue
-
-    def owner_labels(self, obj: Object) -> dict[str, str]:
-        """Labels that tie a dependent to ``obj`` where an ownerReference cannot (across scopes)."""
-        meta = obj["metadata"]
-        labels = {OWNER_NAME_LABEL: meta["name"]}
-        if meta.get("namespace"):
-            labels[OWNER_NAMESPACE_LABEL] = meta["namespace"]
-        return labels
 
     # -- running -----------------------------------------------------------------------------------------------
     def start(self) -> None:
@@ -404,7 +393,7 @@ class Controller(Generic[SpecT]):
         original = ctx.obj.get("status") or {}
         if ctx.status == original:
             return
-        patch: dict[str, Any] = copy.deepcopy(ctx.status)
+        patch: dict[str, Any] = dict(ctx.status)  # top level only: removed keys become null
         for removed in set(original) - set(ctx.status):
             patch[removed] = None
         meta = ctx.obj["metadata"]
