@@ -58,7 +58,25 @@ def wait_for(
         time.sleep(interval)
 
 
-class Server:
+class StartStop:
+    """``with thing:`` starts it and always stops it."""
+
+    def start(self) -> Self:
+        raise NotImplementedError
+
+    def stop(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+
+class Server(StartStop):
     """Base class of every managed server: subclasses give the command line and a health check."""
 
     name: str = "server"
@@ -164,14 +182,6 @@ class Server:
         except FileNotFoundError:
             text = ["(no log)"]
         return f"==> {self.log_path} <==\n" + "\n".join(text)
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.stop()
 
 
 @atexit.register

@@ -18,12 +18,11 @@ from kubeception_testenv._binaries import find_binary
 from kubeception_testenv._http import client_tls_context, http_status
 from kubeception_testenv._pki import KeyPair, LocalPKI
 from kubeception_testenv._ports import free_port
-from kubeception_testenv._process import Server, wait_for
+from kubeception_testenv._process import Server, StartStop, wait_for
 from kubeception_testenv.servers import EtcdServer
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
-    from types import TracebackType
 
     from kubernetes.client import ApiClient
 
@@ -253,7 +252,7 @@ def fake_node(name: str) -> dict[str, Any]:
     }
 
 
-class ControlPlane:
+class ControlPlane(StartStop):
     """Start with :meth:`start` (or ``with``); everything it started is stopped by :meth:`stop`."""
 
     def __init__(self, workdir: Path, *, nodes: int = 3, audit: bool = False) -> None:
@@ -298,14 +297,6 @@ class ControlPlane:
     def stop(self) -> None:
         for server in reversed(self.servers):
             server.stop()
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.stop()
 
     def restart_apiserver(self) -> None:
         """Stop and start kube-apiserver on the same port: for watch-recovery tests."""
