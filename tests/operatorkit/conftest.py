@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -10,7 +9,7 @@ import pytest
 from kubeception_testenv import ControlPlane, wait_for
 from operatorkit import KubeClient, Operator
 from operatorkit.example import CRD_PATH, GREETING
-from operatorkit.kinds import CUSTOM_RESOURCE_DEFINITION, NAMESPACE
+from operatorkit.kinds import CUSTOM_RESOURCE_DEFINITION
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
@@ -19,25 +18,11 @@ if TYPE_CHECKING:
 
 
 @pytest.fixture(scope="session")
-def kube(control_plane: ControlPlane) -> KubeClient:
-    return KubeClient.load(str(control_plane.kubeconfig))
-
-
-@pytest.fixture(scope="session")
 def greeting_crd(control_plane: ControlPlane, kube: KubeClient) -> None:
     control_plane.kubectl("apply", "-f", str(CRD_PATH))
     control_plane.kubectl(
         "wait", "--for=condition=Established", "--timeout=30s", "crd/greetings.example.kubeception.io"
     )
-
-
-@pytest.fixture
-def namespace(kube: KubeClient) -> Iterator[str]:
-    """A fresh namespace per test; operators under test watch only it, so tests never see each other."""
-    name = f"t-{uuid.uuid4().hex[:8]}"
-    kube.create(NAMESPACE, {"metadata": {"name": name}})
-    yield name
-    kube.delete(NAMESPACE, name)
 
 
 @pytest.fixture

@@ -72,6 +72,9 @@ class Controller(Generic[SpecT]):
     backoff_cap: float = 1000.0
     ready_condition: str | None = READY
     watches: Sequence[tuple[Kind, Callable[[Object], list[str]]]] = ()
+    before_start: Callable[[Sequence[Object]], None] | None = None
+    """Called with every cached primary object once caches are synced, before the first reconcile (e.g. to
+    rebuild an allocation table from recorded statuses)."""
 
     # wired by the operator
     _client: KubeClient = field(init=False, repr=False)
@@ -143,6 +146,8 @@ class Controller(Generic[SpecT]):
     # -- running -----------------------------------------------------------------------------------------------
     def start(self) -> None:
         self._stopping.clear()
+        if self.before_start is not None:
+            self.before_start(self._informer.store.objects())
         for index in range(self.workers):
             thread = threading.Thread(target=self._work, name=f"{self.name}-worker-{index}", daemon=True)
             thread.start()
@@ -309,7 +314,7 @@ class Controller(Generic[SpecT]):
                 break
         if ctx.finalizer_kept is not None:
             ctx.log.info("finalizer kept: %s", ctx.finalizer_kept)
-            if self.ready_condition:
+            if self.ready_condition and self.ready_condition not in ctx.conditions_set:
                 ctx.set_condition(self.ready_condition, "False", "Deleting", ctx.finalizer_kept)
             if requeue is None and ctx.requeue_delay is None:
                 return _Outcome("requeue", rate_limited=True)

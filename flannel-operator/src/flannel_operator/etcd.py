@@ -1,0 +1,95 @@
+"""The mother's etcd, where flannel clients read their network config (etcd v3 through its JSON gateway)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+import etcd3gw
+import requests
+from etcd3gw.exceptions import Etcd3Exception
+
+from operatorkit import ReconcileError
+
+
+@dataclass(frozen=True)
+class EtcdSettings:
+    endpoint: str  # http(s)://host:port
+    prefix: str = "/coreos.com/network"
+    ca_file: str | None = None
+    cert_file: str | None = None
+    key_file: str | None = None
+
+
+class EtcdUnavailable(ReconcileError):
+    reason = "EtcdUnavailable"
+
+
+class NetworkStore:
+    """Reads and writes per-cluster network configs under ``<prefix>/<bridge>/``."""
+
+    def __init__(self, settings: EtcdSettings) -> None:
+        self.settings = settings
+        url = urlsplit(settings.endpoint)
+        session = requests.Session()
+        # requests lets REQUESTS_CA_BUNDLE from the environment override session.verify: ignore the environment.
+        session.trust_env = False
+        if settings.ca_file:
+            session.verify = settings.ca_file
+        if settings.cert_file and settings.key_file:
+            session.cert = (settings.cert_file, settings.key_file)
+        self._client = etcd3gw.client(
+            host=url.hostname or "127.0.0.1",
+            port=url.port or 2379,
+            protocol=url.scheme or "http",
+            session=session,
+            timeout=10,
+        )
+
+    def prefix(self, bridge: str) -> str:
+        return f"{self.settings.prefix.rstrip('/')}/{bridge}"
+
+    def config_key(self, bridge: str) -> str:
+        return f"{self.prefix(bridge)}/config"
+
+    def read_config(self, bridge: str) -> dict[str, Any] | None:
+        try:
+            values = self._client.get(self.config_key(bridge))
+        except (Etcd3Exception, requests.RequestException) as exc:
+            raise EtcdUnavailable(f"etcd {self.settings.endpoint}: {exc}") from exc
+        if not values:
+            return None
+        parsed: dict[str, Any] = json.loads(values[0])
+        return parsed
+
+    def write_config(self, bridge: str, config: dict[str, Any]) -> bool:
+        """Write the config only when its content differs (a rewrite would make flannel re-read, not lose
+        leases, but there is no reason for it); True when written."""
+        if self.read_config(bridge) == config:
+            return False
+        try:
+            self._client.put(self.config_key(bridge), json.dumps(config, separators=(",", ":")))
+        except (Etcd3Exception, requests.RequestException) as exc:
+            raise EtcdUnavailable(f"etcd {self.settings.endpoint}: {exc}") from exc
+        return True
+
+    def delete_network(self, bridge: str) -> None:
+        """Delete the config and every subnet lease of the network."""
+        try:
+            self._client.delete_prefix(f"{self.prefix(bridge)}/")
+        except (Etcd3Exception, requests.RequestException) as exc:
+            raise EtcdUnavailable(f"etcd {self.settings.endpoint}: {exc}") from exc
+
+    def keys(self, bridge: str) -> list[str]:
+        try:
+            found = self._client.get_prefix(f"{self.prefix(bridge)}/")
+        except (Etcd3Exception, requests.RequestException) as exc:
+            raise EtcdUnavailable(f"etcd {self.settings.endpoint}: {exc}") from exc
+        return [meta["key"].decode() if isinstance(meta["key"], bytes) else str(meta["key"]) for _, meta in found]
+
+
+def flannel_network_config(network: str, subnet_len: int, vni: int) -> dict[str, Any]:
+    """The document flanneld reads: ``{"Network", "SubnetLen", "Backend": {"Type": "vxlan", "VNI"}}``."""
+    return {"Network": network, "SubnetLen": subnet_len, "Backend": {"Type": "vxlan", "VNI": vni}}

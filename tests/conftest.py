@@ -1,0 +1,30 @@
+"""Fixtures shared by every suite: an API client and a throwaway namespace on the local control plane."""
+
+from __future__ import annotations
+
+import uuid
+from typing import TYPE_CHECKING
+
+import pytest
+
+from operatorkit import KubeClient
+from operatorkit.kinds import NAMESPACE
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    from kubeception_testenv import ControlPlane
+
+
+@pytest.fixture(scope="session")
+def kube(control_plane: ControlPlane) -> KubeClient:
+    return KubeClient.load(str(control_plane.kubeconfig))
+
+
+@pytest.fixture
+def namespace(kube: KubeClient) -> Iterator[str]:
+    """A fresh namespace per test; operators under test watch only it, so tests never see each other."""
+    name = f"t-{uuid.uuid4().hex[:8]}"
+    kube.create(NAMESPACE, {"metadata": {"name": name}})
+    yield name
+    kube.delete(NAMESPACE, name)

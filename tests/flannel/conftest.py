@@ -1,0 +1,71 @@
+"""Fixtures: the flannel-operator in-process against the real control plane, a real etcd and kwok nodes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from flannel_operator.__main__ import settings_from
+from flannel_operator.controller import flannel_controller
+from kubeception_testenv import ControlPlane, EtcdServer, wait_for
+from operatorkit import KubeClient, Operator
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator
+
+    from flannel_operator.settings import FlannelSettings
+
+CRD = Path(__file__).parents[2] / "crds" / "flannelconfigs.kubeception.io.yaml"
+
+
+@pytest.fixture(scope="session")
+def flannel_crd(control_plane: ControlPlane) -> None:
+    control_plane.kubectl("apply", "-f", str(CRD))
+    control_plane.kubectl("wait", "--for=condition=Established", "--timeout=30s", "crd/flannelconfigs.kubeception.io")
+
+
+def settings_for(etcd: EtcdServer, **overrides: Any) -> FlannelSettings:
+    extra = {
+        "etcd_endpoint": etcd.url,
+        "etcd_prefix": "/coreos.com/network",
+        "etcd_ca_file": None,
+        "etcd_cert_file": None,
+        "etcd_key_file": None,
+        "network_pool": "10.64.0.0/10",
+        "network_prefix": 18,
+        "vni_range": "1000-9999",
+        "node_selector": "type=kwok",
+        "flannel_image": "flannel:test",
+        "tools_image": "alpine:test",
+        "health_port_base": 21000,
+        **overrides,
+    }
+    return settings_from(extra)
+
+
+@pytest.fixture
+def start_flannel_operator(
+    kube: KubeClient, etcd_server: EtcdServer, flannel_crd: None
+) -> Iterator[Callable[..., tuple[Operator, FlannelSettings]]]:
+    started: list[Operator] = []
+
+    def start(**overrides: Any) -> tuple[Operator, FlannelSettings]:
+        settings = settings_for(etcd_server, **overrides)
+        operator = Operator(
+            "flannel-operator",
+            kube,
+            [flannel_controller(settings, workers=8)],
+            leader_election=False,
+            metrics_address="127.0.0.1:0",
+            probe_address="127.0.0.1:0",
+        )
+        operator.start()
+        wait_for(lambda: operator.readyz() is None, timeout=30, message="caches synced")
+        started.append(operator)
+        return operator, settings
+
+    yield start
+    for operator in started:
+        operator.stop()

@@ -1,0 +1,199 @@
+"""flannel-operator against the real control plane (kwok nodes) and a real etcd."""
+
+from __future__ import annotations
+
+import concurrent.futures
+import functools
+import ipaddress
+import json
+import uuid
+from typing import Any
+
+import etcd3gw
+
+from flannel_operator.spec import CLUSTER_LABEL, FLANNEL_CONFIG
+from kubeception_testenv import ControlPlane, EtcdServer, wait_for
+from operatorkit import KubeClient, get_condition, is_true
+from operatorkit.kinds import CLUSTER_ROLE_BINDING, DAEMON_SET, JOB, NAMESPACE, POD
+
+
+def flannel_config(cluster: str, **spec: Any) -> dict[str, Any]:
+    return {
+        "apiVersion": FLANNEL_CONFIG.api_version,
+        "kind": FLANNEL_CONFIG.kind,
+        "metadata": {"name": cluster},
+        "spec": {"clusterID": cluster, **spec},
+    }
+
+
+def status(kube: KubeClient, name: str) -> dict[str, Any]:
+    obj = kube.get_or_none(FLANNEL_CONFIG, name)
+    return (obj or {}).get("status") or {}
+
+
+def etcd_get(etcd: EtcdServer, key: str) -> Any:
+    values = etcd3gw.client(host="127.0.0.1", port=etcd.client_port).get(key)
+    return json.loads(values[0]) if values else None
+
+
+def unique(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:6]}"
+
+
+def test_network_comes_up_on_every_host(control_plane: ControlPlane, kube, etcd_server, start_flannel_operator):
+    start_flannel_operator()
+    cluster = unique("alpha")
+    kube.create(FLANNEL_CONFIG, flannel_config(cluster, dns={"servers": ["10.0.0.10"]}))
+    wait_for(
+        lambda: is_true(status(kube, cluster), "Ready") and is_true(status(kube, cluster), "HostsReady"),
+        timeout=60,
+        message="network ready on every host",
+    )
+    st = status(kube, cluster)
+    assert (st["hostsReady"], st["hostsDesired"]) == (3, 3)
+    assert st["bridge"] == f"br-{cluster}"[:15]
+    network = ipaddress.IPv4Network(st["network"])
+    assert network.prefixlen == 18
+    assert network.subnet_of(ipaddress.IPv4Network("10.64.0.0/10"))
+    assert etcd_get(etcd_server, st["etcdKey"]) == {
+        "Network": st["network"],
+        "SubnetLen": 24,
+        "Backend": {"Type": "vxlan", "VNI": st["vni"]},
+    }
+    daemonset = kube.get(DAEMON_SET, "flannel", f"flannel-{cluster}")
+    pod_spec = daemonset["spec"]["template"]["spec"]
+    assert pod_spec["hostNetwork"] is True
+    assert pod_spec["nodeSelector"] == {"type": "kwok"}
+    assert f"--etcd-prefix=/coreos.com/network/{st['bridge']}" in pod_spec["containers"][0]["args"]
+    table = control_plane.kubectl("get", "flannelconfig", cluster).stdout.splitlines()
+    assert table[0].split() == ["NAME", "CLUSTER", "NETWORK", "VNI", "BRIDGE", "HOSTS", "READY", "AGE"]
+    assert table[1].split()[:7] == [cluster, cluster, st["network"], str(st["vni"]), st["bridge"], "3", "True"]
+
+
+def test_spec_change_rolls_the_daemonset_and_keeps_leases(kube, etcd_server, start_flannel_operator):
+    start_flannel_operator()
+    cluster = unique("beta")
+    kube.create(FLANNEL_CONFIG, flannel_config(cluster))
+    wait_for(lambda: is_true(status(kube, cluster), "HostsReady"), timeout=60, message="ready")
+    st = status(kube, cluster)
+    prefix = st["etcdKey"].rsplit("/", 1)[0]
+    lease_key = f"{prefix}/subnets/{st['network'].split('/')[0]}-24"
+    etcd = etcd3gw.client(host="127.0.0.1", port=etcd_server.client_port)
+    etcd.put(lease_key, '{"PublicIP":"192.0.2.1","BackendType":"vxlan"}')
+    generation = kube.get(DAEMON_SET, "flannel", f"flannel-{cluster}")["metadata"]["generation"]
+
+    kube.patch(FLANNEL_CONFIG, cluster, {"spec": {"subnetLen": 25, "ntp": {"servers": ["pool.ntp.org"]}}})
+
+    def rolled() -> bool:
+        daemonset = kube.get(DAEMON_SET, "flannel", f"flannel-{cluster}")
+        current = status(kube, cluster)
+        return (
+            daemonset["metadata"]["generation"] > generation
+            and is_true(current, "HostsReady")
+            and current.get("observedGeneration") == 2
+        )
+
+    wait_for(rolled, timeout=60, message="the DaemonSet to roll and the hosts to be ready again")
+    env = kube.get(DAEMON_SET, "flannel", f"flannel-{cluster}")["spec"]["template"]["spec"]["containers"][1]["env"]
+    assert {"name": "NTP_SERVERS", "value": "pool.ntp.org"} in env
+    assert etcd_get(etcd_server, st["etcdKey"])["SubnetLen"] == 25
+    assert etcd.get(lease_key) == [b'{"PublicIP":"192.0.2.1","BackendType":"vxlan"}'], "leases survive"
+
+
+def test_delete_waits_for_vms_cleans_hosts_and_leaves_nothing(kube, etcd_server, start_flannel_operator, namespace):
+    start_flannel_operator()
+    cluster = unique("gamma")
+    kube.create(FLANNEL_CONFIG, flannel_config(cluster))
+    wait_for(lambda: is_true(status(kube, cluster), "HostsReady"), timeout=60, message="ready")
+    st = status(kube, cluster)
+    vm = {
+        "metadata": {"name": "vm-master-0", "namespace": namespace, "labels": {CLUSTER_LABEL: cluster}},
+        "spec": {"containers": [{"name": "qemu", "image": "qemu:test"}]},
+    }
+    kube.create(POD, vm)
+
+    kube.delete(FLANNEL_CONFIG, cluster)
+    wait_for(
+        lambda: (get_condition(status(kube, cluster), "Ready") or {}).get("reason") == "WaitingForVMs",
+        timeout=30,
+        message="deletion waiting for the VM pods",
+    )
+    assert etcd_get(etcd_server, st["etcdKey"]) is not None, "the network outlives its VMs"
+    assert kube.list(JOB, f"flannel-{cluster}")["items"] == []
+
+    kube.delete(POD, "vm-master-0", namespace)
+    wait_for(lambda: kube.get_or_none(FLANNEL_CONFIG, cluster) is None, timeout=120, message="deletion to finish")
+    etcd = etcd3gw.client(host="127.0.0.1", port=etcd_server.client_port)
+    assert etcd.get_prefix(st["etcdKey"].rsplit("/", 1)[0] + "/") == [], "no etcd key left"
+    assert kube.get_or_none(CLUSTER_ROLE_BINDING, f"flannel-{cluster}") is None
+    wait_for(
+        lambda: kube.get_or_none(NAMESPACE, f"flannel-{cluster}") is None,
+        timeout=90,
+        message="the namespace to be gone",
+    )
+
+
+def test_hundred_concurrent_allocations_never_overlap_and_survive_restart(kube, start_flannel_operator):
+    operator, _ = start_flannel_operator(node_selector="kubeception.io/no-such-host=true")
+    clusters = [unique(f"p{i:03d}") for i in range(100)]
+    with concurrent.futures.ThreadPoolExecutor(16) as pool:
+        list(pool.map(lambda c: kube.create(FLANNEL_CONFIG, flannel_config(c)), clusters))
+
+    def allocations() -> dict[str, tuple[str, int]]:
+        found = {}
+        for obj in kube.list(FLANNEL_CONFIG)["items"]:
+            st = obj.get("status") or {}
+            if obj["metadata"]["name"] in clusters and "network" in st:
+                found[obj["metadata"]["name"]] = (st["network"], st["vni"])
+        return found
+
+    wait_for(lambda: len(allocations()) == 100, timeout=120, message="100 allocations")
+    before = allocations()
+    networks = [ipaddress.IPv4Network(n) for n, _ in before.values()]
+    assert len({vni for _, vni in before.values()}) == 100
+    assert not any(a.overlaps(b) for i, a in enumerate(networks) for b in networks[i + 1 :])
+
+    operator.stop()
+    start_flannel_operator(node_selector="kubeception.io/no-such-host=true")
+    late = unique("late")
+    kube.create(FLANNEL_CONFIG, flannel_config(late))
+    wait_for(lambda: "network" in status(kube, late), timeout=60, message="an allocation after the restart")
+    assert allocations() == before, "allocations unchanged by the restart"
+    late_network = ipaddress.IPv4Network(status(kube, late)["network"])
+    assert not any(late_network.overlaps(n) for n in networks)
+    assert status(kube, late)["vni"] not in {vni for _, vni in before.values()}
+
+    for name in [*clusters, late]:
+        kube.delete(FLANNEL_CONFIG, name)
+    wait_for(
+        lambda: not [o for o in kube.list(FLANNEL_CONFIG)["items"] if o["metadata"]["name"] in clusters],
+        timeout=180,
+        message="all deleted",
+    )
+
+
+def refused(kube: KubeClient, name: str) -> dict[str, Any] | None:
+    condition = get_condition(status(kube, name), "Allocated")
+    return condition if condition is not None and condition["status"] == "False" else None
+
+
+def test_clashing_requests_name_the_other_cluster(kube, start_flannel_operator):
+    start_flannel_operator(node_selector="kubeception.io/no-such-host=true")
+    first, second, third = unique("c1"), unique("c2"), unique("c3")
+    kube.create(FLANNEL_CONFIG, flannel_config(first, network="10.250.0.0/16", vni=777))
+    wait_for(lambda: is_true(status(kube, first), "Allocated"), timeout=30, message="first allocated")
+    kube.create(FLANNEL_CONFIG, flannel_config(second, network="10.250.128.0/17"))
+    kube.create(FLANNEL_CONFIG, flannel_config(third, vni=777))
+    for name, expected in (
+        (second, f"overlaps 10.250.0.0/16 of cluster {first}"),
+        (third, f"VNI 777 is used by cluster {first}"),
+    ):
+        condition = wait_for(functools.partial(refused, kube, name), timeout=30, message=f"{name} refused")
+        assert isinstance(condition, dict)
+        assert condition["reason"] == "Conflict"
+        assert expected in condition["message"]
+        ready = get_condition(status(kube, name), "Ready")
+        assert ready is not None
+        assert ready["reason"] == "AllocationConflict"
+    for name in (first, second, third):
+        kube.delete(FLANNEL_CONFIG, name)
