@@ -27,12 +27,13 @@ def flannel_crd(control_plane: ControlPlane) -> None:
 
 
 def settings_for(etcd: EtcdServer, **overrides: Any) -> FlannelSettings:
+    client = etcd.client_cert
     extra = {
         "etcd_endpoint": etcd.url,
         "etcd_prefix": "/coreos.com/network",
-        "etcd_ca_file": None,
-        "etcd_cert_file": None,
-        "etcd_key_file": None,
+        "etcd_ca_file": str(etcd.ca_file) if etcd.ca_file else None,
+        "etcd_cert_file": str(client.cert) if client else None,
+        "etcd_key_file": str(client.key) if client else None,
         "network_pool": "10.64.0.0/10",
         "network_prefix": 18,
         "vni_range": "1000-9999",
@@ -51,8 +52,8 @@ def start_flannel_operator(
 ) -> Iterator[Callable[..., tuple[Operator, FlannelSettings]]]:
     started: list[Operator] = []
 
-    def start(**overrides: Any) -> tuple[Operator, FlannelSettings]:
-        settings = settings_for(etcd_server, **overrides)
+    def start(etcd: EtcdServer | None = None, **overrides: Any) -> tuple[Operator, FlannelSettings]:
+        settings = settings_for(etcd or etcd_server, **overrides)
         operator = Operator(
             "flannel-operator",
             kube,

@@ -14,7 +14,7 @@ import etcd3gw
 from flannel_operator.spec import CLUSTER_LABEL, FLANNEL_CONFIG
 from kubeception_testenv import ControlPlane, EtcdServer, wait_for
 from operatorkit import KubeClient, get_condition, is_true
-from operatorkit.kinds import CLUSTER_ROLE_BINDING, DAEMON_SET, JOB, NAMESPACE, POD
+from operatorkit.kinds import CLUSTER_ROLE_BINDING, DAEMON_SET, JOB, NAMESPACE, POD, SECRET
 
 
 def flannel_config(cluster: str, **spec: Any) -> dict[str, Any]:
@@ -197,3 +197,27 @@ def test_clashing_requests_name_the_other_cluster(kube, start_flannel_operator):
         assert ready["reason"] == "AllocationConflict"
     for name in (first, second, third):
         kube.delete(FLANNEL_CONFIG, name)
+
+
+def test_etcd_with_tls_client_auth(kube, start_flannel_operator, tmp_path):
+    with EtcdServer(tmp_path, tls=True, name="tls-etcd") as etcd:
+        _, settings = start_flannel_operator(etcd=etcd)
+        cluster = unique("tls")
+        kube.create(FLANNEL_CONFIG, flannel_config(cluster))
+        wait_for(lambda: is_true(status(kube, cluster), "HostsReady"), timeout=60, message="ready")
+        st = status(kube, cluster)
+        assert settings.etcd.read_config(st["bridge"]) == {
+            "Network": st["network"],
+            "SubnetLen": 24,
+            "Backend": {"Type": "vxlan", "VNI": st["vni"]},
+        }
+        secret = kube.get(SECRET, "etcd-client", f"flannel-{cluster}")
+        assert sorted(secret["data"]) == ["ca.crt", "tls.crt", "tls.key"]
+        args = kube.get(DAEMON_SET, "flannel", f"flannel-{cluster}")["spec"]["template"]["spec"]["containers"][0][
+            "args"
+        ]
+        assert "--etcd-certfile=/etc/etcd-client/tls.crt" in args
+        assert args[0] == f"--etcd-endpoints={etcd.url}"
+        kube.delete(FLANNEL_CONFIG, cluster)
+        wait_for(lambda: kube.get_or_none(FLANNEL_CONFIG, cluster) is None, timeout=120, message="deleted")
+        assert settings.etcd.keys(st["bridge"]) == []

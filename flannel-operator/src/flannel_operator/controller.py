@@ -17,12 +17,13 @@ from flannel_operator.resources.host_cleanup import HostCleanup, VMPodsGone
 from flannel_operator.resources.objects import (
     BridgeScripts,
     ClusterNamespace,
+    EtcdClientSecret,
     FlannelClusterRoleBinding,
     FlannelServiceAccount,
 )
 from flannel_operator.spec import FLANNEL_CONFIG, FlannelConfigSpec
 from operatorkit import Controller
-from operatorkit.kinds import CLUSTER_ROLE_BINDING, CONFIG_MAP, DAEMON_SET, NAMESPACE, SERVICE_ACCOUNT
+from operatorkit.kinds import CLUSTER_ROLE_BINDING, CONFIG_MAP, DAEMON_SET, NAMESPACE, SECRET, SERVICE_ACCOUNT
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -47,12 +48,13 @@ def flannel_controller(settings: FlannelSettings, **options: Any) -> Controller[
             EtcdNetworkConfig(settings),
             HostCleanup(settings),
             FlannelServiceAccount(settings),
+            EtcdClientSecret(settings),
             BridgeScripts(settings),
             FlannelDaemonSet(settings),
             HostsStatus(settings),
             VMPodsGone(settings),
         ],
-        owns=[NAMESPACE, SERVICE_ACCOUNT, CLUSTER_ROLE_BINDING, CONFIG_MAP, DAEMON_SET],
+        owns=[NAMESPACE, SERVICE_ACCOUNT, CLUSTER_ROLE_BINDING, CONFIG_MAP, DAEMON_SET, SECRET],
         before_start=lambda configs: log.info("restored %d allocations", restore_allocations(settings, configs)),
         **options,
     )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -47,6 +48,16 @@ class NetworkStore:
             session=session,
             timeout=10,
         )
+
+    def tls_files(self) -> dict[str, str] | None:
+        """The CA and client certificate/key (PEM) for flannel clients, or None for plain-HTTP etcd."""
+        s = self.settings
+        if not (s.ca_file and s.cert_file and s.key_file):
+            return None
+        return {
+            name: Path(path).read_text()
+            for name, path in (("ca.crt", s.ca_file), ("tls.crt", s.cert_file), ("tls.key", s.key_file))
+        }
 
     def prefix(self, bridge: str) -> str:
         return f"{self.settings.prefix.rstrip('/')}/{bridge}"

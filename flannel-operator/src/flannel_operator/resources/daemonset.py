@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 from flannel_operator.resources.objects import (
     BRIDGE_SCRIPT,
+    ETCD_CLIENT_SECRET,
     SERVICE_ACCOUNT_NAME,
     BridgeScripts,
     _ClusterObject,
@@ -50,6 +51,19 @@ class FlannelDaemonSet(_ClusterObject):
             flanneld_args.append(f"--iface={spec.host_interface}")
         privileged = {"privileged": True}
         run = {"name": "run-flannel", "mountPath": "/run/flannel"}
+        flanneld_mounts: list[Object] = [run]
+        volumes: list[Object] = [
+            {"name": "run-flannel", "hostPath": {"path": "/run/flannel", "type": "DirectoryOrCreate"}},
+            {"name": "scripts", "configMap": {"name": BRIDGE_SCRIPT}},
+        ]
+        if settings.etcd.tls_files() is not None:
+            flanneld_args += [
+                "--etcd-cafile=/etc/etcd-client/ca.crt",
+                "--etcd-certfile=/etc/etcd-client/tls.crt",
+                "--etcd-keyfile=/etc/etcd-client/tls.key",
+            ]
+            flanneld_mounts.append({"name": "etcd-client", "mountPath": "/etc/etcd-client", "readOnly": True})
+            volumes.append({"name": "etcd-client", "secret": {"secretName": ETCD_CLIENT_SECRET}})
         return {
             "apiVersion": "apps/v1",
             "kind": "DaemonSet",
@@ -71,7 +85,7 @@ class FlannelDaemonSet(_ClusterObject):
                                 "image": settings.flannel_image,
                                 "args": flanneld_args,
                                 "securityContext": privileged,
-                                "volumeMounts": [run],
+                                "volumeMounts": flanneld_mounts,
                                 "readinessProbe": {"httpGet": {"path": "/healthz", "port": port}},
                                 "livenessProbe": {
                                     "httpGet": {"path": "/healthz", "port": port},
@@ -91,10 +105,7 @@ class FlannelDaemonSet(_ClusterObject):
                                 "volumeMounts": [run, {"name": "scripts", "mountPath": "/scripts"}],
                             },
                         ],
-                        "volumes": [
-                            {"name": "run-flannel", "hostPath": {"path": "/run/flannel", "type": "DirectoryOrCreate"}},
-                            {"name": "scripts", "configMap": {"name": BRIDGE_SCRIPT}},
-                        ],
+                        "volumes": volumes,
                     },
                 },
             },

@@ -6,11 +6,12 @@ behind; deletion also removes them explicitly, in order.
 
 from __future__ import annotations
 
+import base64
 from typing import TYPE_CHECKING
 
 from flannel_operator.spec import CLUSTER_LABEL
 from operatorkit import Object, ObjectResource
-from operatorkit.kinds import CLUSTER_ROLE_BINDING, CONFIG_MAP, NAMESPACE, SERVICE_ACCOUNT
+from operatorkit.kinds import CLUSTER_ROLE_BINDING, CONFIG_MAP, NAMESPACE, SECRET, SERVICE_ACCOUNT
 
 if TYPE_CHECKING:
     from flannel_operator.settings import FlannelSettings
@@ -19,6 +20,7 @@ if TYPE_CHECKING:
 
 SERVICE_ACCOUNT_NAME = "flannel"
 BRIDGE_SCRIPT = "bridge-setup"
+ETCD_CLIENT_SECRET = "etcd-client"
 
 
 def cluster_id(ctx: Context[FlannelConfigSpec]) -> str:
@@ -125,3 +127,30 @@ class BridgeScripts(_ClusterObject):
             },
             "data": {"bridge-setup.sh": _BRIDGE_SETUP, "cleanup.sh": _CLEANUP},
         }
+
+
+class EtcdClientSecret(_ClusterObject):
+    """The etcd client certificate flanneld presents, when the mother's etcd requires one."""
+
+    kind = SECRET
+
+    def manifest(self, ctx: Context[FlannelConfigSpec]) -> Object | None:
+        files = self.settings.etcd.tls_files()
+        if files is None:
+            return None
+        return {
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "type": "Opaque",
+            "metadata": {
+                "name": ETCD_CLIENT_SECRET,
+                "namespace": self.settings.namespace(cluster_id(ctx)),
+                "labels": labels(ctx),
+            },
+            "stringData": files,
+        }
+
+    def differs(self, current: Object, desired: Object) -> bool:
+        # The API server returns stringData as base64 data: compare that.
+        encoded = {k: base64.b64encode(v.encode()).decode() for k, v in desired["stringData"].items()}
+        return current.get("data") != encoded
