@@ -15,6 +15,8 @@ from flannel_operator.resources.daemonset import FlannelDaemonSet, HostsStatus
 from flannel_operator.resources.etcd_config import EtcdNetworkConfig
 from flannel_operator.resources.host_cleanup import HostCleanup, VMPodsGone
 from flannel_operator.resources.objects import (
+    MANAGED_BY,
+    MANAGER,
     BridgeScripts,
     ClusterNamespace,
     EtcdClientSecret,
@@ -23,7 +25,7 @@ from flannel_operator.resources.objects import (
 )
 from flannel_operator.spec import FLANNEL_CONFIG, FlannelConfigSpec
 from operatorkit import Controller
-from operatorkit.kinds import CLUSTER_ROLE_BINDING, CONFIG_MAP, DAEMON_SET, NAMESPACE, SECRET, SERVICE_ACCOUNT
+from operatorkit.kinds import CLUSTER_ROLE_BINDING, CONFIG_MAP, DAEMON_SET, NAMESPACE, SERVICE_ACCOUNT
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -54,7 +56,10 @@ def flannel_controller(settings: FlannelSettings, **options: Any) -> Controller[
             HostsStatus(settings),
             VMPodsGone(settings),
         ],
-        owns=[NAMESPACE, SERVICE_ACCOUNT, CLUSTER_ROLE_BINDING, CONFIG_MAP, DAEMON_SET, SECRET],
+        # Secrets are read one by one (get), not cached: watching every Secret of the mother cluster would need
+        # list/watch on all of them.
+        owns=[NAMESPACE, SERVICE_ACCOUNT, CLUSTER_ROLE_BINDING, CONFIG_MAP, DAEMON_SET],
+        owned_selector=f"{MANAGED_BY}={MANAGER}",
         before_start=lambda configs: log.info("restored %d allocations", restore_allocations(settings, configs)),
         **options,
     )

@@ -139,7 +139,9 @@ class KubeClient:
         headers = {"Accept": "application/json", "User-Agent": "operatorkit"}
         if content_type:
             headers["Content-Type"] = content_type
-        if token := self.configuration.get_api_key_with_prefix("authorization"):
+        # kubernetes >= 33 files the token under "BearerToken" (older: "authorization"); this also runs the
+        # refresh hook, so rotated in-cluster tokens and exec plugins keep working.
+        if token := self.configuration.get_api_key_with_prefix("BearerToken", alias="authorization"):
             headers["Authorization"] = token
         return headers
 

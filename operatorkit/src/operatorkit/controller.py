@@ -72,6 +72,8 @@ class Controller(Generic[SpecT]):
     backoff_cap: float = 1000.0
     ready_condition: str | None = READY
     watches: Sequence[tuple[Kind, Callable[[Object], list[str]]]] = ()
+    owned_selector: str | None = None
+    """Label selector for the informers of ``owns`` kinds: cache only this operator's dependents."""
     before_start: Callable[[Sequence[Object]], None] | None = None
     """Called with every cached primary object once caches are synced, before the first reconcile (e.g. to
     rebuild an allocation table from recorded statuses)."""

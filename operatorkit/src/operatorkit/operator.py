@@ -115,7 +115,7 @@ class Operator:
         for controller in self.controllers:
             stores: dict[Kind, Store] = {}
             for kind in controller.owns:
-                dependent = self.informer(kind)
+                dependent = self.informer(kind, controller.owned_selector)
                 dependent.add_handler(OwnerHandler(controller.enqueue_owners))
                 stores[kind] = dependent.store
             for kind, mapper in controller.watches:

@@ -21,6 +21,8 @@ if TYPE_CHECKING:
 SERVICE_ACCOUNT_NAME = "flannel"
 BRIDGE_SCRIPT = "bridge-setup"
 ETCD_CLIENT_SECRET = "etcd-client"
+MANAGED_BY = "app.kubernetes.io/managed-by"
+MANAGER = "flannel-operator"
 
 
 def cluster_id(ctx: Context[FlannelConfigSpec]) -> str:
@@ -29,7 +31,7 @@ def cluster_id(ctx: Context[FlannelConfigSpec]) -> str:
 
 
 def labels(ctx: Context[FlannelConfigSpec]) -> dict[str, str]:
-    return {CLUSTER_LABEL: cluster_id(ctx), "app.kubernetes.io/managed-by": "flannel-operator"}
+    return {CLUSTER_LABEL: cluster_id(ctx), MANAGED_BY: MANAGER}
 
 
 class _ClusterObject(ObjectResource["FlannelConfigSpec"]):
@@ -149,6 +151,12 @@ class EtcdClientSecret(_ClusterObject):
             },
             "stringData": files,
         }
+
+    def current_state(self, ctx: Context[FlannelConfigSpec]) -> Object | None:
+        namespace = self.settings.namespace(cluster_id(ctx))
+        if self.settings.etcd.tls_files() is None:
+            return None
+        return ctx.client.get_or_none(SECRET, ETCD_CLIENT_SECRET, namespace)
 
     def differs(self, current: Object, desired: Object) -> bool:
         # The API server returns stringData as base64 data: compare that.

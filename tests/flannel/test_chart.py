@@ -1,0 +1,113 @@
+"""charts/flannel-operator: lints, the API server accepts it, and its RBAC is enough — and only what is used:
+the operator runs a cluster network's whole lifecycle under the chart's ServiceAccount token."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import yaml
+
+from flannel_operator.controller import flannel_controller
+from flannel_operator.spec import FLANNEL_CONFIG
+from kubeception_testenv import ControlPlane, EtcdServer, find_binary, wait_for
+from operatorkit import KubeClient, Operator, is_true
+from tests.flannel.conftest import settings_for
+from tests.flannel.test_flannel_operator import flannel_config, status, unique
+
+if TYPE_CHECKING:
+    import pytest
+
+CHART = Path(__file__).parents[2] / "charts" / "flannel-operator"
+
+
+def helm(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([str(find_binary("helm")), *args], capture_output=True, text=True, check=False)
+
+
+def render(namespace: str, *values: str) -> str:
+    result = helm(
+        "template",
+        "flannel-operator",
+        str(CHART),
+        f"--namespace={namespace}",
+        "--kube-version=1.36.3",
+        *[f"--set={v}" for v in values],
+    )
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+def test_chart_lints_and_rejects_bad_values():
+    assert helm("lint", str(CHART)).returncode == 0
+    bad = helm("lint", str(CHART), "--set=workers=0", "--set=etcd.endpoint=not-a-url")
+    assert bad.returncode != 0
+    assert "/workers" in bad.stdout + bad.stderr
+    assert "/etcd/endpoint" in bad.stdout + bad.stderr
+
+
+def test_rendered_chart_is_accepted_by_the_server(control_plane: ControlPlane, namespace: str):
+    manifest = render(namespace, "etcd.tlsSecret=etcd-certs")
+    result = control_plane.kubectl("apply", "--dry-run=server", "-f", "-", input=manifest, check=False)
+    assert result.returncode == 0, result.stderr
+
+
+def service_account_kubeconfig(
+    control_plane: ControlPlane, kube: KubeClient, namespace: str, name: str, path: Path
+) -> Path:
+    token = kube.request(
+        "POST",
+        f"/api/v1/namespaces/{namespace}/serviceaccounts/{name}/token",
+        body={"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest", "spec": {"expirationSeconds": 3600}},
+    )["status"]["token"]
+    config = control_plane.kubeconfig_dict()
+    config["users"] = [{"name": "admin", "user": {"token": token}}]
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+def test_operator_runs_with_exactly_the_charts_rbac(
+    control_plane: ControlPlane,
+    kube: KubeClient,
+    namespace: str,
+    etcd_server: EtcdServer,
+    flannel_crd: None,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+):
+    control_plane.kubectl("apply", "-f", "-", input=render(namespace))
+    kubeconfig = service_account_kubeconfig(control_plane, kube, namespace, "flannel-operator", tmp_path / "kubeconfig")
+    as_operator = KubeClient.load(str(kubeconfig))
+    denied = control_plane.kubectl(f"--kubeconfig={kubeconfig}", "get", "secrets", "-A", check=False)
+    assert denied.returncode != 0, "the operator may not list Secrets"
+    assert "forbidden" in denied.stderr
+
+    settings = settings_for(etcd_server)
+    operator = Operator(
+        "flannel-operator",
+        as_operator,
+        [flannel_controller(settings, workers=2)],
+        leader_election=True,
+        leader_election_namespace=namespace,
+        leader_election_id="flannel",
+        metrics_address="127.0.0.1:0",
+        probe_address="127.0.0.1:0",
+    )
+    operator.start()
+    try:
+        cluster = unique("rbac")
+        kube.create(FLANNEL_CONFIG, flannel_config(cluster))
+        wait_for(
+            lambda: is_true(status(kube, cluster), "Ready") and is_true(status(kube, cluster), "HostsReady"),
+            timeout=60,
+            message="the network under the chart's RBAC",
+        )
+        kube.delete(FLANNEL_CONFIG, cluster)
+        wait_for(
+            lambda: kube.get_or_none(FLANNEL_CONFIG, cluster) is None,
+            timeout=120,
+            message="deletion under the chart's RBAC",
+        )
+    finally:
+        operator.stop()
