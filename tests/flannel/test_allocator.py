@@ -66,3 +66,17 @@ def test_concurrent_allocation_never_overlaps():
     networks = [a.network for a in results.values()]
     assert len({a.vni for a in results.values()}) == 200
     assert not any(a.overlaps(b) for i, a in enumerate(networks) for b in networks[i + 1 :])
+
+
+def test_pool_usage_metrics():
+    from prometheus_client import REGISTRY
+
+    from flannel_operator import metrics
+
+    allocator = Allocator(NET("10.64.0.0/14"), 16, (1000, 1009))
+    metrics.register(allocator)
+    allocator.allocate("a", None, None)
+    sample = REGISTRY.get_sample_value
+    assert sample("kubeception_flannel_pool_used", {"pool": "network"}) == 1
+    assert sample("kubeception_flannel_pool_size", {"pool": "network"}) == 4
+    assert sample("kubeception_flannel_pool_size", {"pool": "vni"}) == 10
