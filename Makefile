@@ -47,12 +47,23 @@ up: deps testenv ## start the local mother cluster + OpenBao, moto, etcd in the 
 	@$(PY) python -m kubeception_testenv up --state $(STATE)
 	@echo "# (also in $(STATE)/env: eval \"\$$(cat $(STATE)/env)\")" >&2
 
-down: ## stop everything `make up` started
+down: ## stop everything `make up` / `make demo` started
+	@for pid in $(STATE)/*-operator.pid; do [ -f "$$pid" ] || continue; kill $$(cat $$pid) 2>/dev/null || true; \
+	  for i in $$(seq 60); do kill -0 $$(cat $$pid) 2>/dev/null || break; sleep 0.5; done; \
+	  kill -9 $$(cat $$pid) 2>/dev/null || true; rm -f $$pid; done
 	@if [ -x .venv/bin/python ]; then .venv/bin/python -m kubeception_testenv down --state $(STATE); fi
 
-demo: up ## the local demo: `make up` + the CRDs
-	@if ls crds/*.yaml >/dev/null 2>&1; then source $(STATE)/env && $(PY) kubectl apply --server-side -f crds/ >&2; fi
-	@echo "# demo ready: source $(STATE)/env, then kubectl get crds,nodes" >&2
+demo: up ## the local demo: `make up`, the CRDs, the operators, an example guest network
+	@source $(STATE)/env && $(PY) kubectl apply --server-side -f crds/ >/dev/null
+	@source $(STATE)/env && $(PY) kubectl wait --for=condition=Established --timeout=30s -f crds/ >/dev/null
+	@source $(STATE)/env && if ! { [ -f $(STATE)/flannel-operator.pid ] && kill -0 $$(cat $(STATE)/flannel-operator.pid) 2>/dev/null; }; then \
+	  nohup .venv/bin/python -m flannel_operator --etcd-endpoint "$$KUBECEPTION_ETCD_ENDPOINT" --node-selector type=kwok \
+	    --leader-election-namespace default --metrics-address 127.0.0.1:18080 --probe-address 127.0.0.1:18081 \
+	    > $(STATE)/flannel-operator.log 2>&1 & echo $$! > $(STATE)/flannel-operator.pid; fi
+	@source $(STATE)/env && $(PY) kubectl apply -f examples/flannelconfig.yaml >/dev/null
+	@source $(STATE)/env && $(PY) kubectl wait --for=condition=HostsReady --timeout=90s flannelconfig/demo >/dev/null
+	@source $(STATE)/env && $(PY) kubectl get flannelconfigs,nodes >&2
+	@echo "# demo ready: source $(STATE)/env; operator logs in $(STATE)/*-operator.log, metrics on :18080" >&2
 
 bench: deps testenv ## benchmarks (prints tables; see docs/benchmarks.md)
 	$(PY) python bench/controllers.py --objects 1000
