@@ -80,3 +80,12 @@ def test_pool_usage_metrics():
     assert sample("kubeception_flannel_pool_used", {"pool": "network"}) == 1
     assert sample("kubeception_flannel_pool_size", {"pool": "network"}) == 4
     assert sample("kubeception_flannel_pool_size", {"pool": "vni"}) == 10
+
+
+def test_health_ports_stay_valid_for_any_vni():
+    from flannel_operator.settings import FlannelSettings
+
+    settings = FlannelSettings(allocator=Allocator(NET("10.64.0.0/10"), 18, (1000, 9999)), etcd=None)
+    ports = {settings.health_port(vni) for vni in range(1000, 10000)}
+    assert len(ports) == 9000, "distinct across the pool"
+    assert max(settings.health_port(vni) for vni in (1, 39_999, 2**24 - 1)) < 65536

@@ -39,7 +39,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--node-selector", default="", help="label selector of the hosts, key=value[,key=value]")
     group.add_argument("--flannel-image", default="quay.io/coreos/flannel:v0.26.7")
     group.add_argument("--tools-image", default="docker.io/library/alpine:3.22")
-    group.add_argument("--health-port-base", type=int, default=21000)
+    group.add_argument(
+        "--health-port-base",
+        type=int,
+        default=21000,
+        help="flanneld health ports are this + VNI mod 40000 (at most 24535 to stay below 65536)",
+    )
 
 
 def settings_from(extra: dict[str, Any]) -> FlannelSettings:

@@ -25,5 +25,7 @@ class FlannelSettings:
         return f"{self.namespace_prefix}{cluster_id}"
 
     def health_port(self, vni: int) -> int:
-        """A host port per cluster (hostNetwork pods share the host's ports): unique because VNIs are."""
-        return self.health_port_base + (vni - self.allocator.vni_range[0])
+        """A host port per cluster (hostNetwork pods share the host's ports), derived from the VNI: distinct for
+        VNIs that differ by less than 40,000 (every pool up to that size), and always below 65536 — any VNI up
+        to 2**24 may be requested."""
+        return self.health_port_base + vni % 40_000
