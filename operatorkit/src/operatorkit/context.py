@@ -9,6 +9,7 @@ from operatorkit.conditions import ConditionStatus, set_condition
 
 if TYPE_CHECKING:
     import logging
+    from collections.abc import Callable
 
     from operatorkit.client import KubeClient, Object
     from operatorkit.events import EventRecorder, EventType
@@ -45,6 +46,7 @@ class Context(Generic[SpecT]):
         events: EventRecorder,
         stores: dict[Kind, Store],
         deleting: bool,
+        remember: Callable[[Kind, Object], None] | None = None,
     ) -> None:
         self.obj = obj
         self.spec = spec
@@ -56,6 +58,7 @@ class Context(Generic[SpecT]):
         self.status: dict[str, Any] = json.loads(json.dumps(obj.get("status") or {}))
         self._events = events
         self._stores = stores
+        self._remember = remember
         self.requeue_delay: float | None = None
         self.finalizer_kept: str | None = None
         self.conditions_set: set[str] = set()
@@ -125,8 +128,11 @@ class Context(Generic[SpecT]):
         return result
 
     def remember(self, kind: Kind, obj: Object) -> None:
-        """Put the answer of a write into the cache, so its watch echo does not reconcile again."""
-        if (store := self._stores.get(kind)) is not None:
+        """Put the answer of a write into the cache (write-through): other controllers hear of it at once and
+        this one is not woken again by its watch echo."""
+        if self._remember is not None:
+            self._remember(kind, obj)
+        elif (store := self._stores.get(kind)) is not None:
             store.remember(obj)
 
     def own(self, kind: Kind, obj: Object) -> Object:

@@ -81,7 +81,7 @@ class Controller(Generic[SpecT]):
     # wired by the operator
     _client: KubeClient = field(init=False, repr=False)
     _informer: Informer = field(init=False, repr=False)
-    _stores: dict[Kind, Store] = field(init=False, repr=False, default_factory=dict)
+    _informers: dict[Kind, Informer] = field(init=False, repr=False, default_factory=dict)
     _events: EventRecorder = field(init=False, repr=False)
     _field_manager: str = field(init=False, repr=False, default="")
     _may_reconcile: Callable[[], bool] = field(init=False, repr=False, default=lambda: True)
@@ -102,18 +102,18 @@ class Controller(Generic[SpecT]):
         *,
         client: KubeClient,
         informer: Informer,
-        stores: dict[Kind, Store],
+        informers: dict[Kind, Informer],
         events: EventRecorder,
         field_manager: str,
         may_reconcile: Callable[[], bool],
     ) -> None:
         self._client = client
         self._informer = informer
-        self._stores = {self.kind: informer.store, **stores}
+        self._informers = {self.kind: informer, **informers}
         self._events = events
         self._field_manager = field_manager
         self._may_reconcile = may_reconcile
-        informer.add_handler(_PrimaryHandler(self.queue))
+        informer.add_handler(_PrimaryHandler(self.queue, owner=self))
 
     @property
     def store(self) -> Store:
@@ -238,7 +238,8 @@ class Controller(Generic[SpecT]):
             log=log,
             field_manager=self._field_manager,
             events=self._events,
-            stores=self._stores,
+            stores={kind: informer.store for kind, informer in self._informers.items()},
+            remember=self._remember,
             deleting=deleting,
         )
         try:
@@ -373,6 +374,10 @@ class Controller(Generic[SpecT]):
         self._remember_primary(ctx, updated)
         ctx.obj = {**ctx.obj, "metadata": updated["metadata"]}
 
+    def _remember(self, kind: Kind, obj: Object) -> None:
+        if (informer := self._informers.get(kind)) is not None:
+            informer.remember(obj, writer=self)
+
     def _remember_primary(self, ctx: Context[Any], written: Object) -> None:
         """Write-through of our own write; if someone else changed what we reconciled meanwhile, go again."""
         ctx.remember(self.kind, written)
@@ -416,8 +421,9 @@ class Controller(Generic[SpecT]):
 
 
 class _PrimaryHandler:
-    def __init__(self, queue: WorkQueue) -> None:
+    def __init__(self, queue: WorkQueue, owner: object) -> None:
         self.queue = queue
+        self.owner = owner  # the controller: its own writes do not wake it (see Informer.remember)
 
     def on_add(self, obj: Object) -> None:
         self.queue.add(_key(obj))
@@ -443,10 +449,11 @@ def _meaningful_change(old: Object, new: Object) -> bool:
 
 
 class OwnerHandler:
-    """Maps events of a dependent kind to its owners' keys."""
+    """Maps events of a dependent kind to its owners' keys (``owner``: the controller it feeds)."""
 
-    def __init__(self, mapper: Callable[[Object], None]) -> None:
+    def __init__(self, mapper: Callable[[Object], None], owner: object) -> None:
         self.mapper = mapper
+        self.owner = owner
 
     def on_add(self, obj: Object) -> None:
         self.mapper(obj)

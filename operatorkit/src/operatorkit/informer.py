@@ -212,6 +212,24 @@ class Informer:
     def __repr__(self) -> str:
         return f"Informer({self.kind}, namespace={self.namespace}, selector={self.label_selector})"
 
+    def remember(self, obj: Object, writer: object) -> None:
+        """Write-through of ``writer``'s own write: cache ``obj`` unless a newer version is cached, and tell every
+        other party at once. The watch echo of this version is then skipped, so ``writer`` is not woken by its
+        own write while other controllers sharing this informer still see the change."""
+        old = self.store.get(object_key(obj))
+        if not self.store.remember(obj):
+            return
+        for handler in self._handlers:
+            if getattr(handler, "owner", None) is writer:
+                continue
+            try:
+                if old is None:
+                    handler.on_add(obj)
+                else:
+                    handler.on_update(old, obj)
+            except Exception:
+                log.exception("event handler failed for %s %s", self.kind, object_key(obj))
+
     def add_handler(self, handler: EventHandler) -> None:
         """Register a handler; objects already cached are replayed to it as adds."""
         self._handlers.append(handler)

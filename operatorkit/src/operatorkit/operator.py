@@ -20,7 +20,6 @@ if TYPE_CHECKING:
 
     from operatorkit.client import KubeClient
     from operatorkit.controller import Controller
-    from operatorkit.informer import Store
     from operatorkit.kinds import Kind
 
 log = logging.getLogger(__name__)
@@ -113,19 +112,19 @@ class Operator:
     def _wire(self) -> None:
         events = EventRecorder(self.client, self.name, self.identity)
         for controller in self.controllers:
-            stores: dict[Kind, Store] = {}
+            informers: dict[Kind, Informer] = {}
             for kind in controller.owns:
                 dependent = self.informer(kind, controller.owned_selector)
-                dependent.add_handler(OwnerHandler(controller.enqueue_owners))
-                stores[kind] = dependent.store
+                dependent.add_handler(OwnerHandler(controller.enqueue_owners, owner=controller))
+                informers[kind] = dependent
             for kind, mapper in controller.watches:
                 watched = self.informer(kind)
-                watched.add_handler(OwnerHandler(controller.mapped_enqueuer(mapper)))
-                stores[kind] = watched.store
+                watched.add_handler(OwnerHandler(controller.mapped_enqueuer(mapper), owner=controller))
+                informers[kind] = watched
             controller.bind(
                 client=self.client,
                 informer=self.informer(controller.kind, self.label_selector),
-                stores=stores,
+                informers=informers,
                 events=events,
                 field_manager=self.name,
                 may_reconcile=self._may_reconcile,

@@ -1,0 +1,15 @@
+"""Certificate metrics: expiry per certificate (for the "not renewed" alert), issuance, Vault errors."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge
+
+expiry_timestamp = Gauge(
+    "kubeception_certificate_expiry_timestamp_seconds",
+    "notAfter of the current certificate",
+    ["namespace", "name", "cluster"],
+)
+issued_total = Counter("kubeception_certificates_issued_total", "Certificates issued, by why", ["cluster", "reason"])
+revocations_total = Counter("kubeception_certificate_revocations_total", "Certificates revoked", ["cluster"])
+for reason in ("Issue", "SpecChanged", "Renew"):
+    issued_total.labels("", reason)

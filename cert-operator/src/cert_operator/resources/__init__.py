@@ -1,0 +1,1 @@
+"""The cert-operator's resources, one module per step."""

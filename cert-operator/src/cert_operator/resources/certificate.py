@@ -1,0 +1,181 @@
+"""CertConfig step: a certificate from the cluster's CA, kept in a ``kubernetes.io/tls`` Secret.
+
+Issued when missing, re-issued when the spec changed or the renew-before window is reached; the replaced serial
+is revoked once its successor is stored. On deletion the serial is revoked and the Secret removed. Private keys
+go from Vault's answer straight into the Secret: never into logs, Events or status.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import datetime
+import hashlib
+import json
+from typing import TYPE_CHECKING, Any
+
+from cert_operator import metrics, pem
+from cert_operator.spec import CA_CONFIG, CertConfigSpec, seconds
+from operatorkit import CancelReconcile, Object, Resource, TerminalError, is_true
+from operatorkit.kinds import SECRET
+
+if TYPE_CHECKING:
+    from cert_operator.vault import Vault
+    from operatorkit import Context
+
+SPEC_HASH = "kubeception.io/spec-hash"
+SERIAL = "kubeception.io/serial"
+MANAGED_BY = {"app.kubernetes.io/managed-by": "cert-operator"}
+
+
+def spec_hash(spec: CertConfigSpec) -> str:
+    relevant = spec.model_dump(mode="json", by_alias=True, exclude={"renew_before", "secret_name"})
+    return hashlib.sha256(json.dumps(relevant, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def secret_name(ctx: Context[Any]) -> str:
+    stored = ctx.status.get("secretName")
+    if isinstance(stored, str):
+        return stored
+    spec: CertConfigSpec = ctx.spec
+    return spec.secret_name or ctx.name
+
+
+class Certificate(Resource[CertConfigSpec]):
+    def __init__(self, vault: Vault) -> None:
+        self.vault = vault
+
+    def _check_ca(self, ctx: Context[CertConfigSpec]) -> None:
+        """The cluster's CAConfig must be Ready and define the role; CAConfig changes re-trigger this check."""
+        spec = ctx.spec
+        cas = [
+            ca
+            for ca in ctx.cache(CA_CONFIG).objects()
+            if ca["metadata"].get("namespace") == ctx.namespace
+            and ca.get("spec", {}).get("clusterID") == spec.cluster_id
+        ]
+        if not cas or not is_true(cas[0].get("status"), "Ready"):
+            ctx.set_condition("Ready", "False", "WaitingForCA", f"no Ready CAConfig for cluster {spec.cluster_id}")
+            raise CancelReconcile
+        roles = cas[0].get("status", {}).get("roles", [])
+        if spec.role not in roles:
+            raise TerminalError(
+                f"role {spec.role!r} is not defined in CAConfig {cas[0]['metadata']['name']} "
+                f"(roles: {', '.join(roles) or 'none'})",
+                reason="UnknownRole",
+            )
+
+    def ensure_created(self, ctx: Context[CertConfigSpec]) -> None:
+        spec = ctx.spec
+        self._check_ca(ctx)
+        name = spec.secret_name or ctx.name
+        secret = ctx.cache(SECRET).get_by_name(name, ctx.namespace)
+        wanted = spec_hash(spec)
+        current = self._current(secret)
+        renew_at = None
+        if current is not None:
+            renew_at = current.not_valid_after_utc - datetime.timedelta(seconds=spec.renew_before_seconds)
+        if secret is None or current is None:
+            reason = "Issue"
+        elif secret["metadata"].get("annotations", {}).get(SPEC_HASH) != wanted:
+            reason = "SpecChanged"
+        elif renew_at is not None and pem.now() >= renew_at:
+            reason = "Renew"
+        else:
+            reason = None
+        if reason is not None:
+            ctx.set_condition("Issuing", "True", reason, f"issuing from role {spec.role}")
+            replaced = pem.serial_hex(current) if current is not None else None
+            current = self._issue(ctx, name, wanted, reason)
+            if replaced and replaced != pem.serial_hex(current):
+                self._revoke(ctx, spec.cluster_id, replaced)
+            renew_at = current.not_valid_after_utc - datetime.timedelta(seconds=spec.renew_before_seconds)
+        assert current is not None
+        assert renew_at is not None
+        ctx.set_condition("Issuing", "False", "Issued", "")
+        ctx.status.update(
+            {
+                "secretName": name,
+                "serial": pem.serial_hex(current),
+                "notBefore": pem.rfc3339(current.not_valid_before_utc),
+                "notAfter": pem.rfc3339(current.not_valid_after_utc),
+                "nextRenewal": pem.rfc3339(renew_at),
+            }
+        )
+        metrics.expiry_timestamp.labels(ctx.namespace or "", ctx.name, spec.cluster_id).set(
+            current.not_valid_after_utc.timestamp()
+        )
+        ctx.requeue_after(max(1.0, (renew_at - pem.now()).total_seconds()))
+
+    def _current(self, secret: Object | None) -> Any:
+        try:
+            return pem.load(base64.b64decode(secret["data"]["tls.crt"]).decode()) if secret else None
+        except (KeyError, ValueError):
+            return None  # damaged: issue again
+
+    def _issue(self, ctx: Context[CertConfigSpec], name: str, wanted: str, reason: str) -> Any:
+        spec = ctx.spec
+        params: dict[str, Any] = {"ttl": f"{seconds(spec.ttl)}s", "format": "pem", "private_key_format": "pem"}
+        if spec.alt_names:
+            params["alt_names"] = ",".join(spec.alt_names)
+        if spec.ip_sans:
+            params["ip_sans"] = ",".join(str(ip) for ip in spec.ip_sans)
+        if spec.organizations:
+            params["organization"] = ",".join(spec.organizations)  # honoured where the role allows it
+        issued = self.vault.call(
+            f"issue from role {spec.role}",
+            lambda c: c.secrets.pki.generate_certificate(
+                spec.role, spec.common_name, extra_params=params, mount_point=f"pki-{spec.cluster_id}"
+            ),
+        )["data"]
+        cert = pem.load(issued["certificate"])
+        ctx.apply(
+            SECRET,
+            {
+                "apiVersion": "v1",
+                "kind": "Secret",
+                "type": "kubernetes.io/tls",
+                "metadata": {
+                    "name": name,
+                    "namespace": ctx.namespace,
+                    "labels": {**MANAGED_BY, "kubeception.io/cluster": spec.cluster_id},
+                    "annotations": {
+                        SPEC_HASH: wanted,
+                        SERIAL: pem.serial_hex(cert),
+                        "kubeception.io/issued-at": pem.rfc3339(pem.now()),
+                    },
+                },
+                "stringData": {
+                    "tls.crt": issued["certificate"].strip() + "\n",
+                    "tls.key": issued["private_key"].strip() + "\n",
+                    "ca.crt": issued["issuing_ca"].strip() + "\n",
+                },
+            },
+        )
+        metrics.issued_total.labels(spec.cluster_id, reason).inc()
+        ctx.event(
+            "Normal",
+            "Issued" if reason == "Issue" else "Renewed",
+            f"certificate {pem.serial_hex(cert)} for {spec.common_name!r}, valid until "
+            f"{pem.rfc3339(cert.not_valid_after_utc)} ({reason})",
+        )
+        return cert
+
+    def _revoke(self, ctx: Context[Any], cluster: str, serial: str) -> None:
+        self.vault.call(
+            f"revoke {serial}", lambda c: c.secrets.pki.revoke_certificate(serial, mount_point=f"pki-{cluster}")
+        )
+        metrics.revocations_total.labels(cluster).inc()
+        ctx.event("Normal", "Revoked", f"revoked certificate {serial}")
+
+    def ensure_deleted(self, ctx: Context[CertConfigSpec]) -> None:
+        cluster = ctx.spec.cluster_id if isinstance(ctx.spec, CertConfigSpec) else ctx.spec.get("clusterID")
+        if serial := ctx.status.get("serial"):
+            try:
+                self._revoke(ctx, str(cluster), str(serial))
+            except Exception as exc:
+                if "not found" not in str(exc) and "already" not in str(exc):
+                    raise
+        ctx.client.delete(SECRET, secret_name(ctx), ctx.namespace)
+        with contextlib.suppress(KeyError):
+            metrics.expiry_timestamp.remove(ctx.namespace or "", ctx.name, str(cluster))

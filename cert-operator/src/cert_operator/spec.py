@@ -1,0 +1,87 @@
+"""The CAConfig and CertConfig custom resources."""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from typing import Literal
+
+import pydantic
+
+from operatorkit import Kind
+
+CA_CONFIG = Kind("kubeception.io/v1alpha1", "CAConfig", "caconfigs")
+CERT_CONFIG = Kind("kubeception.io/v1alpha1", "CertConfig", "certconfigs")
+_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+_DURATION = re.compile(r"^([0-9]+)(s|m|h|d)$")
+
+
+def seconds(duration: str) -> int:
+    """``"90s"``, ``"15m"``, ``"24h"``, ``"30d"`` → seconds."""
+    match = _DURATION.match(duration)
+    if not match:
+        raise ValueError(f"invalid duration {duration!r}: use a number and s, m, h or d")
+    return int(match[1]) * {"s": 1, "m": 60, "h": 3600, "d": 86400}[match[2]]
+
+
+class _Model(pydantic.BaseModel):
+    model_config = pydantic.ConfigDict(extra="forbid", populate_by_name=True)
+
+
+class Role(_Model):
+    """A Vault PKI role: what certificates of one service of the cluster may say."""
+
+    name: str = pydantic.Field(pattern=_DNS_LABEL.pattern, max_length=63)
+    allowed_domains: list[str] = pydantic.Field(default_factory=list, alias="allowedDomains")
+    allow_subdomains: bool = pydantic.Field(default=False, alias="allowSubdomains")
+    allow_bare_domains: bool = pydantic.Field(default=False, alias="allowBareDomains")
+    allow_ip_sans: bool = pydantic.Field(default=False, alias="allowIPSANs")
+    allow_any_name: bool = pydantic.Field(default=False, alias="allowAnyName")
+    organizations: list[str] = pydantic.Field(default_factory=list)
+    max_ttl: str | None = pydantic.Field(default=None, alias="maxTTL", pattern=_DURATION.pattern)
+
+
+class CAConfigSpec(_Model):
+    cluster_id: str = pydantic.Field(alias="clusterID", pattern=_DNS_LABEL.pattern, max_length=40)
+    common_name: str = pydantic.Field(alias="commonName", min_length=1)
+    ttl: str = pydantic.Field(default="87600h", pattern=_DURATION.pattern)
+    key_type: Literal["rsa", "ec"] = pydantic.Field(default="rsa", alias="keyType")
+    key_bits: int = pydantic.Field(default=2048, alias="keyBits")
+    roles: list[Role] = pydantic.Field(default_factory=list)
+
+    @pydantic.model_validator(mode="after")
+    def _valid(self) -> CAConfigSpec:
+        allowed = {"rsa": (2048, 3072, 4096), "ec": (256, 384, 521)}[self.key_type]
+        if self.key_bits not in allowed:
+            raise ValueError(f"keyBits {self.key_bits} is not valid for {self.key_type}: use one of {allowed}")
+        names = [role.name for role in self.roles]
+        if len(names) != len(set(names)):
+            raise ValueError("role names must be unique")
+        return self
+
+    @property
+    def mount(self) -> str:
+        return f"pki-{self.cluster_id}"
+
+
+class CertConfigSpec(_Model):
+    cluster_id: str = pydantic.Field(alias="clusterID", pattern=_DNS_LABEL.pattern, max_length=40)
+    role: str = pydantic.Field(min_length=1)
+    common_name: str = pydantic.Field(alias="commonName", min_length=1)
+    alt_names: list[str] = pydantic.Field(default_factory=list, alias="altNames")
+    ip_sans: list[ipaddress.IPv4Address | ipaddress.IPv6Address] = pydantic.Field(default_factory=list, alias="ipSANs")
+    organizations: list[str] = pydantic.Field(default_factory=list)
+    ttl: str = pydantic.Field(default="720h", pattern=_DURATION.pattern)
+    renew_before: str | None = pydantic.Field(default=None, alias="renewBefore", pattern=_DURATION.pattern)
+    secret_name: str | None = pydantic.Field(default=None, alias="secretName")
+
+    @pydantic.model_validator(mode="after")
+    def _renew_before_ttl(self) -> CertConfigSpec:
+        if self.renew_before is not None and seconds(self.renew_before) >= seconds(self.ttl):
+            raise ValueError(f"renewBefore {self.renew_before} must be shorter than ttl {self.ttl}")
+        return self
+
+    @property
+    def renew_before_seconds(self) -> int:
+        """Default: a third of the TTL."""
+        return seconds(self.renew_before) if self.renew_before else seconds(self.ttl) // 3

@@ -1,0 +1,62 @@
+"""Fixtures: cert-operator in-process against the real control plane and a real OpenBao."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import hvac
+import pytest
+
+from cert_operator.controller import ca_controller, cert_controller
+from cert_operator.vault import Vault
+from kubeception_testenv import ControlPlane, OpenBaoServer, wait_for
+from operatorkit import KubeClient, Operator
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator
+
+CRDS = Path(__file__).parents[2] / "crds"
+
+
+@pytest.fixture(scope="session")
+def cert_crds(control_plane: ControlPlane) -> None:
+    for name in ("caconfigs.kubeception.io", "certconfigs.kubeception.io"):
+        control_plane.kubectl("apply", "-f", str(CRDS / f"{name}.yaml"))
+        control_plane.kubectl("wait", "--for=condition=Established", "--timeout=30s", f"crd/{name}")
+
+
+@pytest.fixture
+def bao(openbao: OpenBaoServer) -> hvac.Client:
+    return hvac.Client(url=openbao.url, token=openbao.root_token)
+
+
+@pytest.fixture
+def start_cert_operator(
+    kube: KubeClient, openbao: OpenBaoServer, namespace: str, cert_crds: None
+) -> Iterator[Callable[..., Operator]]:
+    started: list[Operator] = []
+
+    def start(address: str | None = None) -> Operator:
+        vault = Vault(address or openbao.url, token=openbao.root_token)
+        controllers = [
+            ca_controller(vault, backoff_base=0.1, backoff_cap=2),
+            cert_controller(vault, backoff_base=0.1, backoff_cap=2),
+        ]
+        operator = Operator(
+            "cert-operator",
+            kube,
+            controllers,
+            namespace=namespace,
+            leader_election=False,
+            metrics_address="127.0.0.1:0",
+            probe_address="127.0.0.1:0",
+        )
+        operator.start()
+        wait_for(lambda: operator.readyz() is None, timeout=30, message="caches synced")
+        started.append(operator)
+        return operator
+
+    yield start
+    for operator in started:
+        operator.stop()

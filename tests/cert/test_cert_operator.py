@@ -1,0 +1,207 @@
+"""cert-operator against the real control plane and a real OpenBao: CA, roles, certificates, renewal,
+revocation, deletion order, and bad input as conditions."""
+
+from __future__ import annotations
+
+import base64
+import functools
+import ipaddress
+import uuid
+from typing import TYPE_CHECKING, Any
+
+from cryptography import x509
+from prometheus_client import REGISTRY
+
+from cert_operator.spec import CA_CONFIG, CERT_CONFIG
+
+if TYPE_CHECKING:
+    import hvac
+from kubeception_testenv import wait_for
+from kubeception_testenv._ports import free_port
+from operatorkit import KubeClient, get_condition, is_true
+from operatorkit.kinds import CONFIG_MAP, SECRET
+
+
+def ca_config(name: str, namespace: str, cluster: str, **spec: Any) -> dict[str, Any]:
+    roles = [
+        {
+            "name": "api",
+            "allowedDomains": [f"{cluster}.local"],
+            "allowSubdomains": True,
+            "allowBareDomains": True,
+            "allowIPSANs": True,
+            "maxTTL": "24h",
+        },
+        {"name": "admin", "allowAnyName": True, "organizations": ["system:masters"]},
+    ]
+    return {
+        "apiVersion": CA_CONFIG.api_version,
+        "kind": CA_CONFIG.kind,
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": {"clusterID": cluster, "commonName": f"{cluster} CA", "ttl": "48h", "roles": roles, **spec},
+    }
+
+
+def cert_config(name: str, namespace: str, cluster: str, **spec: Any) -> dict[str, Any]:
+    return {
+        "apiVersion": CERT_CONFIG.api_version,
+        "kind": CERT_CONFIG.kind,
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": {"clusterID": cluster, "role": "api", "commonName": f"apiserver.{cluster}.local", "ttl": "1h", **spec},
+    }
+
+
+def status(kube: KubeClient, kind: Any, name: str, namespace: str) -> dict[str, Any]:
+    obj = kube.get_or_none(kind, name, namespace)
+    return (obj or {}).get("status") or {}
+
+
+def ready(kube: KubeClient, kind: Any, name: str, namespace: str) -> bool:
+    return is_true(status(kube, kind, name, namespace), "Ready")
+
+
+def secret_cert(kube: KubeClient, name: str, namespace: str) -> tuple[x509.Certificate, x509.Certificate, str]:
+    secret = kube.get(SECRET, name, namespace)
+    assert secret["type"] == "kubernetes.io/tls"
+    leaf = x509.load_pem_x509_certificate(base64.b64decode(secret["data"]["tls.crt"]))
+    ca = x509.load_pem_x509_certificate(base64.b64decode(secret["data"]["ca.crt"]))
+    return leaf, ca, base64.b64decode(secret["data"]["tls.key"]).decode()
+
+
+def revoked(bao: hvac.Client, cluster: str, serial: str) -> bool:
+    data = bao.secrets.pki.read_certificate(serial, mount_point=f"pki-{cluster}")["data"]
+    return int(data.get("revocation_time", 0)) > 0
+
+
+def test_ca_roles_certificate_renewal_revocation_and_deletion_order(kube, namespace, bao, start_cert_operator):
+    start_cert_operator()
+    cluster = f"a{uuid.uuid4().hex[:6]}"
+    kube.create(CA_CONFIG, ca_config("ca", namespace, cluster))
+    wait_for(lambda: ready(kube, CA_CONFIG, "ca", namespace), timeout=30, message="CA ready")
+    ca_status = status(kube, CA_CONFIG, "ca", namespace)
+    assert ca_status["mount"] == f"pki-{cluster}"
+    assert sorted(bao.secrets.pki.list_roles(mount_point=f"pki-{cluster}")["data"]["keys"]) == ["admin", "api"]
+    published = kube.get(CONFIG_MAP, f"{cluster}-ca", namespace)["data"]["ca.crt"]
+    assert published.strip() == ca_status["ca"]["certificate"]
+
+    kube.create(
+        CERT_CONFIG,
+        cert_config("apiserver", namespace, cluster, altNames=[f"api.{cluster}.local"], ipSANs=["127.0.0.1"]),
+    )
+    wait_for(lambda: ready(kube, CERT_CONFIG, "apiserver", namespace), timeout=30, message="certificate issued")
+    leaf, ca, key = secret_cert(kube, "apiserver", namespace)
+    leaf.verify_directly_issued_by(ca)
+    assert ca.subject.rfc4514_string() == f"CN={cluster} CA"
+    sans = leaf.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    assert ipaddress.IPv4Address("127.0.0.1") in sans.get_values_for_type(x509.IPAddress)
+    assert f"api.{cluster}.local" in sans.get_values_for_type(x509.DNSName)
+    assert key.startswith("-----BEGIN")
+    first_serial = status(kube, CERT_CONFIG, "apiserver", namespace)["serial"]
+    assert (
+        REGISTRY.get_sample_value(
+            "kubeception_certificate_expiry_timestamp_seconds",
+            {"namespace": namespace, "name": "apiserver", "cluster": cluster},
+        )
+        == leaf.not_valid_after_utc.timestamp()
+    )
+
+    # A spec change re-issues, then revokes the replaced serial.
+    kube.patch(
+        CERT_CONFIG, "apiserver", {"spec": {"altNames": [f"api.{cluster}.local", f"k8s.{cluster}.local"]}}, namespace
+    )
+    wait_for(
+        lambda: status(kube, CERT_CONFIG, "apiserver", namespace).get("serial") not in (None, first_serial),
+        timeout=30,
+        message="re-issued after the spec change",
+    )
+    assert revoked(bao, cluster, first_serial)
+
+    # Roles follow the spec.
+    kube.patch(
+        CA_CONFIG, "ca", {"spec": {"roles": ca_config("ca", namespace, cluster)["spec"]["roles"][:1]}}, namespace
+    )
+    wait_for(
+        lambda: bao.secrets.pki.list_roles(mount_point=f"pki-{cluster}")["data"]["keys"] == ["api"],
+        timeout=30,
+        message="the admin role deleted",
+    )
+
+    # Deleting the CA waits for the cluster's certificates.
+    kube.delete(CA_CONFIG, "ca", namespace)
+    wait_for(
+        lambda: (
+            (get_condition(status(kube, CA_CONFIG, "ca", namespace), "Ready") or {}).get("reason")
+            == "WaitingForCertConfigs"
+        ),
+        timeout=30,
+        message="the CA waiting for its certificates",
+    )
+    assert f"pki-{cluster}/" in bao.sys.list_mounted_secrets_engines()["data"]
+    serial = status(kube, CERT_CONFIG, "apiserver", namespace)["serial"]
+    kube.delete(CERT_CONFIG, "apiserver", namespace)
+    wait_for(
+        lambda: kube.get_or_none(CERT_CONFIG, "apiserver", namespace) is None, timeout=30, message="certificate deleted"
+    )
+    assert kube.get_or_none(SECRET, "apiserver", namespace) is None
+    wait_for(lambda: kube.get_or_none(CA_CONFIG, "ca", namespace) is None, timeout=30, message="CA deleted")
+    assert f"pki-{cluster}/" not in bao.sys.list_mounted_secrets_engines()["data"]
+    assert serial
+
+
+def test_renewal_before_expiry(kube, namespace, start_cert_operator):
+    start_cert_operator()
+    cluster = f"r{uuid.uuid4().hex[:6]}"
+    kube.create(CA_CONFIG, ca_config("ca", namespace, cluster))
+    kube.create(CERT_CONFIG, cert_config("short", namespace, cluster, ttl="20s", renewBefore="15s"))
+    wait_for(lambda: ready(kube, CERT_CONFIG, "short", namespace), timeout=30, message="issued")
+    first = status(kube, CERT_CONFIG, "short", namespace)
+    wait_for(
+        lambda: status(kube, CERT_CONFIG, "short", namespace).get("serial") != first["serial"],
+        timeout=30,
+        message="renewed within the renew-before window",
+    )
+    renewed = status(kube, CERT_CONFIG, "short", namespace)
+    assert renewed["notAfter"] > first["notAfter"]
+    leaf, _, _ = secret_cert(kube, "short", namespace)
+    assert leaf.not_valid_after_utc.strftime("%Y-%m-%dT%H:%M:%SZ") == renewed["notAfter"]
+
+
+def not_ready(kube: KubeClient, name: str, namespace: str) -> dict[str, Any] | None:
+    condition = get_condition(status(kube, CERT_CONFIG, name, namespace), "Ready")
+    return condition if condition is not None and condition["status"] == "False" else None
+
+
+def test_bad_input_is_a_condition_with_vaults_reason(kube, namespace, start_cert_operator):
+    start_cert_operator()
+    cluster = f"b{uuid.uuid4().hex[:6]}"
+    kube.create(CA_CONFIG, ca_config("ca", namespace, cluster))
+    wait_for(lambda: ready(kube, CA_CONFIG, "ca", namespace), timeout=30, message="CA ready")
+    cases = {
+        "unknown-role": ({"role": "nope"}, "role 'nope' is not defined in CAConfig ca (roles: admin, api)"),
+        "bad-name": ({"commonName": "evil.example.com"}, "evil.example.com"),
+        "long-ttl": ({"ttl": "72h", "role": "admin", "commonName": "admin"}, "TTL"),
+    }
+    for name, (spec, _) in cases.items():
+        kube.create(CERT_CONFIG, cert_config(name, namespace, cluster, **spec))
+    for name, (_, mention) in cases.items():
+        condition = wait_for(functools.partial(not_ready, kube, name, namespace), timeout=30, message=f"{name} refused")
+        assert isinstance(condition, dict)
+        assert condition["reason"] == ("UnknownRole" if name == "unknown-role" else "VaultRefused"), condition
+        assert mention.lower() in condition["message"].lower(), condition["message"]
+        assert kube.get_or_none(SECRET, name, namespace) is None
+
+
+def test_vault_unreachable_is_a_condition_and_retried(kube, namespace, start_cert_operator):
+    start_cert_operator(address=f"http://127.0.0.1:{free_port()}")
+    kube.create(CA_CONFIG, ca_config("ca", namespace, f"u{uuid.uuid4().hex[:6]}"))
+    condition = wait_for(
+        lambda: (
+            (c := get_condition(status(kube, CA_CONFIG, "ca", namespace), "Ready"))
+            and c["reason"] == "VaultUnavailable"
+            and c
+        ),
+        timeout=30,
+        message="VaultUnavailable",
+    )
+    assert isinstance(condition, dict)
+    assert condition["status"] == "False"
