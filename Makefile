@@ -60,10 +60,15 @@ demo: up ## the local demo: `make up`, the CRDs, the operators, an example guest
 	  nohup .venv/bin/python -m flannel_operator --etcd-endpoint "$$KUBECEPTION_ETCD_ENDPOINT" --node-selector type=kwok \
 	    --leader-election-namespace default --metrics-address 127.0.0.1:18080 --probe-address 127.0.0.1:18081 \
 	    > $(STATE)/flannel-operator.log 2>&1 & echo $$! > $(STATE)/flannel-operator.pid; fi
-	@source $(STATE)/env && $(PY) kubectl apply -f examples/flannelconfig.yaml >/dev/null
+	@source $(STATE)/env && if ! { [ -f $(STATE)/cert-operator.pid ] && kill -0 $$(cat $(STATE)/cert-operator.pid) 2>/dev/null; }; then \
+	  nohup .venv/bin/python -m cert_operator --leader-election-namespace default \
+	    --metrics-address 127.0.0.1:18090 --probe-address 127.0.0.1:18091 \
+	    > $(STATE)/cert-operator.log 2>&1 & echo $$! > $(STATE)/cert-operator.pid; fi
+	@source $(STATE)/env && $(PY) kubectl apply -f examples/flannelconfig.yaml -f examples/certificates.yaml >/dev/null
 	@source $(STATE)/env && $(PY) kubectl wait --for=condition=HostsReady --timeout=90s flannelconfig/demo >/dev/null
-	@source $(STATE)/env && $(PY) kubectl get flannelconfigs,nodes >&2
-	@echo "# demo ready: source $(STATE)/env; operator logs in $(STATE)/*-operator.log, metrics on :18080" >&2
+	@source $(STATE)/env && $(PY) kubectl wait --for=condition=Ready --timeout=90s certconfig/demo-apiserver >/dev/null
+	@source $(STATE)/env && $(PY) kubectl get flannelconfigs,caconfigs,certconfigs,nodes >&2
+	@echo "# demo ready: source $(STATE)/env; operator logs in $(STATE)/*-operator.log, metrics on :18080, :18090" >&2
 
 bench: deps testenv ## benchmarks (prints tables; see docs/benchmarks.md)
 	$(PY) python bench/controllers.py --objects 1000
