@@ -10,11 +10,12 @@ import pytest
 
 from cert_operator.controller import ca_controller, cert_controller
 from cert_operator.vault import Vault
-from kubeception_testenv import ControlPlane, OpenBaoServer, wait_for
-from operatorkit import KubeClient, Operator
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterator
+    from collections.abc import Callable
+
+    from kubeception_testenv import ControlPlane, OpenBaoServer
+    from operatorkit import Operator
 
 CRDS = Path(__file__).parents[2] / "crds"
 
@@ -33,30 +34,14 @@ def bao(openbao: OpenBaoServer) -> hvac.Client:
 
 @pytest.fixture
 def start_cert_operator(
-    kube: KubeClient, openbao: OpenBaoServer, namespace: str, cert_crds: None
-) -> Iterator[Callable[..., Operator]]:
-    started: list[Operator] = []
-
+    start_operator: Callable[..., Operator], openbao: OpenBaoServer, namespace: str, cert_crds: None
+) -> Callable[..., Operator]:
     def start(address: str | None = None) -> Operator:
         vault = Vault(address or openbao.url, token=openbao.root_token)
         controllers = [
             ca_controller(vault, backoff_base=0.1, backoff_cap=2),
             cert_controller(vault, backoff_base=0.1, backoff_cap=2),
         ]
-        operator = Operator(
-            "cert-operator",
-            kube,
-            controllers,
-            namespace=namespace,
-            leader_election=False,
-            metrics_address="127.0.0.1:0",
-            probe_address="127.0.0.1:0",
-        )
-        operator.start()
-        wait_for(lambda: operator.readyz() is None, timeout=30, message="caches synced")
-        started.append(operator)
-        return operator
+        return start_operator("cert-operator", controllers, namespace=namespace)
 
-    yield start
-    for operator in started:
-        operator.stop()
+    return start

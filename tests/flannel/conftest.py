@@ -9,13 +9,13 @@ import pytest
 
 from flannel_operator.__main__ import settings_from
 from flannel_operator.controller import flannel_controller
-from kubeception_testenv import ControlPlane, EtcdServer, wait_for
-from operatorkit import KubeClient, Operator
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterator
+    from collections.abc import Callable
 
     from flannel_operator.settings import FlannelSettings
+    from kubeception_testenv import ControlPlane, EtcdServer
+    from operatorkit import Operator
 
 CRD = Path(__file__).parents[2] / "crds" / "flannelconfigs.kubeception.io.yaml"
 
@@ -48,25 +48,10 @@ def settings_for(etcd: EtcdServer, **overrides: Any) -> FlannelSettings:
 
 @pytest.fixture
 def start_flannel_operator(
-    kube: KubeClient, etcd_server: EtcdServer, flannel_crd: None
-) -> Iterator[Callable[..., tuple[Operator, FlannelSettings]]]:
-    started: list[Operator] = []
-
+    start_operator: Callable[..., Operator], etcd_server: EtcdServer, flannel_crd: None
+) -> Callable[..., tuple[Operator, FlannelSettings]]:
     def start(etcd: EtcdServer | None = None, **overrides: Any) -> tuple[Operator, FlannelSettings]:
         settings = settings_for(etcd or etcd_server, **overrides)
-        operator = Operator(
-            "flannel-operator",
-            kube,
-            [flannel_controller(settings, workers=8)],
-            leader_election=False,
-            metrics_address="127.0.0.1:0",
-            probe_address="127.0.0.1:0",
-        )
-        operator.start()
-        wait_for(lambda: operator.readyz() is None, timeout=30, message="caches synced")
-        started.append(operator)
-        return operator, settings
+        return start_operator("flannel-operator", [flannel_controller(settings, workers=8)]), settings
 
-    yield start
-    for operator in started:
-        operator.stop()
+    return start

@@ -6,15 +6,14 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from kubeception_testenv import ControlPlane, wait_for
-from operatorkit import KubeClient, Operator
 from operatorkit.example import CRD_PATH, GREETING
 from operatorkit.kinds import CUSTOM_RESOURCE_DEFINITION
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterator
+    from collections.abc import Callable
 
-    from operatorkit import Controller
+    from kubeception_testenv import ControlPlane
+    from operatorkit import Controller, KubeClient, Operator
 
 
 @pytest.fixture(scope="session")
@@ -26,23 +25,13 @@ def greeting_crd(control_plane: ControlPlane, kube: KubeClient) -> None:
 
 
 @pytest.fixture
-def run_operator(kube: KubeClient, namespace: str) -> Iterator[Callable[..., Operator]]:
-    """Start an in-process operator on the test namespace; stopped (gracefully) at teardown."""
-    started: list[Operator] = []
+def run_operator(start_operator: Callable[..., Operator], namespace: str) -> Callable[..., Operator]:
+    """An in-process operator watching only the test's namespace."""
 
     def start(controllers: list[Controller[Any]], **options: Any) -> Operator:
-        options.setdefault("leader_election", False)
-        options.setdefault("metrics_address", "127.0.0.1:0")
-        options.setdefault("probe_address", "127.0.0.1:0")
-        operator = Operator("test-operator", kube, controllers, namespace=namespace, **options)
-        operator.start()
-        started.append(operator)
-        wait_for(lambda: operator.readyz() is None, timeout=30, message="operator caches to sync")
-        return operator
+        return start_operator("test-operator", controllers, namespace=namespace, **options)
 
-    yield start
-    for operator in started:
-        operator.stop()
+    return start
 
 
 def greeting(name: str, namespace: str, message: str = "hello", **spec: Any) -> dict[str, Any]:

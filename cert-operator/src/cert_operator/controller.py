@@ -11,45 +11,44 @@ from operatorkit import Controller, Object
 from operatorkit.kinds import CONFIG_MAP, SECRET
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from cert_operator.vault import Vault
 
 _SELECTOR = ",".join(f"{k}={v}" for k, v in MANAGED_BY.items())
 
 
-def ca_controller(vault: Vault, **options: Any) -> Controller[CAConfigSpec]:
-    def owners_of(certconfig: Object) -> list[str]:
-        # A CertConfig going away may be what a deleting CAConfig waits for: wake the CAConfigs of its cluster.
-        cluster = certconfig.get("spec", {}).get("clusterID")
-        namespace = certconfig["metadata"].get("namespace")
+def same_cluster(controller: Controller[Any]) -> Callable[[Object], list[str]]:
+    """Maps an object to the keys of ``controller``'s objects of the same cluster in the same namespace: a
+    CertConfig going away wakes the deleting CAConfig waiting for it; a CA becoming Ready (or its roles changing)
+    re-checks the cluster's certificates."""
+
+    def keys(obj: Object) -> list[str]:
+        cluster = obj.get("spec", {}).get("clusterID")
+        namespace = obj["metadata"].get("namespace")
         return [
-            f"{namespace}/{ca['metadata']['name']}"
-            for ca in controller.store.objects()
-            if ca.get("spec", {}).get("clusterID") == cluster and ca["metadata"].get("namespace") == namespace
+            f"{namespace}/{other['metadata']['name']}"
+            for other in controller.store.objects()
+            if other.get("spec", {}).get("clusterID") == cluster and other["metadata"].get("namespace") == namespace
         ]
 
+    return keys
+
+
+def ca_controller(vault: Vault, **options: Any) -> Controller[CAConfigSpec]:
     controller: Controller[CAConfigSpec] = Controller(
         name="caconfig",
         kind=CA_CONFIG,
         spec_model=CAConfigSpec,
         resources=[PKIMount(vault), RootCA(vault), Roles(vault), PublishedCA()],
         owns=[CONFIG_MAP],
-        watches=[(CERT_CONFIG, owners_of)],
         **options,
     )
+    controller.watches = [(CERT_CONFIG, same_cluster(controller))]
     return controller
 
 
 def cert_controller(vault: Vault, **options: Any) -> Controller[CertConfigSpec]:
-    def certificates_of(caconfig: Object) -> list[str]:
-        # A CA becoming Ready, or its roles changing, re-checks the cluster's certificates.
-        cluster = caconfig.get("spec", {}).get("clusterID")
-        namespace = caconfig["metadata"].get("namespace")
-        return [
-            f"{namespace}/{cert['metadata']['name']}"
-            for cert in controller.store.objects()
-            if cert.get("spec", {}).get("clusterID") == cluster and cert["metadata"].get("namespace") == namespace
-        ]
-
     controller: Controller[CertConfigSpec] = Controller(
         name="certconfig",
         kind=CERT_CONFIG,
@@ -57,7 +56,7 @@ def cert_controller(vault: Vault, **options: Any) -> Controller[CertConfigSpec]:
         resources=[Certificate(vault)],
         owns=[SECRET],
         owned_selector=_SELECTOR,
-        watches=[(CA_CONFIG, certificates_of)],
         **options,
     )
+    controller.watches = [(CA_CONFIG, same_cluster(controller))]
     return controller
