@@ -205,3 +205,54 @@ def test_vault_unreachable_is_a_condition_and_retried(kube, namespace, start_cer
     )
     assert isinstance(condition, dict)
     assert condition["status"] == "False"
+
+
+def published_cas(kube: KubeClient, cluster: str, namespace: str) -> list[x509.Certificate]:
+    config_map = kube.get_or_none(CONFIG_MAP, f"{cluster}-ca", namespace)
+    return x509.load_pem_x509_certificates(config_map["data"]["ca.crt"].encode()) if config_map else []
+
+
+def test_staged_ca_rotation(kube, namespace, bao, start_cert_operator):
+    start_cert_operator()
+    cluster = f"s{uuid.uuid4().hex[:6]}"
+    kube.create(CA_CONFIG, ca_config("ca", namespace, cluster))
+    for name in ("apiserver", "etcd"):
+        kube.create(CERT_CONFIG, cert_config(name, namespace, cluster, commonName=f"{name}.{cluster}.local"))
+    for name in ("apiserver", "etcd"):
+        wait_for(lambda n=name: ready(kube, CERT_CONFIG, n, namespace), timeout=30, message=f"{name} issued")
+    old_ca = x509.load_pem_x509_certificate(status(kube, CA_CONFIG, "ca", namespace)["ca"]["certificate"].encode())
+    old_serials = {n: status(kube, CERT_CONFIG, n, namespace)["serial"] for n in ("apiserver", "etcd")}
+
+    kube.patch(CA_CONFIG, "ca", {"spec": {"rotation": {"id": "r1", "overlap": "3s"}}}, namespace)
+    # Stage 1: both CAs are trusted everywhere before anything is issued by the new one.
+    wait_for(lambda: len(published_cas(kube, cluster, namespace)) == 2, timeout=30, message="both CAs published")
+    for name in ("apiserver", "etcd"):
+        wait_for(
+            lambda n=name: (
+                len(x509.load_pem_x509_certificates(base64.b64decode(kube.get(SECRET, n, namespace)["data"]["ca.crt"])))
+                == 2
+            ),
+            timeout=30,
+            message=f"{name} trusts both CAs",
+        )
+    assert status(kube, CERT_CONFIG, "apiserver", namespace)["serial"] == old_serials["apiserver"]
+
+    wait_for(
+        lambda: status(kube, CA_CONFIG, "ca", namespace).get("rotation", {}).get("phase") == "Complete",
+        timeout=60,
+        message="rotation complete",
+    )
+    ca_status = status(kube, CA_CONFIG, "ca", namespace)
+    new_ca = x509.load_pem_x509_certificate(ca_status["ca"]["certificate"].encode())
+    assert new_ca.serial_number != old_ca.serial_number
+    assert get_condition(ca_status, "Rotating")["reason"] == "Complete"
+    assert [c.serial_number for c in published_cas(kube, cluster, namespace)] == [new_ca.serial_number]
+    for name in ("apiserver", "etcd"):
+        wait_for(lambda n=name: secret_cert(kube, n, namespace)[1] == new_ca, timeout=30, message=f"{name} ca.crt")
+        leaf, _, _ = secret_cert(kube, name, namespace)
+        leaf.verify_directly_issued_by(new_ca)
+        assert revoked(bao, cluster, old_serials[name])
+        assert status(kube, CERT_CONFIG, name, namespace)["caSerial"] == ca_status["ca"]["serial"]
+    issuers = bao.secrets.pki.list_issuers(mount_point=f"pki-{cluster}")["data"]["keys"]
+    assert issuers == [ca_status["ca"]["issuerID"]], "the old issuer is deleted"
+    assert len(bao.list(f"pki-{cluster}/keys")["data"]["keys"]) == 1, "and its key with it"

@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 from cert_operator.resources.ca import PKIMount, PublishedCA, Roles, RootCA
 from cert_operator.resources.certificate import MANAGED_BY, Certificate
+from cert_operator.resources.rotation import CARotation
 from cert_operator.spec import CA_CONFIG, CERT_CONFIG, CAConfigSpec, CertConfigSpec
 from operatorkit import Controller, Object
 from operatorkit.kinds import CONFIG_MAP, SECRET
@@ -40,7 +41,7 @@ def ca_controller(vault: Vault, **options: Any) -> Controller[CAConfigSpec]:
         name="caconfig",
         kind=CA_CONFIG,
         spec_model=CAConfigSpec,
-        resources=[PKIMount(vault), RootCA(vault), Roles(vault), PublishedCA()],
+        resources=[PKIMount(vault), RootCA(vault), CARotation(vault), Roles(vault), PublishedCA()],
         owns=[CONFIG_MAP],
         **options,
     )

@@ -13,3 +13,8 @@ issued_total = Counter("kubeception_certificates_issued_total", "Certificates is
 revocations_total = Counter("kubeception_certificate_revocations_total", "Certificates revoked", ["cluster"])
 for reason in ("Issue", "SpecChanged", "Renew"):
     issued_total.labels("", reason)
+vault_errors_total = Counter(
+    "kubeception_vault_errors_total", "Failed Vault calls: refused (bad input), forbidden, unavailable", ["kind"]
+)
+for kind in ("refused", "forbidden", "unavailable"):
+    vault_errors_total.labels(kind)

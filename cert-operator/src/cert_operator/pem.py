@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import datetime
+import hashlib
 
 from cryptography import x509
+from cryptography.exceptions import InvalidSignature
 
 
 def load(pem: str) -> x509.Certificate:
@@ -24,3 +26,32 @@ def rfc3339(moment: datetime.datetime) -> str:
 
 def now() -> datetime.datetime:
     return datetime.datetime.now(datetime.UTC)
+
+
+def bundle(certificates: list[str]) -> str:
+    """PEM certificates as one trust bundle (the order is kept: the active CA first)."""
+    return "".join(c.strip() + "\n" for c in certificates)
+
+
+def bundle_hash(pem_bundle: str) -> str:
+    """A short fingerprint of a trust bundle: CertConfigs report which bundle their Secret carries."""
+    return hashlib.sha256(pem_bundle.encode()).hexdigest()[:16]
+
+
+def parse_time(value: str) -> datetime.datetime:
+    return datetime.datetime.strptime(value, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=datetime.UTC)
+
+
+def split(pem_bundle: str) -> list[str]:
+    """A trust bundle → its PEM certificates."""
+    marker = "-----END CERTIFICATE-----"
+    return [part.strip() + "\n" + marker for part in pem_bundle.split(marker) if part.strip()]
+
+
+def issued_by(leaf: x509.Certificate, ca: x509.Certificate) -> bool:
+    """Whether ``ca`` signed ``leaf`` (names alone would not tell two CAs with the same common name apart)."""
+    try:
+        leaf.verify_directly_issued_by(ca)
+    except (ValueError, TypeError, InvalidSignature):
+        return False
+    return True

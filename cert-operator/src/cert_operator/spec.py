@@ -41,6 +41,14 @@ class Role(_Model):
     max_ttl: str | None = pydantic.Field(default=None, alias="maxTTL", pattern=_DURATION.pattern)
 
 
+class Rotation(_Model):
+    """A staged CA rotation; a new ``id`` starts one. ``overlap`` is how long each stage is left to propagate
+    (kubelets refresh mounted Secrets within about a minute) before the next one starts."""
+
+    id: str = pydantic.Field(pattern=_DNS_LABEL.pattern, max_length=40)
+    overlap: str = pydantic.Field(default="5m", pattern=_DURATION.pattern)
+
+
 class CAConfigSpec(_Model):
     cluster_id: str = pydantic.Field(alias="clusterID", pattern=_DNS_LABEL.pattern, max_length=40)
     common_name: str = pydantic.Field(alias="commonName", min_length=1)
@@ -48,6 +56,7 @@ class CAConfigSpec(_Model):
     key_type: Literal["rsa", "ec"] = pydantic.Field(default="rsa", alias="keyType")
     key_bits: int = pydantic.Field(default=2048, alias="keyBits")
     roles: list[Role] = pydantic.Field(default_factory=list)
+    rotation: Rotation | None = None
 
     @pydantic.model_validator(mode="after")
     def _valid(self) -> CAConfigSpec:

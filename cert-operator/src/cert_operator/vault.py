@@ -14,6 +14,7 @@ import hvac
 import hvac.exceptions
 import requests
 
+from cert_operator import metrics
 from operatorkit import ReconcileError, TerminalError
 
 if TYPE_CHECKING:
@@ -59,13 +60,31 @@ class Vault:
         try:
             return operation(self._client)
         except (hvac.exceptions.InvalidRequest, hvac.exceptions.InvalidPath) as exc:
+            metrics.vault_errors_total.labels("refused").inc()
             raise VaultRefused(f"{what}: Vault refused: {vault_message(exc)}") from exc
         except hvac.exceptions.Forbidden as exc:
+            metrics.vault_errors_total.labels("forbidden").inc()
             raise VaultUnavailable(
                 f"{what}: permission denied by Vault: {vault_message(exc)}", reason="VaultForbidden"
             ) from exc
         except (hvac.exceptions.VaultError, requests.RequestException) as exc:
+            metrics.vault_errors_total.labels("unavailable").inc()
             raise VaultUnavailable(f"{what}: {exc}") from exc
+
+    def read_or_none(self, what: str, path: str) -> Any:
+        """A Vault read where "not there" is an answer: ``None`` instead of an error."""
+
+        def read(client: hvac.Client) -> Any:
+            try:
+                return client.read(path)
+            except hvac.exceptions.InvalidPath:
+                return None
+            except hvac.exceptions.VaultError as exc:  # PKI answers a missing issuer or key with 500
+                if "unable to find" in str(exc):
+                    return None
+                raise
+
+        return self.call(what, read)
 
     def list_keys(self, what: str, operation: Callable[[hvac.Client], Any]) -> list[str]:
         """A Vault LIST; an empty collection answers 404, which is an empty list, not an error."""

@@ -18,6 +18,31 @@ def cluster_of(ctx: Context[CAConfigSpec]) -> str:
     return str(ctx.status.get("clusterID") or ctx.spec.cluster_id)
 
 
+def cluster_cert_configs(ctx: Context[CAConfigSpec]) -> list[Object]:
+    """The CertConfigs of this CAConfig's cluster (same namespace), from the shared cache."""
+    store = ctx.cache(CERT_CONFIG)
+    store.add_indexer("cluster", index_by_field("spec", "clusterID"))
+    return [c for c in store.by_index("cluster", cluster_of(ctx)) if c["metadata"].get("namespace") == ctx.namespace]
+
+
+def describe_issuer(vault: Vault, mount: str, ref: str) -> dict[str, str]:
+    """An issuer of the mount as recorded in status: id, name, serial, validity and certificate."""
+    data = vault.call(f"read issuer {ref}", lambda c: c.read(f"{mount}/issuer/{ref}"))["data"]
+    cert = pem.load(data["certificate"])
+    return {
+        "issuer": data.get("issuer_name") or data["issuer_id"],
+        "issuerID": data["issuer_id"],
+        "serial": pem.serial_hex(cert),
+        "notBefore": pem.rfc3339(cert.not_valid_before_utc),
+        "notAfter": pem.rfc3339(cert.not_valid_after_utc),
+        "certificate": data["certificate"].strip(),
+    }
+
+
+def default_issuer(vault: Vault, mount: str) -> str:
+    return str(vault.call("read default issuer", lambda c: c.read(f"{mount}/config/issuers"))["data"]["default"])
+
+
 class PKIMount(Resource[CAConfigSpec]):
     """``pki-<cluster>`` with max lease TTL = the CA's TTL. Unmounted (everything revoked and gone) only once no
     CertConfig of the cluster is left."""
@@ -41,13 +66,7 @@ class PKIMount(Resource[CAConfigSpec]):
         ctx.status["mount"] = mount
 
     def ensure_deleted(self, ctx: Context[CAConfigSpec]) -> None:
-        store = ctx.cache(CERT_CONFIG)
-        store.add_indexer("cluster", index_by_field("spec", "clusterID"))
-        remaining = [
-            c["metadata"]["name"]
-            for c in store.by_index("cluster", cluster_of(ctx))
-            if c["metadata"].get("namespace") == ctx.namespace
-        ]
+        remaining = [c["metadata"]["name"] for c in cluster_cert_configs(ctx)]
         if remaining:
             ctx.set_condition(
                 "Ready",
@@ -68,7 +87,8 @@ class PKIMount(Resource[CAConfigSpec]):
 
 
 class RootCA(Resource[CAConfigSpec]):
-    """An internal root CA: the private key never leaves Vault."""
+    """An internal root CA: the private key never leaves Vault. Status ``ca`` is the mount's default issuer, the
+    one new certificates come from (a rotation switches it; see CARotation)."""
 
     def __init__(self, vault: Vault) -> None:
         self.vault = vault
@@ -90,14 +110,7 @@ class RootCA(Resource[CAConfigSpec]):
                 ),
             )
             ctx.event("Normal", "CAGenerated", f"generated root CA {spec.common_name!r} in {mount}")
-        ca_pem: str = self.vault.call("read CA", lambda c: c.secrets.pki.read_ca_certificate(mount_point=mount))
-        cert = pem.load(ca_pem)
-        ctx.status["ca"] = {
-            "serial": pem.serial_hex(cert),
-            "notBefore": pem.rfc3339(cert.not_valid_before_utc),
-            "notAfter": pem.rfc3339(cert.not_valid_after_utc),
-            "certificate": ca_pem.strip(),
-        }
+        ctx.status["ca"] = describe_issuer(self.vault, mount, default_issuer(self.vault, mount))
 
     def ensure_deleted(self, ctx: Context[CAConfigSpec]) -> None:
         return None  # the mount goes, and the CA with it (PKIMount)
@@ -158,7 +171,8 @@ class Roles(Resource[CAConfigSpec]):
 
 
 class PublishedCA(ObjectResource[CAConfigSpec]):
-    """ConfigMap ``<cluster>-ca`` with the CA certificate, for anything that must trust the cluster's CA."""
+    """ConfigMap ``<cluster>-ca`` with the trusted CA certificates (two during a rotation), for anything that must
+    trust the cluster's CA."""
 
     kind = CONFIG_MAP
 
@@ -166,8 +180,8 @@ class PublishedCA(ObjectResource[CAConfigSpec]):
         return False
 
     def manifest(self, ctx: Context[CAConfigSpec]) -> Object | None:
-        ca = ctx.status.get("ca")
-        if not ca:
+        bundle = ctx.status.get("trustBundle")
+        if not bundle:
             return None
         return {
             "apiVersion": "v1",
@@ -177,5 +191,5 @@ class PublishedCA(ObjectResource[CAConfigSpec]):
                 "namespace": ctx.namespace,
                 "labels": {"kubeception.io/cluster": cluster_of(ctx)},
             },
-            "data": {"ca.crt": ca["certificate"] + "\n"},
+            "data": {"ca.crt": bundle},
         }

@@ -20,6 +20,9 @@ from operatorkit import CancelReconcile, Object, Resource, TerminalError, is_tru
 from operatorkit.kinds import SECRET
 
 if TYPE_CHECKING:
+    from cryptography import x509
+
+if TYPE_CHECKING:
     from cert_operator.vault import Vault
     from operatorkit import Context
 
@@ -31,6 +34,10 @@ MANAGED_BY = {"app.kubernetes.io/managed-by": "cert-operator"}
 def spec_hash(spec: CertConfigSpec) -> str:
     relevant = spec.model_dump(mode="json", by_alias=True, exclude={"renew_before", "secret_name"})
     return hashlib.sha256(json.dumps(relevant, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def _decoded(secret: Object, key: str) -> str:
+    return base64.b64decode(secret["data"][key]).decode()
 
 
 def secret_name(ctx: Context[Any]) -> str:
@@ -45,8 +52,9 @@ class Certificate(Resource[CertConfigSpec]):
     def __init__(self, vault: Vault) -> None:
         self.vault = vault
 
-    def _check_ca(self, ctx: Context[CertConfigSpec]) -> None:
-        """The cluster's CAConfig must be Ready and define the role; CAConfig changes re-trigger this check."""
+    def _cluster_ca(self, ctx: Context[CertConfigSpec]) -> tuple[x509.Certificate, str, str]:
+        """The active CA certificate, its serial and the trust bundle of the cluster's Ready CAConfig, which must
+        define the role; CAConfig changes re-trigger this check."""
         spec = ctx.spec
         cas = [
             ca
@@ -54,44 +62,55 @@ class Certificate(Resource[CertConfigSpec]):
             if ca["metadata"].get("namespace") == ctx.namespace
             and ca.get("spec", {}).get("clusterID") == spec.cluster_id
         ]
-        if not cas or not is_true(cas[0].get("status"), "Ready"):
+        if not cas or not is_true(cas[0].get("status"), "Ready") or not cas[0]["status"].get("ca"):
             ctx.set_condition("Ready", "False", "WaitingForCA", f"no Ready CAConfig for cluster {spec.cluster_id}")
             raise CancelReconcile
-        roles = cas[0].get("status", {}).get("roles", [])
+        status = cas[0]["status"]
+        roles = status.get("roles", [])
         if spec.role not in roles:
             raise TerminalError(
                 f"role {spec.role!r} is not defined in CAConfig {cas[0]['metadata']['name']} "
                 f"(roles: {', '.join(roles) or 'none'})",
                 reason="UnknownRole",
             )
+        active = status["ca"]["certificate"]
+        return pem.load(active), status["ca"]["serial"], status.get("trustBundle") or pem.bundle([active])
 
     def ensure_created(self, ctx: Context[CertConfigSpec]) -> None:
         spec = ctx.spec
-        self._check_ca(ctx)
+        active_ca, active_serial, trust = self._cluster_ca(ctx)
         name = spec.secret_name or ctx.name
         secret = ctx.cache(SECRET).get_by_name(name, ctx.namespace)
         wanted = spec_hash(spec)
         current = self._current(secret)
-        renew_at = None
-        if current is not None:
-            renew_at = current.not_valid_after_utc - datetime.timedelta(seconds=spec.renew_before_seconds)
         if secret is None or current is None:
-            reason = "Issue"
+            reason: str | None = "Issue"
         elif secret["metadata"].get("annotations", {}).get(SPEC_HASH) != wanted:
             reason = "SpecChanged"
-        elif renew_at is not None and pem.now() >= renew_at:
+        elif not pem.issued_by(current, active_ca):
+            reason = "CARotated"
+        elif pem.now() >= current.not_valid_after_utc - datetime.timedelta(seconds=spec.renew_before_seconds):
             reason = "Renew"
         else:
             reason = None
         if reason is not None:
             ctx.set_condition("Issuing", "True", reason, f"issuing from role {spec.role}")
             replaced = pem.serial_hex(current) if current is not None else None
-            current = self._issue(ctx, name, wanted, reason)
+            current = self._issue(ctx, name, wanted, reason, trust)
             if replaced and replaced != pem.serial_hex(current):
                 self._revoke(ctx, spec.cluster_id, replaced)
-            renew_at = current.not_valid_after_utc - datetime.timedelta(seconds=spec.renew_before_seconds)
+        elif secret is not None and _decoded(secret, "ca.crt") != trust:
+            self._write_secret(
+                ctx,
+                name,
+                secret["metadata"].get("annotations", {}),
+                _decoded(secret, "tls.crt"),
+                _decoded(secret, "tls.key"),
+                trust,
+            )
+            ctx.event("Normal", "TrustUpdated", "ca.crt now holds the cluster's current trust bundle")
         assert current is not None
-        assert renew_at is not None
+        renew_at = current.not_valid_after_utc - datetime.timedelta(seconds=spec.renew_before_seconds)
         ctx.set_condition("Issuing", "False", "Issued", "")
         ctx.status.update(
             {
@@ -100,6 +119,8 @@ class Certificate(Resource[CertConfigSpec]):
                 "notBefore": pem.rfc3339(current.not_valid_before_utc),
                 "notAfter": pem.rfc3339(current.not_valid_after_utc),
                 "nextRenewal": pem.rfc3339(renew_at),
+                "caSerial": active_serial,
+                "trustBundleHash": pem.bundle_hash(trust),
             }
         )
         metrics.expiry_timestamp.labels(ctx.namespace or "", ctx.name, spec.cluster_id).set(
@@ -107,13 +128,13 @@ class Certificate(Resource[CertConfigSpec]):
         )
         ctx.requeue_after(max(1.0, (renew_at - pem.now()).total_seconds()))
 
-    def _current(self, secret: Object | None) -> Any:
+    def _current(self, secret: Object | None) -> x509.Certificate | None:
         try:
-            return pem.load(base64.b64decode(secret["data"]["tls.crt"]).decode()) if secret else None
+            return pem.load(_decoded(secret, "tls.crt")) if secret else None
         except (KeyError, ValueError):
             return None  # damaged: issue again
 
-    def _issue(self, ctx: Context[CertConfigSpec], name: str, wanted: str, reason: str) -> Any:
+    def _issue(self, ctx: Context[CertConfigSpec], name: str, wanted: str, reason: str, trust: str) -> x509.Certificate:
         spec = ctx.spec
         params: dict[str, Any] = {"ttl": f"{seconds(spec.ttl)}s", "format": "pem", "private_key_format": "pem"}
         if spec.alt_names:
@@ -129,6 +150,26 @@ class Certificate(Resource[CertConfigSpec]):
             ),
         )["data"]
         cert = pem.load(issued["certificate"])
+        annotations = {
+            SPEC_HASH: wanted,
+            SERIAL: pem.serial_hex(cert),
+            "kubeception.io/issued-at": pem.rfc3339(pem.now()),
+        }
+        if issued["issuing_ca"].strip() not in trust:  # issued while the CA was switched: trust it too
+            trust = pem.bundle([issued["issuing_ca"], *pem.split(trust)])
+        self._write_secret(ctx, name, annotations, issued["certificate"], issued["private_key"], trust)
+        metrics.issued_total.labels(spec.cluster_id, reason).inc()
+        ctx.event(
+            "Normal",
+            "Issued" if reason == "Issue" else "Renewed",
+            f"certificate {pem.serial_hex(cert)} for {spec.common_name!r}, valid until "
+            f"{pem.rfc3339(cert.not_valid_after_utc)} ({reason})",
+        )
+        return cert
+
+    def _write_secret(
+        self, ctx: Context[CertConfigSpec], name: str, annotations: dict[str, str], crt: str, key: str, trust: str
+    ) -> None:
         ctx.apply(
             SECRET,
             {
@@ -138,28 +179,12 @@ class Certificate(Resource[CertConfigSpec]):
                 "metadata": {
                     "name": name,
                     "namespace": ctx.namespace,
-                    "labels": {**MANAGED_BY, "kubeception.io/cluster": spec.cluster_id},
-                    "annotations": {
-                        SPEC_HASH: wanted,
-                        SERIAL: pem.serial_hex(cert),
-                        "kubeception.io/issued-at": pem.rfc3339(pem.now()),
-                    },
+                    "labels": {**MANAGED_BY, "kubeception.io/cluster": ctx.spec.cluster_id},
+                    "annotations": {k: v for k, v in annotations.items() if k.startswith("kubeception.io/")},
                 },
-                "stringData": {
-                    "tls.crt": issued["certificate"].strip() + "\n",
-                    "tls.key": issued["private_key"].strip() + "\n",
-                    "ca.crt": issued["issuing_ca"].strip() + "\n",
-                },
+                "stringData": {"tls.crt": crt.strip() + "\n", "tls.key": key.strip() + "\n", "ca.crt": trust},
             },
         )
-        metrics.issued_total.labels(spec.cluster_id, reason).inc()
-        ctx.event(
-            "Normal",
-            "Issued" if reason == "Issue" else "Renewed",
-            f"certificate {pem.serial_hex(cert)} for {spec.common_name!r}, valid until "
-            f"{pem.rfc3339(cert.not_valid_after_utc)} ({reason})",
-        )
-        return cert
 
     def _revoke(self, ctx: Context[Any], cluster: str, serial: str) -> None:
         self.vault.call(
