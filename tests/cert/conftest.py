@@ -10,10 +10,12 @@ import pytest
 
 from cert_operator.controller import ca_controller, cert_controller
 from cert_operator.vault import Vault
+from cert_operator.vault_auth import TokenAuth
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
+    from cert_operator.vault_auth import VaultAuth
     from kubeception_testenv import ControlPlane, OpenBaoServer
     from operatorkit import Operator
 
@@ -36,8 +38,8 @@ def bao(openbao: OpenBaoServer) -> hvac.Client:
 def start_cert_operator(
     start_operator: Callable[..., Operator], openbao: OpenBaoServer, namespace: str, cert_crds: None
 ) -> Callable[..., Operator]:
-    def start(address: str | None = None) -> Operator:
-        vault = Vault(address or openbao.url, token=openbao.root_token)
+    def start(address: str | None = None, auth: VaultAuth | None = None) -> Operator:
+        vault = Vault(address or openbao.url, auth or TokenAuth(openbao.root_token))
         controllers = [
             ca_controller(vault, backoff_base=0.1, backoff_cap=2),
             cert_controller(vault, backoff_base=0.1, backoff_cap=2),

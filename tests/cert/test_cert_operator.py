@@ -13,64 +13,14 @@ from cryptography import x509
 from prometheus_client import REGISTRY
 
 from cert_operator.spec import CA_CONFIG, CERT_CONFIG
-
-if TYPE_CHECKING:
-    import hvac
 from kubeception_testenv import wait_for
 from kubeception_testenv._ports import free_port
-from operatorkit import KubeClient, get_condition, is_true
+from operatorkit import get_condition
 from operatorkit.kinds import CONFIG_MAP, SECRET
+from tests.cert.helpers import ca_config, cert_config, ready, revoked, secret_cert, status
 
-
-def ca_config(name: str, namespace: str, cluster: str, **spec: Any) -> dict[str, Any]:
-    roles = [
-        {
-            "name": "api",
-            "allowedDomains": [f"{cluster}.local"],
-            "allowSubdomains": True,
-            "allowBareDomains": True,
-            "allowIPSANs": True,
-            "maxTTL": "24h",
-        },
-        {"name": "admin", "allowAnyName": True, "organizations": ["system:masters"]},
-    ]
-    return {
-        "apiVersion": CA_CONFIG.api_version,
-        "kind": CA_CONFIG.kind,
-        "metadata": {"name": name, "namespace": namespace},
-        "spec": {"clusterID": cluster, "commonName": f"{cluster} CA", "ttl": "48h", "roles": roles, **spec},
-    }
-
-
-def cert_config(name: str, namespace: str, cluster: str, **spec: Any) -> dict[str, Any]:
-    return {
-        "apiVersion": CERT_CONFIG.api_version,
-        "kind": CERT_CONFIG.kind,
-        "metadata": {"name": name, "namespace": namespace},
-        "spec": {"clusterID": cluster, "role": "api", "commonName": f"apiserver.{cluster}.local", "ttl": "1h", **spec},
-    }
-
-
-def status(kube: KubeClient, kind: Any, name: str, namespace: str) -> dict[str, Any]:
-    obj = kube.get_or_none(kind, name, namespace)
-    return (obj or {}).get("status") or {}
-
-
-def ready(kube: KubeClient, kind: Any, name: str, namespace: str) -> bool:
-    return is_true(status(kube, kind, name, namespace), "Ready")
-
-
-def secret_cert(kube: KubeClient, name: str, namespace: str) -> tuple[x509.Certificate, x509.Certificate, str]:
-    secret = kube.get(SECRET, name, namespace)
-    assert secret["type"] == "kubernetes.io/tls"
-    leaf = x509.load_pem_x509_certificate(base64.b64decode(secret["data"]["tls.crt"]))
-    ca = x509.load_pem_x509_certificate(base64.b64decode(secret["data"]["ca.crt"]))
-    return leaf, ca, base64.b64decode(secret["data"]["tls.key"]).decode()
-
-
-def revoked(bao: hvac.Client, cluster: str, serial: str) -> bool:
-    data = bao.secrets.pki.read_certificate(serial, mount_point=f"pki-{cluster}")["data"]
-    return int(data.get("revocation_time", 0)) > 0
+if TYPE_CHECKING:
+    from operatorkit import KubeClient
 
 
 def test_ca_roles_certificate_renewal_revocation_and_deletion_order(kube, namespace, bao, start_cert_operator):

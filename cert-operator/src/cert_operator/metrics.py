@@ -14,7 +14,13 @@ revocations_total = Counter("kubeception_certificate_revocations_total", "Certif
 for reason in ("Issue", "SpecChanged", "Renew"):
     issued_total.labels("", reason)
 vault_errors_total = Counter(
-    "kubeception_vault_errors_total", "Failed Vault calls: refused (bad input), forbidden, unavailable", ["kind"]
+    "kubeception_vault_errors_total", "Failed Vault calls: refused (bad input), forbidden, unavailable, login", ["kind"]
 )
-for kind in ("refused", "forbidden", "unavailable"):
+vault_auth_total = Counter(
+    "kubeception_vault_auth_total", "Vault logins and token renewals, by result", ["action", "result"]
+)
+for kind in ("refused", "forbidden", "unavailable", "login"):
     vault_errors_total.labels(kind)
+for action in ("login", "renew"):
+    for result in ("ok", "error"):
+        vault_auth_total.labels(action, result)

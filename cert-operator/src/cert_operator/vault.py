@@ -7,7 +7,9 @@ Connection problems and 5xx are retried with backoff, and nothing already issued
 
 from __future__ import annotations
 
+import logging
 import threading
+import time
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import hvac
@@ -20,7 +22,10 @@ from operatorkit import ReconcileError, TerminalError
 if TYPE_CHECKING:
     from collections.abc import Callable
 
+    from cert_operator.vault_auth import Login, VaultAuth
+
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 
 
 class VaultUnavailable(ReconcileError):
@@ -36,29 +41,36 @@ def vault_message(exc: hvac.exceptions.VaultError) -> str:
     return "; ".join(str(e) for e in errors).strip() or type(exc).__name__
 
 
-class Vault:
-    """Thread-safe enough for the operator: hvac clients are used per call under a lock-free requests session."""
+def vault_message_or_text(exc: Exception) -> str:
+    return vault_message(exc) if isinstance(exc, hvac.exceptions.VaultError) else str(exc)
 
-    def __init__(self, address: str, token: str | None = None, token_file: str | None = None) -> None:
+
+class Vault:
+    """One hvac client shared by the workers; the token is obtained through ``auth``, renewed when two thirds of
+    its TTL have passed, and replaced by a new login when renewal stops helping (max TTL) or Vault rejects it."""
+
+    def __init__(self, address: str, auth: VaultAuth, *, ca_cert: str | None = None, timeout: float = 10) -> None:
         session = requests.Session()
         session.trust_env = False  # REQUESTS_CA_BUNDLE would override verify
         self.address = address
-        self._token_file = token_file
-        self._client = hvac.Client(url=address, token=token or self._read_token(), session=session, timeout=10)
+        self._auth = auth
+        self._client = hvac.Client(url=address, session=session, timeout=timeout, verify=ca_cert or True)
         self._lock = threading.Lock()
-
-    def _read_token(self) -> str | None:
-        if self._token_file is None:
-            return None
-        with open(self._token_file) as handle:
-            return handle.read().strip()
+        self._login: Login | None = None
+        self._renew_at: float | None = None
+        self._expires_at: float | None = None
 
     def call(self, what: str, operation: Callable[[hvac.Client], T]) -> T:
         """Run ``operation``; map Vault's refusals and outages to the operator's errors."""
-        if self._token_file is not None:  # a rotated token file (e.g. a projected Secret) is picked up
-            self._client.token = self._read_token()
         try:
-            return operation(self._client)
+            self._ensure_token()
+            try:
+                return operation(self._client)
+            except hvac.exceptions.Forbidden:
+                if not self._auth.can_login_again:
+                    raise
+                self._ensure_token(force=True)  # revoked or expired early: one new login, one retry
+                return operation(self._client)
         except (hvac.exceptions.InvalidRequest, hvac.exceptions.InvalidPath) as exc:
             metrics.vault_errors_total.labels("refused").inc()
             raise VaultRefused(f"{what}: Vault refused: {vault_message(exc)}") from exc
@@ -71,6 +83,52 @@ class Vault:
             metrics.vault_errors_total.labels("unavailable").inc()
             raise VaultUnavailable(f"{what}: {exc}") from exc
 
+    # -- the token ---------------------------------------------------------------------------------------------
+    def _ensure_token(self, *, force: bool = False) -> None:
+        with self._lock:
+            now = time.monotonic()
+            if self._login is None or force:
+                self._log_in()
+            elif self._expires_at is not None and now >= self._expires_at - 1:
+                self._log_in()  # expired while idle: renewing is no longer possible
+            elif self._renew_at is not None and now >= self._renew_at:
+                self._renew()
+
+    def _renew(self) -> None:
+        assert self._login is not None
+        if self._login.renewable:
+            try:
+                ttl = int(self._client.auth.token.renew_self()["auth"]["lease_duration"])
+            except (hvac.exceptions.VaultError, requests.RequestException) as exc:
+                metrics.vault_auth_total.labels("renew", "error").inc()
+                log.warning("Vault token renewal failed (%s): logging in again", vault_message_or_text(exc))
+            else:
+                metrics.vault_auth_total.labels("renew", "ok").inc()
+                if ttl * 2 >= self._login.ttl or not self._auth.can_login_again:
+                    self._schedule(ttl)
+                    return
+        self._log_in()  # not renewable, or close to its max TTL
+
+    def _log_in(self) -> None:
+        try:
+            self._login = self._auth.login(self._client)
+        except (hvac.exceptions.VaultError, requests.RequestException, OSError) as exc:
+            metrics.vault_auth_total.labels("login", "error").inc()
+            metrics.vault_errors_total.labels("login").inc()
+            reason = "VaultUnavailable" if isinstance(exc, requests.RequestException) else "VaultLoginFailed"
+            raise VaultUnavailable(
+                f"Vault login ({self._auth.name}) failed: {vault_message_or_text(exc)}", reason=reason
+            ) from exc
+        self._client.token = self._login.token
+        metrics.vault_auth_total.labels("login", "ok").inc()
+        self._schedule(self._login.ttl)
+
+    def _schedule(self, ttl: int) -> None:
+        now = time.monotonic()
+        self._renew_at = now + ttl * 2 / 3 if ttl > 0 else None
+        self._expires_at = now + ttl if ttl > 0 else None
+
+    # -- helpers -----------------------------------------------------------------------------------------------
     def read_or_none(self, what: str, path: str) -> Any:
         """A Vault read where "not there" is an answer: ``None`` instead of an error."""
 
@@ -80,7 +138,7 @@ class Vault:
             except hvac.exceptions.InvalidPath:
                 return None
             except hvac.exceptions.VaultError as exc:  # PKI answers a missing issuer or key with 500
-                if "unable to find" in str(exc):
+                if "unable to find" in str(exc) or "No secret engine mount" in str(exc):
                     return None
                 raise
 
@@ -98,7 +156,7 @@ class Vault:
 
         return self.call(what, listing)
 
-    def mounts(self) -> dict[str, Any]:
-        result: dict[str, Any] = self.call("list mounts", lambda c: c.sys.list_mounted_secrets_engines())
-        data: dict[str, Any] = result.get("data", result)
-        return data
+    def mount(self, path: str) -> dict[str, Any] | None:
+        """One secrets engine mount's settings, or ``None``: reading one mount needs no right to list them all."""
+        answer = self.read_or_none(f"read mount {path}", f"sys/mounts/{path}")
+        return None if answer is None else dict(answer["data"])

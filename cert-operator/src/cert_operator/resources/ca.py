@@ -52,8 +52,7 @@ class PKIMount(Resource[CAConfigSpec]):
 
     def ensure_created(self, ctx: Context[CAConfigSpec]) -> None:
         mount, ttl = ctx.spec.mount, seconds(ctx.spec.ttl)
-        mounts = self.vault.mounts()
-        existing = mounts.get(f"{mount}/")
+        existing = self.vault.mount(mount)
         if existing is None:
             self.vault.call(
                 "enable PKI mount",
@@ -76,7 +75,7 @@ class PKIMount(Resource[CAConfigSpec]):
             )
             raise RequeueAfter(5, "CertConfigs remain")
         mount = ctx.status.get("mount")
-        if mount and f"{mount}/" in self.vault.mounts():
+        if mount and self.vault.mount(mount) is not None:
             self.vault.call(
                 "revoke CA",
                 lambda c: c.secrets.pki.tidy(
