@@ -17,7 +17,7 @@ if TYPE_CHECKING:
 
     from cert_operator.vault_auth import VaultAuth
     from kubeception_testenv import ControlPlane, OpenBaoServer
-    from operatorkit import Operator
+    from operatorkit import KubeClient, Operator
 
 CRDS = Path(__file__).parents[2] / "crds"
 
@@ -38,12 +38,12 @@ def bao(openbao: OpenBaoServer) -> hvac.Client:
 def start_cert_operator(
     start_operator: Callable[..., Operator], openbao: OpenBaoServer, namespace: str, cert_crds: None
 ) -> Callable[..., Operator]:
-    def start(address: str | None = None, auth: VaultAuth | None = None) -> Operator:
+    def start(address: str | None = None, auth: VaultAuth | None = None, client: KubeClient | None = None) -> Operator:
         vault = Vault(address or openbao.url, auth or TokenAuth(openbao.root_token))
         controllers = [
             ca_controller(vault, backoff_base=0.1, backoff_cap=2),
             cert_controller(vault, backoff_base=0.1, backoff_cap=2),
         ]
-        return start_operator("cert-operator", controllers, namespace=namespace)
+        return start_operator("cert-operator", controllers, namespace=namespace, client=client)
 
     return start

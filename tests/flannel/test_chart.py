@@ -3,16 +3,14 @@ the operator runs a cluster network's whole lifecycle under the chart's ServiceA
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import yaml
-
 from flannel_operator.controller import flannel_controller
 from flannel_operator.spec import FLANNEL_CONFIG
-from kubeception_testenv import ControlPlane, EtcdServer, find_binary, wait_for
+from kubeception_testenv import ControlPlane, EtcdServer, wait_for
 from operatorkit import KubeClient, Operator, is_true
+from tests.charts import helm, render_chart, service_account_kubeconfig
 from tests.flannel.conftest import settings_for
 from tests.flannel.test_flannel_operator import flannel_config, status, unique
 
@@ -22,21 +20,8 @@ if TYPE_CHECKING:
 CHART = Path(__file__).parents[2] / "charts" / "flannel-operator"
 
 
-def helm(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([str(find_binary("helm")), *args], capture_output=True, text=True, check=False)
-
-
 def render(namespace: str, *values: str) -> str:
-    result = helm(
-        "template",
-        "flannel-operator",
-        str(CHART),
-        f"--namespace={namespace}",
-        "--kube-version=1.36.3",
-        *[f"--set={v}" for v in values],
-    )
-    assert result.returncode == 0, result.stderr
-    return result.stdout
+    return render_chart(CHART, namespace, *values)
 
 
 def test_chart_lints_and_rejects_bad_values():
@@ -51,20 +36,6 @@ def test_rendered_chart_is_accepted_by_the_server(control_plane: ControlPlane, n
     manifest = render(namespace, "etcd.tlsSecret=etcd-certs")
     result = control_plane.kubectl("apply", "--dry-run=server", "-f", "-", input=manifest, check=False)
     assert result.returncode == 0, result.stderr
-
-
-def service_account_kubeconfig(
-    control_plane: ControlPlane, kube: KubeClient, namespace: str, name: str, path: Path
-) -> Path:
-    token = kube.request(
-        "POST",
-        f"/api/v1/namespaces/{namespace}/serviceaccounts/{name}/token",
-        body={"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest", "spec": {"expirationSeconds": 3600}},
-    )["status"]["token"]
-    config = control_plane.kubeconfig_dict()
-    config["users"] = [{"name": "admin", "user": {"token": token}}]
-    path.write_text(yaml.safe_dump(config))
-    return path
 
 
 def test_operator_runs_with_exactly_the_charts_rbac(

@@ -1,0 +1,22 @@
+{{- define "cert-operator.name" -}}{{ .Release.Name }}{{- end -}}
+{{- define "cert-operator.labels" -}}
+app.kubernetes.io/name: cert-operator
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/part-of: kubeception
+{{- end -}}
+{{- define "cert-operator.rules" -}}
+- apiGroups: [kubeception.io]
+  resources: [caconfigs, certconfigs]
+  verbs: [get, list, watch, patch]
+- apiGroups: [kubeception.io]
+  resources: [caconfigs/status, certconfigs/status]
+  verbs: [patch]
+# Published CAs (<cluster>-ca ConfigMaps) and certificate Secrets, cached through label-selected informers.
+- apiGroups: [""]
+  resources: [configmaps, secrets]
+  verbs: [get, list, watch, create, patch, delete]
+- apiGroups: [""]
+  resources: [events]
+  verbs: [create, patch]
+{{- end -}}

@@ -1,0 +1,47 @@
+"""Helm charts under test: render them with the helm the test environment built, and act as their ServiceAccount."""
+
+from __future__ import annotations
+
+import subprocess
+from typing import TYPE_CHECKING
+
+import yaml
+
+from kubeception_testenv import find_binary
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from kubeception_testenv import ControlPlane
+    from operatorkit import KubeClient
+
+
+def helm(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([str(find_binary("helm")), *args], capture_output=True, text=True, check=False)
+
+
+def render_chart(chart: Path, namespace: str, *values: str) -> str:
+    result = helm(
+        "template",
+        chart.name,
+        str(chart),
+        f"--namespace={namespace}",
+        "--kube-version=1.36.3",
+        *[f"--set={v}" for v in values],
+    )
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+def service_account_kubeconfig(
+    control_plane: ControlPlane, kube: KubeClient, namespace: str, name: str, path: Path
+) -> Path:
+    token = kube.request(
+        "POST",
+        f"/api/v1/namespaces/{namespace}/serviceaccounts/{name}/token",
+        body={"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest", "spec": {"expirationSeconds": 3600}},
+    )["status"]["token"]
+    config = control_plane.kubeconfig_dict()
+    config["users"] = [{"name": "admin", "user": {"token": token}}]
+    path.write_text(yaml.safe_dump(config))
+    return path
