@@ -7,15 +7,18 @@ OpenBao, moto, HAProxy), started on free ports, logged to files and stopped with
 from kubeception_testenv._binaries import BinaryNotFoundError, find_binary
 from kubeception_testenv._process import Server, ServerError, wait_for
 from kubeception_testenv.controlplane import ControlPlane
+from kubeception_testenv.guest import GuestAPIServer, SecretVolume
 from kubeception_testenv.servers import EtcdServer, HAProxyServer, MotoServer, OpenBaoServer, haproxy_check
 
 __all__ = [
     "BinaryNotFoundError",
     "ControlPlane",
     "EtcdServer",
+    "GuestAPIServer",
     "HAProxyServer",
     "MotoServer",
     "OpenBaoServer",
+    "SecretVolume",
     "Server",
     "ServerError",
     "find_binary",
