@@ -72,6 +72,7 @@ demo: up ## the local demo: `make up`, the CRDs, the operators, an example guest
 
 bench: deps testenv ## benchmarks (prints tables; see docs/benchmarks.md)
 	$(PY) python bench/controllers.py --objects 1000
+	$(PY) python bench/certs.py --clusters 50 --per-cluster 10
 
 clean: down
 	rm -rf $(STATE) .mypy_cache .ruff_cache .pytest_cache

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 from cert_operator.resources.ca import PKIMount, PublishedCA, Roles, RootCA
 from cert_operator.resources.certificate import MANAGED_BY, Certificate
-from cert_operator.resources.rotation import CARotation
+from cert_operator.resources.rotation import REISSUING, TRUSTING, CARotation
 from cert_operator.spec import CA_CONFIG, CERT_CONFIG, CAConfigSpec, CertConfigSpec
 from operatorkit import Controller, Object
 from operatorkit.kinds import CONFIG_MAP, SECRET
@@ -19,10 +19,12 @@ if TYPE_CHECKING:
 _SELECTOR = ",".join(f"{k}={v}" for k, v in MANAGED_BY.items())
 
 
-def same_cluster(controller: Controller[Any]) -> Callable[[Object], list[str]]:
-    """Maps an object to the keys of ``controller``'s objects of the same cluster in the same namespace: a
-    CertConfig going away wakes the deleting CAConfig waiting for it; a CA becoming Ready (or its roles changing)
-    re-checks the cluster's certificates."""
+def same_cluster(
+    controller: Controller[Any], interested: Callable[[Object], bool] = lambda _: True
+) -> Callable[[Object], list[str]]:
+    """Maps an object to the keys of ``controller``'s objects of the same cluster in the same namespace that are
+    ``interested``: a CA becoming Ready (or its roles, trust or issuer changing) re-checks the cluster's
+    certificates; a CertConfig changing wakes its CAConfig only while that waits for CertConfigs."""
 
     def keys(obj: Object) -> list[str]:
         cluster = obj.get("spec", {}).get("clusterID")
@@ -30,10 +32,19 @@ def same_cluster(controller: Controller[Any]) -> Callable[[Object], list[str]]:
         return [
             f"{namespace}/{other['metadata']['name']}"
             for other in controller.store.objects()
-            if other.get("spec", {}).get("clusterID") == cluster and other["metadata"].get("namespace") == namespace
+            if other.get("spec", {}).get("clusterID") == cluster
+            and other["metadata"].get("namespace") == namespace
+            and interested(other)
         ]
 
     return keys
+
+
+def waiting_for_cert_configs(ca: Object) -> bool:
+    """A CAConfig that is being deleted or rotating waits for its cluster's CertConfigs; otherwise their every
+    status change would cost it a round of Vault reads."""
+    phase = (ca.get("status") or {}).get("rotation", {}).get("phase")
+    return bool(ca["metadata"].get("deletionTimestamp")) or phase in (TRUSTING, REISSUING)
 
 
 def ca_controller(vault: Vault, **options: Any) -> Controller[CAConfigSpec]:
@@ -45,7 +56,7 @@ def ca_controller(vault: Vault, **options: Any) -> Controller[CAConfigSpec]:
         owns=[CONFIG_MAP],
         **options,
     )
-    controller.watches = [(CERT_CONFIG, same_cluster(controller))]
+    controller.watches = [(CERT_CONFIG, same_cluster(controller, waiting_for_cert_configs))]
     return controller
 
 

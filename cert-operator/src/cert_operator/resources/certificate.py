@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from cert_operator import metrics, pem
 from cert_operator.spec import CA_CONFIG, CertConfigSpec, seconds
-from operatorkit import CancelReconcile, Object, Resource, TerminalError, is_true
+from operatorkit import ApiError, CancelReconcile, Object, Resource, TerminalError, is_true
 from operatorkit.kinds import SECRET
 
 if TYPE_CHECKING:
@@ -170,21 +170,28 @@ class Certificate(Resource[CertConfigSpec]):
     def _write_secret(
         self, ctx: Context[CertConfigSpec], name: str, annotations: dict[str, str], crt: str, key: str, trust: str
     ) -> None:
-        ctx.apply(
-            SECRET,
-            {
-                "apiVersion": "v1",
-                "kind": "Secret",
-                "type": "kubernetes.io/tls",
-                "metadata": {
-                    "name": name,
-                    "namespace": ctx.namespace,
-                    "labels": {**MANAGED_BY, "kubeception.io/cluster": ctx.spec.cluster_id},
-                    "annotations": {k: v for k, v in annotations.items() if k.startswith("kubeception.io/")},
-                },
-                "stringData": {"tls.crt": crt.strip() + "\n", "tls.key": key.strip() + "\n", "ca.crt": trust},
+        """A new Secret is POSTed (server-side apply costs the API server several times more CPU), an existing one
+        applied."""
+        secret = {
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "type": "kubernetes.io/tls",
+            "metadata": {
+                "name": name,
+                "namespace": ctx.namespace,
+                "labels": {**MANAGED_BY, "kubeception.io/cluster": ctx.spec.cluster_id},
+                "annotations": {k: v for k, v in annotations.items() if k.startswith("kubeception.io/")},
             },
-        )
+            "stringData": {"tls.crt": crt.strip() + "\n", "tls.key": key.strip() + "\n", "ca.crt": trust},
+        }
+        if ctx.cache(SECRET).get_by_name(name, ctx.namespace) is None:
+            try:
+                ctx.create(SECRET, secret)
+                return
+            except ApiError as exc:
+                if not exc.already_exists:
+                    raise
+        ctx.apply(SECRET, secret)
 
     def _revoke(self, ctx: Context[Any], cluster: str, serial: str) -> None:
         self.vault.call(
