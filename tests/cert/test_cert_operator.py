@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import functools
 import ipaddress
+import logging
 import uuid
 from typing import TYPE_CHECKING, Any
 
@@ -16,14 +17,15 @@ from cert_operator.spec import CA_CONFIG, CERT_CONFIG
 from kubeception_testenv import wait_for
 from kubeception_testenv._ports import free_port
 from operatorkit import get_condition
-from operatorkit.kinds import CONFIG_MAP, SECRET
+from operatorkit.kinds import CONFIG_MAP, EVENT, SECRET
 from tests.cert.helpers import ca_config, cert_config, ready, revoked, secret_cert, status
 
 if TYPE_CHECKING:
     from operatorkit import KubeClient
 
 
-def test_ca_roles_certificate_renewal_revocation_and_deletion_order(kube, namespace, bao, start_cert_operator):
+def test_ca_roles_certificate_renewal_revocation_and_deletion_order(kube, namespace, bao, start_cert_operator, caplog):
+    caplog.set_level(logging.DEBUG)
     start_cert_operator()
     cluster = f"a{uuid.uuid4().hex[:6]}"
     kube.create(CA_CONFIG, ca_config("ca", namespace, cluster))
@@ -54,6 +56,14 @@ def test_ca_roles_certificate_renewal_revocation_and_deletion_order(kube, namesp
         )
         == leaf.not_valid_after_utc.timestamp()
     )
+
+    # Private keys never reach logs or Events.
+    key_body = "".join(key.strip().splitlines()[1:-1])[:64]
+    events = " ".join(e.get("message", "") for e in kube.list(EVENT, namespace)["items"])
+    assert "Issued" in " ".join(e["reason"] for e in kube.list(EVENT, namespace)["items"])
+    for text in (events, caplog.text):
+        assert "PRIVATE KEY" not in text
+        assert key_body not in text
 
     # A spec change re-issues, then revokes the replaced serial.
     kube.patch(
@@ -96,6 +106,7 @@ def test_ca_roles_certificate_renewal_revocation_and_deletion_order(kube, namesp
     wait_for(lambda: kube.get_or_none(CA_CONFIG, "ca", namespace) is None, timeout=30, message="CA deleted")
     assert f"pki-{cluster}/" not in bao.sys.list_mounted_secrets_engines()["data"]
     assert serial
+    assert "CARevoked" in " ".join(e["reason"] for e in kube.list(EVENT, namespace)["items"])
 
 
 def test_renewal_before_expiry(kube, namespace, start_cert_operator):

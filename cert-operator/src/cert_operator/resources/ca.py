@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from typing import TYPE_CHECKING, Any
 
 from cert_operator import pem
@@ -39,13 +40,17 @@ def describe_issuer(vault: Vault, mount: str, ref: str) -> dict[str, str]:
     }
 
 
+def _write(client: Any, path: str) -> Any:
+    return client.write(path)
+
+
 def default_issuer(vault: Vault, mount: str) -> str:
     return str(vault.call("read default issuer", lambda c: c.read(f"{mount}/config/issuers"))["data"]["default"])
 
 
 class PKIMount(Resource[CAConfigSpec]):
-    """``pki-<cluster>`` with max lease TTL = the CA's TTL. Unmounted (everything revoked and gone) only once no
-    CertConfig of the cluster is left."""
+    """``pki-<cluster>`` with max lease TTL = the CA's TTL. Once no CertConfig of the cluster is left, its CAs
+    are revoked and the mount removed (keys, certificates and roles with it)."""
 
     def __init__(self, vault: Vault) -> None:
         self.vault = vault
@@ -76,13 +81,11 @@ class PKIMount(Resource[CAConfigSpec]):
             raise RequeueAfter(5, "CertConfigs remain")
         mount = ctx.status.get("mount")
         if mount and self.vault.mount(mount) is not None:
-            self.vault.call(
-                "revoke CA",
-                lambda c: c.secrets.pki.tidy(
-                    extra_params={"tidy_cert_store": True, "tidy_revoked_certs": True}, mount_point=mount
-                ),
-            )
+            issuers = self.vault.list_keys("list issuers", lambda c: c.secrets.pki.list_issuers(mount_point=mount))
+            for path in (f"{mount}/issuer/{issuer}/revoke" for issuer in issuers):
+                self.vault.call("revoke CA", functools.partial(_write, path=path))
             self.vault.call("disable PKI mount", lambda c: c.sys.disable_secrets_engine(mount))
+            ctx.event("Normal", "CARevoked", f"revoked the cluster's CA and removed mount {mount}")
 
 
 class RootCA(Resource[CAConfigSpec]):

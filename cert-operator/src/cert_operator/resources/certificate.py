@@ -16,13 +16,13 @@ from typing import TYPE_CHECKING, Any
 
 from cert_operator import metrics, pem
 from cert_operator.spec import CA_CONFIG, CertConfigSpec, seconds
+from cert_operator.vault import VaultRefused
 from operatorkit import ApiError, CancelReconcile, Object, Resource, TerminalError, is_true
 from operatorkit.kinds import SECRET
 
 if TYPE_CHECKING:
     from cryptography import x509
 
-if TYPE_CHECKING:
     from cert_operator.vault import Vault
     from operatorkit import Context
 
@@ -194,20 +194,22 @@ class Certificate(Resource[CertConfigSpec]):
         ctx.apply(SECRET, secret)
 
     def _revoke(self, ctx: Context[Any], cluster: str, serial: str) -> None:
-        self.vault.call(
-            f"revoke {serial}", lambda c: c.secrets.pki.revoke_certificate(serial, mount_point=f"pki-{cluster}")
-        )
+        """Revoke ``serial``. A serial Vault does not know (its mount was recreated, or it is already revoked and
+        tidied) has nothing left to revoke: that is said in an Event, and must not hold anything up."""
+        try:
+            self.vault.call(
+                f"revoke {serial}", lambda c: c.secrets.pki.revoke_certificate(serial, mount_point=f"pki-{cluster}")
+            )
+        except VaultRefused as exc:
+            ctx.event("Warning", "NotRevoked", str(exc))
+            return
         metrics.revocations_total.labels(cluster).inc()
         ctx.event("Normal", "Revoked", f"revoked certificate {serial}")
 
     def ensure_deleted(self, ctx: Context[CertConfigSpec]) -> None:
         cluster = ctx.spec.cluster_id if isinstance(ctx.spec, CertConfigSpec) else ctx.spec.get("clusterID")
         if serial := ctx.status.get("serial"):
-            try:
-                self._revoke(ctx, str(cluster), str(serial))
-            except Exception as exc:
-                if "not found" not in str(exc) and "already" not in str(exc):
-                    raise
+            self._revoke(ctx, str(cluster), str(serial))
         ctx.client.delete(SECRET, secret_name(ctx), ctx.namespace)
         with contextlib.suppress(KeyError):
             metrics.expiry_timestamp.remove(ctx.namespace or "", ctx.name, str(cluster))
