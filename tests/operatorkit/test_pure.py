@@ -106,3 +106,20 @@ def test_dependents_are_owned_by_reference_or_by_labels_across_scopes():
         "kubeception.io/owner-name": "g",
         "kubeception.io/owner-namespace": "ns",
     }
+
+
+def test_status_models_check_conditions_and_drop_fields_of_earlier_versions():
+    from operatorkit.example.controller import GreetingStatus
+    from operatorkit.status import drop_unknown_fields, status_problems
+
+    conditions: list[dict[str, Any]] = []
+    set_condition(conditions, "Ready", "True", "Reconciled", "", 3)
+    good = {"observedGeneration": 3, "conditions": conditions, "legacyField": "x"}
+    drop_unknown_fields(GreetingStatus, good)
+    assert "legacyField" not in good
+    assert status_problems(GreetingStatus, good) is None
+    bad = {"observedGeneration": -1, "conditions": [{"type": "Ready", "status": "Yes"}]}
+    problems = status_problems(GreetingStatus, bad)
+    assert problems is not None
+    for field in ("status.observedGeneration", "status.conditions.0.status", "status.conditions.0.reason"):
+        assert field in problems, problems

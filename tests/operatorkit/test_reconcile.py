@@ -274,3 +274,29 @@ def test_resync_of_unchanged_objects_writes_nothing(kube, namespace, run_operato
     assert {method: requests(method) for method in writes} == writes, "a resync of unchanged objects writes nothing"
     after = {g["metadata"]["name"]: g["metadata"]["resourceVersion"] for g in kube.list(GREETING, namespace)["items"]}
     assert after == versions
+
+
+class BadStatus(Resource[GreetingSpec]):
+    """An operator bug: a condition metav1 would reject."""
+
+    def ensure_created(self, ctx: Context[GreetingSpec]) -> None:
+        ctx.status.setdefault("conditions", []).append({"type": "Broken", "status": "maybe"})
+
+    def ensure_deleted(self, ctx: Context[GreetingSpec]) -> None:
+        return None
+
+
+def test_a_status_the_model_rejects_is_not_written(kube, namespace, run_operator):
+    run_operator([greeting_controller("badstatus", extra=[BadStatus()], backoff_base=0.5)])
+    kube.create(GREETING, greeting("g", namespace))
+
+    def invalid() -> dict[str, Any] | None:
+        condition = get_condition(kube.get(GREETING, "g", namespace).get("status"), "Ready")
+        return condition if condition and condition["reason"] == "InvalidStatus" else None
+
+    condition = wait_for(invalid, timeout=20, message="InvalidStatus")
+    assert isinstance(condition, dict)
+    assert condition["status"] == "False"
+    assert "status.conditions.0.status" in condition["message"] or "status.conditions" in condition["message"]
+    stored = kube.get(GREETING, "g", namespace)["status"]
+    assert [c["type"] for c in stored["conditions"]] == ["Ready"], "the invalid condition was not written"

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 from cert_operator.resources.ca import PKIMount, PublishedCA, Roles, RootCA
 from cert_operator.resources.certificate import MANAGED_BY, Certificate
 from cert_operator.resources.rotation import REISSUING, TRUSTING, CARotation
-from cert_operator.spec import CA_CONFIG, CERT_CONFIG, CAConfigSpec, CertConfigSpec
+from cert_operator.spec import CA_CONFIG, CERT_CONFIG, CAConfigSpec, CAConfigStatus, CertConfigSpec, CertConfigStatus
 from operatorkit import Controller, Object
 from operatorkit.kinds import CONFIG_MAP, SECRET
 
@@ -52,6 +52,7 @@ def ca_controller(vault: Vault, **options: Any) -> Controller[CAConfigSpec]:
         name="caconfig",
         kind=CA_CONFIG,
         spec_model=CAConfigSpec,
+        status_model=CAConfigStatus,
         resources=[PKIMount(vault), RootCA(vault), CARotation(vault), Roles(vault), PublishedCA()],
         owns=[CONFIG_MAP],
         **options,
@@ -65,6 +66,7 @@ def cert_controller(vault: Vault, **options: Any) -> Controller[CertConfigSpec]:
         name="certconfig",
         kind=CERT_CONFIG,
         spec_model=CertConfigSpec,
+        status_model=CertConfigStatus,
         resources=[Certificate(vault)],
         owns=[SECRET],
         owned_selector=_SELECTOR,

@@ -8,7 +8,7 @@ from typing import Literal
 
 import pydantic
 
-from operatorkit import Kind
+from operatorkit import Kind, Status
 
 CA_CONFIG = Kind("kubeception.io/v1alpha1", "CAConfig", "caconfigs")
 CERT_CONFIG = Kind("kubeception.io/v1alpha1", "CertConfig", "certconfigs")
@@ -94,3 +94,45 @@ class CertConfigSpec(_Model):
     def renew_before_seconds(self) -> int:
         """Default: a third of the TTL."""
         return seconds(self.renew_before) if self.renew_before else seconds(self.ttl) // 3
+
+
+class IssuerStatus(_Model):
+    issuer: str
+    issuer_id: str = pydantic.Field(alias="issuerID")
+    serial: str
+    not_before: str = pydantic.Field(alias="notBefore")
+    not_after: str = pydantic.Field(alias="notAfter")
+    certificate: str
+
+
+class RotationStatus(_Model):
+    id: str
+    overlap: str
+    phase: Literal["Trusting", "Reissuing", "Retiring", "Complete"]
+    old_issuer_id: str = pydantic.Field(alias="oldIssuerID")
+    old_serial: str = pydantic.Field(alias="oldSerial")
+    new_issuer_id: str = pydantic.Field(alias="newIssuerID")
+    new_serial: str = pydantic.Field(alias="newSerial")
+    trust_bundle: str | None = pydantic.Field(default=None, alias="trustBundle")
+    started_at: str = pydantic.Field(alias="startedAt")
+    settled_at: str | None = pydantic.Field(default=None, alias="settledAt")
+    completed_at: str | None = pydantic.Field(default=None, alias="completedAt")
+
+
+class CAConfigStatus(Status):
+    cluster_id: str | None = pydantic.Field(default=None, alias="clusterID")
+    mount: str | None = None
+    roles: list[str] = pydantic.Field(default_factory=list)
+    ca: IssuerStatus | None = None
+    trust_bundle: str | None = pydantic.Field(default=None, alias="trustBundle")
+    rotation: RotationStatus | None = None
+
+
+class CertConfigStatus(Status):
+    secret_name: str | None = pydantic.Field(default=None, alias="secretName")
+    serial: str | None = None
+    not_before: str | None = pydantic.Field(default=None, alias="notBefore")
+    not_after: str | None = pydantic.Field(default=None, alias="notAfter")
+    next_renewal: str | None = pydantic.Field(default=None, alias="nextRenewal")
+    ca_serial: str | None = pydantic.Field(default=None, alias="caSerial")
+    trust_bundle_hash: str | None = pydantic.Field(default=None, alias="trustBundleHash")

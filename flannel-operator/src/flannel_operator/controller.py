@@ -23,7 +23,7 @@ from flannel_operator.resources.objects import (
     FlannelClusterRoleBinding,
     FlannelServiceAccount,
 )
-from flannel_operator.spec import FLANNEL_CONFIG, FlannelConfigSpec
+from flannel_operator.spec import FLANNEL_CONFIG, FlannelConfigSpec, FlannelConfigStatus
 from operatorkit import Controller
 from operatorkit.kinds import CLUSTER_ROLE_BINDING, CONFIG_MAP, DAEMON_SET, NAMESPACE, SERVICE_ACCOUNT
 
@@ -43,6 +43,7 @@ def flannel_controller(settings: FlannelSettings, **options: Any) -> Controller[
         name="flannelconfig",
         kind=FLANNEL_CONFIG,
         spec_model=FlannelConfigSpec,
+        status_model=FlannelConfigStatus,
         resources=[
             NetworkAllocation(settings),
             FlannelClusterRoleBinding(settings),

@@ -7,7 +7,7 @@ import re
 
 import pydantic
 
-from operatorkit import Kind
+from operatorkit import Kind, Status
 
 FLANNEL_CONFIG = Kind("kubeception.io/v1alpha1", "FlannelConfig", "flannelconfigs", namespaced=False)
 CLUSTER_LABEL = "kubeception.io/cluster"
@@ -59,3 +59,17 @@ class FlannelConfigSpec(pydantic.BaseModel):
     def bridge(self) -> str:
         """The bridge of this cluster's VMs: ``br-<clusterID>`` cut to the 15-character interface-name limit."""
         return self.bridge_name or f"br-{self.cluster_id}"[:15]
+
+
+class FlannelConfigStatus(Status):
+    """What the operator records: the allocation (the source of truth when the operator restarts), where the
+    config lives in etcd, and how many hosts run the network."""
+
+    cluster_id: str | None = pydantic.Field(default=None, alias="clusterID")
+    network: str | None = None
+    subnet_len: int | None = pydantic.Field(default=None, alias="subnetLen")
+    vni: int | None = pydantic.Field(default=None, ge=1, le=16777215)
+    bridge: str | None = None
+    etcd_key: str | None = pydantic.Field(default=None, alias="etcdKey")
+    hosts_ready: int | None = pydantic.Field(default=None, alias="hostsReady", ge=0)
+    hosts_desired: int | None = pydantic.Field(default=None, alias="hostsDesired", ge=0)

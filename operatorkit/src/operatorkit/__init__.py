@@ -12,6 +12,7 @@ from operatorkit.kinds import Kind
 from operatorkit.operator import Operator
 from operatorkit.resource import CRUDResource, ObjectResource, Patch, Resource, is_subset
 from operatorkit.signals import CancelReconcile, ReconcileError, RequeueAfter, SkipResource, TerminalError
+from operatorkit.status import Condition, Status
 
 __all__ = [
     "OWNER_NAMESPACE_LABEL",
@@ -20,6 +21,7 @@ __all__ = [
     "ApiError",
     "CRUDResource",
     "CancelReconcile",
+    "Condition",
     "Context",
     "Controller",
     "Kind",
@@ -32,6 +34,7 @@ __all__ = [
     "RequeueAfter",
     "Resource",
     "SkipResource",
+    "Status",
     "TerminalError",
     "get_condition",
     "index_by_field",

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import random
 import urllib.parse
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -81,7 +82,8 @@ def _retryable(exc: BaseException) -> bool:
 def _wait(state: tenacity.RetryCallState) -> float:
     exc = state.outcome.exception() if state.outcome else None
     if isinstance(exc, ApiError) and exc.retry_after is not None:
-        return min(exc.retry_after, _MAX_RETRY_AFTER)
+        # Up to half as long again: clients rejected together should not all come back together.
+        return min(exc.retry_after * random.uniform(1.0, 1.5), _MAX_RETRY_AFTER)
     backoff: float = tenacity.wait_random_exponential(multiplier=0.1, max=5)(state)
     return backoff
 

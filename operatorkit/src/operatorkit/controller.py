@@ -9,6 +9,7 @@ and only when they changed.
 
 from __future__ import annotations
 
+import copy
 import logging
 import random
 import threading
@@ -25,6 +26,7 @@ from operatorkit.context import OWNER_NAME_LABEL, OWNER_NAMESPACE_LABEL, Context
 from operatorkit.informer import object_key as _key
 from operatorkit.logs import reconcile_scope
 from operatorkit.signals import CancelReconcile, ReconcileError, RequeueAfter, SkipResource, TerminalError
+from operatorkit.status import drop_unknown_fields, status_problems
 from operatorkit.workqueue import ExponentialBackoff, ShutDown, WorkQueue
 
 if TYPE_CHECKING:
@@ -64,6 +66,8 @@ class Controller(Generic[SpecT]):
     kind: Kind
     resources: Sequence[Resource[SpecT]]
     spec_model: type[pydantic.BaseModel] | None = None
+    status_model: type[pydantic.BaseModel] | None = None
+    """Checks every status before it is written (see :mod:`operatorkit.status`)."""
     owns: Sequence[Kind] = ()
     workers: int = 4
     finalizer: str | None = None
@@ -257,12 +261,25 @@ class Controller(Generic[SpecT]):
             outcome = self._failed(ctx, exc, terminal=False)
         except ReconcileError as exc:
             outcome = self._failed(ctx, exc, terminal=False)
+        if self.status_model is not None:
+            drop_unknown_fields(self.status_model, ctx.status)
+            if problems := status_problems(self.status_model, ctx.status):
+                outcome = self._invalid_status(ctx, obj, problems)
         try:
             self._write_status(ctx)
         except ApiError as exc:
             log.warning("could not write status: %s", exc)
             return _Outcome("error", rate_limited=True)
         return outcome
+
+    def _invalid_status(self, ctx: Context[Any], obj: Object, problems: str) -> _Outcome:
+        """A status the model rejects is the operator's bug: keep the stored one and say so on the object."""
+        ctx.log.error("not writing an invalid status: %s", problems)
+        metrics.reconcile_errors_total.labels(self.name).inc()
+        ctx.status = copy.deepcopy(obj.get("status") or {})
+        if self.ready_condition:
+            ctx.set_condition(self.ready_condition, "False", "InvalidStatus", f"operator bug: {problems}")
+        return _Outcome("error", rate_limited=True)
 
     def _validate_spec(self, spec: Any) -> pydantic.BaseModel:
         assert self.spec_model is not None

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 import pydantic
 
-from operatorkit import Context, Controller, Kind, Object, ObjectResource, Resource
+from operatorkit import Context, Controller, Kind, Object, ObjectResource, Resource, Status
 from operatorkit.kinds import CONFIG_MAP
 
 if TYPE_CHECKING:
@@ -23,6 +23,10 @@ class GreetingSpec(pydantic.BaseModel):
 
     message: str = pydantic.Field(min_length=1, max_length=1024)
     language: str = "en"
+
+
+class GreetingStatus(Status):
+    """observedGeneration and conditions: all the example records."""
 
 
 class GreetingConfigMap(ObjectResource[GreetingSpec]):
@@ -48,6 +52,7 @@ def greeting_controller(
         kind=GREETING,
         resources=[GreetingConfigMap(), *extra],
         spec_model=GreetingSpec,
+        status_model=GreetingStatus,
         owns=[CONFIG_MAP],
         workers=workers,
         **overrides,
