@@ -189,6 +189,8 @@ def test_staged_ca_rotation(kube, namespace, bao, start_cert_operator):
     old_ca = x509.load_pem_x509_certificate(status(kube, CA_CONFIG, "ca", namespace)["ca"]["certificate"].encode())
     old_serials = {n: status(kube, CERT_CONFIG, n, namespace)["serial"] for n in ("apiserver", "etcd")}
 
+    # Never issued, so nothing to rotate: it must not hold the rotation.
+    kube.create(CERT_CONFIG, cert_config("broken", namespace, cluster, role="nope"))
     kube.patch(CA_CONFIG, "ca", {"spec": {"rotation": {"id": "r1", "overlap": "3s"}}}, namespace)
     # Stage 1: both CAs are trusted everywhere before anything is issued by the new one.
     wait_for(lambda: len(published_cas(kube, cluster, namespace)) == 2, timeout=30, message="both CAs published")

@@ -10,8 +10,10 @@ certificates it signed, and one that no longer trusts the old CA rejects certifi
    it (and the replaced one revoked). Waits until all are, then ``overlap`` for consumers to load them.
 3. ``Retiring`` — the bundle holds only the new CA; the old issuer is revoked and deleted with its key.
 
-Each stage is recorded in ``status.rotation`` before it takes effect, so a restarted operator resumes where it
-was. A new id during a rotation starts after the running one completes.
+Every step is idempotent and the phase is kept in ``status.rotation``, so a restarted operator resumes where it
+stopped. A new id during a rotation starts after the running one completes. CertConfigs that were never issued
+(nothing to rotate) do not hold a stage; one that was issued and now cannot be re-issued does, and the
+``Rotating`` condition names it.
 """
 
 from __future__ import annotations
@@ -22,13 +24,17 @@ from typing import TYPE_CHECKING, Any
 from cert_operator import pem
 from cert_operator.resources.ca import cluster_cert_configs, default_issuer, describe_issuer
 from cert_operator.spec import CAConfigSpec, Rotation, seconds
-from operatorkit import Resource
+from operatorkit import Object, Resource
 
 if TYPE_CHECKING:
     from cert_operator.vault import Vault
     from operatorkit import Context
 
 TRUSTING, REISSUING, RETIRING, COMPLETE = "Trusting", "Reissuing", "Retiring", "Complete"
+
+
+def issued_cert_configs(ctx: Context[CAConfigSpec]) -> list[Object]:
+    return [c for c in cluster_cert_configs(ctx) if (c.get("status") or {}).get("serial")]
 
 
 class CARotation(Resource[CAConfigSpec]):
@@ -89,7 +95,7 @@ class CARotation(Resource[CAConfigSpec]):
     def _trusting(self, ctx: Context[CAConfigSpec], state: dict[str, Any], overlap: datetime.timedelta) -> None:
         ctx.status["trustBundle"] = state["trustBundle"]
         wanted = pem.bundle_hash(state["trustBundle"])
-        pending = [c for c in cluster_cert_configs(ctx) if c.get("status", {}).get("trustBundleHash") != wanted]
+        pending = [c for c in issued_cert_configs(ctx) if c["status"].get("trustBundleHash") != wanted]
         if self._settled(ctx, state, pending, overlap, ("to carry both CAs", "carry both CAs")):
             self.vault.call(
                 "switch default issuer",
@@ -106,7 +112,7 @@ class CARotation(Resource[CAConfigSpec]):
 
     def _reissuing(self, ctx: Context[CAConfigSpec], state: dict[str, Any], overlap: datetime.timedelta) -> None:
         ctx.status["trustBundle"] = state["trustBundle"]
-        pending = [c for c in cluster_cert_configs(ctx) if c.get("status", {}).get("caSerial") != state["newSerial"]]
+        pending = [c for c in issued_cert_configs(ctx) if c["status"].get("caSerial") != state["newSerial"]]
         if self._settled(ctx, state, pending, overlap, ("to be re-issued by the new CA", "re-issued by the new CA")):
             state.update(phase=RETIRING)
             state.pop("settledAt", None)
