@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from cert_operator import metrics, pem
 from cert_operator.spec import CA_CONFIG, CertConfigSpec, seconds
 from cert_operator.vault import VaultRefused
-from operatorkit import ApiError, CancelReconcile, Object, Resource, TerminalError, is_true
+from operatorkit import ApiError, CancelReconcile, Object, Resource, TerminalError, get_condition, is_true
 from operatorkit.kinds import SECRET
 
 if TYPE_CHECKING:
@@ -62,8 +62,18 @@ class Certificate(Resource[CertConfigSpec]):
             if ca["metadata"].get("namespace") == ctx.namespace
             and ca.get("spec", {}).get("clusterID") == spec.cluster_id
         ]
-        if not cas or not is_true(cas[0].get("status"), "Ready") or not cas[0]["status"].get("ca"):
-            ctx.set_condition("Ready", "False", "WaitingForCA", f"no Ready CAConfig for cluster {spec.cluster_id}")
+        if not cas:
+            ctx.set_condition("Ready", "False", "WaitingForCA", f"no CAConfig for cluster {spec.cluster_id}")
+            raise CancelReconcile
+        if not is_true(cas[0].get("status"), "Ready") or not cas[0]["status"].get("ca"):
+            why = get_condition(cas[0].get("status"), "Ready") or {}
+            ctx.set_condition(
+                "Ready",
+                "False",
+                "WaitingForCA",
+                f"CAConfig {cas[0]['metadata']['name']} is not Ready"
+                + (f": {why.get('reason')}: {why.get('message')}" if why else ""),
+            )
             raise CancelReconcile
         status = cas[0]["status"]
         roles = status.get("roles", [])
