@@ -23,6 +23,7 @@ from typing import Any
 
 import hvac
 import psutil
+from _bytecode import compile_bytecode
 
 from cert_operator.spec import CA_CONFIG, CERT_CONFIG
 from kubeception_testenv import ControlPlane, OpenBaoServer
@@ -180,6 +181,7 @@ def main() -> int:
     parser.add_argument("--per-cluster", type=int, default=10)
     parser.add_argument("--workers", type=int, default=4)
     args = parser.parse_args()
+    compile_bytecode()
     count = args.clusters * args.per_cluster
     with (
         tempfile.TemporaryDirectory(prefix="kubeception-bench-certs-") as tmp,

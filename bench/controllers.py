@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import psutil
+from _bytecode import compile_bytecode
 
 from kubeception_testenv import ControlPlane, wait_for
 from kubeception_testenv._binaries import cache_dir
@@ -242,6 +243,7 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=3, help="rounds, each in a rotated order; medians reported")
     parser.add_argument("--json", type=Path, help="also write every result here")
     args = parser.parse_args()
+    compile_bytecode()
     results: list[Result] = []
     with (
         tempfile.TemporaryDirectory(prefix="kubeception-bench-") as tmp,
