@@ -59,17 +59,19 @@ class Vault:
         self._login: Login | None = None
         self._renew_at: float | None = None
         self._expires_at: float | None = None
+        self._logins = 0
 
     def call(self, what: str, operation: Callable[[hvac.Client], T]) -> T:
         """Run ``operation``; map Vault's refusals and outages to the operator's errors."""
         try:
             self._ensure_token()
+            logins = self._logins
             try:
                 return operation(self._client)
             except hvac.exceptions.Forbidden:
                 if not self._auth.can_login_again:
                     raise
-                self._ensure_token(force=True)  # revoked or expired early: one new login, one retry
+                self._ensure_token(force_unless_logins=logins)  # revoked or expired early: one new login, one retry
                 return operation(self._client)
         except (hvac.exceptions.InvalidRequest, hvac.exceptions.InvalidPath) as exc:
             metrics.vault_errors_total.labels("refused").inc()
@@ -84,10 +86,11 @@ class Vault:
             raise VaultUnavailable(f"{what}: {exc}") from exc
 
     # -- the token ---------------------------------------------------------------------------------------------
-    def _ensure_token(self, *, force: bool = False) -> None:
+    def _ensure_token(self, *, force_unless_logins: int | None = None) -> None:
+        """A valid token; with ``force_unless_logins``, a new one unless another worker has logged in since."""
         with self._lock:
             now = time.monotonic()
-            if self._login is None or force:
+            if self._login is None or force_unless_logins == self._logins:
                 self._log_in()
             elif self._expires_at is not None and now >= self._expires_at - 1:
                 self._log_in()  # expired while idle: renewing is no longer possible
@@ -120,6 +123,7 @@ class Vault:
                 f"Vault login ({self._auth.name}) failed: {vault_message_or_text(exc)}", reason=reason
             ) from exc
         self._client.token = self._login.token
+        self._logins += 1
         metrics.vault_auth_total.labels("login", "ok").inc()
         self._schedule(self._login.ttl)
 
