@@ -14,7 +14,6 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
-from operatorkit.client import ApiError
 from operatorkit.context import SpecT
 
 if TYPE_CHECKING:
@@ -159,14 +158,7 @@ class ObjectResource(CRUDResource[SpecT, "Object"]):
         return not is_subset(desired, current)
 
     def create(self, ctx: Context[SpecT], state: Object) -> None:
-        # POST costs the API server a fraction of a server-side apply (about 0.4 ms of CPU against 3 ms,
-        # measured in bench/); later changes go through apply, which takes over the fields it sets.
-        try:
-            ctx.create(self.kind, state)
-        except ApiError as exc:
-            if not exc.already_exists:
-                raise
-            ctx.apply(self.kind, state)  # the cache had not seen it yet
+        ctx.create_or_apply(self.kind, state)
 
     def update(self, ctx: Context[SpecT], state: Object) -> None:
         ctx.apply(self.kind, state)

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from cert_operator import metrics, pem
 from cert_operator.spec import CA_CONFIG, CertConfigSpec, seconds
 from cert_operator.vault import VaultRefused
-from operatorkit import ApiError, CancelReconcile, Object, Resource, TerminalError, get_condition, is_true
+from operatorkit import CancelReconcile, Object, Resource, TerminalError, get_condition, is_true
 from operatorkit.kinds import SECRET
 
 if TYPE_CHECKING:
@@ -180,8 +180,6 @@ class Certificate(Resource[CertConfigSpec]):
     def _write_secret(
         self, ctx: Context[CertConfigSpec], name: str, annotations: dict[str, str], crt: str, key: str, trust: str
     ) -> None:
-        """A new Secret is POSTed (server-side apply costs the API server several times more CPU), an existing one
-        applied."""
         secret = {
             "apiVersion": "v1",
             "kind": "Secret",
@@ -194,14 +192,7 @@ class Certificate(Resource[CertConfigSpec]):
             },
             "stringData": {"tls.crt": crt.strip() + "\n", "tls.key": key.strip() + "\n", "ca.crt": trust},
         }
-        if ctx.cache(SECRET).get_by_name(name, ctx.namespace) is None:
-            try:
-                ctx.create(SECRET, secret)
-                return
-            except ApiError as exc:
-                if not exc.already_exists:
-                    raise
-        ctx.apply(SECRET, secret)
+        ctx.create_or_apply(SECRET, secret)
 
     def _revoke(self, ctx: Context[Any], cluster: str, serial: str) -> None:
         """Revoke ``serial``. A serial Vault does not know (its mount was recreated, or it is already revoked and
