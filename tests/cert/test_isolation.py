@@ -8,6 +8,7 @@ import base64
 import functools
 import http.client
 import ssl
+import subprocess
 import threading
 import uuid
 from typing import TYPE_CHECKING, Any
@@ -22,7 +23,6 @@ from operatorkit.kinds import SECRET
 from tests.cert.helpers import cert_config, ready, status
 
 if TYPE_CHECKING:
-    import subprocess
     from pathlib import Path
 
     from operatorkit import KubeClient
@@ -114,8 +114,6 @@ class Traffic(threading.Thread):
 
 
 def kubectl(server: GuestAPIServer, workdir: Path, cert: Path, key: Path, ca: Path) -> subprocess.CompletedProcess[str]:
-    import subprocess
-
     config = {
         "apiVersion": "v1",
         "kind": "Config",
