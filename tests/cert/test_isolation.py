@@ -20,7 +20,7 @@ from cert_operator.pem import serial_hex
 from cert_operator.spec import CA_CONFIG, CERT_CONFIG
 from kubeception_testenv import EtcdServer, GuestAPIServer, SecretVolume, find_binary, wait_for
 from operatorkit.kinds import SECRET
-from tests.cert.helpers import cert_config, ready, status
+from tests.cert.helpers import ca_config, cert_config, ready, status
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -34,19 +34,7 @@ ROLES = [
 
 
 def guest_ca(cluster: str, namespace: str) -> dict[str, Any]:
-    return {
-        "apiVersion": CA_CONFIG.api_version,
-        "kind": CA_CONFIG.kind,
-        "metadata": {"name": cluster, "namespace": namespace},
-        "spec": {
-            "clusterID": cluster,
-            "commonName": f"{cluster} CA",
-            "ttl": "48h",
-            "keyType": "ec",
-            "keyBits": 256,
-            "roles": ROLES,
-        },
-    }
+    return ca_config(cluster, namespace, cluster, keyType="ec", keyBits=256, roles=ROLES)
 
 
 class SecretSync(threading.Thread):
