@@ -34,6 +34,7 @@ testenv: ## build etcd, kube-*, kwok, helm into ~/.cache/kubeception (once per g
 lint: python-deps ## ruff
 	$(PY) ruff check .
 	$(PY) ruff format --check .
+	$(PY) lint-imports --no-cache
 
 typecheck: python-deps ## mypy --strict
 	$(PY) mypy
@@ -57,12 +58,12 @@ demo: up ## the local demo: `make up`, the CRDs, the operators, an example guest
 	@source $(STATE)/env && $(PY) kubectl apply --server-side -f crds/ >/dev/null
 	@source $(STATE)/env && $(PY) kubectl wait --for=condition=Established --timeout=30s -f crds/ >/dev/null
 	@source $(STATE)/env && if ! { [ -f $(STATE)/flannel-operator.pid ] && kill -0 $$(cat $(STATE)/flannel-operator.pid) 2>/dev/null; }; then \
-	  nohup .venv/bin/python -m flannel_operator --etcd-endpoint "$$KUBECEPTION_ETCD_ENDPOINT" --node-selector type=kwok \
-	    --leader-election-namespace default --metrics-address 127.0.0.1:18080 --probe-address 127.0.0.1:18081 \
+	  nohup .venv/bin/python -m flannel_operator --etcd.endpoint "$$KUBECEPTION_ETCD_ENDPOINT" --hosts.node-selector type=kwok \
+	    --leader-election.namespace default --http.metrics-address 127.0.0.1:18080 --http.probe-address 127.0.0.1:18081 \
 	    > $(STATE)/flannel-operator.log 2>&1 & echo $$! > $(STATE)/flannel-operator.pid; fi
 	@source $(STATE)/env && if ! { [ -f $(STATE)/cert-operator.pid ] && kill -0 $$(cat $(STATE)/cert-operator.pid) 2>/dev/null; }; then \
-	  nohup .venv/bin/python -m cert_operator --leader-election-namespace default \
-	    --metrics-address 127.0.0.1:18090 --probe-address 127.0.0.1:18091 \
+	  nohup .venv/bin/python -m cert_operator --leader-election.namespace default \
+	    --http.metrics-address 127.0.0.1:18090 --http.probe-address 127.0.0.1:18091 \
 	    > $(STATE)/cert-operator.log 2>&1 & echo $$! > $(STATE)/cert-operator.pid; fi
 	@source $(STATE)/env && $(PY) kubectl apply -f examples/flannelconfig.yaml -f examples/certificates.yaml >/dev/null
 	@source $(STATE)/env && $(PY) kubectl wait --for=condition=HostsReady --timeout=90s flannelconfig/demo >/dev/null

@@ -28,7 +28,7 @@ from _bytecode import compile_bytecode
 from cert_operator.spec import CA_CONFIG, CERT_CONFIG
 from kubeception_testenv import ControlPlane, OpenBaoServer
 from operatorkit import KubeClient, is_true
-from operatorkit.informer import Informer
+from operatorkit._runtime.informer import Informer
 from operatorkit.kinds import NAMESPACE
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -96,12 +96,12 @@ def run_operator(
             sys.executable,
             "-m",
             "cert_operator",
-            f"--vault-address={bao.url}",
+            f"--vault.address={bao.url}",
             f"--namespace={NS}",
-            "--no-leader-elect",
+            "--no-leader-election.enabled",
             f"--workers={workers}",
-            "--metrics-address=127.0.0.1:0",
-            "--probe-address=127.0.0.1:0",
+            "--http.metrics-address=127.0.0.1:0",
+            "--http.probe-address=127.0.0.1:0",
             "--log-level=warning",
         ],
         env=env,

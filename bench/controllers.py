@@ -30,8 +30,8 @@ from _bytecode import compile_bytecode
 from kubeception_testenv import ControlPlane, wait_for
 from kubeception_testenv._binaries import cache_dir
 from operatorkit import KubeClient
+from operatorkit._runtime.informer import Informer
 from operatorkit.example import CRD_PATH, GREETING
-from operatorkit.informer import Informer
 from operatorkit.kinds import CONFIG_MAP, NAMESPACE
 
 HERE = Path(__file__).resolve().parent
@@ -75,10 +75,10 @@ def command(name: str, namespace: str, workers: int) -> list[str]:
             "-m",
             "operatorkit.example",
             f"--namespace={namespace}",
-            "--no-leader-elect",
+            "--no-leader-election.enabled",
             f"--workers={workers}",
-            "--metrics-address=127.0.0.1:0",
-            "--probe-address=127.0.0.1:0",
+            "--http.metrics-address=127.0.0.1:0",
+            "--http.probe-address=127.0.0.1:0",
             "--log-level=warning",
         ]
     if name == "kopf":

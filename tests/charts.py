@@ -45,3 +45,11 @@ def service_account_kubeconfig(
     config["users"] = [{"name": "admin", "user": {"token": token}}]
     path.write_text(yaml.safe_dump(config))
     return path
+
+
+def operator_args(manifest: str) -> list[str]:
+    """The command-line arguments the chart's Deployment passes to the operator container."""
+    for doc in yaml.safe_load_all(manifest):
+        if doc and doc["kind"] == "Deployment":
+            return list(doc["spec"]["template"]["spec"]["containers"][0]["args"])
+    raise AssertionError("the chart renders no Deployment")

@@ -1,21 +1,21 @@
-"""Fixtures shared by every suite: an API client and a throwaway namespace on the local control plane."""
+"""Fixtures shared by every suite: an API client and a throwaway namespace on the local control plane.
+
+``operator_runner`` (in-process operators) and ``apply_crds`` come from ``operatorkit.testing``."""
 
 from __future__ import annotations
 
 import uuid
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import pytest
 
-from kubeception_testenv import wait_for
-from operatorkit import KubeClient, Operator
+from operatorkit import KubeClient
 from operatorkit.kinds import NAMESPACE
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterator
+    from collections.abc import Iterator
 
     from kubeception_testenv import ControlPlane
-    from operatorkit import Controller
 
 
 @pytest.fixture(scope="session")
@@ -30,26 +30,3 @@ def namespace(kube: KubeClient) -> Iterator[str]:
     kube.create(NAMESPACE, {"metadata": {"name": name}})
     yield name
     kube.delete(NAMESPACE, name)
-
-
-@pytest.fixture
-def start_operator(kube: KubeClient) -> Iterator[Callable[..., Operator]]:
-    """Start an in-process operator (no leader election, probes on free ports) once its caches are synced;
-    every operator started is stopped gracefully at teardown."""
-    started: list[Operator] = []
-
-    def start(
-        name: str, controllers: list[Controller[Any]], *, client: KubeClient | None = None, **options: Any
-    ) -> Operator:
-        options.setdefault("leader_election", False)
-        options.setdefault("metrics_address", "127.0.0.1:0")
-        options.setdefault("probe_address", "127.0.0.1:0")
-        operator = Operator(name, client or kube, controllers, **options)
-        operator.start()
-        started.append(operator)
-        wait_for(lambda: operator.readyz() is None, timeout=30, message=f"{name} caches to sync")
-        return operator
-
-    yield start
-    for operator in started:
-        operator.stop()

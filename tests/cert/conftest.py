@@ -11,22 +11,22 @@ import pytest
 from cert_operator.controller import ca_controller, cert_controller
 from cert_operator.vault import Vault
 from cert_operator.vault_auth import TokenAuth
+from operatorkit.testing import apply_crds
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
     from cert_operator.vault_auth import VaultAuth
-    from kubeception_testenv import ControlPlane, OpenBaoServer
+    from kubeception_testenv import OpenBaoServer
     from operatorkit import KubeClient, Operator
+    from operatorkit.testing import OperatorRunner
 
 CRDS = Path(__file__).parents[2] / "crds"
 
 
 @pytest.fixture(scope="session")
-def cert_crds(control_plane: ControlPlane) -> None:
-    for name in ("caconfigs.kubeception.io", "certconfigs.kubeception.io"):
-        control_plane.kubectl("apply", "-f", str(CRDS / f"{name}.yaml"))
-        control_plane.kubectl("wait", "--for=condition=Established", "--timeout=30s", f"crd/{name}")
+def cert_crds(kube: KubeClient) -> None:
+    apply_crds(kube, CRDS / "caconfigs.kubeception.io.yaml", CRDS / "certconfigs.kubeception.io.yaml")
 
 
 @pytest.fixture
@@ -36,14 +36,16 @@ def bao(openbao: OpenBaoServer) -> hvac.Client:
 
 @pytest.fixture
 def start_cert_operator(
-    start_operator: Callable[..., Operator], openbao: OpenBaoServer, namespace: str, cert_crds: None
+    operator_runner: OperatorRunner, openbao: OpenBaoServer, namespace: str, cert_crds: None
 ) -> Callable[..., Operator]:
     def start(address: str | None = None, auth: VaultAuth | None = None, client: KubeClient | None = None) -> Operator:
         vault = Vault(address or openbao.url, auth or TokenAuth(openbao.root_token))
-        controllers = [
-            ca_controller(vault, backoff_base=0.1, backoff_cap=2),
-            cert_controller(vault, backoff_base=0.1, backoff_cap=2),
-        ]
-        return start_operator("cert-operator", controllers, namespace=namespace, client=client)
+        return operator_runner.start(
+            "cert-operator",
+            [ca_controller(vault), cert_controller(vault)],
+            namespace=namespace,
+            client=client,
+            reconcile={"backoff_base": 0.1, "backoff_cap": 2},
+        )
 
     return start

@@ -11,11 +11,12 @@ from typing import TYPE_CHECKING
 import pytest
 import yaml
 
+from cert_operator.settings import CertSettings
 from cert_operator.spec import CA_CONFIG, CERT_CONFIG
 from kubeception_testenv import wait_for
-from operatorkit import KubeClient
+from operatorkit import KubeClient, load_settings
 from tests.cert.helpers import ca_config, cert_config, ready
-from tests.charts import helm, render_chart, service_account_kubeconfig
+from tests.charts import helm, operator_args, render_chart, service_account_kubeconfig
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -35,6 +36,13 @@ AUTH_METHODS = {
 def test_chart_lints_for_every_auth_method(method: str):
     result = helm("lint", str(CHART), *[f"--set={v}" for v in AUTH_METHODS[method]])
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("method", AUTH_METHODS)
+def test_chart_passes_flags_the_operator_understands(method: str):
+    settings = load_settings(CertSettings, operator_args(render_chart(CHART, "ops", *AUTH_METHODS[method])))
+    assert settings.vault.auth.method == method
+    assert settings.vault.address == "https://vault.vault.svc:8200"
 
 
 def test_chart_rejects_bad_values():

@@ -7,51 +7,50 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from flannel_operator.__main__ import settings_from
-from flannel_operator.controller import flannel_controller
+from flannel_operator.controller import flannel_controller, shared_parts
+from flannel_operator.settings import FlannelSettings
+from operatorkit.testing import apply_crds, in_process_settings
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from flannel_operator.settings import FlannelSettings
-    from kubeception_testenv import ControlPlane, EtcdServer
-    from operatorkit import Operator
+    from flannel_operator.shared import Shared
+    from kubeception_testenv import EtcdServer
+    from operatorkit import KubeClient, Operator
+    from operatorkit.testing import OperatorRunner
 
 CRD = Path(__file__).parents[2] / "crds" / "flannelconfigs.kubeception.io.yaml"
 
 
 @pytest.fixture(scope="session")
-def flannel_crd(control_plane: ControlPlane) -> None:
-    control_plane.kubectl("apply", "-f", str(CRD))
-    control_plane.kubectl("wait", "--for=condition=Established", "--timeout=30s", "crd/flannelconfigs.kubeception.io")
+def flannel_crd(kube: KubeClient) -> None:
+    apply_crds(kube, CRD)
 
 
-def settings_for(etcd: EtcdServer, **overrides: Any) -> FlannelSettings:
+def settings_for(etcd: EtcdServer, node_selector: str = "type=kwok", **overrides: Any) -> FlannelSettings:
     client = etcd.client_cert
-    extra = {
-        "etcd_endpoint": etcd.url,
-        "etcd_prefix": "/coreos.com/network",
-        "etcd_ca_file": str(etcd.ca_file) if etcd.ca_file else None,
-        "etcd_cert_file": str(client.cert) if client else None,
-        "etcd_key_file": str(client.key) if client else None,
-        "network_pool": "10.64.0.0/10",
-        "network_prefix": 18,
-        "vni_range": "1000-9999",
-        "node_selector": "type=kwok",
-        "flannel_image": "flannel:test",
-        "tools_image": "alpine:test",
-        "health_port_base": 21000,
+    settings = in_process_settings(
+        FlannelSettings,
+        etcd={
+            "endpoint": etcd.url,
+            "ca_file": str(etcd.ca_file) if etcd.ca_file else None,
+            "cert_file": str(client.cert) if client else None,
+            "key_file": str(client.key) if client else None,
+        },
+        hosts={"node_selector": node_selector},
+        images={"flannel": "flannel:test", "tools": "alpine:test"},
         **overrides,
-    }
-    return settings_from(extra)
+    )
+    assert isinstance(settings, FlannelSettings)
+    return settings
 
 
 @pytest.fixture
 def start_flannel_operator(
-    start_operator: Callable[..., Operator], etcd_server: EtcdServer, flannel_crd: None
-) -> Callable[..., tuple[Operator, FlannelSettings]]:
-    def start(etcd: EtcdServer | None = None, **overrides: Any) -> tuple[Operator, FlannelSettings]:
-        settings = settings_for(etcd or etcd_server, **overrides)
-        return start_operator("flannel-operator", [flannel_controller(settings, workers=8)]), settings
+    operator_runner: OperatorRunner, etcd_server: EtcdServer, flannel_crd: None
+) -> Callable[..., tuple[Operator, Shared]]:
+    def start(etcd: EtcdServer | None = None, **overrides: Any) -> tuple[Operator, Shared]:
+        shared = shared_parts(settings_for(etcd or etcd_server, workers=8, **overrides))
+        return operator_runner.start("flannel-operator", [flannel_controller(shared)], settings=shared.settings), shared
 
     return start

@@ -83,9 +83,8 @@ def test_pool_usage_metrics():
 
 
 def test_health_ports_stay_valid_for_any_vni():
-    from flannel_operator.settings import FlannelSettings
+    from flannel_operator import key
 
-    settings = FlannelSettings(allocator=Allocator(NET("10.64.0.0/10"), 18, (1000, 9999)), etcd=None)
-    ports = {settings.health_port(vni) for vni in range(1000, 10000)}
+    ports = {key.health_port(21000, vni) for vni in range(1000, 10000)}
     assert len(ports) == 9000, "distinct across the pool"
-    assert max(settings.health_port(vni) for vni in (1, 39_999, 2**24 - 1)) < 65536
+    assert max(key.health_port(21000, vni) for vni in (1, 39_999, 2**24 - 1)) < 65536

@@ -6,11 +6,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from flannel_operator.controller import flannel_controller
+from flannel_operator.controller import flannel_controller, shared_parts
+from flannel_operator.settings import FlannelSettings
 from flannel_operator.spec import FLANNEL_CONFIG
 from kubeception_testenv import ControlPlane, EtcdServer, wait_for
-from operatorkit import KubeClient, Operator, is_true
-from tests.charts import helm, render_chart, service_account_kubeconfig
+from operatorkit import KubeClient, Operator, is_true, load_settings
+from tests.charts import helm, operator_args, render_chart, service_account_kubeconfig
 from tests.flannel.conftest import settings_for
 from tests.flannel.test_flannel_operator import flannel_config, status, unique
 
@@ -30,6 +31,15 @@ def test_chart_lints_and_rejects_bad_values():
     assert bad.returncode != 0
     assert "/workers" in bad.stdout + bad.stderr
     assert "/etcd/endpoint" in bad.stdout + bad.stderr
+
+
+def test_chart_passes_flags_the_operator_understands():
+    for values in ([], ["etcd.tlsSecret=etcd-certs", "hosts.nodeSelector=type=kvm", "allocation.vniMin=5"]):
+        settings = load_settings(FlannelSettings, operator_args(render("ops", *values)))
+        assert settings.allocation.vni_max == 9999
+    assert settings.etcd.cert_file == "/etc/etcd-client/tls.crt"
+    assert settings.hosts.node_selector == {"type": "kvm"}
+    assert settings.allocation.vni_min == 5
 
 
 def test_rendered_chart_is_accepted_by_the_server(control_plane: ControlPlane, namespace: str):
@@ -54,17 +64,10 @@ def test_operator_runs_with_exactly_the_charts_rbac(
     assert denied.returncode != 0, "the operator may not list Secrets"
     assert "forbidden" in denied.stderr
 
-    settings = settings_for(etcd_server)
-    operator = Operator(
-        "flannel-operator",
-        as_operator,
-        [flannel_controller(settings, workers=2)],
-        leader_election=True,
-        leader_election_namespace=namespace,
-        leader_election_id="flannel",
-        metrics_address="127.0.0.1:0",
-        probe_address="127.0.0.1:0",
+    settings = settings_for(
+        etcd_server, workers=2, leader_election={"enabled": True, "namespace": namespace, "id": "flannel"}
     )
+    operator = Operator([flannel_controller(shared_parts(settings))], settings, client=as_operator)
     operator.start()
     try:
         cluster = unique("rbac")

@@ -11,9 +11,9 @@ from typing import Any
 
 import etcd3gw
 
-from flannel_operator.spec import CLUSTER_LABEL, FLANNEL_CONFIG
+from flannel_operator.spec import FLANNEL_CONFIG
 from kubeception_testenv import ControlPlane, EtcdServer, wait_for
-from operatorkit import KubeClient, get_condition, is_true
+from operatorkit import CLUSTER_LABEL, KubeClient, get_condition, is_true
 from operatorkit.kinds import CLUSTER_ROLE_BINDING, DAEMON_SET, JOB, NAMESPACE, POD, SECRET
 
 

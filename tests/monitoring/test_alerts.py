@@ -58,9 +58,9 @@ SUFFIXES = {"counter": ("_total",), "histogram": ("_bucket", "_sum", "_count"), 
 def test_dashboard_and_alerts_use_only_metrics_the_operators_export():
     import cert_operator.metrics
     import flannel_operator.metrics
-    import operatorkit.metrics
+    import operatorkit._base.metrics
 
-    modules = (cert_operator.metrics, flannel_operator.metrics, operatorkit.metrics)
+    modules = (cert_operator.metrics, flannel_operator.metrics, operatorkit._base.metrics)
     assert all(modules)  # imported for their registrations
     exported = {metric.name + suffix for metric in REGISTRY.collect() for suffix in SUFFIXES.get(metric.type, ("",))}
     alerts = yaml.safe_load((MONITORING / "alerts.yaml").read_text())["groups"]

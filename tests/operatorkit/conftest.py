@@ -8,28 +8,26 @@ import pytest
 
 from operatorkit.example import CRD_PATH, GREETING
 from operatorkit.kinds import CUSTOM_RESOURCE_DEFINITION
+from operatorkit.testing import apply_crds
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from kubeception_testenv import ControlPlane
     from operatorkit import Controller, KubeClient, Operator
+    from operatorkit.testing import OperatorRunner
 
 
 @pytest.fixture(scope="session")
-def greeting_crd(control_plane: ControlPlane, kube: KubeClient) -> None:
-    control_plane.kubectl("apply", "-f", str(CRD_PATH))
-    control_plane.kubectl(
-        "wait", "--for=condition=Established", "--timeout=30s", "crd/greetings.example.kubeception.io"
-    )
+def greeting_crd(kube: KubeClient) -> None:
+    apply_crds(kube, CRD_PATH)
 
 
 @pytest.fixture
-def run_operator(start_operator: Callable[..., Operator], namespace: str) -> Callable[..., Operator]:
-    """An in-process operator watching only the test's namespace."""
+def run_operator(operator_runner: OperatorRunner, namespace: str) -> Callable[..., Operator]:
+    """An in-process operator watching only the test's namespace (``settings``: OperatorSettings fields)."""
 
-    def start(controllers: list[Controller[Any]], **options: Any) -> Operator:
-        return start_operator("test-operator", controllers, namespace=namespace, **options)
+    def start(controllers: list[Controller[Any]], **settings: Any) -> Operator:
+        return operator_runner.start("test-operator", controllers, namespace=namespace, **settings)
 
     return start
 

@@ -12,9 +12,9 @@ import yaml
 from kubeception_testenv import ControlPlane, wait_for
 from kubeception_testenv.controlplane import UNCACHED_RESOURCE
 from operatorkit import ApiError, Kind, KubeClient, is_true
+from operatorkit._runtime.informer import Informer
 from operatorkit.example import GREETING
 from operatorkit.example.controller import greeting_controller
-from operatorkit.informer import Informer
 from operatorkit.kinds import CONFIG_MAP
 from tests.operatorkit.conftest import greeting
 
@@ -141,7 +141,7 @@ def _healthz(port: int) -> int:
 
 @pytest.mark.usefixtures("greeting_crd")
 def test_silent_watch_is_restarted_and_reported_by_healthz(control_plane, kube: KubeClient, namespace, run_operator):
-    operator = run_operator([greeting_controller(f"silent-{uuid.uuid4().hex[:4]}")], inactivity_timeout=1.0)
+    operator = run_operator([greeting_controller(f"silent-{uuid.uuid4().hex[:4]}")], watch={"inactivity_timeout": 1.0})
     port = operator.http_ports[-1]
     assert _healthz(port) == 200
     restarts = sum(informer.watch_restarts for informer in operator.informers)

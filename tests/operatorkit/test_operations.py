@@ -72,13 +72,13 @@ def replicas(control_plane: ControlPlane, namespace: str, tmp_path: Path) -> Ite
                 "operatorkit.example",
                 f"--kubeconfig={control_plane.kubeconfig}",
                 f"--namespace={namespace}",
-                f"--leader-election-namespace={namespace}",
+                f"--leader-election.namespace={namespace}",
                 "--log-level=debug",
-                f"--lease-duration={LEASE_DURATION}",
-                "--renew-deadline=3",
-                f"--retry-period={RETRY_PERIOD}",
-                f"--metrics-address=127.0.0.1:{port}",
-                f"--probe-address=127.0.0.1:{free_port()}",
+                f"--leader-election.lease-duration={LEASE_DURATION}",
+                "--leader-election.renew-deadline=3",
+                f"--leader-election.retry-period={RETRY_PERIOD}",
+                f"--http.metrics-address=127.0.0.1:{port}",
+                f"--http.probe-address=127.0.0.1:{free_port()}",
             ],
             stdout=log.open("wb"),
             stderr=subprocess.STDOUT,
@@ -186,12 +186,14 @@ def test_metrics_expose_controller_runtime_names_zeroed_at_start(kube, namespace
     name = f"metrics{uuid.uuid4().hex[:6]}"
     operator = run_operator(
         [greeting_controller(name, workers=3)],
-        leader_election=True,
-        leader_election_namespace=namespace,
-        leader_election_id=name,
-        retry_period=0.5,
-        renew_deadline=3,
-        lease_duration=4,
+        leader_election={
+            "enabled": True,
+            "namespace": namespace,
+            "id": name,
+            "retry_period": 0.5,
+            "renew_deadline": 3,
+            "lease_duration": 4,
+        },
     )
     port = operator.http_ports[0]
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:

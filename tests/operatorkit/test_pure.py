@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from operatorkit import Kind, is_subset, object_key
-from operatorkit.conditions import clean_reason, set_condition
-from operatorkit.informer import Store, index_by_label
+from operatorkit import Kind, Status, by_label, is_subset, object_key
+from operatorkit._base.conditions import clean_reason, set_condition
+from operatorkit._runtime.store import Store
 from operatorkit.kinds import CONFIG_MAP, NAMESPACE
 
 
@@ -52,7 +52,7 @@ def test_kind_paths():
 
 def test_store_indices_follow_updates_and_deletes():
     store = Store()
-    store.add_indexer("cluster", index_by_label("cluster"))
+    store.add_indexer("cluster", by_label("cluster"))
     cm = {
         "metadata": {
             "name": "a",
@@ -90,12 +90,15 @@ def test_dependents_are_owned_by_reference_or_by_labels_across_scopes():
     ctx: Context[dict[str, Any]] = Context(
         obj=owner,
         spec={},
+        spec_error=None,
+        recorded=Status(),
         client=None,
         log=logging.LoggerAdapter(logging.getLogger("t"), {}),
         field_manager="t",
         events=None,
-        stores={},
+        caches={},
         deleting=False,
+        remember=lambda kind, obj: None,
     )
     owned = ctx.own(CONFIG_MAP, {"metadata": {"name": "c", "namespace": "ns"}})
     assert owned["metadata"]["ownerReferences"][0]["uid"] == "u1"
@@ -105,12 +108,14 @@ def test_dependents_are_owned_by_reference_or_by_labels_across_scopes():
         "keep": "me",
         "kubeception.io/owner-name": "g",
         "kubeception.io/owner-namespace": "ns",
+        "kubeception.io/owner-kind": "Greeting",
+        "kubeception.io/owner-uid": "u1",
     }
 
 
 def test_status_models_check_conditions_and_drop_fields_of_earlier_versions():
+    from operatorkit._core.status import drop_unknown_fields, status_problems
     from operatorkit.example.controller import GreetingStatus
-    from operatorkit.status import drop_unknown_fields, status_problems
 
     conditions: list[dict[str, Any]] = []
     set_condition(conditions, "Ready", "True", "Reconciled", "", 3)

@@ -169,7 +169,7 @@ def test_backoff_grows_on_failure_and_resets_on_success(kube, namespace, run_ope
     controller = Controller(
         name="flaky", kind=GREETING, resources=[flaky], spec_model=GreetingSpec, backoff_base=0.05, backoff_cap=10
     )
-    run_operator([controller])
+    runner = run_operator([controller]).runner("flaky")
     kube.create(GREETING, greeting("g", namespace))
     wait_for(
         lambda: is_true(kube.get(GREETING, "g", namespace).get("status"), "Ready"),
@@ -181,7 +181,7 @@ def test_backoff_grows_on_failure_and_resets_on_success(kube, namespace, run_ope
     for n, gap in enumerate(gaps):
         assert gap >= 0.05 * 2**n * 0.9, gaps
     assert gaps[-1] > 4 * gaps[0], gaps
-    assert controller.queue.backoff.failures(f"{namespace}/g") == 0, "success resets the backoff"
+    assert runner.queue.backoff.failures(f"{namespace}/g") == 0, "success resets the backoff"
     assert reconciles("flaky", "error") == 5
 
 
@@ -206,8 +206,7 @@ def test_requeue_after(kube, namespace, run_operator):
 
 
 def test_pause_annotation_stops_reconciling(kube, namespace, run_operator):
-    controller = greeting_controller("pause")
-    run_operator([controller])
+    runner = run_operator([greeting_controller("pause")]).runner("pause")
     kube.create(GREETING, greeting("g", namespace, "one"))
     wait_for(
         lambda: (cm := configmap(kube, namespace, "g")) and cm["data"]["message"] == "one",
@@ -218,8 +217,8 @@ def test_pause_annotation_stops_reconciling(kube, namespace, run_operator):
     kube.patch(GREETING, "g", {"spec": {"message": "two"}}, namespace)
 
     def seen_and_settled() -> bool:
-        cached = controller.store.get(f"{namespace}/g")
-        return cached is not None and cached["metadata"]["generation"] == 2 and controller.settled()
+        cached = runner.store.get(f"{namespace}/g") if runner.store is not None else None
+        return cached is not None and cached["metadata"]["generation"] == 2 and runner.settled()
 
     wait_for(seen_and_settled, timeout=10, message="the spec change to be seen and handled")
     cm = configmap(kube, namespace, "g")
@@ -252,8 +251,7 @@ def test_change_to_owned_object_reconciles_owner(kube, namespace, run_operator):
 
 
 def test_resync_of_unchanged_objects_writes_nothing(kube, namespace, run_operator):
-    controller = greeting_controller("resync")
-    run_operator([controller])
+    runner = run_operator([greeting_controller("resync")]).runner("resync")
     for index in range(10):
         kube.create(GREETING, greeting(f"g{index}", namespace))
     wait_for(
@@ -261,16 +259,17 @@ def test_resync_of_unchanged_objects_writes_nothing(kube, namespace, run_operato
         timeout=30,
         message="all ready",
     )
-    assert controller.queue.wait_idle(10)
+    assert runner.queue.wait_idle(10)
     versions = {
         g["metadata"]["name"]: g["metadata"]["resourceVersion"] for g in kube.list(GREETING, namespace)["items"]
     }
     writes = {method: requests(method) for method in ("POST", "PUT", "PATCH", "DELETE")}
     before = reconciles("resync")
-    for key in controller.store.all_keys():  # what the periodic resync does
-        controller.queue.add(key)
+    assert runner.store is not None
+    for key in runner.store.all_keys():  # what the periodic resync does
+        runner.queue.add(key)
     wait_for(lambda: reconciles("resync") >= before + 10, timeout=20, message="resync reconciles")
-    assert controller.queue.wait_idle(10)
+    assert runner.queue.wait_idle(10)
     assert {method: requests(method) for method in writes} == writes, "a resync of unchanged objects writes nothing"
     after = {g["metadata"]["name"]: g["metadata"]["resourceVersion"] for g in kube.list(GREETING, namespace)["items"]}
     assert after == versions

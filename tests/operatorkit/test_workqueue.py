@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from operatorkit.workqueue import ExponentialBackoff, ShutDown, WorkQueue
+from operatorkit._runtime.workqueue import ExponentialBackoff, ShutDown, WorkQueue
 
 
 def test_deduplicates_queued_keys():

@@ -2,39 +2,40 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from cert_operator.resources.ca import PKIMount, PublishedCA, Roles, RootCA
-from cert_operator.resources.certificate import MANAGED_BY, Certificate
+from cert_operator import key
+from cert_operator.resources.certificate import Certificate
+from cert_operator.resources.mount import PKIMount
+from cert_operator.resources.published_ca import PublishedCA
+from cert_operator.resources.roles import Roles
+from cert_operator.resources.root_ca import RootCA
 from cert_operator.resources.rotation import REISSUING, TRUSTING, CARotation
 from cert_operator.spec import CA_CONFIG, CERT_CONFIG, CAConfigSpec, CAConfigStatus, CertConfigSpec, CertConfigStatus
-from operatorkit import Controller, Object
+from cert_operator.vault import Vault
+from cert_operator.vault_auth import from_settings
+from operatorkit import Controller, Index, Watch, by_field
 from operatorkit.kinds import CONFIG_MAP, SECRET
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Sequence
+    from typing import Any
 
-    from cert_operator.vault import Vault
+    from cert_operator.settings import CertSettings
+    from operatorkit import CacheReader, Object
 
-_SELECTOR = ",".join(f"{k}={v}" for k, v in MANAGED_BY.items())
 
-
-def same_cluster(
-    controller: Controller[Any], interested: Callable[[Object], bool] = lambda _: True
-) -> Callable[[Object], list[str]]:
-    """Maps an object to the keys of ``controller``'s objects of the same cluster in the same namespace that are
+def same_cluster(interested: Callable[[Object], bool] = lambda _: True) -> Callable[[Object, CacheReader], list[str]]:
+    """Maps an object to the keys of the primary objects of the same cluster in the same namespace that are
     ``interested``: a CA becoming Ready (or its roles, trust or issuer changing) re-checks the cluster's
     certificates; a CertConfig changing wakes its CAConfig only while that waits for CertConfigs."""
 
-    def keys(obj: Object) -> list[str]:
-        cluster = obj.get("spec", {}).get("clusterID")
+    def keys(obj: Object, primaries: CacheReader) -> list[str]:
         namespace = obj["metadata"].get("namespace")
         return [
             f"{namespace}/{other['metadata']['name']}"
-            for other in controller.store.objects()
-            if other.get("spec", {}).get("clusterID") == cluster
-            and other["metadata"].get("namespace") == namespace
-            and interested(other)
+            for other in primaries.by_index(key.CLUSTER_INDEX, obj.get("spec", {}).get("clusterID", ""))
+            if other["metadata"].get("namespace") == namespace and interested(other)
         ]
 
     return keys
@@ -47,30 +48,38 @@ def waiting_for_cert_configs(ca: Object) -> bool:
     return bool(ca["metadata"].get("deletionTimestamp")) or phase in (TRUSTING, REISSUING)
 
 
-def ca_controller(vault: Vault, **options: Any) -> Controller[CAConfigSpec]:
-    controller: Controller[CAConfigSpec] = Controller(
+def _by_cluster(kind: Any) -> Index:
+    return Index(kind, key.CLUSTER_INDEX, by_field("spec", "clusterID"))
+
+
+def ca_controller(vault: Vault) -> Controller[CAConfigSpec, CAConfigStatus]:
+    return Controller(
         name="caconfig",
         kind=CA_CONFIG,
         spec_model=CAConfigSpec,
         status_model=CAConfigStatus,
         resources=[PKIMount(vault), RootCA(vault), CARotation(vault), Roles(vault), PublishedCA()],
         owns=[CONFIG_MAP],
-        **options,
+        owned_selector=key.managed_selector(),
+        watches=[Watch(CERT_CONFIG, same_cluster(waiting_for_cert_configs))],
+        indexes=[_by_cluster(CA_CONFIG), _by_cluster(CERT_CONFIG)],
     )
-    controller.watches = [(CERT_CONFIG, same_cluster(controller, waiting_for_cert_configs))]
-    return controller
 
 
-def cert_controller(vault: Vault, **options: Any) -> Controller[CertConfigSpec]:
-    controller: Controller[CertConfigSpec] = Controller(
+def cert_controller(vault: Vault) -> Controller[CertConfigSpec, CertConfigStatus]:
+    return Controller(
         name="certconfig",
         kind=CERT_CONFIG,
         spec_model=CertConfigSpec,
         status_model=CertConfigStatus,
         resources=[Certificate(vault)],
         owns=[SECRET],
-        owned_selector=_SELECTOR,
-        **options,
+        owned_selector=key.managed_selector(),
+        watches=[Watch(CA_CONFIG, same_cluster())],
+        indexes=[_by_cluster(CERT_CONFIG), _by_cluster(CA_CONFIG)],
     )
-    controller.watches = [(CA_CONFIG, same_cluster(controller))]
-    return controller
+
+
+def build(settings: CertSettings) -> Sequence[Controller[Any, Any]]:
+    vault = Vault(settings.vault.address, from_settings(settings.vault.auth), ca_cert=settings.vault.ca_cert)
+    return [ca_controller(vault), cert_controller(vault)]

@@ -8,7 +8,7 @@ from typing import Literal
 
 import pydantic
 
-from operatorkit import Kind, Status
+from operatorkit import Context, Kind, Status
 
 CA_CONFIG = Kind("kubeception.io/v1alpha1", "CAConfig", "caconfigs")
 CERT_CONFIG = Kind("kubeception.io/v1alpha1", "CertConfig", "certconfigs")
@@ -68,10 +68,6 @@ class CAConfigSpec(_Model):
             raise ValueError("role names must be unique")
         return self
 
-    @property
-    def mount(self) -> str:
-        return f"pki-{self.cluster_id}"
-
 
 class CertConfigSpec(_Model):
     cluster_id: str = pydantic.Field(alias="clusterID", pattern=_DNS_LABEL.pattern, max_length=40)
@@ -129,6 +125,7 @@ class CAConfigStatus(Status):
 
 
 class CertConfigStatus(Status):
+    cluster_id: str | None = pydantic.Field(default=None, alias="clusterID")
     secret_name: str | None = pydantic.Field(default=None, alias="secretName")
     serial: str | None = None
     not_before: str | None = pydantic.Field(default=None, alias="notBefore")
@@ -136,3 +133,7 @@ class CertConfigStatus(Status):
     next_renewal: str | None = pydantic.Field(default=None, alias="nextRenewal")
     ca_serial: str | None = pydantic.Field(default=None, alias="caSerial")
     trust_bundle_hash: str | None = pydantic.Field(default=None, alias="trustBundleHash")
+
+
+CAContext = Context[CAConfigSpec, CAConfigStatus]
+CertContext = Context[CertConfigSpec, CertConfigStatus]

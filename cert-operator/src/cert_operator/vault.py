@@ -16,7 +16,7 @@ import hvac
 import hvac.exceptions
 import requests
 
-from cert_operator import metrics
+from cert_operator import metrics, pem
 from operatorkit import ReconcileError, TerminalError
 
 if TYPE_CHECKING:
@@ -164,3 +164,20 @@ class Vault:
         """One secrets engine mount's settings, or ``None``: reading one mount needs no right to list them all."""
         answer = self.read_or_none(f"read mount {path}", f"sys/mounts/{path}")
         return None if answer is None else dict(answer["data"])
+
+    def describe_issuer(self, mount: str, ref: str) -> dict[str, str]:
+        """An issuer of ``mount`` as status records it: id, name, serial, validity and certificate."""
+        data = self.call(f"read issuer {ref}", lambda c: c.read(f"{mount}/issuer/{ref}"))["data"]
+        cert = pem.load(data["certificate"])
+        return {
+            "issuer": data.get("issuer_name") or data["issuer_id"],
+            "issuerID": data["issuer_id"],
+            "serial": pem.serial_hex(cert),
+            "notBefore": pem.rfc3339(cert.not_valid_before_utc),
+            "notAfter": pem.rfc3339(cert.not_valid_after_utc),
+            "certificate": data["certificate"].strip(),
+        }
+
+    def default_issuer(self, mount: str) -> str:
+        """The issuer new certificates of ``mount`` come from."""
+        return str(self.call("read default issuer", lambda c: c.read(f"{mount}/config/issuers"))["data"]["default"])

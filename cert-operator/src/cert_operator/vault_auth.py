@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     import hvac
 
+    from cert_operator.settings import VaultAuthSettings
+
 SERVICE_ACCOUNT_TOKEN = "/var/run/secrets/kubernetes.io/serviceaccount/token"
 
 
@@ -96,22 +98,13 @@ class AppRoleAuth(VaultAuth):
         )
 
 
-def from_options(method: str, options: dict[str, Any]) -> VaultAuth:
-    """The auth method named on the command line, with its settings."""
-    if method == "token":
-        return TokenAuth(os.environ.get("VAULT_TOKEN"), options.get("vault_token_file"))
-    if method == "kubernetes":
-        if not options.get("vault_role"):
-            raise ValueError("kubernetes auth needs --vault-role")
-        return KubernetesAuth(
-            options["vault_role"],
-            options.get("vault_auth_mount") or "kubernetes",
-            options.get("vault_jwt_file") or SERVICE_ACCOUNT_TOKEN,
-        )
-    if method == "approle":
-        if not options.get("vault_role_id_file") or not options.get("vault_secret_id_file"):
-            raise ValueError("approle auth needs --vault-role-id-file and --vault-secret-id-file")
-        return AppRoleAuth(
-            options["vault_role_id_file"], options["vault_secret_id_file"], options.get("vault_auth_mount") or "approle"
-        )
-    raise ValueError(f"unknown Vault auth method {method!r}: use token, kubernetes or approle")
+def from_settings(settings: VaultAuthSettings) -> VaultAuth:
+    """The auth method the settings name, with its files."""
+    if settings.method == "kubernetes":
+        assert settings.role is not None  # checked by the settings model
+        return KubernetesAuth(settings.role, settings.mount or "kubernetes", settings.jwt_file)
+    if settings.method == "approle":
+        assert settings.role_id_file is not None
+        assert settings.secret_id_file is not None
+        return AppRoleAuth(settings.role_id_file, settings.secret_id_file, settings.mount or "approle")
+    return TokenAuth(os.environ.get("VAULT_TOKEN"), settings.token_file)

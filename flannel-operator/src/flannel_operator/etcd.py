@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import etcd3gw
@@ -14,14 +13,8 @@ from etcd3gw.exceptions import Etcd3Exception
 
 from operatorkit import ReconcileError
 
-
-@dataclass(frozen=True)
-class EtcdSettings:
-    endpoint: str  # http(s)://host:port
-    prefix: str = "/coreos.com/network"
-    ca_file: str | None = None
-    cert_file: str | None = None
-    key_file: str | None = None
+if TYPE_CHECKING:
+    from flannel_operator.settings import EtcdSettings
 
 
 class EtcdUnavailable(ReconcileError):

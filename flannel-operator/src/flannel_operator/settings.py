@@ -1,31 +1,71 @@
-"""Operator-wide settings, from the command line (see ``__main__``)."""
+"""flannel-operator settings: operatorkit's common ones plus etcd, allocation pools, hosts and images."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+import ipaddress
 
-if TYPE_CHECKING:
-    from flannel_operator.allocator import Allocator
-    from flannel_operator.etcd import NetworkStore
+import pydantic
+
+from operatorkit import OperatorSettings, operator_config
 
 
-@dataclass
-class FlannelSettings:
-    allocator: Allocator
-    etcd: NetworkStore
-    node_selector: dict[str, str] = field(default_factory=dict)
-    flannel_image: str = "quay.io/coreos/flannel:v0.26.7"
-    tools_image: str = "docker.io/library/alpine:3.22"
-    health_port_base: int = 21000
-    namespace_prefix: str = "flannel-"
-    client_cluster_role: str = "kubeception:flannel-client"
+class _Group(pydantic.BaseModel):
+    model_config = pydantic.ConfigDict(extra="forbid", use_attribute_docstrings=True, frozen=True)
 
-    def namespace(self, cluster_id: str) -> str:
-        return f"{self.namespace_prefix}{cluster_id}"
 
-    def health_port(self, vni: int) -> int:
-        """A host port per cluster (hostNetwork pods share the host's ports), derived from the VNI: distinct for
-        VNIs that differ by less than 40,000 (every pool up to that size), and always below 65536 — any VNI up
-        to 2**24 may be requested."""
-        return self.health_port_base + vni % 40_000
+class EtcdSettings(_Group):
+    """The mother's etcd, where every host's flannel client reads its cluster's network config."""
+
+    endpoint: str = pydantic.Field(pattern=r"^https?://[^\s/]+$")
+    """http(s)://host:port, as the operator and the hosts reach it."""
+    prefix: str = pydantic.Field(default="/coreos.com/network", pattern=r"^/[A-Za-z0-9_./-]*$", max_length=200)
+    """Base of the per-cluster prefixes (flannel's default)."""
+    ca_file: str | None = None
+    """CA bundle of etcd's serving certificate (with cert-file and key-file: TLS client auth)."""
+    cert_file: str | None = None
+    key_file: str | None = None
+
+
+class AllocationSettings(_Group):
+    """The pools cluster networks and VNIs are allocated from when a FlannelConfig leaves them empty."""
+
+    network_pool: ipaddress.IPv4Network = ipaddress.IPv4Network("10.64.0.0/10")
+    """CIDR cluster networks are cut from."""
+    network_prefix: int = pydantic.Field(default=18, ge=8, le=28)
+    """Size of an allocated network: /18 gives 256 clusters in the default pool, 64 hosts of /24 each."""
+    vni_min: int = pydantic.Field(default=1000, ge=1, le=2**24 - 1)
+    vni_max: int = pydantic.Field(default=9999, ge=1, le=2**24 - 1)
+    """VNIs are allocated from vni-min to vni-max, inclusive."""
+    health_port_base: int = pydantic.Field(default=21000, ge=1024, le=65535)
+    """flanneld's health port on each host is this + VNI mod 40000 (hostNetwork pods share the host's ports)."""
+
+
+class HostSettings(_Group):
+    """Which mother nodes run flannel (and the guest VMs on its bridges)."""
+
+    node_selector: dict[str, str] = pydantic.Field(default_factory=dict)
+    """Node labels, as JSON ({"type": "kvm"}) or key=value pairs on the command line."""
+
+    @pydantic.field_validator("node_selector", mode="before")
+    @classmethod
+    def _pairs(cls, value: object) -> object:
+        if isinstance(value, str) and not value.lstrip().startswith("{"):
+            return dict(pair.split("=", 1) for pair in value.split(",") if pair)
+        return value
+
+
+class ImageSettings(_Group):
+    """The images of the per-cluster DaemonSet and cleanup Jobs."""
+
+    flannel: str = "quay.io/coreos/flannel:v0.26.7"
+    tools: str = "docker.io/library/alpine:3.22"
+    """Bridge setup and host cleanup: a shell and iproute2."""
+
+
+class FlannelSettings(OperatorSettings):
+    model_config = operator_config("flannel-operator")
+
+    etcd: EtcdSettings
+    allocation: AllocationSettings = AllocationSettings()
+    hosts: HostSettings = HostSettings()
+    images: ImageSettings = ImageSettings()

@@ -7,10 +7,10 @@ import re
 
 import pydantic
 
-from operatorkit import Kind, Status
+from flannel_operator import key
+from operatorkit import Context, Kind, Status
 
 FLANNEL_CONFIG = Kind("kubeception.io/v1alpha1", "FlannelConfig", "flannelconfigs", namespaced=False)
-CLUSTER_LABEL = "kubeception.io/cluster"
 VNI_MAX = 2**24 - 1
 _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 _IFNAME = re.compile(r"^[A-Za-z0-9_.-]{1,15}$")
@@ -57,8 +57,8 @@ class FlannelConfigSpec(pydantic.BaseModel):
 
     @property
     def bridge(self) -> str:
-        """The bridge of this cluster's VMs: ``br-<clusterID>`` cut to the 15-character interface-name limit."""
-        return self.bridge_name or f"br-{self.cluster_id}"[:15]
+        """The bridge of this cluster's VMs on every host."""
+        return self.bridge_name or key.default_bridge(self.cluster_id)
 
 
 class FlannelConfigStatus(Status):
@@ -73,3 +73,6 @@ class FlannelConfigStatus(Status):
     etcd_key: str | None = pydantic.Field(default=None, alias="etcdKey")
     hosts_ready: int | None = pydantic.Field(default=None, alias="hostsReady", ge=0)
     hosts_desired: int | None = pydantic.Field(default=None, alias="hostsDesired", ge=0)
+
+
+FlannelContext = Context[FlannelConfigSpec, FlannelConfigStatus]

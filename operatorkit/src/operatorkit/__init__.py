@@ -1,47 +1,90 @@
 """operatorkit: each controller an ordered list of small resources, on controller-runtime's foundations.
 
-The public API is what this module exports; everything else is an implementation detail.
+This module is the public API — everything an operator author needs, and nothing else. The modules behind it
+(``operatorkit._base``, ``_core``, ``_runtime``) are implementation details; an import-linter contract keeps the
+operators off them. Two more public modules: :mod:`operatorkit.kinds` (the built-in kinds) and
+:mod:`operatorkit.testing` (fixtures for operator test suites).
 """
 
-from operatorkit.client import ApiError, KubeClient, Object
-from operatorkit.conditions import get_condition, is_true
-from operatorkit.context import OWNER_NAME_LABEL, OWNER_NAMESPACE_LABEL, Context, owner_labels
-from operatorkit.controller import PAUSED_ANNOTATION, Controller
-from operatorkit.informer import index_by_field, index_by_label, index_by_owner_uid, object_key
+from operatorkit._base.client import ApiError, KubeClient, Object
+from operatorkit._base.conditions import get_condition, is_true
+from operatorkit._base.metrics import precreate
+from operatorkit._core.cache import CacheReader, Index, by_field, by_label, by_owner_uid, object_key
+from operatorkit._core.context import Context
+from operatorkit._core.controller import Controller, Watch
+from operatorkit._core.names import (
+    ADOPT_ANNOTATION,
+    CLUSTER_LABEL,
+    MANAGED_BY_LABEL,
+    PAUSED_ANNOTATION,
+    READY,
+    managed_by,
+    selector,
+)
+from operatorkit._core.ownership import NotOwned, Owner, check_claim, owned_by, owner_of
+from operatorkit._core.resource import CRUDResource, ObjectResource, Patch, Resource, is_subset
+from operatorkit._core.settings import (
+    HTTPSettings,
+    LeaderElectionSettings,
+    OperatorSettings,
+    ReconcileSettings,
+    WatchSettings,
+    operator_config,
+)
+from operatorkit._core.signals import CancelReconcile, ReconcileError, RequeueAfter, SkipResource, TerminalError
+from operatorkit._core.status import Condition, Status
+from operatorkit._runtime.manager import Operator
+from operatorkit._runtime.run import load_settings, run
 from operatorkit.kinds import Kind
-from operatorkit.operator import Operator
-from operatorkit.resource import CRUDResource, ObjectResource, Patch, Resource, is_subset
-from operatorkit.signals import CancelReconcile, ReconcileError, RequeueAfter, SkipResource, TerminalError
-from operatorkit.status import Condition, Status
 
 __all__ = [
-    "OWNER_NAMESPACE_LABEL",
-    "OWNER_NAME_LABEL",
+    "ADOPT_ANNOTATION",
+    "CLUSTER_LABEL",
+    "MANAGED_BY_LABEL",
     "PAUSED_ANNOTATION",
+    "READY",
     "ApiError",
     "CRUDResource",
+    "CacheReader",
     "CancelReconcile",
     "Condition",
     "Context",
     "Controller",
+    "HTTPSettings",
+    "Index",
     "Kind",
     "KubeClient",
+    "LeaderElectionSettings",
+    "NotOwned",
     "Object",
     "ObjectResource",
     "Operator",
+    "OperatorSettings",
+    "Owner",
     "Patch",
     "ReconcileError",
+    "ReconcileSettings",
     "RequeueAfter",
     "Resource",
     "SkipResource",
     "Status",
     "TerminalError",
+    "Watch",
+    "WatchSettings",
+    "by_field",
+    "by_label",
+    "by_owner_uid",
+    "check_claim",
     "get_condition",
-    "index_by_field",
-    "index_by_label",
-    "index_by_owner_uid",
     "is_subset",
     "is_true",
+    "load_settings",
+    "managed_by",
     "object_key",
-    "owner_labels",
+    "operator_config",
+    "owned_by",
+    "owner_of",
+    "precreate",
+    "run",
+    "selector",
 ]

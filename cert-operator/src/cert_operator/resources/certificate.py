@@ -12,23 +12,20 @@ import contextlib
 import datetime
 import hashlib
 import json
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from cert_operator import metrics, pem
-from cert_operator.spec import CA_CONFIG, CertConfigSpec, seconds
+from cert_operator import key, metrics, pem
+from cert_operator.spec import CA_CONFIG, CertConfigSpec, CertConfigStatus, seconds
 from cert_operator.vault import VaultRefused
-from operatorkit import CancelReconcile, Object, Resource, TerminalError, get_condition, is_true
+from operatorkit import READY, CancelReconcile, Object, Resource, TerminalError, get_condition, is_true
 from operatorkit.kinds import SECRET
 
 if TYPE_CHECKING:
     from cryptography import x509
 
+    from cert_operator.spec import CertContext
     from cert_operator.vault import Vault
-    from operatorkit import Context
-
-SPEC_HASH = "kubeception.io/spec-hash"
-SERIAL = "kubeception.io/serial"
-MANAGED_BY = {"app.kubernetes.io/managed-by": "cert-operator"}
 
 
 def spec_hash(spec: CertConfigSpec) -> str:
@@ -36,23 +33,15 @@ def spec_hash(spec: CertConfigSpec) -> str:
     return hashlib.sha256(json.dumps(relevant, sort_keys=True).encode()).hexdigest()[:16]
 
 
-def _decoded(secret: Object, key: str) -> str:
-    return base64.b64decode(secret["data"][key]).decode()
+def _decoded(secret: Object, field: str) -> str:
+    return base64.b64decode(secret["data"][field]).decode()
 
 
-def secret_name(ctx: Context[Any]) -> str:
-    stored = ctx.status.get("secretName")
-    if isinstance(stored, str):
-        return stored
-    spec: CertConfigSpec = ctx.spec
-    return spec.secret_name or ctx.name
+@dataclass
+class Certificate(Resource[CertConfigSpec, CertConfigStatus]):
+    vault: Vault
 
-
-class Certificate(Resource[CertConfigSpec]):
-    def __init__(self, vault: Vault) -> None:
-        self.vault = vault
-
-    def _cluster_ca(self, ctx: Context[CertConfigSpec]) -> tuple[x509.Certificate, str, str]:
+    def _cluster_ca(self, ctx: CertContext) -> tuple[x509.Certificate, str, str]:
         """The active CA certificate, its serial and the trust bundle of the cluster's Ready CAConfig, which must
         define the role; CAConfig changes re-trigger this check."""
         spec = ctx.spec
@@ -63,12 +52,12 @@ class Certificate(Resource[CertConfigSpec]):
             and ca.get("spec", {}).get("clusterID") == spec.cluster_id
         ]
         if not cas:
-            ctx.set_condition("Ready", "False", "WaitingForCA", f"no CAConfig for cluster {spec.cluster_id}")
+            ctx.set_condition(READY, "False", "WaitingForCA", f"no CAConfig for cluster {spec.cluster_id}")
             raise CancelReconcile
-        if not is_true(cas[0].get("status"), "Ready") or not cas[0]["status"].get("ca"):
-            why = get_condition(cas[0].get("status"), "Ready") or {}
+        if not is_true(cas[0].get("status"), READY) or not cas[0]["status"].get("ca"):
+            why = get_condition(cas[0].get("status"), READY) or {}
             ctx.set_condition(
-                "Ready",
+                READY,
                 "False",
                 "WaitingForCA",
                 f"CAConfig {cas[0]['metadata']['name']} is not Ready"
@@ -86,7 +75,7 @@ class Certificate(Resource[CertConfigSpec]):
         active = status["ca"]["certificate"]
         return pem.load(active), status["ca"]["serial"], status.get("trustBundle") or pem.bundle([active])
 
-    def ensure_created(self, ctx: Context[CertConfigSpec]) -> None:
+    def ensure_created(self, ctx: CertContext) -> None:
         spec = ctx.spec
         active_ca, active_serial, trust = self._cluster_ca(ctx)
         name = spec.secret_name or ctx.name
@@ -95,7 +84,7 @@ class Certificate(Resource[CertConfigSpec]):
         current = self._current(secret)
         if secret is None or current is None:
             reason: str | None = "Issue"
-        elif secret["metadata"].get("annotations", {}).get(SPEC_HASH) != wanted:
+        elif secret["metadata"].get("annotations", {}).get(key.SPEC_HASH_ANNOTATION) != wanted:
             reason = "SpecChanged"
         elif not pem.issued_by(current, active_ca):
             reason = "CARotated"
@@ -124,6 +113,7 @@ class Certificate(Resource[CertConfigSpec]):
         ctx.set_condition("Issuing", "False", "Issued", "")
         ctx.status.update(
             {
+                "clusterID": spec.cluster_id,
                 "secretName": name,
                 "serial": pem.serial_hex(current),
                 "notBefore": pem.rfc3339(current.not_valid_before_utc),
@@ -144,7 +134,7 @@ class Certificate(Resource[CertConfigSpec]):
         except (KeyError, ValueError):
             return None  # damaged: issue again
 
-    def _issue(self, ctx: Context[CertConfigSpec], name: str, wanted: str, reason: str, trust: str) -> x509.Certificate:
+    def _issue(self, ctx: CertContext, name: str, wanted: str, reason: str, trust: str) -> x509.Certificate:
         spec = ctx.spec
         params: dict[str, Any] = {"ttl": f"{seconds(spec.ttl)}s", "format": "pem", "private_key_format": "pem"}
         if spec.alt_names:
@@ -156,14 +146,14 @@ class Certificate(Resource[CertConfigSpec]):
         issued = self.vault.call(
             f"issue from role {spec.role}",
             lambda c: c.secrets.pki.generate_certificate(
-                spec.role, spec.common_name, extra_params=params, mount_point=f"pki-{spec.cluster_id}"
+                spec.role, spec.common_name, extra_params=params, mount_point=key.mount(spec.cluster_id)
             ),
         )["data"]
         cert = pem.load(issued["certificate"])
         annotations = {
-            SPEC_HASH: wanted,
-            SERIAL: pem.serial_hex(cert),
-            "kubeception.io/issued-at": pem.rfc3339(pem.now()),
+            key.SPEC_HASH_ANNOTATION: wanted,
+            key.SERIAL_ANNOTATION: pem.serial_hex(cert),
+            key.ISSUED_AT_ANNOTATION: pem.rfc3339(pem.now()),
         }
         if issued["issuing_ca"].strip() not in trust:  # issued while the CA was switched: trust it too
             trust = pem.bundle([issued["issuing_ca"], *pem.split(trust)])
@@ -178,7 +168,7 @@ class Certificate(Resource[CertConfigSpec]):
         return cert
 
     def _write_secret(
-        self, ctx: Context[CertConfigSpec], name: str, annotations: dict[str, str], crt: str, key: str, trust: str
+        self, ctx: CertContext, name: str, annotations: dict[str, str], crt: str, private_key: str, trust: str
     ) -> None:
         secret = {
             "apiVersion": "v1",
@@ -187,19 +177,19 @@ class Certificate(Resource[CertConfigSpec]):
             "metadata": {
                 "name": name,
                 "namespace": ctx.namespace,
-                "labels": {**MANAGED_BY, "kubeception.io/cluster": ctx.spec.cluster_id},
+                "labels": key.labels(ctx.spec.cluster_id),
                 "annotations": {k: v for k, v in annotations.items() if k.startswith("kubeception.io/")},
             },
-            "stringData": {"tls.crt": crt.strip() + "\n", "tls.key": key.strip() + "\n", "ca.crt": trust},
+            "stringData": {"tls.crt": crt.strip() + "\n", "tls.key": private_key.strip() + "\n", "ca.crt": trust},
         }
         ctx.create_or_apply(SECRET, secret)
 
-    def _revoke(self, ctx: Context[Any], cluster: str, serial: str) -> None:
+    def _revoke(self, ctx: CertContext, cluster: str, serial: str) -> None:
         """Revoke ``serial``. A serial Vault does not know (its mount was recreated, or it is already revoked and
         tidied) has nothing left to revoke: that is said in an Event, and must not hold anything up."""
         try:
             self.vault.call(
-                f"revoke {serial}", lambda c: c.secrets.pki.revoke_certificate(serial, mount_point=f"pki-{cluster}")
+                f"revoke {serial}", lambda c: c.secrets.pki.revoke_certificate(serial, mount_point=key.mount(cluster))
             )
         except VaultRefused as exc:
             ctx.event("Warning", "NotRevoked", str(exc))
@@ -207,10 +197,11 @@ class Certificate(Resource[CertConfigSpec]):
         metrics.revocations_total.labels(cluster).inc()
         ctx.event("Normal", "Revoked", f"revoked certificate {serial}")
 
-    def ensure_deleted(self, ctx: Context[CertConfigSpec]) -> None:
-        cluster = ctx.spec.cluster_id if isinstance(ctx.spec, CertConfigSpec) else ctx.spec.get("clusterID")
-        if serial := ctx.status.get("serial"):
-            self._revoke(ctx, str(cluster), str(serial))
-        ctx.client.delete(SECRET, secret_name(ctx), ctx.namespace)
+    def ensure_deleted(self, ctx: CertContext) -> None:
+        recorded = ctx.recorded
+        if recorded.serial and recorded.cluster_id:
+            self._revoke(ctx, recorded.cluster_id, recorded.serial)
+        if recorded.secret_name:
+            ctx.client.delete(SECRET, recorded.secret_name, ctx.namespace)
         with contextlib.suppress(KeyError):
-            metrics.expiry_timestamp.remove(ctx.namespace or "", ctx.name, str(cluster))
+            metrics.expiry_timestamp.remove(ctx.namespace or "", ctx.name, recorded.cluster_id or "")

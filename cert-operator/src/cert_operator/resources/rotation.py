@@ -19,29 +19,30 @@ stopped. A new id during a rotation starts after the running one completes. Cert
 from __future__ import annotations
 
 import datetime
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from cert_operator import pem
-from cert_operator.resources.ca import cluster_cert_configs, default_issuer, describe_issuer
-from cert_operator.spec import CAConfigSpec, Rotation, seconds
+from cert_operator import key, pem
+from cert_operator.resources.cluster import cluster_cert_configs
+from cert_operator.spec import CAConfigSpec, CAConfigStatus, Rotation, seconds
 from operatorkit import Object, Resource
 
 if TYPE_CHECKING:
+    from cert_operator.spec import CAContext
     from cert_operator.vault import Vault
-    from operatorkit import Context
 
 TRUSTING, REISSUING, RETIRING, COMPLETE = "Trusting", "Reissuing", "Retiring", "Complete"
 
 
-def issued_cert_configs(ctx: Context[CAConfigSpec]) -> list[Object]:
-    return [c for c in cluster_cert_configs(ctx) if (c.get("status") or {}).get("serial")]
+def issued_cert_configs(ctx: CAContext) -> list[Object]:
+    return [c for c in cluster_cert_configs(ctx, ctx.spec.cluster_id) if (c.get("status") or {}).get("serial")]
 
 
-class CARotation(Resource[CAConfigSpec]):
-    def __init__(self, vault: Vault) -> None:
-        self.vault = vault
+@dataclass
+class CARotation(Resource[CAConfigSpec, CAConfigStatus]):
+    vault: Vault
 
-    def ensure_created(self, ctx: Context[CAConfigSpec]) -> None:
+    def ensure_created(self, ctx: CAContext) -> None:
         state: dict[str, Any] = dict(ctx.status.get("rotation") or {})
         requested = ctx.spec.rotation
         if state.get("phase") in (None, COMPLETE) and (requested is None or requested.id == state.get("id")):
@@ -59,9 +60,9 @@ class CARotation(Resource[CAConfigSpec]):
             self._retire(ctx, state)
         ctx.status["rotation"] = state
 
-    def _start(self, ctx: Context[CAConfigSpec], requested: Rotation) -> dict[str, Any]:
-        spec, mount = ctx.spec, ctx.spec.mount
-        name = f"root-{requested.id}"
+    def _start(self, ctx: CAContext, requested: Rotation) -> dict[str, Any]:
+        spec, mount = ctx.spec, key.mount(ctx.spec.cluster_id)
+        name = key.rotation_issuer(requested.id)
         if self.vault.read_or_none(f"read issuer {name}", f"{mount}/issuer/{name}") is None:
             params = {
                 "common_name": spec.common_name,
@@ -73,7 +74,7 @@ class CARotation(Resource[CAConfigSpec]):
             self.vault.call(
                 "generate new root CA", lambda c: c.write(f"{mount}/issuers/generate/root/internal", **params)
             )
-        new = describe_issuer(self.vault, mount, name)
+        new = self.vault.describe_issuer(mount, name)
         old = ctx.status["ca"]
         ctx.event(
             "Normal",
@@ -92,16 +93,16 @@ class CARotation(Resource[CAConfigSpec]):
             "startedAt": pem.rfc3339(pem.now()),
         }
 
-    def _trusting(self, ctx: Context[CAConfigSpec], state: dict[str, Any], overlap: datetime.timedelta) -> None:
+    def _trusting(self, ctx: CAContext, state: dict[str, Any], overlap: datetime.timedelta) -> None:
         ctx.status["trustBundle"] = state["trustBundle"]
         wanted = pem.bundle_hash(state["trustBundle"])
         pending = [c for c in issued_cert_configs(ctx) if c["status"].get("trustBundleHash") != wanted]
         if self._settled(ctx, state, pending, overlap, ("to carry both CAs", "carry both CAs")):
+            mount = key.mount(ctx.spec.cluster_id)
             self.vault.call(
-                "switch default issuer",
-                lambda c: c.write(f"{ctx.spec.mount}/config/issuers", default=state["newIssuerID"]),
+                "switch default issuer", lambda c: c.write(f"{mount}/config/issuers", default=state["newIssuerID"])
             )
-            ctx.status["ca"] = describe_issuer(self.vault, ctx.spec.mount, default_issuer(self.vault, ctx.spec.mount))
+            ctx.status["ca"] = self.vault.describe_issuer(mount, self.vault.default_issuer(mount))
             ctx.event(
                 "Normal",
                 "IssuerSwitched",
@@ -110,24 +111,24 @@ class CARotation(Resource[CAConfigSpec]):
             state.update(phase=REISSUING)
             state.pop("settledAt", None)
 
-    def _reissuing(self, ctx: Context[CAConfigSpec], state: dict[str, Any], overlap: datetime.timedelta) -> None:
+    def _reissuing(self, ctx: CAContext, state: dict[str, Any], overlap: datetime.timedelta) -> None:
         ctx.status["trustBundle"] = state["trustBundle"]
         pending = [c for c in issued_cert_configs(ctx) if c["status"].get("caSerial") != state["newSerial"]]
         if self._settled(ctx, state, pending, overlap, ("to be re-issued by the new CA", "re-issued by the new CA")):
             state.update(phase=RETIRING)
             state.pop("settledAt", None)
 
-    def _retire(self, ctx: Context[CAConfigSpec], state: dict[str, Any]) -> None:
-        mount, old = ctx.spec.mount, state["oldIssuerID"]
+    def _retire(self, ctx: CAContext, state: dict[str, Any]) -> None:
+        mount, old = key.mount(ctx.spec.cluster_id), state["oldIssuerID"]
         ctx.status["trustBundle"] = pem.bundle([ctx.status["ca"]["certificate"]])
         issuer = self.vault.read_or_none(f"read issuer {old}", f"{mount}/issuer/{old}")
         if issuer is not None:
             if not issuer["data"].get("revoked"):
                 self.vault.call("revoke old CA", lambda c: c.write(f"{mount}/issuer/{old}/revoke"))
             self.vault.call("delete old CA", lambda c: c.delete(f"{mount}/issuer/{old}"))
-            key = issuer["data"].get("key_id")
-            if key and self.vault.read_or_none(f"read key {key}", f"{mount}/key/{key}") is not None:
-                self.vault.call("delete old CA key", lambda c: c.delete(f"{mount}/key/{key}"))
+            key_id = issuer["data"].get("key_id")
+            if key_id and self.vault.read_or_none(f"read key {key_id}", f"{mount}/key/{key_id}") is not None:
+                self.vault.call("delete old CA key", lambda c: c.delete(f"{mount}/key/{key_id}"))
         ctx.event("Normal", "RotationComplete", f"rotation {state['id']}: old CA {state['oldSerial']} retired")
         ctx.set_condition("Rotating", "False", COMPLETE, f"rotation {state['id']} complete")
         state.update(phase=COMPLETE, completedAt=pem.rfc3339(pem.now()))
@@ -136,7 +137,7 @@ class CARotation(Resource[CAConfigSpec]):
 
     def _settled(
         self,
-        ctx: Context[CAConfigSpec],
+        ctx: CAContext,
         state: dict[str, Any],
         pending: list[Any],
         overlap: datetime.timedelta,
@@ -162,6 +163,3 @@ class CARotation(Resource[CAConfigSpec]):
             ctx.requeue_after((until - pem.now()).total_seconds())
             return False
         return True
-
-    def ensure_deleted(self, ctx: Context[CAConfigSpec]) -> None:
-        return None

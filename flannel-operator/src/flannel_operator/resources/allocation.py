@@ -3,36 +3,35 @@
 from __future__ import annotations
 
 import ipaddress
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from flannel_operator.allocator import Allocation, AllocationConflict, PoolExhausted
+from flannel_operator.spec import FlannelConfigSpec, FlannelConfigStatus
 from operatorkit import ReconcileError, Resource, TerminalError
 
 if TYPE_CHECKING:
-    from flannel_operator.settings import FlannelSettings
-    from flannel_operator.spec import FlannelConfigSpec
-    from operatorkit import Context
+    from flannel_operator.shared import Shared
+    from flannel_operator.spec import FlannelContext
 
 
-def recorded(status: dict[str, object]) -> Allocation | None:
+def recorded(status: FlannelConfigStatus) -> Allocation | None:
     """The allocation a status records, if any."""
-    network, vni = status.get("network"), status.get("vni")
-    if isinstance(network, str) and isinstance(vni, int):
-        return Allocation(ipaddress.IPv4Network(network), vni)
+    if status.network is not None and status.vni is not None:
+        return Allocation(ipaddress.IPv4Network(status.network), status.vni)
     return None
 
 
-class NetworkAllocation(Resource["FlannelConfigSpec"]):
-    def __init__(self, settings: FlannelSettings) -> None:
-        self.settings = settings
+@dataclass
+class NetworkAllocation(Resource[FlannelConfigSpec, FlannelConfigStatus]):
+    shared: Shared
 
-    def ensure_created(self, ctx: Context[FlannelConfigSpec]) -> None:
-        spec = ctx.spec
-        allocator = self.settings.allocator
-        if (previous := recorded(ctx.status)) is not None:
-            allocator.record(spec.cluster_id, previous)
+    def ensure_created(self, ctx: FlannelContext) -> None:
+        spec, allocator = ctx.spec, self.shared.allocator
+        if (previous := recorded(ctx.recorded)) is not None:
+            allocator.record(ctx.name, previous)
         try:
-            allocation = allocator.allocate(spec.cluster_id, spec.network, spec.vni)
+            allocation = allocator.allocate(ctx.name, spec.network, spec.vni)
         except AllocationConflict as exc:
             ctx.set_condition("Allocated", "False", "Conflict", str(exc))
             raise TerminalError(str(exc), reason="AllocationConflict") from exc
@@ -50,6 +49,5 @@ class NetworkAllocation(Resource["FlannelConfigSpec"]):
         )
         ctx.set_condition("Allocated", "True", "Allocated", f"{allocation.network}, VNI {allocation.vni}")
 
-    def ensure_deleted(self, ctx: Context[FlannelConfigSpec]) -> None:
-        if cluster_id := ctx.status.get("clusterID"):
-            self.settings.allocator.release(cluster_id)
+    def ensure_deleted(self, ctx: FlannelContext) -> None:
+        self.shared.allocator.release(ctx.name)

@@ -1,4 +1,4 @@
-"""The flannel client + bridge setup DaemonSet on the mother's nodes. Spec, script and image changes change its
+"""The flannel client + bridge setup DaemonSet on the mother's hosts. Spec, script and image changes change its
 pod template, so the DaemonSet rolls; on deletion its pods must be gone before the hosts are cleaned."""
 
 from __future__ import annotations
@@ -6,42 +6,32 @@ from __future__ import annotations
 import hashlib
 from typing import TYPE_CHECKING
 
-from flannel_operator.resources.objects import (
-    BRIDGE_SCRIPT,
-    ETCD_CLIENT_SECRET,
-    SERVICE_ACCOUNT_NAME,
-    BridgeScripts,
-    _ClusterObject,
-    cluster_id,
-    labels,
-)
-from operatorkit import Object, RequeueAfter, Resource
+from flannel_operator import key
+from flannel_operator.resources._object import ClusterObject
+from flannel_operator.resources.bridge_scripts import SCRIPTS
+from operatorkit import RequeueAfter
 from operatorkit.kinds import DAEMON_SET, POD
 
 if TYPE_CHECKING:
-    from flannel_operator.settings import FlannelSettings
-    from flannel_operator.spec import FlannelConfigSpec
-    from operatorkit import Context
-
-APP_LABEL = "app.kubernetes.io/name"
+    from flannel_operator.spec import FlannelContext
+    from operatorkit import Object
 
 
-class FlannelDaemonSet(_ClusterObject):
+class FlannelDaemonSet(ClusterObject):
     kind = DAEMON_SET
 
-    def manifest(self, ctx: Context[FlannelConfigSpec]) -> Object | None:
+    def manifest(self, ctx: FlannelContext) -> Object | None:
+        namespace = key.namespace(ctx.name)
         if ctx.deleting:
-            return {"metadata": {"name": "flannel", "namespace": self.settings.namespace(cluster_id(ctx))}}
-        spec, settings = ctx.spec, self.settings
-        namespace = settings.namespace(spec.cluster_id)
+            return {"metadata": {"name": key.DAEMON_SET, "namespace": namespace}}
+        spec, settings, etcd = ctx.spec, self.shared.settings, self.shared.etcd
         bridge, vni = spec.bridge, int(ctx.status["vni"])
-        port = settings.health_port(vni)
-        scripts = BridgeScripts(settings).manifest(ctx) or {}
-        scripts_hash = hashlib.sha256(repr(sorted(scripts.get("data", {}).items())).encode()).hexdigest()[:16]
-        selector = {APP_LABEL: "flannel", **labels(ctx)}
+        port = key.health_port(settings.allocation.health_port_base, vni)
+        scripts_hash = hashlib.sha256(repr(sorted(SCRIPTS.items())).encode()).hexdigest()[:16]
+        selector = {key.APP_LABEL: "flannel", **key.labels(ctx.name)}
         flanneld_args = [
-            f"--etcd-endpoints={settings.etcd.settings.endpoint}",
-            f"--etcd-prefix={settings.etcd.prefix(bridge)}",
+            f"--etcd-endpoints={etcd.settings.endpoint}",
+            f"--etcd-prefix={etcd.prefix(bridge)}",
             f"--subnet-file=/run/flannel/{bridge}.env",
             f"--healthz-port={port}",
             "--healthz-ip=0.0.0.0",
@@ -54,35 +44,35 @@ class FlannelDaemonSet(_ClusterObject):
         flanneld_mounts: list[Object] = [run]
         volumes: list[Object] = [
             {"name": "run-flannel", "hostPath": {"path": "/run/flannel", "type": "DirectoryOrCreate"}},
-            {"name": "scripts", "configMap": {"name": BRIDGE_SCRIPT}},
+            {"name": "scripts", "configMap": {"name": key.BRIDGE_SCRIPTS}},
         ]
-        if settings.etcd.tls_files() is not None:
+        if etcd.tls_files() is not None:
             flanneld_args += [
                 "--etcd-cafile=/etc/etcd-client/ca.crt",
                 "--etcd-certfile=/etc/etcd-client/tls.crt",
                 "--etcd-keyfile=/etc/etcd-client/tls.key",
             ]
             flanneld_mounts.append({"name": "etcd-client", "mountPath": "/etc/etcd-client", "readOnly": True})
-            volumes.append({"name": "etcd-client", "secret": {"secretName": ETCD_CLIENT_SECRET}})
+            volumes.append({"name": "etcd-client", "secret": {"secretName": key.ETCD_CLIENT_SECRET}})
         return {
             "apiVersion": "apps/v1",
             "kind": "DaemonSet",
-            "metadata": {"name": "flannel", "namespace": namespace, "labels": labels(ctx)},
+            "metadata": {"name": key.DAEMON_SET, "namespace": namespace, "labels": key.labels(ctx.name)},
             "spec": {
                 "selector": {"matchLabels": selector},
                 "updateStrategy": {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 1}},
                 "template": {
-                    "metadata": {"labels": selector, "annotations": {"kubeception.io/scripts-hash": scripts_hash}},
+                    "metadata": {"labels": selector, "annotations": {key.SCRIPTS_HASH_ANNOTATION: scripts_hash}},
                     "spec": {
-                        "serviceAccountName": SERVICE_ACCOUNT_NAME,
+                        "serviceAccountName": key.SERVICE_ACCOUNT,
                         "hostNetwork": True,
                         "dnsPolicy": "ClusterFirstWithHostNet",
-                        "nodeSelector": dict(settings.node_selector),
+                        "nodeSelector": dict(settings.hosts.node_selector),
                         "tolerations": [{"operator": "Exists", "effect": "NoSchedule"}],
                         "containers": [
                             {
                                 "name": "flanneld",
-                                "image": settings.flannel_image,
+                                "image": settings.images.flannel,
                                 "args": flanneld_args,
                                 "securityContext": privileged,
                                 "volumeMounts": flanneld_mounts,
@@ -94,12 +84,12 @@ class FlannelDaemonSet(_ClusterObject):
                             },
                             {
                                 "name": "bridge",
-                                "image": settings.tools_image,
+                                "image": settings.images.tools,
                                 "command": ["/bin/sh", "/scripts/bridge-setup.sh"],
                                 "env": [
                                     {"name": "BRIDGE", "value": bridge},
-                                    {"name": "DNS_SERVERS", "value": " ".join(spec.dns.servers)},
-                                    {"name": "NTP_SERVERS", "value": " ".join(spec.ntp.servers)},
+                                    {"name": "DNS_SERVERS", "value": " ".join(str(s) for s in spec.dns.servers)},
+                                    {"name": "NTP_SERVERS", "value": " ".join(str(s) for s in spec.ntp.servers)},
                                 ],
                                 "securityContext": privileged,
                                 "volumeMounts": [run, {"name": "scripts", "mountPath": "/scripts"}],
@@ -111,31 +101,8 @@ class FlannelDaemonSet(_ClusterObject):
             },
         }
 
-    def ensure_deleted(self, ctx: Context[FlannelConfigSpec]) -> None:
+    def ensure_deleted(self, ctx: FlannelContext) -> None:
         super().ensure_deleted(ctx)
-        namespace = self.settings.namespace(cluster_id(ctx))
-        pods = ctx.client.list(POD, namespace, label_selector=f"{APP_LABEL}=flannel")["items"]
+        pods = ctx.client.list(POD, key.namespace(ctx.name), label_selector=f"{key.APP_LABEL}=flannel")["items"]
         if pods:
             raise RequeueAfter(2, f"waiting for {len(pods)} flannel pods to stop")
-
-
-class HostsStatus(Resource["FlannelConfigSpec"]):
-    """Reports hosts ready / desired from the DaemonSet, and the HostsReady condition."""
-
-    def __init__(self, settings: FlannelSettings) -> None:
-        self.settings = settings
-
-    def ensure_created(self, ctx: Context[FlannelConfigSpec]) -> None:
-        daemonset = ctx.cache(DAEMON_SET).get_by_name("flannel", self.settings.namespace(ctx.spec.cluster_id))
-        status = (daemonset or {}).get("status", {})
-        desired, ready = int(status.get("desiredNumberScheduled", 0)), int(status.get("numberReady", 0))
-        updated = int(status.get("updatedNumberScheduled", 0))
-        current = (daemonset or {}).get("metadata", {}).get("generation") == status.get("observedGeneration")
-        ctx.status["hostsDesired"], ctx.status["hostsReady"] = desired, ready
-        if daemonset is not None and current and desired > 0 and ready == desired == updated:
-            ctx.set_condition("HostsReady", "True", "AllHostsReady", f"{ready}/{desired} hosts")
-        else:
-            ctx.set_condition("HostsReady", "False", "Rolling", f"{ready}/{desired} hosts ready, {updated} updated")
-
-    def ensure_deleted(self, ctx: Context[FlannelConfigSpec]) -> None:
-        return None

@@ -3,28 +3,30 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from flannel_operator.etcd import flannel_network_config
+from flannel_operator.spec import FlannelConfigSpec, FlannelConfigStatus
 from operatorkit import Resource
 
 if TYPE_CHECKING:
-    from flannel_operator.settings import FlannelSettings
-    from flannel_operator.spec import FlannelConfigSpec
-    from operatorkit import Context
+    from flannel_operator.shared import Shared
+    from flannel_operator.spec import FlannelContext
 
 
-class EtcdNetworkConfig(Resource["FlannelConfigSpec"]):
-    def __init__(self, settings: FlannelSettings) -> None:
-        self.settings = settings
+@dataclass
+class EtcdNetworkConfig(Resource[FlannelConfigSpec, FlannelConfigStatus]):
+    shared: Shared
 
-    def ensure_created(self, ctx: Context[FlannelConfigSpec]) -> None:
+    def ensure_created(self, ctx: FlannelContext) -> None:
+        etcd = self.shared.etcd
         config = flannel_network_config(ctx.status["network"], ctx.spec.subnet_len, ctx.status["vni"])
-        if self.settings.etcd.write_config(ctx.spec.bridge, config):
+        if etcd.write_config(ctx.spec.bridge, config):
             ctx.log.info("wrote network config to etcd")
-        ctx.status["etcdKey"] = self.settings.etcd.config_key(ctx.spec.bridge)
+        ctx.status["etcdKey"] = etcd.config_key(ctx.spec.bridge)
 
-    def ensure_deleted(self, ctx: Context[FlannelConfigSpec]) -> None:
+    def ensure_deleted(self, ctx: FlannelContext) -> None:
         # What was recorded, not the spec: a spec that no longer validates must not block the cleanup.
-        if bridge := ctx.status.get("bridge"):
-            self.settings.etcd.delete_network(bridge)
+        if ctx.recorded.bridge:
+            self.shared.etcd.delete_network(ctx.recorded.bridge)

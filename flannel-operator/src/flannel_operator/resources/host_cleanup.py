@@ -1,70 +1,47 @@
-"""Deletion only: wait for the cluster's VM pods to be gone, then clean every host with a Job pinned to it."""
+"""Deletion only: clean every host with a Job pinned to it (bridge and VXLAN device)."""
 
 from __future__ import annotations
 
-import hashlib
-from typing import TYPE_CHECKING
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
-from flannel_operator.resources.objects import BRIDGE_SCRIPT, cluster_id
-from flannel_operator.spec import CLUSTER_LABEL
-from operatorkit import RequeueAfter, Resource
-from operatorkit.kinds import JOB, NODE, POD
+from flannel_operator import key
+from flannel_operator.spec import FlannelConfigSpec, FlannelConfigStatus
+from operatorkit import RequeueAfter, Resource, selector
+from operatorkit.kinds import JOB, NODE
 
 if TYPE_CHECKING:
-    from flannel_operator.settings import FlannelSettings
-    from flannel_operator.spec import FlannelConfigSpec
-    from operatorkit import Context
+    from flannel_operator.shared import Shared
+    from flannel_operator.spec import FlannelContext
 
 
-class VMPodsGone(Resource["FlannelConfigSpec"]):
-    """The network must outlive the VMs on it: deletion waits for the cluster's pods elsewhere to be gone."""
+@dataclass
+class HostCleanup(Resource[FlannelConfigSpec, FlannelConfigStatus]):
+    shared: Shared
 
-    def __init__(self, settings: FlannelSettings) -> None:
-        self.settings = settings
-
-    def ensure_created(self, ctx: Context[FlannelConfigSpec]) -> None:
-        return None
-
-    def ensure_deleted(self, ctx: Context[FlannelConfigSpec]) -> None:
-        own = self.settings.namespace(cluster_id(ctx))
-        pods = ctx.client.list(POD, label_selector=f"{CLUSTER_LABEL}={cluster_id(ctx)}")["items"]
-        vms = [p["metadata"]["name"] for p in pods if p["metadata"]["namespace"] != own]
-        if vms:
-            ctx.set_condition("Ready", "False", "WaitingForVMs", f"{len(vms)} VM pods still running: {vms[:5]}")
-            raise RequeueAfter(5, f"{len(vms)} VM pods of cluster {cluster_id(ctx)} still running")
-
-
-class HostCleanup(Resource["FlannelConfigSpec"]):
-    def __init__(self, settings: FlannelSettings) -> None:
-        self.settings = settings
-
-    def ensure_created(self, ctx: Context[FlannelConfigSpec]) -> None:
-        return None
-
-    def ensure_deleted(self, ctx: Context[FlannelConfigSpec]) -> None:
-        bridge, vni = ctx.status.get("bridge"), ctx.status.get("vni")
+    def ensure_deleted(self, ctx: FlannelContext) -> None:
+        bridge, vni = ctx.recorded.bridge, ctx.recorded.vni
         if not bridge or vni is None:
             return  # never allocated, so nothing was set up on any host
-        namespace = self.settings.namespace(cluster_id(ctx))
-        selector = ",".join(f"{k}={v}" for k, v in self.settings.node_selector.items()) or None
-        nodes = [n["metadata"]["name"] for n in ctx.client.list(NODE, label_selector=selector)["items"]]
+        namespace = key.namespace(ctx.name)
+        node_selector = selector(self.shared.settings.hosts.node_selector) or None
+        nodes = [n["metadata"]["name"] for n in ctx.client.list(NODE, label_selector=node_selector)["items"]]
         pending = []
         for node in nodes:
-            name = f"cleanup-{hashlib.sha256(node.encode()).hexdigest()[:12]}"
-            job = ctx.client.get_or_none(JOB, name, namespace)
+            job = ctx.client.get_or_none(JOB, key.cleanup_job(node), namespace)
             if job is None:
-                ctx.client.create(JOB, self._job(name, namespace, node, str(bridge), int(vni)))
+                ctx.create(JOB, self._job(key.cleanup_job(node), namespace, node, bridge, vni))
                 pending.append(node)
             elif not job.get("status", {}).get("succeeded"):
                 pending.append(node)
         if pending:
             raise RequeueAfter(2, f"cleaning {len(pending)} of {len(nodes)} hosts")
 
-    def _job(self, name: str, namespace: str, node: str, bridge: str, vni: int) -> dict[str, object]:
+    def _job(self, name: str, namespace: str, node: str, bridge: str, vni: int) -> dict[str, Any]:
         return {
             "apiVersion": "batch/v1",
             "kind": "Job",
-            "metadata": {"name": name, "namespace": namespace, "labels": {"app.kubernetes.io/name": "flannel-cleanup"}},
+            "metadata": {"name": name, "namespace": namespace, "labels": {key.APP_LABEL: "flannel-cleanup"}},
             "spec": {
                 "backoffLimit": 6,
                 "ttlSecondsAfterFinished": 3600,
@@ -77,7 +54,7 @@ class HostCleanup(Resource["FlannelConfigSpec"]):
                         "containers": [
                             {
                                 "name": "cleanup",
-                                "image": self.settings.tools_image,
+                                "image": self.shared.settings.images.tools,
                                 "command": ["/bin/sh", "/scripts/cleanup.sh"],
                                 "env": [{"name": "BRIDGE", "value": bridge}, {"name": "VNI", "value": str(vni)}],
                                 "securityContext": {"privileged": True},
@@ -88,7 +65,7 @@ class HostCleanup(Resource["FlannelConfigSpec"]):
                             }
                         ],
                         "volumes": [
-                            {"name": "scripts", "configMap": {"name": BRIDGE_SCRIPT}},
+                            {"name": "scripts", "configMap": {"name": key.BRIDGE_SCRIPTS}},
                             {"name": "run-flannel", "hostPath": {"path": "/run/flannel"}},
                         ],
                     }

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from operatorkit.example.controller import GREETING, GreetingSpec, build_controllers
+from operatorkit.example.controller import GREETING, GreetingSettings, GreetingSpec, build, greeting_controller
 
 CRD_PATH = Path(__file__).with_name("crd.yaml")
 
-__all__ = ["CRD_PATH", "GREETING", "GreetingSpec", "build_controllers"]
+__all__ = ["CRD_PATH", "GREETING", "GreetingSettings", "GreetingSpec", "build", "greeting_controller"]

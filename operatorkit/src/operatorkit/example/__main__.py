@@ -2,7 +2,7 @@
 
 import sys
 
-from operatorkit.cli import main
-from operatorkit.example.controller import build_controllers
+from operatorkit import run
+from operatorkit.example.controller import GreetingSettings, build
 
-sys.exit(main("greeting-operator", build_controllers))
+sys.exit(run(GreetingSettings, build))

@@ -1,4 +1,7 @@
-"""The example controller: ``Greeting`` → ConfigMap ``<name>-greeting`` with the message."""
+"""The example operator from docs/writing-an-operator.md: a ``Greeting`` becomes a ConfigMap.
+
+It is also the trivial controller of the benchmark (per object: one ConfigMap, status.observedGeneration).
+"""
 
 from __future__ import annotations
 
@@ -6,14 +9,13 @@ from typing import TYPE_CHECKING, Any
 
 import pydantic
 
-from operatorkit import Context, Controller, Kind, Object, ObjectResource, Resource, Status
+from operatorkit import Context, Controller, Kind, Object, ObjectResource, OperatorSettings, Status, operator_config
 from operatorkit.kinds import CONFIG_MAP
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-    from operatorkit.cli import Options
-    from operatorkit.client import KubeClient
+    from operatorkit import Resource
 
 GREETING = Kind("example.kubeception.io/v1alpha1", "Greeting", "greetings")
 
@@ -22,11 +24,15 @@ class GreetingSpec(pydantic.BaseModel):
     model_config = pydantic.ConfigDict(extra="forbid")
 
     message: str = pydantic.Field(min_length=1, max_length=1024)
-    language: str = "en"
+    language: str = pydantic.Field(default="en", pattern=r"^[a-z]{2}$")
 
 
 class GreetingStatus(Status):
     """observedGeneration and conditions: all the example records."""
+
+
+class GreetingSettings(OperatorSettings):
+    model_config = operator_config("greeting-operator")
 
 
 class GreetingConfigMap(ObjectResource[GreetingSpec]):
@@ -44,7 +50,7 @@ class GreetingConfigMap(ObjectResource[GreetingSpec]):
 
 
 def greeting_controller(
-    name: str = "greeting", workers: int = 4, extra: Sequence[Resource[GreetingSpec]] = (), **overrides: Any
+    name: str = "greeting", extra: Sequence[Resource[GreetingSpec]] = (), **overrides: Any
 ) -> Controller[GreetingSpec]:
     """The example controller; ``extra`` resources run after the ConfigMap (tests add probes there)."""
     return Controller(
@@ -54,10 +60,9 @@ def greeting_controller(
         spec_model=GreetingSpec,
         status_model=GreetingStatus,
         owns=[CONFIG_MAP],
-        workers=workers,
         **overrides,
     )
 
 
-def build_controllers(options: Options, client: KubeClient) -> Sequence[Controller[Any]]:
-    return [greeting_controller(workers=options.workers, resync_period=options.resync_period)]
+def build(settings: GreetingSettings) -> Sequence[Controller[Any]]:
+    return [greeting_controller()]

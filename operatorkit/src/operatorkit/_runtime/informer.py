@@ -12,156 +12,19 @@ import logging
 import random
 import threading
 import time
-from collections import defaultdict
-from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any, Protocol
 
 import urllib3
 
-from operatorkit.client import ApiError, KubeClient, Object
+from operatorkit._base.client import ApiError
+from operatorkit._core.cache import object_key
+from operatorkit._runtime.store import Store, is_newer
 
 if TYPE_CHECKING:
+    from operatorkit._base.client import KubeClient, Object
     from operatorkit.kinds import Kind
 
 log = logging.getLogger(__name__)
-
-IndexFunc = Callable[[Object], Iterable[str]]
-
-
-def object_key(obj: Object) -> str:
-    """``namespace/name`` for namespaced objects, ``name`` for cluster-scoped ones (client-go's key)."""
-    meta = obj["metadata"]
-    namespace = meta.get("namespace")
-    return f"{namespace}/{meta['name']}" if namespace else str(meta["name"])
-
-
-def split_key(key: str) -> tuple[str | None, str]:
-    namespace, _, name = key.rpartition("/")
-    return namespace or None, name
-
-
-# -- index functions ---------------------------------------------------------------------------------------------
-def index_by_owner_uid(obj: Object) -> list[str]:
-    return [ref["uid"] for ref in obj["metadata"].get("ownerReferences", [])]
-
-
-def index_by_label(label: str) -> IndexFunc:
-    def index(obj: Object) -> list[str]:
-        value = obj["metadata"].get("labels", {}).get(label)
-        return [value] if value is not None else []
-
-    return index
-
-
-def index_by_field(*path: str) -> IndexFunc:
-    """Index by a nested field, e.g. ``index_by_field("spec", "clusterID")``."""
-
-    def index(obj: Object) -> list[str]:
-        value: Any = obj
-        for part in path:
-            if not isinstance(value, dict) or part not in value:
-                return []
-            value = value[part]
-        return [str(value)]
-
-    return index
-
-
-class Store:
-    """A thread-safe map of key → object with secondary indices."""
-
-    def __init__(self) -> None:
-        self._lock = threading.RLock()
-        self._items: dict[str, Object] = {}
-        self._indexers: dict[str, IndexFunc] = {"owner": index_by_owner_uid}
-        self._indices: dict[str, defaultdict[str, set[str]]] = {"owner": defaultdict(set)}
-
-    def add_indexer(self, name: str, func: IndexFunc) -> None:
-        with self._lock:
-            if name in self._indexers:
-                return
-            self._indexers[name] = func
-            index: defaultdict[str, set[str]] = defaultdict(set)
-            self._indices[name] = index
-            for key, obj in self._items.items():
-                for value in func(obj):
-                    index[value].add(key)
-
-    def get(self, key: str) -> Object | None:
-        with self._lock:
-            return self._items.get(key)
-
-    def get_by_name(self, name: str, namespace: str | None = None) -> Object | None:
-        return self.get(f"{namespace}/{name}" if namespace else name)
-
-    def objects(self) -> list[Object]:
-        with self._lock:
-            return list(self._items.values())
-
-    def all_keys(self) -> list[str]:
-        with self._lock:
-            return list(self._items)
-
-    def by_index(self, name: str, value: str) -> list[Object]:
-        with self._lock:
-            return [self._items[key] for key in self._indices[name].get(value, ())]
-
-    def __len__(self) -> int:
-        return len(self._items)
-
-    def _index(self, key: str, obj: Object, add: bool) -> None:
-        for name, func in self._indexers.items():
-            index = self._indices[name]
-            for value in func(obj):
-                if add:
-                    index[value].add(key)
-                else:
-                    index[value].discard(key)
-                    if not index[value]:
-                        del index[value]
-
-    def remember(self, obj: Object) -> bool:
-        """Write-through after our own write: store ``obj`` unless the cache already holds a newer version.
-
-        The watch echo of this version is then not dispatched again (see :meth:`Informer._handle`).
-        """
-        key = object_key(obj)
-        with self._lock:
-            old = self._items.get(key)
-            if old is not None and not _is_newer(obj, old):
-                return False
-            self.upsert(obj)
-            return True
-
-    def upsert(self, obj: Object) -> Object | None:
-        key = object_key(obj)
-        with self._lock:
-            old = self._items.get(key)
-            if old is not None:
-                self._index(key, old, add=False)
-            self._items[key] = obj
-            self._index(key, obj, add=True)
-            return old
-
-    def delete(self, key: str) -> Object | None:
-        with self._lock:
-            old = self._items.pop(key, None)
-            if old is not None:
-                self._index(key, old, add=False)
-            return old
-
-
-def _resource_version(obj: Object) -> int | None:
-    try:
-        return int(obj["metadata"]["resourceVersion"])
-    except (KeyError, TypeError, ValueError):
-        return None
-
-
-def _is_newer(obj: Object, than: Object) -> bool:
-    """resourceVersions are etcd revisions here; if either is not an integer, treat ``obj`` as newer."""
-    new, old = _resource_version(obj), _resource_version(than)
-    return new is None or old is None or new > old
 
 
 class EventHandler(Protocol):
@@ -365,7 +228,7 @@ class Informer:
             self._dispatch("DELETED", old or obj, None)
             return
         current = self.store.get(object_key(obj))
-        if current is not None and not _is_newer(obj, current):
+        if current is not None and not is_newer(obj, current):
             return  # our own write, already in the cache (write-through), or a stale echo
         old = self.store.upsert(obj)
         self._dispatch("ADDED" if old is None else "MODIFIED", obj, old)

@@ -20,7 +20,7 @@ from kubernetes import client as k8s_client
 from kubernetes import config as k8s_config
 from kubernetes.config.config_exception import ConfigException
 
-from operatorkit import metrics
+from operatorkit._base import metrics
 
 if TYPE_CHECKING:
     from collections.abc import Iterator, Mapping

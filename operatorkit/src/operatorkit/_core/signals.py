@@ -1,7 +1,7 @@
 """Control flow a resource can signal to the reconcile loop (Giant Swarm operatorkit's, as exceptions).
 
 Flags that do not abort anything — keep the finalizer, come back later — are methods of the context instead:
-:meth:`~operatorkit.context.Context.keep_finalizer` and :meth:`~operatorkit.context.Context.requeue_after`.
+:meth:`~operatorkit.Context.keep_finalizer` and :meth:`~operatorkit.Context.requeue_after`.
 """
 
 from __future__ import annotations

@@ -1,6 +1,8 @@
 """A work queue with client-go's guarantees: a key is queued at most once, never handed to two workers at
 once (a key added while it is being processed is queued again when ``done`` is called), delayed adds, and
-per-item exponential backoff with jitter.
+per-item exponential backoff with jitter — plus a floor: a token bucket per key, so no path (requeues, events
+of the operator's own writes, a fight with another controller) can reconcile one object faster than the bucket
+allows. A key held back by its bucket is counted in ``operatorkit_reconcile_throttled_total``.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ import random
 import threading
 import time
 
-from operatorkit import metrics
+from operatorkit._base import metrics
 
 
 class ShutDown(Exception):
@@ -42,12 +44,44 @@ class ExponentialBackoff:
             self._failures.pop(key, None)
 
 
+class ObjectRateLimiter:
+    """A token bucket per key: ``burst`` reconciles at once, then ``rate`` per second. Full buckets are forgotten,
+    so memory follows the keys that are busy, not all keys ever seen."""
+
+    def __init__(self, rate: float = 0.5, burst: int = 10) -> None:
+        if rate <= 0 or burst < 1:
+            raise ValueError("need rate > 0 and burst >= 1")
+        self.rate, self.burst = rate, float(burst)
+        self._buckets: dict[str, tuple[float, float]] = {}  # key -> (tokens, at)
+
+    def reserve(self, key: str, now: float) -> float:
+        """Take a token for ``key``: 0 when one was there, else the seconds until one will be (none taken)."""
+        tokens, at = self._buckets.get(key, (self.burst, now))
+        tokens = min(self.burst, tokens + (now - at) * self.rate)
+        if tokens < 1.0:
+            self._buckets[key] = (tokens, now)
+            return (1.0 - tokens) / self.rate
+        self._buckets[key] = (tokens - 1.0, now)
+        if len(self._buckets) > 1024:
+            self._forget_full(now)
+        return 0.0
+
+    def _forget_full(self, now: float) -> None:
+        for key, (tokens, at) in list(self._buckets.items()):
+            if tokens + (now - at) * self.rate >= self.burst:
+                del self._buckets[key]
+
+
 class WorkQueue:
     """The queue of one controller; ``name`` labels its metrics (controller-runtime uses the controller name)."""
 
-    def __init__(self, name: str, backoff: ExponentialBackoff | None = None) -> None:
+    def __init__(
+        self, name: str, backoff: ExponentialBackoff | None = None, limiter: ObjectRateLimiter | None = None
+    ) -> None:
         self.name = name
         self.backoff = backoff or ExponentialBackoff()
+        self.limiter = limiter
+        self._throttled = metrics.reconcile_throttled_total.labels(name)
         self._cond = threading.Condition()
         self._queue: list[str] = []  # FIFO; popping from the front is fine at these sizes via index
         self._head = 0
@@ -92,11 +126,7 @@ class WorkQueue:
         with self._cond:
             if self._shutting_down:
                 return
-            due = time.monotonic() + delay
-            if (current := self._delayed_due.get(key)) is not None and current <= due:
-                return
-            self._delayed_due[key] = due
-            heapq.heappush(self._delayed, (due, next(self._sequence), key))
+            self._delay_locked(key, time.monotonic() + delay)
             self._cond.notify()
 
     def add_rate_limited(self, key: str) -> float:
@@ -130,29 +160,47 @@ class WorkQueue:
         deadline = None if timeout is None else time.monotonic() + timeout
         with self._cond:
             while True:
-                now = time.monotonic()
-                next_due = self._promote_due_locked(now)
-                if self._head < len(self._queue):
-                    break
-                if self._shutting_down:
-                    raise ShutDown
-                wait = next_due
-                if deadline is not None:
-                    if now >= deadline:
-                        return None
-                    wait = deadline - now if wait is None else min(wait, deadline - now)
-                self._cond.wait(wait)
-            key = self._queue[self._head]
-            self._head += 1
-            if self._head > 1024 and self._head * 2 > len(self._queue):
-                del self._queue[: self._head]
-                self._head = 0
-            self._depth.set(len(self._queue) - self._head)
-            self._dirty.discard(key)
-            self._processing[key] = now
-            if (added := self._added_at.pop(key, None)) is not None:
-                self._queue_duration.observe(now - added)
-            return key
+                now = self._wait_ready_locked(deadline)
+                if now is None:
+                    return None
+                key = self._queue[self._head]
+                self._head += 1
+                if self._head > 1024 and self._head * 2 > len(self._queue):
+                    del self._queue[: self._head]
+                    self._head = 0
+                self._depth.set(len(self._queue) - self._head)
+                self._dirty.discard(key)
+                if self.limiter is not None and (wait := self.limiter.reserve(key, now)) > 0:
+                    self._throttled.inc()  # held back, not lost: due again when its bucket has a token
+                    self._delay_locked(key, now + wait)
+                    continue
+                self._processing[key] = now
+                if (added := self._added_at.pop(key, None)) is not None:
+                    self._queue_duration.observe(now - added)
+                return key
+
+    def _wait_ready_locked(self, deadline: float | None) -> float | None:
+        """Wait until a key is ready to hand out (the time then), or None once ``deadline`` passed."""
+        while True:
+            now = time.monotonic()
+            next_due = self._promote_due_locked(now)
+            if self._head < len(self._queue):
+                return now
+            if self._shutting_down:
+                raise ShutDown
+            wait = next_due
+            if deadline is not None:
+                if now >= deadline:
+                    return None
+                wait = deadline - now if wait is None else min(wait, deadline - now)
+            self._cond.wait(wait)
+
+    def _delay_locked(self, key: str, due: float) -> None:
+        """Hold ``key`` back until ``due`` (an earlier pending delayed add wins)."""
+        if (current := self._delayed_due.get(key)) is not None and current <= due:
+            return
+        self._delayed_due[key] = due
+        heapq.heappush(self._delayed, (due, next(self._sequence), key))
 
     def done(self, key: str) -> None:
         with self._cond:

@@ -2,13 +2,18 @@
 
 They live in the default registry next to the process collector. Every label combination a controller can
 produce is created at zero when the controller starts (:func:`zero_controller_series`), so rates and alerts
-work from the first scrape.
+work from the first scrape; operators pre-create their own series with :func:`precreate`.
 """
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import prometheus_client
 from prometheus_client import Counter, Gauge, Histogram
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Sequence
 
 prometheus_client.disable_created_metrics()  # type: ignore[no-untyped-call]
 
@@ -90,6 +95,17 @@ leader_election_master_status = Gauge(
     "Gauge of if the reporting system is master of the relevant lease, 0 indicates backup, 1 indicates master.",
     ["name"],
 )
+resource_step_seconds = Histogram(
+    "operatorkit_resource_step_duration_seconds",
+    "Time one resource of a controller took for one step: create (the object exists) or delete (it goes)",
+    ["controller", "resource", "step"],
+    buckets=_RECONCILE_BUCKETS,
+)
+reconcile_throttled_total = Counter(
+    "operatorkit_reconcile_throttled_total",
+    "Reconciles of one object delayed because it was reconciled too often (a requeue or event storm)",
+    ["controller"],
+)
 rest_client_requests_total = Counter(
     "rest_client_requests_total",
     "Number of HTTP requests, partitioned by status code, method, and host.",
@@ -97,14 +113,25 @@ rest_client_requests_total = Counter(
 )
 
 
-def zero_controller_series(controller: str, workers: int) -> None:
+def precreate(metric: Counter | Gauge | Histogram, *label_sets: Sequence[str]) -> None:
+    """Create ``metric``'s series for each of ``label_sets`` at zero, so a rate or an alert works before the
+    first event (a series that does not exist yet is not zero to PromQL)."""
+    for labels in label_sets:
+        metric.labels(*labels)
+
+
+def zero_controller_series(controller: str, workers: int, resources: Iterable[str] = ()) -> None:
     """Create every series of ``controller`` at zero (counters) or its start value (gauges)."""
-    for result in RECONCILE_RESULTS:
-        reconcile_total.labels(controller, result)
-    reconcile_errors_total.labels(controller)
-    terminal_reconcile_errors_total.labels(controller)
-    reconcile_panics_total.labels(controller)
-    reconcile_time_seconds.labels(controller)
+    precreate(reconcile_total, *[(controller, result) for result in RECONCILE_RESULTS])
+    metric: Counter | Gauge | Histogram
+    for metric in (
+        reconcile_errors_total,
+        terminal_reconcile_errors_total,
+        reconcile_panics_total,
+        reconcile_time_seconds,
+        reconcile_throttled_total,
+    ):
+        precreate(metric, (controller,))
     max_concurrent_reconciles.labels(controller).set(workers)
     active_workers.labels(controller).set(0)
     for metric in (
@@ -116,4 +143,5 @@ def zero_controller_series(controller: str, workers: int) -> None:
         workqueue_unfinished_work_seconds,
         workqueue_longest_running_processor_seconds,
     ):
-        metric.labels(controller, controller)
+        precreate(metric, (controller, controller))
+    precreate(resource_step_seconds, *[(controller, r, s) for r in resources for s in ("create", "delete")])

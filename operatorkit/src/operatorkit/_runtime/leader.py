@@ -16,14 +16,14 @@ import time
 import uuid
 from typing import TYPE_CHECKING
 
-from operatorkit import metrics
-from operatorkit.client import ApiError
+from operatorkit._base import metrics
+from operatorkit._base.client import ApiError
 from operatorkit.kinds import LEASE
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from operatorkit.client import KubeClient
+    from operatorkit._base.client import KubeClient
 
 log = logging.getLogger(__name__)
 

@@ -1,4 +1,5 @@
-"""Structured JSON logs: every line of a reconcile carries controller, object key and reconcile id."""
+"""Structured JSON logs: every line of a reconcile carries controller, object key, reconcile id and the resource
+running (Giant Swarm's per-resource log wrapper, as a context variable: no resource has to pass a logger on)."""
 
 from __future__ import annotations
 
@@ -49,5 +50,15 @@ def reconcile_scope(controller: str, key: str, reconcile_id: str) -> Iterator[lo
     token = _scope.set({"controller": controller, "object": key, "reconcileID": reconcile_id})
     try:
         yield logging.LoggerAdapter(logging.getLogger(f"operatorkit.{controller}"), {})
+    finally:
+        _scope.reset(token)
+
+
+@contextlib.contextmanager
+def resource_scope(resource: str) -> Iterator[None]:
+    """Attach the running resource's name to the reconcile's log lines."""
+    token = _scope.set({**(_scope.get() or {}), "resource": resource})
+    try:
+        yield
     finally:
         _scope.reset(token)

@@ -7,12 +7,12 @@ import threading
 from collections import OrderedDict
 from typing import TYPE_CHECKING, Literal
 
-from operatorkit.client import ApiError
-from operatorkit.conditions import clean_reason, now_rfc3339
+from operatorkit._base.client import ApiError
+from operatorkit._base.conditions import clean_reason, now_rfc3339
 from operatorkit.kinds import EVENT
 
 if TYPE_CHECKING:
-    from operatorkit.client import KubeClient, Object
+    from operatorkit._base.client import KubeClient, Object
 
 log = logging.getLogger(__name__)
 EventType = Literal["Normal", "Warning"]

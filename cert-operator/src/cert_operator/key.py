@@ -1,0 +1,36 @@
+"""Every name cert-operator derives from a cluster id or a CertConfig, in one place."""
+
+from __future__ import annotations
+
+from operatorkit import CLUSTER_LABEL, MANAGED_BY_LABEL
+
+MANAGER = "cert-operator"
+ROOT_ISSUER = "root"
+SPEC_HASH_ANNOTATION = "kubeception.io/spec-hash"
+SERIAL_ANNOTATION = "kubeception.io/serial"
+ISSUED_AT_ANNOTATION = "kubeception.io/issued-at"
+CLUSTER_INDEX = "cluster"
+"""The cache index of CAConfigs and CertConfigs by spec.clusterID."""
+
+
+def mount(cluster_id: str) -> str:
+    """The cluster's PKI secrets engine in Vault."""
+    return f"pki-{cluster_id}"
+
+
+def rotation_issuer(rotation_id: str) -> str:
+    """The root issuer a rotation generates next to the current one."""
+    return f"root-{rotation_id}"
+
+
+def ca_config_map(cluster_id: str) -> str:
+    """The ConfigMap publishing the cluster's trusted CA certificates."""
+    return f"{cluster_id}-ca"
+
+
+def labels(cluster_id: str) -> dict[str, str]:
+    return {CLUSTER_LABEL: cluster_id, MANAGED_BY_LABEL: MANAGER}
+
+
+def managed_selector() -> str:
+    return f"{MANAGED_BY_LABEL}={MANAGER}"

@@ -1,0 +1,53 @@
+"""The bridge setup and host cleanup scripts, as a ConfigMap the DaemonSet and the cleanup Jobs mount."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from flannel_operator import key
+from flannel_operator.resources._object import ClusterObject
+from operatorkit.kinds import CONFIG_MAP
+
+if TYPE_CHECKING:
+    from flannel_operator.spec import FlannelContext
+    from operatorkit import Object
+
+BRIDGE_SETUP = r"""#!/bin/sh
+# Create the cluster's bridge once flanneld has leased this host's subnet, and keep it up.
+set -eu
+env_file=/run/flannel/${BRIDGE}.env
+until [ -s "$env_file" ]; do sleep 1; done
+. "$env_file"
+ip link show "$BRIDGE" >/dev/null 2>&1 || ip link add "$BRIDGE" type bridge
+ip addr replace "${FLANNEL_SUBNET}" dev "$BRIDGE"
+ip link set "$BRIDGE" mtu "${FLANNEL_MTU}" up
+printf '%s\n' $DNS_SERVERS > /run/flannel/${BRIDGE}.dns
+printf '%s\n' $NTP_SERVERS > /run/flannel/${BRIDGE}.ntp
+exec sleep infinity
+"""
+
+CLEANUP = r"""#!/bin/sh
+# Remove the cluster's bridge and VXLAN device from this host (idempotent).
+set -u
+ip link delete "$BRIDGE" 2>/dev/null || true
+ip link delete "flannel.${VNI}" 2>/dev/null || true
+rm -f /run/flannel/${BRIDGE}.env /run/flannel/${BRIDGE}.dns /run/flannel/${BRIDGE}.ntp
+"""
+
+SCRIPTS = {"bridge-setup.sh": BRIDGE_SETUP, "cleanup.sh": CLEANUP}
+
+
+class BridgeScripts(ClusterObject):
+    kind = CONFIG_MAP
+
+    def manifest(self, ctx: FlannelContext) -> Object | None:
+        return {
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": {
+                "name": key.BRIDGE_SCRIPTS,
+                "namespace": key.namespace(ctx.name),
+                "labels": key.labels(ctx.name),
+            },
+            "data": SCRIPTS,
+        }

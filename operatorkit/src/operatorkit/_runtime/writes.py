@@ -1,0 +1,83 @@
+"""The controller's own writes to its primary object: the finalizer (resourceVersion-guarded, like Giant Swarm's
+operatorkit) and the status (through the status subresource, only when it changed). Every answer goes into the
+cache at once (write-through)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from operatorkit._base.client import ApiError
+from operatorkit._core.cache import object_key
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from operatorkit._base.client import KubeClient, Object
+    from operatorkit._core.context import Context
+    from operatorkit.kinds import Kind
+
+_RECHECKED = ("generation", "labels", "annotations", "deletionTimestamp")
+
+
+class PrimaryWriter:
+    def __init__(
+        self,
+        client: KubeClient,
+        kind: Kind,
+        finalizer: str,
+        remember: Callable[[Kind, Object], None],
+        requeue: Callable[[str], None],
+    ) -> None:
+        self.client = client
+        self.kind = kind
+        self.finalizer = finalizer
+        self._remember = remember
+        self._requeue = requeue
+
+    def add_finalizer(self, ctx: Context[Any, Any]) -> None:
+        meta = ctx.obj["metadata"]
+        finalizers = meta.get("finalizers", [])
+        if self.finalizer in finalizers:
+            return
+        patch = {"metadata": {"finalizers": [*finalizers, self.finalizer], "resourceVersion": meta["resourceVersion"]}}
+        updated = self.client.patch(self.kind, meta["name"], patch, meta.get("namespace"))
+        self._written(ctx, updated)
+        ctx.obj = {**ctx.obj, "metadata": updated["metadata"]}
+
+    def remove_finalizer(self, ctx: Context[Any, Any]) -> None:
+        meta = ctx.obj["metadata"]
+        remaining = [f for f in meta.get("finalizers", []) if f != self.finalizer]
+        patch = {"metadata": {"finalizers": remaining, "resourceVersion": meta["resourceVersion"]}}
+        try:
+            self.client.patch(self.kind, meta["name"], patch, meta.get("namespace"))
+        except ApiError as exc:
+            if not exc.not_found:
+                raise
+
+    def write_status(self, ctx: Context[Any, Any]) -> None:
+        """Write ``ctx.status`` if it differs from what is stored (top level only: removed keys become null)."""
+        if ctx.deleting and ctx.finalizer_kept is None:
+            return  # the finalizer is gone; the object may be too
+        original = ctx.obj.get("status") or {}
+        if ctx.status == original:
+            return
+        patch: dict[str, Any] = dict(ctx.status)
+        for removed in set(original) - set(ctx.status):
+            patch[removed] = None
+        meta = ctx.obj["metadata"]
+        try:
+            written = self.client.patch(
+                self.kind, meta["name"], {"status": patch}, meta.get("namespace"), subresource="status"
+            )
+        except ApiError as exc:
+            if exc.not_found:
+                return
+            raise
+        self._written(ctx, written)
+
+    def _written(self, ctx: Context[Any, Any], written: Object) -> None:
+        """Write-through of our own write; if someone else changed what we reconciled meanwhile, go again."""
+        self._remember(self.kind, written)
+        before, after = ctx.obj["metadata"], written["metadata"]
+        if any(before.get(f) != after.get(f) for f in _RECHECKED):
+            self._requeue(object_key(written))
