@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import hvac
 import pytest
@@ -38,14 +38,17 @@ def bao(openbao: OpenBaoServer) -> hvac.Client:
 def start_cert_operator(
     operator_runner: OperatorRunner, openbao: OpenBaoServer, namespace: str, cert_crds: None
 ) -> Callable[..., Operator]:
-    def start(address: str | None = None, auth: VaultAuth | None = None, client: KubeClient | None = None) -> Operator:
+    def start(
+        address: str | None = None, auth: VaultAuth | None = None, client: KubeClient | None = None, **settings: Any
+    ) -> Operator:
+        """cert-operator on the test's namespace (``settings``: OperatorSettings fields, e.g. ``selector=``)."""
         vault = Vault(address or openbao.url, auth or TokenAuth(openbao.root_token))
+        settings = {"namespace": namespace, "reconcile": {"backoff_base": 0.1, "backoff_cap": 2}, **settings}
         return operator_runner.start(
             "cert-operator",
-            [ca_controller(vault), cert_controller(vault)],
-            namespace=namespace,
+            [ca_controller(vault), cert_controller(vault, min_reissue_interval=2)],
             client=client,
-            reconcile={"backoff_base": 0.1, "backoff_cap": 2},
+            **settings,
         )
 
     return start

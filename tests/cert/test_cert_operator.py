@@ -113,7 +113,7 @@ def test_renewal_before_expiry(kube, namespace, start_cert_operator):
     start_cert_operator()
     cluster = f"r{uuid.uuid4().hex[:6]}"
     kube.create(CA_CONFIG, ca_config("ca", namespace, cluster))
-    kube.create(CERT_CONFIG, cert_config("short", namespace, cluster, ttl="20s", renewBefore="15s"))
+    kube.create(CERT_CONFIG, cert_config("short", namespace, cluster, ttl="60s", renewBefore="50s"))
     wait_for(lambda: ready(kube, CERT_CONFIG, "short", namespace), timeout=30, message="issued")
     first = status(kube, CERT_CONFIG, "short", namespace)
     wait_for(
@@ -147,7 +147,8 @@ def test_bad_input_is_a_condition_with_vaults_reason(kube, namespace, start_cert
     for name, (_, mention) in cases.items():
         condition = wait_for(functools.partial(not_ready, kube, name, namespace), timeout=30, message=f"{name} refused")
         assert isinstance(condition, dict)
-        assert condition["reason"] == ("UnknownRole" if name == "unknown-role" else "VaultRefused"), condition
+        expected = {"unknown-role": "UnknownRole", "long-ttl": "TTLTooLong"}.get(name, "VaultRefused")
+        assert condition["reason"] == expected, condition
         assert mention.lower() in condition["message"].lower(), condition["message"]
         assert kube.get_or_none(SECRET, name, namespace) is None
 

@@ -137,7 +137,7 @@ def test_guest_apiserver_isolation_renewal_and_rotation(kube, namespace, start_c
         kube.create(CA_CONFIG, guest_ca(cluster, namespace))
     certificates = {
         f"{a}-apiserver": cert_config(
-            f"{a}-apiserver", namespace, a, commonName="localhost", ipSANs=["127.0.0.1"], ttl="40s", renewBefore="30s"
+            f"{a}-apiserver", namespace, a, commonName="localhost", ipSANs=["127.0.0.1"], ttl="60s", renewBefore="50s"
         ),
         f"{a}-admin": cert_config(f"{a}-admin", namespace, a, role="admin", commonName="admin-a"),
         f"{b}-admin": cert_config(f"{b}-admin", namespace, b, role="admin", commonName="admin-b"),

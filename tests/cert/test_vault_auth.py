@@ -59,7 +59,7 @@ def lifecycle(kube: KubeClient, namespace: str, bao: hvac.Client, cluster: str) 
     """Everything the operator does in Vault, under the restricted policy: mount, CA, roles, issuance, rotation,
     revocation, unmount."""
     kube.create(CA_CONFIG, ca_config("ca", namespace, cluster))
-    kube.create(CERT_CONFIG, cert_config("api", namespace, cluster, ttl="12s", renewBefore="6s"))
+    kube.create(CERT_CONFIG, cert_config("api", namespace, cluster, ttl="60s", renewBefore="50s"))
     wait_for(functools.partial(ready, kube, CERT_CONFIG, "api", namespace), timeout=30, message="issued")
     kube.patch(CA_CONFIG, "ca", {"spec": {"rotation": {"id": "r1", "overlap": "1s"}}}, namespace)
     wait_for(
@@ -99,7 +99,7 @@ def test_kubernetes_auth_with_token_renewal_and_the_chart_policy(
     # A certificate renewed every 2 s keeps the operator calling Vault; its 6 s tokens (12 s max) must be renewed,
     # then replaced by a new login.
     kube.create(CA_CONFIG, ca_config("ca2", namespace, cluster))
-    kube.create(CERT_CONFIG, cert_config("short", namespace, cluster, ttl="12s", renewBefore="10s"))
+    kube.create(CERT_CONFIG, cert_config("short", namespace, cluster, ttl="60s", renewBefore="58s"))
     wait_for(
         lambda: auth_count("login") >= logins + 2 and auth_count("renew") >= renewals + 2,
         timeout=60,

@@ -91,7 +91,7 @@ def test_dependents_are_owned_by_reference_or_by_labels_across_scopes():
         obj=owner,
         spec={},
         spec_error=None,
-        recorded=Status(),
+        recorded=Status,
         client=None,
         log=logging.LoggerAdapter(logging.getLogger("t"), {}),
         field_manager="t",

@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from cert_operator import key
+from cert_operator.resources.ca_health import CAHealth
+from cert_operator.resources.cert_configs_gone import CertConfigsGone
 from cert_operator.resources.certificate import Certificate
 from cert_operator.resources.mount import PKIMount
 from cert_operator.resources.published_ca import PublishedCA
@@ -58,7 +60,16 @@ def ca_controller(vault: Vault) -> Controller[CAConfigSpec, CAConfigStatus]:
         kind=CA_CONFIG,
         spec_model=CAConfigSpec,
         status_model=CAConfigStatus,
-        resources=[PKIMount(vault), RootCA(vault), CARotation(vault), Roles(vault), PublishedCA()],
+        # Deletion runs in reverse: wait for the CertConfigs, remove the published CA, then revoke and unmount.
+        resources=[
+            PKIMount(vault),
+            RootCA(vault),
+            CARotation(vault),
+            Roles(vault),
+            PublishedCA(),
+            CAHealth(),
+            CertConfigsGone(),
+        ],
         owns=[CONFIG_MAP],
         owned_selector=key.managed_selector(),
         watches=[Watch(CERT_CONFIG, same_cluster(waiting_for_cert_configs))],
@@ -66,13 +77,13 @@ def ca_controller(vault: Vault) -> Controller[CAConfigSpec, CAConfigStatus]:
     )
 
 
-def cert_controller(vault: Vault) -> Controller[CertConfigSpec, CertConfigStatus]:
+def cert_controller(vault: Vault, min_reissue_interval: float = 10.0) -> Controller[CertConfigSpec, CertConfigStatus]:
     return Controller(
         name="certconfig",
         kind=CERT_CONFIG,
         spec_model=CertConfigSpec,
         status_model=CertConfigStatus,
-        resources=[Certificate(vault)],
+        resources=[Certificate(vault, min_reissue_interval)],
         owns=[SECRET],
         owned_selector=key.managed_selector(),
         watches=[Watch(CA_CONFIG, same_cluster())],
@@ -82,4 +93,4 @@ def cert_controller(vault: Vault) -> Controller[CertConfigSpec, CertConfigStatus
 
 def build(settings: CertSettings) -> Sequence[Controller[Any, Any]]:
     vault = Vault(settings.vault.address, from_settings(settings.vault.auth), ca_cert=settings.vault.ca_cert)
-    return [ca_controller(vault), cert_controller(vault)]
+    return [ca_controller(vault), cert_controller(vault, settings.certificates.min_reissue_interval)]

@@ -9,6 +9,9 @@ ROOT_ISSUER = "root"
 SPEC_HASH_ANNOTATION = "kubeception.io/spec-hash"
 SERIAL_ANNOTATION = "kubeception.io/serial"
 ISSUED_AT_ANNOTATION = "kubeception.io/issued-at"
+RECREATE_CA_ANNOTATION = "kubeception.io/recreate-ca"
+"""On a CAConfig whose CA was lost: the lost CA's serial. Only then is a new CA generated for the cluster — every
+certificate and every client trusting the old CA must then be replaced."""
 CLUSTER_INDEX = "cluster"
 """The cache index of CAConfigs and CertConfigs by spec.clusterID."""
 

@@ -24,3 +24,21 @@ for kind in ("refused", "forbidden", "unavailable", "login"):
 for action in ("login", "renew"):
     for result in ("ok", "error"):
         vault_auth_total.labels(action, result)
+reissue_deferred_total = Counter(
+    "kubeception_certificate_reissue_deferred_total",
+    "Issuances held back by the minimum re-issue interval (something asks for certificates too often)",
+    ["cluster"],
+)
+reissue_deferred_total.labels("")
+ca_lost = Gauge(
+    "kubeception_ca_lost",
+    "1 while a CAConfig's recorded CA is missing from Vault (lost state: reported, never silently recreated)",
+    ["namespace", "name", "serial"],
+)
+
+
+def clear_ca_lost(namespace: str, name: str) -> None:
+    """The CA is back (or was recreated on request): drop the series of this CAConfig."""
+    for labels in list(ca_lost._metrics):
+        if labels[:2] == (namespace, name):
+            ca_lost.remove(*labels)

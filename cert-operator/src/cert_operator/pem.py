@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import datetime
 import hashlib
+import ipaddress
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
+from cryptography.x509.oid import NameOID
 
 
 def load(pem: str) -> x509.Certificate:
@@ -55,3 +57,26 @@ def issued_by(leaf: x509.Certificate, ca: x509.Certificate) -> bool:
     except (ValueError, TypeError, InvalidSignature):
         return False
     return True
+
+
+def differences(cert: x509.Certificate, common_name: str, dns: list[str], ips: list[str], orgs: list[str]) -> list[str]:
+    """What ``cert`` does not say that was asked for: common name, DNS and IP SANs, organizations."""
+    subject = cert.subject
+    found_cn = [str(a.value) for a in subject.get_attributes_for_oid(NameOID.COMMON_NAME)]
+    found_orgs = {str(a.value) for a in subject.get_attributes_for_oid(NameOID.ORGANIZATION_NAME)}
+    try:
+        sans = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+        found_dns = set(sans.get_values_for_type(x509.DNSName))
+        found_ips = {str(ip) for ip in sans.get_values_for_type(x509.IPAddress)}
+    except x509.ExtensionNotFound:
+        found_dns, found_ips = set(), set()
+    problems = []
+    if found_cn != [common_name]:
+        problems.append(f"common name {found_cn or 'none'} instead of {common_name!r}")
+    if missing := sorted(set(dns) - found_dns):
+        problems.append(f"DNS names missing: {', '.join(missing)}")
+    if missing := sorted({str(ipaddress.ip_address(ip)) for ip in ips} - found_ips):
+        problems.append(f"IP addresses missing: {', '.join(missing)}")
+    if missing := sorted(set(orgs) - found_orgs):
+        problems.append(f"organizations missing: {', '.join(missing)}")
+    return problems

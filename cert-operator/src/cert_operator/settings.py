@@ -58,7 +58,18 @@ class VaultSettings(pydantic.BaseModel):
         return value
 
 
+class CertificateSettings(pydantic.BaseModel):
+    """How certificates are issued."""
+
+    model_config = pydantic.ConfigDict(extra="forbid", use_attribute_docstrings=True, frozen=True)
+
+    min_reissue_interval: float = pydantic.Field(default=10.0, ge=0, le=3600)
+    """Seconds between two issuances for one CertConfig, whatever asks for more (spec churn, a Secret deleted
+    over and over, a renewal window shorter than a reconcile): a floor that keeps Vault's work bounded."""
+
+
 class CertSettings(OperatorSettings):
     model_config = operator_config("cert-operator")
 
     vault: VaultSettings = pydantic.Field(default_factory=VaultSettings)
+    certificates: CertificateSettings = CertificateSettings()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from typing import Literal
+from typing import Annotated, Literal
 
 import pydantic
 
@@ -13,7 +13,16 @@ from operatorkit import Context, Kind, Status
 CA_CONFIG = Kind("kubeception.io/v1alpha1", "CAConfig", "caconfigs")
 CERT_CONFIG = Kind("kubeception.io/v1alpha1", "CertConfig", "certconfigs")
 _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
-_DURATION = re.compile(r"^([0-9]+)(s|m|h|d)$")
+_DNS_NAME = r"^(\*\.)?[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
+_DNS_SUBDOMAIN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
+_PRINTABLE = r"^[^\x00-\x1f\x7f]+$"
+_DURATION = re.compile(r"^([0-9]{1,9})(s|m|h|d)$")
+MINUTE, HOUR, DAY = 60, 3600, 86400
+
+# Bounds a person would set on purpose; anything outside is a typo or an attack on the issuer.
+CA_TTL = (HOUR, 30 * 365 * DAY)
+CERT_TTL = (MINUTE, 10 * 365 * DAY)
+OVERLAP = (0, DAY)
 
 
 def seconds(duration: str) -> int:
@@ -21,7 +30,17 @@ def seconds(duration: str) -> int:
     match = _DURATION.match(duration)
     if not match:
         raise ValueError(f"invalid duration {duration!r}: use a number and s, m, h or d")
-    return int(match[1]) * {"s": 1, "m": 60, "h": 3600, "d": 86400}[match[2]]
+    return int(match[1]) * {"s": 1, "m": MINUTE, "h": HOUR, "d": DAY}[match[2]]
+
+
+def _within(value: str | None, bounds: tuple[int, int], what: str) -> None:
+    if value is not None and not bounds[0] <= seconds(value) <= bounds[1]:
+        raise ValueError(f"{what} {value} is outside {bounds[0]}s to {bounds[1]}s")
+
+
+Duration = Annotated[str, pydantic.Field(pattern=_DURATION.pattern, max_length=10)]
+DNSName = Annotated[str, pydantic.Field(pattern=_DNS_NAME, max_length=253)]
+Printable = Annotated[str, pydantic.Field(pattern=_PRINTABLE, min_length=1, max_length=64)]
 
 
 class _Model(pydantic.BaseModel):
@@ -32,13 +51,18 @@ class Role(_Model):
     """A Vault PKI role: what certificates of one service of the cluster may say."""
 
     name: str = pydantic.Field(pattern=_DNS_LABEL.pattern, max_length=63)
-    allowed_domains: list[str] = pydantic.Field(default_factory=list, alias="allowedDomains")
+    allowed_domains: list[DNSName] = pydantic.Field(default_factory=list, alias="allowedDomains", max_length=50)
     allow_subdomains: bool = pydantic.Field(default=False, alias="allowSubdomains")
     allow_bare_domains: bool = pydantic.Field(default=False, alias="allowBareDomains")
     allow_ip_sans: bool = pydantic.Field(default=False, alias="allowIPSANs")
     allow_any_name: bool = pydantic.Field(default=False, alias="allowAnyName")
-    organizations: list[str] = pydantic.Field(default_factory=list)
-    max_ttl: str | None = pydantic.Field(default=None, alias="maxTTL", pattern=_DURATION.pattern)
+    organizations: list[Printable] = pydantic.Field(default_factory=list, max_length=10)
+    max_ttl: Duration | None = pydantic.Field(default=None, alias="maxTTL")
+
+    @pydantic.model_validator(mode="after")
+    def _bounded(self) -> Role:
+        _within(self.max_ttl, CERT_TTL, "maxTTL")
+        return self
 
 
 class Rotation(_Model):
@@ -46,20 +70,26 @@ class Rotation(_Model):
     (kubelets refresh mounted Secrets within about a minute) before the next one starts."""
 
     id: str = pydantic.Field(pattern=_DNS_LABEL.pattern, max_length=40)
-    overlap: str = pydantic.Field(default="5m", pattern=_DURATION.pattern)
+    overlap: Duration = "5m"
+
+    @pydantic.model_validator(mode="after")
+    def _bounded(self) -> Rotation:
+        _within(self.overlap, OVERLAP, "overlap")
+        return self
 
 
 class CAConfigSpec(_Model):
     cluster_id: str = pydantic.Field(alias="clusterID", pattern=_DNS_LABEL.pattern, max_length=40)
-    common_name: str = pydantic.Field(alias="commonName", min_length=1)
-    ttl: str = pydantic.Field(default="87600h", pattern=_DURATION.pattern)
+    common_name: Printable = pydantic.Field(alias="commonName")
+    ttl: Duration = "87600h"
     key_type: Literal["rsa", "ec"] = pydantic.Field(default="rsa", alias="keyType")
     key_bits: int = pydantic.Field(default=2048, alias="keyBits")
-    roles: list[Role] = pydantic.Field(default_factory=list)
+    roles: list[Role] = pydantic.Field(default_factory=list, max_length=32)
     rotation: Rotation | None = None
 
     @pydantic.model_validator(mode="after")
     def _valid(self) -> CAConfigSpec:
+        _within(self.ttl, CA_TTL, "ttl")
         allowed = {"rsa": (2048, 3072, 4096), "ec": (256, 384, 521)}[self.key_type]
         if self.key_bits not in allowed:
             raise ValueError(f"keyBits {self.key_bits} is not valid for {self.key_type}: use one of {allowed}")
@@ -68,20 +98,26 @@ class CAConfigSpec(_Model):
             raise ValueError("role names must be unique")
         return self
 
+    def role(self, name: str) -> Role | None:
+        return next((role for role in self.roles if role.name == name), None)
+
 
 class CertConfigSpec(_Model):
     cluster_id: str = pydantic.Field(alias="clusterID", pattern=_DNS_LABEL.pattern, max_length=40)
-    role: str = pydantic.Field(min_length=1)
-    common_name: str = pydantic.Field(alias="commonName", min_length=1)
-    alt_names: list[str] = pydantic.Field(default_factory=list, alias="altNames")
-    ip_sans: list[ipaddress.IPv4Address | ipaddress.IPv6Address] = pydantic.Field(default_factory=list, alias="ipSANs")
-    organizations: list[str] = pydantic.Field(default_factory=list)
-    ttl: str = pydantic.Field(default="720h", pattern=_DURATION.pattern)
-    renew_before: str | None = pydantic.Field(default=None, alias="renewBefore", pattern=_DURATION.pattern)
-    secret_name: str | None = pydantic.Field(default=None, alias="secretName")
+    role: str = pydantic.Field(pattern=_DNS_LABEL.pattern, max_length=63)
+    common_name: Printable = pydantic.Field(alias="commonName")
+    alt_names: list[DNSName] = pydantic.Field(default_factory=list, alias="altNames", max_length=100)
+    ip_sans: list[ipaddress.IPv4Address | ipaddress.IPv6Address] = pydantic.Field(
+        default_factory=list, alias="ipSANs", max_length=50
+    )
+    organizations: list[Printable] = pydantic.Field(default_factory=list, max_length=10)
+    ttl: Duration = "720h"
+    renew_before: Duration | None = pydantic.Field(default=None, alias="renewBefore")
+    secret_name: str | None = pydantic.Field(default=None, alias="secretName", pattern=_DNS_SUBDOMAIN, max_length=253)
 
     @pydantic.model_validator(mode="after")
     def _renew_before_ttl(self) -> CertConfigSpec:
+        _within(self.ttl, CERT_TTL, "ttl")
         if self.renew_before is not None and seconds(self.renew_before) >= seconds(self.ttl):
             raise ValueError(f"renewBefore {self.renew_before} must be shorter than ttl {self.ttl}")
         return self
@@ -127,6 +163,9 @@ class CAConfigStatus(Status):
 class CertConfigStatus(Status):
     cluster_id: str | None = pydantic.Field(default=None, alias="clusterID")
     secret_name: str | None = pydantic.Field(default=None, alias="secretName")
+    issued_at: str | None = pydantic.Field(default=None, alias="issuedAt")
+    pending_revocations: list[str] = pydantic.Field(default_factory=list, alias="pendingRevocations")
+    """Serials issued or replaced but not yet revoked (Vault was unreachable): revoked before anything else."""
     serial: str | None = None
     not_before: str | None = pydantic.Field(default=None, alias="notBefore")
     not_after: str | None = pydantic.Field(default=None, alias="notAfter")

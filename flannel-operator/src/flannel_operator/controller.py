@@ -67,7 +67,12 @@ def flannel_controller(shared: Shared) -> Controller[FlannelConfigSpec, FlannelC
 
 def shared_parts(settings: FlannelSettings) -> Shared:
     allocation = settings.allocation
-    allocator = Allocator(allocation.network_pool, allocation.network_prefix, (allocation.vni_min, allocation.vni_max))
+    allocator = Allocator(
+        allocation.network_pool,
+        allocation.network_prefix,
+        (allocation.vni_min, allocation.vni_max),
+        allocation.health_port_base,
+    )
     return Shared(settings, allocator, NetworkStore(settings.etcd))
 
 
@@ -86,7 +91,7 @@ def restore_allocations(shared: Shared, configs: Sequence[Object]) -> int:
         except pydantic.ValidationError:
             log.warning("FlannelConfig %s: unreadable status, allocation not restored", config["metadata"]["name"])
             continue
-        if (allocation := recorded(status)) is not None:
+        if (allocation := recorded(status, shared.settings.allocation.health_port_base)) is not None:
             shared.allocator.record(config["metadata"]["name"], allocation)
             count += 1
     return count

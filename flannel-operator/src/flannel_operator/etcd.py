@@ -1,4 +1,8 @@
-"""The mother's etcd, where flannel clients read their network config (etcd v3 through its JSON gateway)."""
+"""The mother's etcd, where flannel clients read their network config (etcd v3 through its JSON gateway).
+
+Each network's prefix ``<prefix>/<bridge>/`` holds flannel's ``config`` and subnet leases, and the operator's
+claim: ``owner``, the FlannelConfig that created it, written atomically before anything else. Nothing under a
+prefix is written or deleted unless the claim is the caller's (checked by the resources)."""
 
 from __future__ import annotations
 
@@ -11,6 +15,7 @@ import etcd3gw
 import requests
 from etcd3gw.exceptions import Etcd3Exception
 
+from flannel_operator import key
 from operatorkit import ReconcileError
 
 if TYPE_CHECKING:
@@ -58,11 +63,27 @@ class NetworkStore:
     def config_key(self, bridge: str) -> str:
         return f"{self.prefix(bridge)}/config"
 
-    def read_config(self, bridge: str) -> dict[str, Any] | None:
+    def _call(self, operation: Any, *args: Any) -> Any:
         try:
-            values = self._client.get(self.config_key(bridge))
+            return operation(*args)
         except (Etcd3Exception, requests.RequestException) as exc:
             raise EtcdUnavailable(f"etcd {self.settings.endpoint}: {exc}") from exc
+
+    def read_claim(self, bridge: str) -> str | None:
+        """The owner recorded for the network on ``bridge``, or None."""
+        values = self._call(self._client.get, key.etcd_claim_key(self.prefix(bridge)))
+        return values[0].decode() if values else None
+
+    def create_claim(self, bridge: str, owner: str) -> bool:
+        """Record ``owner`` as the network's owner if nobody is (one etcd transaction); True if recorded."""
+        return bool(self._call(self._client.create, key.etcd_claim_key(self.prefix(bridge)), owner))
+
+    def replace_claim(self, bridge: str, old: str, new: str) -> bool:
+        """Hand the claim from ``old`` to ``new`` (only if it still is ``old``)."""
+        return bool(self._call(self._client.replace, key.etcd_claim_key(self.prefix(bridge)), old, new))
+
+    def read_config(self, bridge: str) -> dict[str, Any] | None:
+        values = self._call(self._client.get, self.config_key(bridge))
         if not values:
             return None
         parsed: dict[str, Any] = json.loads(values[0])
@@ -73,24 +94,15 @@ class NetworkStore:
         leases, but there is no reason for it); True when written."""
         if self.read_config(bridge) == config:
             return False
-        try:
-            self._client.put(self.config_key(bridge), json.dumps(config, separators=(",", ":")))
-        except (Etcd3Exception, requests.RequestException) as exc:
-            raise EtcdUnavailable(f"etcd {self.settings.endpoint}: {exc}") from exc
+        self._call(self._client.put, self.config_key(bridge), json.dumps(config, separators=(",", ":")))
         return True
 
     def delete_network(self, bridge: str) -> None:
-        """Delete the config and every subnet lease of the network."""
-        try:
-            self._client.delete_prefix(f"{self.prefix(bridge)}/")
-        except (Etcd3Exception, requests.RequestException) as exc:
-            raise EtcdUnavailable(f"etcd {self.settings.endpoint}: {exc}") from exc
+        """Delete the config, every subnet lease and the claim of the network."""
+        self._call(self._client.delete_prefix, f"{self.prefix(bridge)}/")
 
     def keys(self, bridge: str) -> list[str]:
-        try:
-            found = self._client.get_prefix(f"{self.prefix(bridge)}/")
-        except (Etcd3Exception, requests.RequestException) as exc:
-            raise EtcdUnavailable(f"etcd {self.settings.endpoint}: {exc}") from exc
+        found = self._call(self._client.get_prefix, f"{self.prefix(bridge)}/")
         return [meta["key"].decode() if isinstance(meta["key"], bytes) else str(meta["key"]) for _, meta in found]
 
 

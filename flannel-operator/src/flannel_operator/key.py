@@ -27,8 +27,13 @@ def cluster_role_binding(cluster_id: str) -> str:
 
 
 def default_bridge(cluster_id: str) -> str:
-    """``br-<clusterID>`` cut to the 15-character interface-name limit."""
-    return f"br-{cluster_id}"[:15]
+    """``br-<clusterID>`` when that fits the 15-character interface-name limit; a longer id keeps its first six
+    characters and adds five hex digits of its hash, so two ids never truncate to one name. (A hash can still
+    meet another cluster's name: the allocator refuses that, like any clash, naming the other cluster.)"""
+    name = f"br-{cluster_id}"
+    if len(name) <= 15:
+        return name
+    return f"br-{cluster_id[:6].rstrip('-')}-{hashlib.sha256(cluster_id.encode()).hexdigest()[:5]}"
 
 
 def labels(cluster_id: str) -> dict[str, str]:
@@ -40,9 +45,19 @@ def managed_selector() -> str:
     return f"{MANAGED_BY_LABEL}={MANAGER}"
 
 
+HEALTH_PORTS = 40_000
+"""flanneld health ports are base .. base + 40000 (hostNetwork pods share the host's ports)."""
+
+
 def health_port(base: int, vni: int) -> int:
-    """A host port per cluster, derived from the VNI (see AllocationSettings.health_port_base)."""
-    return base + vni % 40_000
+    """The health port a cluster prefers, derived from its VNI; the allocator moves it on when another cluster
+    holds it (VNIs 40,000 apart prefer the same port)."""
+    return base + vni % HEALTH_PORTS
+
+
+def etcd_claim_key(prefix: str) -> str:
+    """Where a network's owner is recorded in etcd, next to flannel's config and subnet leases."""
+    return f"{prefix}/owner"
 
 
 def cleanup_job(node: str) -> str:

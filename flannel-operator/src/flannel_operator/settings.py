@@ -36,8 +36,9 @@ class AllocationSettings(_Group):
     vni_min: int = pydantic.Field(default=1000, ge=1, le=2**24 - 1)
     vni_max: int = pydantic.Field(default=9999, ge=1, le=2**24 - 1)
     """VNIs are allocated from vni-min to vni-max, inclusive."""
-    health_port_base: int = pydantic.Field(default=21000, ge=1024, le=65535)
-    """flanneld's health port on each host is this + VNI mod 40000 (hostNetwork pods share the host's ports)."""
+    health_port_base: int = pydantic.Field(default=21000, ge=1024, le=25535)
+    """flanneld health ports are allocated from base to base + 40000 (hostNetwork pods share the host ports); a
+    cluster gets base + VNI mod 40000 unless another holds it."""
 
 
 class HostSettings(_Group):

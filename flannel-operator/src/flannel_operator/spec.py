@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+from typing import Annotated
 
 import pydantic
 
@@ -16,13 +17,36 @@ _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 _IFNAME = re.compile(r"^[A-Za-z0-9_.-]{1,15}$")
 
 
-class ServerList(pydantic.BaseModel):
+_HOSTNAME = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+MAX_SERVERS = 8
+
+
+def _hostname_or_ip(value: str) -> str:
+    try:
+        ipaddress.ip_address(value)
+    except ValueError:
+        if len(value) > 253 or not _HOSTNAME.match(value):
+            raise ValueError("must be an IP address or a DNS name") from None
+    return value
+
+
+class DNSServers(pydantic.BaseModel):
     model_config = pydantic.ConfigDict(extra="forbid")
-    servers: list[str] = pydantic.Field(default_factory=list)
+    servers: list[ipaddress.IPv4Address | ipaddress.IPv6Address] = pydantic.Field(
+        default_factory=list, max_length=MAX_SERVERS
+    )
+
+
+class NTPServers(pydantic.BaseModel):
+    model_config = pydantic.ConfigDict(extra="forbid")
+    servers: list[Annotated[str, pydantic.AfterValidator(_hostname_or_ip)]] = pydantic.Field(
+        default_factory=list, max_length=MAX_SERVERS
+    )
 
 
 class FlannelConfigSpec(pydantic.BaseModel):
-    """What a guest cluster's network needs; network and VNI are allocated when left empty."""
+    """What a guest cluster's network needs; network and VNI are allocated when left empty. The object's name is
+    the cluster id (the CRD enforces it), so the API server keeps one FlannelConfig per cluster."""
 
     model_config = pydantic.ConfigDict(extra="forbid", populate_by_name=True)
 
@@ -31,8 +55,8 @@ class FlannelConfigSpec(pydantic.BaseModel):
     subnet_len: int = pydantic.Field(default=24, alias="subnetLen", ge=8, le=30)
     vni: int | None = pydantic.Field(default=None, ge=1, le=VNI_MAX)
     bridge_name: str | None = pydantic.Field(default=None, alias="bridgeName")
-    dns: ServerList = pydantic.Field(default_factory=ServerList)
-    ntp: ServerList = pydantic.Field(default_factory=ServerList)
+    dns: DNSServers = pydantic.Field(default_factory=DNSServers)
+    ntp: NTPServers = pydantic.Field(default_factory=NTPServers)
     host_interface: str | None = pydantic.Field(default=None, alias="hostInterface")
 
     @pydantic.field_validator("cluster_id")
@@ -40,6 +64,13 @@ class FlannelConfigSpec(pydantic.BaseModel):
     def _dns_label(cls, value: str) -> str:
         if not _DNS_LABEL.match(value):
             raise ValueError("must be a DNS label: lower-case letters, digits and '-'")
+        return value
+
+    @pydantic.field_validator("network")
+    @classmethod
+    def _network_size(cls, value: ipaddress.IPv4Network | None) -> ipaddress.IPv4Network | None:
+        if value is not None and not 8 <= value.prefixlen <= 28:
+            raise ValueError("must be a /8 to /28 network")
         return value
 
     @pydantic.field_validator("bridge_name", "host_interface")
@@ -70,6 +101,7 @@ class FlannelConfigStatus(Status):
     subnet_len: int | None = pydantic.Field(default=None, alias="subnetLen")
     vni: int | None = pydantic.Field(default=None, ge=1, le=16777215)
     bridge: str | None = None
+    health_port: int | None = pydantic.Field(default=None, alias="healthPort", ge=1024, le=65535)
     etcd_key: str | None = pydantic.Field(default=None, alias="etcdKey")
     hosts_ready: int | None = pydantic.Field(default=None, alias="hostsReady", ge=0)
     hosts_desired: int | None = pydantic.Field(default=None, alias="hostsDesired", ge=0)

@@ -4,7 +4,7 @@ The suite provides a ``kube`` fixture (a :class:`~operatorkit.KubeClient` for it
 ``operator_runner``, which starts operators in-process — no leader election, HTTP on free loopback ports, caches
 synced before it returns — and stops every one of them at teardown. :func:`apply_crds` installs CRDs and waits
 until the API server serves them. Waiting is always on a condition with a deadline (:func:`wait_until`), never
-a sleep.
+a sleep; :func:`holds_for` asserts that something stays true over an observation window.
 """
 
 from __future__ import annotations
@@ -38,6 +38,17 @@ def wait_until(condition: Callable[[], Any], *, timeout: float, interval: float 
         if time.monotonic() >= deadline:
             raise TimeoutError(f"timed out after {timeout:.0f} s waiting for {message or 'condition'}") from last
         time.sleep(interval)
+
+
+def holds_for(condition: Callable[[], Any], seconds: float, interval: float = 0.1) -> bool:
+    """Whether ``condition`` stays true for ``seconds`` (checked every ``interval``): for asserting that something
+    does *not* happen — a loop, a write — over an observation window."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if not condition():
+            return False
+        time.sleep(interval)
+    return bool(condition())
 
 
 def in_process_settings(settings: type[OperatorSettings] = OperatorSettings, **overrides: Any) -> OperatorSettings:

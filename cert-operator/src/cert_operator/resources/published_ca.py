@@ -19,12 +19,15 @@ class PublishedCA(ObjectResource[CAConfigSpec, CAConfigStatus]):
     kind = CONFIG_MAP
 
     def needs_finalizer(self, primary: Kind) -> bool:
-        return False
+        return True  # deleted with the CA, not later by the garbage collector: a successor finds the name free
 
     def manifest(self, ctx: CAContext) -> Object | None:
+        if ctx.deleting:
+            cluster = ctx.recorded.cluster_id
+            return {"metadata": {"name": key.ca_config_map(cluster), "namespace": ctx.namespace}} if cluster else None
         bundle = ctx.status.get("trustBundle")
-        if ctx.deleting or not bundle:
-            return None  # owned: garbage-collected with the CAConfig
+        if not bundle:
+            return None
         cluster = ctx.spec.cluster_id
         return {
             "apiVersion": "v1",

@@ -1,4 +1,5 @@
-"""Allocate (or validate) the cluster's network and VNI and record them in status; release them last."""
+"""Allocate (or validate) the cluster's network, VNI, bridge and health port and record them in status; release
+them last. Nothing allocated ever changes: the VMs on the network depend on it."""
 
 from __future__ import annotations
 
@@ -6,7 +7,8 @@ import ipaddress
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from flannel_operator.allocator import Allocation, AllocationConflict, PoolExhausted
+from flannel_operator import key
+from flannel_operator.allocator import Allocation, AllocationConflict, AllocationImmutable, PoolExhausted, Request
 from flannel_operator.spec import FlannelConfigSpec, FlannelConfigStatus
 from operatorkit import ReconcileError, Resource, TerminalError
 
@@ -15,11 +17,12 @@ if TYPE_CHECKING:
     from flannel_operator.spec import FlannelContext
 
 
-def recorded(status: FlannelConfigStatus) -> Allocation | None:
-    """The allocation a status records, if any."""
-    if status.network is not None and status.vni is not None:
-        return Allocation(ipaddress.IPv4Network(status.network), status.vni)
-    return None
+def recorded(status: FlannelConfigStatus, port_base: int) -> Allocation | None:
+    """The allocation a status records, if any (statuses of earlier versions have no health port: derived)."""
+    if status.network is None or status.vni is None or status.bridge is None:
+        return None
+    port = status.health_port or key.health_port(port_base, status.vni)
+    return Allocation(ipaddress.IPv4Network(status.network), status.vni, status.bridge, port)
 
 
 @dataclass
@@ -28,13 +31,18 @@ class NetworkAllocation(Resource[FlannelConfigSpec, FlannelConfigStatus]):
 
     def ensure_created(self, ctx: FlannelContext) -> None:
         spec, allocator = ctx.spec, self.shared.allocator
-        if (previous := recorded(ctx.recorded)) is not None:
+        if spec.cluster_id != ctx.name:  # the CRD refuses this; an older CRD might not have
+            raise TerminalError(f"spec.clusterID {spec.cluster_id!r} must equal metadata.name", reason="InvalidSpec")
+        if (previous := recorded(ctx.recorded, self.shared.settings.allocation.health_port_base)) is not None:
             allocator.record(ctx.name, previous)
         try:
-            allocation = allocator.allocate(ctx.name, spec.network, spec.vni)
+            allocation = allocator.allocate(ctx.name, Request(spec.network, spec.vni, spec.bridge))
         except AllocationConflict as exc:
             ctx.set_condition("Allocated", "False", "Conflict", str(exc))
-            raise TerminalError(str(exc), reason="AllocationConflict") from exc
+            raise ReconcileError(str(exc), reason="AllocationConflict") from exc  # retried: the other may go
+        except AllocationImmutable as exc:
+            ctx.set_condition("Allocated", "False", "Immutable", str(exc))
+            raise TerminalError(str(exc), reason="AllocationImmutable") from exc
         except PoolExhausted as exc:
             ctx.set_condition("Allocated", "False", "PoolExhausted", str(exc))
             raise ReconcileError(str(exc), reason="PoolExhausted") from exc
@@ -43,11 +51,14 @@ class NetworkAllocation(Resource[FlannelConfigSpec, FlannelConfigStatus]):
                 "clusterID": spec.cluster_id,
                 "network": str(allocation.network),
                 "vni": allocation.vni,
-                "bridge": spec.bridge,
+                "bridge": allocation.bridge,
+                "healthPort": allocation.health_port,
                 "subnetLen": spec.subnet_len,
             }
         )
-        ctx.set_condition("Allocated", "True", "Allocated", f"{allocation.network}, VNI {allocation.vni}")
+        ctx.set_condition(
+            "Allocated", "True", "Allocated", f"{allocation.network}, VNI {allocation.vni}, bridge {allocation.bridge}"
+        )
 
     def ensure_deleted(self, ctx: FlannelContext) -> None:
-        self.shared.allocator.release(ctx.name)
+        self.shared.allocator.release(ctx.name)  # names are cluster ids: the entry is this object's

@@ -21,8 +21,10 @@ until [ -s "$env_file" ]; do sleep 1; done
 ip link show "$BRIDGE" >/dev/null 2>&1 || ip link add "$BRIDGE" type bridge
 ip addr replace "${FLANNEL_SUBNET}" dev "$BRIDGE"
 ip link set "$BRIDGE" mtu "${FLANNEL_MTU}" up
-printf '%s\n' $DNS_SERVERS > /run/flannel/${BRIDGE}.dns
-printf '%s\n' $NTP_SERVERS > /run/flannel/${BRIDGE}.ntp
+# Validated addresses and names, one per word: split on spaces only, never expanded as patterns.
+set -f
+printf '%s\n' $DNS_SERVERS > "/run/flannel/${BRIDGE}.dns"
+printf '%s\n' $NTP_SERVERS > "/run/flannel/${BRIDGE}.ntp"
 exec sleep infinity
 """
 
@@ -31,7 +33,7 @@ CLEANUP = r"""#!/bin/sh
 set -u
 ip link delete "$BRIDGE" 2>/dev/null || true
 ip link delete "flannel.${VNI}" 2>/dev/null || true
-rm -f /run/flannel/${BRIDGE}.env /run/flannel/${BRIDGE}.dns /run/flannel/${BRIDGE}.ntp
+rm -f "/run/flannel/${BRIDGE}.env" "/run/flannel/${BRIDGE}.dns" "/run/flannel/${BRIDGE}.ntp"
 """
 
 SCRIPTS = {"bridge-setup.sh": BRIDGE_SETUP, "cleanup.sh": CLEANUP}

@@ -25,8 +25,7 @@ class FlannelDaemonSet(ClusterObject):
         if ctx.deleting:
             return {"metadata": {"name": key.DAEMON_SET, "namespace": namespace}}
         spec, settings, etcd = ctx.spec, self.shared.settings, self.shared.etcd
-        bridge, vni = spec.bridge, int(ctx.status["vni"])
-        port = key.health_port(settings.allocation.health_port_base, vni)
+        bridge, port = str(ctx.status["bridge"]), int(ctx.status["healthPort"])
         scripts_hash = hashlib.sha256(repr(sorted(SCRIPTS.items())).encode()).hexdigest()[:16]
         selector = {key.APP_LABEL: "flannel", **key.labels(ctx.name)}
         flanneld_args = [

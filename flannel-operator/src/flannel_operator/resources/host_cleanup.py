@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from flannel_operator import key
+from flannel_operator.resources.etcd_config import owns_network
 from flannel_operator.spec import FlannelConfigSpec, FlannelConfigStatus
 from operatorkit import RequeueAfter, Resource, selector
 from operatorkit.kinds import JOB, NODE
@@ -23,6 +24,8 @@ class HostCleanup(Resource[FlannelConfigSpec, FlannelConfigStatus]):
         bridge, vni = ctx.recorded.bridge, ctx.recorded.vni
         if not bridge or vni is None:
             return  # never allocated, so nothing was set up on any host
+        if not owns_network(self.shared, ctx, bridge):
+            return  # another cluster's bridge: its hosts are not ours to clean
         namespace = key.namespace(ctx.name)
         node_selector = selector(self.shared.settings.hosts.node_selector) or None
         nodes = [n["metadata"]["name"] for n in ctx.client.list(NODE, label_selector=node_selector)["items"]]

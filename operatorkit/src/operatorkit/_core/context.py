@@ -42,7 +42,7 @@ class Context(Generic[SpecT, StatusT]):
         obj: Object,
         spec: SpecT | None,
         spec_error: str | None,
-        recorded: StatusT,
+        recorded: Callable[[], StatusT],
         client: KubeClient,
         log: logging.LoggerAdapter[Any],
         field_manager: str,
@@ -56,7 +56,8 @@ class Context(Generic[SpecT, StatusT]):
         self.log = log
         self.field_manager = field_manager
         self.deleting = deleting
-        self.recorded = recorded
+        self._read_recorded = recorded
+        self._recorded: StatusT | None = None
         # A JSON round trip copies plain API data several times faster than copy.deepcopy.
         self.status: dict[str, Any] = json.loads(json.dumps(obj.get("status") or {}))
         self._spec, self._spec_error = spec, spec_error
@@ -81,6 +82,13 @@ class Context(Generic[SpecT, StatusT]):
     def valid_spec(self) -> SpecT | None:
         """The validated spec, or None when it does not validate (possible only during deletion)."""
         return self._spec
+
+    @property
+    def recorded(self) -> StatusT:
+        """The status as stored when this reconcile started, typed (parsed on first use)."""
+        if self._recorded is None:
+            self._recorded = self._read_recorded()
+        return self._recorded
 
     @property
     def raw_spec(self) -> dict[str, Any]:
@@ -145,6 +153,11 @@ class Context(Generic[SpecT, StatusT]):
         return found if found is not None else self.client.get_or_none(kind, name, namespace)
 
     # -- writing what this object owns ---------------------------------------------------------------------------
+    def check_owned(self, kind: Kind, obj: Object) -> None:
+        """Raise :class:`~operatorkit.NotOwned` (naming the owner) unless this object owns ``obj`` or ``obj``
+        invites it to adopt it: call it before work that is only worth doing if the write will be allowed."""
+        check_owned(kind, obj, self.obj)
+
     def own(self, kind: Kind, obj: Object) -> Object:
         """``obj`` tied to this object (ownerReference, or owner labels across scopes)."""
         return with_owner(obj, self.obj, kind.namespaced)

@@ -104,8 +104,8 @@ class Reconciler:
             outcome = self._failed(ctx, exc, terminal=False)
         if self.declaration.status_model is not None:
             drop_unknown_fields(self.status_model, ctx.status)
-            if problems := status_problems(self.status_model, ctx.status):
-                outcome = self._invalid_status(ctx, obj, problems)
+            if ctx.status != (obj.get("status") or {}) and (problems := status_problems(self.status_model, ctx.status)):
+                outcome = self._invalid_status(ctx, obj, problems)  # checked only when it would be written
         try:
             self.writer.write_status(ctx)
         except ApiError as exc:
@@ -131,7 +131,7 @@ class Reconciler:
             obj=obj,
             spec=spec,
             spec_error=error,
-            recorded=self._recorded(obj, log),
+            recorded=lambda: self._recorded(obj, log),
             client=self.client,
             log=log,
             field_manager=self.field_manager,

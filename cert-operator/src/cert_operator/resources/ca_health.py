@@ -1,0 +1,39 @@
+"""The CAConfig's Ready condition, from what was checked: the active CA is in Vault (RootCA got it), its
+validity window contains now, and the roles are written. An expired CA is not Ready — certificates would not
+verify — and the condition says to rotate it; the controller comes back at the moment the CA expires."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from cert_operator import pem
+from cert_operator.spec import CAConfigSpec, CAConfigStatus
+from operatorkit import READY, Resource
+
+if TYPE_CHECKING:
+    from cert_operator.spec import CAContext
+
+
+@dataclass
+class CAHealth(Resource[CAConfigSpec, CAConfigStatus]):
+    def ensure_created(self, ctx: CAContext) -> None:
+        ca = ctx.status["ca"]
+        not_before, not_after = pem.parse_time(ca["notBefore"]), pem.parse_time(ca["notAfter"])
+        now = pem.now()
+        if now >= not_after:
+            ctx.set_condition(
+                READY,
+                "False",
+                "CAExpired",
+                f"CA {ca['serial']} expired at {ca['notAfter']}: certificates it signed no longer verify; "
+                "rotate it (set spec.rotation.id)",
+            )
+            return
+        if now < not_before:
+            ctx.set_condition(READY, "False", "CANotYetValid", f"CA {ca['serial']} is valid from {ca['notBefore']}")
+            ctx.requeue_after((not_before - now).total_seconds())
+            return
+        roles = ", ".join(ctx.status.get("roles", [])) or "none"
+        ctx.set_condition(READY, "True", "CAValid", f"CA {ca['serial']} valid until {ca['notAfter']}; roles: {roles}")
+        ctx.requeue_after(max(1.0, (not_after - now).total_seconds()))  # to flip Ready when it expires

@@ -1,0 +1,214 @@
+"""Least privilege, proven: each operator runs its whole lifecycle as its chart's ServiceAccount on a control
+plane with the audit log on. Every grant the chart gives must show up in the audit log, and no request may be
+denied; then the requests a compromised operator would make are refused (by RBAC or the chart's admission
+policy)."""
+
+from __future__ import annotations
+
+import functools
+import uuid
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import hvac
+import pytest
+
+from cert_operator.controller import ca_controller, cert_controller
+from cert_operator.spec import CA_CONFIG, CERT_CONFIG
+from cert_operator.vault import Vault
+from cert_operator.vault_auth import TokenAuth
+from flannel_operator.controller import flannel_controller, shared_parts
+from flannel_operator.spec import FLANNEL_CONFIG
+from kubeception_testenv import EtcdServer, wait_for
+from operatorkit import ApiError, KubeClient, Operator, is_true
+from operatorkit.kinds import CLUSTER_ROLE_BINDING, DAEMON_SET, NAMESPACE, SECRET
+from operatorkit.testing import in_process_settings
+from tests.cert.helpers import ca_config, cert_config, ready, status
+from tests.charts import render_chart, service_account_kubeconfig
+from tests.flannel.conftest import settings_for
+from tests.flannel.test_flannel_operator import flannel_config
+from tests.flannel.test_flannel_operator import status as flannel_status
+from tests.security.conftest import audit_events, denied, granted, install, used
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    from kubeception_testenv import ControlPlane, OpenBaoServer
+
+CHARTS = Path(__file__).parents[2] / "charts"
+
+
+def as_service_account(plane: ControlPlane, admin: KubeClient, namespace: str, name: str, tmp: Path) -> KubeClient:
+    return KubeClient.load(str(service_account_kubeconfig(plane, admin, namespace, name, tmp / f"{name}.kubeconfig")))
+
+
+@pytest.fixture(scope="module")
+def release(admin: KubeClient) -> Iterator[str]:
+    namespace = f"ops-{uuid.uuid4().hex[:6]}"
+    admin.create(NAMESPACE, {"metadata": {"name": namespace}})
+    yield namespace
+    admin.delete(NAMESPACE, namespace)
+
+
+def assert_least_privilege(manifest: str, events: list[dict[str, Any]]) -> None:
+    assert events, "the audit log recorded the operator's requests"
+    assert denied(events) == [], "no request of the lifecycle was denied"
+    unused = granted(manifest) - used(events)
+    assert not unused, f"granted but never used: {sorted(map(str, unused))}"
+
+
+# -- flannel-operator ------------------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def flannel_sa(audited: ControlPlane, admin: KubeClient, release: str, tmp_path_factory: pytest.TempPathFactory):
+    manifest = render_chart(CHARTS / "flannel-operator", release)
+    install(audited, manifest)
+    return manifest, as_service_account(audited, admin, release, "flannel-operator", tmp_path_factory.mktemp("sa"))
+
+
+def test_flannel_operator_uses_every_grant_and_is_denied_nothing(audited, admin, release, flannel_sa, tmp_path):
+    manifest, client = flannel_sa
+    with EtcdServer(tmp_path, tls=True, name="tls-etcd") as etcd:
+        settings = settings_for(
+            etcd,
+            node_selector="type=kwok",
+            leader_election={"enabled": True, "namespace": release, "id": "flannel-operator-leader"},
+        )
+        operator = Operator([flannel_controller(shared_parts(settings))], settings, client=client)
+        operator.start()
+        try:
+            cluster = f"lp-{uuid.uuid4().hex[:6]}"
+            admin.create(FLANNEL_CONFIG, flannel_config(cluster))
+            wait_for(lambda: is_true(flannel_status(admin, cluster), "HostsReady"), timeout=60, message="ready")
+            etcd.stop()  # a passing outage: reported, repeated Events aggregated
+            wait_for(
+                lambda: (flannel_status(admin, cluster).get("conditions") or [{}])[-1].get("reason") == "EtcdUnavailable"
+                or any(c.get("reason") == "EtcdUnavailable" for c in flannel_status(admin, cluster).get("conditions", [])),
+                timeout=30,
+                message="etcd outage reported",
+            )
+            admin.patch(FLANNEL_CONFIG, cluster, {"spec": {"subnetLen": 25}})
+            wait_for(lambda: count_events(admin, "EtcdUnavailable") > 1, timeout=60, message="an aggregated Event")
+            etcd.start()
+            wait_for(
+                lambda: flannel_status(admin, cluster).get("observedGeneration") == 2
+                and is_true(flannel_status(admin, cluster), "Ready"),
+                timeout=60,
+                message="recovered and updated",
+            )
+            admin.delete(FLANNEL_CONFIG, cluster)
+            wait_for(lambda: admin.get_or_none(FLANNEL_CONFIG, cluster) is None, timeout=120, message="deleted")
+        finally:
+            operator.stop()
+    assert_least_privilege(manifest, audit_events(audited, f"system:serviceaccount:{release}:flannel-operator"))
+
+
+def count_events(admin: KubeClient, reason: str) -> int:
+    return sum(
+        int(e.get("count", 1))
+        for e in admin.list(SECRET.__class__("v1", "Event", "events"))["items"]
+        if e.get("reason") == reason
+    )
+
+
+def refused(call: Any) -> str:
+    """The API server's refusal of ``call`` (RBAC: 403; the chart's admission policy: 403 or 422)."""
+    with pytest.raises(ApiError) as error:
+        call()
+    assert error.value.status in (403, 422), error.value
+    return error.value.message
+
+
+def test_flannel_operator_credentials_cannot_do_harm(admin, flannel_sa):
+    _, client = flannel_sa
+    binding = {
+        "metadata": {"name": "flannel-evil", "labels": {"app.kubernetes.io/managed-by": "flannel-operator"}},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "kubeception:flannel-client"},
+        "subjects": [{"kind": "User", "name": "mallory", "apiGroup": "rbac.authorization.k8s.io"}],
+    }
+    assert "may only bind" in refused(lambda: client.create(CLUSTER_ROLE_BINDING, binding))
+    escalate = {**binding, "roleRef": {**binding["roleRef"], "name": "cluster-admin"}}
+    refused(lambda: client.create(CLUSTER_ROLE_BINDING, escalate))
+    refused(lambda: client.delete(CLUSTER_ROLE_BINDING, "system:basic-user"))
+    admin.create(SECRET, {"metadata": {"name": "payroll", "namespace": "default"}, "stringData": {"k": "v"}})
+    try:
+        refused(lambda: client.get(SECRET, "payroll", "default"))
+        refused(lambda: client.delete(SECRET, "payroll", "default"))
+    finally:
+        admin.delete(SECRET, "payroll", "default")
+    refused(lambda: client.create(SECRET, {"metadata": {"name": "etcd-client", "namespace": "kube-system"}}))
+    refused(lambda: client.patch(NAMESPACE, "default", {"metadata": {"labels": {"owned": "now"}}}))
+    refused(lambda: client.delete(NAMESPACE, "default"))
+    privileged = {
+        "metadata": {"name": "miner", "namespace": "kube-system"},
+        "spec": {
+            "selector": {"matchLabels": {"a": "b"}},
+            "template": {
+                "metadata": {"labels": {"a": "b"}},
+                "spec": {
+                    "hostNetwork": True,
+                    "containers": [{"name": "c", "image": "x", "securityContext": {"privileged": True}}],
+                },
+            },
+        },
+    }
+    assert "namespaces it owns" in refused(lambda: client.create(DAEMON_SET, privileged))
+
+
+# -- cert-operator ---------------------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def cert_sa(audited: ControlPlane, admin: KubeClient, release: str, tmp_path_factory: pytest.TempPathFactory):
+    manifest = render_chart(CHARTS / "cert-operator", release)
+    install(audited, manifest)
+    return manifest, as_service_account(audited, admin, release, "cert-operator", tmp_path_factory.mktemp("sa"))
+
+
+def test_cert_operator_uses_every_grant_and_is_denied_nothing(audited, admin, release, cert_sa, openbao: OpenBaoServer):
+    manifest, client = cert_sa
+    vault = Vault(openbao.url, TokenAuth(openbao.root_token))
+    settings = in_process_settings(leader_election={"enabled": True, "namespace": release, "id": "cert-operator-leader"})
+    operator = Operator([ca_controller(vault), cert_controller(vault, 1)], settings, client=client)
+    operator.start()
+    namespace = f"tenant-{uuid.uuid4().hex[:6]}"
+    admin.create(NAMESPACE, {"metadata": {"name": namespace}})
+    try:
+        cluster = f"lp{uuid.uuid4().hex[:6]}"
+        admin.create(CA_CONFIG, ca_config("ca", namespace, cluster))
+        admin.create(CERT_CONFIG, cert_config("api", namespace, cluster))
+        wait_for(functools.partial(ready, admin, CERT_CONFIG, "api", namespace), timeout=30, message="issued")
+        admin.patch(CERT_CONFIG, "api", {"spec": {"altNames": [f"www.{cluster}.local"]}}, namespace)  # re-issue
+        wait_for(
+            lambda: status(admin, CERT_CONFIG, "api", namespace).get("observedGeneration") == 2
+            and ready(admin, CERT_CONFIG, "api", namespace),
+            timeout=30,
+            message="re-issued",
+        )
+        admin.create(CERT_CONFIG, cert_config("bad", namespace, cluster, role="nope"))  # Warning Events, repeated
+        wait_for(lambda: count_events(admin, "UnknownRole") >= 1, timeout=30, message="refused")
+        admin.patch(CERT_CONFIG, "bad", {"metadata": {"labels": {"again": "1"}}}, namespace)
+        wait_for(lambda: count_events(admin, "UnknownRole") > 1, timeout=30, message="an aggregated Event")
+        for name in ("api", "bad"):
+            admin.delete(CERT_CONFIG, name, namespace)
+        admin.delete(CA_CONFIG, "ca", namespace)
+        wait_for(lambda: admin.get_or_none(CA_CONFIG, "ca", namespace) is None, timeout=30, message="deleted")
+    finally:
+        operator.stop()
+        admin.delete(NAMESPACE, namespace)
+    assert_least_privilege(manifest, audit_events(audited, f"system:serviceaccount:{release}:cert-operator"))
+    hvac.Client(url=openbao.url, token=openbao.root_token)  # Vault rights: tests/cert/test_vault_auth.py
+
+
+def test_cert_operator_credentials_cannot_do_harm(admin, cert_sa):
+    _, client = cert_sa
+    admin.create(SECRET, {"metadata": {"name": "payroll", "namespace": "default"}, "stringData": {"k": "v"}})
+    try:
+        assert "labels as its own" in refused(lambda: client.delete(SECRET, "payroll", "default"))
+        refused(lambda: client.patch(SECRET, "payroll", {"stringData": {"k": "stolen"}}, "default"))
+        opaque = {
+            "metadata": {"name": "x", "namespace": "default", "labels": {"app.kubernetes.io/managed-by": "cert-operator"}},
+            "type": "Opaque",
+            "stringData": {"k": "v"},
+        }
+        assert "kubernetes.io/tls" in refused(lambda: client.create(SECRET, opaque))
+        refused(lambda: client.delete(NAMESPACE, "default"))
+    finally:
+        admin.delete(SECRET, "payroll", "default")
