@@ -65,7 +65,7 @@ def test_dashboard_and_alerts_use_only_metrics_the_operators_export():
     exported = {metric.name + suffix for metric in REGISTRY.collect() for suffix in SUFFIXES.get(metric.type, ("",))}
     alerts = yaml.safe_load((MONITORING / "alerts.yaml").read_text())["groups"]
     queries = [*dashboard_expressions(), *(rule["expr"] for group in alerts for rule in group["rules"])]
-    pattern = r"\b((?:controller_runtime|workqueue|leader_election|rest_client|kubeception)_[a-z_]+)"
+    pattern = r"\b((?:controller_runtime|workqueue|leader_election|rest_client|kubeception|operatorkit)_[a-z_]+)"
     used = {name for query in queries for name in re.findall(pattern, query)}
     assert len(used) > 15
     assert used <= exported, sorted(used - exported)

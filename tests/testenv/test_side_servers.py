@@ -63,6 +63,19 @@ CFN_TEMPLATE = textwrap.dedent("""
 """)
 
 
+def test_persistent_openbao_keeps_its_data_across_a_restart(testenv_workdir: Path):
+    """What the demo relies on: a CA in OpenBao survives `make down` / `make demo`, like the cluster does."""
+    with OpenBaoServer(testenv_workdir, persistent=True) as server:
+        client = hvac.Client(url=server.url, token=server.root_token)
+        client.sys.enable_secrets_engine("pki", path="pki-keep")
+        client.secrets.pki.generate_root("internal", "keep CA", mount_point="pki-keep")
+        ca = client.read("pki-keep/issuer/default")["data"]["certificate"]
+    assert (testenv_workdir / "init.json").stat().st_mode & 0o077 == 0, "the unseal key is the owner's alone"
+    with OpenBaoServer(testenv_workdir, persistent=True) as server:
+        client = hvac.Client(url=server.url, token=server.root_token)
+        assert client.read("pki-keep/issuer/default")["data"]["certificate"] == ca
+
+
 def test_moto_cloudformation_stack_with_vpc_and_subnet(moto_server: MotoServer):
     session = boto3.Session(aws_access_key_id="testing", aws_secret_access_key="testing", region_name="eu-central-1")
     cfn = session.client("cloudformation", endpoint_url=moto_server.url)

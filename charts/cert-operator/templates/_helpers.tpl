@@ -8,14 +8,15 @@ app.kubernetes.io/part-of: kubeception
 {{- define "cert-operator.rules" -}}
 - apiGroups: [kubeception.io]
   resources: [caconfigs, certconfigs]
-  verbs: [get, list, watch, patch]
+  verbs: [list, watch, patch]
 - apiGroups: [kubeception.io]
   resources: [caconfigs/status, certconfigs/status]
   verbs: [patch]
-# Published CAs (<cluster>-ca ConfigMaps) and certificate Secrets, cached through label-selected informers.
+# Published CAs (<cluster>-ca ConfigMaps) and certificate Secrets, cached through label-selected informers; a
+# cache miss is a LIST by name (policy.yaml: only its own are written).
 - apiGroups: [""]
   resources: [configmaps, secrets]
-  verbs: [get, list, watch, create, patch, delete]
+  verbs: [list, watch, create, patch, delete]
 - apiGroups: [""]
   resources: [events]
   verbs: [create, patch]

@@ -24,6 +24,7 @@ from flannel_operator.resources.etcd_config import EtcdNetworkConfig
 from flannel_operator.resources.host_cleanup import HostCleanup
 from flannel_operator.resources.hosts_status import HostsStatus
 from flannel_operator.resources.namespace import ClusterNamespace
+from flannel_operator.resources.network_ready import NetworkReady
 from flannel_operator.resources.service_account import FlannelServiceAccount
 from flannel_operator.resources.vm_pods_gone import VMPodsGone
 from flannel_operator.shared import Shared
@@ -57,6 +58,7 @@ def flannel_controller(shared: Shared) -> Controller[FlannelConfigSpec, FlannelC
             BridgeScripts(shared),
             FlannelDaemonSet(shared),
             HostsStatus(),
+            NetworkReady(),
             VMPodsGone(),
         ],
         owns=[NAMESPACE, SERVICE_ACCOUNT, CLUSTER_ROLE_BINDING, CONFIG_MAP, DAEMON_SET],

@@ -91,10 +91,14 @@ class NetworkStore:
 
     def write_config(self, bridge: str, config: dict[str, Any]) -> bool:
         """Write the config only when its content differs (a rewrite would make flannel re-read, not lose
-        leases, but there is no reason for it); True when written."""
+        leases, but there is no reason for it), and read it back; True when written."""
         if self.read_config(bridge) == config:
             return False
         self._call(self._client.put, self.config_key(bridge), json.dumps(config, separators=(",", ":")))
+        if self.read_config(bridge) != config:
+            raise EtcdUnavailable(
+                f"etcd {self.settings.endpoint}: {self.config_key(bridge)} did not keep what was written"
+            )
         return True
 
     def delete_network(self, bridge: str) -> None:

@@ -147,10 +147,16 @@ class Context(Generic[SpecT, StatusT]):
 
     def lookup(self, kind: Kind, name: str, namespace: str | None = None) -> Object | None:
         """The object from the cache, else from the API server (a label-selected cache does not hold foreign
-        objects that happen to carry the same name)."""
+        objects that happen to carry the same name). For a cached kind the miss is a LIST by name: the operator
+        lists that kind anyway, so it needs no separate right to get."""
         cache = self._caches.get(kind)
-        found = cache.get_by_name(name, namespace) if cache is not None else None
-        return found if found is not None else self.client.get_or_none(kind, name, namespace)
+        if cache is None:
+            return self.client.get_or_none(kind, name, namespace)
+        found = cache.get_by_name(name, namespace)
+        if found is not None:
+            return found
+        items = self.client.list(kind, namespace, field_selector=f"metadata.name={name}")["items"]
+        return {"apiVersion": kind.api_version, "kind": kind.kind, **items[0]} if items else None
 
     # -- writing what this object owns ---------------------------------------------------------------------------
     def check_owned(self, kind: Kind, obj: Object) -> None:
@@ -192,7 +198,7 @@ class Context(Generic[SpecT, StatusT]):
             except ApiError as exc:
                 if not exc.already_exists:
                     raise
-            current = self.client.get_or_none(kind, meta["name"], meta.get("namespace"))
+            current = self.lookup(kind, meta["name"], meta.get("namespace"))
             if current is None:
                 raise ApiError(409, {"reason": "Conflict", "message": f"{kind.kind} {meta['name']} came and went"})
         return self.apply(kind, obj, current=current)

@@ -189,5 +189,5 @@ class ObjectResource(CRUDResource[SpecT, "Object", StatusT]):
             manifest = self.manifest(ctx)
             if manifest is not None:
                 meta = manifest["metadata"]
-                current = ctx.client.get_or_none(self.kind, meta["name"], meta.get("namespace"))
+                current = ctx.lookup(self.kind, meta["name"], meta.get("namespace"))
         return Patch(delete=current)

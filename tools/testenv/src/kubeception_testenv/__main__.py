@@ -31,7 +31,7 @@ def _serve(state: Path, nodes: int) -> int:
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     plane = ControlPlane(state / "control-plane", nodes=nodes)
     side = (
-        OpenBaoServer(state / "openbao"),
+        OpenBaoServer(state / "openbao", persistent=True),  # keeps its data across down/up, like the cluster
         MotoServer(state / "moto"),
         EtcdServer(state / "flannel-etcd", name="flannel-etcd"),
     )

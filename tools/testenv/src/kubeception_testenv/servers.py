@@ -98,32 +98,68 @@ class EtcdServer(Server):
 
 
 class OpenBaoServer(Server):
-    """OpenBao's in-memory dev server: the Vault API, with a known root token."""
+    """OpenBao (the Vault API). By default the in-memory dev server with a known root token; with
+    ``persistent=True`` a server storing in ``workdir`` — initialised once (one unseal key, kept with the
+    root token in ``workdir/init.json``, readable by the owner only) and unsealed at every start — so what was
+    stored survives a restart, as in production (the local demo uses it). Storage is Raft, OpenBao's own."""
 
     name = "openbao"
 
-    def __init__(self, workdir: Path, root_token: str | None = None) -> None:
+    def __init__(self, workdir: Path, root_token: str | None = None, *, persistent: bool = False) -> None:
         super().__init__(workdir)
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
+        self.persistent = persistent
+        self._init_file = workdir / "init.json"
         self.root_token = root_token or secrets.token_hex(16)
+        if persistent and self._init_file.exists():
+            self.root_token = json.loads(self._init_file.read_text())["root_token"]
 
     def command(self) -> Sequence[str]:
-        return [
-            str(find_binary("bao")),
-            "server",
-            "-dev",
-            f"-dev-root-token-id={self.root_token}",
-            f"-dev-listen-address=127.0.0.1:{self.port}",
-            "-dev-no-store-token",
-            "-log-level=warn",
-        ]
+        if not self.persistent:
+            return [
+                str(find_binary("bao")),
+                "server",
+                "-dev",
+                f"-dev-root-token-id={self.root_token}",
+                f"-dev-listen-address=127.0.0.1:{self.port}",
+                "-dev-no-store-token",
+                "-log-level=warn",
+            ]
+        config, data = self.workdir / "openbao.hcl", self.workdir / "data"
+        data.mkdir(exist_ok=True)
+        cluster_port = free_port()
+        config.write_text(  # integrated storage (Raft), one node: OpenBao's persistent backend
+            f'storage "raft" {{ path = "{data}" node_id = "local" }}\n'
+            f'listener "tcp" {{ address = "127.0.0.1:{self.port}" tls_disable = true }}\n'
+            f'api_addr = "{self.url}"\ncluster_addr = "http://127.0.0.1:{cluster_port}"\n'
+        )
+        return [str(find_binary("bao")), "server", f"-config={config}", "-log-level=warn"]
 
     def environment(self) -> Mapping[str, str]:
         return {"HOME": str(self.workdir)}
 
     def healthy(self) -> bool:
-        return http_status(f"{self.url}/v1/sys/health") == 200
+        status = http_status(f"{self.url}/v1/sys/health")
+        if self.persistent and status in (501, 503):  # not initialised, or sealed: the harness does both
+            self._init_and_unseal(initialised=status == 503)
+            status = http_status(f"{self.url}/v1/sys/health")
+        return status == 200
+
+    def _init_and_unseal(self, *, initialised: bool) -> None:
+        if not initialised and not self._init_file.exists():
+            answer = self._put("/v1/sys/init", {"secret_shares": 1, "secret_threshold": 1})
+            self._init_file.write_text(json.dumps({"keys": answer["keys"], "root_token": answer["root_token"]}))
+            self._init_file.chmod(0o600)
+            self.root_token = answer["root_token"]
+        keys = json.loads(self._init_file.read_text())["keys"]
+        self._put("/v1/sys/unseal", {"key": keys[0]})
+
+    def _put(self, path: str, body: object) -> dict[str, Any]:
+        request = urllib.request.Request(f"{self.url}{path}", data=json.dumps(body).encode(), method="PUT")
+        with urllib.request.urlopen(request, timeout=10) as response:
+            answer: dict[str, Any] = json.load(response)
+            return answer
 
 
 class MotoServer(Server):
