@@ -14,6 +14,6 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def compile_bytecode() -> None:
-    paths = [sysconfig.get_paths()["purelib"], *(str(p) for p in ROOT.glob("*/src"))]
+def compile_bytecode(*extra: Path) -> None:
+    paths = [sysconfig.get_paths()["purelib"], *(str(p) for p in ROOT.glob("*/src")), *map(str, extra)]
     subprocess.run([sys.executable, "-m", "compileall", "-q", "-j", "0", *paths], check=False, capture_output=True)

@@ -14,6 +14,7 @@ import concurrent.futures
 import hashlib
 import json
 import os
+import re
 import signal
 import statistics
 import subprocess
@@ -68,7 +69,36 @@ class Result:
     resync_seconds: float
 
 
+def baseline_tree(ref: str) -> Path:
+    """operatorkit as of git ``ref``, checked out next to the clone (a worktree), to run as a peer."""
+    tree = Path(tempfile.gettempdir()) / f"kubeception-baseline-{ref.replace('/', '_')}"
+    if not tree.exists():
+        subprocess.run(["git", "worktree", "add", "--detach", str(tree), ref], cwd=HERE.parent, check=True)
+    return tree
+
+
+def baseline_command(tree: Path, namespace: str, workers: int) -> list[str]:
+    """The example operator of an earlier operatorkit, with the flags that version takes."""
+    old_cli = (tree / "operatorkit" / "src" / "operatorkit" / "cli.py").exists()
+    flags = (
+        ["--no-leader-elect", "--metrics-address=127.0.0.1:0", "--probe-address=127.0.0.1:0"]
+        if old_cli
+        else ["--no-leader-election.enabled", "--http.metrics-address=127.0.0.1:0", "--http.probe-address=127.0.0.1:0"]
+    )
+    return [
+        sys.executable,
+        "-m",
+        "operatorkit.example",
+        f"--namespace={namespace}",
+        f"--workers={workers}",
+        *flags,
+        "--log-level=warning",
+    ]
+
+
 def command(name: str, namespace: str, workers: int) -> list[str]:
+    if name.startswith("operatorkit@"):
+        return baseline_command(baseline_tree(name.partition("@")[2]), namespace, workers)
     if name == "operatorkit":
         return [
             sys.executable,
@@ -153,9 +183,10 @@ def cpu_seconds(proc: psutil.Process) -> float:
 def run_one(
     plane: ControlPlane, kube: KubeClient, name: str, objects: int, workers: int, idle: float, round_: int
 ) -> Result:
-    namespace = f"bench-{name}-{round_}"
+    slug = re.sub(r"[^a-z0-9-]+", "-", name.lower())
+    namespace = f"bench-{slug}-{round_}"
     kube.create(NAMESPACE, {"metadata": {"name": namespace}})
-    user = f"bench-{name}"
+    user = f"bench-{slug}"
     env = {
         **os.environ,
         "KUBECONFIG": str(plane.user_kubeconfig(user, ("system:masters",))),
@@ -163,10 +194,12 @@ def run_one(
     }
     log = plane.workdir / f"bench-{name}.log"
 
+    if name.startswith("operatorkit@"):  # the earlier operatorkit first on the path, its dependencies from here
+        env["PYTHONPATH"] = str(baseline_tree(name.partition("@")[2]) / "operatorkit" / "src")
+    argv = command(name, namespace, workers)  # built (and compiled, for controller-runtime) before the clock starts
+
     def start() -> subprocess.Popen[bytes]:
-        return subprocess.Popen(
-            command(name, namespace, workers), env=env, stdout=log.open("ab"), stderr=subprocess.STDOUT
-        )
+        return subprocess.Popen(argv, env=env, stdout=log.open("ab"), stderr=subprocess.STDOUT)
 
     # The objects exist before the controller starts, so the clock measures the controller alone:
     # start-up, initial list, and every reconcile.
@@ -240,9 +273,17 @@ def main() -> int:
     parser.add_argument("--workers", type=int, default=4)
     parser.add_argument("--idle-seconds", type=float, default=20.0)
     parser.add_argument("--only", nargs="*", default=["operatorkit", "kopf", "controller-runtime"])
+    parser.add_argument(
+        "--baseline", help="also run operatorkit as of this git ref (e.g. HEAD~3) in the same rounds, for a ratio"
+    )
     parser.add_argument("--rounds", type=int, default=3, help="rounds, each in a rotated order; medians reported")
     parser.add_argument("--json", type=Path, help="also write every result here")
     args = parser.parse_args()
+    peers = [*args.only, *([f"operatorkit@{args.baseline}"] if args.baseline else [])]
+    if "controller-runtime" in peers:
+        build_controller_runtime()  # once, before any round: a fresh machine's Go build is not the controller's time
+    if args.baseline:
+        compile_bytecode(baseline_tree(args.baseline) / "operatorkit" / "src")
     compile_bytecode()
     results: list[Result] = []
     with (
@@ -253,7 +294,7 @@ def main() -> int:
         plane.kubectl("wait", "--for=condition=Established", "--timeout=30s", "crd/greetings.example.kubeception.io")
         kube = KubeClient.load(str(plane.kubeconfig))
         for round_ in range(args.rounds):
-            order = args.only[round_ % len(args.only) :] + args.only[: round_ % len(args.only)]
+            order = peers[round_ % len(peers) :] + peers[: round_ % len(peers)]
             for name in order:
                 print(f"# round {round_ + 1}: {name}, {args.objects} objects ...", file=sys.stderr, flush=True)
                 result = run_one(plane, kube, name, args.objects, args.workers, args.idle_seconds, round_)
@@ -262,7 +303,7 @@ def main() -> int:
     if args.json:
         args.json.write_text(json.dumps([r.__dict__ for r in results], indent=2))
     print(f"{args.objects} objects, {args.workers} workers each, median of {args.rounds} rounds:\n")
-    print_table([median_result(name, [r for r in results if r.name == name]) for name in args.only])
+    print_table([median_result(name, [r for r in results if r.name == name]) for name in peers], args.objects)
     return 0
 
 
@@ -272,7 +313,7 @@ def median_result(name: str, runs: list[Result]) -> Result:
     return Result(name=name, **values)
 
 
-def print_table(results: list[Result]) -> None:
+def print_table(results: list[Result], objects: int) -> None:
     base = {r.name: r for r in results}
     print(
         "| implementation | converge (s) | controller CPU (s) | apiserver+etcd CPU (s) | API requests / object "
@@ -290,12 +331,16 @@ def print_table(results: list[Result]) -> None:
     ok = base.get("operatorkit")
     if ok is None:
         return
-    for peer in ("kopf", "controller-runtime"):
-        if peer in base:
-            print(
-                f"\noperatorkit vs {peer}: converge ratio {base[peer].converge_seconds / ok.converge_seconds:.2f}x "
-                f"(>1 = operatorkit faster), RSS ratio {ok.peak_rss_mib / base[peer].peak_rss_mib:.2f}"
-            )
+    for peer, other in base.items():
+        if peer == "operatorkit":
+            continue
+        print(
+            f"\noperatorkit vs {peer}: converge {other.converge_seconds / ok.converge_seconds:.2f}x "
+            f"(>1 = operatorkit faster); controller CPU {ok.converge_cpu_seconds / other.converge_cpu_seconds:.2f} "
+            f"of {peer}'s ({1000 * ok.converge_cpu_seconds / objects:.2f} vs "
+            f"{1000 * other.converge_cpu_seconds / objects:.2f} ms per object); "
+            f"RSS {ok.peak_rss_mib / other.peak_rss_mib:.2f}"
+        )
 
 
 if __name__ == "__main__":

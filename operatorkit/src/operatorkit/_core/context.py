@@ -3,9 +3,9 @@ what this object owns."""
 
 from __future__ import annotations
 
-import json
 from typing import TYPE_CHECKING, Any, Generic, Protocol
 
+import orjson
 from typing_extensions import TypeVar
 
 from operatorkit._base.client import ApiError
@@ -59,7 +59,7 @@ class Context(Generic[SpecT, StatusT]):
         self._read_recorded = recorded
         self._recorded: StatusT | None = None
         # A JSON round trip copies plain API data several times faster than copy.deepcopy.
-        self.status: dict[str, Any] = json.loads(json.dumps(obj.get("status") or {}))
+        self.status: dict[str, Any] = orjson.loads(orjson.dumps(obj.get("status") or {}))
         self._spec, self._spec_error = spec, spec_error
         self._events = events
         self._caches = caches
