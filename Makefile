@@ -5,17 +5,20 @@ SHELL := /bin/bash
 
 UV       ?= uv
 STATE    ?= .run
-APT_PKGS := haproxy prometheus
+REAL_NODES ?= 1
 PY       := $(UV) run --locked --no-sync
+# command:package — what the tests and the real nodes use from Debian (runc has seccomp; CNI plugins in /usr/lib/cni)
+DEBIAN   := haproxy:haproxy promtool:prometheus runc:runc /usr/lib/cni/bridge:containernetworking-plugins \
+            iptables:iptables nft:nftables conntrack:conntrack mmdebstrap:mmdebstrap skopeo:skopeo
 
-.PHONY: help deps system-deps python-deps testenv lint typecheck pytest test up down demo bench clean
+.PHONY: help deps system-deps python-deps testenv images push lint typecheck pytest test up down demo bench clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
 
-system-deps: ## Debian packages: haproxy, prometheus (promtool)
-	@missing=""; for b in haproxy:haproxy promtool:prometheus; do \
-	  command -v $${b%%:*} >/dev/null || missing="$$missing $${b##*:}"; done; \
+system-deps: ## Debian packages: haproxy, promtool, runc, CNI plugins, iptables, nftables, conntrack, mmdebstrap
+	@missing=""; for b in $(DEBIAN); do \
+	  command -v $${b%%:*} >/dev/null || [ -x "$${b%%:*}" ] || missing="$$missing $${b##*:}"; done; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing$$missing"; \
 	  $$( [ "$$(id -u)" = 0 ] || echo sudo ) apt-get update -qq; \
@@ -28,48 +31,47 @@ python-deps: ## uv, then the locked workspace into .venv
 
 deps: system-deps python-deps
 
-testenv: ## build etcd, kube-*, kwok, helm into ~/.cache/kubeception (once per go.sum)
+testenv: ## build etcd, kube-*, kubelet, containerd, kwok, helm, pause, flanneld into ~/.cache/kubeception (once per go.sum)
 	@tools/testenv/build.sh >/dev/null
 
-lint: python-deps ## ruff
+images: python-deps testenv ## build the OCI images (operators, pause, flannel, tools) into ~/.cache/kubeception/images
+	@$(PY) python -m kubeception_testenv images
+
+push: images ## push the images with skopeo: make push REGISTRY=registry.example.com/kubeception
+	@test -n "$(REGISTRY)" || { echo "usage: make push REGISTRY=<registry>/<path>" >&2; exit 2; }
+	@$(PY) python -m kubeception_testenv images | while IFS=$$'\t' read -r ref archive _; do \
+	  echo "$$ref -> $(REGISTRY)/$${ref##*/}" >&2; skopeo copy --quiet "oci-archive:$$archive" "docker://$(REGISTRY)/$${ref##*/}"; done
+
+lint: python-deps ## ruff, import contracts, declared dependencies (what the operators image installs)
 	$(PY) ruff check .
 	$(PY) ruff format --check .
 	$(PY) lint-imports --no-cache
+	@for package in operatorkit cert-operator flannel-operator; do \
+	  (cd $$package && $(PY) deptry --no-ansi src 2>&1 | grep -v '^Scanning') || exit 1; done
 
 typecheck: python-deps ## mypy --strict
 	$(PY) mypy
 
-pytest: deps testenv ## the test suite against real servers
+pytest: deps images ## the test suite against real servers
 	$(PY) pytest $(PYTEST_ARGS)
 
 test: deps testenv lint typecheck pytest ## everything CI runs
 
-up: deps testenv ## start the local mother cluster + OpenBao, moto, etcd in the background
-	@$(PY) python -m kubeception_testenv up --state $(STATE)
+up: deps images ## start the mother cluster (kwok + $(REAL_NODES) real node), OpenBao, moto, etcd in the background
+	@$(PY) python -m kubeception_testenv up --state $(STATE) --real-nodes $(REAL_NODES)
 	@echo "# (also in $(STATE)/env: eval \"\$$(cat $(STATE)/env)\")" >&2
 
-down: ## stop everything `make up` / `make demo` started
-	@for pid in $(STATE)/*-operator.pid; do [ -f "$$pid" ] || continue; kill $$(cat $$pid) 2>/dev/null || true; \
-	  for i in $$(seq 60); do kill -0 $$(cat $$pid) 2>/dev/null || break; sleep 0.5; done; \
-	  kill -9 $$(cat $$pid) 2>/dev/null || true; rm -f $$pid; done
+down: ## stop everything `make up` / `make demo` started (the cluster's state in $(STATE) survives)
 	@if [ -x .venv/bin/python ]; then .venv/bin/python -m kubeception_testenv down --state $(STATE); fi
 
-demo: up ## the local demo: `make up`, the CRDs, the operators, an example guest network
-	@source $(STATE)/env && $(PY) kubectl apply --server-side -f crds/ >/dev/null
-	@source $(STATE)/env && $(PY) kubectl wait --for=condition=Established --timeout=30s -f crds/ >/dev/null
-	@source $(STATE)/env && if ! { [ -f $(STATE)/flannel-operator.pid ] && kill -0 $$(cat $(STATE)/flannel-operator.pid) 2>/dev/null; }; then \
-	  nohup .venv/bin/python -m flannel_operator --etcd.endpoint "$$KUBECEPTION_ETCD_ENDPOINT" --hosts.node-selector type=kwok \
-	    --leader-election.namespace default --http.metrics-address 127.0.0.1:18080 --http.probe-address 127.0.0.1:18081 \
-	    > $(STATE)/flannel-operator.log 2>&1 & echo $$! > $(STATE)/flannel-operator.pid; fi
-	@source $(STATE)/env && if ! { [ -f $(STATE)/cert-operator.pid ] && kill -0 $$(cat $(STATE)/cert-operator.pid) 2>/dev/null; }; then \
-	  nohup .venv/bin/python -m cert_operator --leader-election.namespace default \
-	    --http.metrics-address 127.0.0.1:18090 --http.probe-address 127.0.0.1:18091 \
-	    > $(STATE)/cert-operator.log 2>&1 & echo $$! > $(STATE)/cert-operator.pid; fi
+demo: up ## the local demo: the platform installed by its charts on the real node, an example guest network and CA
+	@$(PY) python -m kubeception_testenv install --state $(STATE)
 	@source $(STATE)/env && $(PY) kubectl apply -f examples/flannelconfig.yaml -f examples/certificates.yaml >/dev/null
-	@source $(STATE)/env && $(PY) kubectl wait --for=condition=HostsReady --timeout=90s flannelconfig/demo >/dev/null
-	@source $(STATE)/env && $(PY) kubectl wait --for=condition=Ready --timeout=90s certconfig/demo-apiserver >/dev/null
-	@source $(STATE)/env && $(PY) kubectl get flannelconfigs,caconfigs,certconfigs,nodes >&2
-	@echo "# demo ready: source $(STATE)/env; operator logs in $(STATE)/*-operator.log, metrics on :18080, :18090" >&2
+	@source $(STATE)/env && $(PY) kubectl wait --for=condition=HostsReady --timeout=120s flannelconfig/demo >/dev/null
+	@source $(STATE)/env && $(PY) kubectl wait --for=condition=Ready --timeout=120s certconfig/demo-apiserver >/dev/null
+	@source $(STATE)/env && $(PY) kubectl get nodes,pods -A -o wide >&2
+	@source $(STATE)/env && $(PY) kubectl get flannelconfigs,caconfigs,certconfigs >&2
+	@echo "# demo ready: source $(STATE)/env; operators: kubectl -n kubeception-system logs deploy/cert-operator" >&2
 
 bench: deps testenv ## benchmarks (prints tables; see docs/benchmarks.md)
 	$(PY) python bench/controllers.py --objects 1000

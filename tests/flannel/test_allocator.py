@@ -13,6 +13,7 @@ from flannel_operator.allocator import (
     AllocationConflict,
     AllocationImmutable,
     Allocator,
+    NetworkReserved,
     PoolExhausted,
     Request,
 )
@@ -146,3 +147,13 @@ def test_health_ports_stay_valid_for_any_vni():
     ports = {key.health_port(21000, vni) for vni in range(1000, 10000)}
     assert len(ports) == 9000, "distinct across the pool"
     assert max(key.health_port(21000, vni) for vni in (1, 39_999, 2**24 - 1)) < 65536
+
+
+def test_reserved_ranges_are_never_allocated_nor_granted():
+    allocator = Allocator(NET("10.64.0.0/10"), 12, (1000, 1010), 21000, reserved=(NET("10.96.0.0/12"),))
+    networks = [allocator.allocate(f"c{i}", ask(f"br-{i}")).network for i in range(3)]
+    assert networks == [NET("10.64.0.0/12"), NET("10.80.0.0/12"), NET("10.112.0.0/12")]  # 10.96/12 skipped
+    with pytest.raises(NetworkReserved, match=r"overlaps 10\.96\.0\.0/12"):
+        allocator.allocate("d", ask("br-d", network="10.100.0.0/16"))
+    with pytest.raises(PoolExhausted):
+        allocator.allocate("e", ask("br-e"))

@@ -3,6 +3,7 @@ the operator runs a cluster network's whole lifecycle under the chart's ServiceA
 
 from __future__ import annotations
 
+import ipaddress
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -34,12 +35,17 @@ def test_chart_lints_and_rejects_bad_values():
 
 
 def test_chart_passes_flags_the_operator_understands():
-    for values in ([], ["etcd.tlsSecret=etcd-certs", "hosts.nodeSelector=type=kvm", "allocation.vniMin=5"]):
-        settings = load_settings(FlannelSettings, operator_args(render("ops", *values)))
-        assert settings.allocation.vni_max == 9999
-    assert settings.etcd.cert_file == "/etc/etcd-client/tls.crt"
-    assert settings.hosts.node_selector == {"type": "kvm"}
-    assert settings.allocation.vni_min == 5
+    defaults = load_settings(FlannelSettings, operator_args(render("ops")))
+    assert defaults.allocation.vni_max == 9999
+    assert defaults.allocation.reserved == (ipaddress.IPv4Network("10.96.0.0/12"),)
+    values = ["etcd.tlsSecret=etcd-certs", "hosts.nodeSelector=type=kvm", "allocation.vniMin=5"]
+    custom = load_settings(
+        FlannelSettings, operator_args(render("ops", *values, "allocation.reserved={10.96.0.0/12,10.244.0.0/16}"))
+    )
+    assert custom.etcd.cert_file == "/etc/etcd-client/tls.crt"
+    assert custom.hosts.node_selector == {"type": "kvm"}
+    assert custom.allocation.vni_min == 5
+    assert [str(n) for n in custom.allocation.reserved] == ["10.96.0.0/12", "10.244.0.0/16"]
 
 
 def test_rendered_chart_is_accepted_by_the_server(control_plane: ControlPlane, namespace: str):

@@ -4,7 +4,7 @@ kubernetes package."""
 from __future__ import annotations
 
 import base64
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from kubeception_testenv import ControlPlane
 
 
-def _files_instead_of_data(config: dict, tmp_path: Path) -> dict:
+def _files_instead_of_data(config: dict[str, Any], tmp_path: Path) -> dict[str, Any]:
     """The same kubeconfig with certificate files (relative to it) instead of inline data."""
     cluster, user = config["clusters"][0]["cluster"], config["users"][0]["user"]
     for entry, key in ((cluster, "certificate-authority"), (user, "client-certificate"), (user, "client-key")):

@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
-# Build the test-environment binaries (etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kwok, helm)
-# into a cache outside the clone. Each Go module is built once per content hash of its go.mod + go.sum, so a
-# second run (or a second clone) costs nothing. Prints the bin directory that holds all binaries.
+# Build the test-environment binaries into a cache outside the clone: etcd, kube-apiserver,
+# kube-controller-manager, kube-scheduler, kubelet, kube-proxy (Kubernetes), containerd, its runc shim and ctr,
+# kwok, helm, and the Go programs of the project's images (pause, flanneld). Each Go module is built once per
+# content hash of its go.mod + go.sum (and its own sources), so a second run (or a second clone) costs nothing.
+# Prints the bin directory that holds all binaries.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "$here/../.." && pwd)
 cache=${KUBECEPTION_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/kubeception}
 bin=$cache/testenv/bin
 export GOTOOLCHAIN=local GOFLAGS=-buildvcs=false
@@ -13,16 +16,15 @@ modversion() {  # modversion DIR MODULE -> version required in DIR/go.mod
   awk -v m="$2" '$1 == m { print $2; exit }' "$1/go.mod"
 }
 
-build_module() {  # build_module NAME LDFLAGS PACKAGES...
-  local name=$1 ldflags=$2; shift 2
-  local dir=$here/$name
-  local key; key=$(cat "$dir/go.mod" "$dir/go.sum" | sha256sum | cut -c1-16)
+build_module() {  # build_module NAME DIR LDFLAGS PACKAGES... (env: TAGS, CGO_ENABLED)
+  local name=$1 dir=$2 ldflags=$3; shift 3
+  local key; key=$(cat "$dir/go.mod" "$dir/go.sum" $(find "$dir" -name '*.go' | sort) | sha256sum | cut -c1-16)
   local out=$cache/testenv/$name-$key
   if [ ! -f "$out/.complete" ]; then
     echo "testenv: building $name ($key) into $out" >&2
     rm -rf "$out.tmp" && mkdir -p "$out.tmp"
     local start=$SECONDS
-    (cd "$dir" && go build -trimpath -ldflags "-s -w $ldflags" -o "$out.tmp/" "$@")
+    (cd "$dir" && go build -trimpath -tags "${TAGS:-}" -ldflags "-s -w $ldflags" -o "$out.tmp/" "$@")
     touch "$out.tmp/.complete" && rm -rf "$out" && mv "$out.tmp" "$out"
     echo "testenv: built $name in $((SECONDS - start)) s" >&2
   fi
@@ -31,12 +33,21 @@ build_module() {  # build_module NAME LDFLAGS PACKAGES...
 }
 
 k8s=$(modversion "$here/k8s" k8s.io/kubernetes)
-build_module k8s "-X k8s.io/component-base/version.gitVersion=$k8s \
+build_module k8s "$here/k8s" "-X k8s.io/component-base/version.gitVersion=$k8s \
   -X k8s.io/component-base/version.gitMajor=$(echo "${k8s#v}" | cut -d. -f1) \
   -X k8s.io/component-base/version.gitMinor=$(echo "${k8s#v}" | cut -d. -f2) \
   -X k8s.io/component-base/version.gitTreeState=clean" ./cmd/...
-build_module kwok "-X sigs.k8s.io/kwok/pkg/consts.Version=$(modversion "$here/kwok" sigs.k8s.io/kwok)" \
+build_module kwok "$here/kwok" "-X sigs.k8s.io/kwok/pkg/consts.Version=$(modversion "$here/kwok" sigs.k8s.io/kwok)" \
   sigs.k8s.io/kwok/cmd/kwok
-build_module helm "-X helm.sh/helm/v3/internal/version.version=$(modversion "$here/helm" helm.sh/helm/v3)" \
+build_module helm "$here/helm" "-X helm.sh/helm/v3/internal/version.version=$(modversion "$here/helm" helm.sh/helm/v3)" \
   helm.sh/helm/v3/cmd/helm
+containerd=$(modversion "$here/containerd" github.com/containerd/containerd/v2)
+TAGS="no_btrfs no_devmapper no_zfs" build_module containerd "$here/containerd" \
+  "-X github.com/containerd/containerd/v2/version.Version=$containerd" \
+  github.com/containerd/containerd/v2/cmd/containerd github.com/containerd/containerd/v2/cmd/containerd-shim-runc-v2 \
+  github.com/containerd/containerd/v2/cmd/ctr
+CGO_ENABLED=0 build_module pause "$root/images/pause" "" .
+flannel=$(modversion "$root/images/flannel" github.com/flannel-io/flannel)
+build_module flannel "$root/images/flannel" "-X github.com/flannel-io/flannel/pkg/version.Version=$flannel" \
+  github.com/flannel-io/flannel
 echo "$bin"

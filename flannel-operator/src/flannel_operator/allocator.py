@@ -29,6 +29,10 @@ class AllocationImmutable(Exception):
     """The spec asks to change what was allocated: the VMs on the network depend on it."""
 
 
+class NetworkReserved(Exception):
+    """A requested network overlaps a range the mother's hosts already route (its Services, its pods)."""
+
+
 class PoolExhausted(Exception):
     """No free network, VNI or health port is left in the operator's pool."""
 
@@ -49,10 +53,18 @@ class Request:
 
 
 class Allocator:
-    def __init__(self, pool: IPv4Network, network_prefix: int, vni_range: tuple[int, int], port_base: int) -> None:
+    def __init__(
+        self,
+        pool: IPv4Network,
+        network_prefix: int,
+        vni_range: tuple[int, int],
+        port_base: int,
+        reserved: tuple[IPv4Network, ...] = (),
+    ) -> None:
         if network_prefix < pool.prefixlen:
             raise ValueError(f"network size /{network_prefix} is larger than the pool {pool}")
         self.pool = pool
+        self.reserved = reserved
         self.network_prefix = network_prefix
         self.vni_range = vni_range
         self.port_base = port_base
@@ -117,8 +129,13 @@ class Allocator:
         self._check_vni(allocation.vni, others)
         self._check_bridge(allocation.bridge, others)
 
-    @staticmethod
-    def _check_network(network: IPv4Network, others: dict[str, Allocation]) -> IPv4Network:
+    def _check_network(self, network: IPv4Network, others: dict[str, Allocation]) -> IPv4Network:
+        for reserved in self.reserved:
+            if network.overlaps(reserved):
+                raise NetworkReserved(
+                    f"network {network} overlaps {reserved}, which the mother cluster's hosts route already "
+                    "(flannel-operator's allocation.reserved)"
+                )
         for other, allocation in sorted(others.items()):
             if network.overlaps(allocation.network):
                 raise AllocationConflict(f"network {network} overlaps {allocation.network} of cluster {other}", other)
@@ -138,7 +155,7 @@ class Allocator:
                 raise AllocationConflict(f"bridge {bridge} is used by cluster {other}", other)
 
     def _free_network(self, others: dict[str, Allocation]) -> IPv4Network:
-        taken = [a.network for a in others.values()]
+        taken = [*self.reserved, *(a.network for a in others.values())]
         for candidate in self.pool.subnets(new_prefix=self.network_prefix):
             if not any(candidate.overlaps(t) for t in taken):
                 return candidate

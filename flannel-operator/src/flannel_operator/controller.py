@@ -52,10 +52,10 @@ def flannel_controller(shared: Shared) -> Controller[FlannelConfigSpec, FlannelC
             FlannelClusterRoleBinding(shared),
             ClusterNamespace(shared),
             EtcdNetworkConfig(shared),
-            HostCleanup(shared),
             FlannelServiceAccount(shared),
             EtcdClientSecret(shared),
             BridgeScripts(shared),
+            HostCleanup(shared),  # after the scripts: deletion cleans the hosts while the cleanup script exists
             FlannelDaemonSet(shared),
             HostsStatus(),
             NetworkReady(),
@@ -74,6 +74,7 @@ def shared_parts(settings: FlannelSettings) -> Shared:
         allocation.network_prefix,
         (allocation.vni_min, allocation.vni_max),
         allocation.health_port_base,
+        allocation.reserved,
     )
     return Shared(settings, allocator, NetworkStore(settings.etcd))
 

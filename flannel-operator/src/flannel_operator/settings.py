@@ -36,6 +36,9 @@ class AllocationSettings(_Group):
     vni_min: int = pydantic.Field(default=1000, ge=1, le=2**24 - 1)
     vni_max: int = pydantic.Field(default=9999, ge=1, le=2**24 - 1)
     """VNIs are allocated from vni-min to vni-max, inclusive."""
+    reserved: tuple[ipaddress.IPv4Network, ...] = (ipaddress.IPv4Network("10.96.0.0/12"),)
+    """Ranges never given to a cluster, requested or allocated: what the mother's hosts route already — its Service
+    CIDR (Kubernetes' default 10.96.0.0/12 lies inside the default pool), pod CIDR, node networks."""
     health_port_base: int = pydantic.Field(default=21000, ge=1024, le=25535)
     """flanneld health ports are allocated from base to base + 40000 (hostNetwork pods share the host ports); a
     cluster gets base + VNI mod 40000 unless another holds it."""
@@ -58,9 +61,10 @@ class HostSettings(_Group):
 class ImageSettings(_Group):
     """The images of the per-cluster DaemonSet and cleanup Jobs."""
 
-    flannel: str = "quay.io/coreos/flannel:v0.26.7"
-    tools: str = "docker.io/library/alpine:3.22"
-    """Bridge setup and host cleanup: a shell and iproute2."""
+    flannel: str = "ghcr.io/kubeception/flannel:0.2.0"
+    """flanneld (images/flannel.yaml)."""
+    tools: str = "ghcr.io/kubeception/tools:0.2.0"
+    """Bridge setup and host cleanup: a shell and iproute2 (images/tools.yaml)."""
 
 
 class FlannelSettings(OperatorSettings):

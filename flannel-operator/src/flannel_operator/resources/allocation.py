@@ -8,7 +8,14 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from flannel_operator import key
-from flannel_operator.allocator import Allocation, AllocationConflict, AllocationImmutable, PoolExhausted, Request
+from flannel_operator.allocator import (
+    Allocation,
+    AllocationConflict,
+    AllocationImmutable,
+    NetworkReserved,
+    PoolExhausted,
+    Request,
+)
 from flannel_operator.spec import FlannelConfigSpec, FlannelConfigStatus
 from operatorkit import ReconcileError, Resource, TerminalError
 
@@ -43,6 +50,9 @@ class NetworkAllocation(Resource[FlannelConfigSpec, FlannelConfigStatus]):
         except AllocationImmutable as exc:
             ctx.set_condition("Allocated", "False", "Immutable", str(exc))
             raise TerminalError(str(exc), reason="AllocationImmutable") from exc
+        except NetworkReserved as exc:
+            ctx.set_condition("Allocated", "False", "Reserved", str(exc))
+            raise TerminalError(str(exc), reason="NetworkReserved") from exc
         except PoolExhausted as exc:
             ctx.set_condition("Allocated", "False", "PoolExhausted", str(exc))
             raise ReconcileError(str(exc), reason="PoolExhausted") from exc

@@ -15,8 +15,10 @@ if TYPE_CHECKING:
 BRIDGE_SETUP = r"""#!/bin/sh
 # Create the cluster's bridge once flanneld has leased this host's subnet, and keep it up.
 set -eu
+# PID 1 ignores signals it has no handler for: without the trap, every pod would wait out its grace period.
+trap 'exit 0' TERM INT
 env_file=/run/flannel/${BRIDGE}.env
-until [ -s "$env_file" ]; do sleep 1; done
+until [ -s "$env_file" ]; do sleep 1 & wait; done
 . "$env_file"
 ip link show "$BRIDGE" >/dev/null 2>&1 || ip link add "$BRIDGE" type bridge
 ip addr replace "${FLANNEL_SUBNET}" dev "$BRIDGE"
@@ -25,7 +27,7 @@ ip link set "$BRIDGE" mtu "${FLANNEL_MTU}" up
 set -f
 printf '%s\n' $DNS_SERVERS > "/run/flannel/${BRIDGE}.dns"
 printf '%s\n' $NTP_SERVERS > "/run/flannel/${BRIDGE}.ntp"
-exec sleep infinity
+sleep infinity & wait
 """
 
 CLEANUP = r"""#!/bin/sh

@@ -1,13 +1,17 @@
-"""``python -m kubeception_testenv up|down|status``: the local mother cluster and side servers for the demo.
+"""``python -m kubeception_testenv up|install|down|status|images``: the local mother cluster for the demo.
 
-``up`` starts a detached supervisor that owns every server and writes ``<state>/env`` once all are healthy;
-``down`` asks it to stop (SIGTERM), waits, and kills the supervisor's process group if anything is left.
+``up`` starts a detached supervisor that owns every server (control plane, kwok and real nodes, OpenBao, moto,
+the network etcd) and writes ``<state>/env`` once all are healthy; ``install`` installs the platform on it
+(CRDs, Vault's side of cert-operator's login, both operators from their charts); ``down`` asks the supervisor to
+stop (SIGTERM), waits, and kills its process group if anything is left. ``images`` builds the OCI images;
+``reap`` removes what runs that died without cleaning up left on the host (:mod:`kubeception_testenv.reaper`).
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import json
 import os
 import shlex
@@ -17,23 +21,30 @@ import sys
 import threading
 from pathlib import Path
 
+from kubeception_testenv import reaper
 from kubeception_testenv._process import wait_for
 from kubeception_testenv.controlplane import ControlPlane
+from kubeception_testenv.images import build_all, recipes
+from kubeception_testenv.platform import Platform
 from kubeception_testenv.servers import EtcdServer, MotoServer, OpenBaoServer
 
 _DEFAULT_STATE = Path(".run")
 
 
-def _serve(state: Path, nodes: int) -> int:
+def _serve(state: Path, nodes: int, real_nodes: int) -> int:
     """Run in the supervisor: start everything, publish the environment, wait for SIGTERM, stop everything."""
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
-    plane = ControlPlane(state / "control-plane", nodes=nodes)
+    plane = ControlPlane(
+        state / "control-plane", nodes=nodes, real_nodes=real_nodes, images=build_all() if real_nodes else (),
+        keep_pki=True,
+    )  # fmt: skip
     side = (
-        OpenBaoServer(state / "openbao", persistent=True),  # keeps its data across down/up, like the cluster
+        # OpenBao keeps its data across down/up, like the cluster; it and the etcd listen where pods reach them.
+        OpenBaoServer(state / "openbao", persistent=True, host=plane.host),
         MotoServer(state / "moto"),
-        EtcdServer(state / "flannel-etcd", name="flannel-etcd"),
+        EtcdServer(state / "flannel-etcd", name="flannel-etcd", host=plane.host),
     )
     try:
         plane.start()
@@ -50,6 +61,9 @@ def _serve(state: Path, nodes: int) -> int:
             "AWS_DEFAULT_REGION": "eu-central-1",
             "KUBECEPTION_ETCD_ENDPOINT": etcd.url,
         }
+        platform = Platform.on(plane, openbao, etcd)
+        (state / "platform.json").write_text(json.dumps(dataclasses.asdict(platform), default=str))
+        (state / "platform.json").chmod(0o600)
         (state / "env").write_text("".join(f"export {k}={shlex.quote(v)}\n" for k, v in env.items()))
         (state / "status.json").write_text(
             json.dumps(
@@ -78,7 +92,25 @@ def _supervisor_pid(state: Path) -> int | None:
     return pid
 
 
-def _up(state: Path, nodes: int, timeout: float) -> int:
+def _install(state: Path) -> int:
+    if _supervisor_pid(state) is None:
+        print("kubeception: nothing running (make up)", file=sys.stderr)
+        return 1
+    values = json.loads((state / "platform.json").read_text())
+    platform = Platform(**{**values, "kubeconfig": Path(values["kubeconfig"]), "api_ca": Path(values["api_ca"])})
+    platform.install()
+    print(f"# cert-operator and flannel-operator installed in {platform.namespace}", file=sys.stderr)
+    return 0
+
+
+def _images() -> int:
+    os.umask(0o022)
+    for recipe, archive in zip(recipes(), build_all(), strict=True):
+        print(f"{recipe.ref}\t{archive}\t{archive.stat().st_size / 2**20:.0f} MiB")
+    return 0
+
+
+def _up(state: Path, nodes: int, real_nodes: int, timeout: float) -> int:
     if _supervisor_pid(state) is not None and (state / "env").exists():
         print((state / "env").read_text(), end="")
         return 0
@@ -86,7 +118,10 @@ def _up(state: Path, nodes: int, timeout: float) -> int:
     (state / "env").unlink(missing_ok=True)
     with (state / "supervisor.log").open("ab") as log:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "kubeception_testenv", "serve", f"--state={state}", f"--nodes={nodes}"],
+            [
+                *(sys.executable, "-m", "kubeception_testenv", "serve"),
+                *(f"--state={state}", f"--nodes={nodes}", f"--real-nodes={real_nodes}"),
+            ],
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -128,6 +163,7 @@ def _down(state: Path, timeout: float) -> int:
             os.killpg(pid, signal.SIGKILL)
     with contextlib.suppress(ProcessLookupError):
         os.killpg(pid, signal.SIGKILL)  # anything a server left behind in the supervisor's group
+    reaper.reap()  # real nodes' network, cgroups and shims, had the supervisor been killed before cleaning up
     (state / "supervisor.pid").unlink(missing_ok=True)
     print("kubeception: stopped", file=sys.stderr)
     return 0
@@ -135,16 +171,24 @@ def _down(state: Path, timeout: float) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m kubeception_testenv", description=__doc__)
-    parser.add_argument("action", choices=["up", "down", "status", "serve"])
+    parser.add_argument("action", choices=["up", "install", "down", "status", "images", "reap", "serve"])
     parser.add_argument("--state", type=Path, default=_DEFAULT_STATE, help="state directory (default .run)")
     parser.add_argument("--nodes", type=int, default=3, help="number of kwok nodes")
-    parser.add_argument("--timeout", type=float, default=180, help="seconds to wait for start or stop")
+    parser.add_argument("--real-nodes", type=int, default=0, help="number of real nodes (kubelet + containerd)")
+    parser.add_argument("--timeout", type=float, default=240, help="seconds to wait for start or stop")
     args = parser.parse_args(argv)
     state: Path = args.state.resolve()
+    if args.action == "images":
+        return _images()
+    if args.action == "reap":
+        print("\n".join(f"removed what run {run_id} left" for run_id in reaper.reap()) or "nothing to remove")
+        return 0
     if args.action == "serve":
-        return _serve(state, args.nodes)
+        return _serve(state, args.nodes, args.real_nodes)
     if args.action == "up":
-        return _up(state, args.nodes, args.timeout)
+        return _up(state, args.nodes, args.real_nodes, args.timeout)
+    if args.action == "install":
+        return _install(state)
     if args.action == "down":
         return _down(state, args.timeout)
     running = _supervisor_pid(state) is not None

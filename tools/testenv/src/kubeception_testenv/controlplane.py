@@ -5,26 +5,36 @@ kwok with fake Ready nodes, all on loopback with a fresh PKI.
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
+import logging
 import subprocess
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Self
 
 import yaml
 
+from kubeception_testenv import reaper
 from kubeception_testenv._binaries import find_binary
 from kubeception_testenv._http import client_tls_context, http_status
 from kubeception_testenv._pki import KeyPair, LocalPKI
 from kubeception_testenv._ports import free_port
 from kubeception_testenv._process import Server, StartStop, wait_for
+from kubeception_testenv.network import NodeNetwork
+from kubeception_testenv.nodes import REAL_NODE_LABEL, RealNode
 from kubeception_testenv.servers import EtcdServer
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
     from kubernetes.client import ApiClient
+
+    from kubeception_testenv.network import NodeAddress
+
+log = logging.getLogger(__name__)
 
 SERVICE_CIDR = "10.96.0.0/16"
 SERVICE_IP = "10.96.0.1"
@@ -84,38 +94,74 @@ class KubeAPIServer(_HTTPSComponent):
     health_path = "/readyz"
     start_timeout = 90.0
 
-    def __init__(self, workdir: Path, pki: LocalPKI, etcd_url: str, *, audit: bool = False) -> None:
+    def __init__(
+        self, workdir: Path, pki: LocalPKI, etcd_url: str, *, audit: bool = False, host: str = "127.0.0.1"
+    ) -> None:
         self.audit_log = workdir / "audit.log" if audit else None
         self.admin = pki.issue("admin", "kubeception-admin", organizations=("system:masters",), client=True)
         self.sa = pki.service_account_keys()
         self.ca = pki.ca
         self.etcd_url = etcd_url
+        self.host = host
         super().__init__(workdir, pki, self.admin)
         self.serving = pki.issue(
             "apiserver",
             "kube-apiserver",
             dns_names=("localhost", "kubernetes", "kubernetes.default", "kubernetes.default.svc"),
-            ip_addresses=("127.0.0.1", SERVICE_IP),
+            ip_addresses=tuple(dict.fromkeys(("127.0.0.1", host, SERVICE_IP))),
             server=True,
         )
-        self.url = f"https://127.0.0.1:{self.port}"
+        self.kubelet_client = pki.issue(
+            "apiserver-kubelet-client", "kube-apiserver-kubelet-client", organizations=("system:masters",), client=True
+        )
+        self.url = f"https://{host}:{self.port}"
 
-    def request_json(self, path: str, method: str = "GET", body: object = None) -> Any:
+    def request_json(self, path: str, method: str = "GET", body: object = None, *, exists_ok: bool = False) -> Any:
         """One authenticated admin request; for the harness itself, before any client library is needed."""
         data = json.dumps(body).encode() if body is not None else None
         request = urllib.request.Request(
             f"{self.url}{path}", data=data, method=method, headers={"Content-Type": "application/json"}
         )
-        with urllib.request.urlopen(request, context=self._context, timeout=10) as response:
-            return json.load(response)
+        try:
+            with urllib.request.urlopen(request, context=self._context, timeout=10) as response:
+                return json.load(response)
+        except urllib.error.HTTPError as exc:
+            if exists_ok and exc.code == 409:
+                return None
+            raise
+
+    @property
+    def real_nodes(self) -> bool:
+        return self.host != "127.0.0.1"
+
+    def serving_flags(self) -> list[str]:
+        return [f"--bind-address={self.host}", *super().serving_flags()[1:]]
+
+    def healthy(self) -> bool:
+        return http_status(f"{self.url}{self.health_path}", self._context) == 200
+
+    def node_flags(self) -> list[str]:
+        """With real nodes: the apiserver is on the nodes' network, advertised (pods reach it through the
+        kubernetes Service), kubelets are authorized as nodes, and their serving certificates verified."""
+        if not self.real_nodes:
+            return ["--advertise-address=127.0.0.1", "--endpoint-reconciler-type=none"]  # loopback: no Endpoints
+        return [
+            f"--advertise-address={self.host}",
+            "--endpoint-reconciler-type=lease",
+            "--authorization-mode=Node,RBAC",
+            "--enable-admission-plugins=NodeRestriction",
+            f"--kubelet-client-certificate={self.kubelet_client.cert}",
+            f"--kubelet-client-key={self.kubelet_client.key}",
+            f"--kubelet-certificate-authority={self.ca.cert}",
+            "--kubelet-preferred-address-types=InternalIP",
+        ]
 
     def command(self) -> Sequence[str]:
         return [
             str(find_binary("kube-apiserver")),
             f"--etcd-servers={self.etcd_url}",
             *self.serving_flags(),
-            "--advertise-address=127.0.0.1",
-            "--endpoint-reconciler-type=none",  # a loopback address may not be an Endpoints IP
+            *self.node_flags(),
             f"--client-ca-file={self.ca.cert}",
             # The aggregation layer's front-proxy settings; without them components log an error a second.
             f"--requestheader-client-ca-file={self.ca.cert}",
@@ -127,7 +173,7 @@ class KubeAPIServer(_HTTPSComponent):
             f"--service-account-signing-key-file={self.sa.key}",
             "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
             f"--service-cluster-ip-range={SERVICE_CIDR}",
-            "--authorization-mode=RBAC",
+            *([] if self.real_nodes else ["--authorization-mode=RBAC"]),
             # One kind served straight from etcd, so tests can watch from a compacted revision and get 410 Gone.
             f"--watch-cache-sizes={UNCACHED_RESOURCE}#0",
             "--allow-privileged=true",
@@ -174,6 +220,8 @@ class KubeControllerManager(_HTTPSComponent):
             f"--root-ca-file={self.apiserver.ca.cert}",
             "--leader-elect=false",
             "--concurrent-gc-syncs=5",
+            # A real node whose kubelet stops is NotReady within 16 s (kubelets report every 4 s).
+            *(["--node-monitor-grace-period=16s"] if self.apiserver.real_nodes else []),
             "--profiling=false",
             "--v=1",
         ]
@@ -228,6 +276,26 @@ class Kwok(Server):
         return http_status(f"http://127.0.0.1:{self.port}/healthz") == 200
 
 
+def real_node(address: NodeAddress) -> dict[str, Any]:
+    """A real node's Node object, created before its kubelet registers: its pod CIDR is the harness's choice, so
+    the node's CNI configuration and the host's routes are known before anything runs."""
+    return {
+        "apiVersion": "v1",
+        "kind": "Node",
+        "metadata": {
+            "name": address.name,
+            "labels": {
+                "kubernetes.io/arch": "amd64",
+                "kubernetes.io/hostname": address.name,
+                "kubernetes.io/os": "linux",
+                "type": "real",
+                REAL_NODE_LABEL: "real",
+            },
+        },
+        "spec": {"podCIDR": str(address.pod_cidr), "podCIDRs": [str(address.pod_cidr)]},
+    }
+
+
 def fake_node(name: str) -> dict[str, Any]:
     """A Node object kwok manages: untainted, so ordinary Deployments and DaemonSets land on it."""
     resources = {"cpu": "32", "memory": "256Gi", "pods": "110"}
@@ -253,23 +321,62 @@ def fake_node(name: str) -> dict[str, Any]:
 
 
 class ControlPlane(StartStop):
-    """Start with :meth:`start` (or ``with``); everything it started is stopped by :meth:`stop`."""
+    """Start with :meth:`start` (or ``with``); everything it started is stopped by :meth:`stop`.
 
-    def __init__(self, workdir: Path, *, nodes: int = 3, audit: bool = False) -> None:
+    ``nodes`` kwok nodes (fake, Ready, for scale) and ``real_nodes`` real ones (kubelet + containerd +
+    kube-proxy, each in a network namespace of its own, running ``images``). With real nodes the API server
+    listens on the host's address on the nodes' bridge instead of loopback, so the nodes and their pods reach it.
+    ``keep_pki`` keeps the CA and service-account key found in ``workdir`` (the demo's cluster survives restarts).
+    """
+
+    def __init__(
+        self,
+        workdir: Path,
+        *,
+        nodes: int = 3,
+        real_nodes: int = 0,
+        audit: bool = False,
+        images: Sequence[Path] = (),
+        keep_pki: bool = False,
+    ) -> None:
         self.workdir = workdir
         self.node_count = nodes
         self.kubeconfig = workdir / "kubeconfig"
-        self.pki = LocalPKI(workdir / "pki")
+        self.pki = LocalPKI(workdir / "pki", keep=keep_pki)
+        self.network: NodeNetwork | None = None
+        host = "127.0.0.1"
+        if real_nodes:
+            run_id = hashlib.sha256(str(workdir.resolve()).encode()).hexdigest()[:5]
+            self.network = NodeNetwork(run_id)
+            self.network.plan([f"real-node-{index}" for index in range(real_nodes)])
+            host = str(self.network.host_ip)
+        self.host = host
         self.etcd = EtcdServer(workdir)
-        self.apiserver = KubeAPIServer(workdir, self.pki, self.etcd.url, audit=audit)
+        self.apiserver = KubeAPIServer(workdir, self.pki, self.etcd.url, audit=audit, host=host)
         self.controller_manager = KubeControllerManager(workdir, self.pki, self.apiserver, self.kubeconfig)
         self.scheduler = KubeScheduler(workdir, self.pki, self.apiserver, self.kubeconfig)
         self.kwok = Kwok(workdir, self.kubeconfig)
+        self.real_nodes = (
+            [
+                RealNode(
+                    workdir / "nodes" / node.name,
+                    node,
+                    pki=self.pki,
+                    api_url=self.apiserver.url,
+                    cluster_cidr=str(self.network.pods),
+                    images=images,
+                )
+                for node in self.network.nodes
+            ]
+            if self.network is not None
+            else []
+        )
         self.startup_seconds = 0.0
 
     @property
     def servers(self) -> tuple[Server, ...]:
-        return (self.etcd, self.apiserver, self.controller_manager, self.scheduler, self.kwok)
+        node_servers = tuple(server for node in self.real_nodes for server in node.servers)
+        return (self.etcd, self.apiserver, self.controller_manager, self.scheduler, self.kwok, *node_servers)
 
     @property
     def url(self) -> str:
@@ -278,6 +385,11 @@ class ControlPlane(StartStop):
     def start(self) -> Self:
         started = time.monotonic()
         try:
+            if self.network is not None:
+                for run_id in reaper.reap():
+                    log.warning("removed what a dead run (%s) left on the host", run_id)
+                reaper.record(self.network, self.real_nodes)
+                self.network.create()
             self.etcd.start()
             self.apiserver.start()
             self._write_kubeconfig()
@@ -286,6 +398,7 @@ class ControlPlane(StartStop):
             for server in (self.controller_manager, self.scheduler, self.kwok):
                 server.wait_healthy()
             self._create_nodes()
+            self._start_real_nodes()
             self.wait_nodes_ready()
             wait_for(self._default_service_account, timeout=30, message="the default ServiceAccount")
         except BaseException:
@@ -295,8 +408,41 @@ class ControlPlane(StartStop):
         return self
 
     def stop(self) -> None:
+        for node in reversed(self.real_nodes):
+            node.stop()
         for server in reversed(self.servers):
             server.stop()
+        if self.network is not None:
+            self.network.destroy()
+            reaper.forget(self.network.run_id)
+
+    def leftovers(self) -> list[str]:
+        """What of the real nodes still exists after :meth:`stop`: processes, mounts, cgroups, network."""
+        found = [item for node in self.real_nodes for item in node.leftovers()]
+        return found + (self.network.leftovers() if self.network is not None else [])
+
+    # -- real nodes ----------------------------------------------------------------------------------------------
+    def _start_real_nodes(self) -> None:
+        if not self.real_nodes:
+            return
+        rbac = "rbac.authorization.k8s.io"
+        self.apiserver.request_json(
+            f"/apis/{rbac}/v1/clusterrolebindings",
+            "POST",
+            {
+                "metadata": {"name": "kubeception:kube-proxy"},
+                "roleRef": {"apiGroup": rbac, "kind": "ClusterRole", "name": "system:node-proxier"},
+                "subjects": [{"apiGroup": rbac, "kind": "User", "name": "system:kube-proxy"}],
+            },
+            exists_ok=True,
+        )
+        for node in self.real_nodes:
+            self.apiserver.request_json("/api/v1/nodes", "POST", real_node(node.address), exists_ok=True)
+        for node in self.real_nodes:
+            node.start()
+
+    def real_node(self, name: str) -> RealNode:
+        return next(node for node in self.real_nodes if node.name == name)
 
     def restart_apiserver(self) -> None:
         """Stop and start kube-apiserver on the same port: for watch-recovery tests."""
@@ -393,12 +539,9 @@ class ControlPlane(StartStop):
             if any(c["type"] == "Ready" and c["status"] == "True" for c in node.get("status", {}).get("conditions", []))
         ]
 
-    def wait_nodes_ready(self, timeout: float = 60) -> None:
-        wait_for(
-            lambda: len(self.ready_nodes()) >= self.node_count,
-            timeout=timeout,
-            message=f"{self.node_count} kwok nodes to be Ready",
-        )
+    def wait_nodes_ready(self, timeout: float = 90) -> None:
+        total = self.node_count + len(self.real_nodes)
+        wait_for(lambda: len(self.ready_nodes()) >= total, timeout=timeout, message=f"{total} nodes to be Ready")
 
     def _default_service_account(self) -> bool:
         accounts = self.apiserver.request_json("/api/v1/namespaces/default/serviceaccounts")["items"]

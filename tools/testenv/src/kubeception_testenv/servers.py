@@ -28,12 +28,13 @@ class EtcdServer(Server):
 
     name = "etcd"
 
-    def __init__(self, workdir: Path, *, tls: bool = False, name: str = "etcd") -> None:
+    def __init__(self, workdir: Path, *, tls: bool = False, name: str = "etcd", host: str = "127.0.0.1") -> None:
         self.name = name
         super().__init__(workdir)
         self.client_port = free_port()
         self.peer_port = free_port()
         self.tls = tls
+        self.host = host
         self.client_cert: KeyPair | None = None
         self.ca_file: Path | None = None
         scheme = "http"
@@ -43,14 +44,14 @@ class EtcdServer(Server):
             self._server_cert = pki.issue(
                 "server",
                 "etcd",
-                ip_addresses=("127.0.0.1",),
+                ip_addresses=tuple(dict.fromkeys(("127.0.0.1", host))),
                 dns_names=("localhost",),
                 server=True,
                 client=True,
             )
             self.client_cert = pki.issue("client", "etcd-client", client=True)
             scheme = "https"
-        self.url = f"{scheme}://127.0.0.1:{self.client_port}"
+        self.url = f"{scheme}://{host}:{self.client_port}"
 
     def command(self) -> Sequence[str]:
         peer = f"http://127.0.0.1:{self.peer_port}"
@@ -105,10 +106,13 @@ class OpenBaoServer(Server):
 
     name = "openbao"
 
-    def __init__(self, workdir: Path, root_token: str | None = None, *, persistent: bool = False) -> None:
+    def __init__(
+        self, workdir: Path, root_token: str | None = None, *, persistent: bool = False, host: str = "127.0.0.1"
+    ) -> None:
         super().__init__(workdir)
         self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
+        self.host = host
+        self.url = f"http://{host}:{self.port}"
         self.persistent = persistent
         self._init_file = workdir / "init.json"
         self.root_token = root_token or secrets.token_hex(16)
@@ -122,7 +126,7 @@ class OpenBaoServer(Server):
                 "server",
                 "-dev",
                 f"-dev-root-token-id={self.root_token}",
-                f"-dev-listen-address=127.0.0.1:{self.port}",
+                f"-dev-listen-address={self.host}:{self.port}",
                 "-dev-no-store-token",
                 "-log-level=warn",
             ]
@@ -131,7 +135,7 @@ class OpenBaoServer(Server):
         cluster_port = free_port()
         config.write_text(  # integrated storage (Raft), one node: OpenBao's persistent backend
             f'storage "raft" {{ path = "{data}" node_id = "local" }}\n'
-            f'listener "tcp" {{ address = "127.0.0.1:{self.port}" tls_disable = true }}\n'
+            f'listener "tcp" {{ address = "{self.host}:{self.port}" tls_disable = true }}\n'
             f'api_addr = "{self.url}"\ncluster_addr = "http://127.0.0.1:{cluster_port}"\n'
         )
         return [str(find_binary("bao")), "server", f"-config={config}", "-log-level=warn"]

@@ -1,0 +1,165 @@
+"""The platform installed on a local mother cluster with real nodes, the way a user installs it: the CRDs, then
+each operator from its Helm chart (image from ``make images``, already on the nodes), cert-operator logging in to
+OpenBao with Kubernetes auth from its pod's ServiceAccount token, flannel-operator writing the network etcd.
+
+The demo (``python -m kubeception_testenv install``) and the real-node tests both use :class:`Platform`; the side
+servers it points the operators at listen on the host's address on the nodes' bridge (``ControlPlane.host``),
+where pods reach them.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import hvac
+
+from kubeception_testenv._binaries import find_binary
+from kubeception_testenv.images import ROOT
+from kubeception_testenv.nodes import REAL_NODE_LABEL
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+    from pathlib import Path
+
+    from kubeception_testenv.controlplane import ControlPlane
+    from kubeception_testenv.servers import EtcdServer, OpenBaoServer
+
+NAMESPACE = "kubeception-system"
+CHARTS = ROOT / "charts"
+CRDS = ROOT / "crds"
+VAULT_AUTH_MOUNT = "kubernetes"
+VAULT_POLICY = "cert-operator"
+OPERATORS = ("cert-operator", "flannel-operator")
+
+
+class InstallError(RuntimeError):
+    """A step of the installation failed; the message carries the command's output."""
+
+
+@dataclass
+class Platform:
+    """Where the operators go and what they talk to; plain values, so the demo can keep them in its state."""
+
+    kubeconfig: Path
+    api_url: str
+    api_ca: Path
+    vault_url: str
+    vault_token: str
+    etcd_url: str
+    namespace: str = NAMESPACE
+    replicas: int = 2
+
+    @classmethod
+    def on(cls, plane: ControlPlane, openbao: OpenBaoServer, etcd: EtcdServer, **options: Any) -> Platform:
+        return cls(
+            kubeconfig=plane.kubeconfig,
+            api_url=plane.url,
+            api_ca=plane.apiserver.ca.cert,
+            vault_url=openbao.url,
+            vault_token=openbao.root_token,
+            etcd_url=etcd.url,
+            **options,
+        )
+
+    def install(self, timeout: float = 240) -> None:
+        """CRDs, Vault's side of cert-operator's login, both charts; returns once every operator pod is Ready."""
+        self.apply_crds()
+        self.configure_vault()
+        self.helm_install("cert-operator", self.cert_operator_values())
+        self.helm_install("flannel-operator", self.flannel_operator_values())
+        for name in OPERATORS:
+            self.wait_available(name, timeout)
+
+    def apply_crds(self) -> None:
+        self._kubectl("apply", "--server-side", "-f", str(CRDS))
+        self._kubectl("wait", "--for=condition=Established", "--timeout=60s", "-f", str(CRDS))
+
+    def configure_vault(self) -> None:
+        """What NOTES.txt asks of a Vault administrator: the chart's policy, Kubernetes auth bound to the chart's
+        ServiceAccount. Vault reviews each login token with the token itself (``tokenReviewer`` in the chart)."""
+        bao = hvac.Client(url=self.vault_url, token=self.vault_token)
+        bao.sys.create_or_update_policy(VAULT_POLICY, (CHARTS / "cert-operator/files/vault-policy.hcl").read_text())
+        if f"{VAULT_AUTH_MOUNT}/" not in bao.sys.list_auth_methods()["data"]:
+            bao.sys.enable_auth_method("kubernetes", path=VAULT_AUTH_MOUNT)
+        bao.write(
+            f"auth/{VAULT_AUTH_MOUNT}/config",
+            kubernetes_host=self.api_url,
+            kubernetes_ca_cert=self.api_ca.read_text(),
+            disable_local_ca_jwt=True,
+        )
+        bao.write(
+            f"auth/{VAULT_AUTH_MOUNT}/role/cert-operator",
+            bound_service_account_names="cert-operator",
+            bound_service_account_namespaces=self.namespace,
+            token_policies=VAULT_POLICY,
+            token_ttl="1h",
+        )
+
+    def cert_operator_values(self) -> dict[str, object]:
+        return {
+            "replicas": self.replicas,
+            "vault": {
+                "address": self.vault_url,
+                "auth": {"method": "kubernetes", "role": "cert-operator", "tokenReviewer": True},
+            },
+            "nodeSelector": {REAL_NODE_LABEL: "real"},
+        }
+
+    def flannel_operator_values(self) -> dict[str, object]:
+        return {
+            "replicas": self.replicas,
+            "etcd": {"endpoint": self.etcd_url},
+            "hosts": {"nodeSelector": f"{REAL_NODE_LABEL}=real"},
+            "nodeSelector": {REAL_NODE_LABEL: "real"},
+        }
+
+    def helm_install(self, name: str, values: Mapping[str, object]) -> None:
+        """``helm upgrade --install``: a second install (``make demo`` again) changes nothing that is the same."""
+        self._run(
+            str(find_binary("helm")),
+            "upgrade",
+            "--install",
+            name,
+            str(CHARTS / name),
+            f"--namespace={self.namespace}",
+            "--create-namespace",
+            f"--kubeconfig={self.kubeconfig}",
+            "--values=-",
+            input=json.dumps(values),
+        )
+
+    def wait_available(self, name: str, timeout: float) -> None:
+        self._kubectl(
+            "-n",
+            self.namespace,
+            "rollout",
+            "status",
+            f"deployment/{name}",
+            f"--timeout={int(timeout)}s",
+            timeout=timeout,
+        )
+
+    def uninstall(self) -> None:
+        for name in OPERATORS:
+            self._run(
+                str(find_binary("helm")),
+                "uninstall",
+                name,
+                f"--namespace={self.namespace}",
+                f"--kubeconfig={self.kubeconfig}",
+                "--wait",
+                check=False,
+            )
+
+    def _kubectl(self, *args: str, timeout: float = 120) -> str:
+        return self._run(str(find_binary("kubectl")), f"--kubeconfig={self.kubeconfig}", *args, timeout=timeout)
+
+    @staticmethod
+    def _run(*command: str, input: str | None = None, check: bool = True, timeout: float = 300) -> str:
+        result = subprocess.run(command, input=input, capture_output=True, text=True, check=False, timeout=timeout)
+        if check and result.returncode != 0:
+            raise InstallError(f"{' '.join(command[:4])} ...: {result.stderr.strip() or result.stdout.strip()}")
+        return result.stdout
