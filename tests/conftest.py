@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 from typing import TYPE_CHECKING
 
@@ -23,10 +24,16 @@ def kube(control_plane: ControlPlane) -> KubeClient:
     return KubeClient.load(str(control_plane.kubeconfig))
 
 
-@pytest.fixture
-def namespace(kube: KubeClient) -> Iterator[str]:
-    """A fresh namespace per test; operators under test watch only it, so tests never see each other."""
+@contextlib.contextmanager
+def throwaway_namespace(kube: KubeClient) -> Iterator[str]:
     name = f"t-{uuid.uuid4().hex[:8]}"
     kube.create(NAMESPACE, {"metadata": {"name": name}})
     yield name
     kube.delete(NAMESPACE, name)
+
+
+@pytest.fixture
+def namespace(kube: KubeClient) -> Iterator[str]:
+    """A fresh namespace per test; operators under test watch only it, so tests never see each other."""
+    with throwaway_namespace(kube) as name:
+        yield name

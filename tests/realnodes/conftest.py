@@ -4,7 +4,6 @@ OpenBao and the network etcd on the host's address on the nodes' bridge."""
 
 from __future__ import annotations
 
-import uuid
 from typing import TYPE_CHECKING
 
 import pytest
@@ -13,7 +12,7 @@ from kubeception_testenv import ControlPlane, EtcdServer, OpenBaoServer
 from kubeception_testenv.images import build_all
 from kubeception_testenv.platform import Platform
 from operatorkit import KubeClient
-from operatorkit.kinds import NAMESPACE
+from tests.conftest import throwaway_namespace
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -34,10 +33,8 @@ def real_kube(real_plane: ControlPlane) -> KubeClient:
 
 @pytest.fixture
 def real_namespace(real_kube: KubeClient) -> Iterator[str]:
-    name = f"t-{uuid.uuid4().hex[:8]}"
-    real_kube.create(NAMESPACE, {"metadata": {"name": name}})
-    yield name
-    real_kube.delete(NAMESPACE, name)
+    with throwaway_namespace(real_kube) as name:
+        yield name
 
 
 @pytest.fixture(scope="session")
