@@ -6,6 +6,7 @@ OpenBao, moto, HAProxy), started on free ports, logged to files and stopped with
 
 from kubeception_testenv._binaries import BinaryNotFoundError, find_binary
 from kubeception_testenv._process import Server, ServerError, wait_for
+from kubeception_testenv.addresses import LocalAddresses
 from kubeception_testenv.controlplane import ControlPlane
 from kubeception_testenv.guest import GuestAPIServer, SecretVolume
 from kubeception_testenv.servers import EtcdServer, HAProxyServer, MotoServer, OpenBaoServer, haproxy_check
@@ -16,6 +17,7 @@ __all__ = [
     "EtcdServer",
     "GuestAPIServer",
     "HAProxyServer",
+    "LocalAddresses",
     "MotoServer",
     "OpenBaoServer",
     "SecretVolume",

@@ -82,12 +82,21 @@ class GuestAPIServer(Server):
     start_timeout = 90.0
 
     def __init__(
-        self, workdir: Path, *, etcd_url: str, serving_cert: Path, serving_key: Path, client_ca: Path, name: str
+        self,
+        workdir: Path,
+        *,
+        etcd_url: str,
+        serving_cert: Path,
+        serving_key: Path,
+        client_ca: Path,
+        name: str,
+        address: str = "127.0.0.1",
     ) -> None:
         self.name = name
         super().__init__(workdir)
+        self.address = address
         self.port = free_port()
-        self.url = f"https://127.0.0.1:{self.port}"
+        self.url = f"https://{address}:{self.port}"
         self.etcd_url = etcd_url
         self.serving_cert, self.serving_key, self.client_ca = serving_cert, serving_key, client_ca
         self.sa = LocalPKI(workdir / f"{name}-pki").service_account_keys()
@@ -97,12 +106,12 @@ class GuestAPIServer(Server):
             str(find_binary("kube-apiserver")),
             f"--etcd-servers={self.etcd_url}",
             f"--etcd-prefix=/{self.name}",
-            "--bind-address=127.0.0.1",
+            f"--bind-address={self.address}",
             f"--secure-port={self.port}",
             f"--tls-cert-file={self.serving_cert}",
             f"--tls-private-key-file={self.serving_key}",
             f"--client-ca-file={self.client_ca}",
-            "--advertise-address=127.0.0.1",
+            f"--advertise-address={self.address}",
             "--endpoint-reconciler-type=none",
             f"--service-account-key-file={self.sa.cert}",
             f"--service-account-signing-key-file={self.sa.key}",

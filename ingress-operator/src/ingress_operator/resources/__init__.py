@@ -1,0 +1,1 @@
+"""The IngressConfig's resources, one module each, in creation order: claim → routes → served."""

@@ -1,0 +1,250 @@
+"""ingress-operator against real servers: two guest kube-apiservers behind one HAProxy port, routed by SNI."""
+
+from __future__ import annotations
+
+import socket
+import ssl
+import threading
+import time
+from typing import TYPE_CHECKING
+
+import pytest
+
+from ingress_operator.spec import INGRESS_CONFIG
+from kubeception_testenv import wait_for
+from tests.ingress.conftest import (
+    DOMAIN,
+    backend_service,
+    cluster_namespace,
+    condition,
+    ingress_config,
+    kubeconfig_for,
+    kubectl,
+    set_endpoints,
+)
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from operatorkit import KubeClient
+    from tests.ingress.conftest import Guest
+
+pytestmark = pytest.mark.slow
+
+
+def route(kube: KubeClient, guest: Guest, **api: object) -> str:
+    """The guest's API Service in a namespace of its cluster, and its IngressConfig; returns the namespace."""
+    namespace = cluster_namespace(kube, guest.cluster)
+    backend_service(kube, namespace, "apiserver", [(guest.server.address, guest.server.port)])
+    kube.create(INGRESS_CONFIG, ingress_config(guest.cluster, namespace, **api))
+    return namespace
+
+
+def ready(kube: KubeClient, name: str, timeout: float = 30) -> None:
+    try:
+        wait_for(lambda: (c := condition(kube, name)) is not None and c["status"] == "True", timeout=timeout)
+    except TimeoutError as exc:
+        raise AssertionError(f"IngressConfig {name} not Ready: {condition(kube, name)}") from exc
+
+
+def message(kube: KubeClient, name: str, type_: str = "Ready") -> str:
+    found = condition(kube, name, type_)
+    assert found is not None, f"{name} has no {type_} condition"
+    return str(found["message"])
+
+
+def readyz(port: int, hostname: str) -> int:
+    """GET /readyz over a fresh TLS connection with this SNI (anonymous: any guest answers it)."""
+    context = ssl.create_default_context()
+    context.check_hostname, context.verify_mode = False, ssl.CERT_NONE
+    with (
+        socket.create_connection(("127.0.0.1", port), timeout=5) as raw,
+        context.wrap_socket(raw, server_hostname=hostname) as tls,
+    ):
+        tls.sendall(f"GET /readyz HTTP/1.1\r\nHost: {hostname}\r\nConnection: close\r\n\r\n".encode())
+        answer = tls.recv(64).decode(errors="replace")
+    return int(answer.split()[1])
+
+
+def served_cert(port: int, hostname: str) -> bytes:
+    context = ssl.create_default_context()
+    context.check_hostname, context.verify_mode = False, ssl.CERT_NONE
+    with (
+        socket.create_connection(("127.0.0.1", port), timeout=5) as raw,
+        context.wrap_socket(raw, server_hostname=hostname) as tls,
+    ):
+        return tls.getpeercert(binary_form=True) or b""
+
+
+def test_two_guest_api_servers_behind_one_port_by_sni(kube, start_ingress, guests, tmp_path: Path) -> None:
+    ingress = start_ingress()
+    g1, g2 = guests["g1"], guests["g2"]
+    route(kube, g1)
+    route(kube, g2)
+    ready(kube, "g1")
+    ready(kube, "g2")
+    status = kube.get(INGRESS_CONFIG, "g1")["status"]
+    assert status["endpoints"] == [f"https://api.g1.{DOMAIN}:{ingress.agent.tls_port}"]
+    server = f"https://127.0.0.1:{ingress.agent.tls_port}"
+    for guest in (g1, g2):
+        done = kubectl(kubeconfig_for(guest, server, tmp_path), "get", "namespaces", "-o", "name")
+        assert done.returncode == 0, done.stderr
+        assert "namespace/kube-system" in done.stdout.split()
+    # Each hostname reaches its own cluster: the certificate passed through is that guest's own serving cert.
+    for guest in (g1, g2):
+        pem = guest.server.serving_cert.read_text()
+        assert served_cert(ingress.agent.tls_port, guest.hostname) == ssl.PEM_cert_to_DER_cert(pem)
+    # g2's admin, sent to g1 by SNI, is nobody there; TLS is passed through, so g1 sees g2's client certificate.
+    foreign = kubeconfig_for(g1, server, tmp_path, cert=g2.admin_cert, key=g2.admin_key)
+    refused = kubectl(foreign, "get", "namespaces")
+    assert refused.returncode != 0
+    assert "Unauthorized" in refused.stderr or "must be logged in" in refused.stderr, refused.stderr
+    # A name nobody claimed leads nowhere.
+    with pytest.raises((ssl.SSLError, OSError, IndexError)):
+        readyz(ingress.agent.tls_port, f"api.nobody.{DOMAIN}")
+    assert ingress.agent.metric("kubeception_ingress_agent_reloads_total", '{result="success"}') <= 1
+
+
+def test_a_hundred_routes_come_and_go_without_a_reload_or_a_failed_request(kube, start_ingress, guests) -> None:
+    ingress = start_ingress()
+    g1, g2 = guests["g1"], guests["g2"]
+    route(kube, g1)
+    route(kube, g2)
+    ready(kube, "g1")
+    ready(kube, "g2")
+    reloads = ingress.agent.metric("kubeception_ingress_agent_reloads_total", '{result="success"}')
+    results: list[int] = []
+    failures: list[str] = []
+    stop = threading.Event()
+
+    def client() -> None:
+        while not stop.is_set():
+            for guest in (g1, g2):
+                try:
+                    results.append(readyz(ingress.agent.tls_port, guest.hostname))
+                except (OSError, ValueError, IndexError) as exc:
+                    failures.append(f"{guest.cluster}: {exc!r}")
+
+    thread = threading.Thread(target=client, daemon=True)
+    thread.start()
+    names = [f"c{index:03d}" for index in range(100)]
+    for name in names:  # each routes to a Service in a namespace of its own cluster, backed by g2
+        ns = cluster_namespace(kube, name)
+        backend_service(kube, ns, "apiserver", [(g2.server.address, g2.server.port)])
+        kube.create(INGRESS_CONFIG, ingress_config(name, ns))
+    for name in names:
+        ready(kube, name, timeout=120)
+    assert readyz(ingress.agent.tls_port, f"api.c042.{DOMAIN}") == 200
+    for name in names:
+        kube.delete(INGRESS_CONFIG, name)
+    wait_for(lambda: len(kube.list(INGRESS_CONFIG)["items"]) == 2, timeout=120, message="100 routes deleted")
+    wait_for(
+        lambda: ingress.agent.metric("kubeception_ingress_agent_routes") == 2,
+        timeout=30,
+        message="agent serves 2 routes",
+    )
+    stop.set()
+    thread.join(10)
+    assert failures == []
+    assert len(results) > 20
+    assert set(results) == {200}
+    assert ingress.agent.metric("kubeception_ingress_agent_reloads_total", '{result="success"}') == reloads
+    assert ingress.agent.metric("kubeception_ingress_agent_runtime_updates_total") > 0
+    assert readyz(ingress.agent.tls_port, g1.hostname) == 200
+
+
+def test_backend_that_goes_away_and_comes_back(kube, start_ingress, guests) -> None:
+    ingress = start_ingress()
+    g1 = guests["g1"]
+    namespace = route(kube, g1)
+    ready(kube, "g1")
+    set_endpoints(kube, namespace, "apiserver", [])
+    wait_for(
+        lambda: (c := condition(kube, "g1", "BackendsReady")) is not None and c["status"] == "False",
+        timeout=20,
+        message="BackendsReady False",
+    )
+    assert "no ready endpoint" in message(kube, "g1", "BackendsReady")
+
+    def refused() -> bool:
+        try:
+            readyz(ingress.agent.tls_port, g1.hostname)
+        except (OSError, IndexError, ValueError):
+            return True
+        return False
+
+    wait_for(refused, timeout=20, message="no server behind the route")
+    set_endpoints(kube, namespace, "apiserver", [(g1.server.address, g1.server.port)])
+    wait_for(
+        lambda: not refused() and readyz(ingress.agent.tls_port, g1.hostname) == 200, timeout=20, message="served again"
+    )
+    ready(kube, "g1")
+
+
+def test_clash_and_foreign_namespace_are_refused_and_others_keep_serving(kube, start_ingress, guests) -> None:
+    ingress = start_ingress()
+    g1 = guests["g1"]
+    route(kube, g1)
+    ready(kube, "g1")
+    # Outside its own domain: refused, naming the domain it may use.
+    ns = cluster_namespace(kube, "thief")
+    backend_service(kube, ns, "apiserver", [(guests["g2"].server.address, guests["g2"].server.port)])
+    kube.create(INGRESS_CONFIG, ingress_config("thief", ns, hostnames=[g1.hostname]))
+    wait_for(
+        lambda: (c := condition(kube, "thief", "Claimed")) is not None and c["status"] == "False",
+        timeout=20,
+        message="thief refused",
+    )
+    assert f"outside the cluster's domain thief.{DOMAIN}" in message(kube, "thief", "Claimed")
+    # Routing to another cluster's namespace: refused, naming its cluster.
+    g1_namespace = kube.get(INGRESS_CONFIG, "g1")["spec"]["api"]["backend"]["namespace"]
+    kube.create(INGRESS_CONFIG, ingress_config("peeker", g1_namespace))
+    wait_for(
+        lambda: (c := condition(kube, "peeker", "BackendsReady")) is not None and c["status"] == "False",
+        timeout=20,
+        message="peeker refused",
+    )
+    assert "belongs to cluster g1" in message(kube, "peeker", "BackendsReady")
+    assert readyz(ingress.agent.tls_port, g1.hostname) == 200
+    # Deleting one IngressConfig leaves the others' routes serving.
+    kube.delete(INGRESS_CONFIG, "thief")
+    kube.delete(INGRESS_CONFIG, "peeker")
+    wait_for(lambda: len(kube.list(INGRESS_CONFIG)["items"]) == 1, timeout=20, message="deleted")
+    assert readyz(ingress.agent.tls_port, g1.hostname) == 200
+
+
+def test_frontend_port_is_a_seamless_reload_and_a_busy_port_a_condition(kube, start_ingress, guests, tmp_path) -> None:
+    busy = socket.socket()
+    busy.bind(("127.0.0.1", 0))
+    busy.listen()
+    port = busy.getsockname()[1]
+    ingress = start_ingress(ports=(port, port + 1))
+    g1, g2 = guests["g1"], guests["g2"]
+    route(kube, g1, frontendPort=True)  # gets the busy port: HAProxy cannot bind it
+    wait_for(
+        lambda: (c := condition(kube, "g1")) is not None and c["reason"] == "NotServed",
+        timeout=30,
+        message=lambda: f"g1 not served: {condition(kube, 'g1')}",
+    )
+    assert f"port {port}" in message(kube, "g1")
+    assert readyz(ingress.agent.tls_port, g1.hostname) == 200  # the rest of its routes (by SNI) still serve
+    route(kube, g2, frontendPort=True)
+    ready(kube, "g2")
+    routes = kube.get(INGRESS_CONFIG, "g2")["status"]["routes"]
+    assert routes[0]["port"] == port + 1
+    done = kubectl(kubeconfig_for(g2, f"https://127.0.0.1:{port + 1}", tmp_path), "get", "namespaces", "-o", "name")
+    assert done.returncode == 0, done.stderr
+    busy.close()
+    assert ingress.agent.metric("kubeception_ingress_agent_reloads_total", '{result="success"}') >= 1
+
+
+def test_agent_restart_comes_back_with_the_same_routes(kube, start_ingress, guests) -> None:
+    ingress = start_ingress()
+    g1 = guests["g1"]
+    route(kube, g1)
+    ready(kube, "g1")
+    ingress.agent.stop()
+    started = time.monotonic()
+    ingress.agent.start()
+    assert readyz(ingress.agent.tls_port, g1.hostname) == 200
+    assert time.monotonic() - started < 30
