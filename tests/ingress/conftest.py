@@ -139,7 +139,7 @@ def ingress_config(cluster: str, namespace: str, **api: Any) -> Object:
 class Agent:
     """``python -m ingress_operator.agent`` with its own HAProxy, as the chart runs it in a pod."""
 
-    def __init__(self, kubeconfig: Path, namespace: str, workdir: Path) -> None:
+    def __init__(self, kubeconfig: Path, namespace: str, workdir: Path, table: str = "ingress-routes") -> None:
         self.tls_port, self.http_port, self.status_port = free_port(), free_port(), free_port()
         self.url = f"http://127.0.0.1:{self.status_port}"
         workdir.mkdir(parents=True, exist_ok=True)
@@ -150,6 +150,7 @@ class Agent:
             "ingress_operator.agent",
             f"--kubeconfig={kubeconfig}",
             f"--table-namespace={namespace}",
+            f"--table-name={table}",
             f"--state-dir={workdir / 'state'}",
             f"--haproxy={find_binary('haproxy')}",
             "--bind-address=127.0.0.1",

@@ -58,11 +58,18 @@ SUFFIXES = {"counter": ("_total",), "histogram": ("_bucket", "_sum", "_count"), 
 def test_dashboard_and_alerts_use_only_metrics_the_operators_export():
     import cert_operator.metrics
     import flannel_operator.metrics
+    import ingress_operator.metrics
     import operatorkit._base.metrics
+    from ingress_operator.agent.agent import REGISTRY as AGENT_REGISTRY
 
-    modules = (cert_operator.metrics, flannel_operator.metrics, operatorkit._base.metrics)
+    modules = (cert_operator.metrics, flannel_operator.metrics, ingress_operator.metrics, operatorkit._base.metrics)
     assert all(modules)  # imported for their registrations
-    exported = {metric.name + suffix for metric in REGISTRY.collect() for suffix in SUFFIXES.get(metric.type, ("",))}
+    exported = {
+        metric.name + suffix
+        for registry in (REGISTRY, AGENT_REGISTRY)
+        for metric in registry.collect()
+        for suffix in SUFFIXES.get(metric.type, ("",))
+    }
     alerts = yaml.safe_load((MONITORING / "alerts.yaml").read_text())["groups"]
     queries = [*dashboard_expressions(), *(rule["expr"] for group in alerts for rule in group["rules"])]
     pattern = r"\b((?:controller_runtime|workqueue|leader_election|rest_client|kubeception|operatorkit)_[a-z_]+)"
