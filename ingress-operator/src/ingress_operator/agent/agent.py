@@ -57,6 +57,8 @@ for _result in ("success", "refused", "failed"):
 for _how in ("runtime", "reload"):
     APPLY_SECONDS.labels(_how)
 RELOAD_TIMEOUT = 30.0
+RETRY_REFUSED = 30.0
+"""Seconds between attempts to serve routes HAProxy refused."""
 
 
 class _Closable(Protocol):
@@ -78,6 +80,8 @@ class Agent:
         self._stopping = threading.Event()
         self._commands_counted = 0
         self._stream: _Closable | None = None
+        self._apply_lock = threading.Lock()
+        self._last_table: tuple[int, Shape, list[Route]] | None = None
 
     # -- HAProxy -------------------------------------------------------------------------------------------
     def start_haproxy(self, rendered: render.Rendered) -> None:
@@ -111,6 +115,11 @@ class Agent:
 
     # -- applying a table ----------------------------------------------------------------------------------
     def apply(self, revision: int, shape: Shape, routes: list[Route]) -> None:
+        with self._apply_lock:
+            self._last_table = (revision, shape, routes)
+            self._apply(revision, shape, routes)
+
+    def _apply(self, revision: int, shape: Shape, routes: list[Route]) -> None:
         assert self.running is not None
         started = time.monotonic()
         wanted = render.build(revision, shape, routes)
@@ -238,6 +247,7 @@ class Agent:
         self.start_haproxy(render.build(*first[:3]) if first else render.build(0, render.EMPTY, []))
         version = first[3] if first else None
         threading.Thread(target=self._watch_haproxy, name="haproxy-watch", daemon=True).start()
+        threading.Thread(target=self._retry_refused, name="retry-refused", daemon=True).start()
         while not self._stopping.is_set():
             try:
                 version = self._follow(version)
@@ -290,6 +300,13 @@ class Agent:
         assert self.running is not None
         if revision != self.running.revision or self.error:
             self.apply(revision, shape, routes)
+
+    def _retry_refused(self) -> None:
+        """Routes HAProxy refused (a port something else held) are tried again: the port may be free now."""
+        while not self._stopping.wait(RETRY_REFUSED):
+            if self.failed and self._last_table is not None:
+                log.info("retrying %d refused routes", len(self.failed))
+                self.apply(*self._last_table)
 
     def _watch_haproxy(self) -> None:
         assert self.haproxy is not None

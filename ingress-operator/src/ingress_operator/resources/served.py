@@ -17,6 +17,7 @@ if TYPE_CHECKING:
 
 WAIT = 0.25
 """Seconds between looks while agents catch up (the per-object rate limit still applies)."""
+RECHECK_REFUSED = 30.0
 
 
 def user_endpoints(ctx: IngressContext, shared: Shared) -> list[str]:
@@ -56,6 +57,7 @@ class Served(Resource[IngressConfigSpec, IngressConfigStatus]):
                 message = "; ".join(f"{b}: {why}" for b, why in sorted(failed.items()))
                 ctx.set_condition(READY, "False", "NotServed", f"agent {status.url}: {message}")
                 metrics.route_failures.inc()
+                ctx.requeue_after(RECHECK_REFUSED)  # the agent retries; look again
                 return
         behind = [s for s in statuses if s.revision < revision]
         if behind:
