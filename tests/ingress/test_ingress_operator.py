@@ -53,8 +53,9 @@ def message(kube: KubeClient, name: str, type_: str = "Ready") -> str:
     return str(found["message"])
 
 
-def readyz(port: int, hostname: str) -> int:
-    """GET /readyz over a fresh TLS connection with this SNI (anonymous: any guest answers it)."""
+def ask(port: int, hostname: str) -> tuple[int, bytes]:
+    """GET /readyz over a fresh TLS connection with this SNI (anonymous: any guest answers it): the HTTP status
+    and the certificate the server presented."""
     context = ssl.create_default_context()
     context.check_hostname, context.verify_mode = False, ssl.CERT_NONE
     with (
@@ -63,17 +64,15 @@ def readyz(port: int, hostname: str) -> int:
     ):
         tls.sendall(f"GET /readyz HTTP/1.1\r\nHost: {hostname}\r\nConnection: close\r\n\r\n".encode())
         answer = tls.recv(64).decode(errors="replace")
-    return int(answer.split()[1])
+        return int(answer.split()[1]), tls.getpeercert(binary_form=True) or b""
+
+
+def readyz(port: int, hostname: str) -> int:
+    return ask(port, hostname)[0]
 
 
 def served_cert(port: int, hostname: str) -> bytes:
-    context = ssl.create_default_context()
-    context.check_hostname, context.verify_mode = False, ssl.CERT_NONE
-    with (
-        socket.create_connection(("127.0.0.1", port), timeout=5) as raw,
-        context.wrap_socket(raw, server_hostname=hostname) as tls,
-    ):
-        return tls.getpeercert(binary_form=True) or b""
+    return ask(port, hostname)[1]
 
 
 def test_two_guest_api_servers_behind_one_port_by_sni(kube, start_ingress, guests, tmp_path: Path) -> None:
