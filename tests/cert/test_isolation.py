@@ -194,7 +194,7 @@ def test_guest_apiserver_isolation_renewal_and_rotation(kube, namespace, start_c
                     (old_admin / key).write_bytes(admin_a.contents[key])
 
                 # Rotation: trust both, re-issue everything, retire the old CA — under traffic.
-                kube.patch(CA_CONFIG, a, {"spec": {"rotation": {"id": "r1", "overlap": "10s"}}}, namespace)
+                kube.patch(CA_CONFIG, a, {"spec": {"rotation": {"id": "r1", "overlap": "6s"}}}, namespace)
                 wait_for(
                     lambda: status(kube, CA_CONFIG, a, namespace).get("rotation", {}).get("phase") == "Complete",
                     timeout=120,
