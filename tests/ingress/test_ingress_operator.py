@@ -5,7 +5,6 @@ from __future__ import annotations
 import socket
 import ssl
 import threading
-import time
 from typing import TYPE_CHECKING
 
 import pytest
@@ -243,7 +242,5 @@ def test_agent_restart_comes_back_with_the_same_routes(kube, start_ingress, gues
     route(kube, g1)
     ready(kube, "g1")
     ingress.agent.stop()
-    started = time.monotonic()
     ingress.agent.start()
     assert readyz(ingress.agent.tls_port, g1.hostname) == 200
-    assert time.monotonic() - started < 30

@@ -106,11 +106,6 @@ class Claims:
         with self._lock:
             self._release(cluster)
 
-    def slot_counts(self) -> dict[Mode, int]:
-        """One more than the highest slot in use, per mode."""
-        with self._lock:
-            return {mode: max(taken, default=-1) + 1 for mode, taken in self._slots.items()}
-
     def usage(self) -> tuple[int, int]:
         """Frontend ports used and the pool's size."""
         with self._lock:

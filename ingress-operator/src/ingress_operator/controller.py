@@ -15,13 +15,13 @@ from ingress_operator import key, metrics
 from ingress_operator.agents import Agents
 from ingress_operator.claims import Claims
 from ingress_operator.resources.claim import RouteClaims, recorded_claims
-from ingress_operator.resources.routes import Routes, backend_keys
+from ingress_operator.resources.routes import Routes, backend_keys, backend_namespaces
 from ingress_operator.resources.served import Served
 from ingress_operator.shared import Shared
 from ingress_operator.spec import INGRESS_CONFIG, IngressConfigSpec, IngressConfigStatus
 from ingress_operator.table import RoutingTable
 from operatorkit import Controller, Index, KubeClient, Watch, by_label, object_key
-from operatorkit.kinds import ENDPOINT_SLICE, SERVICE
+from operatorkit.kinds import ENDPOINT_SLICE, NAMESPACE, SERVICE
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -40,6 +40,11 @@ def routing_to_service(obj: Object, primaries: CacheReader) -> list[str]:
     return [object_key(c) for c in primaries.by_index(key.BACKEND_INDEX, key.service_key(meta["namespace"], name))]
 
 
+def routing_into_namespace(obj: Object, primaries: CacheReader) -> list[str]:
+    """Keys of the IngressConfigs with a backend in this namespace: its cluster label decides whether they route."""
+    return [object_key(c) for c in primaries.by_index(key.BACKEND_NAMESPACE_INDEX, obj["metadata"]["name"])]
+
+
 def ingress_controller(shared: Shared) -> Controller[IngressConfigSpec, IngressConfigStatus]:
     return Controller(
         name="ingressconfig",
@@ -47,9 +52,14 @@ def ingress_controller(shared: Shared) -> Controller[IngressConfigSpec, IngressC
         spec_model=IngressConfigSpec,
         status_model=IngressConfigStatus,
         resources=[RouteClaims(shared), Routes(shared), Served(shared)],
-        watches=[Watch(SERVICE, routing_to_service), Watch(ENDPOINT_SLICE, routing_to_service)],
+        watches=[
+            Watch(SERVICE, routing_to_service),
+            Watch(ENDPOINT_SLICE, routing_to_service),
+            Watch(NAMESPACE, routing_into_namespace),
+        ],
         indexes=[
             Index(INGRESS_CONFIG, key.BACKEND_INDEX, backend_keys),
+            Index(INGRESS_CONFIG, key.BACKEND_NAMESPACE_INDEX, backend_namespaces),
             Index(ENDPOINT_SLICE, key.SERVICE_INDEX, endpoint_slice_service),
         ],
         before_start=lambda configs: start(shared, configs),

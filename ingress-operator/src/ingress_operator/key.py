@@ -9,6 +9,8 @@ from operatorkit import CLUSTER_LABEL, MANAGED_BY_LABEL
 MANAGER = "ingress-operator"
 BACKEND_INDEX = "backend"
 """The cache index of IngressConfigs by the ``namespace/service`` of every backend they route to."""
+BACKEND_NAMESPACE_INDEX = "backend-namespace"
+"""The cache index of IngressConfigs by the namespaces their backends are in (whose cluster label is checked)."""
 SERVICE_NAME_LABEL = "kubernetes.io/service-name"
 """What ties an EndpointSlice to its Service."""
 

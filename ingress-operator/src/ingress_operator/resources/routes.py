@@ -42,6 +42,11 @@ def backend_keys(obj: dict[str, Any]) -> list[str]:
     return [key.service_key(str(b.get("namespace")), str(b.get("service"))) for b in backends if isinstance(b, dict)]
 
 
+def backend_namespaces(obj: dict[str, Any]) -> list[str]:
+    """Index function: the namespaces an IngressConfig's backends are in."""
+    return sorted({service.partition("/")[0] for service in backend_keys(obj)})
+
+
 def servers(ctx: IngressContext, backend: Backend) -> list[tuple[str, int]]:
     """Ready endpoints of the backend's Service port, sorted (stable slots in HAProxy)."""
     service = ctx.cache(SERVICE).get_by_name(backend.service, backend.namespace)
@@ -113,7 +118,8 @@ class Routes(Resource[IngressConfigSpec, IngressConfigStatus]):
             ctx.requeue_after(0.2)
 
     def _check_namespace(self, ctx: IngressContext, namespace: str) -> None:
-        obj = ctx.lookup(NAMESPACE, namespace)
+        """From the cache: a namespace labelled later reconciles this object (the controller watches them)."""
+        obj = ctx.cache(NAMESPACE).get_by_name(namespace)
         cluster = None if obj is None else obj["metadata"].get("labels", {}).get(CLUSTER_LABEL)
         if cluster != ctx.spec.cluster_id:
             message = (
