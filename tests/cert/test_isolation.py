@@ -200,6 +200,8 @@ def test_guest_apiserver_isolation_renewal_and_rotation(kube, namespace, start_c
                     timeout=120,
                     message="rotation complete",
                 )
+                rotation = status(kube, CA_CONFIG, a, namespace)["rotation"]
+                assert "settledAt" not in rotation, "a phase's settling time must not outlive the phase"
                 new_ca = status(kube, CA_CONFIG, a, namespace)["ca"]["certificate"]
                 wait_for(lambda: issued_by(new_ca, traffic.served), timeout=30, message="serving from the new CA")
                 # Only the new CA is trusted now: the pre-rotation admin certificate is refused.

@@ -7,6 +7,7 @@ from typing import Any
 from operatorkit import Kind, Status, by_label, is_subset, object_key
 from operatorkit._base.conditions import clean_reason, set_condition
 from operatorkit._runtime.store import Store
+from operatorkit._runtime.writes import merge_patch
 from operatorkit.kinds import CONFIG_MAP, NAMESPACE
 
 
@@ -128,3 +129,16 @@ def test_status_models_check_conditions_and_drop_fields_of_earlier_versions():
     assert problems is not None
     for field in ("status.observedGeneration", "status.conditions.0.status", "status.conditions.0.reason"):
         assert field in problems, problems
+
+
+def test_status_patch_removes_keys_at_every_depth_and_sends_only_changes():
+    stored = {
+        "observedGeneration": 3,
+        "rotation": {"phase": "Trusting", "settledAt": "t0", "id": "r1"},
+        "pending": ["a"],
+        "gone": 1,
+    }
+    desired = {"observedGeneration": 3, "rotation": {"phase": "Reissuing", "id": "r1"}, "pending": ["a", "b"]}
+    patch = merge_patch(stored, desired)
+    assert patch == {"rotation": {"phase": "Reissuing", "settledAt": None}, "pending": ["a", "b"], "gone": None}
+    assert merge_patch(desired, desired) == {}

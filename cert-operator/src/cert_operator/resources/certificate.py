@@ -283,7 +283,7 @@ class Certificate(Resource[CertConfigSpec, CertConfigStatus]):
                 "notBefore": pem.rfc3339(current.not_valid_before_utc),
                 "notAfter": pem.rfc3339(current.not_valid_after_utc),
                 "nextRenewal": pem.rfc3339(renew_at),
-                "caSerial": ca.serial,
+                "caSerial": _issuer_serial(current, ca),
                 "trustBundleHash": pem.bundle_hash(ca.trust),
             }
         )
@@ -358,3 +358,12 @@ class Certificate(Resource[CertConfigSpec, CertConfigStatus]):
             ctx.delete_owned(SECRET, recorded.secret_name, ctx.namespace)
         with contextlib.suppress(KeyError):
             metrics.expiry_timestamp.remove(ctx.namespace or "", ctx.name, recorded.cluster_id or "")
+
+
+def _issuer_serial(current: x509.Certificate, ca: ClusterCA) -> str | None:
+    """The serial of the trusted CA that really signed ``current``: during a rotation a re-issue can be deferred,
+    and the rotation must not take the CAConfig's new CA for the one the stored certificate carries."""
+    if pem.issued_by(current, ca.certificate):
+        return ca.serial
+    signers = (pem.load(trusted) for trusted in pem.split(ca.trust))
+    return next((pem.serial_hex(signer) for signer in signers if pem.issued_by(current, signer)), None)

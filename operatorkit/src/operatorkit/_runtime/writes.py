@@ -10,13 +10,28 @@ from operatorkit._base.client import ApiError
 from operatorkit._core.cache import object_key
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Mapping
 
     from operatorkit._base.client import KubeClient, Object
     from operatorkit._core.context import Context
     from operatorkit.kinds import Kind
 
 _RECHECKED = ("generation", "labels", "annotations", "deletionTimestamp")
+
+
+def merge_patch(original: Mapping[str, Any], desired: Mapping[str, Any]) -> dict[str, Any]:
+    """The RFC 7386 merge patch that turns ``original`` into ``desired``: changed keys, and removed keys as null
+    at every depth — a key popped from a nested mapping must go from the stored object too, or it comes back on
+    the next read. Lists are replaced whole, as merge patches do."""
+    patch: dict[str, Any] = {removed: None for removed in original if removed not in desired}
+    for name, value in desired.items():
+        before = original.get(name)
+        if isinstance(value, dict) and isinstance(before, dict):
+            if nested := merge_patch(before, value):
+                patch[name] = nested
+        elif name not in original or before != value:
+            patch[name] = value
+    return patch
 
 
 class PrimaryWriter:
@@ -55,15 +70,13 @@ class PrimaryWriter:
                 raise
 
     def write_status(self, ctx: Context[Any, Any]) -> None:
-        """Write ``ctx.status`` if it differs from what is stored (top level only: removed keys become null)."""
+        """Write ``ctx.status`` if it differs from what is stored, as a merge patch of what changed."""
         if ctx.deleting and ctx.finalizer_kept is None:
             return  # the finalizer is gone; the object may be too
         original = ctx.obj.get("status") or {}
         if ctx.status == original:
             return
-        patch: dict[str, Any] = dict(ctx.status)
-        for removed in set(original) - set(ctx.status):
-            patch[removed] = None
+        patch = merge_patch(original, ctx.status)
         meta = ctx.obj["metadata"]
         try:
             written = self.client.patch(
