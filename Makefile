@@ -46,7 +46,7 @@ lint: python-deps ## ruff, import contracts, declared dependencies (what the ope
 	$(PY) ruff check .
 	$(PY) ruff format --check .
 	$(PY) lint-imports --no-cache
-	@for package in operatorkit cert-operator flannel-operator ingress-operator; do \
+	@for package in operatorkit cert-operator flannel-operator ingress-operator kvm-operator; do \
 	  (cd $$package && $(PY) deptry --no-ansi src 2>&1 | grep -v '^Scanning') || exit 1; done
 
 typecheck: python-deps ## mypy --strict

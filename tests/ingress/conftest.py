@@ -46,10 +46,11 @@ class Guest:
     pki: LocalPKI
     admin_cert: Path
     admin_key: Path
+    domain: str = DOMAIN
 
     @property
     def hostname(self) -> str:
-        return f"api.{self.cluster}.{DOMAIN}"
+        return f"api.{self.cluster}.{self.domain}"
 
 
 @pytest.fixture(scope="session")

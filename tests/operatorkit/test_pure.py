@@ -112,6 +112,11 @@ def test_dependents_are_owned_by_reference_or_by_labels_across_scopes():
         "kubeception.io/owner-kind": "Greeting",
         "kubeception.io/owner-uid": "u1",
     }
+    # An ownerReference across namespaces would be read in the dependent's namespace, found missing, and the
+    # dependent garbage-collected: labels there too.
+    elsewhere = ctx.own(CONFIG_MAP, {"metadata": {"name": "c", "namespace": "control-plane"}})
+    assert "ownerReferences" not in elsewhere["metadata"]
+    assert elsewhere["metadata"]["labels"]["kubeception.io/owner-uid"] == "u1"
 
 
 def test_status_models_check_conditions_and_drop_fields_of_earlier_versions():

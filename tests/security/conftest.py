@@ -90,6 +90,6 @@ def denied(events: list[dict[str, Any]]) -> list[str]:
 
 
 def install(plane: ControlPlane, manifest: str) -> None:
-    """Everything the chart renders but the Deployment: the operator runs in-process, as its ServiceAccount."""
-    docs = [d for d in yaml.safe_load_all(manifest) if d and d["kind"] != "Deployment"]
+    """Everything the chart renders but its workloads: the operator (and an agent) run here, as its ServiceAccounts."""
+    docs = [d for d in yaml.safe_load_all(manifest) if d and d["kind"] not in ("Deployment", "DaemonSet")]
     plane.kubectl("apply", "-f", "-", input=yaml.safe_dump_all(docs))

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
+import yaml
 
 from cert_operator.controller import ca_controller, cert_controller
 from cert_operator.spec import CA_CONFIG, CERT_CONFIG
@@ -18,15 +19,41 @@ from cert_operator.vault import Vault
 from cert_operator.vault_auth import TokenAuth
 from flannel_operator.controller import flannel_controller, shared_parts
 from flannel_operator.spec import FLANNEL_CONFIG
-from kubeception_testenv import EtcdServer, wait_for
+from ingress_operator.controller import ingress_controller
+from ingress_operator.controller import shared_parts as ingress_parts
+from ingress_operator.settings import IngressSettings
+from ingress_operator.spec import INGRESS_CONFIG
+from kubeception_testenv import EtcdServer, LocalAddresses, wait_for
+from kvm_operator.controller import kvm_controller
+from kvm_operator.settings import KVMSettings
+from kvm_operator.shared import CA_CONFIG as KVM_CA_CONFIG
+from kvm_operator.shared import CERT_CONFIG as KVM_CERT_CONFIG
+from kvm_operator.shared import FLANNEL_CONFIG as KVM_FLANNEL_CONFIG
+from kvm_operator.shared import INGRESS_CONFIG as KVM_INGRESS_CONFIG
+from kvm_operator.shared import Shared as KVMShared
+from kvm_operator.spec import KVM_CONFIG
 from operatorkit import ApiError, Kind, KubeClient, Operator, is_true
-from operatorkit.kinds import CLUSTER_ROLE_BINDING, CONFIG_MAP, DAEMON_SET, EVENT, NAMESPACE, SECRET, SERVICE_ACCOUNT
+from operatorkit.kinds import (
+    CLUSTER_ROLE_BINDING,
+    CONFIG_MAP,
+    DAEMON_SET,
+    DEPLOYMENT,
+    EVENT,
+    NAMESPACE,
+    NETWORK_POLICY,
+    POD_DISRUPTION_BUDGET,
+    SECRET,
+    SERVICE,
+    SERVICE_ACCOUNT,
+)
 from operatorkit.testing import in_process_settings
 from tests.cert.helpers import ca_config, cert_config, ready, status
 from tests.charts import render_chart, service_account_kubeconfig
 from tests.flannel.conftest import settings_for
 from tests.flannel.test_flannel_operator import flannel_config
 from tests.flannel.test_flannel_operator import status as flannel_status
+from tests.ingress.conftest import Agent, backend_service, cluster_namespace, ingress_config, set_endpoints
+from tests.kvm.conftest import kvm_config
 from tests.security.conftest import audit_events, denied, granted, install, used
 
 if TYPE_CHECKING:
@@ -270,3 +297,211 @@ def test_cert_operator_credentials_cannot_do_harm(admin, cert_sa):
         refused(lambda: client.delete(NAMESPACE, "default"))
     finally:
         admin.delete(SECRET, "payroll", "default")
+
+
+# -- ingress-operator ------------------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def ingress_sa(audited: ControlPlane, admin: KubeClient, release: str, tmp_path_factory: pytest.TempPathFactory):
+    manifest = render_chart(CHARTS / "ingress-operator", release)
+    install(audited, manifest)
+    workdir = tmp_path_factory.mktemp("sa")
+    operator = as_service_account(audited, admin, release, "ingress-operator", workdir)
+    agent = service_account_kubeconfig(audited, admin, release, "ingress-operator-haproxy", workdir / "agent")
+    return manifest, operator, agent
+
+
+def test_ingress_operator_and_agent_use_every_grant_and_are_denied_nothing(
+    audited, admin, release, ingress_sa, tmp_path
+):
+    manifest, client, agent_kubeconfig = ingress_sa
+    agent = Agent(agent_kubeconfig, release, tmp_path / "agent", table="ingress-operator-routes")
+    settings = in_process_settings(
+        IngressSettings,
+        routing={"base_domain": "example.test", "tls_port": agent.tls_port, "http_port": agent.http_port},
+        table={"namespace": release, "name": "ingress-operator-routes"},
+        agents={"urls": [agent.url]},
+        leader_election={"enabled": True, "namespace": release, "id": "ingress-operator"},
+    )
+    assert isinstance(settings, IngressSettings)
+    operator = Operator([ingress_controller(ingress_parts(settings, client))], settings, client=client)
+    operator.start()
+    agent.start()
+    cluster, stranger = f"lp{uuid.uuid4().hex[:6]}", f"st{uuid.uuid4().hex[:6]}"
+    try:
+        with LocalAddresses(2) as (address, second):
+            backends = cluster_namespace(admin, cluster)
+            backend_service(admin, backends, "apiserver", [(address, 6443)])
+            admin.create(INGRESS_CONFIG, ingress_config(cluster, backends))
+            wait_for(lambda: is_true(ingress_status(admin, cluster), "Ready"), timeout=60, message="served")
+            set_endpoints(admin, backends, "apiserver", [(address, 6443), (second, 6443)])
+            wait_for(
+                lambda: [r["endpoints"] for r in ingress_status(admin, cluster).get("routes", [])] == [2],
+                timeout=30,
+                message="endpoints followed",
+            )
+            # Refused (another cluster's namespace), the Warning repeated and aggregated.
+            admin.create(INGRESS_CONFIG, ingress_config(stranger, backends))
+            wait_for(lambda: count_events(admin, "ForeignNamespace") >= 1, timeout=30, message="refused")
+            admin.patch(INGRESS_CONFIG, stranger, {"metadata": {"labels": {"again": "1"}}})
+            wait_for(lambda: count_events(admin, "ForeignNamespace") > 1, timeout=30, message="an aggregated Event")
+            for name in (cluster, stranger):
+                admin.delete(INGRESS_CONFIG, name)
+            wait_for(lambda: not admin.list(INGRESS_CONFIG)["items"], timeout=60, message="deleted")
+    finally:
+        agent.stop()
+        operator.stop()
+    events = audit_events(audited, f"system:serviceaccount:{release}:ingress-operator")
+    agent_events = audit_events(audited, f"system:serviceaccount:{release}:ingress-operator-haproxy")
+    operator_roles, agent_roles = split_roles(manifest, "ingress-operator-haproxy")
+    assert_least_privilege(operator_roles, events)
+    assert_least_privilege(agent_roles, agent_events)
+
+
+def split_roles(manifest: str, name: str) -> tuple[str, str]:
+    """The chart's manifest as two: without the Role called ``name``, and with only it."""
+    docs = [d for d in yaml.safe_load_all(manifest) if d]
+    mine = [d for d in docs if d["kind"] in ("Role", "ClusterRole") and d["metadata"]["name"] == name]
+    rest = [d for d in docs if d not in mine]
+    return yaml.safe_dump_all(rest), yaml.safe_dump_all(mine)
+
+
+def ingress_status(admin: KubeClient, name: str) -> dict[str, Any]:
+    return dict(admin.get(INGRESS_CONFIG, name).get("status") or {})
+
+
+def test_ingress_credentials_cannot_do_harm(admin, release, ingress_sa):
+    _, client, agent_kubeconfig = ingress_sa
+    agent = KubeClient.load(str(agent_kubeconfig))
+    admin.create(CONFIG_MAP, {"metadata": {"name": "other", "namespace": release}, "data": {"k": "v"}})
+    try:
+        refused(lambda: client.patch(CONFIG_MAP, "other", {"data": {"k": "stolen"}}, release))
+        refused(lambda: client.get(CONFIG_MAP, "other", release))
+        refused(lambda: agent.get(CONFIG_MAP, "other", release))
+        refused(lambda: agent.list(CONFIG_MAP, release))
+    finally:
+        admin.delete(CONFIG_MAP, "other", release)
+    refused(lambda: client.list(SECRET, "default"))
+    refused(lambda: client.patch(NAMESPACE, "default", {"metadata": {"labels": {"kubeception.io/cluster": "x"}}}))
+    refused(lambda: client.patch(SERVICE, "kubernetes", {"spec": {"ports": [{"port": 1}]}}, "default"))
+    refused(lambda: client.delete(INGRESS_CONFIG, "anything"))
+
+
+# -- kvm-operator ----------------------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def kvm_sa(audited: ControlPlane, admin: KubeClient, release: str, tmp_path_factory: pytest.TempPathFactory):
+    manifest = render_chart(CHARTS / "kvm-operator", release)
+    install(audited, manifest)
+    return manifest, as_service_account(audited, admin, release, "kvm-operator", tmp_path_factory.mktemp("sa"))
+
+
+def test_kvm_operator_uses_every_grant_and_is_denied_nothing(audited, admin, release, kvm_sa, openbao: OpenBaoServer):
+    manifest, client = kvm_sa
+    vault = Vault(openbao.url, TokenAuth(openbao.root_token))
+    certs = Operator([ca_controller(vault), cert_controller(vault, 1)], in_process_settings(), client=admin)
+    settings = in_process_settings(
+        KVMSettings,
+        versions={"supported": ["1.36.3", "1.36.4"]},
+        leader_election={"enabled": True, "namespace": release, "id": "kvm-operator"},
+    )
+    assert isinstance(settings, KVMSettings)
+    operator = Operator([kvm_controller(KVMShared(settings))], settings, client=client)
+    certs.start()
+    operator.start()
+    tenant, other = f"tenant-{uuid.uuid4().hex[:6]}", f"other-{uuid.uuid4().hex[:6]}"
+    for name in (tenant, other):
+        admin.create(NAMESPACE, {"metadata": {"name": name}})
+    cluster = f"lp{uuid.uuid4().hex[:6]}"
+    try:
+        admin.create(KVM_CONFIG, kvm_config(cluster, tenant))
+        wait_for(lambda: kvm_status(admin, cluster, tenant).get("kubeconfigSecret"), timeout=90, message="kubeconfig")
+        wait_for(lambda: is_true(kvm_status(admin, cluster, tenant), "ControlPlaneAvailable"), timeout=60, message="up")
+        repair_kvm_drift(admin, cluster, tenant)
+        admin.patch(KVM_CONFIG, cluster, {"spec": {"kubernetesVersion": "1.36.4"}}, tenant)
+        wait_for(
+            lambda: kvm_status(admin, cluster, tenant).get("kubernetesVersion") == "1.36.4",
+            timeout=120,
+            message="upgraded",
+        )
+        admin.create(KVM_CONFIG, kvm_config(cluster, other))  # the same id elsewhere: refused, Warning repeated
+        wait_for(lambda: count_events(admin, "NotOwned") > 1, timeout=60, message="an aggregated Event")
+        for namespace in (other, tenant):
+            admin.delete(KVM_CONFIG, cluster, namespace)
+        wait_for(lambda: not admin.list(KVM_CONFIG)["items"], timeout=120, message="deleted")
+    finally:
+        operator.stop()
+        certs.stop()
+        for name in (tenant, other):
+            admin.delete(NAMESPACE, name)
+    assert_least_privilege(manifest, audit_events(audited, f"system:serviceaccount:{release}:kvm-operator"))
+
+
+def kvm_status(admin: KubeClient, name: str, namespace: str) -> dict[str, Any]:
+    return dict(admin.get(KVM_CONFIG, name, namespace).get("status") or {})
+
+
+def repair_kvm_drift(admin: KubeClient, cluster: str, tenant: str) -> None:
+    """Someone edits what kvm-operator owns: it puts each object back (a patch of each kind)."""
+    edits: list[tuple[Kind, str, str | None]] = [
+        (NAMESPACE, cluster, None),
+        (SERVICE, "apiserver", cluster),
+        (CONFIG_MAP, "component-kubeconfigs", cluster),
+        (NETWORK_POLICY, "etcd", cluster),
+        (POD_DISRUPTION_BUDGET, "etcd", cluster),
+        (KVM_CA_CONFIG, "ca", cluster),
+        (KVM_CERT_CONFIG, "admin", cluster),
+        (KVM_FLANNEL_CONFIG, cluster, None),
+        (KVM_INGRESS_CONFIG, cluster, None),
+    ]
+    for kind, name, namespace in edits:
+        admin.patch(kind, name, {"metadata": {"labels": {"kubeception.io/cluster": "tampered"}}}, namespace)
+        admin.patch(KVM_CONFIG, cluster, {"metadata": {"annotations": {"nudge": kind.plural}}}, tenant)
+        wait_for(
+            lambda kind=kind, name=name, namespace=namespace: (
+                admin.get(kind, name, namespace)["metadata"]["labels"]["kubeception.io/cluster"] == cluster
+            ),
+            timeout=30,
+            message=f"{kind.kind} {name} restored",
+        )
+    secret = f"{cluster}-kubeconfig"
+    admin.patch(SECRET, secret, {"metadata": {"annotations": {"kubeception.io/endpoint": "https://evil"}}}, tenant)
+    admin.patch(KVM_CONFIG, cluster, {"metadata": {"annotations": {"nudge": "kubeconfig"}}}, tenant)
+    wait_for(
+        lambda: (
+            admin.get(SECRET, secret, tenant)["metadata"]["annotations"]["kubeception.io/endpoint"] != "https://evil"
+        ),
+        timeout=30,
+        message="kubeconfig rewritten",
+    )
+
+
+def test_kvm_credentials_cannot_do_harm(admin, kvm_sa):
+    _, client = kvm_sa
+    secret = {
+        "metadata": {
+            "name": "x-kubeconfig",
+            "namespace": "kube-system",
+            "labels": {"app.kubernetes.io/managed-by": "kvm-operator"},
+        }
+    }
+    assert "namespaces it owns" in refused(lambda: client.create(SECRET, secret))
+    admin.create(SECRET, {"metadata": {"name": "payroll-kubeconfig", "namespace": "default"}, "stringData": {"k": "v"}})
+    try:
+        assert "its own" in refused(lambda: client.delete(SECRET, "payroll-kubeconfig", "default"))
+        refused(lambda: client.patch(SECRET, "payroll-kubeconfig", {"stringData": {"k": "stolen"}}, "default"))
+    finally:
+        admin.delete(SECRET, "payroll-kubeconfig", "default")
+    refused(lambda: client.delete(NAMESPACE, "default"))
+    refused(lambda: client.patch(NAMESPACE, "kube-system", {"metadata": {"labels": {"owned": "now"}}}))
+    deployment = {
+        "metadata": {
+            "name": "miner",
+            "namespace": "default",
+            "labels": {"app.kubernetes.io/managed-by": "kvm-operator"},
+        },
+        "spec": {
+            "selector": {"matchLabels": {"a": "b"}},
+            "template": {"metadata": {"labels": {"a": "b"}}, "spec": {"containers": [{"name": "c", "image": "x"}]}},
+        },
+    }
+    assert "namespaces it owns" in refused(lambda: client.create(DEPLOYMENT, deployment))
+    refused(lambda: client.delete(CLUSTER_ROLE_BINDING, "system:basic-user"))

@@ -101,7 +101,9 @@ class RoutingTable:
         never see routes vanish and come back while the operator starts."""
         obj = self._kube.get_or_none(CONFIG_MAP, self._name, self._namespace)
         if obj is None:
-            return
+            with self._lock:
+                self._revision = 1  # publish the empty table at once: agents render its backend slots before the
+            return  # first cluster arrives, so even that one is a runtime update, not a reload
         self._check_owned(obj)
         try:
             revision, _, routes = decode(obj.get("data") or {})

@@ -166,11 +166,14 @@ def owner_labels(primary: Object) -> dict[str, str]:
 
 
 def with_owner(obj: Object, primary: Object, dependent_namespaced: bool) -> Object:
-    """``obj`` tied to ``primary``: an ownerReference (garbage-collected with it), or — across scopes, where an
-    ownerReference is invalid — the owner labels, so its events still reconcile the primary."""
+    """``obj`` tied to ``primary``: an ownerReference (garbage-collected with it), or — across scopes or
+    namespaces, where an ownerReference is invalid (the garbage collector would look for the owner in the
+    dependent's namespace, miss it and delete the dependent) — the owner labels, so its events still reconcile the
+    primary."""
     meta: dict[str, Any] = dict(obj["metadata"])
     primary_meta = primary["metadata"]
-    if not primary_meta.get("namespace") or dependent_namespaced:
+    same_namespace = dependent_namespaced and meta.get("namespace") in (None, primary_meta.get("namespace"))
+    if not primary_meta.get("namespace") or same_namespace:
         meta["ownerReferences"] = [
             {
                 "apiVersion": primary["apiVersion"],

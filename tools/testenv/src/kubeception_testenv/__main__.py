@@ -99,7 +99,7 @@ def _install(state: Path) -> int:
     values = json.loads((state / "platform.json").read_text())
     platform = Platform(**{**values, "kubeconfig": Path(values["kubeconfig"]), "api_ca": Path(values["api_ca"])})
     platform.install()
-    print(f"# cert-operator and flannel-operator installed in {platform.namespace}", file=sys.stderr)
+    print(f"# cert-operator, flannel-operator and ingress-operator installed in {platform.namespace}", file=sys.stderr)
     return 0
 
 

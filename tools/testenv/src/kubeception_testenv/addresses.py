@@ -47,7 +47,7 @@ def reap_dead() -> list[str]:
 
 
 class LocalAddresses:
-    """``count`` (at most 14) addresses on a dummy interface of this process; ``with LocalAddresses(2) as a``."""
+    """``count`` (at most 14) addresses on a port-less bridge of this process; ``with LocalAddresses(2) as a``."""
 
     def __init__(self, count: int = 2) -> None:
         if not 1 <= count <= 14:

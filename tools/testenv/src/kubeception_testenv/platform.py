@@ -32,7 +32,8 @@ CHARTS = ROOT / "charts"
 CRDS = ROOT / "crds"
 VAULT_AUTH_MOUNT = "kubernetes"
 VAULT_POLICY = "cert-operator"
-OPERATORS = ("cert-operator", "flannel-operator")
+OPERATORS = ("cert-operator", "flannel-operator", "ingress-operator")
+BASE_DOMAIN = "kubeception.test"  # guest API hostnames: api.<cluster>.<base domain>
 
 
 class InstallError(RuntimeError):
@@ -51,6 +52,7 @@ class Platform:
     etcd_url: str
     namespace: str = NAMESPACE
     replicas: int = 2
+    base_domain: str = BASE_DOMAIN
 
     @classmethod
     def on(cls, plane: ControlPlane, openbao: OpenBaoServer, etcd: EtcdServer, **options: Any) -> Platform:
@@ -65,13 +67,15 @@ class Platform:
         )
 
     def install(self, timeout: float = 240) -> None:
-        """CRDs, Vault's side of cert-operator's login, both charts; returns once every operator pod is Ready."""
+        """CRDs, Vault's side of cert-operator's login, every chart; returns once every operator pod is Ready."""
         self.apply_crds()
         self.configure_vault()
         self.helm_install("cert-operator", self.cert_operator_values())
         self.helm_install("flannel-operator", self.flannel_operator_values())
+        self.helm_install("ingress-operator", self.ingress_operator_values())
         for name in OPERATORS:
             self.wait_available(name, timeout)
+        self.wait_available("ingress-operator-haproxy", timeout, kind="daemonset")
 
     def apply_crds(self) -> None:
         self._kubectl("apply", "--server-side", "-f", str(CRDS))
@@ -116,6 +120,15 @@ class Platform:
             "nodeSelector": {REAL_NODE_LABEL: "real"},
         }
 
+    def ingress_operator_values(self) -> dict[str, object]:
+        """HAProxy on the real nodes' host network (their own network namespaces here), ports 443 and 80."""
+        return {
+            "replicas": self.replicas,
+            "routing": {"baseDomain": self.base_domain},
+            "haproxy": {"nodeSelector": {REAL_NODE_LABEL: "real"}},
+            "nodeSelector": {REAL_NODE_LABEL: "real"},
+        }
+
     def helm_install(self, name: str, values: Mapping[str, object]) -> None:
         """``helm upgrade --install``: a second install (``make demo`` again) changes nothing that is the same."""
         self._run(
@@ -131,13 +144,13 @@ class Platform:
             input=json.dumps(values),
         )
 
-    def wait_available(self, name: str, timeout: float) -> None:
+    def wait_available(self, name: str, timeout: float, kind: str = "deployment") -> None:
         self._kubectl(
             "-n",
             self.namespace,
             "rollout",
             "status",
-            f"deployment/{name}",
+            f"{kind}/{name}",
             f"--timeout={int(timeout)}s",
             timeout=timeout,
         )

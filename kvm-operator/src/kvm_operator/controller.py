@@ -1,0 +1,98 @@
+"""The KVMConfig controller: its resources in creation order (deletion runs them in reverse, each waiting for
+what it deleted to be gone).
+
+Creation: the namespace (the claim on the cluster id) → the target version → PKI (CAConfig, CertConfigs) → the
+network (FlannelConfig) → encryption key, component kubeconfigs, Services, NetworkPolicies, disruption budgets →
+etcd, API server, controller-manager, scheduler (in upgrade order) → the API endpoint (IngressConfig) → the admin
+kubeconfig → status. Deletion therefore goes: the route → the control plane → policies and Services → the network
+→ the PKI (cert-operator revokes and removes the mount) → the namespace.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from kvm_operator import key
+from kvm_operator.resources.apiserver import APIServer, APIServerService
+from kvm_operator.resources.children import APIEndpoint, ClusterNetwork
+from kvm_operator.resources.components import ComponentKubeconfigs, ControllerManager, Scheduler
+from kvm_operator.resources.deletion import DeletionDone
+from kvm_operator.resources.encryption import EncryptionKey
+from kvm_operator.resources.etcd import EtcdClientService, EtcdCluster, EtcdPeerService
+from kvm_operator.resources.kubeconfig import GuestKubeconfig
+from kvm_operator.resources.namespace import ControlPlaneNamespace
+from kvm_operator.resources.pki import ClusterCA, ComponentCertificate
+from kvm_operator.resources.policies import ComponentNetworkPolicy, DisruptionBudget
+from kvm_operator.resources.status import ClusterStatus
+from kvm_operator.resources.version import TargetVersion
+from kvm_operator.shared import CA_CONFIG, CERT_CONFIG, FLANNEL_CONFIG, INGRESS_CONFIG, Shared
+from kvm_operator.spec import KVM_CONFIG, KVMConfigSpec, KVMConfigStatus
+from operatorkit import Controller
+from operatorkit.kinds import (
+    CONFIG_MAP,
+    DEPLOYMENT,
+    NAMESPACE,
+    NETWORK_POLICY,
+    POD_DISRUPTION_BUDGET,
+    SECRET,
+    SERVICE,
+    STATEFUL_SET,
+)
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from kvm_operator.settings import KVMSettings
+    from operatorkit import Resource
+
+
+def kvm_controller(shared: Shared, **overrides: Any) -> Controller[KVMConfigSpec, KVMConfigStatus]:
+    resources: list[Resource[KVMConfigSpec, KVMConfigStatus]] = [
+        DeletionDone(),
+        ControlPlaneNamespace(shared),
+        TargetVersion(shared),
+        ClusterCA(shared),
+        *(ComponentCertificate(shared, certificate=name) for name in key.CERTIFICATES),
+        ClusterNetwork(shared),
+        EncryptionKey(shared),
+        ComponentKubeconfigs(shared),
+        EtcdPeerService(shared),
+        EtcdClientService(shared),
+        APIServerService(shared),
+        *(ComponentNetworkPolicy(shared, component=c) for c in key.COMPONENTS),
+        *(DisruptionBudget(shared, component=c) for c in (key.ETCD, key.APISERVER)),
+        EtcdCluster(shared),
+        APIServer(shared),
+        ControllerManager(shared),
+        Scheduler(shared),
+        APIEndpoint(shared),
+        GuestKubeconfig(shared),
+        ClusterStatus(shared),
+    ]
+    return Controller(
+        name="kvmconfig",
+        kind=KVM_CONFIG,
+        spec_model=KVMConfigSpec,
+        status_model=KVMConfigStatus,
+        resources=resources,
+        owns=[
+            NAMESPACE,
+            CA_CONFIG,
+            CERT_CONFIG,
+            FLANNEL_CONFIG,
+            INGRESS_CONFIG,
+            SECRET,
+            CONFIG_MAP,
+            SERVICE,
+            NETWORK_POLICY,
+            POD_DISRUPTION_BUDGET,
+            STATEFUL_SET,
+            DEPLOYMENT,
+        ],
+        owned_selector=key.managed_selector(),
+        **overrides,
+    )
+
+
+def build(settings: KVMSettings) -> Sequence[Controller[KVMConfigSpec, KVMConfigStatus]]:
+    return [kvm_controller(Shared(settings))]

@@ -1,0 +1,74 @@
+"""Every name kvm-operator derives from a cluster id, in one place (Giant Swarm's ``key`` package).
+
+A guest cluster's control plane lives in namespace ``<clusterID>``; its FlannelConfig and IngressConfig are
+cluster-scoped objects named ``<clusterID>``. No derived name carries a suffix a user chooses, so two cluster ids
+never derive one name.
+"""
+
+from __future__ import annotations
+
+from operatorkit import CLUSTER_LABEL, MANAGED_BY_LABEL
+
+MANAGER = "kvm-operator"
+COMPONENT_LABEL = "app.kubernetes.io/component"
+NAME_LABEL = "app.kubernetes.io/name"
+ORGANIZATION_LABEL = "kubeception.io/organization"
+TEAM_LABEL = "kubeception.io/team"
+CA = "ca"
+ENCRYPTION_SECRET = "encryption-config"
+ETCD, APISERVER, CONTROLLER_MANAGER, SCHEDULER = "etcd", "apiserver", "controller-manager", "scheduler"
+COMPONENTS = (ETCD, APISERVER, CONTROLLER_MANAGER, SCHEDULER)
+
+# One CertConfig (and Secret) per certificate, kubeadm's set: name → (role of the cluster's CA, common name). The
+# "admin" role stamps O=system:masters; the service-account key pair is a certificate's key, kept 10 years.
+CERTIFICATES: dict[str, tuple[str, str]] = {
+    "etcd-server": ("etcd", "etcd"),
+    "etcd-peer": ("etcd", "etcd-peer"),
+    "apiserver": ("apiserver", "kube-apiserver"),
+    "apiserver-etcd-client": ("client", "kube-apiserver-etcd-client"),
+    "apiserver-kubelet-client": ("admin", "kube-apiserver-kubelet-client"),
+    "front-proxy-client": ("client", "front-proxy-client"),
+    "service-accounts": ("client", "service-accounts"),
+    "controller-manager": ("client", "system:kube-controller-manager"),
+    "scheduler": ("client", "system:kube-scheduler"),
+    "admin": ("admin", "kubernetes-admin"),
+}
+
+
+def namespace(cluster_id: str) -> str:
+    """The namespace of the cluster's control plane (etcd, API server, controller-manager, scheduler)."""
+    return cluster_id
+
+
+def kubeconfig_secret(cluster_id: str) -> str:
+    """The admin kubeconfig, in the KVMConfig's own namespace (where its users can read it)."""
+    return f"{cluster_id}-kubeconfig"
+
+
+def component_kubeconfig(component: str) -> str:
+    return f"{component}-kubeconfig"
+
+
+def etcd_peers(cluster_id: str) -> str:
+    """The headless Service giving etcd members stable names."""
+    return "etcd-peers"
+
+
+def labels(cluster_id: str, component: str | None = None) -> dict[str, str]:
+    found = {CLUSTER_LABEL: cluster_id, MANAGED_BY_LABEL: MANAGER}
+    if component:
+        found |= {NAME_LABEL: component, COMPONENT_LABEL: "control-plane"}
+    return found
+
+
+def selector(cluster_id: str, component: str) -> dict[str, str]:
+    """What a component's pods are selected by (a subset of its labels: selectors are immutable)."""
+    return {CLUSTER_LABEL: cluster_id, NAME_LABEL: component}
+
+
+def managed_selector() -> str:
+    return f"{MANAGED_BY_LABEL}={MANAGER}"
+
+
+def api_hostname(cluster_id: str, base_domain: str) -> str:
+    return f"api.{cluster_id}.{base_domain}"

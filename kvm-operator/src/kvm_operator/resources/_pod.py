@@ -1,0 +1,95 @@
+"""What every control-plane pod shares: the restricted security context, spreading across mother nodes, and
+certificate Secrets mounted read-only (the kubelet refreshes them on renewal; the components reload them)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from kvm_operator import key
+
+if TYPE_CHECKING:
+    from kvm_operator.shared import Shared
+    from kvm_operator.spec import KVMContext, Resources
+
+PKI = "/etc/kubernetes/pki"
+UID = 65532
+
+
+def image(ctx: KVMContext, shared: Shared, version: str) -> str:
+    return f"{shared.settings.images.kubernetes}:v{version}"
+
+
+def certificate_volume(name: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The volume and mount of CertConfig ``name``'s Secret at ``<PKI>/<name>/{tls.crt,tls.key,ca.crt}``."""
+    return (
+        {"name": name, "secret": {"secretName": name, "defaultMode": 0o440}},
+        {"name": name, "mountPath": f"{PKI}/{name}", "readOnly": True},
+    )
+
+
+def container(
+    ctx: KVMContext,
+    shared: Shared,
+    component: str,
+    version: str,
+    command: list[str],
+    resources: Resources,
+    mounts: list[dict[str, Any]],
+    ports: list[dict[str, Any]],
+    probe: dict[str, Any],
+) -> dict[str, Any]:
+    return {
+        "name": component,
+        "image": image(ctx, shared, version),
+        "imagePullPolicy": shared.settings.images.pull_policy,
+        "command": command,
+        "ports": ports,
+        "readinessProbe": {**probe, "periodSeconds": 5, "failureThreshold": 3},
+        "livenessProbe": {**probe, "periodSeconds": 10, "failureThreshold": 6, "initialDelaySeconds": 15},
+        "resources": {
+            "requests": {"cpu": resources.cpu, "memory": resources.memory},
+            "limits": {"memory": resources.memory},
+        },
+        "volumeMounts": mounts,
+        "securityContext": {
+            "allowPrivilegeEscalation": False,
+            "readOnlyRootFilesystem": True,
+            "capabilities": {"drop": ["ALL"]},
+        },
+    }
+
+
+def pod_spec(
+    ctx: KVMContext, component: str, containers: list[dict[str, Any]], volumes: list[dict[str, Any]]
+) -> dict[str, Any]:
+    """Restricted pods; with 3 replicas, at most one per mother node (the API survives a node)."""
+    cluster = ctx.spec.cluster_id
+    spec: dict[str, Any] = {
+        "automountServiceAccountToken": False,
+        "enableServiceLinks": False,
+        "securityContext": {
+            "runAsNonRoot": True,
+            "runAsUser": UID,
+            "runAsGroup": UID,
+            "fsGroup": UID,
+            "seccompProfile": {"type": "RuntimeDefault"},
+        },
+        "containers": containers,
+        "volumes": volumes,
+    }
+    if ctx.spec.control_plane.replicas > 1:
+        spec["affinity"] = {
+            "podAntiAffinity": {
+                "requiredDuringSchedulingIgnoredDuringExecution": [
+                    {
+                        "labelSelector": {"matchLabels": key.selector(cluster, component)},
+                        "topologyKey": "kubernetes.io/hostname",
+                    }
+                ]
+            }
+        }
+    return spec
+
+
+def https_probe(path: str, port: int | str) -> dict[str, Any]:
+    return {"httpGet": {"path": path, "port": port, "scheme": "HTTPS"}}

@@ -1,0 +1,163 @@
+"""kube-controller-manager and kube-scheduler: Deployments with leader election, talking to the API server's
+Service with their own client certificates (file paths in a kubeconfig ConfigMap — no key material in it — so a
+renewed certificate is picked up from the mounted Secret without a restart)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import yaml
+
+from kvm_operator import key
+from kvm_operator.resources._object import ClusterObject
+from kvm_operator.resources._pod import PKI, certificate_volume, container, https_probe, pod_spec
+from kvm_operator.resources._workload import Workload
+from operatorkit.kinds import CONFIG_MAP, DEPLOYMENT
+
+if TYPE_CHECKING:
+    from kvm_operator.spec import KVMContext, Resources
+    from operatorkit import Object
+
+KUBECONFIGS = "component-kubeconfigs"
+MOUNT = "/etc/kubernetes/kubeconfig"
+
+
+def kubeconfig(cluster_id: str, component: str) -> str:
+    files = f"{PKI}/{component}"
+    return yaml.safe_dump(
+        {
+            "apiVersion": "v1",
+            "kind": "Config",
+            "clusters": [
+                {
+                    "name": cluster_id,
+                    "cluster": {
+                        "server": f"https://{key.APISERVER}.{key.namespace(cluster_id)}.svc:443",
+                        "certificate-authority": f"{files}/ca.crt",
+                    },
+                }
+            ],
+            "users": [
+                {
+                    "name": component,
+                    "user": {"client-certificate": f"{files}/tls.crt", "client-key": f"{files}/tls.key"},
+                }
+            ],
+            "contexts": [{"name": component, "context": {"cluster": cluster_id, "user": component}}],
+            "current-context": component,
+        }
+    )
+
+
+class ComponentKubeconfigs(ClusterObject):
+    kind = CONFIG_MAP
+
+    def manifest(self, ctx: KVMContext) -> Object | None:
+        cluster = ctx.spec.cluster_id
+        return {
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": {"name": KUBECONFIGS, "namespace": key.namespace(cluster), "labels": key.labels(cluster)},
+            "data": {
+                f"{component}.conf": kubeconfig(cluster, component)
+                for component in (key.CONTROLLER_MANAGER, key.SCHEDULER)
+            },
+        }
+
+
+class _Component(Workload):
+    kind = DEPLOYMENT
+    binary = ""
+    port = 0
+    extra_certificates: tuple[str, ...] = ()
+
+    def flags(self, ctx: KVMContext) -> list[str]:
+        return []
+
+    def resources(self, ctx: KVMContext) -> Resources:
+        raise NotImplementedError
+
+    def manifest(self, ctx: KVMContext) -> Object | None:
+        cluster, config = ctx.spec.cluster_id, f"{MOUNT}/{self.component}.conf"
+        command = [
+            self.binary,
+            f"--kubeconfig={config}",
+            f"--authentication-kubeconfig={config}",
+            f"--authorization-kubeconfig={config}",
+            "--leader-elect=true",
+            f"--secure-port={self.port}",
+            "--profiling=false",
+            *self.flags(ctx),
+        ]
+        volumes: list[dict[str, Any]] = [
+            {
+                "name": "kubeconfig",
+                "configMap": {
+                    "name": KUBECONFIGS,
+                    "items": [{"key": f"{self.component}.conf", "path": f"{self.component}.conf"}],
+                },
+            }
+        ]
+        mounts: list[dict[str, Any]] = [{"name": "kubeconfig", "mountPath": MOUNT, "readOnly": True}]
+        for name in (self.component, *self.extra_certificates):
+            volume, mount = certificate_volume(name)
+            volumes.append(volume)
+            mounts.append(mount)
+        version = self.version(ctx)
+        main = container(
+            ctx,
+            self.shared,
+            self.binary,
+            version,
+            command,
+            self.resources(ctx),
+            mounts,
+            [{"name": "https", "containerPort": self.port}],
+            https_probe("/healthz", self.port),
+        )
+        return {
+            "apiVersion": "apps/v1",
+            "kind": "Deployment",
+            "metadata": self.metadata(ctx, version),
+            "spec": {
+                "replicas": ctx.spec.control_plane.replicas,
+                "selector": {"matchLabels": key.selector(cluster, self.component)},
+                "template": {
+                    "metadata": {"labels": key.labels(cluster, self.component)},
+                    "spec": pod_spec(ctx, self.component, [main], volumes),
+                },
+            },
+        }
+
+
+class ControllerManager(_Component):
+    component = key.CONTROLLER_MANAGER
+    binary = "kube-controller-manager"
+    port = 10257
+    extra_certificates = ("service-accounts",)
+
+    def flags(self, ctx: KVMContext) -> list[str]:
+        network = ctx.spec.network
+        return [
+            "--use-service-account-credentials=true",
+            f"--service-account-private-key-file={PKI}/service-accounts/tls.key",
+            f"--root-ca-file={PKI}/{self.component}/ca.crt",
+            f"--cluster-name={ctx.spec.cluster_id}",
+            f"--service-cluster-ip-range={network.service_cidr}",
+            f"--cluster-cidr={network.pod_cidr}",
+            "--allocate-node-cidrs=true",
+            # No cluster signing: the CA's key never leaves Vault; node certificates come from cert-operator.
+            "--controllers=*,-csrsigning",
+        ]
+
+    def resources(self, ctx: KVMContext) -> Resources:
+        return ctx.spec.control_plane.resources.controller_manager
+
+
+class Scheduler(_Component):
+    component = key.SCHEDULER
+    binary = "kube-scheduler"
+    port = 10259
+
+    def resources(self, ctx: KVMContext) -> Resources:
+        return ctx.spec.control_plane.resources.scheduler

@@ -1,0 +1,125 @@
+"""The KVMConfig's conditions, folded from what its children report (a child's problem shows with the child's
+own message) and from the control plane's workloads as their controllers observed them:
+
+* ``CertificatesReady`` — the CAConfig and every CertConfig Ready (cert-operator);
+* ``NetworkReady`` — the FlannelConfig Ready (flannel-operator);
+* ``EndpointReady`` — the IngressConfig Ready: every HAProxy serves the route (ingress-operator);
+* ``ControlPlaneAvailable`` — etcd and every component run the version they should, on every replica, available;
+* ``Upgrading`` — the control plane moving to the target version, component by component;
+* ``Ready`` — all of them, and the kubeconfig Secret written.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from kvm_operator import key, metrics, versions
+from kvm_operator.resources._workload import workloads
+from kvm_operator.resources.version import UPGRADING
+from kvm_operator.shared import CA_CONFIG, CERT_CONFIG, FLANNEL_CONFIG, INGRESS_CONFIG
+from kvm_operator.spec import KVMConfigSpec, KVMConfigStatus
+from operatorkit import READY, Resource, get_condition, is_true
+
+if TYPE_CHECKING:
+    from kvm_operator.shared import Shared
+    from kvm_operator.spec import KVMContext
+    from operatorkit import Kind, Object
+
+CERTIFICATES_READY, NETWORK_READY, ENDPOINT_READY = "CertificatesReady", "NetworkReady", "EndpointReady"
+CONTROL_PLANE_AVAILABLE = "ControlPlaneAvailable"
+CONDITIONS = (CERTIFICATES_READY, NETWORK_READY, ENDPOINT_READY, CONTROL_PLANE_AVAILABLE)
+
+
+def child_problem(kind: Kind, name: str, obj: Object | None) -> str | None:
+    """None when the child is Ready; otherwise what it says (or that it is not there / not yet reconciled)."""
+    if obj is None:
+        return f"{kind.kind} {name} does not exist yet"
+    status = obj.get("status") or {}
+    if status.get("observedGeneration") not in (None, obj["metadata"].get("generation")):
+        return f"{kind.kind} {name} has not seen its latest spec yet"
+    condition = get_condition(status, READY)
+    if condition is None:
+        return f"{kind.kind} {name} is not reconciled yet"
+    if condition["status"] != "True":
+        return f"{kind.kind} {name}: {condition.get('reason')}: {condition.get('message')}"
+    return None
+
+
+def _fold(ctx: KVMContext, type_: str, problems: list[str], ready_message: str) -> bool:
+    if problems:
+        more = f" (and {len(problems) - 3} more)" if len(problems) > 3 else ""
+        ctx.set_condition(type_, "False", "ChildNotReady", "; ".join(problems[:3]) + more)
+        return False
+    ctx.set_condition(type_, "True", "Ready", ready_message)
+    return True
+
+
+@dataclass
+class ClusterStatus(Resource[KVMConfigSpec, KVMConfigStatus]):
+    shared: Shared
+
+    def ensure_created(self, ctx: KVMContext) -> None:
+        cluster = ctx.spec.cluster_id
+        namespace = key.namespace(cluster)
+        ctx.status["clusterID"] = cluster
+        certs = [(CA_CONFIG, key.CA, ctx.cache(CA_CONFIG).get_by_name(key.CA, namespace))]
+        certs += [(CERT_CONFIG, n, ctx.cache(CERT_CONFIG).get_by_name(n, namespace)) for n in key.CERTIFICATES]
+        problems = [p for kind, name, obj in certs if (p := child_problem(kind, name, obj))]
+        certificates = _fold(ctx, CERTIFICATES_READY, problems, f"CA and {len(key.CERTIFICATES)} certificates issued")
+
+        flannel = ctx.cache(FLANNEL_CONFIG).get_by_name(cluster)
+        problem = child_problem(FLANNEL_CONFIG, cluster, flannel)
+        network_status = (flannel or {}).get("status") or {}
+        if network_status.get("network"):
+            ctx.status["network"], ctx.status["vni"] = network_status["network"], network_status.get("vni")
+        network = _fold(ctx, NETWORK_READY, [problem] if problem else [], f"network {ctx.status.get('network')}")
+
+        ingress = ctx.cache(INGRESS_CONFIG).get_by_name(cluster)
+        problem = child_problem(INGRESS_CONFIG, cluster, ingress)
+        endpoints = ((ingress or {}).get("status") or {}).get("endpoints") or []
+        ctx.status["endpoint"] = endpoints[0] if endpoints else None
+        endpoint = _fold(ctx, ENDPOINT_READY, [problem] if problem else [], f"served at {', '.join(endpoints)}")
+
+        available = self._control_plane(ctx)
+        ready = certificates and network and endpoint and available and bool(ctx.status.get("kubeconfigSecret"))
+        if ready:
+            running = ctx.status["kubernetesVersion"]
+            ctx.set_condition(READY, "True", "Ready", f"Kubernetes {running} at {ctx.status['endpoint']}")
+            if not ctx.status.get("availableAt"):
+                ctx.status["availableAt"] = metrics.first_available(ctx)
+        else:
+            waiting = [t for t in CONDITIONS if not is_true(ctx.status, t)] or ["the kubeconfig Secret"]
+            ctx.set_condition(READY, "False", "Waiting", f"waiting for {', '.join(waiting)}")
+        metrics.ready.labels(ctx.namespace or "", ctx.name).set(1 if ready else 0)
+        ctx.status["workers"] = "0/0"  # worker VMs: the second part of kvm-operator
+
+    def _control_plane(self, ctx: KVMContext) -> bool:
+        target = ctx.status.get("targetVersion") or ctx.spec.kubernetes_version
+        found = workloads(ctx)
+        api: dict[str, Any] = (found[key.APISERVER] or {}).get("status") or {}
+        ctx.status["controlPlaneReady"] = f"{api.get('availableReplicas', 0)}/{ctx.spec.control_plane.replicas}"
+        pending = [
+            c for c in versions.ORDER if not versions.rolled(found[c], versions.component_version(c, target, found))
+        ]
+        if pending:
+            ctx.set_condition(
+                CONTROL_PLANE_AVAILABLE, "False", "Rolling", f"not yet available on every replica: {', '.join(pending)}"
+            )
+        else:
+            ctx.set_condition(CONTROL_PLANE_AVAILABLE, "True", "Available", "etcd and every component available")
+        upgrading = [c for c in versions.ORDER if not versions.rolled(found[c], target)]
+        refused = ctx.status.get("versionRefused")
+        if refused:
+            ctx.set_condition(UPGRADING, "False", "VersionRefused", refused)
+        if not upgrading:
+            if ctx.status.get("kubernetesVersion") not in (None, target):
+                metrics.upgrade_finished(ctx)
+            ctx.status["kubernetesVersion"] = target
+            if not refused:
+                ctx.set_condition(UPGRADING, "False", "UpToDate", f"every component runs {target}")
+        elif ctx.status.get("kubernetesVersion") not in (None, target):
+            if not ctx.status.get("upgradeStartedAt"):
+                metrics.upgrade_started(ctx)
+            ctx.set_condition(UPGRADING, "True", "Rolling", f"to {target}: {', '.join(upgrading)} still to roll")
+        return not pending

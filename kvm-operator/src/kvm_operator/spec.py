@@ -1,0 +1,177 @@
+"""The KVMConfig custom resource: one guest cluster — its hosted control plane now, its worker VMs later.
+
+Namespaced, so platform teams hand each tenant a namespace to create clusters in (like Kamaji's
+TenantControlPlane and Cluster API's Cluster); the cluster id is unique across the mother all the same, because
+everything the cluster gets is named after it in cluster-wide name spaces (the control-plane namespace, the
+FlannelConfig, the IngressConfig) and each of those is owned by exactly one KVMConfig.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from typing import Annotated, Literal
+
+import pydantic
+
+from operatorkit import Context, Kind, Status
+
+KVM_CONFIG = Kind("kubeception.io/v1alpha1", "KVMConfig", "kvmconfigs")
+MAX_POOLS = 16
+_DNS_LABEL = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
+_HOSTNAME = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)+$"
+_VERSION = re.compile(r"^1\.([0-9]{1,3})\.([0-9]{1,3})$")
+_QUANTITY = r"^[0-9]{1,6}(\.[0-9]{1,3})?(m|Ki|Mi|Gi|Ti|k|M|G|T)?$"
+_LABEL_KEY = (
+    r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$"
+)
+_LABEL_VALUE = r"^([A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)?$"
+RESERVED_IDS = re.compile(r"^(kube-|kubeception|default$|openshift)")
+"""Cluster ids that would name a namespace the mother itself uses."""
+
+Quantity = Annotated[str, pydantic.Field(pattern=_QUANTITY, max_length=16)]
+LabelKey = Annotated[str, pydantic.Field(pattern=_LABEL_KEY, max_length=253)]
+LabelValue = Annotated[str, pydantic.Field(pattern=_LABEL_VALUE, max_length=63)]
+
+
+def parse_version(version: str) -> tuple[int, int]:
+    """``"1.36.3"`` → (36, 3): minor and patch of a Kubernetes 1.x version."""
+    match = _VERSION.match(version)
+    if not match:
+        raise ValueError(f"invalid Kubernetes version {version!r}: use 1.<minor>.<patch>, e.g. 1.36.3")
+    return int(match[1]), int(match[2])
+
+
+class _Model(pydantic.BaseModel):
+    model_config = pydantic.ConfigDict(extra="forbid", populate_by_name=True, frozen=True)
+
+
+class Resources(_Model):
+    """Requests (and the memory limit) of one control-plane component."""
+
+    cpu: Quantity = "100m"
+    memory: Quantity = "256Mi"
+
+
+class ControlPlaneResources(_Model):
+    etcd: Resources = Resources(cpu="100m", memory="256Mi")
+    apiserver: Resources = Resources(cpu="250m", memory="512Mi")
+    controller_manager: Resources = pydantic.Field(
+        default=Resources(cpu="100m", memory="256Mi"), alias="controllerManager"
+    )
+    scheduler: Resources = Resources(cpu="50m", memory="128Mi")
+
+
+class EtcdStorage(_Model):
+    """``emptyDir`` (development: the data goes with the pod) or a PersistentVolumeClaim per member."""
+
+    type: Literal["emptyDir", "persistentVolumeClaim"] = "emptyDir"
+    size: Quantity = "1Gi"
+    storage_class_name: str | None = pydantic.Field(
+        default=None, alias="storageClassName", pattern=_DNS_LABEL, max_length=63
+    )
+
+
+class ControlPlane(_Model):
+    replicas: Literal[1, 3] = 1
+    """1, or 3 spread across mother nodes (etcd quorum; the API survives one node)."""
+    resources: ControlPlaneResources = ControlPlaneResources()
+    etcd_storage: EtcdStorage = pydantic.Field(default=EtcdStorage(), alias="etcdStorage")
+
+
+class Taint(_Model):
+    key: LabelKey
+    value: LabelValue = ""
+    effect: Literal["NoSchedule", "PreferNoSchedule", "NoExecute"]
+
+
+class WorkerPool(_Model):
+    """Worker VMs of one shape (booted by the second part of kvm-operator; validated now)."""
+
+    name: str = pydantic.Field(pattern=_DNS_LABEL, max_length=20)
+    replicas: int = pydantic.Field(default=1, ge=0, le=100)
+    cpus: int = pydantic.Field(default=2, ge=1, le=64)
+    memory: Quantity = "2Gi"
+    disk: Quantity = "10Gi"
+    labels: dict[LabelKey, LabelValue] = pydantic.Field(default_factory=dict, max_length=32)
+    taints: list[Taint] = pydantic.Field(default_factory=list, max_length=16)
+
+
+class Network(_Model):
+    """The guest's networks. ``cidr``/``vni`` (the flannel network the VMs sit on) are allocated by flannel-operator
+    when empty; service and pod CIDRs are the guest's own and may repeat across clusters (they never leave it)."""
+
+    cidr: ipaddress.IPv4Network | None = None
+    vni: int | None = pydantic.Field(default=None, ge=1, le=16777215)
+    service_cidr: ipaddress.IPv4Network = pydantic.Field(
+        default=ipaddress.IPv4Network("172.31.0.0/16"), alias="serviceCIDR"
+    )
+    pod_cidr: ipaddress.IPv4Network = pydantic.Field(default=ipaddress.IPv4Network("172.30.0.0/16"), alias="podCIDR")
+
+    @pydantic.model_validator(mode="after")
+    def _sizes(self) -> Network:
+        if self.cidr is not None and not 8 <= self.cidr.prefixlen <= 28:
+            raise ValueError("network.cidr must be a /8 to /28 network")
+        if not 12 <= self.service_cidr.prefixlen <= 24:
+            raise ValueError("network.serviceCIDR must be a /12 to /24 network")
+        if not 8 <= self.pod_cidr.prefixlen <= 20:
+            raise ValueError("network.podCIDR must be a /8 to /20 network")
+        if self.service_cidr.overlaps(self.pod_cidr):
+            raise ValueError(f"network.serviceCIDR {self.service_cidr} overlaps podCIDR {self.pod_cidr}")
+        return self
+
+
+class KVMConfigSpec(_Model):
+    cluster_id: str = pydantic.Field(alias="clusterID", pattern=_DNS_LABEL, min_length=3, max_length=30)
+    """The cluster's id: its control plane's namespace and the name of every child object. Immutable."""
+    organization: LabelValue = ""
+    team: LabelValue = ""
+    kubernetes_version: str = pydantic.Field(alias="kubernetesVersion", max_length=16)
+    control_plane: ControlPlane = pydantic.Field(default=ControlPlane(), alias="controlPlane")
+    worker_pools: list[WorkerPool] = pydantic.Field(default_factory=list, alias="workerPools", max_length=MAX_POOLS)
+    network: Network = Network()
+    api_hostname: str | None = pydantic.Field(default=None, alias="apiHostname", pattern=_HOSTNAME, max_length=253)
+    """Default: ``api.<clusterID>.<base domain>`` (the operator's setting)."""
+
+    @pydantic.field_validator("cluster_id")
+    @classmethod
+    def _not_reserved(cls, value: str) -> str:
+        if RESERVED_IDS.match(value):
+            raise ValueError(f"clusterID {value!r} would name a namespace of the mother (kube-*, default, ...)")
+        return value
+
+    @pydantic.field_validator("kubernetes_version")
+    @classmethod
+    def _version(cls, value: str) -> str:
+        parse_version(value)
+        return value
+
+    @pydantic.model_validator(mode="after")
+    def _unique_pools(self) -> KVMConfigSpec:
+        names = [pool.name for pool in self.worker_pools]
+        if len(names) != len(set(names)):
+            raise ValueError("workerPools names must be unique")
+        return self
+
+
+class KVMConfigStatus(Status):
+    cluster_id: str | None = pydantic.Field(default=None, alias="clusterID")
+    kubernetes_version: str | None = pydantic.Field(default=None, alias="kubernetesVersion")
+    """The version the whole control plane runs (set once every component rolled to it)."""
+    target_version: str | None = pydantic.Field(default=None, alias="targetVersion")
+    version_refused: str | None = pydantic.Field(default=None, alias="versionRefused")
+    """Why the spec's version is not the target (skew rules), while it is not."""
+    etcd_members: int | None = pydantic.Field(default=None, alias="etcdMembers")
+    endpoint: str | None = None
+    kubeconfig_secret: str | None = pydantic.Field(default=None, alias="kubeconfigSecret")
+    control_plane_ready: str | None = pydantic.Field(default=None, alias="controlPlaneReady")
+    """``ready/desired`` API server replicas, for the printer column."""
+    workers: str | None = None
+    network: str | None = None
+    vni: int | None = None
+    created_at: str | None = pydantic.Field(default=None, alias="createdAt")
+    available_at: str | None = pydantic.Field(default=None, alias="availableAt")
+    upgrade_started_at: str | None = pydantic.Field(default=None, alias="upgradeStartedAt")
+
+
+KVMContext = Context[KVMConfigSpec, KVMConfigStatus]

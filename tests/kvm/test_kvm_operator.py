@@ -1,0 +1,213 @@
+"""kvm-operator on the kwok control plane with a real cert-operator and OpenBao: one KVMConfig gives its children
+(CAConfig, CertConfigs issued for real, FlannelConfig, IngressConfig), a hosted control plane in namespace
+<cluster>, and an admin kubeconfig; upgrades roll component by component; bad input gets conditions; deletion
+leaves nothing."""
+
+from __future__ import annotations
+
+import base64
+import functools
+import uuid
+
+import pytest
+import yaml
+from cryptography import x509
+
+from kubeception_testenv import wait_for
+from kvm_operator import key
+from kvm_operator.shared import CA_CONFIG, CERT_CONFIG, FLANNEL_CONFIG, INGRESS_CONFIG
+from kvm_operator.spec import KVM_CONFIG
+from kvm_operator.versions import VERSION_ANNOTATION
+from operatorkit import ApiError, is_true
+from operatorkit.kinds import (
+    CONFIG_MAP,
+    DEPLOYMENT,
+    NAMESPACE,
+    NETWORK_POLICY,
+    POD_DISRUPTION_BUDGET,
+    SECRET,
+    SERVICE,
+    STATEFUL_SET,
+)
+from tests.kvm.conftest import condition, kvm_config, status
+
+
+def cluster_id() -> str:
+    return f"k{uuid.uuid4().hex[:6]}"
+
+
+def images(kube, cluster: str) -> dict[str, str]:
+    found = {key.ETCD: kube.get(STATEFUL_SET, key.ETCD, cluster)}
+    for component in (key.APISERVER, key.CONTROLLER_MANAGER, key.SCHEDULER):
+        found[component] = kube.get(DEPLOYMENT, component, cluster)
+    return {c: w["spec"]["template"]["spec"]["containers"][0]["image"].rsplit(":", 1)[1] for c, w in found.items()}
+
+
+def test_one_kvmconfig_gives_children_a_control_plane_and_a_kubeconfig(kube, namespace, start_kvm):
+    start_kvm()
+    cluster = cluster_id()
+    kube.create(KVM_CONFIG, kvm_config(cluster, namespace, organization="acme", team="blue"))
+    wait_for(
+        lambda: is_true(status(kube, cluster, namespace), "CertificatesReady"),
+        timeout=90,
+        message="CA and certificates issued by cert-operator",
+    )
+    wait_for(
+        lambda: is_true(status(kube, cluster, namespace), "ControlPlaneAvailable"),
+        timeout=90,
+        message="control plane available on kwok nodes",
+    )
+    st = status(kube, cluster, namespace)
+    assert st["kubernetesVersion"] == "1.36.3"
+    assert st["controlPlaneReady"] == "1/1"
+    # Children the other operators reconcile; not running here, they say so — and Ready says what it waits for.
+    network = kube.get(FLANNEL_CONFIG, cluster)["spec"]
+    assert network["clusterID"] == cluster
+    assert "network" not in network  # left to flannel-operator's allocation
+    ingress = kube.get(INGRESS_CONFIG, cluster)["spec"]
+    assert ingress["api"]["hostnames"] == [f"api.{cluster}.kubeception.test"]
+    assert ingress["api"]["backend"] == {"service": "apiserver", "namespace": cluster, "port": 443}
+    ready = condition(kube, cluster, namespace, "Ready")
+    assert ready["status"] == "False"
+    assert "NetworkReady" in ready["message"]
+    assert "EndpointReady" in ready["message"]
+    assert "FlannelConfig" in condition(kube, cluster, namespace, "NetworkReady")["message"]
+
+    # The namespace claims the id and carries the tenant's labels.
+    labels = kube.get(NAMESPACE, cluster)["metadata"]["labels"]
+    assert labels["kubeception.io/organization"] == "acme"
+    assert labels["kubeception.io/team"] == "blue"
+    assert labels["pod-security.kubernetes.io/enforce"] == "restricted"
+    assert kube.get(CA_CONFIG, key.CA, cluster)["spec"]["clusterID"] == cluster
+    assert {c["metadata"]["name"] for c in kube.list(CERT_CONFIG, cluster)["items"]} == set(key.CERTIFICATES)
+    assert images(kube, cluster) == dict.fromkeys(images(kube, cluster), "v1.36.3")
+    assert {s["metadata"]["name"] for s in kube.list(SERVICE, cluster)["items"]} == {"etcd", "etcd-peers", "apiserver"}
+    assert {p["metadata"]["name"] for p in kube.list(NETWORK_POLICY, cluster)["items"]} == set(key.COMPONENTS)
+    assert {p["metadata"]["name"] for p in kube.list(POD_DISRUPTION_BUDGET, cluster)["items"]} == {"etcd", "apiserver"}
+    encryption = kube.get(SECRET, key.ENCRYPTION_SECRET, cluster)
+    assert "secretbox" in base64.b64decode(encryption["data"]["encryption-config.yaml"]).decode()
+    assert kube.get(CONFIG_MAP, "component-kubeconfigs", cluster)["data"].keys() == {
+        "controller-manager.conf",
+        "scheduler.conf",
+    }
+
+    # The admin kubeconfig: the public endpoint, SNI name, the cluster's CA, the admin certificate it signed.
+    secret = kube.get(SECRET, f"{cluster}-kubeconfig", namespace)
+    assert secret["metadata"]["ownerReferences"][0]["name"] == cluster  # garbage-collected with the KVMConfig
+    config = yaml.safe_load(base64.b64decode(secret["data"]["value"]))
+    server = config["clusters"][0]["cluster"]
+    assert server["server"] == f"https://api.{cluster}.kubeception.test"
+    assert server["tls-server-name"] == f"api.{cluster}.kubeception.test"
+    ca = x509.load_pem_x509_certificate(base64.b64decode(server["certificate-authority-data"]))
+    admin = x509.load_pem_x509_certificate(base64.b64decode(config["users"][0]["user"]["client-certificate-data"]))
+    admin.verify_directly_issued_by(ca)
+    organization = admin.subject.get_attributes_for_oid(x509.oid.NameOID.ORGANIZATION_NAME)
+    assert [a.value for a in organization] == ["system:masters"]
+    assert status(kube, cluster, namespace)["kubeconfigSecret"] == f"{cluster}-kubeconfig"
+
+
+def rolled_to(kube, cluster: str, version: str) -> list[str]:
+    return [c for c, v in images(kube, cluster).items() if v == f"v{version}"]
+
+
+def test_upgrade_rolls_one_component_at_a_time_and_skew_is_refused(kube, namespace, start_kvm):
+    start_kvm()
+    cluster = cluster_id()
+    kube.create(KVM_CONFIG, kvm_config(cluster, namespace))
+    wait_for(lambda: is_true(status(kube, cluster, namespace), "ControlPlaneAvailable"), timeout=90, message="up")
+
+    kube.patch(KVM_CONFIG, cluster, {"spec": {"kubernetesVersion": "1.36.4"}}, namespace)
+    seen: list[tuple[str, ...]] = []
+
+    def progress() -> bool:
+        done = tuple(rolled_to(kube, cluster, "1.36.4"))
+        if not seen or seen[-1] != done:
+            seen.append(done)
+        return status(kube, cluster, namespace).get("kubernetesVersion") == "1.36.4"
+
+    wait_for(progress, timeout=120, message="every component at 1.36.4", interval=0.05)
+    order = [key.ETCD, key.APISERVER, key.CONTROLLER_MANAGER, key.SCHEDULER]
+    for done in seen:  # at any moment, what has rolled is a prefix of the order
+        assert list(done) == order[: len(done)], seen
+    assert condition(kube, cluster, namespace, "Upgrading")["status"] == "False"
+    etcd = kube.get(STATEFUL_SET, key.ETCD, cluster)
+    assert etcd["metadata"]["annotations"][VERSION_ANNOTATION] == "1.36.4"
+
+    for refused, why in (("1.35.2", "minor downgrade"), ("1.38.0", "not supported")):
+        kube.patch(KVM_CONFIG, cluster, {"spec": {"kubernetesVersion": refused}}, namespace)
+        wait_for(
+            lambda why=why: why in condition(kube, cluster, namespace, "Upgrading").get("message", ""),
+            timeout=30,
+            message=f"{refused} refused",
+        )
+        assert set(images(kube, cluster).values()) == {"v1.36.4"}
+        assert is_true(status(kube, cluster, namespace), "ControlPlaneAvailable")
+
+
+def test_bad_input_is_refused_at_admission_or_as_a_condition(kube, namespace, start_kvm):
+    start_kvm()
+    for bad, message in (
+        ({"clusterID": "kube-system"}, "namespace of the mother"),
+        ({"kubernetesVersion": "latest"}, "kubernetesVersion"),
+        ({"controlPlane": {"replicas": 2}}, "replicas"),
+        ({"network": {"serviceCIDR": "10.0.0.0/33"}}, "serviceCIDR"),
+    ):
+        with pytest.raises(ApiError) as error:
+            kube.create(
+                KVM_CONFIG, {**kvm_config("bad", namespace), "spec": {**kvm_config("bad", namespace)["spec"], **bad}}
+            )
+        assert message in error.value.message, error.value.message
+
+    cluster = cluster_id()
+    kube.create(KVM_CONFIG, kvm_config(cluster, namespace))
+    wait_for(functools.partial(lambda: kube.get_or_none(NAMESPACE, cluster) is not None), timeout=30, message="ns")
+    with pytest.raises(ApiError) as error:
+        kube.patch(KVM_CONFIG, cluster, {"spec": {"clusterID": cluster_id()}}, namespace)
+    assert "immutable" in error.value.message
+
+    # The same cluster id from another tenant's namespace: refused, naming the owner; the first is untouched.
+    other = f"t-{uuid.uuid4().hex[:6]}"
+    kube.create(NAMESPACE, {"metadata": {"name": other}})
+    try:
+        kube.create(KVM_CONFIG, kvm_config(cluster, other))
+        wait_for(
+            lambda: f"KVMConfig {namespace}/{cluster}" in condition(kube, cluster, other, "Ready").get("message", ""),
+            timeout=30,
+            message="the second claim refused, naming the first",
+        )
+        kube.delete(KVM_CONFIG, cluster, other)
+        wait_for(lambda: kube.get_or_none(KVM_CONFIG, cluster, other) is None, timeout=30, message="second gone")
+        assert kube.get(NAMESPACE, cluster)["metadata"].get("deletionTimestamp") is None
+        assert kube.get_or_none(FLANNEL_CONFIG, cluster) is not None
+    finally:
+        kube.delete(NAMESPACE, other)
+
+    # A version refused at creation: nothing runs, the condition says why.
+    late = cluster_id()
+    kube.create(KVM_CONFIG, kvm_config(late, namespace, version="1.30.0"))
+    wait_for(
+        lambda: "not supported" in condition(kube, late, namespace, "Ready").get("message", ""),
+        timeout=30,
+        message="unsupported version refused",
+    )
+    assert kube.get_or_none(DEPLOYMENT, key.APISERVER, late) is None
+
+
+def test_deletion_leaves_nothing(kube, namespace, start_kvm, bao):
+    start_kvm()
+    cluster = cluster_id()
+    kube.create(KVM_CONFIG, kvm_config(cluster, namespace))
+    wait_for(lambda: is_true(status(kube, cluster, namespace), "ControlPlaneAvailable"), timeout=90, message="up")
+    wait_for(lambda: status(kube, cluster, namespace).get("kubeconfigSecret"), timeout=30, message="kubeconfig")
+    assert f"pki-{cluster}/" in bao.sys.list_mounted_secrets_engines()["data"]
+    kube.delete(KVM_CONFIG, cluster, namespace)
+    wait_for(lambda: kube.get_or_none(KVM_CONFIG, cluster, namespace) is None, timeout=120, message="deleted")
+    assert kube.get_or_none(NAMESPACE, cluster) is None
+    assert kube.get_or_none(FLANNEL_CONFIG, cluster) is None
+    assert kube.get_or_none(INGRESS_CONFIG, cluster) is None
+    assert f"pki-{cluster}/" not in bao.sys.list_mounted_secrets_engines()["data"]
+    wait_for(
+        lambda: kube.get_or_none(SECRET, f"{cluster}-kubeconfig", namespace) is None,
+        timeout=30,
+        message="the kubeconfig garbage-collected",
+    )
