@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import concurrent.futures
 import http.server
+import json
 import os
 import socket
 import ssl
@@ -52,6 +53,8 @@ TABLE_NS = "bench-ingress"
 
 
 def percentile(values: list[float], p: float) -> float:
+    if not values:
+        return float("nan")
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
 
@@ -170,7 +173,8 @@ class Bench:
 
     def _agent_up(self) -> bool:
         try:
-            return metrics(self.agent_url).get("kubeception_ingress_agent_haproxy_up") == 1.0
+            with urllib.request.urlopen(f"{self.agent_url}/status", timeout=2) as response:
+                return bool(json.load(response)["haproxy"]["up"])
         except OSError:
             return False
 

@@ -4,11 +4,14 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from kubeception_testenv import ControlPlane
 from kvm_operator.settings import KVMSettings
 from operatorkit import load_settings
 from tests.charts import helm, operator_args, render_chart
+
+if TYPE_CHECKING:
+    from kubeception_testenv import ControlPlane
 
 CHART = Path(__file__).parents[2] / "charts" / "kvm-operator"
 

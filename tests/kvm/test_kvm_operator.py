@@ -106,6 +106,10 @@ def test_one_kvmconfig_gives_children_a_control_plane_and_a_kubeconfig(kube, nam
     assert status(kube, cluster, namespace)["kubeconfigSecret"] == f"{cluster}-kubeconfig"
 
 
+def upgrading_says(kube, cluster: str, namespace: str, text: str) -> bool:
+    return text in condition(kube, cluster, namespace, "Upgrading").get("message", "")
+
+
 def rolled_to(kube, cluster: str, version: str) -> list[str]:
     return [c for c, v in images(kube, cluster).items() if v == f"v{version}"]
 
@@ -136,9 +140,7 @@ def test_upgrade_rolls_one_component_at_a_time_and_skew_is_refused(kube, namespa
     for refused, why in (("1.35.2", "minor downgrade"), ("1.38.0", "not supported")):
         kube.patch(KVM_CONFIG, cluster, {"spec": {"kubernetesVersion": refused}}, namespace)
         wait_for(
-            lambda why=why: why in condition(kube, cluster, namespace, "Upgrading").get("message", ""),
-            timeout=30,
-            message=f"{refused} refused",
+            functools.partial(upgrading_says, kube, cluster, namespace, why), timeout=30, message=f"{refused} refused"
         )
         assert set(images(kube, cluster).values()) == {"v1.36.4"}
         assert is_true(status(kube, cluster, namespace), "ControlPlaneAvailable")
@@ -151,6 +153,7 @@ def test_bad_input_is_refused_at_admission_or_as_a_condition(kube, namespace, st
         ({"kubernetesVersion": "latest"}, "kubernetesVersion"),
         ({"controlPlane": {"replicas": 2}}, "replicas"),
         ({"network": {"serviceCIDR": "10.0.0.0/33"}}, "serviceCIDR"),
+        ({"clusterID": "other"}, "must equal metadata.name"),
     ):
         with pytest.raises(ApiError) as error:
             kube.create(
@@ -160,7 +163,7 @@ def test_bad_input_is_refused_at_admission_or_as_a_condition(kube, namespace, st
 
     cluster = cluster_id()
     kube.create(KVM_CONFIG, kvm_config(cluster, namespace))
-    wait_for(functools.partial(lambda: kube.get_or_none(NAMESPACE, cluster) is not None), timeout=30, message="ns")
+    wait_for(lambda: kube.get_or_none(NAMESPACE, cluster) is not None, timeout=30, message="namespace")
     with pytest.raises(ApiError) as error:
         kube.patch(KVM_CONFIG, cluster, {"spec": {"clusterID": cluster_id()}}, namespace)
     assert "immutable" in error.value.message

@@ -91,6 +91,7 @@ class RoutingTable:
         self._revision = 0
         self._published = 0
         self._resource_version: str | None = None
+        self._floor = Shape(0, 0, self._servers)  # rendered slots never shrink: a removal must not cost a reload
         self.error: str | None = None
         self._stopped = threading.Event()
         self._thread: threading.Thread | None = None
@@ -106,13 +107,15 @@ class RoutingTable:
             return  # first cluster arrives, so even that one is a runtime update, not a reload
         self._check_owned(obj)
         try:
-            revision, _, routes = decode(obj.get("data") or {})
+            revision, shape, routes = decode(obj.get("data") or {})
         except (ValueError, KeyError, TypeError) as exc:
             log.warning(
                 "routing table %s/%s unreadable (%s): rebuilt from IngressConfigs", self._namespace, self._name, exc
             )
-            revision, routes = 0, []
+            revision, shape, routes = 0, self._floor, []
         with self._lock:
+            if shape.servers_per_backend == self._servers:
+                self._floor = shape
             self._revision = self._published = revision
             self._resource_version = obj["metadata"]["resourceVersion"]
             for route in routes:
@@ -190,12 +193,19 @@ class RoutingTable:
             self._stopped.wait(self._interval)
 
     def _shape(self) -> Shape:
+        """Backend slots to render: whole blocks ahead of the highest slot in use, never fewer than rendered before
+        (agents would reload to drop empty slots)."""
         used: dict[str, int] = {"tls": 0, "http": 0}
         for routes in self._routes.values():
             for route in routes:
                 mode, slot = key.parse_backend(route.backend)
                 used[mode] = max(used[mode], slot + 1)
-        return Shape(rounded(used["tls"], self._block), rounded(used["http"], self._block), self._servers)
+        self._floor = Shape(
+            max(self._floor.tls_backends, rounded(used["tls"], self._block)),
+            max(self._floor.http_backends, rounded(used["http"], self._block)),
+            self._servers,
+        )
+        return self._floor
 
     def _write(self, data: dict[str, str]) -> None:
         body: dict[str, Any] = {

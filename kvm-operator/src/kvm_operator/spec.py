@@ -1,9 +1,10 @@
 """The KVMConfig custom resource: one guest cluster — its hosted control plane now, its worker VMs later.
 
 Namespaced, so platform teams hand each tenant a namespace to create clusters in (like Kamaji's
-TenantControlPlane and Cluster API's Cluster); the cluster id is unique across the mother all the same, because
-everything the cluster gets is named after it in cluster-wide name spaces (the control-plane namespace, the
-FlannelConfig, the IngressConfig) and each of those is owned by exactly one KVMConfig.
+TenantControlPlane and Cluster API's Cluster), and named after its cluster id (the CRD enforces it). The id is
+unique across the mother all the same, because everything the cluster gets is named after it in cluster-wide name
+spaces (the control-plane namespace, the FlannelConfig, the IngressConfig) and each of those is owned by exactly
+one KVMConfig: a second one with the same id, in another namespace, is refused naming the first.
 """
 
 from __future__ import annotations
