@@ -28,8 +28,14 @@ from tests.flannel.test_flannel_operator import flannel_config, status
 
 
 def operator_pods(kube: Any, name: str) -> list[dict[str, Any]]:
-    pods = kube.list(POD, NAMESPACE, label_selector=f"app.kubernetes.io/name={name}")["items"]
+    """The operator's own pods (not ingress-operator's HAProxy DaemonSet pods)."""
+    selector = f"app.kubernetes.io/name={name},app.kubernetes.io/component!=haproxy"
+    pods = kube.list(POD, NAMESPACE, label_selector=selector)["items"]
     return [p for p in pods if "deletionTimestamp" not in p["metadata"]]
+
+
+def all_ready(kube: Any, name: str) -> bool:
+    return all(is_true(pod["status"], "Ready") for pod in operator_pods(kube, name))
 
 
 def leader(kube: Any, name: str) -> str:
@@ -38,12 +44,14 @@ def leader(kube: Any, name: str) -> str:
 
 def test_each_operator_runs_from_its_chart_and_one_replica_leads(platform, real_kube):
     for name in OPERATORS:
+        # Ready (/readyz: caches synced, the operator's checks passed) — waited for, because the node's kubelet
+        # may have been restarted by another test, and a restarted kubelet probes every pod afresh.
+        wait_for(functools.partial(all_ready, real_kube, name), timeout=60, message=f"{name}'s pods Ready")
         pods = operator_pods(real_kube, name)
         assert len(pods) == 2
         for pod in pods:
             assert pod["spec"]["nodeName"] == "real-node-0"
             assert pod["spec"]["containers"][0]["image"] == f"ghcr.io/kubeception/operators:{version()}"
-            assert is_true(pod["status"], "Ready")  # /readyz: caches synced, the operator's checks passed
         holder = leader(real_kube, name)
         assert holder.split("_")[0] in {pod["metadata"]["name"] for pod in pods}  # hostname_pid_nonce
 

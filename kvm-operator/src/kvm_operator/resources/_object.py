@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
+from kvm_operator import key
 from kvm_operator.spec import KVMConfigSpec, KVMConfigStatus
 from operatorkit import ObjectResource, RequeueAfter, owned_by
 
 if TYPE_CHECKING:
     from kvm_operator.shared import Shared
     from kvm_operator.spec import KVMContext
-    from operatorkit import Kind
+    from operatorkit import Kind, Object
 
 
 @dataclass
@@ -31,3 +32,13 @@ class ClusterObject(ObjectResource[KVMConfigSpec, KVMConfigStatus]):
         current = ctx.lookup(self.kind, meta["name"], meta.get("namespace"))
         if current is not None and owned_by(current, ctx.obj):
             raise RequeueAfter(2, f"waiting for {self.kind.kind} {meta['name']} to go")
+
+
+def service(cluster_id: str, name: str, component: str, ports: list[dict[str, Any]], **spec: Any) -> Object:
+    """A Service in the control-plane namespace selecting ``component``'s pods."""
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {"name": name, "namespace": key.namespace(cluster_id), "labels": key.labels(cluster_id, component)},
+        "spec": {"selector": key.selector(cluster_id, component), "ports": ports, **spec},
+    }

@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from kvm_operator import key
-from kvm_operator.resources._object import ClusterObject
+from kvm_operator.resources._object import ClusterObject, service
 from kvm_operator.resources._pod import PKI, certificate_volume, container, https_probe, pod_spec
 from kvm_operator.resources._workload import Workload
 from kvm_operator.resources.encryption import FILE as ENCRYPTION_FILE
@@ -105,17 +105,5 @@ class APIServerService(ClusterObject):
     kind = SERVICE
 
     def manifest(self, ctx: KVMContext) -> Object | None:
-        cluster = ctx.spec.cluster_id
-        return {
-            "apiVersion": "v1",
-            "kind": "Service",
-            "metadata": {
-                "name": key.APISERVER,
-                "namespace": key.namespace(cluster),
-                "labels": key.labels(cluster, key.APISERVER),
-            },
-            "spec": {
-                "selector": key.selector(cluster, key.APISERVER),
-                "ports": [{"name": "https", "port": 443, "targetPort": PORT}],
-            },
-        }
+        ports = [{"name": "https", "port": 443, "targetPort": PORT}]
+        return service(ctx.spec.cluster_id, key.APISERVER, key.APISERVER, ports)

@@ -6,9 +6,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-import yaml
-
 from kvm_operator import key
+from kvm_operator.kubeconfigs import kubeconfig
 from kvm_operator.resources._object import ClusterObject
 from kvm_operator.resources._pod import PKI, certificate_volume, container, https_probe, pod_spec
 from kvm_operator.resources._workload import Workload
@@ -22,30 +21,16 @@ KUBECONFIGS = "component-kubeconfigs"
 MOUNT = "/etc/kubernetes/kubeconfig"
 
 
-def kubeconfig(cluster_id: str, component: str) -> str:
+def component_kubeconfig(cluster_id: str, component: str) -> str:
     files = f"{PKI}/{component}"
-    return yaml.safe_dump(
+    return kubeconfig(
+        cluster_id,
+        component,
         {
-            "apiVersion": "v1",
-            "kind": "Config",
-            "clusters": [
-                {
-                    "name": cluster_id,
-                    "cluster": {
-                        "server": f"https://{key.APISERVER}.{key.namespace(cluster_id)}.svc:443",
-                        "certificate-authority": f"{files}/ca.crt",
-                    },
-                }
-            ],
-            "users": [
-                {
-                    "name": component,
-                    "user": {"client-certificate": f"{files}/tls.crt", "client-key": f"{files}/tls.key"},
-                }
-            ],
-            "contexts": [{"name": component, "context": {"cluster": cluster_id, "user": component}}],
-            "current-context": component,
-        }
+            "server": f"https://{key.APISERVER}.{key.namespace(cluster_id)}.svc:443",
+            "certificate-authority": f"{files}/ca.crt",
+        },
+        {"client-certificate": f"{files}/tls.crt", "client-key": f"{files}/tls.key"},
     )
 
 
@@ -59,7 +44,7 @@ class ComponentKubeconfigs(ClusterObject):
             "kind": "ConfigMap",
             "metadata": {"name": KUBECONFIGS, "namespace": key.namespace(cluster), "labels": key.labels(cluster)},
             "data": {
-                f"{component}.conf": kubeconfig(cluster, component)
+                f"{component}.conf": component_kubeconfig(cluster, component)
                 for component in (key.CONTROLLER_MANAGER, key.SCHEDULER)
             },
         }

@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from kvm_operator import key
-from kvm_operator.resources._object import ClusterObject
+from kvm_operator.resources._object import ClusterObject, service
 from kvm_operator.resources._pod import PKI, certificate_volume, container, pod_spec
 from kvm_operator.resources._workload import Workload
 from operatorkit.kinds import SERVICE, STATEFUL_SET
@@ -117,41 +117,16 @@ class EtcdPeerService(ClusterObject):
 
     def manifest(self, ctx: KVMContext) -> Object | None:
         cluster = ctx.spec.cluster_id
-        return {
-            "apiVersion": "v1",
-            "kind": "Service",
-            "metadata": {
-                "name": key.etcd_peers(cluster),
-                "namespace": key.namespace(cluster),
-                "labels": key.labels(cluster, key.ETCD),
-            },
-            "spec": {
-                "clusterIP": "None",
-                "publishNotReadyAddresses": True,  # members find each other before any is ready
-                "selector": key.selector(cluster, key.ETCD),
-                "ports": [
-                    {"name": "client", "port": CLIENT_PORT},
-                    {"name": "peer", "port": PEER_PORT},
-                ],
-            },
-        }
+        ports = [{"name": "client", "port": CLIENT_PORT}, {"name": "peer", "port": PEER_PORT}]
+        # Headless, and publishing members before they are ready: they must find each other to become ready.
+        return service(
+            cluster, key.etcd_peers(cluster), key.ETCD, ports, clusterIP="None", publishNotReadyAddresses=True
+        )
 
 
 class EtcdClientService(ClusterObject):
     kind = SERVICE
 
     def manifest(self, ctx: KVMContext) -> Object | None:
-        cluster = ctx.spec.cluster_id
-        return {
-            "apiVersion": "v1",
-            "kind": "Service",
-            "metadata": {
-                "name": key.ETCD,
-                "namespace": key.namespace(cluster),
-                "labels": key.labels(cluster, key.ETCD),
-            },
-            "spec": {
-                "selector": key.selector(cluster, key.ETCD),
-                "ports": [{"name": "client", "port": CLIENT_PORT, "targetPort": CLIENT_PORT}],
-            },
-        }
+        ports = [{"name": "client", "port": CLIENT_PORT, "targetPort": CLIENT_PORT}]
+        return service(ctx.spec.cluster_id, key.ETCD, key.ETCD, ports)

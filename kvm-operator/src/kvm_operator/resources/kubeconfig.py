@@ -9,9 +9,8 @@ import base64
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-import yaml
-
 from kvm_operator import key
+from kvm_operator.kubeconfigs import kubeconfig
 from kvm_operator.shared import CERT_CONFIG, INGRESS_CONFIG
 from kvm_operator.spec import KVMConfigSpec, KVMConfigStatus
 from operatorkit import Resource, is_true, owned_by
@@ -38,29 +37,11 @@ def endpoint(ctx: KVMContext, shared: Shared) -> str:
 
 def render(cluster_id: str, server: str, hostname: str, secret: dict[str, Any]) -> str:
     data = secret["data"]
-    return yaml.safe_dump(
-        {
-            "apiVersion": "v1",
-            "kind": "Config",
-            "clusters": [
-                {
-                    "name": cluster_id,
-                    "cluster": {
-                        "server": server,
-                        "tls-server-name": hostname,
-                        "certificate-authority-data": data["ca.crt"],
-                    },
-                }
-            ],
-            "users": [
-                {
-                    "name": f"{cluster_id}-admin",
-                    "user": {"client-certificate-data": data["tls.crt"], "client-key-data": data["tls.key"]},
-                }
-            ],
-            "contexts": [{"name": cluster_id, "context": {"cluster": cluster_id, "user": f"{cluster_id}-admin"}}],
-            "current-context": cluster_id,
-        }
+    return kubeconfig(
+        cluster_id,
+        f"{cluster_id}-admin",
+        {"server": server, "tls-server-name": hostname, "certificate-authority-data": data["ca.crt"]},
+        {"client-certificate-data": data["tls.crt"], "client-key-data": data["tls.key"]},
     )
 
 
