@@ -174,3 +174,25 @@ def test_haproxy_forwards_tcp(testenv_workdir: Path):
         ):
             conn.sendall(b"hello")
             assert conn.recv(64) == b"hello"
+
+
+def test_a_recorded_port_is_kept_while_free(tmp_path):
+    """``make demo`` on kept state: the API server comes back on its port (the cluster stored it in endpoints)."""
+    import socket
+
+    from kubeception_testenv._ports import sticky_port
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        wanted = probe.getsockname()[1]
+    record = tmp_path / "port"
+    record.write_text(str(wanted))
+    assert sticky_port(record) == wanted
+    with socket.socket() as holder:
+        holder.bind(("0.0.0.0", 0))
+        holder.listen()
+        taken = holder.getsockname()[1]
+        record.write_text(str(taken))
+        other = sticky_port(record)
+        assert other != taken
+        assert record.read_text() == str(other)

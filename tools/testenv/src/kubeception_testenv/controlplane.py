@@ -21,7 +21,7 @@ from kubeception_testenv import reaper
 from kubeception_testenv._binaries import find_binary
 from kubeception_testenv._http import client_tls_context, http_status
 from kubeception_testenv._pki import KeyPair, LocalPKI
-from kubeception_testenv._ports import free_port
+from kubeception_testenv._ports import free_port, sticky_port
 from kubeception_testenv._process import Server, StartStop, wait_for
 from kubeception_testenv.network import NodeNetwork
 from kubeception_testenv.nodes import REAL_NODE_LABEL, RealNode
@@ -104,6 +104,7 @@ class KubeAPIServer(_HTTPSComponent):
         self.etcd_url = etcd_url
         self.host = host
         super().__init__(workdir, pki, self.admin)
+        self.port = sticky_port(workdir / "kube-apiserver.port")
         self.serving = pki.issue(
             "apiserver",
             "kube-apiserver",
