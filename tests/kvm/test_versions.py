@@ -17,7 +17,7 @@ def test_skew_rules():
 
 
 def workload(version: str, ready: bool, kind: str = "Deployment") -> dict[str, object]:
-    status = (
+    status: dict[str, object] = (
         {"observedGeneration": 1, "updatedReplicas": 1, "availableReplicas": 1, "readyReplicas": 1}
         if ready
         else {"observedGeneration": 1, "updatedReplicas": 0, "availableReplicas": 1}
@@ -47,3 +47,14 @@ def test_each_component_waits_for_the_one_before():
     assert component_version("apiserver", "1.36.4", rolled) == "1.36.4"
     assert component_version("scheduler", "1.36.4", rolled) == "1.36.3"
     assert component_version("scheduler", "1.36.4", {}) == "1.36.4"  # a new cluster starts at the target
+
+
+def test_available_means_enough_replicas_on_any_version():
+    from kvm_operator.versions import available
+
+    assert not available(None)
+    assert available(workload("1.36.3", True))
+    rolling = workload("1.36.4", False)  # updatedReplicas 0 but the old replica still available
+    assert available(rolling)
+    down = {**rolling, "status": {"availableReplicas": 0}}
+    assert not available(down)

@@ -102,9 +102,11 @@ class RoutingTable:
         never see routes vanish and come back while the operator starts."""
         obj = self._kube.get_or_none(CONFIG_MAP, self._name, self._namespace)
         if obj is None:
+            # No table yet: publish the empty one at once, so agents render its backend slots before the first
+            # cluster arrives (then even that one is a runtime update, not a reload).
             with self._lock:
-                self._revision = 1  # publish the empty table at once: agents render its backend slots before the
-            return  # first cluster arrives, so even that one is a runtime update, not a reload
+                self._revision = 1
+            return
         self._check_owned(obj)
         try:
             revision, shape, routes = decode(obj.get("data") or {})

@@ -59,6 +59,15 @@ def rolled(workload: Object | None, version: str) -> bool:
     return int(status.get("updatedReplicas", 0)) == replicas and int(status.get("availableReplicas", 0)) == replicas
 
 
+def available(workload: Object | None) -> bool:
+    """Whether ``workload`` has as many available replicas as it asks for — on whatever version (a roll with surge
+    keeps an API server available throughout; a single etcd member being replaced does not)."""
+    if workload is None:
+        return False
+    replicas = int((workload.get("spec") or {}).get("replicas", 1))
+    return int((workload.get("status") or {}).get("availableReplicas", 0)) >= replicas
+
+
 def component_version(component: str, target: str, workloads: dict[str, Object | None]) -> str:
     """The version ``component`` should run now: the target once every component before it has rolled to it,
     else what it runs already (a new component starts at the target)."""

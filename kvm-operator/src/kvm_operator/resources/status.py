@@ -4,7 +4,8 @@ own message) and from the control plane's workloads as their controllers observe
 * ``CertificatesReady`` — the CAConfig and every CertConfig Ready (cert-operator);
 * ``NetworkReady`` — the FlannelConfig Ready (flannel-operator);
 * ``EndpointReady`` — the IngressConfig Ready: every HAProxy serves the route (ingress-operator);
-* ``ControlPlaneAvailable`` — etcd and every component run the version they should, on every replica, available;
+* ``ControlPlaneAvailable`` — etcd and every component have as many available replicas as asked (during a roll
+  too: ``Upgrading`` tells the versions);
 * ``Upgrading`` — the control plane moving to the target version, component by component;
 * ``Ready`` — all of them, and the kubeconfig Secret written.
 """
@@ -99,12 +100,13 @@ class ClusterStatus(Resource[KVMConfigSpec, KVMConfigStatus]):
         found = workloads(ctx)
         api: dict[str, Any] = (found[key.APISERVER] or {}).get("status") or {}
         ctx.status["controlPlaneReady"] = f"{api.get('availableReplicas', 0)}/{ctx.spec.control_plane.replicas}"
-        pending = [
-            c for c in versions.ORDER if not versions.rolled(found[c], versions.component_version(c, target, found))
-        ]
+        pending = [c for c in versions.ORDER if not versions.available(found[c])]
         if pending:
             ctx.set_condition(
-                CONTROL_PLANE_AVAILABLE, "False", "Rolling", f"not yet available on every replica: {', '.join(pending)}"
+                CONTROL_PLANE_AVAILABLE,
+                "False",
+                "Unavailable",
+                f"fewer replicas available than asked: {', '.join(pending)}",
             )
         else:
             ctx.set_condition(CONTROL_PLANE_AVAILABLE, "True", "Available", "etcd and every component available")
