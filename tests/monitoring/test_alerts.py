@@ -59,10 +59,17 @@ def test_dashboard_and_alerts_use_only_metrics_the_operators_export():
     import cert_operator.metrics
     import flannel_operator.metrics
     import ingress_operator.metrics
+    import kvm_operator.metrics
     import operatorkit._base.metrics
     from ingress_operator.agent.agent import REGISTRY as AGENT_REGISTRY
 
-    modules = (cert_operator.metrics, flannel_operator.metrics, ingress_operator.metrics, operatorkit._base.metrics)
+    modules = (
+        cert_operator.metrics,
+        flannel_operator.metrics,
+        ingress_operator.metrics,
+        kvm_operator.metrics,
+        operatorkit._base.metrics,
+    )
     assert all(modules)  # imported for their registrations
     exported = {
         metric.name + suffix
