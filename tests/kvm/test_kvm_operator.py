@@ -150,6 +150,7 @@ def test_bad_input_is_refused_at_admission_or_as_a_condition(kube, namespace, st
     start_kvm()
     for bad, message in (
         ({"clusterID": "kube-system"}, "namespace of the mother"),
+        ({"clusterID": "flannel-b"}, "another cluster's"),
         ({"kubernetesVersion": "latest"}, "kubernetesVersion"),
         ({"controlPlane": {"replicas": 2}}, "replicas"),
         ({"network": {"serviceCIDR": "10.0.0.0/33"}}, "serviceCIDR"),

@@ -68,6 +68,15 @@ def as_service_account(plane: ControlPlane, admin: KubeClient, namespace: str, n
     return KubeClient.load(str(service_account_kubeconfig(plane, admin, namespace, name, tmp / f"{name}.kubeconfig")))
 
 
+def installed_chart(
+    plane: ControlPlane, admin: KubeClient, release: str, chart: str, workdir: Path
+) -> tuple[str, KubeClient]:
+    """The chart rendered and installed but for its workloads; its manifest and a client acting as its operator."""
+    manifest = render_chart(CHARTS / chart, release)
+    install(plane, manifest)
+    return manifest, as_service_account(plane, admin, release, chart, workdir)
+
+
 @pytest.fixture(scope="module")
 def release(admin: KubeClient) -> Iterator[str]:
     namespace = f"ops-{uuid.uuid4().hex[:6]}"
@@ -86,9 +95,7 @@ def assert_least_privilege(manifest: str, events: list[dict[str, Any]]) -> None:
 # -- flannel-operator ------------------------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def flannel_sa(audited: ControlPlane, admin: KubeClient, release: str, tmp_path_factory: pytest.TempPathFactory):
-    manifest = render_chart(CHARTS / "flannel-operator", release)
-    install(audited, manifest)
-    return manifest, as_service_account(audited, admin, release, "flannel-operator", tmp_path_factory.mktemp("sa"))
+    return installed_chart(audited, admin, release, "flannel-operator", tmp_path_factory.mktemp("sa"))
 
 
 def test_flannel_operator_uses_every_grant_and_is_denied_nothing(audited, admin, release, flannel_sa, tmp_path):
@@ -229,9 +236,7 @@ def test_flannel_operator_credentials_cannot_do_harm(admin, flannel_sa):
 # -- cert-operator ---------------------------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def cert_sa(audited: ControlPlane, admin: KubeClient, release: str, tmp_path_factory: pytest.TempPathFactory):
-    manifest = render_chart(CHARTS / "cert-operator", release)
-    install(audited, manifest)
-    return manifest, as_service_account(audited, admin, release, "cert-operator", tmp_path_factory.mktemp("sa"))
+    return installed_chart(audited, admin, release, "cert-operator", tmp_path_factory.mktemp("sa"))
 
 
 def test_cert_operator_uses_every_grant_and_is_denied_nothing(audited, admin, release, cert_sa, openbao: OpenBaoServer):
@@ -302,10 +307,8 @@ def test_cert_operator_credentials_cannot_do_harm(admin, cert_sa):
 # -- ingress-operator ------------------------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def ingress_sa(audited: ControlPlane, admin: KubeClient, release: str, tmp_path_factory: pytest.TempPathFactory):
-    manifest = render_chart(CHARTS / "ingress-operator", release)
-    install(audited, manifest)
     workdir = tmp_path_factory.mktemp("sa")
-    operator = as_service_account(audited, admin, release, "ingress-operator", workdir)
+    manifest, operator = installed_chart(audited, admin, release, "ingress-operator", workdir)
     agent = service_account_kubeconfig(audited, admin, release, "ingress-operator-haproxy", workdir / "agent")
     return manifest, operator, agent
 
@@ -389,9 +392,7 @@ def test_ingress_credentials_cannot_do_harm(admin, release, ingress_sa):
 # -- kvm-operator ----------------------------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def kvm_sa(audited: ControlPlane, admin: KubeClient, release: str, tmp_path_factory: pytest.TempPathFactory):
-    manifest = render_chart(CHARTS / "kvm-operator", release)
-    install(audited, manifest)
-    return manifest, as_service_account(audited, admin, release, "kvm-operator", tmp_path_factory.mktemp("sa"))
+    return installed_chart(audited, admin, release, "kvm-operator", tmp_path_factory.mktemp("sa"))
 
 
 def test_kvm_operator_uses_every_grant_and_is_denied_nothing(audited, admin, release, kvm_sa, openbao: OpenBaoServer):

@@ -27,8 +27,9 @@ _LABEL_KEY = (
     r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$"
 )
 _LABEL_VALUE = r"^([A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)?$"
-RESERVED_IDS = re.compile(r"^(kube-|kubeception|default$|openshift)")
-"""Cluster ids that would name a namespace the mother itself uses."""
+RESERVED_IDS = re.compile(r"^(kube-|kubeception|default$|openshift|flannel-)")
+"""Cluster ids that would name a namespace the mother itself uses — or one another operator derives from a cluster
+id (flannel-operator's ``flannel-<cluster>``): cluster ``flannel-b`` must not take cluster ``b``'s namespace."""
 
 Quantity = Annotated[str, pydantic.Field(pattern=_QUANTITY, max_length=16)]
 LabelKey = Annotated[str, pydantic.Field(pattern=_LABEL_KEY, max_length=253)]
@@ -138,7 +139,9 @@ class KVMConfigSpec(_Model):
     @classmethod
     def _not_reserved(cls, value: str) -> str:
         if RESERVED_IDS.match(value):
-            raise ValueError(f"clusterID {value!r} would name a namespace of the mother (kube-*, default, ...)")
+            raise ValueError(
+                f"clusterID {value!r} would name a namespace of the mother (kube-*, flannel-*, default, ...)"
+            )
         return value
 
     @pydantic.field_validator("kubernetes_version")
