@@ -163,9 +163,7 @@ class Certificate(Resource[CertConfigSpec, CertConfigStatus]):
             )
             ctx.event("Normal", "TrustUpdated", "ca.crt now holds the cluster's current trust bundle")
         if current is None:
-            ctx.set_condition(
-                READY, "False", "SecretMissing", f"Secret {name} holds no certificate; issuing again soon"
-            )
+            self._missing(ctx, name)  # only when deferred
             return
         self._moved(ctx, name)
         self._record(ctx, name, current, ca)
@@ -173,6 +171,16 @@ class Certificate(Resource[CertConfigSpec, CertConfigStatus]):
             self._ready(ctx, current, ca)  # a certificate due for renewal is still the requested one
         else:
             ctx.set_condition(READY, "False", "ReissuePending", f"{deferred}: a new certificate follows shortly")
+
+    @staticmethod
+    def _missing(ctx: CertContext, name: str) -> None:
+        """No certificate stored and the retry waits for the re-issue floor. The last attempt's failure (say, an
+        admission policy refusing the Secret) stays the condition: it is what a person must fix."""
+        last = get_condition(ctx.status, READY)
+        if last is not None and last.get("status") == "False" and last.get("reason") not in ("SecretMissing", None):
+            ctx.set_condition(READY, "False", str(last["reason"]), str(last.get("message", "")))
+            return
+        ctx.set_condition(READY, "False", "SecretMissing", f"Secret {name} holds no certificate; issuing again soon")
 
     def _why_issue(
         self, ctx: CertContext, secret: Object | None, current: x509.Certificate | None, wanted: str, ca: ClusterCA
