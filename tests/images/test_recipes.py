@@ -3,12 +3,15 @@ appVersion (the project's version)."""
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 
 import yaml
 
 from flannel_operator.settings import ImageSettings
+from kubeception_testenv._binaries import find_binary
 from kubeception_testenv.images import recipes, version
+from kvm_operator.settings import KVMSettings
 from tests.charts import render_chart
 
 CHARTS = Path(__file__).parents[2] / "charts"
@@ -35,7 +38,28 @@ def test_charts_and_operators_name_the_images_built_here():
 
 def test_every_recipe_is_small_and_unprivileged_where_it_can_be():
     by_name = {recipe.short: recipe for recipe in recipes()}
-    assert set(by_name) == {"operators", "pause", "flannel", "tools"}
+    images = {"operators", "pause", "flannel", "tools", "coredns", "etcd-v3.6.16"}
+    images |= {"kubernetes-v1.36.3", "kubernetes-v1.36.1"}
+    assert set(by_name) == images
+    assert by_name["coredns"].debian == [], "CoreDNS is a static binary and nothing else"
     assert by_name["operators"].user == 65532, "operators run as a non-root user"
     assert "gcc" not in " ".join(by_name["operators"].debian), "no compilers"
     assert by_name["pause"].debian == [], "pause is a static binary and nothing else"
+
+
+def test_kvm_operator_supports_exactly_the_kubernetes_images_built_here_and_each_is_its_version():
+    """A guest's control plane runs ``<images.kubernetes>:v<version>``: every supported version has an image, and
+    the binaries packed under a tag report that version (no image relabels another version's binaries)."""
+    settings = KVMSettings()
+    kubernetes = {recipe.tag: recipe for recipe in recipes() if recipe.name == settings.images.kubernetes}
+    assert set(kubernetes) == {f"v{supported}" for supported in settings.versions.supported}
+    chart = yaml.safe_load((CHARTS / "kvm-operator" / "values.yaml").read_text())["controlPlane"]
+    assert (chart["image"], chart["versions"]) == (settings.images.kubernetes, settings.versions.supported)
+    assert chart["etcdImage"] == settings.images.etcd
+    (etcd,) = (recipe for recipe in recipes() if recipe.ref == settings.images.etcd)
+    for tag, recipe in [*kubernetes.items(), (etcd.tag, etcd)]:
+        assert recipe.user == 65532
+        for binary in recipe.binaries:
+            reported = subprocess.run([find_binary(binary), "--version"], capture_output=True, text=True, check=True)
+            first_line = reported.stdout.splitlines()[0]  # "Kubernetes v1.36.3", "etcd Version: 3.6.16"
+            assert first_line.split()[-1].removeprefix("v") == tag.removeprefix("v"), (binary, first_line)

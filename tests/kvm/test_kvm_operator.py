@@ -15,6 +15,7 @@ from cryptography import x509
 
 from kubeception_testenv import wait_for
 from kvm_operator import key
+from kvm_operator.settings import KVMSettings
 from kvm_operator.shared import CA_CONFIG, CERT_CONFIG, FLANNEL_CONFIG, INGRESS_CONFIG
 from kvm_operator.spec import KVM_CONFIG
 from kvm_operator.versions import VERSION_ANNOTATION
@@ -37,10 +38,15 @@ def cluster_id() -> str:
 
 
 def images(kube, cluster: str) -> dict[str, str]:
-    found = {key.ETCD: kube.get(STATEFUL_SET, key.ETCD, cluster)}
+    """The Kubernetes version each control-plane workload is at: its image tag, and for etcd (whose image is
+    etcd's own, the same for every Kubernetes version) the version annotation the upgrade order reads."""
+    etcd = kube.get(STATEFUL_SET, key.ETCD, cluster)
+    assert etcd["spec"]["template"]["spec"]["containers"][0]["image"] == KVMSettings().images.etcd
+    found = {key.ETCD: f"v{etcd['metadata']['annotations'][VERSION_ANNOTATION]}"}
     for component in (key.APISERVER, key.CONTROLLER_MANAGER, key.SCHEDULER):
-        found[component] = kube.get(DEPLOYMENT, component, cluster)
-    return {c: w["spec"]["template"]["spec"]["containers"][0]["image"].rsplit(":", 1)[1] for c, w in found.items()}
+        workload = kube.get(DEPLOYMENT, component, cluster)
+        found[component] = workload["spec"]["template"]["spec"]["containers"][0]["image"].rsplit(":", 1)[1]
+    return found
 
 
 def test_one_kvmconfig_gives_children_a_control_plane_and_a_kubeconfig(kube, namespace, start_kvm):

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Build the test-environment binaries into a cache outside the clone: etcd, kube-apiserver,
-# kube-controller-manager, kube-scheduler, kubelet, kube-proxy (Kubernetes), containerd, its runc shim and ctr,
-# kwok, helm, and the Go programs of the project's images (pause, flanneld). Each Go module is built once per
-# content hash of its go.mod + go.sum (and its own sources), so a second run (or a second clone) costs nothing.
+# kube-controller-manager, kube-scheduler, kubelet, kube-proxy (Kubernetes; and the previous patch release's
+# control plane), containerd, its runc shim and ctr, kwok, helm, CoreDNS (the local mother's cluster DNS), and the
+# Go programs of the project's images (pause, flanneld). Each Go module is built once per content hash of its
+# go.mod + go.sum (and its own sources), so a second run (or a second clone) costs nothing.
 # Prints the bin directory that holds all binaries.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -16,7 +17,7 @@ modversion() {  # modversion DIR MODULE -> version required in DIR/go.mod
   awk -v m="$2" '$1 == m { print $2; exit }' "$1/go.mod"
 }
 
-build_module() {  # build_module NAME DIR LDFLAGS PACKAGES... (env: TAGS, CGO_ENABLED)
+build_module() {  # build_module NAME DIR LDFLAGS PACKAGES... (env: TAGS, CGO_ENABLED, INTO: a folder of bin)
   local name=$1 dir=$2 ldflags=$3; shift 3
   local key; key=$(cat "$dir/go.mod" "$dir/go.sum" $(find "$dir" -name '*.go' | sort) | sha256sum | cut -c1-16)
   local out=$cache/testenv/$name-$key
@@ -28,15 +29,21 @@ build_module() {  # build_module NAME DIR LDFLAGS PACKAGES... (env: TAGS, CGO_EN
     touch "$out.tmp/.complete" && rm -rf "$out" && mv "$out.tmp" "$out"
     echo "testenv: built $name in $((SECONDS - start)) s" >&2
   fi
-  local f
-  for f in "$out"/*; do ln -sfn "$f" "$bin/$(basename "$f")"; done
+  local f into=$bin/${INTO:-}
+  mkdir -p "$into"
+  for f in "$out"/*; do ln -sfn "$f" "$into/$(basename "$f")"; done
 }
 
-k8s=$(modversion "$here/k8s" k8s.io/kubernetes)
-build_module k8s "$here/k8s" "-X k8s.io/component-base/version.gitVersion=$k8s \
-  -X k8s.io/component-base/version.gitMajor=$(echo "${k8s#v}" | cut -d. -f1) \
-  -X k8s.io/component-base/version.gitMinor=$(echo "${k8s#v}" | cut -d. -f2) \
-  -X k8s.io/component-base/version.gitTreeState=clean" ./cmd/...
+k8s_ldflags() {  # k8s_ldflags VERSION -> what `kubectl version` and /version report
+  echo "-X k8s.io/component-base/version.gitVersion=$1 -X k8s.io/component-base/version.gitTreeState=clean \
+    -X k8s.io/component-base/version.gitMajor=$(echo "${1#v}" | cut -d. -f1) \
+    -X k8s.io/component-base/version.gitMinor=$(echo "${1#v}" | cut -d. -f2)"
+}
+build_module k8s "$here/k8s" "$(k8s_ldflags "$(modversion "$here/k8s" k8s.io/kubernetes)")" ./cmd/...
+# The previous Kubernetes patch release's control plane (kvm-operator's upgrade tests roll a guest from it), in
+# bin/<version>/ for images/kubernetes-previous.yaml.
+previous=$(modversion "$here/k8s-previous" k8s.io/kubernetes)
+INTO=$previous build_module k8s-previous "$here/k8s-previous" "$(k8s_ldflags "$previous")" ./cmd/...
 build_module kwok "$here/kwok" "-X sigs.k8s.io/kwok/pkg/consts.Version=$(modversion "$here/kwok" sigs.k8s.io/kwok)" \
   sigs.k8s.io/kwok/cmd/kwok
 build_module helm "$here/helm" "-X helm.sh/helm/v3/internal/version.version=$(modversion "$here/helm" helm.sh/helm/v3)" \
@@ -46,6 +53,7 @@ TAGS="no_btrfs no_devmapper no_zfs" build_module containerd "$here/containerd" \
   "-X github.com/containerd/containerd/v2/version.Version=$containerd" \
   github.com/containerd/containerd/v2/cmd/containerd github.com/containerd/containerd/v2/cmd/containerd-shim-runc-v2 \
   github.com/containerd/containerd/v2/cmd/ctr
+CGO_ENABLED=0 build_module coredns "$here/coredns" "-X github.com/coredns/coredns/coremain.GitCommit=$(modversion "$here/coredns" github.com/coredns/coredns)" .
 CGO_ENABLED=0 build_module pause "$root/images/pause" "" .
 flannel=$(modversion "$root/images/flannel" github.com/flannel-io/flannel)
 build_module flannel "$root/images/flannel" "-X github.com/flannel-io/flannel/pkg/version.Version=$flannel" \

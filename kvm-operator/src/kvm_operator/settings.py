@@ -23,16 +23,28 @@ class RoutingSettings(_Group):
 
 
 class ImageSettings(_Group):
-    """The control plane's images: ``<repository>:<Kubernetes version>`` (images/kubernetes.yaml builds them)."""
+    """The control plane's images (images/kubernetes.yaml and images/etcd.yaml build them)."""
 
     kubernetes: str = pydantic.Field(default="ghcr.io/kubeception/kubernetes", max_length=200)
-    """kube-apiserver, kube-controller-manager, kube-scheduler and etcd, one image per Kubernetes version."""
+    """kube-apiserver, kube-controller-manager and kube-scheduler: ``<this>:v<Kubernetes version>``."""
+    etcd: str = pydantic.Field(default="ghcr.io/kubeception/etcd:v3.6.16", max_length=250)
+    """Every guest's etcd, whatever its Kubernetes version (the supported ones all pair with etcd 3.6). A
+    Kubernetes upgrade leaves etcd's pods alone; changing this rolls each guest's etcd, one member at a time."""
     pull_policy: str = pydantic.Field(default="IfNotPresent", pattern=r"^(Always|IfNotPresent|Never)$")
 
 
 class VersionSettings(_Group):
-    supported: list[str] = pydantic.Field(default_factory=lambda: ["1.36.3"], min_length=1, max_length=32)
+    supported: list[str] = pydantic.Field(default_factory=lambda: ["1.36.1", "1.36.3"], min_length=1, max_length=32)
     """Kubernetes versions this installation has images for; others are refused with a condition."""
+
+
+class PlacementSettings(_Group):
+    spread: str = pydantic.Field(default="required", pattern=r"^(required|preferred)$")
+    """How a 3-replica control plane's pods spread over mother nodes: ``required`` puts each replica of a
+    component on a node of its own (a node lost costs one replica; with fewer nodes than replicas the rest stay
+    Pending and ControlPlaneAvailable says so), ``preferred`` spreads where it can (small mothers, development)."""
+    node_selector: dict[str, str] = pydantic.Field(default_factory=dict, max_length=16)
+    """Mother nodes the guests' control planes run on (e.g. nodes labelled for hosted control planes)."""
 
 
 class KVMSettings(OperatorSettings):
@@ -41,3 +53,4 @@ class KVMSettings(OperatorSettings):
     routing: RoutingSettings = RoutingSettings()
     images: ImageSettings = ImageSettings()
     versions: VersionSettings = VersionSettings()
+    placement: PlacementSettings = PlacementSettings()

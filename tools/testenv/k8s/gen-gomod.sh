@@ -1,20 +1,21 @@
 #!/usr/bin/env bash
 # Regenerate go.mod for a Kubernetes/etcd version bump: k8s.io/kubernetes requires its staging modules at
 # v0.0.0 and replaces them with local folders, so we replace each one with its published v0.X.Y tag.
-# Usage: gen-gomod.sh 1.36.3 3.6.16
+# Usage: gen-gomod.sh 1.36.3 3.6.16          (this folder: the test environment's Kubernetes and etcd)
+#        gen-gomod.sh 1.36.1 "" ../k8s-previous   (the previous control plane, for upgrade tests; no etcd)
 set -euo pipefail
-k8s=${1:?kubernetes version, e.g. 1.36.3}; etcd=${2:?etcd version, e.g. 3.6.16}
+k8s=${1:?kubernetes version, e.g. 1.36.3}; etcd=${2-}
 export GOTOOLCHAIN=local
-cd "$(dirname "$0")"
+cd "$(dirname "$0")/${3:-.}"
 gomod=$(go mod download -json "k8s.io/kubernetes@v$k8s" | python3 -c 'import json,sys; print(json.load(sys.stdin)["GoMod"])')
 staging=$(grep -oE '^\s+k8s.io/[a-z0-9-]+ => ./staging' "$gomod" | awk '{print $1}')
 {
-  echo "module github.com/kubeception/kubeception/tools/testenv/k8s"
+  echo "module github.com/kubeception/kubeception/tools/testenv/$(basename "$PWD")"
   echo
   echo "go 1.26.0"
   echo
   echo "require ("
-  echo "	go.etcd.io/etcd/server/v3 v$etcd"
+  [ -z "$etcd" ] || echo "	go.etcd.io/etcd/server/v3 v$etcd"
   echo "	k8s.io/kubernetes v$k8s"
   echo ")"
   echo

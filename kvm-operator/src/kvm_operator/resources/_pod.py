@@ -13,9 +13,10 @@ if TYPE_CHECKING:
 
 PKI = "/etc/kubernetes/pki"
 UID = 65532
+HOSTNAME = "kubernetes.io/hostname"
 
 
-def image(ctx: KVMContext, shared: Shared, version: str) -> str:
+def kubernetes_image(shared: Shared, version: str) -> str:
     return f"{shared.settings.images.kubernetes}:v{version}"
 
 
@@ -28,10 +29,9 @@ def certificate_volume(name: str) -> tuple[dict[str, Any], dict[str, Any]]:
 
 
 def container(
-    ctx: KVMContext,
     shared: Shared,
     component: str,
-    version: str,
+    image: str,
     command: list[str],
     resources: Resources,
     mounts: list[dict[str, Any]],
@@ -40,7 +40,7 @@ def container(
 ) -> dict[str, Any]:
     return {
         "name": component,
-        "image": image(ctx, shared, version),
+        "image": image,
         "imagePullPolicy": shared.settings.images.pull_policy,
         "command": command,
         "ports": ports,
@@ -60,9 +60,14 @@ def container(
 
 
 def pod_spec(
-    ctx: KVMContext, component: str, containers: list[dict[str, Any]], volumes: list[dict[str, Any]]
+    ctx: KVMContext,
+    shared: Shared,
+    component: str,
+    containers: list[dict[str, Any]],
+    volumes: list[dict[str, Any]],
 ) -> dict[str, Any]:
-    """Restricted pods; with 3 replicas, at most one per mother node (the API survives a node)."""
+    """Restricted pods; with 3 replicas, one per mother node (the API survives a node) or, with the ``preferred``
+    placement setting, spread where the mother has nodes for it."""
     cluster = ctx.spec.cluster_id
     spec: dict[str, Any] = {
         "automountServiceAccountToken": False,
@@ -77,18 +82,27 @@ def pod_spec(
         "containers": containers,
         "volumes": volumes,
     }
+    if shared.settings.placement.node_selector:
+        spec["nodeSelector"] = dict(shared.settings.placement.node_selector)
     if ctx.spec.control_plane.replicas > 1:
-        spec["affinity"] = {
-            "podAntiAffinity": {
-                "requiredDuringSchedulingIgnoredDuringExecution": [
-                    {
-                        "labelSelector": {"matchLabels": key.selector(cluster, component)},
-                        "topologyKey": "kubernetes.io/hostname",
-                    }
-                ]
-            }
-        }
+        selector = {"matchLabels": key.selector(cluster, component)}
+        term: dict[str, Any] = {"labelSelector": selector, "topologyKey": HOSTNAME}
+        anti: dict[str, Any]
+        if shared.settings.placement.spread == "required":
+            anti = {"requiredDuringSchedulingIgnoredDuringExecution": [term]}
+        else:
+            anti = {"preferredDuringSchedulingIgnoredDuringExecution": [{"weight": 100, "podAffinityTerm": term}]}
+        spec["affinity"] = {"podAntiAffinity": anti}
     return spec
+
+
+def rollout(ctx: KVMContext, shared: Shared) -> dict[str, Any]:
+    """A Deployment's rolling update: one replica at a time and, where a surge pod can be placed, never below the
+    current count. With one replica per node required, a surge pod would wait for a node that may not exist: a
+    roll takes one replica down first (the other two keep answering)."""
+    if ctx.spec.control_plane.replicas > 1 and shared.settings.placement.spread == "required":
+        return {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 0, "maxUnavailable": 1}}
+    return {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0}}
 
 
 def https_probe(path: str, port: int | str) -> dict[str, Any]:

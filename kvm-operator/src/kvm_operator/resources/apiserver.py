@@ -9,7 +9,15 @@ from typing import TYPE_CHECKING
 
 from kvm_operator import key
 from kvm_operator.resources._object import ClusterObject, service
-from kvm_operator.resources._pod import PKI, certificate_volume, container, https_probe, pod_spec
+from kvm_operator.resources._pod import (
+    PKI,
+    certificate_volume,
+    container,
+    https_probe,
+    kubernetes_image,
+    pod_spec,
+    rollout,
+)
 from kvm_operator.resources._workload import Workload
 from kvm_operator.resources.encryption import FILE as ENCRYPTION_FILE
 from kvm_operator.resources.etcd import client_url
@@ -62,6 +70,9 @@ class APIServer(Workload):
             f"--encryption-provider-config=/etc/kubernetes/encryption/{ENCRYPTION_FILE}",
             "--encryption-provider-config-automatic-reload=true",
             "--profiling=false",
+            # After SIGTERM /readyz fails at once and serving goes on this long: the EndpointSlice drops the pod and
+            # HAProxy stops sending it connections before it closes its listener (no failed request in a roll).
+            "--shutdown-delay-duration=5s",
         ]
         volumes, mounts = [], []
         for name in MOUNTED:
@@ -72,10 +83,9 @@ class APIServer(Workload):
         mounts.append({"name": "encryption", "mountPath": "/etc/kubernetes/encryption", "readOnly": True})
         version = self.version(ctx)
         apiserver = container(
-            ctx,
             self.shared,
             "kube-apiserver",
-            version,
+            kubernetes_image(self.shared, version),
             command,
             spec.control_plane.resources.apiserver,
             mounts,
@@ -91,11 +101,10 @@ class APIServer(Workload):
             "spec": {
                 "replicas": spec.control_plane.replicas,
                 "selector": {"matchLabels": key.selector(cluster, key.APISERVER)},
-                # One replica at a time, never below the current count: the API keeps answering during a roll.
-                "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0}},
+                "strategy": rollout(ctx, self.shared),
                 "template": {
                     "metadata": {"labels": key.labels(cluster, key.APISERVER)},
-                    "spec": pod_spec(ctx, key.APISERVER, [apiserver], volumes),
+                    "spec": pod_spec(ctx, self.shared, key.APISERVER, [apiserver], volumes),
                 },
             },
         }

@@ -9,7 +9,15 @@ from typing import TYPE_CHECKING, Any
 from kvm_operator import key
 from kvm_operator.kubeconfigs import kubeconfig
 from kvm_operator.resources._object import ClusterObject
-from kvm_operator.resources._pod import PKI, certificate_volume, container, https_probe, pod_spec
+from kvm_operator.resources._pod import (
+    PKI,
+    certificate_volume,
+    container,
+    https_probe,
+    kubernetes_image,
+    pod_spec,
+    rollout,
+)
 from kvm_operator.resources._workload import Workload
 from operatorkit.kinds import CONFIG_MAP, DEPLOYMENT
 
@@ -90,10 +98,9 @@ class _Component(Workload):
             mounts.append(mount)
         version = self.version(ctx)
         main = container(
-            ctx,
             self.shared,
             self.binary,
-            version,
+            kubernetes_image(self.shared, version),
             command,
             self.resources(ctx),
             mounts,
@@ -107,9 +114,10 @@ class _Component(Workload):
             "spec": {
                 "replicas": ctx.spec.control_plane.replicas,
                 "selector": {"matchLabels": key.selector(cluster, self.component)},
+                "strategy": rollout(ctx, self.shared),
                 "template": {
                     "metadata": {"labels": key.labels(cluster, self.component)},
-                    "spec": pod_spec(ctx, self.component, [main], volumes),
+                    "spec": pod_spec(ctx, self.shared, self.component, [main], volumes),
                 },
             },
         }

@@ -71,12 +71,11 @@ class EtcdCluster(Workload):
             volumes.append(volume)
             mounts.append(mount)
         probe = {"httpGet": {"path": "/readyz", "port": METRICS_PORT}}
-        version = self.version(ctx)
+        version = self.version(ctx)  # the Kubernetes version it is at in the upgrade order; its image is etcd's own
         etcd = container(
-            ctx,
             self.shared,
             "etcd",
-            version,
+            self.shared.settings.images.etcd,
             command,
             ctx.spec.control_plane.resources.etcd,
             mounts,
@@ -96,7 +95,7 @@ class EtcdCluster(Workload):
             "selector": {"matchLabels": key.selector(cluster, key.ETCD)},
             "template": {
                 "metadata": {"labels": key.labels(cluster, key.ETCD)},
-                "spec": pod_spec(ctx, key.ETCD, [etcd], volumes),
+                "spec": pod_spec(ctx, self.shared, key.ETCD, [etcd], volumes),
             },
         }
         if storage.type == "persistentVolumeClaim":

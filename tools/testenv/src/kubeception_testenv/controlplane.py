@@ -8,6 +8,7 @@ import base64
 import hashlib
 import json
 import logging
+import string
 import subprocess
 import time
 import urllib.error
@@ -23,8 +24,9 @@ from kubeception_testenv._http import client_tls_context, http_status
 from kubeception_testenv._pki import KeyPair, LocalPKI
 from kubeception_testenv._ports import free_port, sticky_port
 from kubeception_testenv._process import Server, StartStop, wait_for
+from kubeception_testenv.images import version
 from kubeception_testenv.network import NodeNetwork
-from kubeception_testenv.nodes import REAL_NODE_LABEL, RealNode
+from kubeception_testenv.nodes import CLUSTER_DNS, REAL_NODE_LABEL, RealNode
 from kubeception_testenv.servers import EtcdServer
 
 if TYPE_CHECKING:
@@ -40,6 +42,7 @@ SERVICE_CIDR = "10.96.0.0/16"
 SERVICE_IP = "10.96.0.1"
 KWOK_NODE_ANNOTATION = "kwok.x-k8s.io/node"
 UNCACHED_RESOURCE = "relists.testenv.kubeception.io"
+DNS_IMAGE = "ghcr.io/kubeception/coredns"
 
 # The controllers the platform relies on; the rest (node lifecycle, IPAM, cloud, ...) make no sense on kwok.
 CONTROLLERS = (
@@ -326,7 +329,8 @@ class ControlPlane(StartStop):
 
     ``nodes`` kwok nodes (fake, Ready, for scale) and ``real_nodes`` real ones (kubelet + containerd +
     kube-proxy, each in a network namespace of its own, running ``images``). With real nodes the API server
-    listens on the host's address on the nodes' bridge instead of loopback, so the nodes and their pods reach it.
+    listens on the host's address on the nodes' bridge instead of loopback, so the nodes and their pods reach it,
+    and when ``images`` hold the coredns image the cluster has its DNS (``addons/cluster-dns.yaml``).
     ``keep_pki`` keeps the CA and service-account key found in ``workdir`` (the demo's cluster survives restarts).
     """
 
@@ -372,6 +376,7 @@ class ControlPlane(StartStop):
             if self.network is not None
             else []
         )
+        self.cluster_dns = next((path for path in images if path.name.startswith("coredns-")), None)
         self.startup_seconds = 0.0
 
     @property
@@ -402,6 +407,8 @@ class ControlPlane(StartStop):
             self._start_real_nodes()
             self.wait_nodes_ready()
             wait_for(self._default_service_account, timeout=30, message="the default ServiceAccount")
+            if self.real_nodes and self.cluster_dns is not None:
+                self._install_cluster_dns()
         except BaseException:
             self.stop()
             raise
@@ -543,6 +550,12 @@ class ControlPlane(StartStop):
     def wait_nodes_ready(self, timeout: float = 90) -> None:
         total = self.node_count + len(self.real_nodes)
         wait_for(lambda: len(self.ready_nodes()) >= total, timeout=timeout, message=f"{total} nodes to be Ready")
+
+    def _install_cluster_dns(self, timeout: float = 60) -> None:
+        manifest = string.Template((Path(__file__).parent / "addons" / "cluster-dns.yaml").read_text())
+        image = f"{DNS_IMAGE}:{version()}"
+        self.kubectl("apply", "-f", "-", input=manifest.substitute(image=image, dns_ip=CLUSTER_DNS))
+        self.kubectl("rollout", "status", "deployment/coredns", "-n", "kube-system", f"--timeout={timeout:.0f}s")
 
     def _default_service_account(self) -> bool:
         accounts = self.apiserver.request_json("/api/v1/namespaces/default/serviceaccounts")["items"]

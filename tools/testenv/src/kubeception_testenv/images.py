@@ -55,14 +55,17 @@ class Recipe:
     env: dict[str, str] = field(default_factory=dict)
     entrypoint: list[str] = field(default_factory=list)
     cmd: list[str] = field(default_factory=list)
+    tag: str = ""  # the project's version unless the image carries someone else's (Kubernetes: v1.36.3)
 
     @property
     def short(self) -> str:
-        return self.name.rsplit("/", 1)[-1]
+        """The image's name without its registry path, with its own tag when it has one: unique per recipe."""
+        name = self.name.rsplit("/", 1)[-1]
+        return f"{name}-{self.tag}" if self.tag else name
 
     @property
     def ref(self) -> str:
-        return f"{self.name}:{version()}"
+        return f"{self.name}:{self.tag or version()}"
 
     @classmethod
     def load(cls, path: Path) -> Recipe:
@@ -248,7 +251,10 @@ def _write_oci_archive(recipe: Recipe, rootfs: Path, target: Path) -> None:
     manifest_descriptor = {
         "mediaType": "application/vnd.oci.image.manifest.v1+json",
         **_blob(blobs, json.dumps(manifest, sort_keys=True).encode()),
-        "annotations": {"io.containerd.image.name": recipe.ref, "org.opencontainers.image.ref.name": version()},
+        "annotations": {
+            "io.containerd.image.name": recipe.ref,
+            "org.opencontainers.image.ref.name": recipe.ref.rsplit(":", 1)[1],
+        },
         "platform": {"architecture": "amd64", "os": "linux"},
     }
     index = {

@@ -32,7 +32,7 @@ CHARTS = ROOT / "charts"
 CRDS = ROOT / "crds"
 VAULT_AUTH_MOUNT = "kubernetes"
 VAULT_POLICY = "cert-operator"
-OPERATORS = ("cert-operator", "flannel-operator", "ingress-operator")
+OPERATORS = ("cert-operator", "flannel-operator", "ingress-operator", "kvm-operator")
 BASE_DOMAIN = "kubeception.test"  # guest API hostnames: api.<cluster>.<base domain>
 
 
@@ -73,6 +73,7 @@ class Platform:
         self.helm_install("cert-operator", self.cert_operator_values())
         self.helm_install("flannel-operator", self.flannel_operator_values())
         self.helm_install("ingress-operator", self.ingress_operator_values())
+        self.helm_install("kvm-operator", self.kvm_operator_values())
         for name in OPERATORS:
             self.wait_available(name, timeout)
         self.wait_available("ingress-operator-haproxy", timeout, kind="daemonset")
@@ -126,6 +127,16 @@ class Platform:
             "replicas": self.replicas,
             "routing": {"baseDomain": self.base_domain},
             "haproxy": {"nodeSelector": {REAL_NODE_LABEL: "real"}},
+            "nodeSelector": {REAL_NODE_LABEL: "real"},
+        }
+
+    def kvm_operator_values(self) -> dict[str, object]:
+        """Guest control planes on the real nodes; spread where there are nodes for it (the local mother has one
+        real node unless asked for more)."""
+        return {
+            "replicas": self.replicas,
+            "routing": {"baseDomain": self.base_domain},
+            "controlPlane": {"spread": "preferred", "nodeSelector": {REAL_NODE_LABEL: "real"}},
             "nodeSelector": {REAL_NODE_LABEL: "real"},
         }
 
