@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import functools
+import time
 import uuid
 
 import pytest
@@ -221,3 +222,40 @@ def test_deletion_leaves_nothing(kube, namespace, start_kvm, bao):
         timeout=30,
         message="the kubeconfig garbage-collected",
     )
+
+
+def test_fifty_kvmconfigs_at_once_converge_each_on_its_own(kube, namespace, start_kvm, bao):
+    """50 clusters created together: each gets its own namespace, CA (its own Vault mount) and certificates, its
+    control plane available; then all deleted together, and nothing of any of them is left."""
+    start_kvm(workers=8)
+    clusters = [f"f{index:02d}{uuid.uuid4().hex[:4]}" for index in range(50)]
+    for cluster in clusters:
+        kube.create(KVM_CONFIG, kvm_config(cluster, namespace))
+
+    def converged(cluster: str) -> bool:
+        st = status(kube, cluster, namespace)
+        return is_true(st, "CertificatesReady") and is_true(st, "ControlPlaneAvailable")
+
+    began = time.monotonic()
+    wait_for(lambda: all(map(converged, clusters)), timeout=300, interval=1, message="50 clusters converged")
+    print(f"\n50 KVMConfigs converged in {time.monotonic() - began:.0f} s")
+    mounts = bao.sys.list_mounted_secrets_engines()["data"]
+    for cluster in clusters:
+        assert f"pki-{cluster}/" in mounts
+        assert kube.get(CA_CONFIG, key.CA, cluster)["spec"]["clusterID"] == cluster
+        certificates = kube.list(CERT_CONFIG, cluster)["items"]
+        assert {c["spec"]["clusterID"] for c in certificates} == {cluster}
+        assert len(certificates) == len(key.CERTIFICATES)
+        assert status(kube, cluster, namespace)["kubeconfigSecret"] == f"{cluster}-kubeconfig"
+    # 50 different root CAs: each guest trusts its own only.
+    assert len({kube.get(CA_CONFIG, key.CA, cluster)["status"]["ca"]["serial"] for cluster in clusters}) == 50
+
+    for cluster in clusters:
+        kube.delete(KVM_CONFIG, cluster, namespace)
+    began = time.monotonic()
+    wait_for(lambda: not kube.list(KVM_CONFIG, namespace)["items"], timeout=300, interval=1, message="all deleted")
+    print(f"50 KVMConfigs deleted in {time.monotonic() - began:.0f} s")
+    names = {ns["metadata"]["name"] for ns in kube.list(NAMESPACE)["items"]}
+    assert not names & set(clusters)
+    mounts = bao.sys.list_mounted_secrets_engines()["data"]
+    assert not [cluster for cluster in clusters if f"pki-{cluster}/" in mounts]

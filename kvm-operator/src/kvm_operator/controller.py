@@ -1,11 +1,12 @@
-"""The KVMConfig controller: its resources in creation order (deletion runs them in reverse, each waiting for
-what it deleted to be gone).
+"""The KVMConfig controller: its resources in creation order (deletion runs them in reverse, each step waiting for
+what it deleted to be gone — a tier of objects that need no order among themselves deleted and waited for at once).
 
 Creation: the namespace (the claim on the cluster id) → the target version → PKI (CAConfig, CertConfigs) → the
 network (FlannelConfig) → encryption key, component kubeconfigs, Services, NetworkPolicies, disruption budgets →
 etcd, API server, controller-manager, scheduler (in upgrade order) → the API endpoint (IngressConfig) → the admin
-kubeconfig → status. Deletion therefore goes: the route → the control plane → policies and Services → the network
-→ the PKI (cert-operator revokes and removes the mount) → the namespace.
+kubeconfig → status. Deletion therefore goes: the route → the control plane with its Services, policies, budgets,
+key and kubeconfigs (one tier) → the network and the PKI (one tier; cert-operator revokes and removes the mount)
+→ the namespace.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from kvm_operator import key
+from kvm_operator.resources._object import ClusterObject, DeletedTogether
 from kvm_operator.resources.apiserver import APIServer, APIServerService
 from kvm_operator.resources.children import APIEndpoint, ClusterNetwork
 from kvm_operator.resources.components import ComponentKubeconfigs, ControllerManager, Scheduler
@@ -46,25 +48,36 @@ if TYPE_CHECKING:
     from operatorkit import Resource
 
 
+def together(tier: str, *members: ClusterObject) -> list[Resource[KVMConfigSpec, KVMConfigStatus]]:
+    """A deletion tier: ``members`` deleted at once, then waited for together."""
+    return [DeletedTogether(tier, members), *members]
+
+
 def kvm_controller(shared: Shared, **overrides: Any) -> Controller[KVMConfigSpec, KVMConfigStatus]:
     resources: list[Resource[KVMConfigSpec, KVMConfigStatus]] = [
         DeletionDone(),
         ControlPlaneNamespace(shared),
         TargetVersion(shared),
-        ClusterCA(shared),
-        *(ComponentCertificate(shared, certificate=name) for name in key.CERTIFICATES),
-        ClusterNetwork(shared),
-        EncryptionKey(shared),
-        ComponentKubeconfigs(shared),
-        EtcdPeerService(shared),
-        EtcdClientService(shared),
-        APIServerService(shared),
-        *(ComponentNetworkPolicy(shared, component=c) for c in key.COMPONENTS),
-        *(DisruptionBudget(shared, component=c) for c in (key.ETCD, key.APISERVER)),
-        EtcdCluster(shared),
-        APIServer(shared),
-        ControllerManager(shared),
-        Scheduler(shared),
+        *together(
+            "children",  # cert-operator keeps the CA until its certificates are gone
+            ClusterCA(shared),
+            *(ComponentCertificate(shared, certificate=name) for name in key.CERTIFICATES),
+            ClusterNetwork(shared),
+        ),
+        *together(
+            "control-plane",
+            EncryptionKey(shared),
+            ComponentKubeconfigs(shared),
+            EtcdPeerService(shared),
+            EtcdClientService(shared),
+            APIServerService(shared),
+            *(ComponentNetworkPolicy(shared, component=c) for c in key.COMPONENTS),
+            *(DisruptionBudget(shared, component=c) for c in (key.ETCD, key.APISERVER)),
+            EtcdCluster(shared),
+            APIServer(shared),
+            ControllerManager(shared),
+            Scheduler(shared),
+        ),
         APIEndpoint(shared),
         GuestKubeconfig(shared),
         ClusterStatus(shared),

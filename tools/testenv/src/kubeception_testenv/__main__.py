@@ -2,8 +2,9 @@
 
 ``up`` starts a detached supervisor that owns every server (control plane, kwok and real nodes, OpenBao, moto,
 the network etcd) and writes ``<state>/env`` once all are healthy; ``install`` installs the platform on it
-(CRDs, Vault's side of cert-operator's login, both operators from their charts); ``down`` asks the supervisor to
-stop (SIGTERM), waits, and kills its process group if anything is left. ``images`` builds the OCI images;
+(CRDs, Vault's side of cert-operator's login, the operators from their charts); ``guest-kubeconfig --cluster
+<namespace>/<name>`` prints a guest cluster's kubeconfig pointed at the real node's HAProxy; ``down`` asks the
+supervisor to stop (SIGTERM), waits, and kills its process group if anything is left. ``images`` builds the OCI images;
 ``reap`` removes what runs that died without cleaning up left on the host (:mod:`kubeception_testenv.reaper`).
 """
 
@@ -25,7 +26,7 @@ from kubeception_testenv import reaper
 from kubeception_testenv._process import wait_for
 from kubeception_testenv.controlplane import ControlPlane
 from kubeception_testenv.images import build_all, recipes
-from kubeception_testenv.platform import Platform
+from kubeception_testenv.platform import OPERATORS, Platform
 from kubeception_testenv.servers import EtcdServer, MotoServer, OpenBaoServer
 
 _DEFAULT_STATE = Path(".run")
@@ -92,14 +93,25 @@ def _supervisor_pid(state: Path) -> int | None:
     return pid
 
 
+def _platform(state: Path) -> Platform:
+    values = json.loads((state / "platform.json").read_text())
+    return Platform(**{**values, "kubeconfig": Path(values["kubeconfig"]), "api_ca": Path(values["api_ca"])})
+
+
 def _install(state: Path) -> int:
     if _supervisor_pid(state) is None:
         print("kubeception: nothing running (make up)", file=sys.stderr)
         return 1
-    values = json.loads((state / "platform.json").read_text())
-    platform = Platform(**{**values, "kubeconfig": Path(values["kubeconfig"]), "api_ca": Path(values["api_ca"])})
+    platform = _platform(state)
     platform.install()
-    print(f"# cert-operator, flannel-operator and ingress-operator installed in {platform.namespace}", file=sys.stderr)
+    print(f"# {', '.join(OPERATORS)} installed in {platform.namespace}", file=sys.stderr)
+    return 0
+
+
+def _guest_kubeconfig(state: Path, cluster: str) -> int:
+    namespace, _, name = cluster.rpartition("/")
+    platform = _platform(state)
+    print(platform.guest_kubeconfig(namespace or "default", name), end="")
     return 0
 
 
@@ -171,7 +183,10 @@ def _down(state: Path, timeout: float) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m kubeception_testenv", description=__doc__)
-    parser.add_argument("action", choices=["up", "install", "down", "status", "images", "reap", "serve"])
+    parser.add_argument(
+        "action", choices=["up", "install", "down", "status", "images", "reap", "serve", "guest-kubeconfig"]
+    )
+    parser.add_argument("--cluster", default="", help="guest-kubeconfig: <namespace>/<KVMConfig name>")
     parser.add_argument("--state", type=Path, default=_DEFAULT_STATE, help="state directory (default .run)")
     parser.add_argument("--nodes", type=int, default=3, help="number of kwok nodes")
     parser.add_argument("--real-nodes", type=int, default=0, help="number of real nodes (kubelet + containerd)")
@@ -189,6 +204,8 @@ def main(argv: list[str] | None = None) -> int:
         return _up(state, args.nodes, args.real_nodes, args.timeout)
     if args.action == "install":
         return _install(state)
+    if args.action == "guest-kubeconfig":
+        return _guest_kubeconfig(state, args.cluster)
     if args.action == "down":
         return _down(state, args.timeout)
     running = _supervisor_pid(state) is not None

@@ -9,12 +9,14 @@ where pods reach them.
 
 from __future__ import annotations
 
+import base64
 import json
 import subprocess
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import hvac
+import yaml
 
 from kubeception_testenv._binaries import find_binary
 from kubeception_testenv.images import ROOT
@@ -53,6 +55,7 @@ class Platform:
     namespace: str = NAMESPACE
     replicas: int = 2
     base_domain: str = BASE_DOMAIN
+    guest_nodes: str = f"{REAL_NODE_LABEL}=real"  # where guests' bridges and control planes go (type=kwok: scale)
 
     @classmethod
     def on(cls, plane: ControlPlane, openbao: OpenBaoServer, etcd: EtcdServer, **options: Any) -> Platform:
@@ -117,7 +120,7 @@ class Platform:
         return {
             "replicas": self.replicas,
             "etcd": {"endpoint": self.etcd_url},
-            "hosts": {"nodeSelector": f"{REAL_NODE_LABEL}=real"},
+            "hosts": {"nodeSelector": self.guest_nodes},
             "nodeSelector": {REAL_NODE_LABEL: "real"},
         }
 
@@ -131,12 +134,13 @@ class Platform:
         }
 
     def kvm_operator_values(self) -> dict[str, object]:
-        """Guest control planes on the real nodes; spread where there are nodes for it (the local mother has one
+        """Guest control planes on the guest nodes; spread where there are nodes for it (the local mother has one
         real node unless asked for more)."""
+        label, value = self.guest_nodes.split("=", 1)
         return {
             "replicas": self.replicas,
             "routing": {"baseDomain": self.base_domain},
-            "controlPlane": {"spread": "preferred", "nodeSelector": {REAL_NODE_LABEL: "real"}},
+            "controlPlane": {"spread": "preferred", "nodeSelector": {label: value}},
             "nodeSelector": {REAL_NODE_LABEL: "real"},
         }
 
@@ -177,6 +181,19 @@ class Platform:
                 "--wait",
                 check=False,
             )
+
+    def guest_kubeconfig(self, namespace: str, cluster: str) -> str:
+        """Guest ``cluster``'s kubeconfig Secret with its server at the first real node's HAProxy — what DNS for
+        the guest's API hostname would give (the TLS server name stays that hostname, for SNI)."""
+        encoded = self._kubectl("get", "secret", "-n", namespace, f"{cluster}-kubeconfig", "-o=jsonpath={.data.value}")
+        node = self._kubectl(
+            "get", "nodes", "-l", f"{REAL_NODE_LABEL}=real",
+            "-o=jsonpath={.items[0].status.addresses[?(@.type=='InternalIP')].address}",
+        )  # fmt: skip
+        config = yaml.safe_load(base64.b64decode(encoded))
+        for entry in config["clusters"]:
+            entry["cluster"]["server"] = f"https://{node}:443"
+        return str(yaml.safe_dump(config))
 
     def _kubectl(self, *args: str, timeout: float = 120) -> str:
         return self._run(str(find_binary("kubectl")), f"--kubeconfig={self.kubeconfig}", *args, timeout=timeout)
