@@ -255,7 +255,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="kubeception-bench-kvm-") as tmp:
         workdir = Path(tmp)
         with (
-            ControlPlane(workdir / "plane", nodes=3, real_nodes=1, images=build_all()) as plane,
+            ControlPlane(workdir / "plane", nodes=3, real_nodes=1, images=build_all(), pods_per_node=500) as plane,
             OpenBaoServer(workdir / "openbao", host=plane.host) as openbao,
             EtcdServer(workdir / "etcd", name="flannel-etcd", host=plane.host) as etcd,
         ):

@@ -300,9 +300,9 @@ def real_node(address: NodeAddress) -> dict[str, Any]:
     }
 
 
-def fake_node(name: str) -> dict[str, Any]:
+def fake_node(name: str, pods: int = 110) -> dict[str, Any]:
     """A Node object kwok manages: untainted, so ordinary Deployments and DaemonSets land on it."""
-    resources = {"cpu": "32", "memory": "256Gi", "pods": "110"}
+    resources = {"cpu": "32", "memory": "256Gi", "pods": str(pods)}
     return {
         "apiVersion": "v1",
         "kind": "Node",
@@ -331,7 +331,8 @@ class ControlPlane(StartStop):
     kube-proxy, each in a network namespace of its own, running ``images``). With real nodes the API server
     listens on the host's address on the nodes' bridge instead of loopback, so the nodes and their pods reach it,
     and when ``images`` hold the coredns image the cluster has its DNS (``addons/cluster-dns.yaml``).
-    ``keep_pki`` keeps the CA and service-account key found in ``workdir`` (the demo's cluster survives restarts).
+    ``keep_pki`` keeps the CA and service-account key found in ``workdir`` (the demo's cluster survives restarts);
+    ``pods_per_node`` is the kwok nodes' pod capacity (a kubelet's default 110; more for scale benchmarks).
     """
 
     def __init__(
@@ -343,9 +344,11 @@ class ControlPlane(StartStop):
         audit: bool = False,
         images: Sequence[Path] = (),
         keep_pki: bool = False,
+        pods_per_node: int = 110,
     ) -> None:
         self.workdir = workdir
         self.node_count = nodes
+        self.pods_per_node = pods_per_node
         self.kubeconfig = workdir / "kubeconfig"
         self.pki = LocalPKI(workdir / "pki", keep=keep_pki)
         self.network: NodeNetwork | None = None
@@ -537,7 +540,7 @@ class ControlPlane(StartStop):
         existing = {node["metadata"]["name"] for node in self.apiserver.request_json("/api/v1/nodes")["items"]}
         for index in range(self.node_count):
             if (name := f"kwok-node-{index}") not in existing:
-                self.apiserver.request_json("/api/v1/nodes", "POST", fake_node(name))
+                self.apiserver.request_json("/api/v1/nodes", "POST", fake_node(name, self.pods_per_node))
 
     def ready_nodes(self) -> list[str]:
         nodes = self.apiserver.request_json("/api/v1/nodes")["items"]
