@@ -81,6 +81,7 @@ bench: deps testenv ## benchmarks (prints tables; see docs/benchmarks.md)
 	$(PY) python bench/controllers.py --objects 1000
 	$(PY) python bench/certs.py --clusters 50 --per-cluster 10
 	$(PY) python bench/ingress.py --clusters 1000
+	$(PY) python bench/kvm.py --clusters 100
 
 clean: down
 	rm -rf $(STATE) .mypy_cache .ruff_cache .pytest_cache

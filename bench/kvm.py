@@ -107,8 +107,10 @@ def wait_ready(informer: Informer, names: set[str], started: dict[str, float], t
 def wait_gone(kube: KubeClient, clusters: list[str], timeout: float) -> float:
     begin = time.monotonic()
     wait_for(
-        lambda: not kube.list(KVM_CONFIG, NS)["items"]
-        and not any(ns["metadata"]["name"] in clusters for ns in kube.list(NAMESPACE)["items"]),
+        lambda: (
+            not kube.list(KVM_CONFIG, NS)["items"]
+            and not any(ns["metadata"]["name"] in clusters for ns in kube.list(NAMESPACE)["items"])
+        ),
         timeout=timeout,
         interval=0.5,
         message="every cluster deleted",
