@@ -24,10 +24,11 @@ from typing import Any
 import hvac
 import psutil
 from _bytecode import compile_bytecode
+from _measure import percentile, wait_all_ready
 
 from cert_operator.spec import CA_CONFIG, CERT_CONFIG
 from kubeception_testenv import ControlPlane, OpenBaoServer
-from operatorkit import KubeClient, is_true
+from operatorkit import KubeClient
 from operatorkit._runtime.informer import Informer
 from operatorkit.kinds import NAMESPACE
 
@@ -61,28 +62,6 @@ def cert_config(cluster: str, index: int) -> dict[str, Any]:
             "ttl": "720h",
         },
     }
-
-
-def percentile(values: list[float], p: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
-
-
-def wait_all_ready(informer: Informer, names: set[str], started: dict[str, float], timeout: float) -> dict[str, float]:
-    """Poll the watch cache (no API cost) and note when each object is first seen Ready with a serial."""
-    done: dict[str, float] = {}
-    deadline = time.monotonic() + timeout
-    while len(done) < len(names):
-        now = time.monotonic()
-        for obj in informer.store.objects():
-            name = obj["metadata"]["name"]
-            status = obj.get("status") or {}
-            if name in names and name not in done and is_true(status, "Ready") and status.get("serial", True):
-                done[name] = now - started.get(name, now)
-        if now > deadline:
-            raise TimeoutError(f"{len(names) - len(done)} of {len(names)} not Ready after {timeout:.0f} s")
-        time.sleep(0.02)
-    return done
 
 
 def run_operator(

@@ -38,6 +38,7 @@ from typing import Any
 
 import psutil
 from _bytecode import compile_bytecode
+from _measure import percentile
 
 from ingress_operator.spec import INGRESS_CONFIG
 from kubeception_testenv import ControlPlane, LocalAddresses, find_binary, wait_for
@@ -50,13 +51,6 @@ from operatorkit.kinds import ENDPOINT_SLICE, NAMESPACE, SERVICE
 ROOT = Path(__file__).resolve().parents[1]
 DOMAIN = "bench.test"
 TABLE_NS = "bench-ingress"
-
-
-def percentile(values: list[float], p: float) -> float:
-    if not values:
-        return float("nan")
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
 
 
 class Backend(threading.Thread):

@@ -33,6 +33,7 @@ from typing import Any
 
 import psutil
 import yaml
+from _measure import percentile, wait_all_ready
 
 from kubeception_testenv import ControlPlane, EtcdServer, OpenBaoServer, find_binary, wait_for
 from kubeception_testenv.images import build_all
@@ -44,11 +45,6 @@ from operatorkit._runtime.informer import Informer
 from operatorkit.kinds import NAMESPACE, SECRET
 
 NS = "bench-kvm"
-
-
-def percentile(values: list[float], p: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))] if ordered else float("nan")
 
 
 def kvm_config(cluster: str) -> dict[str, Any]:
@@ -87,23 +83,6 @@ def rss_mib(processes: list[psutil.Process]) -> float:
     return total / 2**20  # the larger replica: the leader, which holds the caches and does the work
 
 
-def wait_ready(informer: Informer, names: set[str], started: dict[str, float], timeout: float) -> dict[str, float]:
-    """Poll the watch cache (no API cost) and note when each object is first seen Ready."""
-    done: dict[str, float] = {}
-    deadline = time.monotonic() + timeout
-    while len(done) < len(names):
-        now = time.monotonic()
-        for obj in informer.store.objects():
-            name = obj["metadata"]["name"]
-            if name in names and name not in done and is_true(obj.get("status"), "Ready"):
-                done[name] = now - started[name]
-        if now > deadline:
-            missing = sorted(names - set(done))
-            raise TimeoutError(f"{len(missing)} not Ready after {timeout:.0f} s, e.g. {missing[:3]}")
-        time.sleep(0.05)
-    return done
-
-
 def wait_gone(kube: KubeClient, clusters: list[str], timeout: float) -> float:
     begin = time.monotonic()
     wait_for(
@@ -130,7 +109,7 @@ def scale(kube: KubeClient, clusters: list[str]) -> dict[str, Any]:
         for cluster in clusters:
             starts[cluster] = time.monotonic()
             pool.submit(kube.create, KVM_CONFIG, kvm_config(cluster))
-    latencies = wait_ready(configs, set(clusters), starts, 900)
+    latencies = wait_all_ready(configs, set(clusters), starts, 900)
     total = time.monotonic() - begin
     cpu = cpu_seconds(kvm) - cpu_before
     rss = rss_mib(kvm)
