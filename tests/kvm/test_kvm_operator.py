@@ -204,6 +204,24 @@ def test_bad_input_is_refused_at_admission_or_as_a_condition(kube, namespace, st
     assert kube.get_or_none(DEPLOYMENT, key.APISERVER, late) is None
 
 
+def test_a_control_plane_that_cannot_be_placed_says_why(kube, namespace, start_kvm):
+    """More CPU than any node has: ControlPlaneAvailable carries the scheduler's own words, not just a count."""
+    start_kvm()
+    cluster = cluster_id()
+    greedy = {"resources": {"apiserver": {"cpu": "64", "memory": "512Mi"}}}
+    kube.create(KVM_CONFIG, kvm_config(cluster, namespace, controlPlane=greedy))
+    wait_for(
+        lambda: "Insufficient cpu" in condition(kube, cluster, namespace, "ControlPlaneAvailable").get("message", ""),
+        timeout=60,
+        message="the scheduler's reason in ControlPlaneAvailable",
+    )
+    available = condition(kube, cluster, namespace, "ControlPlaneAvailable")
+    assert available["status"] == "False"
+    assert available["reason"] == "Unschedulable"
+    assert "pod apiserver-" in available["message"]
+    assert "ControlPlaneAvailable" in condition(kube, cluster, namespace, "Ready")["message"]
+
+
 def test_deletion_leaves_nothing(kube, namespace, start_kvm, bao):
     start_kvm()
     cluster = cluster_id()

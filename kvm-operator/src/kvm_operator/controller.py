@@ -29,12 +29,13 @@ from kvm_operator.resources.status import ClusterStatus
 from kvm_operator.resources.version import TargetVersion
 from kvm_operator.shared import CA_CONFIG, CERT_CONFIG, FLANNEL_CONFIG, INGRESS_CONFIG, Shared
 from kvm_operator.spec import KVM_CONFIG, KVMConfigSpec, KVMConfigStatus
-from operatorkit import Controller
+from operatorkit import CLUSTER_LABEL, Controller, Index, Watch, by_field, by_label, object_key
 from operatorkit.kinds import (
     CONFIG_MAP,
     DEPLOYMENT,
     NAMESPACE,
     NETWORK_POLICY,
+    POD,
     POD_DISRUPTION_BUDGET,
     SECRET,
     SERVICE,
@@ -45,7 +46,13 @@ if TYPE_CHECKING:
     from collections.abc import Sequence
 
     from kvm_operator.settings import KVMSettings
-    from operatorkit import Resource
+    from operatorkit import CacheReader, Object, Resource
+
+
+def of_cluster(obj: Object, primaries: CacheReader) -> list[str]:
+    """The KVMConfig of the cluster ``obj`` belongs to (by its cluster label)."""
+    cluster = obj["metadata"].get("labels", {}).get(CLUSTER_LABEL, "")
+    return [object_key(config) for config in primaries.by_index(key.CLUSTER_INDEX, cluster)]
 
 
 def together(tier: str, *members: ClusterObject) -> list[Resource[KVMConfigSpec, KVMConfigStatus]]:
@@ -103,6 +110,12 @@ def kvm_controller(shared: Shared, **overrides: Any) -> Controller[KVMConfigSpec
             DEPLOYMENT,
         ],
         owned_selector=key.managed_selector(),
+        # The control plane's pods (not owned: their ReplicaSets own them): why one does not run is in status.
+        watches=[Watch(POD, of_cluster, selector=key.managed_selector())],
+        indexes=[
+            Index(KVM_CONFIG, key.CLUSTER_INDEX, by_field("spec", "clusterID")),
+            Index(POD, key.CLUSTER_INDEX, by_label(CLUSTER_LABEL)),
+        ],
         **overrides,
     )
 

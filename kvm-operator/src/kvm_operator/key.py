@@ -12,6 +12,7 @@ from operatorkit import CLUSTER_LABEL, MANAGED_BY_LABEL
 MANAGER = "kvm-operator"
 COMPONENT_LABEL = "app.kubernetes.io/component"
 NAME_LABEL = "app.kubernetes.io/name"
+CLUSTER_INDEX = "cluster"  # KVMConfigs by spec.clusterID, control-plane pods by their cluster label
 ORGANIZATION_LABEL = "kubeception.io/organization"
 TEAM_LABEL = "kubeception.io/team"
 CA = "ca"

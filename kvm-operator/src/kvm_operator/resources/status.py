@@ -21,6 +21,7 @@ from kvm_operator.resources.version import UPGRADING
 from kvm_operator.shared import CA_CONFIG, CERT_CONFIG, FLANNEL_CONFIG, INGRESS_CONFIG
 from kvm_operator.spec import KVMConfigSpec, KVMConfigStatus
 from operatorkit import READY, Resource, get_condition, is_true
+from operatorkit.kinds import POD
 
 if TYPE_CHECKING:
     from kvm_operator.shared import Shared
@@ -30,6 +31,26 @@ if TYPE_CHECKING:
 CERTIFICATES_READY, NETWORK_READY, ENDPOINT_READY = "CertificatesReady", "NetworkReady", "EndpointReady"
 CONTROL_PLANE_AVAILABLE = "ControlPlaneAvailable"
 CONDITIONS = (CERTIFICATES_READY, NETWORK_READY, ENDPOINT_READY, CONTROL_PLANE_AVAILABLE)
+
+
+def stuck_pods(ctx: KVMContext, components: list[str]) -> str:
+    """Why pods of ``components`` are not running, as the scheduler and the kubelet said it (unschedulable:
+    "Insufficient cpu"; a container waiting: "CrashLoopBackOff ..."): what a person acts on."""
+    found: list[str] = []
+    for pod in ctx.cache(POD).by_index(key.CLUSTER_INDEX, ctx.spec.cluster_id):
+        if pod["metadata"].get("labels", {}).get(key.NAME_LABEL) not in components:
+            continue
+        status = pod.get("status") or {}
+        scheduled = get_condition(status, "PodScheduled")
+        if scheduled is not None and scheduled.get("status") == "False" and scheduled.get("message"):
+            found.append(f"pod {pod['metadata']['name']} unschedulable: {scheduled['message']}")
+            continue
+        for container in status.get("containerStatuses") or []:
+            waiting = (container.get("state") or {}).get("waiting") or {}
+            if waiting.get("reason") not in (None, "ContainerCreating", "PodInitializing"):
+                detail = f" ({waiting['message']})" if waiting.get("message") else ""
+                found.append(f"pod {pod['metadata']['name']}: {waiting['reason']}{detail}")
+    return "; ".join(sorted(found)[:3])[:600]
 
 
 def child_problem(kind: Kind, name: str, obj: Object | None) -> str | None:
@@ -102,11 +123,12 @@ class ClusterStatus(Resource[KVMConfigSpec, KVMConfigStatus]):
         ctx.status["controlPlaneReady"] = f"{api.get('availableReplicas', 0)}/{ctx.spec.control_plane.replicas}"
         pending = [c for c in versions.ORDER if not versions.available(found[c])]
         if pending:
+            why = stuck_pods(ctx, pending)
             ctx.set_condition(
                 CONTROL_PLANE_AVAILABLE,
                 "False",
-                "Unavailable",
-                f"fewer replicas available than asked: {', '.join(pending)}",
+                "Unschedulable" if why else "Unavailable",
+                f"fewer replicas available than asked: {', '.join(pending)}" + (f"; {why}" if why else ""),
             )
         else:
             ctx.set_condition(CONTROL_PLANE_AVAILABLE, "True", "Available", "etcd and every component available")

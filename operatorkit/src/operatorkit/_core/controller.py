@@ -27,10 +27,12 @@ Mapper = Callable[["Object", "CacheReader"], Iterable[str]]
 
 @dataclass(frozen=True)
 class Watch:
-    """Reconcile primary objects when objects of ``kind`` change: ``mapper(obj, primary_cache)`` says which."""
+    """Reconcile primary objects when objects of ``kind`` change: ``mapper(obj, primary_cache)`` says which.
+    ``selector`` (a label selector) narrows what is watched and cached, e.g. to the operator's own pods."""
 
     kind: Kind
     mapper: Mapper
+    selector: str | None = None
 
 
 @dataclass

@@ -137,7 +137,7 @@ class Operator:
                 owned.add_handler(MappedHandler(owner_keys(declaration.kind), runner.queue, owner=runner))
                 informers[kind] = owned
             for watch in declaration.watches:
-                watched = informers.get(watch.kind) or self.informer(watch.kind)
+                watched = informers.get(watch.kind) or self.informer(watch.kind, watch.selector)
                 watched.add_handler(MappedHandler(mapped_keys(watch.mapper, primary.store), runner.queue, runner))
                 informers[watch.kind] = watched
             for index in declaration.indexes:
