@@ -65,7 +65,6 @@ def _serve(state: Path, nodes: int, real_nodes: int) -> int:
         platform = Platform.on(plane, openbao, etcd)
         (state / "platform.json").write_text(json.dumps(dataclasses.asdict(platform), default=str))
         (state / "platform.json").chmod(0o600)
-        (state / "env").write_text("".join(f"export {k}={shlex.quote(v)}\n" for k, v in env.items()))
         (state / "status.json").write_text(
             json.dumps(
                 {
@@ -75,6 +74,10 @@ def _serve(state: Path, nodes: int, real_nodes: int) -> int:
                 indent=2,
             )
         )
+        # Last, and whole at once: `up` takes the env file's appearance as "everything is ready".
+        partial = state / "env.partial"
+        partial.write_text("".join(f"export {k}={shlex.quote(v)}\n" for k, v in env.items()))
+        partial.rename(state / "env")
         stop.wait()
     finally:
         for server in reversed(side):
