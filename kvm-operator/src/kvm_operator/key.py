@@ -7,6 +7,8 @@ never derive one name.
 
 from __future__ import annotations
 
+from typing import Any
+
 from operatorkit import CLUSTER_LABEL, MANAGED_BY_LABEL
 
 MANAGER = "kvm-operator"
@@ -60,6 +62,11 @@ def labels(cluster_id: str, component: str | None = None) -> dict[str, str]:
     if component:
         found |= {NAME_LABEL: component, COMPONENT_LABEL: "control-plane"}
     return found
+
+
+def metadata(cluster_id: str, name: str, component: str | None = None) -> dict[str, Any]:
+    """An object's metadata in the cluster's control-plane namespace, with the cluster's labels."""
+    return {"name": name, "namespace": namespace(cluster_id), "labels": labels(cluster_id, component)}
 
 
 def selector(cluster_id: str, component: str) -> dict[str, str]:

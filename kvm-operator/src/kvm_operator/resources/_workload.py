@@ -31,10 +31,5 @@ class Workload(ClusterObject):
         return versions.component_version(self.component, target, workloads(ctx))
 
     def metadata(self, ctx: KVMContext, version: str) -> dict[str, object]:
-        cluster = ctx.spec.cluster_id
-        return {
-            "name": self.component,
-            "namespace": key.namespace(cluster),
-            "labels": key.labels(cluster, self.component),
-            "annotations": {versions.VERSION_ANNOTATION: version},
-        }
+        meta = key.metadata(ctx.spec.cluster_id, self.component, self.component)
+        return {**meta, "annotations": {versions.VERSION_ANNOTATION: version}}

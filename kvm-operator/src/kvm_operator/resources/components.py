@@ -50,7 +50,7 @@ class ComponentKubeconfigs(ClusterObject):
         return {
             "apiVersion": "v1",
             "kind": "ConfigMap",
-            "metadata": {"name": KUBECONFIGS, "namespace": key.namespace(cluster), "labels": key.labels(cluster)},
+            "metadata": key.metadata(cluster, KUBECONFIGS),
             "data": {
                 f"{component}.conf": component_kubeconfig(cluster, component)
                 for component in (key.CONTROLLER_MANAGER, key.SCHEDULER)

@@ -47,11 +47,7 @@ class EncryptionKey(ClusterObject):
         return {
             "apiVersion": "v1",
             "kind": "Secret",
-            "metadata": {
-                "name": key.ENCRYPTION_SECRET,
-                "namespace": key.namespace(cluster),
-                "labels": key.labels(cluster),
-            },
+            "metadata": key.metadata(cluster, key.ENCRYPTION_SECRET),
             "type": "Opaque",
         }
 

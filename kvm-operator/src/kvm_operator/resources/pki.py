@@ -68,7 +68,7 @@ class ClusterCA(ClusterObject):
         return {
             "apiVersion": CA_CONFIG.api_version,
             "kind": CA_CONFIG.kind,
-            "metadata": {"name": key.CA, "namespace": key.namespace(cluster), "labels": key.labels(cluster)},
+            "metadata": key.metadata(cluster, key.CA),
             "spec": {
                 "clusterID": cluster,
                 "commonName": f"{cluster} CA",
@@ -109,6 +109,6 @@ class ComponentCertificate(ClusterObject):
         return {
             "apiVersion": CERT_CONFIG.api_version,
             "kind": CERT_CONFIG.kind,
-            "metadata": {"name": self.certificate, "namespace": key.namespace(cluster), "labels": key.labels(cluster)},
+            "metadata": key.metadata(cluster, self.certificate),
             "spec": spec,
         }

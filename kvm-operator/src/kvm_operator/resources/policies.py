@@ -48,7 +48,7 @@ class ComponentNetworkPolicy(ClusterObject):
         return {
             "apiVersion": "networking.k8s.io/v1",
             "kind": "NetworkPolicy",
-            "metadata": {"name": self.component, "namespace": key.namespace(cluster), "labels": key.labels(cluster)},
+            "metadata": key.metadata(cluster, self.component),
             "spec": {
                 "podSelector": {"matchLabels": key.selector(cluster, self.component)},
                 "policyTypes": ["Ingress"],
@@ -71,6 +71,6 @@ class DisruptionBudget(ClusterObject):
         return {
             "apiVersion": "policy/v1",
             "kind": "PodDisruptionBudget",
-            "metadata": {"name": self.component, "namespace": key.namespace(cluster), "labels": key.labels(cluster)},
+            "metadata": key.metadata(cluster, self.component),
             "spec": {"maxUnavailable": 1, "selector": {"matchLabels": key.selector(cluster, self.component)}},
         }
