@@ -10,20 +10,28 @@ PY       := $(UV) run --locked --no-sync
 # command:package — what the tests and the real nodes use from Debian (runc has seccomp; CNI plugins in /usr/lib/cni)
 DEBIAN   := haproxy:haproxy promtool:prometheus runc:runc /usr/lib/cni/bridge:containernetworking-plugins \
             iptables:iptables nft:nftables conntrack:conntrack mmdebstrap:mmdebstrap skopeo:skopeo
+# without their recommends (QEMU's would bring a GUI): the worker VMs' tests boot QEMU on the host
+DEBIAN_LEAN := qemu-system-x86_64:qemu-system-x86
 
 .PHONY: help deps system-deps python-deps testenv images push lint typecheck pytest test up down demo bench clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
 
-system-deps: ## Debian packages: haproxy, promtool, runc, CNI plugins, iptables, nftables, conntrack, mmdebstrap
-	@missing=""; for b in $(DEBIAN); do \
+# $(call apt-install,<command:package ...>,<apt-get options>): install the packages whose command is missing
+define apt-install
+	@missing=""; for b in $(1); do \
 	  command -v $${b%%:*} >/dev/null || [ -x "$${b%%:*}" ] || missing="$$missing $${b##*:}"; done; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing$$missing"; \
 	  $$( [ "$$(id -u)" = 0 ] || echo sudo ) apt-get update -qq; \
-	  DEBIAN_FRONTEND=noninteractive $$( [ "$$(id -u)" = 0 ] || echo sudo ) apt-get install -y -qq $$missing >/dev/null; \
+	  DEBIAN_FRONTEND=noninteractive $$( [ "$$(id -u)" = 0 ] || echo sudo ) apt-get install -y -qq $(2) $$missing >/dev/null; \
 	fi
+endef
+
+system-deps: ## Debian packages: haproxy, promtool, runc, CNI plugins, iptables, nftables, conntrack, mmdebstrap, QEMU
+	$(call apt-install,$(DEBIAN),)
+	$(call apt-install,$(DEBIAN_LEAN),--no-install-recommends)
 
 python-deps: ## uv, then the locked workspace into .venv
 	@command -v $(UV) >/dev/null || python3 -m pip install --quiet uv

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Build the test-environment binaries into a cache outside the clone: etcd, kube-apiserver,
 # kube-controller-manager, kube-scheduler, kubelet, kube-proxy (Kubernetes; and the previous patch release's
-# control plane), containerd, its runc shim and ctr, kwok, helm, CoreDNS (the local mother's cluster DNS), and the
-# Go programs of the project's images (pause, flanneld). Each Go module is built once per content hash of its
-# go.mod + go.sum (and its own sources), so a second run (or a second clone) costs nothing.
+# control plane), containerd, its runc shim and ctr, kwok, helm, CoreDNS (the local mother's cluster DNS),
+# Ignition's validator, and the Go programs of the project's images (pause, flanneld, the worker VMs' nodeinit).
+# Each Go module is built once per content hash of its go.mod + go.sum (and its own sources), so a second run (or
+# a second clone) costs nothing.
 # Prints the bin directory that holds all binaries.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -55,6 +56,10 @@ TAGS="no_btrfs no_devmapper no_zfs" build_module containerd "$here/containerd" \
   github.com/containerd/containerd/v2/cmd/ctr
 CGO_ENABLED=0 build_module coredns "$here/coredns" "-X github.com/coredns/coredns/coremain.GitCommit=$(modversion "$here/coredns" github.com/coredns/coredns)" .
 CGO_ENABLED=0 build_module pause "$root/images/pause" "" .
+CGO_ENABLED=0 build_module nodeinit "$root/images/node/nodeinit" "" .
+# Ignition's own validator: the tests check every worker boot configuration kvm-operator renders with it.
+CGO_ENABLED=0 build_module ignition "$here/ignition" "" github.com/coreos/ignition/v2/validate
+ln -sfn "$(readlink "$bin/validate")" "$bin/ignition-validate" && rm "$bin/validate"
 flannel=$(modversion "$root/images/flannel" github.com/flannel-io/flannel)
 build_module flannel "$root/images/flannel" "-X github.com/flannel-io/flannel/pkg/version.Version=$flannel" \
   github.com/flannel-io/flannel

@@ -55,6 +55,7 @@ class LocalAddresses:
         self.count = count
         self.link = f"kcs{os.getpid()}-{next(_counter)}"
         self.addresses: list[str] = []
+        self.subnet: ipaddress.IPv4Network | None = None  # the /28 they are in; the rest is free for others
 
     def __enter__(self) -> list[str]:
         reap_dead()
@@ -69,6 +70,7 @@ class LocalAddresses:
             run("ip", "link", "delete", self.link, check=False)
             raise
         self.addresses = [str(host) for host in hosts]
+        self.subnet = subnet
         return self.addresses
 
     def __exit__(

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 from kubeception_testenv._binaries import find_binary
 from kubeception_testenv._http import http_status
-from kubeception_testenv._pki import LocalPKI
+from kubeception_testenv._pki import KeyPair, LocalPKI
 from kubeception_testenv._ports import free_port
 from kubeception_testenv._process import Server
 
@@ -91,6 +91,8 @@ class GuestAPIServer(Server):
         client_ca: Path,
         name: str,
         address: str = "127.0.0.1",
+        authorization_mode: str = "RBAC",
+        kubelet_client: KeyPair | None = None,
     ) -> None:
         self.name = name
         super().__init__(workdir)
@@ -99,6 +101,8 @@ class GuestAPIServer(Server):
         self.url = f"https://{address}:{self.port}"
         self.etcd_url = etcd_url
         self.serving_cert, self.serving_key, self.client_ca = serving_cert, serving_key, client_ca
+        self.authorization_mode = authorization_mode  # "Node,RBAC" lets kubelets register (worker VMs)
+        self.kubelet_client = kubelet_client  # what `kubectl logs` reaches kubelets with
         self.sa = LocalPKI(workdir / f"{name}-pki").service_account_keys()
 
     def command(self) -> Sequence[str]:
@@ -117,10 +121,16 @@ class GuestAPIServer(Server):
             f"--service-account-signing-key-file={self.sa.key}",
             "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
             "--service-cluster-ip-range=10.97.0.0/16",
-            "--authorization-mode=RBAC",
+            f"--authorization-mode={self.authorization_mode}",
             "--profiling=false",
             "--v=1",
-        ]
+            *(
+                [f"--kubelet-client-certificate={self.kubelet_client.cert}",
+                 f"--kubelet-client-key={self.kubelet_client.key}",
+                 "--kubelet-preferred-address-types=InternalIP"]
+                if self.kubelet_client else []
+            ),
+        ]  # fmt: skip
 
     def healthy(self) -> bool:
         context = ssl.create_default_context(cafile=str(self.client_ca))  # the bundle that signed the serving cert

@@ -12,6 +12,7 @@ Usage: ``python -m kubeception_testenv images`` (``make images``) builds every i
 
 from __future__ import annotations
 
+import dataclasses
 import gzip
 import hashlib
 import io
@@ -24,11 +25,12 @@ import tempfile
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import yaml
 
 from kubeception_testenv._binaries import cache_dir, find_binary
+from kubeception_testenv._initramfs import bootable
 
 ROOT = Path(__file__).resolve().parents[4]
 RECIPES = ROOT / "images"
@@ -46,6 +48,18 @@ def version() -> str:
 
 
 @dataclass
+class Boot:
+    """What makes a bootable image: the initramfs keeps ``include`` (globs of the root filesystem), the recipe's
+    binaries, the kernel ``modules`` named (with what they depend on, in load order) and ``preload`` (recipe files
+    whose images the node imports at boot); the kernel becomes ``/boot/vmlinuz``; the binary at ``/init`` is the
+    VM's first process."""
+
+    include: list[str] = field(default_factory=list)
+    modules: list[str] = field(default_factory=list)
+    preload: list[str] = field(default_factory=list)
+
+
+@dataclass
 class Recipe:
     name: str
     debian: list[str] = field(default_factory=list)
@@ -56,6 +70,8 @@ class Recipe:
     entrypoint: list[str] = field(default_factory=list)
     cmd: list[str] = field(default_factory=list)
     tag: str = ""  # the project's version unless the image carries someone else's (Kubernetes: v1.36.3)
+    variant: str = "essential"  # mmdebstrap's: "extract" unpacks the packages without installing anything
+    boot: Boot | None = None  # a VM's kernel and initramfs instead of a container's root filesystem
 
     @property
     def short(self) -> str:
@@ -69,7 +85,10 @@ class Recipe:
 
     @classmethod
     def load(cls, path: Path) -> Recipe:
-        return cls(**yaml.safe_load(path.read_text()))
+        fields = yaml.safe_load(path.read_text())
+        if "boot" in fields:
+            fields["boot"] = Boot(**fields["boot"])
+        return cls(**fields)
 
 
 def recipes() -> list[Recipe]:
@@ -78,9 +97,12 @@ def recipes() -> list[Recipe]:
 
 def _sources(recipe: Recipe) -> bytes:
     """Everything the image is made of, for the cache key: the recipe, this builder, binaries, Python sources."""
-    parts = [json.dumps(recipe.__dict__, sort_keys=True).encode(), version().encode(), Path(__file__).read_bytes()]
+    parts = [json.dumps(dataclasses.asdict(recipe), sort_keys=True).encode(), version().encode()]
+    parts += [Path(__file__).read_bytes(), (Path(__file__).parent / "_initramfs.py").read_bytes()]
     for binary in sorted(recipe.binaries):
         parts.append(find_binary(binary).read_bytes())
+    for preload in recipe.boot.preload if recipe.boot else []:
+        parts.append(archive_path(Recipe.load(RECIPES / preload)).name.encode())
     if recipe.python:
         parts.append((ROOT / "uv.lock").read_bytes())
         for package in sorted(recipe.python):
@@ -108,6 +130,9 @@ def build(recipe: Recipe) -> Path:
         _debian(recipe, rootfs)
         _binaries(recipe, rootfs)
         _python(recipe, rootfs)
+        if recipe.boot is not None:
+            preload = {name: build(Recipe.load(RECIPES / name)) for name in recipe.boot.preload}
+            rootfs = bootable(recipe.boot, rootfs, list(recipe.binaries.values()), Path(tmp) / "boot", preload)
         _finish(recipe, rootfs)
         partial = target.with_suffix(".partial")
         _write_oci_archive(recipe, rootfs, partial)
@@ -126,7 +151,7 @@ def _debian(recipe: Recipe, rootfs: Path) -> None:
     subprocess.run(
         [
             "mmdebstrap",
-            "--variant=essential",  # no apt: nothing is installed into a running image
+            f"--variant={recipe.variant}",  # essential: no apt, nothing is installed into a running image
             "--mode=root",
             "--format=directory",
             "--quiet",
@@ -275,3 +300,31 @@ def _write_oci_archive(recipe: Recipe, rootfs: Path, target: Path) -> None:
 
 def build_all() -> list[Path]:
     return [build(recipe) for recipe in recipes()]
+
+
+def extract(archive: Path, paths: list[str], into: Path) -> list[Path]:
+    """Files of a single-layer image archive (e.g. a node image's ``boot/vmlinuz``), written into ``into`` — what
+    a worker pod's init container does, for tests that boot a VM outside a pod."""
+    into.mkdir(parents=True, exist_ok=True)
+    with tarfile.open(archive) as outer:
+        index = json.load(_member(outer, "index.json"))
+        manifest = json.load(_member(outer, _blob_path(index["manifests"][0]["digest"])))
+        layer = _member(outer, _blob_path(manifest["layers"][0]["digest"]))
+        with tarfile.open(fileobj=layer, mode="r:gz") as inner:
+            written = []
+            for path in paths:
+                target = into / Path(path).name
+                target.write_bytes(_member(inner, path).read())
+                written.append(target)
+    return written
+
+
+def _blob_path(digest: str) -> str:
+    return f"blobs/sha256/{digest.removeprefix('sha256:')}"
+
+
+def _member(tar: tarfile.TarFile, name: str) -> IO[bytes]:
+    member = tar.extractfile(name)
+    if member is None:
+        raise FileNotFoundError(f"{name} is not a file in {tar.name!r}")
+    return member

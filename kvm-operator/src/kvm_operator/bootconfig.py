@@ -1,0 +1,217 @@
+"""A worker VM's boot configuration, as an Ignition config (spec 3.4): the format Flatcar Container Linux boots
+from, and the one the project's node image (``images/node.yaml``) applies with its own small init. QEMU hands it
+in through fw_cfg under Flatcar's name (``opt/org.flatcar-linux/config``), so the same config and the same
+command line serve both.
+
+What it holds is everything a node needs to join without asking anyone: its name and address (a systemd-networkd
+file), the guest API's name and where it answers (``/etc/hosts``: the ingress endpoint, by SNI), the cluster CA
+and the node's own client certificate (``CN=system:node:<name>``, ``O=system:nodes``, from cert-operator: no
+bootstrap token to leak, and a certificate that is stored and revoked with the node), containerd's and the
+kubelet's configuration, and two units. Only ``data:`` URLs: a VM fetches nothing at boot.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
+
+import yaml
+
+from kvm_operator.kubeconfigs import kubeconfig
+
+if TYPE_CHECKING:
+    import ipaddress
+
+IGNITION_VERSION = "3.4.0"
+FW_CFG_NAME = "opt/org.flatcar-linux/config"  # where Flatcar (and images/node's init) read the config
+PKI = "/etc/kubernetes/pki"
+KUBELET_CONFIG = "/etc/kubernetes/kubelet.yaml"
+KUBELET_KUBECONFIG = "/etc/kubernetes/kubelet.conf"
+CNI_BINARIES = "/usr/lib/cni"  # Debian's containernetworking-plugins (on Flatcar: /opt/cni/bin)
+STATE_DISK_SERIAL = "kubeception-state"  # the launcher's virtio disk; udev (and nodeinit) name it by this serial
+STATE_DISK = f"/dev/disk/by-id/virtio-{STATE_DISK_SERIAL}"
+_SECRET = 0o600
+_FILE = 0o644
+
+
+@dataclass(frozen=True)
+class WorkerBoot:
+    """One worker VM's identity and its cluster's coordinates."""
+
+    node: str  # the Node's name, = the VM pod's name
+    mac: str  # of the VM's NIC: the network file matches it, not a kernel-chosen interface name
+    address: ipaddress.IPv4Interface  # the node's address and its network's prefix
+    gateway: ipaddress.IPv4Address
+    api_host: str  # the guest API's name (its serving certificate has it; SNI routes by it)
+    api_port: int
+    api_address: ipaddress.IPv4Address  # where api_host answers: the ingress
+    ca_pem: str  # the cluster CA: verifies the API server, and the clients of the kubelet
+    cert_pem: str  # the node's client certificate
+    key_pem: str
+    pod_cidr: ipaddress.IPv4Network  # this node's pods (the CNI bridge's range)
+    sandbox_image: str
+    cluster_dns: ipaddress.IPv4Address | None = None
+    cluster_domain: str = "cluster.local"
+    labels: dict[str, str] = field(default_factory=dict)
+    taints: list[str] = field(default_factory=list)  # key=value:Effect, kubelet's --register-with-taints form
+    max_pods: int = 110
+
+
+def render(boot: WorkerBoot) -> dict[str, Any]:
+    """The Ignition config (a dict; :func:`dumps` gives the bytes QEMU hands in)."""
+    files = [
+        _file("/etc/hostname", boot.node + "\n"),
+        _file("/etc/hosts", _hosts(boot)),
+        _file("/etc/systemd/network/10-node.network", _network(boot)),
+        _file(f"{PKI}/ca.crt", boot.ca_pem),
+        _file(f"{PKI}/node.crt", boot.cert_pem),
+        _file(f"{PKI}/node.key", boot.key_pem, mode=_SECRET),
+        _file(KUBELET_KUBECONFIG, _kubelet_kubeconfig(boot), mode=_SECRET),
+        _file(KUBELET_CONFIG, yaml.safe_dump(_kubelet_config(boot), sort_keys=False)),
+        _file("/etc/containerd/config.toml", _containerd_config(boot)),
+        _file("/etc/cni/net.d/10-pods.conflist", json.dumps(_cni(boot), indent=2)),
+    ]
+    # The state disk (containerd's images and snapshots, the kubelet's pods) is made anew at every boot: a worker
+    # is replaced, never repaired in place, and a disk the kubelet measures is what its eviction works from.
+    state = {"device": STATE_DISK, "format": "ext4", "wipeFilesystem": True, "label": "state"}
+    return {
+        "ignition": {"version": IGNITION_VERSION},
+        "storage": {"filesystems": [state], "files": files},
+        "systemd": {
+            "units": [
+                {"name": "var-lib.mount", "enabled": True, "contents": _STATE_MOUNT},
+                {"name": "containerd.service", "enabled": True, "contents": _CONTAINERD_UNIT},
+                {"name": "kubelet.service", "enabled": True, "contents": _kubelet_unit(boot)},
+            ]
+        },
+    }
+
+
+def dumps(config: dict[str, Any]) -> bytes:
+    return json.dumps(config, sort_keys=True, separators=(",", ":")).encode()
+
+
+def _file(path: str, content: str, *, mode: int = _FILE) -> dict[str, Any]:
+    # Text stays readable in the config (percent-encoded); anything else would be base64.
+    source = "data:," + quote(content, safe="") if content.isascii() else _base64(content)
+    return {"path": path, "mode": mode, "overwrite": True, "contents": {"source": source}}
+
+
+def _base64(content: str) -> str:
+    return "data:;base64," + base64.b64encode(content.encode()).decode()
+
+
+def _hosts(boot: WorkerBoot) -> str:
+    return f"127.0.0.1 localhost\n{boot.address.ip} {boot.node}\n{boot.api_address} {boot.api_host}\n"
+
+
+def _network(boot: WorkerBoot) -> str:
+    return (
+        f"[Match]\nMACAddress={boot.mac}\n\n[Network]\nAddress={boot.address.with_prefixlen}\nGateway={boot.gateway}\n"
+    )
+
+
+def _kubelet_kubeconfig(boot: WorkerBoot) -> str:
+    cluster = {
+        "server": f"https://{boot.api_host}:{boot.api_port}",
+        "certificate-authority": f"{PKI}/ca.crt",
+        "tls-server-name": boot.api_host,
+    }
+    user = {"client-certificate": f"{PKI}/node.crt", "client-key": f"{PKI}/node.key"}
+    return kubeconfig("guest", f"system:node:{boot.node}", cluster, user)
+
+
+def _kubelet_config(boot: WorkerBoot) -> dict[str, Any]:
+    return {
+        "apiVersion": "kubelet.config.k8s.io/v1beta1",
+        "kind": "KubeletConfiguration",
+        "cgroupDriver": "cgroupfs",  # no systemd in the node image (on Flatcar: systemd)
+        "containerRuntimeEndpoint": "unix:///run/containerd/containerd.sock",
+        "address": str(boot.address.ip),
+        "readOnlyPort": 0,
+        "authentication": {
+            "anonymous": {"enabled": False},
+            "webhook": {"enabled": True},
+            "x509": {"clientCAFile": f"{PKI}/ca.crt"},
+        },
+        "authorization": {"mode": "Webhook"},
+        "clusterDNS": [str(boot.cluster_dns)] if boot.cluster_dns else [],
+        "clusterDomain": boot.cluster_domain,
+        "resolvConf": "/etc/resolv.conf",
+        "maxPods": boot.max_pods,
+        "serializeImagePulls": False,
+        "failSwapOn": False,
+        "registerWithTaints": [_taint(t) for t in boot.taints],
+        "evictionHard": {"memory.available": "100Mi", "nodefs.available": "10%", "imagefs.available": "10%"},
+    }
+
+
+def _taint(taint: str) -> dict[str, str]:
+    key_value, effect = taint.rsplit(":", 1)
+    key, _, value = key_value.partition("=")
+    return {"key": key, "value": value, "effect": effect} if value else {"key": key, "effect": effect}
+
+
+def _kubelet_unit(boot: WorkerBoot) -> str:
+    flags = [
+        f"--config={KUBELET_CONFIG}",
+        f"--kubeconfig={KUBELET_KUBECONFIG}",
+        f"--hostname-override={boot.node}",
+        f"--node-ip={boot.address.ip}",
+    ]
+    if boot.labels:
+        flags.append("--node-labels=" + ",".join(f"{k}={v}" for k, v in sorted(boot.labels.items())))
+    return (
+        "[Unit]\nDescription=kubelet\nAfter=containerd.service\nRequires=containerd.service\n\n"
+        "[Service]\nExecStart=/usr/local/bin/kubelet " + " ".join(flags) + "\n"
+        "Restart=always\nRestartSec=2\n\n[Install]\nWantedBy=multi-user.target\n"
+    )
+
+
+_STATE_MOUNT = (
+    "[Unit]\nDescription=the VM's state disk\nBefore=containerd.service\n\n"
+    f"[Mount]\nWhat={STATE_DISK}\nWhere=/var/lib\nType=ext4\n\n[Install]\nWantedBy=local-fs.target\n"
+)
+
+_CONTAINERD_UNIT = (
+    "[Unit]\nDescription=containerd\n\n"
+    "[Service]\nExecStart=/usr/local/bin/containerd --config /etc/containerd/config.toml\n"
+    "Restart=always\nRestartSec=1\n\n[Install]\nWantedBy=multi-user.target\n"
+)
+
+
+def _containerd_config(boot: WorkerBoot) -> str:
+    runtime = '"io.containerd.cri.v1.runtime"'
+    return f"""version = 3
+disabled_plugins = ["io.containerd.snapshotter.v1.btrfs", "io.containerd.snapshotter.v1.zfs",
+  "io.containerd.snapshotter.v1.devmapper", "io.containerd.internal.v1.tracing"]
+
+[plugins.{runtime}.cni]
+  bin_dirs = ["{CNI_BINARIES}"]
+  conf_dir = "/etc/cni/net.d"
+
+[plugins.{runtime}.containerd.runtimes.runc]
+  runtime_type = "io.containerd.runc.v2"
+
+[plugins."io.containerd.cri.v1.images".pinned_images]
+  sandbox = "{boot.sandbox_image}"
+"""
+
+
+def _cni(boot: WorkerBoot) -> dict[str, Any]:
+    return {
+        "cniVersion": "1.0.0",
+        "name": "pods",
+        "plugins": [
+            {
+                "type": "bridge",
+                "bridge": "cni0",
+                "isGateway": True,
+                "ipMasq": False,
+                "ipam": {"type": "host-local", "ranges": [[{"subnet": str(boot.pod_cidr)}]]},
+            },
+        ],
+    }
