@@ -73,3 +73,28 @@ def test_the_operators_image_holds_no_compiler_or_cache_and_compiled_bytecode(ar
     pyc = image.extractfile(f"{site}operatorkit/__pycache__/__init__.cpython-311.pyc")
     assert pyc is not None
     assert int.from_bytes(pyc.read(8)[4:8], "little") == 0b01
+
+
+def test_the_vm_image_runs_qemu_and_the_launcher(archives, tmp_path):
+    """What a worker pod's ``vm`` container runs, run from the image's own root (chroot): its QEMU and its
+    launcher, with the image's Python and packages — no QEMU GUI or firmware beyond what a -kernel boot needs."""
+    root = tmp_path / "vm"
+    with layer(archives["vm"]) as image:
+        image.extractall(root, filter="fully_trusted")  # our own image, with its device-less /dev
+    env = {"PATH": DEFAULT_PATH, "PYTHONPATH": "/opt/kubeception/site-packages"}
+
+    def inside(*command: str) -> str:
+        return subprocess.run(
+            ["chroot", str(root), *command], capture_output=True, text=True, check=True, env=env
+        ).stdout
+
+    assert inside("qemu-system-x86_64", "--version").startswith("QEMU emulator version 7.2")
+    assert "--accelerator" in inside("python3", "-m", "kvm_operator.launcher", "--help")
+    assert not (root / "usr/lib/x86_64-linux-gnu/qemu/ui-gtk.so").exists(), "no GUI"
+    assert archives["vm"].stat().st_size < 200 * 2**20
+
+
+def test_the_node_image_boots_from_its_kernel_and_initramfs_and_copies_them(archives):
+    files = set(layer(archives["node-v1.36.3"]).getnames())
+    assert {"bin/busybox", "boot/vmlinuz", "boot/initrd.img"} <= files
+    assert archives["node-v1.36.3"].stat().st_size < 120 * 2**20

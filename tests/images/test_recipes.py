@@ -39,11 +39,13 @@ def test_charts_and_operators_name_the_images_built_here():
 def test_every_recipe_is_small_and_unprivileged_where_it_can_be():
     by_name = {recipe.short: recipe for recipe in recipes()}
     images = {"operators", "pause", "flannel", "tools", "coredns", "etcd-v3.6.16"}
-    images |= {"kubernetes-v1.36.3", "kubernetes-v1.36.1"}
+    images |= {"kubernetes-v1.36.3", "kubernetes-v1.36.1", "node-v1.36.3", "node-v1.36.1", "busybox", "vm"}
     assert set(by_name) == images
     assert by_name["coredns"].debian == [], "CoreDNS is a static binary and nothing else"
     assert by_name["operators"].user == 65532, "operators run as a non-root user"
     assert "gcc" not in " ".join(by_name["operators"].debian), "no compilers"
+    assert by_name["busybox"].debian == ["busybox-static"]
+    assert by_name["busybox"].variant == "extract"
     assert by_name["pause"].debian == [], "pause is a static binary and nothing else"
 
 
@@ -63,3 +65,18 @@ def test_kvm_operator_supports_exactly_the_kubernetes_images_built_here_and_each
             reported = subprocess.run([find_binary(binary), "--version"], capture_output=True, text=True, check=True)
             first_line = reported.stdout.splitlines()[0]  # "Kubernetes v1.36.3", "etcd Version: 3.6.16"
             assert first_line.split()[-1].removeprefix("v") == tag.removeprefix("v"), (binary, first_line)
+
+
+def test_a_worker_node_image_for_every_supported_version_with_its_kubelet():
+    """Workers boot ``<images.node>:v<version>``: one per supported version, its kubelet that version, the same
+    boot recipe otherwise (node-previous.yaml only replaces the tag and the kubelet)."""
+    settings = KVMSettings()
+    nodes = {recipe.tag: recipe for recipe in recipes() if recipe.name == "ghcr.io/kubeception/node"}
+    assert set(nodes) == {f"v{supported}" for supported in settings.versions.supported}
+    boots = {tag: recipe.boot for tag, recipe in nodes.items()}
+    assert len({repr(boot) for boot in boots.values()}) == 1, "one boot recipe for every version"
+    for tag, recipe in nodes.items():
+        assert recipe.binaries["nodeinit"] == "/init"
+        (kubelet,) = (binary for binary, path in recipe.binaries.items() if path == "/usr/local/bin/kubelet")
+        reported = subprocess.run([find_binary(kubelet), "--version"], capture_output=True, text=True, check=True)
+        assert reported.stdout.split()[-1] == tag, (kubelet, reported.stdout)

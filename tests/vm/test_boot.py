@@ -1,8 +1,8 @@
 """A worker VM booted for real: the node image built here (images/node.yaml), started by the launcher
-(``python -m kvm_operator.launcher``) under QEMU's TCG emulation with its tap on a bridge the test makes, boots the
-Ignition config kvm-operator renders, and its kubelet joins a real guest kube-apiserver with the node certificate
-it was handed; a pod runs on it and ``kubectl logs`` reads its output through the kubelet. The same config passes
-Ignition's own validator."""
+(``python -m kvm_operator.launcher``) under KVM if it works here, else TCG emulation (the launcher's probe decides),
+with its tap on a bridge the test makes, boots the Ignition config kvm-operator renders, and its kubelet joins a
+real guest kube-apiserver with the node certificate it was handed; a pod runs on it and ``kubectl logs`` reads its
+output through the kubelet. The same config passes Ignition's own validator."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ from kubeception_testenv._pki import LocalPKI
 from kubeception_testenv.images import RECIPES, Recipe, build, extract, version
 from kubeception_testenv.nodes import write_kubeconfig
 from kvm_operator import bootconfig
-from kvm_operator.launcher.vm import mac_address, tap_name
+from kvm_operator.launcher.vm import kvm_available, mac_address, tap_name
 from operatorkit import KubeClient
 from operatorkit.kinds import NODE, POD, SERVICE_ACCOUNT
 from tests.ingress.conftest import kubectl
@@ -126,7 +126,7 @@ def test_a_worker_vm_joins_runs_a_pod_and_powers_off_cleanly(
     launcher = subprocess.Popen(
         [sys.executable, "-m", "kvm_operator.launcher", f"--name={NODE_NAME}", "--cpus=2", "--memory-mib=1536",
          f"--kernel={kernel}", f"--initrd={initrd}", f"--boot-config={config}", f"--bridge={guest.bridge}",
-         "--accelerator=tcg", f"--state-dir={tmp_path / 'state'}", "--shutdown-seconds=30",
+         "--accelerator=auto", "--kvm-probe-seconds=5", f"--state-dir={tmp_path / 'state'}", "--shutdown-seconds=30",
          f"--disk={tmp_path / 'state.img'}", "--disk-gib=4"],
         stdout=console, stderr=subprocess.STDOUT,
     )  # fmt: skip
@@ -140,8 +140,12 @@ def test_a_worker_vm_joins_runs_a_pod_and_powers_off_cleanly(
     try:
         wait_for(ready, timeout=240, message=f"node Ready (console: {console.name})")
         ready_after = time.monotonic() - started
-        print(f"worker VM: Node Ready {ready_after:.1f} s after the launcher started (TCG)")
-        assert (tmp_path / "state" / "accelerator").read_text().strip() == "tcg"
+        accelerator = (tmp_path / "state" / "accelerator").read_text().strip()
+        print(f"worker VM: Node Ready {ready_after:.1f} s after the launcher started ({accelerator})")
+        if kvm_available():  # here /dev/kvm opens but a guest makes no progress (real-nodes.md): the probe says so
+            assert accelerator == "kvm" or "falling back to TCG" in (tmp_path / "console.log").read_text()
+        else:
+            assert accelerator == "tcg"
         node = guest.kube.get(NODE, NODE_NAME)
         assert node["metadata"]["labels"]["kubeception.io/pool"] == "default"
         assert node["status"]["nodeInfo"]["kubeletVersion"] == "v1.36.3"

@@ -86,6 +86,8 @@ class Recipe:
     @classmethod
     def load(cls, path: Path) -> Recipe:
         fields = yaml.safe_load(path.read_text())
+        if base := fields.pop("base", None):  # another recipe's fields, these replacing its top-level ones
+            fields = {**yaml.safe_load((path.parent / base).read_text()), **fields}
         if "boot" in fields:
             fields["boot"] = Boot(**fields["boot"])
         return cls(**fields)

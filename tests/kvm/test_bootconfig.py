@@ -1,0 +1,77 @@
+"""The worker boot configuration (pure logic; tests/vm boots it in a real VM and runs Ignition's validator)."""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+from urllib.parse import unquote
+
+import yaml
+
+from kvm_operator import bootconfig
+
+BOOT = bootconfig.WorkerBoot(
+    node="c1-default-0",
+    mac="02:00:00:00:00:01",
+    address=ipaddress.IPv4Interface("10.1.2.10/24"),
+    gateway=ipaddress.IPv4Address("10.1.2.1"),
+    api_host="api.c1.kubeception.test",
+    api_port=443,
+    api_address=ipaddress.IPv4Address("10.1.0.5"),
+    ca_pem="-----BEGIN CERTIFICATE-----\nCA\n-----END CERTIFICATE-----\n",
+    cert_pem="-----BEGIN CERTIFICATE-----\nNODE\n-----END CERTIFICATE-----\n",
+    key_pem="-----BEGIN EC PRIVATE KEY-----\nKEY\n-----END EC PRIVATE KEY-----\n",
+    pod_cidr=ipaddress.IPv4Network("10.244.3.0/24"),
+    sandbox_image="ghcr.io/kubeception/pause:0.2.0",
+    labels={"kubeception.io/pool": "default"},
+    taints=["dedicated=gpu:NoSchedule", "spot:PreferNoSchedule"],
+)
+
+
+def files(config: dict) -> dict[str, tuple[int, str]]:
+    return {
+        f["path"]: (f["mode"], unquote(f["contents"]["source"].removeprefix("data:,")))
+        for f in config["storage"]["files"]
+    }
+
+
+def test_the_node_joins_by_name_through_the_ingress_with_its_own_certificate():
+    config = bootconfig.render(BOOT)
+    written = files(config)
+    assert config["ignition"]["version"] == "3.4.0"
+    assert written["/etc/kubernetes/pki/node.key"] == (0o600, BOOT.key_pem), "the key is readable by root only"
+    assert written["/etc/kubernetes/kubelet.conf"][0] == 0o600
+    kubeconfig = yaml.safe_load(written["/etc/kubernetes/kubelet.conf"][1])
+    cluster = kubeconfig["clusters"][0]["cluster"]
+    assert cluster["server"] == "https://api.c1.kubeception.test:443"
+    assert cluster["tls-server-name"] == "api.c1.kubeception.test", "SNI picks the cluster's route"
+    assert kubeconfig["users"][0]["name"] == "system:node:c1-default-0"
+    assert "10.1.0.5 api.c1.kubeception.test" in written["/etc/hosts"][1]
+    assert "MACAddress=02:00:00:00:00:01" in written["/etc/systemd/network/10-node.network"][1]
+    assert "Address=10.1.2.10/24" in written["/etc/systemd/network/10-node.network"][1]
+
+
+def test_kubelet_config_units_and_state_disk():
+    config = bootconfig.render(BOOT)
+    written = files(config)
+    kubelet = yaml.safe_load(written[bootconfig.KUBELET_CONFIG][1])
+    assert kubelet["authentication"]["anonymous"]["enabled"] is False
+    assert kubelet["authorization"]["mode"] == "Webhook"
+    assert kubelet["registerWithTaints"] == [
+        {"key": "dedicated", "value": "gpu", "effect": "NoSchedule"},
+        {"key": "spot", "effect": "PreferNoSchedule"},
+    ]
+    assert json.loads(written["/etc/cni/net.d/10-pods.conflist"][1])["plugins"][0]["ipam"]["ranges"] == [
+        [{"subnet": "10.244.3.0/24"}]
+    ]
+    assert 'sandbox = "ghcr.io/kubeception/pause:0.2.0"' in written["/etc/containerd/config.toml"][1]
+    units = config["systemd"]["units"]
+    assert [u["name"] for u in units] == ["var-lib.mount", "containerd.service", "kubelet.service"]
+    assert "--node-labels=kubeception.io/pool=default" in units[2]["contents"]
+    assert config["storage"]["filesystems"] == [
+        {"device": bootconfig.STATE_DISK, "format": "ext4", "wipeFilesystem": True, "label": "state"}
+    ]
+
+
+def test_the_same_boot_renders_the_same_bytes():
+    assert bootconfig.dumps(bootconfig.render(BOOT)) == bootconfig.dumps(bootconfig.render(BOOT))

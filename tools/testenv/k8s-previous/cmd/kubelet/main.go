@@ -1,0 +1,13 @@
+// Command kubelet is the upstream kubelet, built from k8s.io/kubernetes at the version pinned in go.mod: the
+// kubelet of worker VMs of this version (images/node-previous.yaml).
+package main
+
+import (
+	"context"
+	"os"
+
+	"k8s.io/component-base/cli"
+	"k8s.io/kubernetes/cmd/kubelet/app"
+)
+
+func main() { os.Exit(cli.Run(app.NewKubeletCommand(context.Background()))) }
