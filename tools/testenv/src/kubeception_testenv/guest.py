@@ -8,9 +8,14 @@ watched happening to a live server. :class:`SecretVolume` lays files out as the 
 
 from __future__ import annotations
 
+import contextlib
+import ipaddress
+import json
 import os
 import shutil
 import ssl
+import subprocess
+import sys
 import time
 from typing import TYPE_CHECKING
 
@@ -18,7 +23,10 @@ from kubeception_testenv._binaries import find_binary
 from kubeception_testenv._http import http_status
 from kubeception_testenv._pki import KeyPair, LocalPKI
 from kubeception_testenv._ports import free_port
-from kubeception_testenv._process import Server
+from kubeception_testenv._process import Server, _running
+from kubeception_testenv.addresses import LocalAddresses
+from kubeception_testenv.nodes import write_kubeconfig
+from kubeception_testenv.servers import EtcdServer
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
@@ -135,3 +143,109 @@ class GuestAPIServer(Server):
     def healthy(self) -> bool:
         context = ssl.create_default_context(cafile=str(self.client_ca))  # the bundle that signed the serving cert
         return http_status(f"{self.url}/readyz", context) == 200
+
+
+class NodeGuest:
+    """A guest API server that worker VMs join, outside any mother cluster: kube-apiserver (Node,RBAC, like
+    kvm-operator's) on an address of a bridge this process makes, which the VMs' taps join (``bridge``); its own
+    etcd and CA; ``node_certificate`` issues what a kubelet presents; ``kubeconfig`` is the admin's."""
+
+    def __init__(self, workdir: Path, api_host: str) -> None:
+        self.workdir, self.api_host = workdir, api_host
+        self._stack = contextlib.ExitStack()
+
+    def __enter__(self) -> NodeGuest:
+        addresses = LocalAddresses(1)
+        try:
+            (address,) = self._stack.enter_context(addresses)
+            etcd = self._stack.enter_context(EtcdServer(self.workdir, name="node-guest-etcd"))
+            self.pki = pki = LocalPKI(self.workdir / "pki")
+            serving = pki.issue(
+                "apiserver", "kube-apiserver", dns_names=(self.api_host,), ip_addresses=(address,), server=True
+            )
+            self.server = GuestAPIServer(
+                self.workdir,
+                etcd_url=etcd.url,
+                serving_cert=serving.cert,
+                serving_key=serving.key,
+                client_ca=pki.ca.cert,
+                name="node-guest",
+                address=address,
+                authorization_mode="Node,RBAC",
+                kubelet_client=pki.issue(
+                    "kubelet-client", "kube-apiserver-kubelet-client", organizations=("system:masters",), client=True
+                ),
+            )
+            self._stack.enter_context(self.server)
+        except BaseException:
+            self._stack.close()
+            raise
+        admin = pki.issue("admin", "admin", organizations=("system:masters",), client=True)
+        self.kubeconfig = write_kubeconfig(self.workdir / "admin.kubeconfig", self.server.url, pki.ca.cert, admin)
+        assert addresses.subnet is not None
+        self.bridge, self.network = addresses.link, addresses.subnet
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stack.close()
+
+    def node_certificate(self, node: str) -> KeyPair:
+        return self.pki.issue(node, f"system:node:{node}", organizations=("system:nodes",), client=True)
+
+    def node_address(self, index: int) -> ipaddress.IPv4Interface:
+        """The ``index``-th address for a VM, counted down from the top of the bridge's network."""
+        hosts = list(self.network.hosts())
+        return ipaddress.IPv4Interface(f"{hosts[-1 - index]}/{self.network.prefixlen}")
+
+    @property
+    def gateway(self) -> ipaddress.IPv4Address:
+        return ipaddress.IPv4Address(self.server.address)
+
+    def node_ready(self, node: str) -> bool:
+        result = subprocess.run(
+            [str(find_binary("kubectl")), f"--kubeconfig={self.kubeconfig}", "get", "node", node, "-o", "json"],
+            capture_output=True, text=True, check=False, timeout=30,
+        )  # fmt: skip
+        if result.returncode != 0:
+            return False
+        conditions = json.loads(result.stdout).get("status", {}).get("conditions", [])
+        return any(c["type"] == "Ready" and c["status"] == "True" for c in conditions)
+
+
+class WorkerVM(Server):
+    """A worker VM by kvm-operator's launcher (``python -m kvm_operator.launcher``), its console in the log: healthy
+    once its Node is Ready in ``guest``. :meth:`power_off` is the pod's SIGTERM and returns the launcher's exit."""
+
+    start_timeout = 240.0
+
+    def __init__(
+        self, workdir: Path, guest: NodeGuest, name: str, boot_files: tuple[Path, Path], boot_config: Path
+    ) -> None:
+        self.name = name
+        kernel, initrd = boot_files
+        super().__init__(workdir)
+        self.guest, self.state = guest, workdir / f"{name}-state"
+        self.arguments = [
+            f"--name={name}", "--cpus=2", "--memory-mib=1536", f"--kernel={kernel}", f"--initrd={initrd}",
+            f"--boot-config={boot_config}", f"--bridge={guest.bridge}", "--accelerator=auto",
+            "--kvm-probe-seconds=5", f"--state-dir={self.state}", f"--disk={workdir / f'{name}.img'}",
+            "--disk-gib=4", "--shutdown-seconds=30",
+        ]  # fmt: skip
+
+    def command(self) -> Sequence[str]:
+        return [sys.executable, "-m", "kvm_operator.launcher", *self.arguments]
+
+    def healthy(self) -> bool:
+        return self.guest.node_ready(self.name)
+
+    @property
+    def accelerator(self) -> str:
+        return (self.state / "accelerator").read_text().strip()
+
+    def power_off(self, timeout: float = 60.0) -> int:
+        proc, self._proc = self._proc, None
+        _running.discard(self)
+        if proc is None:
+            return -1
+        proc.terminate()
+        return proc.wait(timeout)
