@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import json
+from typing import Any
 from urllib.parse import unquote
 
 import yaml
@@ -28,7 +29,7 @@ BOOT = bootconfig.WorkerBoot(
 )
 
 
-def files(config: dict) -> dict[str, tuple[int, str]]:
+def files(config: dict[str, Any]) -> dict[str, tuple[int, str]]:
     return {
         f["path"]: (f["mode"], unquote(f["contents"]["source"].removeprefix("data:,")))
         for f in config["storage"]["files"]
