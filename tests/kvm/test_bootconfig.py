@@ -13,9 +13,6 @@ from kvm_operator import bootconfig
 
 BOOT = bootconfig.WorkerBoot(
     node="c1-default-0",
-    mac="02:00:00:00:00:01",
-    address=ipaddress.IPv4Interface("10.1.2.10/24"),
-    gateway=ipaddress.IPv4Address("10.1.2.1"),
     api_host="api.c1.kubeception.test",
     api_port=443,
     api_address=ipaddress.IPv4Address("10.1.0.5"),
@@ -48,8 +45,22 @@ def test_the_node_joins_by_name_through_the_ingress_with_its_own_certificate():
     assert cluster["tls-server-name"] == "api.c1.kubeception.test", "SNI picks the cluster's route"
     assert kubeconfig["users"][0]["name"] == "system:node:c1-default-0"
     assert "10.1.0.5 api.c1.kubeception.test" in written["/etc/hosts"][1]
-    assert "MACAddress=02:00:00:00:00:01" in written["/etc/systemd/network/10-node.network"][1]
-    assert "Address=10.1.2.10/24" in written["/etc/systemd/network/10-node.network"][1]
+    assert bootconfig.NETWORK_FILE not in written, "the host the VM starts on gives its address"
+
+
+def test_the_launcher_adds_the_network_where_the_vm_starts():
+    network = bootconfig.NodeNetwork(
+        "02:00:00:00:00:01", ipaddress.IPv4Interface("10.1.2.10/24"), ipaddress.IPv4Address("10.1.2.1"), 1450
+    )
+    config = bootconfig.with_network(bootconfig.render(BOOT), BOOT.node, network)
+    written = files(config)
+    assert written[bootconfig.NETWORK_FILE][1] == (
+        "[Match]\nMACAddress=02:00:00:00:00:01\n\n[Link]\nMTUBytes=1450\n\n"
+        "[Network]\nAddress=10.1.2.10/24\nGateway=10.1.2.1\n"
+    )
+    assert written["/etc/hosts"][1].endswith("10.1.2.10 c1-default-0\n"), "the kubelet's InternalIP"
+    again = bootconfig.with_network(config, BOOT.node, network)
+    assert [f["path"] for f in again["storage"]["files"]].count(bootconfig.NETWORK_FILE) == 1
 
 
 def test_kubelet_config_units_and_state_disk():

@@ -50,9 +50,6 @@ def worker_config(guest: NodeGuest, node: str = NODE_NAME) -> dict[str, object]:
     return bootconfig.render(
         bootconfig.WorkerBoot(
             node=node,
-            mac=mac_address(node),
-            address=guest.node_address(0),
-            gateway=guest.gateway,
             api_host=API_HOST,
             api_port=guest.server.port,
             api_address=guest.gateway,
@@ -67,10 +64,18 @@ def worker_config(guest: NodeGuest, node: str = NODE_NAME) -> dict[str, object]:
 
 
 def test_the_boot_config_passes_ignitions_validator(guest: NodeGuest, tmp_path: Path) -> None:
-    config = tmp_path / "config.ign"
-    config.write_bytes(bootconfig.dumps(worker_config(guest)))
-    result = subprocess.run([str(find_binary("ignition-validate")), str(config)], capture_output=True, text=True)
-    assert result.returncode == 0, result.stdout + result.stderr
+    network = bootconfig.NodeNetwork(
+        mac_address(NODE_NAME), ipaddress.IPv4Interface("10.1.5.2/24"), ipaddress.IPv4Address("10.1.5.1"), 1450
+    )
+    rendered = worker_config(guest)
+    for which, config in (
+        ("as rendered", rendered),
+        ("with network", bootconfig.with_network(rendered, NODE_NAME, network)),
+    ):
+        path = tmp_path / "config.ign"
+        path.write_bytes(bootconfig.dumps(config))
+        result = subprocess.run([str(find_binary("ignition-validate")), str(path)], capture_output=True, text=True)
+        assert result.returncode == 0, (which, result.stdout + result.stderr)
     broken = tmp_path / "broken.ign"
     broken.write_text('{"ignition": {"version": "3.4.0"}, "storage": {"files": [{"path": "relative"}]}}')
     refused = subprocess.run([str(find_binary("ignition-validate")), str(broken)], capture_output=True, text=True)
@@ -94,7 +99,9 @@ def test_a_worker_vm_joins_runs_a_pod_and_powers_off_cleanly(
         node = kube.get(NODE, NODE_NAME)
         assert node["metadata"]["labels"]["kubeception.io/pool"] == "default"
         assert node["status"]["nodeInfo"]["kubeletVersion"] == "v1.36.3"
-        assert {"type": "InternalIP", "address": str(guest.node_address(0).ip)} in node["status"]["addresses"]
+        # The launcher took the first address of the lease after the bridge's (the API server's here).
+        internal = {a["address"] for a in node["status"]["addresses"] if a["type"] == "InternalIP"}
+        assert internal == {str(guest.gateway + 1)}
         # The state disk, not memory, is what the kubelet reports as the node's storage.
         assert 3 << 30 < int(node["status"]["capacity"]["ephemeral-storage"].removesuffix("Ki")) << 10 <= 4 << 30
 

@@ -16,7 +16,7 @@ import base64
 import json
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
-from urllib.parse import quote
+from urllib.parse import quote, unquote
 
 import yaml
 
@@ -30,6 +30,7 @@ FW_CFG_NAME = "opt/org.flatcar-linux/config"  # where Flatcar (and images/node's
 PKI = "/etc/kubernetes/pki"
 KUBELET_CONFIG = "/etc/kubernetes/kubelet.yaml"
 KUBELET_KUBECONFIG = "/etc/kubernetes/kubelet.conf"
+NETWORK_FILE = "/etc/systemd/network/10-node.network"
 CNI_BINARIES = "/usr/lib/cni"  # Debian's containernetworking-plugins (on Flatcar: /opt/cni/bin)
 STATE_DISK_SERIAL = "kubeception-state"  # the launcher's virtio disk; udev (and nodeinit) name it by this serial
 STATE_DISK = f"/dev/disk/by-id/virtio-{STATE_DISK_SERIAL}"
@@ -42,9 +43,6 @@ class WorkerBoot:
     """One worker VM's identity and its cluster's coordinates."""
 
     node: str  # the Node's name, = the VM pod's name
-    mac: str  # of the VM's NIC: the network file matches it, not a kernel-chosen interface name
-    address: ipaddress.IPv4Interface  # the node's address and its network's prefix
-    gateway: ipaddress.IPv4Address
     api_host: str  # the guest API's name (its serving certificate has it; SNI routes by it)
     api_port: int
     api_address: ipaddress.IPv4Address  # where api_host answers: the ingress
@@ -60,12 +58,23 @@ class WorkerBoot:
     max_pods: int = 110
 
 
+@dataclass(frozen=True)
+class NodeNetwork:
+    """Where the VM sits: known only on the host it starts on (the launcher takes an address from that host's
+    lease of the cluster's network), so the launcher adds it with :func:`with_network`."""
+
+    mac: str  # of the VM's NIC: the network file matches it, not a kernel-chosen interface name
+    address: ipaddress.IPv4Interface  # the node's address and its network's prefix
+    gateway: ipaddress.IPv4Address
+    mtu: int | None = None
+
+
 def render(boot: WorkerBoot) -> dict[str, Any]:
-    """The Ignition config (a dict; :func:`dumps` gives the bytes QEMU hands in)."""
+    """The Ignition config (a dict; :func:`dumps` gives the bytes QEMU hands in), without the node's network:
+    :func:`with_network` adds it where the VM starts."""
     files = [
         _file("/etc/hostname", boot.node + "\n"),
         _file("/etc/hosts", _hosts(boot)),
-        _file("/etc/systemd/network/10-node.network", _network(boot)),
         _file(f"{PKI}/ca.crt", boot.ca_pem),
         _file(f"{PKI}/node.crt", boot.cert_pem),
         _file(f"{PKI}/node.key", boot.key_pem, mode=_SECRET),
@@ -90,6 +99,18 @@ def render(boot: WorkerBoot) -> dict[str, Any]:
     }
 
 
+def with_network(config: dict[str, Any], node: str, network: NodeNetwork) -> dict[str, Any]:
+    """``config`` with the node's systemd-networkd file, and its name resolving to its address (the kubelet
+    reports that address as the Node's InternalIP)."""
+    files = [f for f in config["storage"]["files"] if f["path"] != NETWORK_FILE]
+    for entry in files:
+        if entry["path"] == "/etc/hosts":
+            hosts = unquote(entry["contents"]["source"].removeprefix("data:,"))
+            entry["contents"]["source"] = _file("", hosts + f"{network.address.ip} {node}\n")["contents"]["source"]
+    files.append(_file(NETWORK_FILE, _network(network)))
+    return {**config, "storage": {**config["storage"], "files": files}}
+
+
 def dumps(config: dict[str, Any]) -> bytes:
     return json.dumps(config, sort_keys=True, separators=(",", ":")).encode()
 
@@ -105,12 +126,14 @@ def _base64(content: str) -> str:
 
 
 def _hosts(boot: WorkerBoot) -> str:
-    return f"127.0.0.1 localhost\n{boot.address.ip} {boot.node}\n{boot.api_address} {boot.api_host}\n"
+    return f"127.0.0.1 localhost\n{boot.api_address} {boot.api_host}\n"
 
 
-def _network(boot: WorkerBoot) -> str:
+def _network(network: NodeNetwork) -> str:
+    link = f"[Link]\nMTUBytes={network.mtu}\n\n" if network.mtu else ""
     return (
-        f"[Match]\nMACAddress={boot.mac}\n\n[Network]\nAddress={boot.address.with_prefixlen}\nGateway={boot.gateway}\n"
+        f"[Match]\nMACAddress={network.mac}\n\n{link}"
+        f"[Network]\nAddress={network.address.with_prefixlen}\nGateway={network.gateway}\n"
     )
 
 
@@ -130,7 +153,6 @@ def _kubelet_config(boot: WorkerBoot) -> dict[str, Any]:
         "kind": "KubeletConfiguration",
         "cgroupDriver": "cgroupfs",  # no systemd in the node image (on Flatcar: systemd)
         "containerRuntimeEndpoint": "unix:///run/containerd/containerd.sock",
-        "address": str(boot.address.ip),
         "readOnlyPort": 0,
         "authentication": {
             "anonymous": {"enabled": False},
@@ -160,7 +182,6 @@ def _kubelet_unit(boot: WorkerBoot) -> str:
         f"--config={KUBELET_CONFIG}",
         f"--kubeconfig={KUBELET_KUBECONFIG}",
         f"--hostname-override={boot.node}",
-        f"--node-ip={boot.address.ip}",
     ]
     if boot.labels:
         flags.append("--node-labels=" + ",".join(f"{k}={v}" for k, v in sorted(boot.labels.items())))

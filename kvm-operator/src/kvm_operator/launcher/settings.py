@@ -35,6 +35,10 @@ class LauncherSettings(BaseSettings):
     """The Ignition config handed to the guest through fw_cfg."""
     bridge: str | None = pydantic.Field(default=None, pattern=_LINK)
     """The bridge the VM's tap joins (the cluster's flannel bridge); without one, the VM has no network."""
+    flannel_env: Path | None = None
+    """This host's lease of the cluster's network (flanneld's subnet file, ``/run/flannel/<bridge>.env``): the VM
+    takes an address in it (claims beside it, in ``<bridge>.vms/``) and the bridge's address as its gateway, and
+    the launcher adds that network to the boot configuration. Without it the configuration must carry one."""
     mac: str | None = pydantic.Field(default=None, pattern=r"^([0-9a-f]{2}:){5}[0-9a-f]{2}$")
     """The NIC's MAC address; derived from the name when not given (the boot configuration matches on it)."""
     accelerator: str = pydantic.Field(default="auto", pattern=r"^(auto|kvm|tcg)$")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import json
 import logging
 import os
 import subprocess
@@ -12,10 +13,14 @@ import threading
 import time
 from typing import IO, TYPE_CHECKING
 
+from kvm_operator import bootconfig
 from kvm_operator.bootconfig import FW_CFG_NAME, STATE_DISK_SERIAL
+from kvm_operator.launcher.address import AddressClaims, read_lease
 from kvm_operator.launcher.qmp import QMP, QMPError
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from kvm_operator.launcher.settings import LauncherSettings
 
 log = logging.getLogger("kvm_operator.launcher")
@@ -41,6 +46,10 @@ def kvm_available() -> bool:
     return True
 
 
+def link_exists(name: str) -> bool:
+    return os.path.exists(f"/sys/class/net/{name}")
+
+
 def _ip(*args: str, check: bool = True) -> None:
     result = subprocess.run(["ip", *args], capture_output=True, text=True, check=False)
     if check and result.returncode != 0:
@@ -53,6 +62,8 @@ class VM:
         self.tap = tap_name(settings.name) if settings.bridge else None
         self.mac = settings.mac or mac_address(settings.name)
         self.qmp_socket = settings.state_dir / f"{settings.name}.qmp"
+        self.boot_config = settings.boot_config
+        self._claims: AddressClaims | None = None
         self.accelerator = ""
         self._process: subprocess.Popen[bytes] | None = None
         self._console_started = threading.Event()
@@ -77,7 +88,7 @@ class VM:
             "-kernel", str(s.kernel),
             "-initrd", str(s.initrd),
             "-append", s.kernel_args,
-            "-fw_cfg", f"name={FW_CFG_NAME},file={s.boot_config}",
+            "-fw_cfg", f"name={FW_CFG_NAME},file={self.boot_config}",
             # The guest formats it at every boot: its contents never outlive the VM, so no cache flush is waited
             # for (cache=unsafe), and what the guest deletes frees the emptyDir (discard=unmap).
             "-drive", f"file={s.disk},format=raw,if=none,id=state,cache=unsafe,discard=unmap",
@@ -95,6 +106,8 @@ class VM:
             disk.truncate(s.disk_gib << 30)
         self._tap_up()
         try:
+            if s.flannel_env is not None:
+                self.boot_config = self._join_network(s.flannel_env)
             self.accelerator = self._choose_accelerator()
             if self._process is None:
                 self._start(self.accelerator)
@@ -102,11 +115,29 @@ class VM:
             log.info("VM %s running under %s", s.name, self.accelerator.upper())
             return self._wait()
         finally:
+            if self._claims is not None:
+                self._claims.release(s.name)
             self._tap_down()
 
     def stop(self) -> None:
         """Ask the guest to power down (SIGTERM of the pod); :meth:`run` then waits for it."""
         self._stop.set()
+
+    def _join_network(self, lease_file: Path) -> Path:
+        """Take an address in this host's lease and write the boot configuration with it."""
+        lease = read_lease(lease_file)
+        self._claims = AddressClaims(lease_file.with_suffix(".vms"), lease, lambda name: link_exists(tap_name(name)))
+        address = self._claims.claim(self.settings.name)
+        network = bootconfig.NodeNetwork(self.mac, address, lease.gateway.ip, lease.mtu)
+        config = bootconfig.with_network(
+            json.loads(self.settings.boot_config.read_bytes()), self.settings.name, network
+        )
+        path = self.settings.state_dir / "config.ign"
+        path.write_bytes(bootconfig.dumps(config))
+        log.info(
+            "VM %s takes %s on %s (gateway %s)", self.settings.name, address, self.settings.bridge, lease.gateway.ip
+        )
+        return path
 
     def _choose_accelerator(self) -> str:
         requested = self.settings.accelerator

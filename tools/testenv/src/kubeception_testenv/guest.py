@@ -192,10 +192,14 @@ class NodeGuest:
     def node_certificate(self, node: str) -> KeyPair:
         return self.pki.issue(node, f"system:node:{node}", organizations=("system:nodes",), client=True)
 
-    def node_address(self, index: int) -> ipaddress.IPv4Interface:
-        """The ``index``-th address for a VM, counted down from the top of the bridge's network."""
-        hosts = list(self.network.hosts())
-        return ipaddress.IPv4Interface(f"{hosts[-1 - index]}/{self.network.prefixlen}")
+    @property
+    def lease(self) -> Path:
+        """A flannel subnet file for the bridge (what flanneld writes on a mother's host): the API server's
+        address is the bridge's, the VMs take the others."""
+        path = self.workdir / "flannel" / f"{self.bridge}.env"
+        path.parent.mkdir(exist_ok=True)
+        path.write_text(f"FLANNEL_SUBNET={self.server.address}/{self.network.prefixlen}\nFLANNEL_MTU=1500\n")
+        return path
 
     @property
     def gateway(self) -> ipaddress.IPv4Address:
@@ -227,7 +231,8 @@ class WorkerVM(Server):
         self.guest, self.state = guest, workdir / f"{name}-state"
         self.arguments = [
             f"--name={name}", "--cpus=2", "--memory-mib=1536", f"--kernel={kernel}", f"--initrd={initrd}",
-            f"--boot-config={boot_config}", f"--bridge={guest.bridge}", "--accelerator=auto",
+            f"--boot-config={boot_config}", f"--bridge={guest.bridge}", f"--flannel-env={guest.lease}",
+            "--accelerator=auto",
             "--kvm-probe-seconds=5", f"--state-dir={self.state}", f"--disk={workdir / f'{name}.img'}",
             "--disk-gib=4", "--shutdown-seconds=30",
         ]  # fmt: skip
