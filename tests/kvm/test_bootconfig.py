@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
 import json
 from typing import Any
@@ -83,6 +84,14 @@ def test_kubelet_config_units_and_state_disk():
     assert config["storage"]["filesystems"] == [
         {"device": bootconfig.STATE_DISK, "format": "ext4", "wipeFilesystem": True, "label": "state"}
     ]
+
+
+def test_without_a_pod_range_containerd_writes_the_cni_config_from_the_node_s():
+    written = files(bootconfig.render(dataclasses.replace(BOOT, pod_cidr=None)))
+    assert "/etc/cni/net.d/10-pods.conflist" not in written
+    template = json.loads(written[bootconfig.CNI_TEMPLATE][1])
+    assert template["plugins"][0]["ipam"]["ranges"] == [[{"subnet": "{{.PodCIDR}}"}]]
+    assert f'conf_template = "{bootconfig.CNI_TEMPLATE}"' in written["/etc/containerd/config.toml"][1]
 
 
 def test_the_same_boot_renders_the_same_bytes():

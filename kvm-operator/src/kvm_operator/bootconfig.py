@@ -32,6 +32,7 @@ KUBELET_CONFIG = "/etc/kubernetes/kubelet.yaml"
 KUBELET_KUBECONFIG = "/etc/kubernetes/kubelet.conf"
 NETWORK_FILE = "/etc/systemd/network/10-node.network"
 CNI_BINARIES = "/usr/lib/cni"  # Debian's containernetworking-plugins (on Flatcar: /opt/cni/bin)
+CNI_TEMPLATE = "/etc/containerd/cni.template"
 STATE_DISK_SERIAL = "kubeception-state"  # the launcher's virtio disk; udev (and nodeinit) name it by this serial
 STATE_DISK = f"/dev/disk/by-id/virtio-{STATE_DISK_SERIAL}"
 _SECRET = 0o600
@@ -49,8 +50,10 @@ class WorkerBoot:
     ca_pem: str  # the cluster CA: verifies the API server, and the clients of the kubelet
     cert_pem: str  # the node's client certificate
     key_pem: str
-    pod_cidr: ipaddress.IPv4Network  # this node's pods (the CNI bridge's range)
     sandbox_image: str
+    pod_cidr: ipaddress.IPv4Network | None = None
+    """This node's pods; by default the one the guest controller-manager gives the Node (``--allocate-node-cidrs``),
+    which the kubelet hands to containerd, which writes the CNI config from a template."""
     cluster_dns: ipaddress.IPv4Address | None = None
     cluster_domain: str = "cluster.local"
     labels: dict[str, str] = field(default_factory=dict)
@@ -81,7 +84,7 @@ def render(boot: WorkerBoot) -> dict[str, Any]:
         _file(KUBELET_KUBECONFIG, _kubelet_kubeconfig(boot), mode=_SECRET),
         _file(KUBELET_CONFIG, yaml.safe_dump(_kubelet_config(boot), sort_keys=False)),
         _file("/etc/containerd/config.toml", _containerd_config(boot)),
-        _file("/etc/cni/net.d/10-pods.conflist", json.dumps(_cni(boot), indent=2)),
+        _cni_file(boot),
     ]
     # The state disk (containerd's images and snapshots, the kubelet's pods) is made anew at every boot: a worker
     # is replaced, never repaired in place, and a disk the kubelet measures is what its eviction works from.
@@ -213,6 +216,7 @@ disabled_plugins = ["io.containerd.snapshotter.v1.btrfs", "io.containerd.snapsho
 [plugins.{runtime}.cni]
   bin_dirs = ["{CNI_BINARIES}"]
   conf_dir = "/etc/cni/net.d"
+  conf_template = "{CNI_TEMPLATE}"
 
 [plugins.{runtime}.containerd.runtimes.runc]
   runtime_type = "io.containerd.runc.v2"
@@ -222,7 +226,14 @@ disabled_plugins = ["io.containerd.snapshotter.v1.btrfs", "io.containerd.snapsho
 """
 
 
-def _cni(boot: WorkerBoot) -> dict[str, Any]:
+def _cni_file(boot: WorkerBoot) -> dict[str, Any]:
+    """A fixed CNI config when the boot names the node's pod range, else containerd's template for it."""
+    if boot.pod_cidr is not None:
+        return _file("/etc/cni/net.d/10-pods.conflist", json.dumps(_cni(str(boot.pod_cidr)), indent=2))
+    return _file(CNI_TEMPLATE, json.dumps(_cni("{{.PodCIDR}}"), indent=2))
+
+
+def _cni(pod_cidr: str) -> dict[str, Any]:
     return {
         "cniVersion": "1.0.0",
         "name": "pods",
@@ -232,7 +243,7 @@ def _cni(boot: WorkerBoot) -> dict[str, Any]:
                 "bridge": "cni0",
                 "isGateway": True,
                 "ipMasq": False,
-                "ipam": {"type": "host-local", "ranges": [[{"subnet": str(boot.pod_cidr)}]]},
+                "ipam": {"type": "host-local", "ranges": [[{"subnet": pod_cidr}]]},
             },
         ],
     }
