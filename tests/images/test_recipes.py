@@ -71,8 +71,9 @@ def test_a_worker_node_image_for_every_supported_version_with_its_kubelet():
     """Workers boot ``<images.node>:v<version>``: one per supported version, its kubelet that version, the same
     boot recipe otherwise (node-previous.yaml only replaces the tag and the kubelet)."""
     settings = KVMSettings()
-    nodes = {recipe.tag: recipe for recipe in recipes() if recipe.name == "ghcr.io/kubeception/node"}
+    nodes = {recipe.tag: recipe for recipe in recipes() if recipe.name == settings.images.node}
     assert set(nodes) == {f"v{supported}" for supported in settings.versions.supported}
+    assert settings.images.vm in {recipe.ref for recipe in recipes()}, "the launcher's image is built here"
     boots = {tag: recipe.boot for tag, recipe in nodes.items()}
     assert len({repr(boot) for boot in boots.values()}) == 1, "one boot recipe for every version"
     for tag, recipe in nodes.items():

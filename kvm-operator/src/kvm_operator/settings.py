@@ -30,6 +30,10 @@ class ImageSettings(_Group):
     etcd: str = pydantic.Field(default="ghcr.io/kubeception/etcd:v3.6.16", max_length=250)
     """Every guest's etcd, whatever its Kubernetes version (the supported ones all pair with etcd 3.6). A
     Kubernetes upgrade leaves etcd's pods alone; changing this rolls each guest's etcd, one member at a time."""
+    node: str = pydantic.Field(default="ghcr.io/kubeception/node", max_length=200)
+    """Worker VMs' kernel and initramfs: ``<this>:v<Kubernetes version>`` (images/node.yaml)."""
+    vm: str = pydantic.Field(default="ghcr.io/kubeception/vm:0.2.0", max_length=250)
+    """The worker pods' QEMU and launcher (images/vm.yaml)."""
     pull_policy: str = pydantic.Field(default="IfNotPresent", pattern=r"^(Always|IfNotPresent|Never)$")
 
 
@@ -47,6 +51,17 @@ class PlacementSettings(_Group):
     """Mother nodes the guests' control planes run on (e.g. nodes labelled for hosted control planes)."""
 
 
+class VMSettings(_Group):
+    """Worker VMs (the pods their QEMU runs in)."""
+
+    accelerator: str = pydantic.Field(default="auto", pattern=r"^(auto|kvm|tcg)$")
+    """How worker VMs run: KVM, TCG emulation, or ``auto`` (KVM where the guest makes progress under it)."""
+    node_selector: dict[str, str] = pydantic.Field(default_factory=dict, max_length=16)
+    """Mother nodes worker VMs run on (they need the cluster's flannel bridge: flannel-operator's hosts)."""
+    qemu_overhead_mib: int = pydantic.Field(default=256, ge=64, le=4096)
+    """Memory a VM's pod asks for beyond the VM's own: QEMU and the launcher."""
+
+
 class KVMSettings(OperatorSettings):
     model_config = operator_config("kvm-operator")
 
@@ -54,3 +69,4 @@ class KVMSettings(OperatorSettings):
     images: ImageSettings = ImageSettings()
     versions: VersionSettings = VersionSettings()
     placement: PlacementSettings = PlacementSettings()
+    vms: VMSettings = VMSettings()

@@ -36,6 +36,7 @@ set -u
 ip link delete "$BRIDGE" 2>/dev/null || true
 ip link delete "flannel.${VNI}" 2>/dev/null || true
 rm -f "/run/flannel/${BRIDGE}.env" "/run/flannel/${BRIDGE}.dns" "/run/flannel/${BRIDGE}.ntp"
+rm -rf "/run/flannel/${BRIDGE}.vms"  # the VMs' address claims (kvm-operator's launcher)
 """
 
 SCRIPTS = {"bridge-setup.sh": BRIDGE_SETUP, "cleanup.sh": CLEANUP}

@@ -64,6 +64,8 @@ class ClusterCA(ClusterObject):
             },
             {"name": "client", "allowAnyName": True},
             {"name": "admin", "allowAnyName": True, "organizations": ["system:masters"]},
+            # Worker VMs' kubelets: what the guest's Node authorizer recognises as a node.
+            {"name": "node", "allowAnyName": True, "organizations": ["system:nodes"]},
         ]
         return {
             "apiVersion": CA_CONFIG.api_version,
