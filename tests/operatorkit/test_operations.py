@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 import uuid
@@ -17,6 +18,7 @@ import pytest
 
 from kubeception_testenv import ControlPlane, wait_for
 from kubeception_testenv._ports import free_port
+from operatorkit._runtime.leader import LeaderElector
 from operatorkit.example import GREETING
 from operatorkit.example.controller import greeting_controller
 from operatorkit.kinds import CONFIG_MAP, LEASE
@@ -219,3 +221,36 @@ def test_readyz_waits_for_caches(kube, namespace, run_operator):
         assert response.status == 200
     assert operator.readyz() is None
     assert all(informer.synced.is_set() for informer in operator.informers)
+
+
+class FrozenMidRenewal(LeaderElector):
+    """A leader whose process freezes after its renewal reached the API server and before the answer came back
+    (the window a SIGSTOP or a long pause can hit): the answer arrives after a standby could have taken over."""
+
+    freeze = threading.Event()
+
+    def _try_acquire_or_renew(self) -> bool:
+        renewed = super()._try_acquire_or_renew()
+        if self.freeze.is_set():
+            self.freeze.clear()
+            time.sleep(self.lease_duration + 0.5)  # the freeze itself, not synchronisation
+        return renewed
+
+
+def test_a_renewal_answered_after_a_freeze_does_not_extend_leadership(kube, namespace):
+    """Found by CI: such a leader took the late answer as a fresh renewal and reconciled for another renew
+    deadline while a standby held the lease. A renewal now counts from when it was sent; one answered later than
+    the renew deadline does not count at all (client-go gives up leadership the same way)."""
+    elector = FrozenMidRenewal(
+        kube, name="frozen", namespace=namespace, lease_duration=2.0, renew_deadline=1.5, retry_period=0.2
+    )
+    lost = threading.Event()
+    elector.on_stopped_leading = lost.set
+    elector.start()
+    try:
+        wait_for(elector.is_leader, timeout=10, message="leadership")
+        elector.freeze.set()
+        # The late answer was a success (nobody else took the lease meanwhile), and still it does not count.
+        wait_for(lost.is_set, timeout=elector.lease_duration + 5, message="leadership given up after the freeze")
+    finally:
+        elector.stop(release=False)

@@ -102,13 +102,19 @@ class LeaderElector:
     def _run(self) -> None:
         while not self._stop.is_set():
             leading = self._last_renewed is not None  # what we believed, even if it has expired by now
+            # A renewal counts from when it was *sent*: a standby times the lease from when it sees the new record,
+            # which is after the write, so leadership always ends here before a standby can take over — even when
+            # the API server answers slowly (timing it from the answer let a frozen leader outlive its lease).
+            sent = time.monotonic()
             try:
                 acquired = self._try_acquire_or_renew()
             except (ApiError, OSError, ValueError) as exc:
                 log.warning("lease %s/%s: %s", self.namespace, self.name, exc)
                 acquired = False
+            if acquired and time.monotonic() - sent >= self.renew_deadline:
+                acquired = False  # answered too late to count (a freeze mid-request): a standby may hold it now
             if acquired:
-                self._last_renewed = time.monotonic()
+                self._last_renewed = sent
                 if not leading:
                     log.info("became leader", extra={"identity": self.identity})
                     self._status.set(1)
