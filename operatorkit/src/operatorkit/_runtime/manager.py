@@ -223,7 +223,11 @@ class Operator:
             for sig in (signal.SIGTERM, signal.SIGINT):
                 signal.signal(sig, lambda *_: self.request_stop())
         self.start()
-        self._done.wait()
+        # Wake up now and then: a signal the kernel hands to another thread only sets a flag, and Python runs the
+        # handler when the main thread next runs Python code — never, if it blocks without a timeout (seen: a
+        # SIGTERM that did nothing for 30 s).
+        while not self._done.wait(0.5):
+            pass
         self.stop()
         return self._exit_code
 
