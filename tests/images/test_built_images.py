@@ -4,16 +4,13 @@ compiled at build time."""
 
 from __future__ import annotations
 
-import gzip
-import io
 import json
 import subprocess
-import tarfile
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import pytest
 
-from kubeception_testenv.images import DEFAULT_PATH, build, recipes
+from kubeception_testenv.images import DEFAULT_PATH, build, layer, recipes
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -26,22 +23,6 @@ def archives() -> dict[str, Path]:
 
 def skopeo(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(["skopeo", *args], capture_output=True, text=True, check=True, timeout=300)
-
-
-def layer(archive: Path) -> tarfile.TarFile:
-    with tarfile.open(archive) as outer:
-
-        def read(name: str) -> bytes:
-            member = outer.extractfile(name)
-            assert member is not None
-            return member.read()
-
-        def blob(descriptor: dict[str, Any]) -> bytes:
-            return read(f"blobs/sha256/{descriptor['digest'].removeprefix('sha256:')}")
-
-        manifest = json.loads(blob(json.loads(read("index.json"))["manifests"][0]))
-        (descriptor,) = manifest["layers"]
-        return tarfile.open(fileobj=io.BytesIO(gzip.decompress(blob(descriptor))))
 
 
 def test_skopeo_reads_and_copies_every_archive(archives, tmp_path):

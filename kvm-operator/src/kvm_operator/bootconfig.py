@@ -108,8 +108,8 @@ def with_network(config: dict[str, Any], node: str, network: NodeNetwork) -> dic
     files = [f for f in config["storage"]["files"] if f["path"] != NETWORK_FILE]
     for entry in files:
         if entry["path"] == "/etc/hosts":
-            hosts = unquote(entry["contents"]["source"].removeprefix("data:,"))
-            entry["contents"]["source"] = _file("", hosts + f"{network.address.ip} {node}\n")["contents"]["source"]
+            hosts = _text(entry["contents"]["source"]) + f"{network.address.ip} {node}\n"
+            entry["contents"]["source"] = _source(hosts)
     files.append(_file(NETWORK_FILE, _network(network)))
     return {**config, "storage": {**config["storage"], "files": files}}
 
@@ -119,13 +119,20 @@ def dumps(config: dict[str, Any]) -> bytes:
 
 
 def _file(path: str, content: str, *, mode: int = _FILE) -> dict[str, Any]:
-    # Text stays readable in the config (percent-encoded); anything else would be base64.
-    source = "data:," + quote(content, safe="") if content.isascii() else _base64(content)
-    return {"path": path, "mode": mode, "overwrite": True, "contents": {"source": source}}
+    return {"path": path, "mode": mode, "overwrite": True, "contents": {"source": _source(content)}}
 
 
-def _base64(content: str) -> str:
+def _source(content: str) -> str:
+    """A data URL: text stays readable in the config (percent-encoded); anything else is base64."""
+    if content.isascii():
+        return "data:," + quote(content, safe="")
     return "data:;base64," + base64.b64encode(content.encode()).decode()
+
+
+def _text(source: str) -> str:
+    """What :func:`_source` encoded."""
+    meta, _, payload = source.removeprefix("data:").partition(",")
+    return base64.b64decode(payload).decode() if meta.endswith(";base64") else unquote(payload)
 
 
 def _hosts(boot: WorkerBoot) -> str:

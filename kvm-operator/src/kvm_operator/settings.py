@@ -51,17 +51,6 @@ class PlacementSettings(_Group):
     """Mother nodes the guests' control planes run on (e.g. nodes labelled for hosted control planes)."""
 
 
-class VMSettings(_Group):
-    """Worker VMs (the pods their QEMU runs in)."""
-
-    accelerator: str = pydantic.Field(default="auto", pattern=r"^(auto|kvm|tcg)$")
-    """How worker VMs run: KVM, TCG emulation, or ``auto`` (KVM where the guest makes progress under it)."""
-    node_selector: dict[str, str] = pydantic.Field(default_factory=dict, max_length=16)
-    """Mother nodes worker VMs run on (they need the cluster's flannel bridge: flannel-operator's hosts)."""
-    qemu_overhead_mib: int = pydantic.Field(default=256, ge=64, le=4096)
-    """Memory a VM's pod asks for beyond the VM's own: QEMU and the launcher."""
-
-
 class KVMSettings(OperatorSettings):
     model_config = operator_config("kvm-operator")
 
@@ -69,4 +58,3 @@ class KVMSettings(OperatorSettings):
     images: ImageSettings = ImageSettings()
     versions: VersionSettings = VersionSettings()
     placement: PlacementSettings = PlacementSettings()
-    vms: VMSettings = VMSettings()

@@ -205,8 +205,12 @@ class VM:
     def _tap_up(self) -> None:
         if self.tap is None or self.settings.bridge is None:
             return
-        # The name derives from this VM's: one left by a previous run of this same pod is ours to replace.
-        _ip("link", "delete", self.tap, check=False)
+        # The name derives from this VM's: a tap left by a previous run of this same pod is ours to replace; a
+        # link of that name that is no tap is someone else's, and left alone.
+        if link_exists(self.tap):
+            if not os.path.exists(f"/sys/class/net/{self.tap}/tun_flags"):
+                raise RuntimeError(f"link {self.tap} exists and is not a tap of this launcher: not touching it")
+            _ip("link", "delete", self.tap)
         _ip("tuntap", "add", "dev", self.tap, "mode", "tap")
         try:
             _ip("link", "set", self.tap, "master", self.settings.bridge)

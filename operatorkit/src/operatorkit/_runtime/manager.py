@@ -137,6 +137,10 @@ class Operator:
                 owned.add_handler(MappedHandler(owner_keys(declaration.kind), runner.queue, owner=runner))
                 informers[kind] = owned
             for watch in declaration.watches:
+                if watch.kind in informers and watch.selector is not None:
+                    raise ValueError(
+                        f"{declaration.name}: {watch.kind.kind} is cached already; its watch cannot narrow it"
+                    )
                 watched = informers.get(watch.kind) or self.informer(watch.kind, watch.selector)
                 watched.add_handler(MappedHandler(mapped_keys(watch.mapper, primary.store), runner.queue, runner))
                 informers[watch.kind] = watched

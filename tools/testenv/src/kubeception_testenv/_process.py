@@ -87,6 +87,7 @@ class Server(StartStop):
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.log_path = workdir / f"{self.name}.log"
         self._proc: subprocess.Popen[bytes] | None = None
+        self.returncode: int | None = None  # how the process ended, once stopped
 
     # -- to override -------------------------------------------------------------------------------------
     def command(self) -> Sequence[str]:
@@ -148,15 +149,17 @@ class Server(StartStop):
         """SIGTERM, then SIGKILL after ``timeout``; always reaps the process."""
         proc, self._proc = self._proc, None
         _running.discard(self)
-        if proc is None or proc.poll() is not None:
+        if proc is None:
             return
-        with contextlib.suppress(ProcessLookupError):
-            proc.terminate()
-        try:
-            proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        if proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                proc.terminate()
+            try:
+                proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        self.returncode = proc.returncode
 
     def kill(self) -> None:
         """SIGKILL at once: for tests of crash recovery."""

@@ -23,7 +23,7 @@ from kubeception_testenv._binaries import find_binary
 from kubeception_testenv._http import http_status
 from kubeception_testenv._pki import KeyPair, LocalPKI
 from kubeception_testenv._ports import free_port
-from kubeception_testenv._process import Server, _running
+from kubeception_testenv._process import Server
 from kubeception_testenv.addresses import LocalAddresses
 from kubeception_testenv.nodes import write_kubeconfig
 from kubeception_testenv.servers import EtcdServer
@@ -218,7 +218,7 @@ class NodeGuest:
 
 class WorkerVM(Server):
     """A worker VM by kvm-operator's launcher (``python -m kvm_operator.launcher``), its console in the log: healthy
-    once its Node is Ready in ``guest``. :meth:`power_off` is the pod's SIGTERM and returns the launcher's exit."""
+    once its Node is Ready in ``guest``. :meth:`stop` is the pod's SIGTERM; ``returncode`` then says how it ended."""
 
     start_timeout = 240.0
 
@@ -246,11 +246,3 @@ class WorkerVM(Server):
     @property
     def accelerator(self) -> str:
         return (self.state / "accelerator").read_text().strip()
-
-    def power_off(self, timeout: float = 60.0) -> int:
-        proc, self._proc = self._proc, None
-        _running.discard(self)
-        if proc is None:
-            return -1
-        proc.terminate()
-        return proc.wait(timeout)

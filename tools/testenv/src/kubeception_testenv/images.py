@@ -304,20 +304,26 @@ def build_all() -> list[Path]:
     return [build(recipe) for recipe in recipes()]
 
 
-def extract(archive: Path, paths: list[str], into: Path) -> list[Path]:
-    """Files of a single-layer image archive (e.g. a node image's ``boot/vmlinuz``), written into ``into`` — what
-    a worker pod's init container does, for tests that boot a VM outside a pod."""
-    into.mkdir(parents=True, exist_ok=True)
+def layer(archive: Path) -> tarfile.TarFile:
+    """The single layer of an image archive built here, as a tar (read into memory: close it when done)."""
     with tarfile.open(archive) as outer:
         index = json.load(_member(outer, "index.json"))
         manifest = json.load(_member(outer, _blob_path(index["manifests"][0]["digest"])))
-        layer = _member(outer, _blob_path(manifest["layers"][0]["digest"]))
-        with tarfile.open(fileobj=layer, mode="r:gz") as inner:
-            written = []
-            for path in paths:
-                target = into / Path(path).name
-                target.write_bytes(_member(inner, path).read())
-                written.append(target)
+        (descriptor,) = manifest["layers"]
+        data = gzip.decompress(_member(outer, _blob_path(descriptor["digest"])).read())
+    return tarfile.open(fileobj=io.BytesIO(data))
+
+
+def extract(archive: Path, paths: list[str], into: Path) -> list[Path]:
+    """Files of an image archive (e.g. a node image's ``boot/vmlinuz``), written into ``into`` — what a worker
+    pod's init container does, for tests that boot a VM outside a pod."""
+    into.mkdir(parents=True, exist_ok=True)
+    written = []
+    with layer(archive) as files:
+        for path in paths:
+            target = into / Path(path).name
+            target.write_bytes(_member(files, path).read())
+            written.append(target)
     return written
 
 
