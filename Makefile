@@ -72,18 +72,21 @@ up: deps images ## start the mother cluster (kwok + $(REAL_NODES) real node), Op
 down: ## stop everything `make up` / `make demo` started (the cluster's state in $(STATE) survives)
 	@if [ -x .venv/bin/python ]; then .venv/bin/python -m kubeception_testenv down --state $(STATE); fi
 
-demo: up ## the local demo: the platform installed by its charts on the real node, a guest cluster whose API answers
+demo: up ## the local demo: the platform installed by its charts on the real node, a guest cluster `demo` with a worker VM
 	@$(PY) python -m kubeception_testenv install --state $(STATE)
 	@source $(STATE)/env && $(PY) kubectl apply -f examples/flannelconfig.yaml -f examples/certificates.yaml -f examples/kvmconfig.yaml >/dev/null
-	@source $(STATE)/env && $(PY) kubectl wait --for=condition=HostsReady --timeout=120s flannelconfig/demo >/dev/null
-	@source $(STATE)/env && $(PY) kubectl wait --for=condition=Ready --timeout=120s certconfig/demo-apiserver >/dev/null
-	@source $(STATE)/env && $(PY) kubectl wait --for=condition=Ready --timeout=300s -n team-blue kvmconfig/guest >/dev/null
-	@$(PY) python -m kubeception_testenv guest-kubeconfig --state $(STATE) --cluster team-blue/guest > $(STATE)/guest.kubeconfig
-	@source $(STATE)/env && $(PY) kubectl get nodes,pods -A -o wide >&2
-	@source $(STATE)/env && $(PY) kubectl get flannelconfigs,caconfigs,certconfigs,kvmconfigs -A >&2
-	@echo "# the guest cluster's API, through HAProxy on the real node (kubeconfig $(STATE)/guest.kubeconfig):" >&2
-	@$(PY) kubectl --kubeconfig $(STATE)/guest.kubeconfig get namespaces >&2
-	@echo "# demo ready: source $(STATE)/env; the guest: kubectl --kubeconfig $(STATE)/guest.kubeconfig ...; operators: kubectl -n kubeception-system logs deploy/kvm-operator" >&2
+	@source $(STATE)/env && $(PY) kubectl wait --for=condition=HostsReady --timeout=120s flannelconfig/sample >/dev/null
+	@source $(STATE)/env && $(PY) kubectl wait --for=condition=Ready --timeout=120s certconfig/sample-apiserver >/dev/null
+	@source $(STATE)/env && $(PY) kubectl wait --for=condition=Ready --timeout=300s -n team-blue kvmconfig/demo >/dev/null
+	@source $(STATE)/env && $(PY) kubectl wait --for=condition=WorkersReady --timeout=300s -n team-blue kvmconfig/demo >/dev/null
+	@$(PY) python -m kubeception_testenv guest-kubeconfig --state $(STATE) --cluster team-blue/demo > $(STATE)/guest.kubeconfig
+	@source $(STATE)/env && $(PY) kubectl get kvmconfigs,flannelconfigs,caconfigs,certconfigs -A >&2
+	@source $(STATE)/env && $(PY) kubectl get pods -n demo-workers -o wide >&2
+	@echo "# demo ready. The guest cluster demo, through HAProxy on the real node, its worker a VM in pod demo-workers/worker-default-0:" >&2
+	@echo "export KUBECONFIG=$(abspath $(STATE))/guest.kubeconfig"
+	@echo "kubectl get nodes"
+	@$(PY) kubectl --kubeconfig $(STATE)/guest.kubeconfig get nodes -o wide
+	@echo "# the mother: source $(STATE)/env; operators: kubectl -n kubeception-system logs deploy/kvm-operator" >&2
 
 bench: deps testenv ## benchmarks (prints tables; see docs/benchmarks.md)
 	$(PY) python bench/controllers.py --objects 1000

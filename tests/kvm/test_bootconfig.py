@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import gzip
 import ipaddress
 import json
 from typing import Any
@@ -96,3 +97,18 @@ def test_without_a_pod_range_containerd_writes_the_cni_config_from_the_node_s():
 
 def test_the_same_boot_renders_the_same_bytes():
     assert bootconfig.dumps(bootconfig.render(BOOT)) == bootconfig.dumps(bootconfig.render(BOOT))
+
+
+def test_the_launcher_adds_the_accelerator_label_and_reads_gzipped_configs():
+    config = bootconfig.render(BOOT)
+    labelled = bootconfig.with_labels(config, {"kubeception.io/accelerator": "tcg"})
+    kubelet = next(u for u in labelled["systemd"]["units"] if u["name"] == "kubelet.service")["contents"]
+    assert "--node-labels=kubeception.io/accelerator=tcg,kubeception.io/pool=default\n" in kubelet
+    bare = bootconfig.render(dataclasses.replace(BOOT, labels={}, api_address=None))
+    kubelet = next(u for u in bootconfig.with_labels(bare, {"a": "b"})["systemd"]["units"] if "kubelet" in u["name"])
+    assert "--node-labels=a=b --hostname-override=c1-default-0" in kubelet["contents"]
+    assert "api.c1" not in files(bare)["/etc/hosts"][1], "no address: DNS resolves the API's name"
+    packed = gzip.compress(bootconfig.dumps(config), mtime=0)
+    assert (
+        bootconfig.loads(packed) == bootconfig.loads(bootconfig.dumps(config)) == json.loads(bootconfig.dumps(config))
+    )

@@ -162,6 +162,10 @@ def test_bad_input_is_refused_at_admission_or_as_a_condition(kube, namespace, st
         ({"controlPlane": {"replicas": 2}}, "replicas"),
         ({"network": {"serviceCIDR": "10.0.0.0/33"}}, "serviceCIDR"),
         ({"clusterID": "other"}, "must equal metadata.name"),
+        ({"clusterID": "bad-workers"}, "workers' namespace"),
+        ({"workerPools": [{"name": "a", "labels": {"node-role.kubernetes.io/x": ""}}]}, "reserved"),
+        ({"workerPools": [{"name": f"p{i}", "replicas": 100} for i in range(3)]}, "at most 200 workers"),
+        ({"workerPools": [{"name": "a", "memory": "2G"}]}, "memory"),
     ):
         with pytest.raises(ApiError) as error:
             kube.create(

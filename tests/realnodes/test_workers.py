@@ -1,170 +1,195 @@
-"""A worker VM in a pod of the local mother, joining a guest cluster the platform made — what kvm-operator's worker
-pools will create, assembled here by hand from its parts: the node's certificate from cert-operator (a CertConfig
-with the cluster CA's ``node`` role), the boot configuration ``bootconfig`` renders, and the pod ``vmpod`` specifies
-(the node image's kernel copied by an init container, the launcher with its tap on the cluster's flannel bridge and
-an address from the node's flannel lease). The VM's kubelet reaches the guest API through the HAProxy pod by SNI,
-the guest's controller-manager gives the Node its pod range and its scheduler a pod, and deleting the VM's pod
-powers the VM off and leaves no tap behind."""
+"""Worker VMs for real: every operator from its chart on the real node of the local mother, a KVMConfig with a worker
+pool, and kvm-operator doing the rest — the node's certificate from cert-operator, the boot configuration, the
+StatefulSet whose pod boots a VM (TCG here) that joins the guest through HAProxy. Then the pool's life: a pod of the
+guest runs on the VM and ``kubectl logs`` reads it; 1 → 2 → 1 VMs, the removed Node drained first (its pod, under a
+PodDisruptionBudget, moves to the other VM; the eviction is an Event in the guest); a patch-version change replaces
+the VM after the control plane rolled; a VM killed from outside comes back; and deletion leaves nothing on the
+node — no tap, no address claim, no disk, no QEMU."""
 
 from __future__ import annotations
 
-import base64
-import ipaddress
+import subprocess
 import time
 import uuid
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from cert_operator.spec import CERT_CONFIG
 from flannel_operator.spec import FLANNEL_CONFIG
 from kubeception_testenv import wait_for
 from kubeception_testenv.images import version
 from kubeception_testenv.network import run
-from kvm_operator import bootconfig
-from kvm_operator.launcher.address import read_lease
+from kubeception_testenv.nodes import KUBELET_ROOT
+from kvm_operator import key
 from kvm_operator.launcher.vm import tap_name
-from kvm_operator.settings import KVMSettings
 from kvm_operator.spec import KVM_CONFIG
-from kvm_operator.vmpod import VMPod
-from operatorkit import is_true
-from operatorkit.kinds import NAMESPACE, POD, SECRET
+from operatorkit import KubeClient, get_condition, is_true
+from operatorkit.kinds import DEPLOYMENT, EVENT, NAMESPACE, NODE, POD, POD_DISRUPTION_BUDGET
 from tests.ingress.conftest import kubectl
-from tests.kvm.conftest import kvm_config
+from tests.kvm.conftest import kvm_config, status
 from tests.realnodes.test_kvm import SMALL, GuestAccess, wait_ready
 
 if TYPE_CHECKING:
     from pathlib import Path
 
-NODE = "worker-default-0"
+POOL = {"name": "default", "replicas": 1, "cpus": 1, "memory": "1Gi", "disk": "4Gi"}
+BUSYBOX = f"ghcr.io/kubeception/busybox:{version()}"
+NODES = ("worker-default-0", "worker-default-1")
 
 
-def guest_get(access: GuestAccess, kind: str, name: str, jsonpath: str) -> str:
-    got = kubectl(access.kubeconfig, "get", kind, name, "-o", f"jsonpath={{{jsonpath}}}")
-    return got.stdout.strip() if got.returncode == 0 else ""
+def workers_ready(kube: KubeClient, cluster: str, namespace: str, workers: str) -> bool:
+    st = status(kube, cluster, namespace)
+    return is_true(st, "WorkersReady") and st.get("workers") == workers
 
 
-def guest_node_ready(access: GuestAccess) -> bool:
-    return guest_get(access, "node", NODE, ".status.conditions[?(@.type=='Ready')].status") == "True"
+def wait_workers(kube: KubeClient, cluster: str, namespace: str, workers: str, timeout: float) -> None:
+    try:
+        wait_for(lambda: workers_ready(kube, cluster, namespace, workers), timeout=timeout)
+    except TimeoutError as exc:
+        said = get_condition(status(kube, cluster, namespace), "WorkersReady")
+        raise AssertionError(f"workers not {workers}: {said}") from exc
 
 
-def test_a_worker_vm_in_a_pod_joins_its_guest_cluster_through_the_ingress(
+def booted_in(kube: KubeClient, guest: KubeClient, cluster: str, node: str) -> float:
+    """Seconds from the VM's pod created to its Node Ready, as the two API servers recorded them."""
+    pod = kube.get(POD, node, key.workers_namespace(cluster))
+    ready = get_condition(guest.get(NODE, node)["status"], "Ready") or {}
+    stamp = "%Y-%m-%dT%H:%M:%SZ"
+    created = time.mktime(time.strptime(pod["metadata"]["creationTimestamp"], stamp))
+    return time.mktime(time.strptime(ready["lastTransitionTime"], stamp)) - created
+
+
+def restart_count(kube: KubeClient, workers: str) -> int:
+    return int(kube.get(POD, NODES[0], workers)["status"]["containerStatuses"][0]["restartCount"])
+
+
+def on_node(guest: KubeClient, name: str, namespace: str = "default") -> str | None:
+    pods = [p for p in guest.list(POD, namespace, label_selector=f"app={name}")["items"]]
+    running = [p for p in pods if p["status"].get("phase") == "Running" and not p["metadata"].get("deletionTimestamp")]
+    return running[0]["spec"].get("nodeName") if len(running) == 1 else None
+
+
+def web(replicas: int = 1) -> dict[str, Any]:
+    """A Deployment preferring the second VM (so scaling down has something to move)."""
+    prefer = {"matchExpressions": [{"key": "kubernetes.io/hostname", "operator": "In", "values": ["worker-default-1"]}]}
+    return {
+        "metadata": {"name": "web", "namespace": "default"},
+        "spec": {
+            "replicas": replicas,
+            "selector": {"matchLabels": {"app": "web"}},
+            "template": {
+                "metadata": {"labels": {"app": "web"}},
+                "spec": {
+                    "affinity": {
+                        "nodeAffinity": {
+                            "preferredDuringSchedulingIgnoredDuringExecution": [{"weight": 100, "preference": prefer}]
+                        }
+                    },
+                    "terminationGracePeriodSeconds": 1,
+                    "containers": [
+                        {
+                            "name": "web",
+                            "image": BUSYBOX,
+                            "imagePullPolicy": "Never",
+                            "command": ["/bin/busybox", "sleep", "3600"],
+                        }
+                    ],
+                },
+            },
+        },
+    }
+
+
+def test_a_worker_pool_boots_scales_drains_rolls_recovers_and_goes(
     platform, real_plane, real_kube, real_namespace, tmp_path: Path
 ):
     cluster, namespace = f"w{uuid.uuid4().hex[:6]}", real_namespace
+    workers = key.workers_namespace(cluster)
     real_node = real_plane.real_node("real-node-0")
     haproxy = str(real_node.address.ip)
-    real_kube.create(KVM_CONFIG, kvm_config(cluster, namespace, controlPlane={"resources": SMALL}))
-    wait_ready(real_kube, cluster, namespace, timeout=300)
-    access = GuestAccess(real_kube, cluster, namespace, haproxy, tmp_path)
-    bridge = real_kube.get(FLANNEL_CONFIG, cluster)["status"]["bridge"]
-
-    # The node's certificate, from the cluster's CA (in Vault) by cert-operator.
-    real_kube.create(
-        CERT_CONFIG,
-        {
-            "apiVersion": CERT_CONFIG.api_version,
-            "kind": CERT_CONFIG.kind,
-            "metadata": {"name": f"node-{NODE}", "namespace": cluster},
-            "spec": {"clusterID": cluster, "role": "node", "commonName": f"system:node:{NODE}"},
-        },
-    )
-    wait_for(
-        lambda: is_true(real_kube.get(CERT_CONFIG, f"node-{NODE}", cluster).get("status"), "Ready"),
-        timeout=60,
-        message="the node's certificate",
-    )
-    issued = {
-        k: base64.b64decode(v).decode() for k, v in real_kube.get(SECRET, f"node-{NODE}", cluster)["data"].items()
-    }
-    config = bootconfig.render(
-        bootconfig.WorkerBoot(
-            node=NODE,
-            api_host=access.hostname,
-            api_port=443,
-            api_address=ipaddress.IPv4Address(haproxy),
-            ca_pem=issued["ca.crt"],
-            cert_pem=issued["tls.crt"],
-            key_pem=issued["tls.key"],
-            sandbox_image=f"ghcr.io/kubeception/pause:{version()}",
-            labels={"kubeception.io/pool": "default"},
-        )
-    )
-
-    # Worker pods live apart from the control plane: their namespace allows privileged pods and holds nothing else.
-    workers = f"{cluster}-workers"
-    real_kube.create(
-        NAMESPACE,
-        {
-            "metadata": {
-                "name": workers,
-                "labels": {"kubeception.io/cluster": cluster, "pod-security.kubernetes.io/enforce": "privileged"},
-            }
-        },
-    )
-    real_kube.create(
-        SECRET,
-        {
-            "metadata": {"name": "worker-default-boot", "namespace": workers},
-            "data": {f"{NODE}.ign": base64.b64encode(bootconfig.dumps(config)).decode()},
-        },
-    )
-    settings = KVMSettings()
-    pod = VMPod(
-        node_image=f"{settings.images.node}:v1.36.3",
-        vm_image=settings.images.vm,
-        bridge=bridge,
-        boot_secret="worker-default-boot",
-        cpus=1,
-        memory_mib=1024,
-        disk_gib=4,
-        accelerator="tcg",  # /dev/kvm opens here but a guest makes no progress under it (real-nodes.md)
-        node_selector={"kubernetes.io/hostname": "real-node-0"},
-    )
     started = time.monotonic()
-    real_kube.create(
-        POD,
-        {
-            "metadata": {"name": NODE, "namespace": workers, "labels": {"kubeception.io/cluster": cluster}},
-            "spec": pod.spec(),
-        },
-    )
-    try:
-        wait_for(lambda: guest_node_ready(access), timeout=300, message=f"guest Node {NODE} Ready")
-    except TimeoutError:
-        logs = kubectl(platform.kubeconfig, "logs", "-n", workers, NODE, "--all-containers", "--tail=60")
-        raise AssertionError(f"VM pod's log:\n{logs.stdout}{logs.stderr}") from None
-    print(f"\nworker VM pod created -> guest Node Ready in {time.monotonic() - started:.1f} s")
-    internal = guest_get(access, "node", NODE, ".status.addresses[?(@.type=='InternalIP')].address")
-    lease = read_lease(real_node.path(f"/run/flannel/{bridge}.env"))
-    assert ipaddress.IPv4Address(internal) in lease.network, "an address of the node's lease"
-    assert guest_get(access, "node", NODE, ".spec.podCIDR"), "the guest's controller-manager gave it a pod range"
+    real_kube.create(KVM_CONFIG, kvm_config(cluster, namespace, controlPlane={"resources": SMALL}, workerPools=[POOL]))
+    wait_ready(real_kube, cluster, namespace, timeout=300)
+    wait_workers(real_kube, cluster, namespace, "1/1", timeout=300)
+    print(f"\nKVMConfig with one worker applied -> worker Node Ready in {time.monotonic() - started:.1f} s")
+    access = GuestAccess(real_kube, cluster, namespace, haproxy, tmp_path)
+    guest = KubeClient.load(str(access.kubeconfig))
+    print(f"worker-default-0: pod created -> Node Ready in {booted_in(real_kube, guest, cluster, NODES[0]):.1f} s")
+    node = guest.get(NODE, "worker-default-0")
+    assert node["status"]["nodeInfo"]["kubeletVersion"] == "v1.36.3"
+    assert node["metadata"]["labels"]["kubeception.io/accelerator"] == "tcg"
+    assert node["spec"].get("podCIDR"), "the guest's controller-manager gave it a pod range"
+    assert status(real_kube, cluster, namespace)["workerPools"][0]["nodes"][0]["accelerator"] == "tcg"
+    bridge = real_kube.get(FLANNEL_CONFIG, cluster)["status"]["bridge"]
 
     # The guest schedules a pod on it, and reads its log through the kubelet.
     made = kubectl(
-        access.kubeconfig, "run", "hello", "--image", f"ghcr.io/kubeception/busybox:{version()}",
-        "--image-pull-policy=Never", "--restart=Never", "--command", "--", "/bin/busybox", "echo", "hello from a VM",
+        access.kubeconfig, "run", "hello", "--image", BUSYBOX, "--image-pull-policy=Never", "--restart=Never",
+        "--command", "--", "/bin/busybox", "echo", "hello from a VM",
     )  # fmt: skip
     assert made.returncode == 0, made.stderr
     wait_for(
-        lambda: (
-            kubectl(access.kubeconfig, "get", "pod", "hello", "-o", "jsonpath={.status.phase}").stdout == "Succeeded"
-        ),
+        lambda: (guest.get(POD, "hello", "default").get("status") or {}).get("phase") == "Succeeded",
         timeout=120,
         message="the guest's pod to run on the VM",
     )
     logs = kubectl(access.kubeconfig, "logs", "hello")
     assert (logs.returncode, logs.stdout.strip()) == (0, "hello from a VM"), logs.stderr
 
-    # Deleting the pod powers the VM off (the launcher's SIGTERM); its tap and address claim go with it.
-    tap = tap_name(NODE)
-    assert tap in run("ip", "-o", "link", netns=real_node.address.netns).stdout
-    real_kube.delete(POD, NODE, workers)
-    wait_for(lambda: real_kube.get_or_none(POD, NODE, workers) is None, timeout=120, message="the VM's pod to go")
-    assert tap not in run("ip", "-o", "link", netns=real_node.address.netns).stdout
-    assert not [p for p in real_node.path(f"/run/flannel/{bridge}.vms").iterdir() if p.name != ".lock"]
+    # 1 → 2: a second VM; a Deployment with a budget lands on it.
+    real_kube.patch(KVM_CONFIG, cluster, {"spec": {"workerPools": [{**POOL, "replicas": 2}]}}, namespace)
+    wait_workers(real_kube, cluster, namespace, "2/2", timeout=300)
+    print(f"worker-default-1: pod created -> Node Ready in {booted_in(real_kube, guest, cluster, NODES[1]):.1f} s")
+    guest.create(DEPLOYMENT, web())
+    budget = {"metadata": {"name": "web", "namespace": "default"}, "spec": {"maxUnavailable": 1,
+              "selector": {"matchLabels": {"app": "web"}}}}  # fmt: skip
+    guest.create(POD_DISRUPTION_BUDGET, budget)
+    wait_for(lambda: on_node(guest, "web") == "worker-default-1", timeout=120, message="web on the second VM")
 
-    # What the worker pool will own goes with it: the node's certificate (revoked; the CA stays until its last
-    # certificate is gone) and the workers' namespace.
-    real_kube.delete(CERT_CONFIG, f"node-{NODE}", cluster)
-    real_kube.delete(NAMESPACE, workers)
+    # 2 → 1: the second Node is drained (web moves to the first VM), then its VM stops and its Node goes.
+    drain_started = time.monotonic()
+    real_kube.patch(KVM_CONFIG, cluster, {"spec": {"workerPools": [POOL]}}, namespace)
+    wait_for(lambda: on_node(guest, "web") == "worker-default-0", timeout=180, message="web moved to the first VM")
+    wait_for(lambda: guest.get_or_none(NODE, "worker-default-1") is None, timeout=180, message="the Node gone")
+    print(f"scale 2 -> 1: drained and Node removed in {time.monotonic() - drain_started:.1f} s")
+    evicted = [e for e in guest.list(EVENT, "default")["items"] if e.get("reason") == "Evicted"]
+    assert any("worker-default-1" in e["message"] for e in evicted), "the eviction is an Event in the guest"
+    assert real_kube.get_or_none(POD, "worker-default-1", workers) is None
+    wait_workers(real_kube, cluster, namespace, "1/1", timeout=60)
+
+    # A patch-version change: the control plane rolls, then the VM is replaced by one with that kubelet.
+    replace_started = time.monotonic()
+    real_kube.patch(KVM_CONFIG, cluster, {"spec": {"kubernetesVersion": "1.36.1"}}, namespace)
+    wait_for(
+        lambda: (
+            (n := guest.get_or_none(NODE, "worker-default-0")) is not None
+            and n["status"]["nodeInfo"]["kubeletVersion"] == "v1.36.1"
+            and is_true(n["status"], "Ready")
+        ),
+        timeout=600,
+        message="the worker replaced by a v1.36.1 VM",
+    )
+    print(f"1.36.3 -> 1.36.1: control plane rolled and worker replaced in {time.monotonic() - replace_started:.1f} s")
+    wait_workers(real_kube, cluster, namespace, "1/1", timeout=120)
+    wait_for(lambda: on_node(guest, "web") == "worker-default-0", timeout=180, message="web back on the new VM")
+
+    # A VM killed from outside (its QEMU, by the host): the pod's container restarts it, and the Node is Ready again.
+    tap = tap_name("worker-default-0", bridge)
+    restarts = restart_count(real_kube, workers)
+    subprocess.run(["pkill", "-KILL", "-f", f"ifname={tap},"], check=True)
+    wait_for(
+        lambda: (
+            real_kube.get(POD, "worker-default-0", workers)["status"]["containerStatuses"][0]["restartCount"] > restarts
+        ),
+        timeout=60,
+        message="the VM's container restarted",
+    )
+    wait_workers(real_kube, cluster, namespace, "1/1", timeout=300)
+
+    # Deletion: nothing of the VMs is left on the node.
+    pod_uid = real_kube.get(POD, "worker-default-0", workers)["metadata"]["uid"]
     real_kube.delete(KVM_CONFIG, cluster, namespace)
-    wait_for(lambda: real_kube.get_or_none(KVM_CONFIG, cluster, namespace) is None, timeout=180, message="deleted")
+    wait_for(lambda: real_kube.get_or_none(KVM_CONFIG, cluster, namespace) is None, timeout=300, message="deleted")
+    assert real_kube.get_or_none(NAMESPACE, workers) is None
+    assert tap not in run("ip", "-o", "link", netns=real_node.address.netns).stdout
+    assert subprocess.run(["pgrep", "-f", f"ifname={tap},"], check=False).returncode == 1, "no QEMU left"
+    assert not real_node.path(f"{KUBELET_ROOT}/pods/{pod_uid}").exists(), "the VM's disk went with its pod"
+    assert not real_node.path(f"/run/flannel/{bridge}.vms").exists(), "no address claim left"

@@ -24,6 +24,7 @@ from ingress_operator.controller import shared_parts as ingress_parts
 from ingress_operator.settings import IngressSettings
 from ingress_operator.spec import INGRESS_CONFIG
 from kubeception_testenv import EtcdServer, LocalAddresses, wait_for
+from kubeception_testenv._ports import free_port
 from kvm_operator.controller import kvm_controller
 from kvm_operator.settings import KVMSettings
 from kvm_operator.shared import CA_CONFIG as KVM_CA_CONFIG
@@ -41,10 +42,12 @@ from operatorkit.kinds import (
     EVENT,
     NAMESPACE,
     NETWORK_POLICY,
+    POD,
     POD_DISRUPTION_BUDGET,
     SECRET,
     SERVICE,
     SERVICE_ACCOUNT,
+    STATEFUL_SET,
 )
 from operatorkit.testing import in_process_settings
 from tests.cert.helpers import ca_config, cert_config, ready, status
@@ -54,6 +57,7 @@ from tests.flannel.test_flannel_operator import flannel_config
 from tests.flannel.test_flannel_operator import status as flannel_status
 from tests.ingress.conftest import Agent, backend_service, cluster_namespace, ingress_config, set_endpoints
 from tests.kvm.conftest import kvm_config
+from tests.kvm.test_worker_pools import guest_client, play_flannel, pod_uid, register, start_guest
 from tests.security.conftest import audit_events, denied, granted, install, used
 
 if TYPE_CHECKING:
@@ -395,14 +399,19 @@ def kvm_sa(audited: ControlPlane, admin: KubeClient, release: str, tmp_path_fact
     return installed_chart(audited, admin, release, "kvm-operator", tmp_path_factory.mktemp("sa"))
 
 
-def test_kvm_operator_uses_every_grant_and_is_denied_nothing(audited, admin, release, kvm_sa, openbao: OpenBaoServer):
+def test_kvm_operator_uses_every_grant_and_is_denied_nothing(
+    audited, admin, release, kvm_sa, openbao: OpenBaoServer, tmp_path
+):
     manifest, client = kvm_sa
     vault = Vault(openbao.url, TokenAuth(openbao.root_token))
     certs = Operator([ca_controller(vault), cert_controller(vault, 1)], in_process_settings(), client=admin)
+    guest_port = free_port()
     settings = in_process_settings(
         KVMSettings,
         versions={"supported": ["1.36.3", "1.36.4"]},
         leader_election={"enabled": True, "namespace": release, "id": "kvm-operator"},
+        routing={"address": "127.0.0.1", "port": guest_port},
+        vms={"repair_after_seconds": 10, "health_check_seconds": 1},
     )
     assert isinstance(settings, KVMSettings)
     operator = Operator([kvm_controller(KVMShared(settings))], settings, client=client)
@@ -413,10 +422,11 @@ def test_kvm_operator_uses_every_grant_and_is_denied_nothing(audited, admin, rel
         admin.create(NAMESPACE, {"metadata": {"name": name}})
     cluster = f"lp{uuid.uuid4().hex[:6]}"
     try:
-        admin.create(KVM_CONFIG, kvm_config(cluster, tenant))
+        admin.create(KVM_CONFIG, kvm_config(cluster, tenant, workerPools=[{"name": "default", "cpus": 1}]))
         wait_for(lambda: kvm_status(admin, cluster, tenant).get("kubeconfigSecret"), timeout=90, message="kubeconfig")
         wait_for(lambda: is_true(kvm_status(admin, cluster, tenant), "ControlPlaneAvailable"), timeout=60, message="up")
         repair_kvm_drift(admin, cluster, tenant)
+        repair_a_worker(admin, cluster, tenant, guest_port, tmp_path)
         admin.patch(KVM_CONFIG, cluster, {"spec": {"kubernetesVersion": "1.36.4"}}, tenant)
         wait_for(
             lambda: kvm_status(admin, cluster, tenant).get("kubernetesVersion") == "1.36.4",
@@ -434,6 +444,23 @@ def test_kvm_operator_uses_every_grant_and_is_denied_nothing(audited, admin, rel
         for name in (tenant, other):
             admin.delete(NAMESPACE, name)
     assert_least_privilege(manifest, audit_events(audited, f"system:serviceaccount:{release}:kvm-operator"))
+
+
+def repair_a_worker(admin: KubeClient, cluster: str, tenant: str, port: int, workdir: Path) -> None:
+    """A worker VM whose guest Node stays NotReady: its pod is deleted (the one right on pods) and comes back."""
+    play_flannel(admin, cluster)
+    with (
+        EtcdServer(workdir / "etcd", name=f"etcd-{cluster}") as etcd,
+        start_guest(admin, cluster, workdir, port, etcd),
+    ):
+        wait_for(lambda: pod_uid(admin, cluster, "worker-default-0"), timeout=60, message="the VM's pod")
+        first = pod_uid(admin, cluster, "worker-default-0")
+        register(guest_client(admin, cluster, tenant, port, workdir), "worker-default-0", ready=False)
+        wait_for(
+            lambda: pod_uid(admin, cluster, "worker-default-0") not in (None, first),
+            timeout=60,
+            message="the VM repaired",
+        )
 
 
 def kvm_status(admin: KubeClient, name: str, namespace: str) -> dict[str, Any]:
@@ -508,3 +535,38 @@ def test_kvm_credentials_cannot_do_harm(admin, kvm_sa):
     }
     assert "namespaces it owns" in refused(lambda: client.create(DEPLOYMENT, deployment))
     refused(lambda: client.delete(CLUSTER_ROLE_BINDING, "system:basic-user"))
+
+    # Worker VMs need privileges; the operator's credentials cannot spend them anywhere else.
+    mine = {"app.kubernetes.io/managed-by": "kvm-operator"}
+    loose = {"metadata": {"name": "loose", "labels": {**mine, "pod-security.kubernetes.io/enforce": "privileged"}}}
+    assert "workers' namespaces" in refused(lambda: client.create(NAMESPACE, loose))
+    unlabelled = {"metadata": {"name": "unlabelled", "labels": mine}}  # the mother's default might be privileged
+    assert "workers' namespaces" in refused(lambda: client.create(NAMESPACE, unlabelled))
+    admin.create(NAMESPACE, {"metadata": {"name": "x-workers", "labels": mine}})
+    try:
+        miner = {
+            "metadata": {"name": "miner", "namespace": "x-workers", "labels": mine},
+            "spec": {
+                "selector": {"matchLabels": {"a": "b"}},
+                "serviceName": "miner",
+                "template": {
+                    "metadata": {"labels": {"a": "b"}},
+                    "spec": {
+                        "hostNetwork": True,
+                        "containers": [{"name": "c", "image": "evil", "securityContext": {"privileged": True}}],
+                    },
+                },
+            },
+        }
+        assert "only the VM launcher image" in refused(lambda: client.create(STATEFUL_SET, miner))
+    finally:
+        admin.delete(NAMESPACE, "x-workers")
+    web = {
+        "metadata": {"name": "web", "namespace": "default", "labels": mine},
+        "spec": {"containers": [{"name": "c", "image": "x"}]},
+    }
+    admin.create(POD, web)
+    try:
+        assert "namespaces it owns" in refused(lambda: client.delete(POD, "web", "default"))
+    finally:
+        admin.delete(POD, "web", "default")

@@ -145,4 +145,4 @@ def test_a_worker_vm_joins_runs_a_pod_and_powers_off_cleanly(
     assert "all units stopped" in log, log[-3000:]
     assert vm.returncode == 0, log[-3000:]
     links = subprocess.run(["ip", "-o", "link"], capture_output=True, text=True, check=True).stdout
-    assert tap_name(NODE_NAME) not in links, "the tap leaves with the VM"
+    assert tap_name(NODE_NAME, guest.bridge) not in links, "the tap leaves with the VM"

@@ -13,6 +13,7 @@ kubelet's configuration, and two units. Only ``data:`` URLs: a VM fetches nothin
 from __future__ import annotations
 
 import base64
+import gzip
 import json
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -46,7 +47,7 @@ class WorkerBoot:
     node: str  # the Node's name, = the VM pod's name
     api_host: str  # the guest API's name (its serving certificate has it; SNI routes by it)
     api_port: int
-    api_address: ipaddress.IPv4Address  # where api_host answers: the ingress
+    api_address: ipaddress.IPv4Address | None  # where api_host answers (the ingress); None: DNS says
     ca_pem: str  # the cluster CA: verifies the API server, and the clients of the kubelet
     cert_pem: str  # the node's client certificate
     key_pem: str
@@ -114,8 +115,34 @@ def with_network(config: dict[str, Any], node: str, network: NodeNetwork) -> dic
     return {**config, "storage": {**config["storage"], "files": files}}
 
 
+def with_labels(config: dict[str, Any], labels: dict[str, str]) -> dict[str, Any]:
+    """``config`` with more labels for the kubelet to register its Node with (what the launcher learns only where
+    the VM starts: the accelerator it runs under)."""
+    units = []
+    for unit in config["systemd"]["units"]:
+        if unit["name"] == "kubelet.service":
+            unit = {**unit, "contents": _add_labels(unit["contents"], labels)}
+        units.append(unit)
+    return {**config, "systemd": {**config["systemd"], "units": units}}
+
+
+def _add_labels(unit: str, labels: dict[str, str]) -> str:
+    added = ",".join(f"{k}={v}" for k, v in sorted(labels.items()))
+    if "--node-labels=" in unit:
+        return unit.replace("--node-labels=", f"--node-labels={added},", 1)
+    return unit.replace("--hostname-override=", f"--node-labels={added} --hostname-override=", 1)
+
+
 def dumps(config: dict[str, Any]) -> bytes:
     return json.dumps(config, sort_keys=True, separators=(",", ":")).encode()
+
+
+def loads(data: bytes) -> dict[str, Any]:
+    """A config as :func:`dumps` wrote it, or gzip'd (as worker pools' boot Secrets hold it)."""
+    if data[:2] == b"\x1f\x8b":
+        data = gzip.decompress(data)
+    config: dict[str, Any] = json.loads(data)
+    return config
 
 
 def _file(path: str, content: str, *, mode: int = _FILE) -> dict[str, Any]:
@@ -136,7 +163,8 @@ def _text(source: str) -> str:
 
 
 def _hosts(boot: WorkerBoot) -> str:
-    return f"127.0.0.1 localhost\n{boot.api_address} {boot.api_host}\n"
+    api = f"{boot.api_address} {boot.api_host}\n" if boot.api_address else ""
+    return f"127.0.0.1 localhost\n{api}"
 
 
 def _network(network: NodeNetwork) -> str:

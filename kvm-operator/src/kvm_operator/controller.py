@@ -4,9 +4,10 @@ what it deleted to be gone — a tier of objects that need no order among themse
 Creation: the namespace (the claim on the cluster id) → the target version → PKI (CAConfig, CertConfigs) → the
 network (FlannelConfig) → encryption key, component kubeconfigs, Services, NetworkPolicies, disruption budgets →
 etcd, API server, controller-manager, scheduler (in upgrade order) → the API endpoint (IngressConfig) → the admin
-kubeconfig → status. Deletion therefore goes: the route → the control plane with its Services, policies, budgets,
-key and kubeconfigs (one tier) → the network and the PKI (one tier; cert-operator revokes and removes the mount)
-→ the namespace.
+kubeconfig → the workers' namespace, node certificates, boot configurations, worker pools → status. Deletion
+therefore goes: the worker VMs (not drained: the guest goes) → their boot Secrets and certificates → their
+namespace → the route → the control plane with its Services, policies, budgets, key and kubeconfigs (one tier) →
+the network and the PKI (one tier; cert-operator revokes and removes the mount) → the namespace.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from kvm_operator import key
 from kvm_operator.resources._object import ClusterObject, DeletedTogether
 from kvm_operator.resources.apiserver import APIServer, APIServerService
+from kvm_operator.resources.boot_configs import BootConfigs
 from kvm_operator.resources.children import APIEndpoint, ClusterNetwork
 from kvm_operator.resources.components import ComponentKubeconfigs, ControllerManager, Scheduler
 from kvm_operator.resources.deletion import DeletionDone
@@ -23,10 +25,13 @@ from kvm_operator.resources.encryption import EncryptionKey
 from kvm_operator.resources.etcd import EtcdClientService, EtcdCluster, EtcdPeerService
 from kvm_operator.resources.kubeconfig import GuestKubeconfig
 from kvm_operator.resources.namespace import ControlPlaneNamespace
+from kvm_operator.resources.node_certificates import NodeCertificates
 from kvm_operator.resources.pki import ClusterCA, ComponentCertificate
 from kvm_operator.resources.policies import ComponentNetworkPolicy, DisruptionBudget
 from kvm_operator.resources.status import ClusterStatus
 from kvm_operator.resources.version import TargetVersion
+from kvm_operator.resources.worker_pools import WorkerPools
+from kvm_operator.resources.workers_namespace import WorkersNamespace
 from kvm_operator.shared import CA_CONFIG, CERT_CONFIG, FLANNEL_CONFIG, INGRESS_CONFIG, Shared
 from kvm_operator.spec import KVM_CONFIG, KVMConfigSpec, KVMConfigStatus
 from operatorkit import CLUSTER_LABEL, Controller, Index, Watch, by_field, by_label, object_key
@@ -87,6 +92,10 @@ def kvm_controller(shared: Shared, **overrides: Any) -> Controller[KVMConfigSpec
         ),
         APIEndpoint(shared),
         GuestKubeconfig(shared),
+        WorkersNamespace(shared),
+        NodeCertificates(shared),
+        BootConfigs(shared),
+        WorkerPools(shared),
         ClusterStatus(shared),
     ]
     return Controller(
@@ -110,11 +119,15 @@ def kvm_controller(shared: Shared, **overrides: Any) -> Controller[KVMConfigSpec
             DEPLOYMENT,
         ],
         owned_selector=key.managed_selector(),
-        # The control plane's pods (not owned: their ReplicaSets own them): why one does not run is in status.
+        # The control plane's and the worker VMs' pods (not owned: their ReplicaSets and StatefulSets own them):
+        # why one does not run is in status; a VM pod gone or restarted moves its pool on.
         watches=[Watch(POD, of_cluster, selector=key.managed_selector())],
         indexes=[
             Index(KVM_CONFIG, key.CLUSTER_INDEX, by_field("spec", "clusterID")),
-            Index(POD, key.CLUSTER_INDEX, by_label(CLUSTER_LABEL)),
+            *(
+                Index(kind, key.CLUSTER_INDEX, by_label(CLUSTER_LABEL))
+                for kind in (POD, CERT_CONFIG, SECRET, STATEFUL_SET)
+            ),
         ],
         **overrides,
     )

@@ -1,8 +1,10 @@
 """Every name kvm-operator derives from a cluster id, in one place (Giant Swarm's ``key`` package).
 
-A guest cluster's control plane lives in namespace ``<clusterID>``; its FlannelConfig and IngressConfig are
-cluster-scoped objects named ``<clusterID>``. No derived name carries a suffix a user chooses, so two cluster ids
-never derive one name.
+A guest cluster's control plane lives in namespace ``<clusterID>``, its worker VMs' pods in ``<clusterID>-workers``
+(cluster ids ending in ``-workers`` are refused, so no cluster's control plane takes another's workers' namespace);
+its FlannelConfig and IngressConfig are cluster-scoped objects named ``<clusterID>``. Worker names derive from a
+pool's name and an ordinal (``worker-<pool>-<n>``: a pool name is a DNS label, the ordinal digits only), so two
+pools never derive one node name.
 """
 
 from __future__ import annotations
@@ -14,7 +16,9 @@ from operatorkit import CLUSTER_LABEL, MANAGED_BY_LABEL
 MANAGER = "kvm-operator"
 COMPONENT_LABEL = "app.kubernetes.io/component"
 NAME_LABEL = "app.kubernetes.io/name"
-CLUSTER_INDEX = "cluster"  # KVMConfigs by spec.clusterID, control-plane pods by their cluster label
+CLUSTER_INDEX = "cluster"  # KVMConfigs by spec.clusterID; pods, CertConfigs, Secrets, StatefulSets by cluster label
+POOL_LABEL = "kubeception.io/pool"  # a worker pool's objects, its VM pods and (in the guest) its Nodes
+WORKERS_SUFFIX = "-workers"
 ORGANIZATION_LABEL = "kubeception.io/organization"
 TEAM_LABEL = "kubeception.io/team"
 CA = "ca"
@@ -80,3 +84,31 @@ def managed_selector() -> str:
 
 def api_hostname(cluster_id: str, base_domain: str) -> str:
     return f"api.{cluster_id}.{base_domain}"
+
+
+def workers_namespace(cluster_id: str) -> str:
+    """The namespace of the cluster's worker VM pods: privileged (taps, /dev/kvm), and holding nothing else."""
+    return f"{cluster_id}{WORKERS_SUFFIX}"
+
+
+def pool_workload(pool: str) -> str:
+    """A pool's StatefulSet: its pods are ``worker-<pool>-<ordinal>``, each one VM and one guest Node."""
+    return f"worker-{pool}"
+
+
+def node_name(pool: str, ordinal: int) -> str:
+    return f"{pool_workload(pool)}-{ordinal}"
+
+
+def node_certificate(node: str) -> str:
+    """The node's CertConfig (and Secret) in the control-plane namespace: ``CN=system:node:<node>``."""
+    return f"node-{node}"
+
+
+def boot_secret(pool: str) -> str:
+    """A pool's boot configurations (an Ignition config per node, key ``<node>.ign``) in the workers' namespace."""
+    return f"{pool_workload(pool)}-boot"
+
+
+def pool_labels(cluster_id: str, pool: str) -> dict[str, str]:
+    return {**labels(cluster_id), POOL_LABEL: pool}

@@ -7,7 +7,7 @@ import contextlib
 import datetime
 from typing import TYPE_CHECKING
 
-from prometheus_client import Gauge, Histogram
+from prometheus_client import Counter, Gauge, Histogram
 
 if TYPE_CHECKING:
     from kvm_operator.spec import KVMContext
@@ -33,10 +33,39 @@ deletion_duration = Histogram(
 ready = Gauge(
     "kubeception_kvm_cluster_ready", "1 while the cluster's Ready condition is True", ["namespace", "cluster"]
 )
+workers_ready = Gauge(
+    "kubeception_kvm_cluster_workers_ready",
+    "1 while every worker pool of the cluster has all its Nodes Ready and up to date (WorkersReady)",
+    ["namespace", "cluster"],
+)
+worker_boot_duration = Histogram(
+    "kubeception_kvm_worker_boot_duration_seconds",
+    "From a worker VM's pod created to its guest Node Ready (both as the API servers recorded them)",
+    buckets=(10, 20, 30, 45, 60, 90, 120, 180, 300, 600),
+)
+worker_drain_duration = Histogram(
+    "kubeception_kvm_worker_drain_duration_seconds",
+    "Draining a guest Node before its VM goes: drained, or timed_out (the VM went with pods left)",
+    ["outcome"],
+    buckets=(1, 5, 10, 30, 60, 120, 300, 600, 1800),
+)
+worker_repairs = Counter(
+    "kubeception_kvm_worker_repairs_total",
+    "Worker VMs replaced because their guest Node was not Ready (or never registered) for too long",
+)
+worker_replacements = Counter(
+    "kubeception_kvm_worker_replacements_total",
+    "Worker VMs replaced by a roll: a new version or shape, or a renewed node certificate",
+    ["reason"],
+)
 
 
 def now() -> str:
     return datetime.datetime.now(datetime.UTC).strftime(_FORMAT)
+
+
+def parse(stamp: str) -> datetime.datetime:
+    return datetime.datetime.strptime(stamp, _FORMAT).replace(tzinfo=datetime.UTC)
 
 
 def _since(stamp: str) -> float:
@@ -61,5 +90,6 @@ def upgrade_finished(ctx: KVMContext) -> None:
 def deleted(ctx: KVMContext) -> None:
     if stamp := ctx.obj["metadata"].get("deletionTimestamp"):
         deletion_duration.observe(_since(stamp))
-    with contextlib.suppress(KeyError):
-        ready.remove(ctx.namespace or "", ctx.name)
+    for gauge in (ready, workers_ready):
+        with contextlib.suppress(KeyError):
+            gauge.remove(ctx.namespace or "", ctx.name)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ipaddress
+
 import pydantic
 
 from operatorkit import OperatorSettings, operator_config
@@ -20,6 +22,10 @@ class RoutingSettings(_Group):
     """Guest API hostnames default to api.<clusterID>.<base domain> (ingress-operator's base domain)."""
     port: int = pydantic.Field(default=443, ge=1, le=65535)
     """The port users reach guest APIs at through HAProxy (ingress-operator's TLS port)."""
+    address: ipaddress.IPv4Address | None = None
+    """Where guest API hostnames answer — an HAProxy of ingress-operator — for the worker VMs (an ``/etc/hosts``
+    line in their boot configuration) and for the operator itself (draining, Node health). Unset: both resolve
+    ``api.<cluster>.<base domain>`` through DNS."""
 
 
 class ImageSettings(_Group):
@@ -34,6 +40,8 @@ class ImageSettings(_Group):
     """Worker VMs' kernel and initramfs: ``<this>:v<Kubernetes version>`` (images/node.yaml)."""
     vm: str = pydantic.Field(default="ghcr.io/kubeception/vm:0.2.0", max_length=250)
     """The worker pods' QEMU and launcher (images/vm.yaml)."""
+    pause: str = pydantic.Field(default="ghcr.io/kubeception/pause:0.2.0", max_length=250)
+    """The sandbox image of the worker VMs' containerd (preloaded in the node image)."""
     pull_policy: str = pydantic.Field(default="IfNotPresent", pattern=r"^(Always|IfNotPresent|Never)$")
 
 
@@ -51,6 +59,33 @@ class PlacementSettings(_Group):
     """Mother nodes the guests' control planes run on (e.g. nodes labelled for hosted control planes)."""
 
 
+class VMSettings(_Group):
+    """Where worker VMs run and how their pools are kept healthy."""
+
+    node_selector: dict[str, str] = pydantic.Field(default_factory=dict, max_length=16)
+    """Mother nodes that run worker VM pods (e.g. nodes labelled for VMs, with /dev/kvm)."""
+    spread: str = pydantic.Field(default="preferred", pattern=r"^(required|preferred)$")
+    """Anti-affinity of a cluster's VM pods across mother nodes: ``required`` puts each on a node of its own."""
+    accelerator: str = pydantic.Field(default="auto", pattern=r"^(auto|kvm|tcg)$")
+    """The launcher's ``--accelerator``: ``auto`` uses KVM where it works, else TCG emulation."""
+    qemu_overhead_mib: int = pydantic.Field(default=256, ge=64, le=4096)
+    """Memory a VM pod asks for beyond its VM's RAM (QEMU itself, the launcher)."""
+    cpu_allocation_ratio: float = pydantic.Field(default=1.0, ge=1.0, le=10.0)
+    """vCPUs per CPU a VM pod requests (KubeVirt's ``cpuAllocationRatio``): 1 requests a CPU per vCPU; 4 lets four
+    vCPUs share one. Limits stay the VM's vCPUs; memory is never overcommitted."""
+    drain_timeout_seconds: int = pydantic.Field(default=600, ge=10, le=86400)
+    """How long evictions may be refused (PodDisruptionBudgets) before the Node's VM goes anyway; the pool's
+    condition says so when it happens (Cluster API's nodeDrainTimeout)."""
+    repair_after_seconds: int = pydantic.Field(default=300, ge=10, le=86400)
+    """A worker whose guest Node is not Ready this long (or never registered this long after its pod started) is
+    replaced."""
+    max_unhealthy_percent: int = pydantic.Field(default=40, ge=0, le=100)
+    """No repairs while more of a pool than this is unhealthy (a network or control-plane problem, not the VMs':
+    Cluster API's maxUnhealthy); one unhealthy VM is always repaired, so a pool of one heals too."""
+    health_check_seconds: float = pydantic.Field(default=15.0, ge=1, le=3600)
+    """How often a cluster with workers looks at its guest Nodes (the guest's changes raise no mother event)."""
+
+
 class KVMSettings(OperatorSettings):
     model_config = operator_config("kvm-operator")
 
@@ -58,3 +93,5 @@ class KVMSettings(OperatorSettings):
     images: ImageSettings = ImageSettings()
     versions: VersionSettings = VersionSettings()
     placement: PlacementSettings = PlacementSettings()
+    vms: VMSettings = VMSettings()
+    """Worker VMs (``workers`` is operatorkit's: how many objects reconcile at once)."""

@@ -19,6 +19,7 @@ from operatorkit import Context, Kind, Status
 
 KVM_CONFIG = Kind("kubeception.io/v1alpha1", "KVMConfig", "kvmconfigs")
 MAX_POOLS = 16
+MAX_WORKERS = 200
 _DNS_LABEL = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
 _HOSTNAME = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)+$"
 _VERSION = re.compile(r"^1\.([0-9]{1,3})\.([0-9]{1,3})$")
@@ -26,6 +27,8 @@ _QUANTITY = r"^[0-9]{1,6}(\.[0-9]{1,3})?(m|Ki|Mi|Gi|Ti|k|M|G|T)?$"
 _LABEL_KEY = (
     r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$"
 )
+_RESERVED_LABEL = re.compile(r"^([^/]*\.)?(kubernetes\.io|k8s\.io|kubeception\.io)/")
+"""Node label keys a pool may not set: the kubelet may set few of them, and kubeception.io/ ones are ours."""
 _LABEL_VALUE = r"^([A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)?$"
 RESERVED_IDS = re.compile(r"^(kube-|kubeception|default$|openshift|flannel-)")
 """Cluster ids that would name a namespace the mother itself uses — or one another operator derives from a cluster
@@ -34,6 +37,17 @@ id (flannel-operator's ``flannel-<cluster>``): cluster ``flannel-b`` must not ta
 Quantity = Annotated[str, pydantic.Field(pattern=_QUANTITY, max_length=16)]
 LabelKey = Annotated[str, pydantic.Field(pattern=_LABEL_KEY, max_length=253)]
 LabelValue = Annotated[str, pydantic.Field(pattern=_LABEL_VALUE, max_length=63)]
+
+
+_BINARY = {"Mi": 1, "Gi": 1024, "Ti": 1024 * 1024}
+
+
+def mebibytes(quantity: str) -> int:
+    """``"2Gi"`` → 2048: a VM's memory or disk, in whole MiB (only binary units: a VM's RAM is counted in pages)."""
+    match = re.fullmatch(r"([0-9]{1,7})(Mi|Gi|Ti)", quantity)
+    if not match:
+        raise ValueError(f"{quantity!r}: use a whole number of Mi, Gi or Ti (e.g. 2Gi, 1536Mi)")
+    return int(match[1]) * _BINARY[match[2]]
 
 
 def parse_version(version: str) -> tuple[int, int]:
@@ -88,15 +102,48 @@ class Taint(_Model):
 
 
 class WorkerPool(_Model):
-    """Worker VMs of one shape (booted by the second part of kvm-operator; validated now)."""
+    """Worker VMs of one shape: a StatefulSet of VM pods, each one guest Node named after its pod. Changing the
+    shape (CPUs, memory, disk, labels, taints) replaces the pool's VMs one at a time, as a version change does."""
 
     name: str = pydantic.Field(pattern=_DNS_LABEL, max_length=20)
     replicas: int = pydantic.Field(default=1, ge=0, le=100)
     cpus: int = pydantic.Field(default=2, ge=1, le=64)
     memory: Quantity = "2Gi"
+    """The VM's RAM (its pod asks for this plus QEMU's overhead): 512Mi to 256Gi."""
     disk: Quantity = "10Gi"
+    """The VM's state disk (containerd's images, the kubelet's pods), a sparse file in the pod's emptyDir."""
     labels: dict[LabelKey, LabelValue] = pydantic.Field(default_factory=dict, max_length=32)
     taints: list[Taint] = pydantic.Field(default_factory=list, max_length=16)
+
+    @pydantic.field_validator("memory")
+    @classmethod
+    def _memory(cls, value: str) -> str:
+        if not 512 <= mebibytes(value) <= 256 * 1024:
+            raise ValueError(f"memory {value}: a worker VM has 512Mi to 256Gi")
+        return value
+
+    @pydantic.field_validator("disk")
+    @classmethod
+    def _disk(cls, value: str) -> str:
+        if mebibytes(value) % 1024 or not 1 <= mebibytes(value) // 1024 <= 4096:
+            raise ValueError(f"disk {value}: a whole number of Gi, 1Gi to 4Ti")
+        return value
+
+    @pydantic.field_validator("labels")
+    @classmethod
+    def _own_labels(cls, value: dict[str, str]) -> dict[str, str]:
+        reserved = [k for k in value if _RESERVED_LABEL.match(k)]
+        if reserved:
+            raise ValueError(f"labels {reserved}: keys under kubernetes.io, k8s.io and kubeception.io are reserved")
+        return value
+
+    @property
+    def memory_mib(self) -> int:
+        return mebibytes(self.memory)
+
+    @property
+    def disk_gib(self) -> int:
+        return mebibytes(self.disk) // 1024
 
 
 class Network(_Model):
@@ -142,6 +189,8 @@ class KVMConfigSpec(_Model):
             raise ValueError(
                 f"clusterID {value!r} would name a namespace of the mother (kube-*, flannel-*, default, ...)"
             )
+        if value.endswith("-workers"):
+            raise ValueError(f"clusterID {value!r} would name the workers' namespace of cluster {value[:-8]!r}")
         return value
 
     @pydantic.field_validator("kubernetes_version")
@@ -155,7 +204,29 @@ class KVMConfigSpec(_Model):
         names = [pool.name for pool in self.worker_pools]
         if len(names) != len(set(names)):
             raise ValueError("workerPools names must be unique")
+        if (total := sum(pool.replicas for pool in self.worker_pools)) > MAX_WORKERS:
+            raise ValueError(f"{total} workers in all pools: at most {MAX_WORKERS} per cluster")
         return self
+
+
+class NodeStatus(_Model):
+    name: str
+    ready: bool = False
+    version: str | None = None
+    """The kubelet's version, as the guest's Node reports it."""
+    accelerator: str | None = None
+    """``kvm`` or ``tcg`` (emulation): what the VM's launcher chose, from the Node's label."""
+    up_to_date: bool = pydantic.Field(default=False, alias="upToDate")
+
+
+class PoolStatus(_Model):
+    name: str
+    desired: int = 0
+    ready: int = 0
+    up_to_date: int = pydantic.Field(default=0, alias="upToDate")
+    version: str | None = None
+    """The Kubernetes version the pool's VMs are (being) rolled to."""
+    nodes: list[NodeStatus] = pydantic.Field(default_factory=list)
 
 
 class KVMConfigStatus(Status):
@@ -171,6 +242,8 @@ class KVMConfigStatus(Status):
     control_plane_ready: str | None = pydantic.Field(default=None, alias="controlPlaneReady")
     """``ready/desired`` API server replicas, for the printer column."""
     workers: str | None = None
+    """``ready/desired`` worker Nodes of every pool, for the printer column."""
+    worker_pools: list[PoolStatus] = pydantic.Field(default_factory=list, alias="workerPools")
     network: str | None = None
     vni: int | None = None
     created_at: str | None = pydantic.Field(default=None, alias="createdAt")

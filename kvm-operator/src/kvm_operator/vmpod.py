@@ -7,8 +7,9 @@
   configuration from the pool's Secret (a key per node), the state disk in the ``vm`` volume. It is privileged:
   it makes a tap in the host's network namespace (``hostNetwork``) and opens ``/dev/kvm`` and ``/dev/net/tun``;
   the namespace it runs in allows exactly that (Pod Security ``privileged``) and holds nothing else;
-* it asks for the VM's CPUs, and its memory plus QEMU's overhead, as requests and limits: a VM never gets less
-  than its size, nor takes more;
+* its limits are the VM's CPUs, and its memory plus QEMU's overhead: a VM never takes more than its size. It asks
+  for that memory, and for its CPUs divided by the CPU allocation ratio (KubeVirt's ``cpuAllocationRatio``; 1
+  by default: no overcommit) — memory is never overcommitted;
 * the grace period outlasts the launcher's power-down deadline: SIGTERM presses the VM's power button, the guest
   stops its kubelet and containerd, then QEMU exits.
 """
@@ -34,12 +35,16 @@ class VMPod:
     disk_gib: int
     accelerator: str = "auto"
     qemu_overhead_mib: int = 256
+    cpu_allocation_ratio: float = 1.0
     node_selector: dict[str, str] | None = None
     pull_policy: str = "IfNotPresent"
 
     def spec(self) -> dict[str, Any]:
         memory = f"{self.memory_mib + self.qemu_overhead_mib}Mi"
-        resources = {"cpu": str(self.cpus), "memory": memory}
+        limits = {"cpu": str(self.cpus), "memory": memory}
+        requests = {**limits, "cpu": f"{max(1, int(self.cpus * 1000 / self.cpu_allocation_ratio))}m"}
+        if self.cpu_allocation_ratio == 1:
+            requests["cpu"] = str(self.cpus)
         launcher = [
             "--name=$(NODE_NAME)",
             f"--cpus={self.cpus}",
@@ -80,7 +85,7 @@ class VMPod:
                     "args": launcher,
                     "env": [{"name": "NODE_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}}],
                     "securityContext": {"privileged": True},
-                    "resources": {"requests": resources, "limits": resources},
+                    "resources": {"requests": requests, "limits": limits},
                     "volumeMounts": [
                         *mounts,
                         {"name": "boot", "mountPath": BOOT_DIR, "readOnly": True},

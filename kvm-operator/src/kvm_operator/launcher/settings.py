@@ -23,7 +23,8 @@ class LauncherSettings(BaseSettings):
     )
 
     name: str = pydantic.Field(max_length=63, pattern=_NAME)
-    """The VM's name (= its pod's and its Node's): QEMU's -name, and what its tap and MAC address derive from."""
+    """The VM's name (= its pod's and its Node's): QEMU's -name, and what its tap (with the bridge's name) and MAC
+    address derive from."""
     cpus: int = pydantic.Field(default=1, ge=1, le=64)
     memory_mib: int = pydantic.Field(default=1024, ge=256, le=262144)
     kernel: Path = Path("/vm/vmlinuz")
@@ -32,7 +33,8 @@ class LauncherSettings(BaseSettings):
     """The VM's state disk (containerd, kubelet): a sparse file in the pod's emptyDir, made at start."""
     disk_gib: int = pydantic.Field(default=10, ge=1, le=65536)
     boot_config: Path = Path("/etc/kubeception/boot/config.ign")
-    """The Ignition config handed to the guest through fw_cfg."""
+    """The node's Ignition config (plain or gzip'd), completed with its network and accelerator and handed to the
+    guest through fw_cfg."""
     bridge: str | None = pydantic.Field(default=None, pattern=_LINK)
     """The bridge the VM's tap joins (the cluster's flannel bridge); without one, the VM has no network."""
     flannel_env: Path | None = None

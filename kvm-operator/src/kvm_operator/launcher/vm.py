@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import json
 import logging
 import os
 import subprocess
 import sys
 import threading
 import time
-from typing import IO, TYPE_CHECKING
+from typing import IO, TYPE_CHECKING, Any
 
 from kvm_operator import bootconfig
 from kvm_operator.bootconfig import FW_CFG_NAME, STATE_DISK_SERIAL
@@ -24,6 +23,7 @@ if TYPE_CHECKING:
     from kvm_operator.launcher.settings import LauncherSettings
 
 log = logging.getLogger("kvm_operator.launcher")
+ACCELERATOR_LABEL = "kubeception.io/accelerator"
 
 
 def mac_address(name: str) -> str:
@@ -32,9 +32,10 @@ def mac_address(name: str) -> str:
     return ":".join(f"{b:02x}" for b in (0x02, *digest[:5]))
 
 
-def tap_name(name: str) -> str:
-    """``vm`` + 10 hex characters of the name's hash: unique per VM, within Linux's 15 characters."""
-    return "vm" + hashlib.sha256(name.encode()).hexdigest()[:10]
+def tap_name(name: str, bridge: str) -> str:
+    """``vm`` + 10 hex characters of a hash of the bridge's and the VM's names, within Linux's 15 characters: VMs
+    of two clusters (two bridges) with the same node name on one host get taps of their own."""
+    return "vm" + hashlib.sha256(f"{bridge}/{name}".encode()).hexdigest()[:10]
 
 
 def kvm_available() -> bool:
@@ -59,10 +60,11 @@ def _ip(*args: str, check: bool = True) -> None:
 class VM:
     def __init__(self, settings: LauncherSettings) -> None:
         self.settings = settings
-        self.tap = tap_name(settings.name) if settings.bridge else None
+        self.tap = tap_name(settings.name, settings.bridge) if settings.bridge else None
         self.mac = settings.mac or mac_address(settings.name)
         self.qmp_socket = settings.state_dir / f"{settings.name}.qmp"
-        self.boot_config = settings.boot_config
+        self.boot_config = settings.state_dir / "config.ign"  # what QEMU hands in: the Secret's, completed here
+        self._config: dict[str, Any] = {}
         self._claims: AddressClaims | None = None
         self.accelerator = ""
         self._process: subprocess.Popen[bytes] | None = None
@@ -106,8 +108,9 @@ class VM:
             disk.truncate(s.disk_gib << 30)
         self._tap_up()
         try:
+            self._config = bootconfig.loads(s.boot_config.read_bytes())
             if s.flannel_env is not None:
-                self.boot_config = self._join_network(s.flannel_env)
+                self._join_network(s.flannel_env)
             self.accelerator = self._choose_accelerator()
             if self._process is None:
                 self._start(self.accelerator)
@@ -123,21 +126,16 @@ class VM:
         """Ask the guest to power down (SIGTERM of the pod); :meth:`run` then waits for it."""
         self._stop.set()
 
-    def _join_network(self, lease_file: Path) -> Path:
-        """Take an address in this host's lease and write the boot configuration with it."""
-        lease = read_lease(lease_file)
-        self._claims = AddressClaims(lease_file.with_suffix(".vms"), lease, lambda name: link_exists(tap_name(name)))
+    def _join_network(self, lease_file: Path) -> None:
+        """Take an address in this host's lease; the boot configuration gets it."""
+        lease, bridge = read_lease(lease_file), self.settings.bridge or ""
+        self._claims = AddressClaims(
+            lease_file.with_suffix(".vms"), lease, lambda name: link_exists(tap_name(name, bridge))
+        )
         address = self._claims.claim(self.settings.name)
         network = bootconfig.NodeNetwork(self.mac, address, lease.gateway.ip, lease.mtu)
-        config = bootconfig.with_network(
-            json.loads(self.settings.boot_config.read_bytes()), self.settings.name, network
-        )
-        path = self.settings.state_dir / "config.ign"
-        path.write_bytes(bootconfig.dumps(config))
-        log.info(
-            "VM %s takes %s on %s (gateway %s)", self.settings.name, address, self.settings.bridge, lease.gateway.ip
-        )
-        return path
+        self._config = bootconfig.with_network(self._config, self.settings.name, network)
+        log.info("VM %s takes %s on %s (gateway %s)", self.settings.name, address, bridge, lease.gateway.ip)
 
     def _choose_accelerator(self) -> str:
         requested = self.settings.accelerator
@@ -157,6 +155,9 @@ class VM:
         return "tcg"
 
     def _start(self, accelerator: str) -> None:
+        # The Node tells which accelerator its VM runs under (the KVMConfig's status reads it from there).
+        config = bootconfig.with_labels(self._config, {ACCELERATOR_LABEL: accelerator})
+        self.boot_config.write_bytes(bootconfig.dumps(config))
         self.qmp_socket.unlink(missing_ok=True)
         self._console_started.clear()
         self._process = subprocess.Popen(self.command(accelerator), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE)

@@ -7,7 +7,9 @@ own message) and from the control plane's workloads as their controllers observe
 * ``ControlPlaneAvailable`` — etcd and every component have as many available replicas as asked (during a roll
   too: ``Upgrading`` tells the versions);
 * ``Upgrading`` — the control plane moving to the target version, component by component;
-* ``Ready`` — all of them, and the kubeconfig Secret written.
+* ``Ready`` — all of them, and the kubeconfig Secret written: the guest's API serves its users. Worker VMs have a
+  condition of their own, ``WorkersReady`` (:mod:`kvm_operator.resources.worker_pools`): a pool scaling or rolling
+  does not make an answering API unready.
 """
 
 from __future__ import annotations
@@ -114,7 +116,6 @@ class ClusterStatus(Resource[KVMConfigSpec, KVMConfigStatus]):
             waiting = [t for t in CONDITIONS if not is_true(ctx.status, t)] or ["the kubeconfig Secret"]
             ctx.set_condition(READY, "False", "Waiting", f"waiting for {', '.join(waiting)}")
         metrics.ready.labels(ctx.namespace or "", ctx.name).set(1 if ready else 0)
-        ctx.status["workers"] = "0/0"  # worker VMs: the second part of kvm-operator
 
     def _control_plane(self, ctx: KVMContext) -> bool:
         target = ctx.status.get("targetVersion") or ctx.spec.kubernetes_version

@@ -119,12 +119,24 @@ class KubeClient:
         )
 
     @classmethod
-    def load(cls, path: str | None = None, context: str | None = None, *, max_connections: int = 64) -> KubeClient:
-        """The pod's service account when running in a pod (and no kubeconfig is given), else the kubeconfig."""
+    def load(
+        cls,
+        path: str | None = None,
+        context: str | None = None,
+        *,
+        max_connections: int = 64,
+        retry_attempts: int = 6,
+        retry_deadline: float = 60.0,
+    ) -> KubeClient:
+        """The pod's service account when running in a pod (and no kubeconfig is given), else the kubeconfig.
+        A client of a server that may be down for long (another cluster's API) retries less: one attempt fails at
+        once, and the caller's own requeue is the retry."""
         if path is None and (connection := kubeconfig.in_cluster(max_connections)) is not None:
-            return cls(connection)
-        connection = kubeconfig.from_kubeconfig(path, context, max_connections)
-        return cls(connection or kubeconfig.with_kubernetes_package(path, context, max_connections))
+            return cls(connection, retry_attempts=retry_attempts, retry_deadline=retry_deadline)
+        connection = kubeconfig.from_kubeconfig(path, context, max_connections) or kubeconfig.with_kubernetes_package(
+            path, context, max_connections
+        )
+        return cls(connection, retry_attempts=retry_attempts, retry_deadline=retry_deadline)
 
     # -- raw requests ----------------------------------------------------------------------------------------
     def _headers(self, content_type: str | None) -> dict[str, str]:

@@ -101,11 +101,12 @@ class GuestAPIServer(Server):
         address: str = "127.0.0.1",
         authorization_mode: str = "RBAC",
         kubelet_client: KeyPair | None = None,
+        port: int | None = None,
     ) -> None:
         self.name = name
         super().__init__(workdir)
         self.address = address
-        self.port = free_port()
+        self.port = port or free_port()
         self.url = f"https://{address}:{self.port}"
         self.etcd_url = etcd_url
         self.serving_cert, self.serving_key, self.client_ca = serving_cert, serving_key, client_ca

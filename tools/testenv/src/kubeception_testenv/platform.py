@@ -56,9 +56,14 @@ class Platform:
     replicas: int = 2
     base_domain: str = BASE_DOMAIN
     guest_nodes: str = f"{REAL_NODE_LABEL}=real"  # where guests' bridges and control planes go (type=kwok: scale)
+    ingress_address: str = ""  # an HAProxy's address (the first real node's): what worker VMs and kvm-operator dial
+    accelerator: str = "tcg"  # /dev/kvm opens here but guests make no progress under it (real-nodes.md)
+    cpu_allocation_ratio: float = 4.0  # a 2-core node runs the operators, a control plane and two 1-vCPU VMs
 
     @classmethod
     def on(cls, plane: ControlPlane, openbao: OpenBaoServer, etcd: EtcdServer, **options: Any) -> Platform:
+        if plane.real_nodes and "ingress_address" not in options:
+            options["ingress_address"] = str(plane.real_nodes[0].address.ip)
         return cls(
             kubeconfig=plane.kubeconfig,
             api_url=plane.url,
@@ -135,12 +140,21 @@ class Platform:
 
     def kvm_operator_values(self) -> dict[str, object]:
         """Guest control planes on the guest nodes; spread where there are nodes for it (the local mother has one
-        real node unless asked for more)."""
+        real node unless asked for more). Worker VMs on the real nodes, reaching their guest's API (as the operator
+        does) at the first real node's HAProxy — what DNS for the API hostnames would say."""
         label, value = self.guest_nodes.split("=", 1)
+        routing: dict[str, object] = {"baseDomain": self.base_domain}
+        if self.ingress_address:
+            routing["address"] = self.ingress_address
         return {
             "replicas": self.replicas,
-            "routing": {"baseDomain": self.base_domain},
+            "routing": routing,
             "controlPlane": {"spread": "preferred", "nodeSelector": {label: value}},
+            "workerVMs": {
+                "nodeSelector": {REAL_NODE_LABEL: "real"},
+                "accelerator": self.accelerator,
+                "cpuAllocationRatio": self.cpu_allocation_ratio,
+            },
             "nodeSelector": {REAL_NODE_LABEL: "real"},
         }
 

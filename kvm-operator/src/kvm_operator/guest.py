@@ -1,0 +1,97 @@
+"""The operator's way into a guest cluster: the guest's admin certificate (cert-operator's Secret ``admin``) against
+the endpoint users reach — HAProxy, by SNI — so what the operator sees (Nodes, evictions) went the way a user's
+request goes. One client per cluster, rebuilt only when the certificate's serial or the endpoint changes."""
+
+from __future__ import annotations
+
+import base64
+import shutil
+import tempfile
+import threading
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import yaml
+
+from kvm_operator import key
+from kvm_operator.shared import CERT_CONFIG
+from operatorkit import KubeClient, is_true
+from operatorkit.kinds import SECRET
+
+if TYPE_CHECKING:
+    from kvm_operator.shared import Shared
+    from kvm_operator.spec import KVMContext
+
+
+class GuestUnreachable(Exception):
+    """The guest's API cannot be asked yet (no admin certificate) or did not answer; the message says which."""
+
+
+class GuestClients:
+    """Clients of the guests' APIs by cluster id. Their credentials live in a private directory per client,
+    removed when the client is replaced or its cluster forgotten."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._clients: dict[str, tuple[str, KubeClient, Path]] = {}
+
+    def client(self, ctx: KVMContext, shared: Shared) -> KubeClient:
+        cluster = ctx.spec.cluster_id
+        admin = ctx.cache(CERT_CONFIG).get_by_name("admin", key.namespace(cluster))
+        serial = ((admin or {}).get("status") or {}).get("serial")
+        if admin is None or not serial or not is_true(admin.get("status"), "Ready"):
+            raise GuestUnreachable("the guest's admin certificate is not issued yet")
+        hostname, port = shared.api_hostname(ctx.spec), shared.settings.routing.port
+        address = shared.settings.routing.address
+        server = f"https://{address or hostname}:{port}"
+        fingerprint = f"{serial} {server}"
+        with self._lock:
+            found = self._clients.get(cluster)
+            if found is not None and found[0] == fingerprint:
+                return found[1]
+        secret = ctx.client.get(SECRET, "admin", key.namespace(cluster))
+        directory = Path(tempfile.mkdtemp(prefix=f"guest-{cluster}-"))
+        directory.chmod(0o700)
+        for name in ("ca.crt", "tls.crt", "tls.key"):
+            (directory / name).write_bytes(base64.b64decode(secret["data"][name]))
+            (directory / name).chmod(0o600)
+        config = {
+            "apiVersion": "v1",
+            "kind": "Config",
+            "clusters": [
+                {
+                    "name": cluster,
+                    "cluster": {
+                        "server": server,
+                        "tls-server-name": hostname,
+                        "certificate-authority": str(directory / "ca.crt"),
+                    },
+                }
+            ],
+            "users": [
+                {
+                    "name": "admin",
+                    "user": {
+                        "client-certificate": str(directory / "tls.crt"),
+                        "client-key": str(directory / "tls.key"),
+                    },
+                }
+            ],
+            "contexts": [{"name": cluster, "context": {"cluster": cluster, "user": "admin"}}],
+            "current-context": cluster,
+        }
+        (directory / "kubeconfig").write_text(yaml.safe_dump(config))
+        # One retry: a guest that does not answer is a condition and a requeue, not a worker blocked for a minute.
+        client = KubeClient.load(str(directory / "kubeconfig"), max_connections=4, retry_attempts=1, retry_deadline=5)
+        with self._lock:
+            old = self._clients.get(cluster)
+            self._clients[cluster] = (fingerprint, client, directory)
+        if old is not None:
+            shutil.rmtree(old[2], ignore_errors=True)
+        return client
+
+    def forget(self, cluster: str) -> None:
+        with self._lock:
+            old = self._clients.pop(cluster, None)
+        if old is not None:
+            shutil.rmtree(old[2], ignore_errors=True)

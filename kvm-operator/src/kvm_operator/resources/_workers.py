@@ -1,0 +1,70 @@
+"""What the worker resources read alike: the pools (in the spec, and those removed from it whose StatefulSet is
+still there), their StatefulSets and VM pods from the cache, and how many nodes each pool may have."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from kvm_operator import key
+from kvm_operator.shared import FLANNEL_CONFIG
+from operatorkit import owned_by
+from operatorkit.kinds import POD, STATEFUL_SET
+
+if TYPE_CHECKING:
+    from kvm_operator.spec import KVMContext, WorkerPool
+    from operatorkit import Object
+
+
+def ordinal(node: str) -> int:
+    """``worker-<pool>-<n>`` → n."""
+    return int(node.rsplit("-", 1)[1])
+
+
+def statefulsets(ctx: KVMContext) -> dict[str, Object]:
+    """The pools' StatefulSets that are ours, by pool name."""
+    namespace = key.workers_namespace(ctx.name)
+    return {
+        obj["metadata"]["labels"][key.POOL_LABEL]: obj
+        for obj in ctx.cache(STATEFUL_SET).by_index(key.CLUSTER_INDEX, ctx.name)
+        if obj["metadata"].get("namespace") == namespace
+        and key.POOL_LABEL in obj["metadata"].get("labels", {})
+        and owned_by(obj, ctx.obj)
+    }
+
+
+def pods(ctx: KVMContext) -> dict[str, dict[str, Object]]:
+    """The VM pods by pool, then by name (= node name)."""
+    namespace = key.workers_namespace(ctx.name)
+    found: dict[str, dict[str, Object]] = {}
+    for pod in ctx.cache(POD).by_index(key.CLUSTER_INDEX, ctx.name):
+        pool = pod["metadata"].get("labels", {}).get(key.POOL_LABEL)
+        if pool and pod["metadata"].get("namespace") == namespace:
+            found.setdefault(pool, {})[pod["metadata"]["name"]] = pod
+    return found
+
+
+def pool_specs(ctx: KVMContext) -> dict[str, WorkerPool | None]:
+    """Every pool to look after: the spec's, and (as None: to be drained away) those only a StatefulSet remains of."""
+    found: dict[str, WorkerPool | None] = dict.fromkeys(statefulsets(ctx))
+    spec = ctx.valid_spec
+    if spec is not None and not ctx.deleting:
+        found |= {pool.name: pool for pool in spec.worker_pools}
+    return found
+
+
+def replicas(workload: Object | None) -> int:
+    return int(((workload or {}).get("spec") or {}).get("replicas", 0))
+
+
+def node_count(ctx: KVMContext, pool: str, spec: WorkerPool | None) -> int:
+    """How many nodes the pool has or will have: ordinals below this may exist (spec, StatefulSet or a pod)."""
+    workload = statefulsets(ctx).get(pool)
+    existing = [ordinal(name) + 1 for name in pods(ctx).get(pool, {})]
+    return max([spec.replicas if spec else 0, replicas(workload), *existing])
+
+
+def bridge(ctx: KVMContext) -> str | None:
+    """The cluster's flannel bridge on every host, once flannel-operator made it."""
+    flannel = ctx.cache(FLANNEL_CONFIG).get_by_name(ctx.name)
+    found = ((flannel or {}).get("status") or {}).get("bridge")
+    return str(found) if found else None

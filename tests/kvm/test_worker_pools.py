@@ -1,0 +1,299 @@
+"""Worker pools' orchestration on the kwok control plane: the VM pods are scheduled and "run" on kwok nodes, and the
+guest's API is a real kube-apiserver serving with the certificates cert-operator issued for the cluster (as its
+control-plane pod would), on loopback where the operator's ``routing.address`` points. The test registers each
+VM's Node there, as the VM's kubelet would (the real-node tests boot real VMs whose kubelets do it), so what is
+checked is what the operator does with what the guest reports: scale up as far as certificates are issued; scale
+down after draining through the Eviction API, a PodDisruptionBudget holding it; a version change replacing a VM
+after the control plane rolled; a NotReady Node repaired; the removed VM's Node, certificate and pod gone; and
+deletion leaving nothing."""
+
+from __future__ import annotations
+
+import base64
+import datetime
+import functools
+import gzip
+import json
+import uuid
+from typing import TYPE_CHECKING, Any
+
+import pytest
+import yaml
+
+from kubeception_testenv import EtcdServer, GuestAPIServer, SecretVolume, wait_for
+from kubeception_testenv._ports import free_port
+from kvm_operator import key
+from kvm_operator.launcher.vm import ACCELERATOR_LABEL
+from kvm_operator.shared import CERT_CONFIG, FLANNEL_CONFIG
+from kvm_operator.spec import KVM_CONFIG
+from operatorkit import ApiError, KubeClient, is_true
+from operatorkit.kinds import EVENT, NAMESPACE, NODE, POD, POD_DISRUPTION_BUDGET, SECRET, SERVICE_ACCOUNT, STATEFUL_SET
+from tests.kvm.conftest import condition, kvm_config, status
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+POOL = {"name": "default", "replicas": 1, "cpus": 1, "memory": "1Gi", "disk": "4Gi", "labels": {"tier": "web"}}
+
+
+def play_flannel(kube: KubeClient, cluster: str) -> None:
+    """What flannel-operator reports once the cluster's network is up on the hosts: its bridge."""
+    now = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    ready = {"type": "Ready", "status": "True", "reason": "Ready", "message": "", "lastTransitionTime": now}
+    kube.patch(
+        FLANNEL_CONFIG,
+        cluster,
+        {"status": {"bridge": f"br-{cluster}", "network": "10.9.0.0/16", "vni": 9, "conditions": [ready]}},
+        subresource="status",
+    )
+
+
+def register(guest: KubeClient, node: str, *, ready: bool = True, version: str = "v1.36.3") -> None:
+    """What the VM's kubelet does: register its Node (with the labels its boot configuration names) and report it."""
+    if guest.get_or_none(NODE, node) is None:
+        labels = {key.POOL_LABEL: "default", "tier": "web", ACCELERATOR_LABEL: "tcg"}
+        guest.create(NODE, {"metadata": {"name": node, "labels": labels}})
+    now = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    ready_condition = {
+        "type": "Ready",
+        "status": "True" if ready else "False",
+        "reason": "KubeletReady" if ready else "NodeStatusUnknown",
+        "lastHeartbeatTime": now,
+        "lastTransitionTime": now,
+    }
+    guest.patch(
+        NODE, node, {"status": {"conditions": [ready_condition], "nodeInfo": {"kubeletVersion": version}}},
+        subresource="status",
+    )  # fmt: skip
+
+
+def pod_uid(kube: KubeClient, cluster: str, node: str) -> str | None:
+    pod = kube.get_or_none(POD, node, key.workers_namespace(cluster))
+    if pod is None or pod["metadata"].get("deletionTimestamp") or (pod.get("status") or {}).get("phase") != "Running":
+        return None
+    return str(pod["metadata"]["uid"])
+
+
+def pool_status(kube: KubeClient, cluster: str, namespace: str) -> dict[str, Any]:
+    pools = status(kube, cluster, namespace).get("workerPools") or [{}]
+    return dict(pools[0])
+
+
+def workers_say(kube: KubeClient, cluster: str, namespace: str, text: str) -> bool:
+    return text in condition(kube, cluster, namespace, "WorkersReady").get("message", "")
+
+
+def events(kube: KubeClient, namespace: str, reason: str) -> list[str]:
+    return [e["message"] for e in kube.list(EVENT, namespace)["items"] if e.get("reason") == reason]
+
+
+@pytest.fixture
+def guest_port() -> int:
+    return free_port()
+
+
+def start_guest(kube: KubeClient, cluster: str, workdir: Path, port: int, etcd: EtcdServer) -> GuestAPIServer:
+    """The guest's API server with the serving certificate and CA cert-operator issued for the cluster."""
+    volume = SecretVolume(workdir / "apiserver")
+    data = kube.get(SECRET, "apiserver", key.namespace(cluster))["data"]
+    volume.write({name: base64.b64decode(value) for name, value in data.items()})
+    return GuestAPIServer(
+        workdir,
+        etcd_url=etcd.url,
+        serving_cert=volume.path("tls.crt"),
+        serving_key=volume.path("tls.key"),
+        client_ca=volume.path("ca.crt"),
+        name=f"guest-{cluster}",
+        port=port,
+    )
+
+
+def guest_client(kube: KubeClient, cluster: str, namespace: str, port: int, workdir: Path) -> KubeClient:
+    """The cluster's admin kubeconfig (its Secret), pointed at the guest's API server."""
+    config = yaml.safe_load(base64.b64decode(kube.get(SECRET, f"{cluster}-kubeconfig", namespace)["data"]["value"]))
+    config["clusters"][0]["cluster"]["server"] = f"https://127.0.0.1:{port}"
+    path = workdir / "guest.kubeconfig"
+    path.write_text(yaml.safe_dump(config))
+    return KubeClient.load(str(path))
+
+
+def test_a_pool_scales_drains_rolls_repairs_and_goes(kube, namespace, start_kvm, guest_port, tmp_path):
+    start_kvm(
+        routing={"address": "127.0.0.1", "port": guest_port},
+        vms={"repair_after_seconds": 10, "drain_timeout_seconds": 120, "health_check_seconds": 1},
+    )
+    cluster = f"w{uuid.uuid4().hex[:6]}"
+    workers = key.workers_namespace(cluster)
+    kube.create(KVM_CONFIG, kvm_config(cluster, namespace, workerPools=[POOL]))
+    wait_for(lambda: is_true(status(kube, cluster, namespace), "CertificatesReady"), timeout=90, message="PKI")
+    # Without a network, no VM starts; the condition says what it waits for.
+    wait_for(
+        lambda: workers_say(kube, cluster, namespace, "network"), timeout=60, message="WorkersReady waits for network"
+    )
+    assert kube.get_or_none(STATEFUL_SET, "worker-default", workers) is None
+    play_flannel(kube, cluster)
+
+    with (
+        EtcdServer(tmp_path / "etcd", name=f"etcd-{cluster}") as etcd,
+        start_guest(kube, cluster, tmp_path, guest_port, etcd),
+    ):
+        guest = guest_client(kube, cluster, namespace, guest_port, tmp_path)
+
+        # One VM: its certificate, its boot configuration, its pod (node name = pod name) in a privileged namespace.
+        wait_for(lambda: pod_uid(kube, cluster, "worker-default-0"), timeout=90, message="the first VM's pod")
+        assert kube.get(NAMESPACE, workers)["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == "privileged"
+        certificate = kube.get(CERT_CONFIG, "node-worker-default-0", cluster)["spec"]
+        assert (certificate["role"], certificate["commonName"]) == ("node", "system:node:worker-default-0")
+        boot = kube.get(SECRET, "worker-default-boot", workers)["data"]
+        config = json.loads(gzip.decompress(base64.b64decode(boot["worker-default-0.ign"])))
+        assert config["ignition"]["version"] == "3.4.0"
+        kubelet = next(u for u in config["systemd"]["units"] if u["name"] == "kubelet.service")["contents"]
+        assert "--node-labels=kubeception.io/pool=default,tier=web" in kubelet
+        workload = kube.get(STATEFUL_SET, "worker-default", workers)
+        assert workload["spec"]["updateStrategy"] == {"type": "OnDelete"}
+        vm = workload["spec"]["template"]["spec"]["containers"][0]
+        assert vm["resources"]["requests"] == {"cpu": "1", "memory": "1280Mi"}  # 1Gi and QEMU's overhead
+        assert "--bridge=br-" + cluster in vm["args"]
+        init = workload["spec"]["template"]["spec"]["initContainers"][0]
+        assert init["image"].endswith(":v1.36.3")
+        wait_for(lambda: workers_say(kube, cluster, namespace, "0/1 Ready"), timeout=30, message="not Ready yet")
+        register(guest, "worker-default-0")
+        wait_for(lambda: is_true(status(kube, cluster, namespace), "WorkersReady"), timeout=30, message="1/1")
+        st = status(kube, cluster, namespace)
+        assert st["workers"] == "1/1"
+        assert st["workerPools"][0]["nodes"] == [
+            {"name": "worker-default-0", "ready": True, "version": "v1.36.3", "accelerator": "tcg", "upToDate": True}
+        ]
+
+        # Scale up: the second VM starts once its certificate is issued.
+        kube.patch(KVM_CONFIG, cluster, {"spec": {"workerPools": [{**POOL, "replicas": 2}]}}, namespace)
+        wait_for(lambda: pod_uid(kube, cluster, "worker-default-1"), timeout=60, message="the second VM's pod")
+        register(guest, "worker-default-1")
+        wait_for(lambda: status(kube, cluster, namespace).get("workers") == "2/2", timeout=30, message="2/2")
+
+        # Scale down: the highest-numbered Node is drained first. A budget allowing no disruption holds it.
+        guest.create(SERVICE_ACCOUNT, {"metadata": {"name": "default", "namespace": "default"}})
+        guest.create(
+            POD,
+            {
+                "metadata": {"name": "app", "namespace": "default", "labels": {"app": "web"}},
+                "spec": {
+                    "nodeName": "worker-default-1",
+                    "terminationGracePeriodSeconds": 0,
+                    "containers": [{"name": "app", "image": "ghcr.io/kubeception/busybox:0.2.0"}],
+                },
+            },
+        )
+        running = {"phase": "Running", "conditions": [{"type": "Ready", "status": "True"}]}  # its kubelet says so
+        guest.patch(POD, "app", {"status": running}, "default", subresource="status")
+        budget = {
+            "metadata": {"name": "web", "namespace": "default"},
+            "spec": {"minAvailable": 1, "selector": {"matchLabels": {"app": "web"}}},
+        }
+        guest.create(POD_DISRUPTION_BUDGET, budget)
+        kube.patch(KVM_CONFIG, cluster, {"spec": {"workerPools": [POOL]}}, namespace)
+        wait_for(
+            lambda: workers_say(kube, cluster, namespace, "evictions refused: default/app"),
+            timeout=60,
+            message="the drain held by the budget, said in WorkersReady",
+        )
+        node = guest.get(NODE, "worker-default-1")
+        assert node["spec"]["unschedulable"] is True
+        assert kube.get(STATEFUL_SET, "worker-default", workers)["spec"]["replicas"] == 2, "the VM stays meanwhile"
+        guest.delete(POD_DISRUPTION_BUDGET, "web", "default")
+        wait_for(lambda: guest.get_or_none(POD, "app", "default") is None, timeout=60, message="the pod evicted")
+        assert any("drain Node worker-default-1" in m for m in events(guest, "default", "Evicted")), "said in the guest"
+        wait_for(lambda: kube.get_or_none(POD, "worker-default-1", workers) is None, timeout=60, message="VM gone")
+        wait_for(lambda: guest.get_or_none(NODE, "worker-default-1") is None, timeout=30, message="its Node gone")
+        wait_for(
+            lambda: kube.get_or_none(CERT_CONFIG, "node-worker-default-1", cluster) is None,
+            timeout=30,
+            message="its certificate gone",
+        )
+        assert any("worker-default-1 drained" in m for m in events(kube, namespace, "NodeDrained"))
+        wait_for(lambda: status(kube, cluster, namespace).get("workers") == "1/1", timeout=30, message="1/1")
+
+        # A new patch version: the control plane rolls first, then the VM is replaced (drained, pod deleted).
+        first = pod_uid(kube, cluster, "worker-default-0")
+        kube.patch(KVM_CONFIG, cluster, {"spec": {"kubernetesVersion": "1.36.4"}}, namespace)
+        wait_for(
+            lambda: (uid := pod_uid(kube, cluster, "worker-default-0")) is not None and uid != first,
+            timeout=180,
+            message="the VM replaced after the control plane's upgrade",
+        )
+        assert status(kube, cluster, namespace)["kubernetesVersion"] == "1.36.4"
+        replaced = kube.get(STATEFUL_SET, "worker-default", workers)["spec"]["template"]["spec"]["initContainers"][0]
+        assert replaced["image"].endswith(":v1.36.4")
+        assert guest.get_or_none(NODE, "worker-default-0") is None, "the old Node went with its VM"
+        register(guest, "worker-default-0", version="v1.36.4")
+        wait_for(lambda: is_true(status(kube, cluster, namespace), "WorkersReady"), timeout=30, message="rolled")
+        assert pool_status(kube, cluster, namespace)["nodes"][0]["version"] == "v1.36.4"
+        assert any("new version or shape" in m for m in events(kube, namespace, "WorkerReplaced"))
+
+        # A Node NotReady longer than the threshold: its VM is replaced.
+        second = pod_uid(kube, cluster, "worker-default-0")
+        register(guest, "worker-default-0", ready=False, version="v1.36.4")
+        wait_for(
+            lambda: (uid := pod_uid(kube, cluster, "worker-default-0")) is not None and uid != second,
+            timeout=60,
+            message="the unhealthy VM repaired",
+        )
+        assert any("worker-default-0 replaced" in m for m in events(kube, namespace, "WorkerRepaired"))
+
+        # Deletion: no draining, everything of the workers goes.
+        kube.delete(KVM_CONFIG, cluster, namespace)
+        wait_for(lambda: kube.get_or_none(KVM_CONFIG, cluster, namespace) is None, timeout=120, message="deleted")
+    assert kube.get_or_none(NAMESPACE, workers) is None
+    assert not [c for c in kube.list(CERT_CONFIG)["items"] if c["metadata"]["name"].startswith("node-")]
+
+
+def test_many_clusters_and_pools_start_their_vms_and_go(kube, namespace, start_kvm, tmp_path):
+    """Ten clusters of two pools each: every VM gets its certificate, boot configuration and pod; with no guest API
+    answering, nothing is drained or repaired, and WorkersReady says why; deleting them leaves nothing."""
+    start_kvm(routing={"address": "127.0.0.1", "port": free_port()}, vms={"health_check_seconds": 2}, workers=8)
+    clusters = [f"m{index}{uuid.uuid4().hex[:5]}" for index in range(10)]
+    pools = [{"name": "small", "replicas": 3, "cpus": 1, "memory": "512Mi"}, {"name": "big", "replicas": 2, "cpus": 2}]
+    for cluster in clusters:
+        kube.create(KVM_CONFIG, kvm_config(cluster, namespace, workerPools=pools))
+    wait_for(
+        lambda: all(is_true(status(kube, c, namespace), "ControlPlaneAvailable") for c in clusters),
+        timeout=240,
+        message="control planes available",
+    )
+    for cluster in clusters:
+        play_flannel(kube, cluster)
+
+    def started(cluster: str) -> bool:
+        found = kube.list(POD, key.workers_namespace(cluster))["items"]
+        return len([p for p in found if (p.get("status") or {}).get("phase") == "Running"]) == 5
+
+    wait_for(lambda: all(map(started, clusters)), timeout=240, interval=1, message="50 VM pods running")
+    for cluster in clusters:
+        names = {p["metadata"]["name"] for p in kube.list(POD, key.workers_namespace(cluster))["items"]}
+        assert names == {"worker-small-0", "worker-small-1", "worker-small-2", "worker-big-0", "worker-big-1"}
+        assert len(kube.list(CERT_CONFIG, cluster, label_selector=key.POOL_LABEL)["items"]) == 5
+        wait_for(
+            functools.partial(workers_say, kube, cluster, namespace, "did not answer"),
+            timeout=30,
+            message="WorkersReady says the guest API does not answer",
+        )
+    # Scaling down without a guest to drain through: refused, the VM stays.
+    kube.patch(KVM_CONFIG, clusters[0], {"spec": {"workerPools": [{**pools[0], "replicas": 2}, pools[1]]}}, namespace)
+    wait_for(
+        lambda: workers_say(kube, clusters[0], namespace, "waits for the guest API to drain it"),
+        timeout=30,
+        message="the drain waits",
+    )
+    assert kube.get(STATEFUL_SET, "worker-small", key.workers_namespace(clusters[0]))["spec"]["replicas"] == 3
+
+    for cluster in clusters:
+        kube.delete(KVM_CONFIG, cluster, namespace)
+    wait_for(
+        lambda: not [c for c in kube.list(KVM_CONFIG, namespace)["items"] if c["metadata"]["name"] in clusters],
+        timeout=240,
+        message="all deleted",
+    )
+    for cluster in clusters:
+        assert kube.get_or_none(NAMESPACE, key.workers_namespace(cluster)) is None
+        with pytest.raises(ApiError):
+            kube.get(NAMESPACE, cluster)
