@@ -93,6 +93,7 @@ bench: deps testenv ## benchmarks (prints tables; see docs/benchmarks.md)
 	$(PY) python bench/certs.py --clusters 50 --per-cluster 10
 	$(PY) python bench/ingress.py --clusters 1000
 	$(PY) python bench/kvm.py --clusters 100
+	$(PY) python bench/workers.py --runs 2
 
 clean: down
 	rm -rf $(STATE) .mypy_cache .ruff_cache .pytest_cache

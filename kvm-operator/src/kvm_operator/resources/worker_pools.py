@@ -22,6 +22,7 @@ its API server. At the cluster's deletion nothing is drained: the StatefulSets g
 from __future__ import annotations
 
 import datetime
+import json
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -291,7 +292,8 @@ class WorkerPools(Resource[KVMConfigSpec, KVMConfigStatus]):
         """VMs to replace, by node: the reason (an older template, or a certificate renewed since it booted)."""
         revision = pool.update_revision()
         boot = self._boot_secret(ctx, pool.name)
-        booted_with = (boot or {}).get("metadata", {}).get("annotations", {}).get(BOOT_ANNOTATION, "")
+        record = (boot or {}).get("metadata", {}).get("annotations", {}).get(BOOT_ANNOTATION)
+        serials: dict[str, str] = json.loads(record)["serials"] if record else {}  # what the Secret holds now
         found: dict[str, str] = {}
         for name, pod in pool.pods.items():
             if pod["metadata"].get("deletionTimestamp") or ordinal(name) >= pool.have:
@@ -303,7 +305,7 @@ class WorkerPools(Resource[KVMConfigSpec, KVMConfigStatus]):
             not_before = ((config or {}).get("status") or {}).get("notBefore")
             serial = ((config or {}).get("status") or {}).get("serial")
             created = metrics.parse(pod["metadata"]["creationTimestamp"])
-            if not_before and serial and serial in booted_with and created < metrics.parse(not_before):
+            if not_before and serial and serials.get(name) == serial and created < metrics.parse(not_before):
                 found[name] = "certificate"
         return found
 
