@@ -16,15 +16,12 @@ Usage: ``python bench/workers.py --runs 2`` (root: the real node is network name
 from __future__ import annotations
 
 import argparse
-import base64
 import statistics
 import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
-
-import yaml
 
 from kubeception_testenv import ControlPlane, EtcdServer, OpenBaoServer, wait_for
 from kubeception_testenv.guest import NodeGuest, WorkerVM
@@ -33,7 +30,7 @@ from kubeception_testenv.platform import Platform
 from kvm_operator import bootconfig
 from kvm_operator.spec import KVM_CONFIG
 from operatorkit import KubeClient, get_condition, is_true
-from operatorkit.kinds import NAMESPACE, NODE, POD, SECRET
+from operatorkit.kinds import NAMESPACE, NODE, POD
 
 NS = "bench-workers"
 POOL = {"name": "default", "replicas": 1, "cpus": 1, "memory": "1Gi", "disk": "4Gi"}
@@ -58,11 +55,9 @@ def workers(kube: KubeClient, cluster: str, wanted: str) -> bool:
     return is_true(st, "WorkersReady") and st.get("workers") == wanted
 
 
-def guest_client(kube: KubeClient, cluster: str, haproxy: str, workdir: Path) -> KubeClient:
-    config = yaml.safe_load(base64.b64decode(kube.get(SECRET, f"{cluster}-kubeconfig", NS)["data"]["value"]))
-    config["clusters"][0]["cluster"]["server"] = f"https://{haproxy}:443"
+def guest_client(platform: Platform, cluster: str, workdir: Path) -> KubeClient:
     path = workdir / f"{cluster}.kubeconfig"
-    path.write_text(yaml.safe_dump(config))
+    path.write_text(platform.guest_kubeconfig(NS, cluster))
     return KubeClient.load(str(path))
 
 
@@ -73,7 +68,7 @@ def pod_to_ready(kube: KubeClient, guest: KubeClient, cluster: str, node: str) -
     return time.mktime(time.strptime(ready["lastTransitionTime"], STAMP)) - created
 
 
-def platform_run(kube: KubeClient, cluster: str, haproxy: str, workdir: Path) -> dict[str, float]:
+def platform_run(kube: KubeClient, platform: Platform, cluster: str, workdir: Path) -> dict[str, float]:
     found: dict[str, float] = {}
     began = time.monotonic()
     kube.create(KVM_CONFIG, kvm_config(cluster))
@@ -81,7 +76,7 @@ def platform_run(kube: KubeClient, cluster: str, haproxy: str, workdir: Path) ->
     found["ready"] = time.monotonic() - began
     wait_for(lambda: workers(kube, cluster, "1/1"), timeout=600, interval=0.5)
     found["worker"] = time.monotonic() - began
-    guest = guest_client(kube, cluster, haproxy, workdir)
+    guest = guest_client(platform, cluster, workdir)
     found["pod_to_node"] = pod_to_ready(kube, guest, cluster, "worker-default-0")
 
     kube.patch(KVM_CONFIG, cluster, {"spec": {"workerPools": [{**POOL, "replicas": 2}]}}, NS)
@@ -165,11 +160,10 @@ def main() -> int:
             print("# installing the platform ...", file=sys.stderr, flush=True)
             platform.install()
             kube.create(NAMESPACE, {"metadata": {"name": NS}})
-            haproxy = str(plane.real_node("real-node-0").address.ip)
             runs = []
             for index in range(args.runs):
                 print(f"# run {index + 1}: a guest cluster with worker VMs ...", file=sys.stderr, flush=True)
-                runs.append(platform_run(kube, f"bw{index}", haproxy, workdir))
+                runs.append(platform_run(kube, platform, f"bw{index}", workdir))
             platform.uninstall()
 
     print("\nWorker VMs on the real node (TCG, 1 CPU, 1 GiB), every operator in its pods:\n")

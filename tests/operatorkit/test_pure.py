@@ -39,6 +39,10 @@ def test_is_subset_ignores_server_defaults_but_not_changes():
     assert not is_subset({**desired, "data": {"k": "w"}}, current)
     assert not is_subset({"spec": {"ports": [1, 2]}}, {"spec": {"ports": [1]}})
     assert is_subset({"spec": {"ports": [{"port": 1}]}}, {"spec": {"ports": [{"port": 1, "protocol": "TCP"}]}})
+    # What the server leaves out of the stored object (omitempty) is the same as empty; a value is not.
+    assert is_subset({"spec": {"ingress": [], "nodeSelector": {}, "note": "", "x": None}}, {"spec": {}})
+    assert not is_subset({"spec": {"ingress": [{"ports": []}]}}, {"spec": {}})
+    assert not is_subset({"spec": {"ingress": []}}, {"spec": {"ingress": [{"ports": []}]}})
 
 
 def test_kind_paths():
@@ -147,3 +151,6 @@ def test_status_patch_removes_keys_at_every_depth_and_sends_only_changes():
     patch = merge_patch(stored, desired)
     assert patch == {"rotation": {"phase": "Reissuing", "settledAt": None}, "pending": ["a", "b"], "gone": None}
     assert merge_patch(desired, desired) == {}
+    # None for a key the stored status does not have is no change (the server keeps no nulls to compare with).
+    assert merge_patch(desired, {**desired, "endpoint": None}) == {}
+    assert merge_patch({**desired, "endpoint": "e"}, {**desired, "endpoint": None}) == {"endpoint": None}

@@ -45,14 +45,17 @@ class GuestAccess:
     """A guest's kubeconfig Secret, pointed at one HAProxy (users resolve api.<cluster>.<base domain> to it; the
     server name stays the cluster's for SNI), and the same credentials for a raw HTTPS client."""
 
-    def __init__(self, kube: KubeClient, cluster: str, namespace: str, haproxy: str, workdir: Path) -> None:
+    def __init__(
+        self, kube: KubeClient, cluster: str, namespace: str, haproxy: str, workdir: Path, port: int = 443
+    ) -> None:
         secret = kube.get(SECRET, key.kubeconfig_secret(cluster), namespace)
         config = yaml.safe_load(base64.b64decode(secret["data"]["value"]))
         self.cluster = config["clusters"][0]["cluster"]
         self.user = config["users"][0]["user"]
         self.hostname: str = self.cluster["tls-server-name"]
         self.haproxy = haproxy
-        config["clusters"][0]["cluster"]["server"] = f"https://{haproxy}:443"
+        self.port = port
+        config["clusters"][0]["cluster"]["server"] = f"https://{haproxy}:{port}"
         self.kubeconfig = workdir / f"{cluster}.kubeconfig"
         self.kubeconfig.write_text(yaml.safe_dump(config))
         self.workdir = workdir
@@ -77,7 +80,7 @@ class GuestAccess:
     def get(self, context: ssl.SSLContext, path: str) -> int:
         """GET ``path`` on a fresh connection through HAProxy (each request may land on another replica)."""
         with (
-            socket.create_connection((self.haproxy, 443), timeout=10) as raw,
+            socket.create_connection((self.haproxy, self.port), timeout=10) as raw,
             context.wrap_socket(raw, server_hostname=self.hostname) as tls,
         ):
             tls.sendall(f"GET {path} HTTP/1.1\r\nHost: {self.hostname}\r\nConnection: close\r\n\r\n".encode())

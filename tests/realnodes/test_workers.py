@@ -62,7 +62,7 @@ def restart_count(kube: KubeClient, workers: str) -> int:
 
 
 def on_node(guest: KubeClient, name: str, namespace: str = "default") -> str | None:
-    pods = [p for p in guest.list(POD, namespace, label_selector=f"app={name}")["items"]]
+    pods = guest.list(POD, namespace, label_selector=f"app={name}")["items"]
     running = [p for p in pods if p["status"].get("phase") == "Running" and not p["metadata"].get("deletionTimestamp")]
     return running[0]["spec"].get("nodeName") if len(running) == 1 else None
 

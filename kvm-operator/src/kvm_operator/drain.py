@@ -9,18 +9,19 @@ API's ``nodeDrainTimeout``)."""
 from __future__ import annotations
 
 import contextlib
-import datetime
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from kvm_operator import timestamps
 from operatorkit import ApiError
 from operatorkit.kinds import EVENT, NODE, POD
 
 if TYPE_CHECKING:
+    import datetime
+
     from operatorkit import KubeClient, Object
 
 DRAIN_STARTED = "kubeception.io/drain-started"
-_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
 
 
 @dataclass(frozen=True)
@@ -57,7 +58,7 @@ def _evict(guest: KubeClient, pod: Object, node: str) -> str | None:
         if exc.status == 429:  # the budget does not allow it now
             return f"{meta['namespace']}/{meta['name']}: {exc.message}"
         raise
-    stamp = datetime.datetime.now(datetime.UTC).strftime(_FORMAT)
+    moment = timestamps.stamp()
     event = {
         "metadata": {"generateName": f"{meta['name']}.", "namespace": meta["namespace"]},
         "involvedObject": {"kind": "Pod", "namespace": meta["namespace"], "name": meta["name"], "uid": meta["uid"]},
@@ -65,8 +66,8 @@ def _evict(guest: KubeClient, pod: Object, node: str) -> str | None:
         "reason": "Evicted",
         "message": f"Evicted by kvm-operator to drain Node {node} before its VM goes",
         "source": {"component": "kvm-operator"},
-        "firstTimestamp": stamp,
-        "lastTimestamp": stamp,
+        "firstTimestamp": moment,
+        "lastTimestamp": moment,
         "count": 1,
     }
     with contextlib.suppress(ApiError):  # the record, not the eviction: never worth failing the drain over
@@ -74,30 +75,29 @@ def _evict(guest: KubeClient, pod: Object, node: str) -> str | None:
     return None
 
 
-def cordon(guest: KubeClient, node: Object, now: datetime.datetime) -> datetime.datetime:
+def cordon(guest: KubeClient, node: Object) -> datetime.datetime:
     """Mark the Node unschedulable and record when its drain started (unless it did already); that moment."""
     recorded = (node["metadata"].get("annotations") or {}).get(DRAIN_STARTED)
     if recorded and (node.get("spec") or {}).get("unschedulable"):
-        return datetime.datetime.strptime(recorded, _FORMAT).replace(tzinfo=datetime.UTC)
+        return timestamps.parse(recorded)
+    started = timestamps.now()
     guest.patch(
         NODE,
         node["metadata"]["name"],
-        {"spec": {"unschedulable": True}, "metadata": {"annotations": {DRAIN_STARTED: now.strftime(_FORMAT)}}},
+        {"spec": {"unschedulable": True}, "metadata": {"annotations": {DRAIN_STARTED: timestamps.stamp(started)}}},
     )
-    return now
+    return started
 
 
-def drain(guest: KubeClient, node: Object, timeout: float, now: datetime.datetime | None = None) -> Drained:
+def drain(guest: KubeClient, node: Object, timeout: float) -> Drained:
     """One pass of draining ``node``: done once no evictable pod is left on it, or the timeout passed."""
-    now = now or datetime.datetime.now(datetime.UTC)
     name = node["metadata"]["name"]
-    started = cordon(guest, node, now)
+    started = cordon(guest, node)
     pods = guest.list(POD, field_selector=f"spec.nodeName={name}")["items"]
     left = [pod for pod in pods if _evictable(pod)]
     if not left:
         return Drained(True, f"{name} drained", started=started)
-    elapsed = (now - started).total_seconds()
-    if elapsed >= timeout:
+    if (timestamps.now() - started).total_seconds() >= timeout:
         names = ", ".join(f"{p['metadata']['namespace']}/{p['metadata']['name']}" for p in left[:3])
         return Drained(
             True,

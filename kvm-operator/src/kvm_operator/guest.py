@@ -11,9 +11,8 @@ import threading
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import yaml
-
 from kvm_operator import key
+from kvm_operator.kubeconfigs import kubeconfig
 from kvm_operator.shared import CERT_CONFIG
 from operatorkit import KubeClient, is_true
 from operatorkit.kinds import SECRET
@@ -52,35 +51,19 @@ class GuestClients:
         secret = ctx.client.get(SECRET, "admin", key.namespace(cluster))
         directory = Path(tempfile.mkdtemp(prefix=f"guest-{cluster}-"))
         directory.chmod(0o700)
+        files: dict[str, str] = {}
         for name in ("ca.crt", "tls.crt", "tls.key"):
-            (directory / name).write_bytes(base64.b64decode(secret["data"][name]))
-            (directory / name).chmod(0o600)
-        config = {
-            "apiVersion": "v1",
-            "kind": "Config",
-            "clusters": [
-                {
-                    "name": cluster,
-                    "cluster": {
-                        "server": server,
-                        "tls-server-name": hostname,
-                        "certificate-authority": str(directory / "ca.crt"),
-                    },
-                }
-            ],
-            "users": [
-                {
-                    "name": "admin",
-                    "user": {
-                        "client-certificate": str(directory / "tls.crt"),
-                        "client-key": str(directory / "tls.key"),
-                    },
-                }
-            ],
-            "contexts": [{"name": cluster, "context": {"cluster": cluster, "user": "admin"}}],
-            "current-context": cluster,
-        }
-        (directory / "kubeconfig").write_text(yaml.safe_dump(config))
+            path = directory / name
+            path.write_bytes(base64.b64decode(secret["data"][name]))
+            path.chmod(0o600)
+            files[name] = str(path)
+        config = kubeconfig(
+            cluster,
+            "admin",
+            {"server": server, "tls-server-name": hostname, "certificate-authority": files["ca.crt"]},
+            {"client-certificate": files["tls.crt"], "client-key": files["tls.key"]},
+        )
+        (directory / "kubeconfig").write_text(config)
         # One retry: a guest that does not answer is a condition and a requeue, not a worker blocked for a minute.
         client = KubeClient.load(str(directory / "kubeconfig"), max_connections=4, retry_attempts=1, retry_deadline=5)
         with self._lock:

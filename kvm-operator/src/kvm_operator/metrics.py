@@ -4,16 +4,16 @@ deletion durations (histograms), and readiness per cluster (sum it for clusters 
 from __future__ import annotations
 
 import contextlib
-import datetime
 from typing import TYPE_CHECKING
 
 from prometheus_client import Counter, Gauge, Histogram
+
+from kvm_operator.timestamps import since, stamp
 
 if TYPE_CHECKING:
     from kvm_operator.spec import KVMContext
 
 _BUCKETS = (5, 10, 15, 30, 60, 120, 300, 600, 1200, 1800, 3600)
-_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
 
 time_to_available = Histogram(
     "kubeception_kvm_cluster_time_to_available_seconds",
@@ -60,36 +60,23 @@ worker_replacements = Counter(
 )
 
 
-def now() -> str:
-    return datetime.datetime.now(datetime.UTC).strftime(_FORMAT)
-
-
-def parse(stamp: str) -> datetime.datetime:
-    return datetime.datetime.strptime(stamp, _FORMAT).replace(tzinfo=datetime.UTC)
-
-
-def _since(stamp: str) -> float:
-    then = datetime.datetime.strptime(stamp, _FORMAT).replace(tzinfo=datetime.UTC)
-    return max(0.0, (datetime.datetime.now(datetime.UTC) - then).total_seconds())
-
-
 def first_available(ctx: KVMContext) -> str:
-    time_to_available.observe(_since(ctx.obj["metadata"]["creationTimestamp"]))
-    return now()
+    time_to_available.observe(since(ctx.obj["metadata"]["creationTimestamp"]))
+    return stamp()
 
 
 def upgrade_started(ctx: KVMContext) -> None:
-    ctx.status["upgradeStartedAt"] = now()
+    ctx.status["upgradeStartedAt"] = stamp()
 
 
 def upgrade_finished(ctx: KVMContext) -> None:
     if started := ctx.status.pop("upgradeStartedAt", None):
-        upgrade_duration.observe(_since(started))
+        upgrade_duration.observe(since(started))
 
 
 def deleted(ctx: KVMContext) -> None:
     if stamp := ctx.obj["metadata"].get("deletionTimestamp"):
-        deletion_duration.observe(_since(stamp))
+        deletion_duration.observe(since(stamp))
     for gauge in (ready, workers_ready):
         with contextlib.suppress(KeyError):
             gauge.remove(ctx.namespace or "", ctx.name)

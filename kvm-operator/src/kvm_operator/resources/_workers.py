@@ -33,13 +33,18 @@ def statefulsets(ctx: KVMContext) -> dict[str, Object]:
 
 
 def pods(ctx: KVMContext) -> dict[str, dict[str, Object]]:
-    """The VM pods by pool, then by name (= node name)."""
+    """The VM pods by pool, then by name (= node name): those the pool's StatefulSet controls, and no pod that
+    merely carries its labels — only these are ever deleted to replace a VM."""
     namespace = key.workers_namespace(ctx.name)
     found: dict[str, dict[str, Object]] = {}
     for pod in ctx.cache(POD).by_index(key.CLUSTER_INDEX, ctx.name):
-        pool = pod["metadata"].get("labels", {}).get(key.POOL_LABEL)
-        if pool and pod["metadata"].get("namespace") == namespace:
-            found.setdefault(pool, {})[pod["metadata"]["name"]] = pod
+        meta = pod["metadata"]
+        pool = meta.get("labels", {}).get(key.POOL_LABEL)
+        if not pool or meta.get("namespace") != namespace:
+            continue
+        controller: dict[str, str] = next((r for r in meta.get("ownerReferences") or [] if r.get("controller")), {})
+        if (controller.get("kind"), controller.get("name")) == ("StatefulSet", key.pool_workload(pool)):
+            found.setdefault(pool, {})[meta["name"]] = pod
     return found
 
 

@@ -26,7 +26,7 @@ import json
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from kvm_operator import key, metrics
+from kvm_operator import key, metrics, timestamps
 from kvm_operator.drain import drain
 from kvm_operator.guest import GuestClients, GuestUnreachable
 from kvm_operator.launcher.vm import ACCELERATOR_LABEL
@@ -47,10 +47,6 @@ if TYPE_CHECKING:
 WORKERS_READY = "WorkersReady"
 REVISION_LABEL = "controller-revision-hash"
 HOSTNAME = "kubernetes.io/hostname"
-
-
-def now() -> datetime.datetime:
-    return datetime.datetime.now(datetime.UTC)
 
 
 def node_ready(node: Object | None) -> bool:
@@ -91,7 +87,8 @@ class Pool:
 class WorkerPools(Resource[KVMConfigSpec, KVMConfigStatus]):
     shared: Shared
     guests: GuestClients = field(default_factory=GuestClients)
-    _boots_seen: set[str] = field(default_factory=set)  # pod uids whose boot duration was observed
+    _started: datetime.datetime = field(default_factory=timestamps.now)
+    _boots_seen: dict[str, set[str]] = field(default_factory=dict)  # by "<cluster>/<pool>": pod uids observed
 
     def ensure_created(self, ctx: KVMContext) -> None:
         specs = pool_specs(ctx)
@@ -119,7 +116,7 @@ class WorkerPools(Resource[KVMConfigSpec, KVMConfigStatus]):
                 self._roll(ctx, pool, guest)
                 self._repair(ctx, pool, guest)
                 self._clean_up(ctx, pool, guest)
-            self._observe_boots(pool)
+            self._observe_boots(ctx, pool)
             pools.append(pool)
         self._report(ctx, pools, None)
 
@@ -133,6 +130,8 @@ class WorkerPools(Resource[KVMConfigSpec, KVMConfigStatus]):
         if left:
             raise RequeueAfter(2, f"waiting for worker VMs {', '.join(left[:3])} to power off")
         self.guests.forget(ctx.name)
+        for seen in [k for k in self._boots_seen if k.startswith(f"{ctx.name}/")]:
+            del self._boots_seen[seen]
 
     # -- reading the guest ---------------------------------------------------------------------------------------
     def _guest_nodes(self, ctx: KVMContext) -> tuple[KubeClient | None, dict[str, Object], str | None]:
@@ -154,12 +153,10 @@ class WorkerPools(Resource[KVMConfigSpec, KVMConfigStatus]):
             if self._drained(ctx, pool, guest, victim, "scale-down"):
                 target = pool.have - 1
         elif pool.have < pool.want:
-            booted = 0  # VMs start in order, as far as boot configurations exist
-            while (
-                booted < pool.want
-                and issued(ctx, key.node_name(pool.name, booted))
-                and self._bootable(ctx, pool, key.node_name(pool.name, booted))
-            ):
+            # VMs start in order, as far as boot configurations exist (one per issued node certificate).
+            configs = (self._boot_secret(ctx, pool.name) or {}).get("data") or {}
+            booted = 0
+            while booted < pool.want and f"{key.node_name(pool.name, booted)}.ign" in configs:
                 booted += 1
             target = max(pool.have, booted)
             if target < pool.want:
@@ -176,11 +173,6 @@ class WorkerPools(Resource[KVMConfigSpec, KVMConfigStatus]):
                 self._resize(ctx, pool, target)
             return
         self._apply(ctx, self.statefulset(ctx, pool.spec, target, version, network), pool)
-
-    def _bootable(self, ctx: KVMContext, pool: Pool, node: str) -> bool:
-        """Whether the pool's boot Secret has the node's configuration (its VM could not start without)."""
-        boot = self._boot_secret(ctx, pool.name)
-        return boot is not None and f"{node}.ign" in (boot.get("data") or {})
 
     def _boot_secret(self, ctx: KVMContext, pool: str) -> Object | None:
         return ctx.cache(SECRET).get_by_name(key.boot_secret(pool), key.workers_namespace(ctx.name))
@@ -271,7 +263,7 @@ class WorkerPools(Resource[KVMConfigSpec, KVMConfigStatus]):
             return False
         outcome = "timed_out" if result.timed_out else "drained"
         if result.started is not None:
-            metrics.worker_drain_duration.labels(outcome).observe((now() - result.started).total_seconds())
+            metrics.worker_drain_duration.labels(outcome).observe((timestamps.now() - result.started).total_seconds())
         if result.timed_out:
             ctx.event("Warning", "DrainTimedOut", result.message)
         else:
@@ -304,8 +296,8 @@ class WorkerPools(Resource[KVMConfigSpec, KVMConfigStatus]):
             config = issued(ctx, name)
             not_before = ((config or {}).get("status") or {}).get("notBefore")
             serial = ((config or {}).get("status") or {}).get("serial")
-            created = metrics.parse(pod["metadata"]["creationTimestamp"])
-            if not_before and serial and serials.get(name) == serial and created < metrics.parse(not_before):
+            created = timestamps.parse(pod["metadata"]["creationTimestamp"])
+            if not_before and serial and serials.get(name) == serial and created < timestamps.parse(not_before):
                 found[name] = "certificate"
         return found
 
@@ -346,12 +338,12 @@ class WorkerPools(Resource[KVMConfigSpec, KVMConfigStatus]):
                 continue  # going, or not placed yet (unschedulable: a new VM would not fare better)
             node = pool.nodes.get(name)
             if node is None:
-                if now() - metrics.parse(status["startTime"]) > after:
+                if timestamps.now() - timestamps.parse(status["startTime"]) > after:
                     found[name] = f"no Node registered {after.total_seconds():.0f} s after its VM started"
                 continue
             ready = get_condition(node.get("status") or {}, "Ready") or {}
             since = ready.get("lastTransitionTime")
-            if ready.get("status") != "True" and since and now() - metrics.parse(since) > after:
+            if ready.get("status") != "True" and since and timestamps.now() - timestamps.parse(since) > after:
                 found[name] = f"Node not Ready since {since}: {ready.get('reason', 'unknown')}"
         return found
 
@@ -387,20 +379,26 @@ class WorkerPools(Resource[KVMConfigSpec, KVMConfigStatus]):
             ctx.event("Normal", "NodeRemoved", f"guest Node {name} removed: its VM is gone")
 
     # -- status --------------------------------------------------------------------------------------------------------
-    def _observe_boots(self, pool: Pool) -> None:
+    def _observe_boots(self, ctx: KVMContext, pool: Pool) -> None:
         """A VM's boot duration, once per pod: its pod's creation to its Node's Ready, both as recorded by the API
-        servers (a restarted operator does not count again what it cannot have seen)."""
+        servers. Only Nodes that became Ready while this process ran count (a restarted operator, or the standby
+        taking over, does not count them again); what is remembered is the pool's current pods, nothing more."""
+        key_ = f"{ctx.name}/{pool.name}"
+        seen = self._boots_seen.get(key_, set()) & {pod["metadata"]["uid"] for pod in pool.pods.values()}
         for name, pod in pool.pods.items():
             uid = pod["metadata"]["uid"]
             ready = get_condition((pool.nodes.get(name) or {}).get("status") or {}, "Ready") or {}
-            if uid in self._boots_seen or ready.get("status") != "True" or not ready.get("lastTransitionTime"):
+            if uid in seen or ready.get("status") != "True" or not ready.get("lastTransitionTime"):
                 continue
-            self._boots_seen.add(uid)
-            took = metrics.parse(ready["lastTransitionTime"]) - metrics.parse(pod["metadata"]["creationTimestamp"])
-            if took.total_seconds() >= 0:
-                metrics.worker_boot_duration.observe(took.total_seconds())
-        if len(self._boots_seen) > 100_000:
-            self._boots_seen.clear()
+            seen.add(uid)
+            became_ready = timestamps.parse(ready["lastTransitionTime"])
+            took = (became_ready - timestamps.parse(pod["metadata"]["creationTimestamp"])).total_seconds()
+            if became_ready >= self._started and took >= 0:
+                metrics.worker_boot_duration.observe(took)
+        if seen:
+            self._boots_seen[key_] = seen
+        else:
+            self._boots_seen.pop(key_, None)
 
     @staticmethod
     def _why_not_ready(pool: Pool, name: str) -> str:
@@ -448,6 +446,7 @@ class WorkerPools(Resource[KVMConfigSpec, KVMConfigStatus]):
         ctx.status["workers"] = f"{ready}/{desired}"
         if waiting:
             problems.insert(0, waiting)
+        problems = list(dict.fromkeys(problems))  # the guest's silence, said once for all pools
         if problems:
             more = f" (and {len(problems) - 3} more)" if len(problems) > 3 else ""
             ctx.set_condition(WORKERS_READY, "False", "NotReady", ("; ".join(problems[:3]) + more)[:1000])

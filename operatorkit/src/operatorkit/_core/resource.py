@@ -109,14 +109,20 @@ class CRUDResource(Resource[SpecT, StatusT], Generic[SpecT, StateT, StatusT]):
         self._apply(ctx, self.delete_patch(ctx, self.current_state(ctx), self.desired_state(ctx)))
 
 
+def _omitted(value: Any) -> bool:
+    """An empty list, map or string, or null: what the API server leaves out of the object it stores."""
+    return value is None or (isinstance(value, list | dict | str) and not value)
+
+
 def is_subset(desired: Any, current: Any) -> bool:
-    """True when every field of ``desired`` has the same value in ``current`` (server defaults may add more).
+    """True when every field of ``desired`` has the same value in ``current`` (server defaults may add more; an
+    empty field the server leaves out, like a NetworkPolicy's ``ingress: []``, counts as the same).
 
     This is how server-side apply sees a no-op, so an unchanged object is never written again.
     """
     if isinstance(desired, dict):
         return isinstance(current, dict) and all(
-            key in current and is_subset(value, current[key]) for key, value in desired.items()
+            is_subset(value, current[key]) if key in current else _omitted(value) for key, value in desired.items()
         )
     if isinstance(desired, list):
         return (

@@ -22,14 +22,18 @@ _RECHECKED = ("generation", "labels", "annotations", "deletionTimestamp")
 def merge_patch(original: Mapping[str, Any], desired: Mapping[str, Any]) -> dict[str, Any]:
     """The RFC 7386 merge patch that turns ``original`` into ``desired``: changed keys, and removed keys as null
     at every depth — a key popped from a nested mapping must go from the stored object too, or it comes back on
-    the next read. Lists are replaced whole, as merge patches do."""
+    the next read. A key set to None that the original does not have is left out (the server stores no null, so
+    it would be sent again on every pass). Lists are replaced whole, as merge patches do."""
     patch: dict[str, Any] = {removed: None for removed in original if removed not in desired}
     for name, value in desired.items():
         before = original.get(name)
         if isinstance(value, dict) and isinstance(before, dict):
             if nested := merge_patch(before, value):
                 patch[name] = nested
-        elif name not in original or before != value:
+        elif name not in original:
+            if value is not None:  # null means absent, and it is: no write for nothing
+                patch[name] = value
+        elif before != value:
             patch[name] = value
     return patch
 
@@ -74,9 +78,8 @@ class PrimaryWriter:
         if ctx.deleting and ctx.finalizer_kept is None:
             return  # the finalizer is gone; the object may be too
         original = ctx.obj.get("status") or {}
-        if ctx.status == original:
+        if ctx.status == original or not (patch := merge_patch(original, ctx.status)):
             return
-        patch = merge_patch(original, ctx.status)
         meta = ctx.obj["metadata"]
         try:
             written = self.client.patch(
