@@ -187,6 +187,9 @@ def test_a_pool_scales_drains_rolls_repairs_and_goes(kube, namespace, start_kvm,
         # Scale up: the second VM starts once its certificate is issued.
         kube.patch(KVM_CONFIG, cluster, {"spec": {"workerPools": [{**POOL, "replicas": 2}]}}, namespace)
         wait_for(lambda: pod_uid(kube, cluster, "worker-default-1"), timeout=60, message="the second VM's pod")
+        grown = kube.get(SECRET, "worker-default-boot", workers)["data"]
+        assert grown["worker-default-0.ign"] == boot["worker-default-0.ign"], "the first node's config kept as it was"
+        assert json.loads(gzip.decompress(base64.b64decode(grown["worker-default-1.ign"])))["ignition"]
         register(guest, "worker-default-1")
         wait_for(lambda: status(kube, cluster, namespace).get("workers") == "2/2", timeout=30, message="2/2")
 

@@ -24,15 +24,15 @@ STATE_DIR = "/vm"
 SHUTDOWN_SECONDS = 60
 
 
-def millicores(value: int) -> str:
+def cpu_quantity(millicores: int) -> str:
     """CPU in the form the API server stores (``2``, not ``2000m``): the StatefulSet the operator applies then
     equals what it reads back, and an unchanged pool is not written again."""
-    return str(value // 1000) if value % 1000 == 0 else f"{value}m"
+    return str(millicores // 1000) if millicores % 1000 == 0 else f"{millicores}m"
 
 
-def mebibytes(value: int) -> str:
+def memory_quantity(mib: int) -> str:
     """Memory in the API server's canonical form (``2Gi``, not ``2048Mi``), for the same reason."""
-    return f"{value // 1024}Gi" if value % 1024 == 0 else f"{value}Mi"
+    return f"{mib // 1024}Gi" if mib % 1024 == 0 else f"{mib}Mi"
 
 
 @dataclass(frozen=True)
@@ -51,9 +51,9 @@ class VMPod:
     pull_policy: str = "IfNotPresent"
 
     def spec(self) -> dict[str, Any]:
-        memory = mebibytes(self.memory_mib + self.qemu_overhead_mib)
+        memory = memory_quantity(self.memory_mib + self.qemu_overhead_mib)
         limits = {"cpu": str(self.cpus), "memory": memory}
-        requests = {**limits, "cpu": millicores(max(1, int(self.cpus * 1000 / self.cpu_allocation_ratio)))}
+        requests = {**limits, "cpu": cpu_quantity(max(1, int(self.cpus * 1000 / self.cpu_allocation_ratio)))}
         launcher = [
             "--name=$(NODE_NAME)",
             f"--cpus={self.cpus}",

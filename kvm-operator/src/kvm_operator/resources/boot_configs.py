@@ -3,7 +3,7 @@ node (key ``<node>.ign``, gzip'd: a hundred nodes' certificates fit a Secret) ho
 key from its CertConfig's Secret, the guest API's name and address, and the pool's labels and taints. A node's
 entry appears once its certificate is issued — only then may its VM start — and changes when cert-operator renews
 the certificate. An annotation records what the Secret was rendered from (the shared inputs' hash, each node's
-certificate serial), so the certificates' Secrets are read only when one of those changed."""
+certificate serial), so a certificate's Secret is read only when that node is new or its certificate changed."""
 
 from __future__ import annotations
 
@@ -77,12 +77,21 @@ class BootConfigs(WorkerObjects):
         cluster = ctx.spec.cluster_id
         nodes = [key.node_name(pool.name, n) for n in range(node_count(ctx, pool.name, pool))]
         serials = {node: config["status"]["serial"] for node in nodes if (config := issued(ctx, node))}
-        record = json.dumps({"inputs": inputs_hash(ctx, self.shared, pool), "serials": serials}, sort_keys=True)
-        if existing is not None and existing["metadata"].get("annotations", {}).get(BOOT_ANNOTATION) == record:
+        inputs_now = inputs_hash(ctx, self.shared, pool)
+        record = json.dumps({"inputs": inputs_now, "serials": serials}, sort_keys=True)
+        recorded = (existing or {}).get("metadata", {}).get("annotations", {}).get(BOOT_ANNOTATION)
+        if existing is not None and recorded == record:
             return existing
+        # What is still right is kept: only a node that is new, or whose certificate changed, is read and rendered
+        # (a pool growing to a hundred nodes reads each certificate once, not once per node added after it).
+        before = json.loads(recorded) if recorded else {"inputs": None, "serials": {}}
+        kept = ((existing or {}).get("data") or {}) if before["inputs"] == inputs_now else {}
         inputs = boot_inputs(ctx, self.shared, pool)
         data: dict[str, str] = {}
-        for node in serials:
+        for node, serial in serials.items():
+            if before["serials"].get(node) == serial and f"{node}.ign" in kept:
+                data[f"{node}.ign"] = kept[f"{node}.ign"]
+                continue
             pem = ctx.client.get(SECRET, key.node_certificate(node), key.namespace(cluster))["data"]
             boot = bootconfig.WorkerBoot(
                 node=node,
