@@ -181,6 +181,13 @@ def repair_drift(admin: KubeClient, cluster: str) -> None:
             {"metadata": {"labels": {"kubeception.io/cluster": "tampered"}}},
             lambda: label(CLUSTER_ROLE_BINDING, namespace, "kubeception.io/cluster") == cluster,
         ),
+        (
+            DAEMON_SET,
+            "flannel",
+            namespace,
+            {"metadata": {"labels": {"kubeception.io/cluster": "tampered"}}},
+            lambda: label(DAEMON_SET, "flannel", "kubeception.io/cluster", namespace) == cluster,
+        ),
     ]
     for kind, name, in_namespace, patch, restored in edits:
         admin.patch(kind, name, patch, in_namespace)
