@@ -72,15 +72,16 @@ up: deps images ## start the mother cluster (kwok + $(REAL_NODES) real node), Op
 down: ## stop everything `make up` / `make demo` started (the cluster's state in $(STATE) survives)
 	@if [ -x .venv/bin/python ]; then .venv/bin/python -m kubeception_testenv down --state $(STATE); fi
 
-demo: up ## the local demo: the platform installed by its charts on the real node, a guest cluster `demo` with a worker VM
+demo: up ## the local demo: the platform installed by its charts on the real node, a guest cluster `demo` with a worker VM, an AWS guest `demo-aws` on moto
 	@$(PY) python -m kubeception_testenv install --state $(STATE)
-	@source $(STATE)/env && $(PY) kubectl apply -f examples/flannelconfig.yaml -f examples/certificates.yaml -f examples/kvmconfig.yaml >/dev/null
+	@source $(STATE)/env && $(PY) kubectl apply -f examples/flannelconfig.yaml -f examples/certificates.yaml -f examples/kvmconfig.yaml -f examples/awsconfig.yaml >/dev/null
 	@source $(STATE)/env && $(PY) kubectl wait --for=condition=HostsReady --timeout=120s flannelconfig/sample >/dev/null
 	@source $(STATE)/env && $(PY) kubectl wait --for=condition=Ready --timeout=120s certconfig/sample-apiserver >/dev/null
 	@source $(STATE)/env && $(PY) kubectl wait --for=condition=Ready --timeout=300s -n team-blue kvmconfig/demo >/dev/null
 	@source $(STATE)/env && $(PY) kubectl wait --for=condition=WorkersReady --timeout=300s -n team-blue kvmconfig/demo >/dev/null
+	@source $(STATE)/env && $(PY) kubectl wait --for=condition=Ready --timeout=300s -n team-blue awsconfig/demo-aws >/dev/null
 	@$(PY) python -m kubeception_testenv guest-kubeconfig --state $(STATE) --cluster team-blue/demo > $(STATE)/guest.kubeconfig
-	@source $(STATE)/env && $(PY) kubectl get kvmconfigs,flannelconfigs,caconfigs,certconfigs -A >&2
+	@source $(STATE)/env && $(PY) kubectl get kvmconfigs,awsconfigs,flannelconfigs,caconfigs,certconfigs -A >&2
 	@source $(STATE)/env && $(PY) kubectl get pods -n demo-workers -o wide >&2
 	@echo "# demo ready. The guest cluster demo, through HAProxy on the real node, its worker a VM in pod demo-workers/worker-default-0:" >&2
 	@echo "export KUBECONFIG=$(abspath $(STATE))/guest.kubeconfig"
@@ -94,6 +95,7 @@ bench: deps testenv ## benchmarks (prints tables; see docs/benchmarks.md)
 	$(PY) python bench/ingress.py --clusters 1000
 	$(PY) python bench/kvm.py --clusters 100
 	$(PY) python bench/workers.py --runs 2
+	$(PY) python bench/aws.py --clusters 50
 
 clean: down
 	rm -rf $(STATE) .mypy_cache .ruff_cache .pytest_cache

@@ -56,6 +56,7 @@ SUFFIXES = {"counter": ("_total",), "histogram": ("_bucket", "_sum", "_count"), 
 
 
 def test_dashboard_and_alerts_use_only_metrics_the_operators_export():
+    import aws_operator.metrics
     import cert_operator.metrics
     import flannel_operator.metrics
     import ingress_operator.metrics
@@ -64,6 +65,7 @@ def test_dashboard_and_alerts_use_only_metrics_the_operators_export():
     from ingress_operator.agent.agent import REGISTRY as AGENT_REGISTRY
 
     modules = (
+        aws_operator.metrics,
         cert_operator.metrics,
         flannel_operator.metrics,
         ingress_operator.metrics,

@@ -19,7 +19,7 @@ from flannel_operator.spec import FLANNEL_CONFIG
 from kubeception_testenv import wait_for
 from kubeception_testenv.images import version
 from kubeception_testenv.network import run
-from kubeception_testenv.platform import NAMESPACE, OPERATORS, VAULT_AUTH_MOUNT
+from kubeception_testenv.platform import NAMESPACE, VAULT_AUTH_MOUNT
 from operatorkit import is_true
 from operatorkit.kinds import LEASE, POD
 from operatorkit.kinds import NAMESPACE as NAMESPACE_KIND
@@ -43,7 +43,7 @@ def leader(kube: Any, name: str) -> str:
 
 
 def test_each_operator_runs_from_its_chart_and_one_replica_leads(platform, real_kube):
-    for name in OPERATORS:
+    for name in platform.operators:
         # Ready (/readyz: caches synced, the operator's checks passed) — waited for, because the node's kubelet
         # may have been restarted by another test, and a restarted kubelet probes every pod afresh.
         wait_for(functools.partial(all_ready, real_kube, name), timeout=60, message=f"{name}'s pods Ready")

@@ -6,6 +6,7 @@ policy)."""
 from __future__ import annotations
 
 import functools
+import random
 import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -13,6 +14,11 @@ from typing import TYPE_CHECKING, Any
 import pytest
 import yaml
 
+from aws_operator.controller import aws_controller
+from aws_operator.shared import CA_CONFIG as AWS_CA_CONFIG
+from aws_operator.shared import CERT_CONFIG as AWS_CERT_CONFIG
+from aws_operator.shared import Shared as AWSShared
+from aws_operator.spec import AWS_CONFIG
 from cert_operator.controller import ca_controller, cert_controller
 from cert_operator.spec import CA_CONFIG, CERT_CONFIG
 from cert_operator.vault import Vault
@@ -50,6 +56,9 @@ from operatorkit.kinds import (
     STATEFUL_SET,
 )
 from operatorkit.testing import in_process_settings
+from tests.aws.conftest import aws_config
+from tests.aws.conftest import credentials as aws_credentials
+from tests.aws.conftest import settings as aws_settings
 from tests.cert.helpers import ca_config, cert_config, ready, status
 from tests.charts import render_chart, service_account_kubeconfig
 from tests.flannel.conftest import settings_for
@@ -63,7 +72,7 @@ from tests.security.conftest import audit_events, denied, granted, install, used
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
 
-    from kubeception_testenv import ControlPlane, OpenBaoServer
+    from kubeception_testenv import ControlPlane, MotoServer, OpenBaoServer
 
 CHARTS = Path(__file__).parents[2] / "charts"
 
@@ -487,9 +496,16 @@ def repair_kvm_drift(admin: KubeClient, cluster: str, tenant: str) -> None:
         (KVM_FLANNEL_CONFIG, cluster, None),
         (KVM_INGRESS_CONFIG, cluster, None),
     ]
+    repair_cluster_drift(admin, KVM_CONFIG, cluster, tenant, edits)
+
+
+def repair_cluster_drift(
+    admin: KubeClient, primary: Kind, cluster: str, tenant: str, edits: list[tuple[Kind, str, str | None]]
+) -> None:
+    """Each of ``edits`` tampered with, then the cluster's kubeconfig Secret: the operator puts each back."""
     for kind, name, namespace in edits:
         admin.patch(kind, name, {"metadata": {"labels": {"kubeception.io/cluster": "tampered"}}}, namespace)
-        admin.patch(KVM_CONFIG, cluster, {"metadata": {"annotations": {"nudge": kind.plural}}}, tenant)
+        admin.patch(primary, cluster, {"metadata": {"annotations": {"nudge": kind.plural}}}, tenant)
         wait_for(
             functools.partial(labelled, admin, kind, name, namespace, cluster),
             timeout=30,
@@ -497,7 +513,7 @@ def repair_kvm_drift(admin: KubeClient, cluster: str, tenant: str) -> None:
         )
     secret = f"{cluster}-kubeconfig"
     admin.patch(SECRET, secret, {"metadata": {"annotations": {"kubeception.io/endpoint": "https://evil"}}}, tenant)
-    admin.patch(KVM_CONFIG, cluster, {"metadata": {"annotations": {"nudge": "kubeconfig"}}}, tenant)
+    admin.patch(primary, cluster, {"metadata": {"annotations": {"nudge": "kubeconfig"}}}, tenant)
     wait_for(
         lambda: (
             admin.get(SECRET, secret, tenant)["metadata"]["annotations"]["kubeception.io/endpoint"] != "https://evil"
@@ -577,3 +593,70 @@ def test_kvm_credentials_cannot_do_harm(admin, kvm_sa):
         assert "namespaces it owns" in refused(lambda: client.delete(POD, "web", "default"))
     finally:
         admin.delete(POD, "web", "default")
+
+
+# -- aws-operator ----------------------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def aws_sa(audited: ControlPlane, admin: KubeClient, release: str, tmp_path_factory: pytest.TempPathFactory):
+    return installed_chart(audited, admin, release, "aws-operator", tmp_path_factory.mktemp("sa"))
+
+
+def test_aws_operator_uses_every_grant_and_is_denied_nothing(
+    audited, admin, release, aws_sa, openbao: OpenBaoServer, moto_server: MotoServer, monkeypatch: pytest.MonkeyPatch
+):
+    """An AWS guest's life as the chart's ServiceAccount: created (PKI, kubeconfig), edited objects put back, a
+    second AWSConfig with the same id refused, deleted."""
+    manifest, client = aws_sa
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    vault = Vault(openbao.url, TokenAuth(openbao.root_token))
+    certs = Operator([ca_controller(vault), cert_controller(vault, 1)], in_process_settings(), client=admin)
+    settings = aws_settings(
+        moto_server.url, leader_election={"enabled": True, "namespace": release, "id": "aws-operator"}
+    )
+    operator = Operator([aws_controller(AWSShared(settings))], settings, client=client)
+    certs.start()
+    operator.start()
+    tenant, other = f"tenant-{uuid.uuid4().hex[:6]}", f"other-{uuid.uuid4().hex[:6]}"
+    for name in (tenant, other):
+        admin.create(NAMESPACE, {"metadata": {"name": name}})
+        aws_credentials(admin, name, f"arn:aws:iam::{random.randrange(10**11, 10**12)}:role/kubeception")
+    cluster = f"lp{uuid.uuid4().hex[:6]}"
+    try:
+        admin.create(AWS_CONFIG, aws_config(cluster, tenant))
+        wait_for(lambda: is_true(aws_status(admin, cluster, tenant), "Ready"), timeout=120, message="Ready")
+        repair_aws_drift(admin, cluster, tenant)
+        admin.create(AWS_CONFIG, aws_config(cluster, other))  # the same id elsewhere: refused, Warning repeated
+        wait_for(lambda: count_events(admin, "NotOwned") > 1, timeout=60, message="an aggregated Event")
+        for namespace in (other, tenant):
+            admin.delete(AWS_CONFIG, cluster, namespace)
+        wait_for(lambda: not admin.list(AWS_CONFIG)["items"], timeout=120, message="deleted")
+    finally:
+        operator.stop()
+        certs.stop()
+        for name in (tenant, other):
+            admin.delete(NAMESPACE, name)
+    assert_least_privilege(manifest, audit_events(audited, f"system:serviceaccount:{release}:aws-operator"))
+
+
+def aws_status(admin: KubeClient, name: str, namespace: str) -> dict[str, Any]:
+    return dict(admin.get(AWS_CONFIG, name, namespace).get("status") or {})
+
+
+def repair_aws_drift(admin: KubeClient, cluster: str, tenant: str) -> None:
+    """Someone edits what aws-operator owns on the mother: it puts each object back (a patch of each kind)."""
+    edits: list[tuple[Kind, str, str | None]] = [
+        (NAMESPACE, cluster, None),
+        (AWS_CA_CONFIG, "ca", cluster),
+        (AWS_CERT_CONFIG, "admin", cluster),
+    ]
+    repair_cluster_drift(admin, AWS_CONFIG, cluster, tenant, edits)
+
+
+def test_aws_credentials_cannot_do_harm(admin, aws_sa):
+    _, client = aws_sa
+    mine = {"app.kubernetes.io/managed-by": "aws-operator"}
+    refused(lambda: client.create(NAMESPACE, {"metadata": {"name": f"x-{uuid.uuid4().hex[:6]}", "labels": mine}}))
+    refused(lambda: client.create(SECRET, {"metadata": {"name": "stolen", "namespace": "default", "labels": mine}}))
+    refused(lambda: client.delete(SECRET, "anything", "kube-system"))
+    refused(lambda: client.list(DEPLOYMENT, "kube-system"))

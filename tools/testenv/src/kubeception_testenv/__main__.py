@@ -26,7 +26,7 @@ from kubeception_testenv import reaper
 from kubeception_testenv._process import wait_for
 from kubeception_testenv.controlplane import ControlPlane
 from kubeception_testenv.images import build_all, recipes
-from kubeception_testenv.platform import OPERATORS, Platform
+from kubeception_testenv.platform import Platform
 from kubeception_testenv.servers import EtcdServer, MotoServer, OpenBaoServer
 
 _DEFAULT_STATE = Path(".run")
@@ -44,7 +44,7 @@ def _serve(state: Path, nodes: int, real_nodes: int) -> int:
     side = (
         # OpenBao keeps its data across down/up, like the cluster; it and the etcd listen where pods reach them.
         OpenBaoServer(state / "openbao", persistent=True, host=plane.host),
-        MotoServer(state / "moto"),
+        MotoServer(state / "moto", host=plane.host),
         EtcdServer(state / "flannel-etcd", name="flannel-etcd", host=plane.host),
     )
     try:
@@ -62,7 +62,7 @@ def _serve(state: Path, nodes: int, real_nodes: int) -> int:
             "AWS_DEFAULT_REGION": "eu-central-1",
             "KUBECEPTION_ETCD_ENDPOINT": etcd.url,
         }
-        platform = Platform.on(plane, openbao, etcd)
+        platform = Platform.on(plane, openbao, etcd, aws_url=moto.url)
         (state / "platform.json").write_text(json.dumps(dataclasses.asdict(platform), default=str))
         (state / "platform.json").chmod(0o600)
         (state / "status.json").write_text(
@@ -107,7 +107,7 @@ def _install(state: Path) -> int:
         return 1
     platform = _platform(state)
     platform.install()
-    print(f"# {', '.join(OPERATORS)} installed in {platform.namespace}", file=sys.stderr)
+    print(f"# {', '.join(platform.operators)} installed in {platform.namespace}", file=sys.stderr)
     return 0
 
 

@@ -34,7 +34,9 @@ CHARTS = ROOT / "charts"
 CRDS = ROOT / "crds"
 VAULT_AUTH_MOUNT = "kubernetes"
 VAULT_POLICY = "cert-operator"
-OPERATORS = ("cert-operator", "flannel-operator", "ingress-operator", "kvm-operator")
+OPERATORS = ("cert-operator", "flannel-operator", "ingress-operator", "kvm-operator", "aws-operator")
+AWS_REGION = "eu-central-1"
+AWS_AMI = "ami-12c6146b"  # one of moto's images: the local "AWS" boots nothing
 BASE_DOMAIN = "kubeception.test"  # guest API hostnames: api.<cluster>.<base domain>
 
 
@@ -59,6 +61,7 @@ class Platform:
     ingress_address: str = ""  # an HAProxy's address (the first real node's): what worker VMs and kvm-operator dial
     accelerator: str = "tcg"  # /dev/kvm opens here but guests make no progress under it (real-nodes.md)
     cpu_allocation_ratio: float = 4.0  # a 2-core node runs the operators, a control plane and two 1-vCPU VMs
+    aws_url: str = ""  # the local moto server (AWS's API) where pods reach it; empty: aws-operator is not installed
 
     @classmethod
     def on(cls, plane: ControlPlane, openbao: OpenBaoServer, etcd: EtcdServer, **options: Any) -> Platform:
@@ -82,7 +85,10 @@ class Platform:
         self.helm_install("flannel-operator", self.flannel_operator_values())
         self.helm_install("ingress-operator", self.ingress_operator_values())
         self.helm_install("kvm-operator", self.kvm_operator_values())
-        for name in OPERATORS:
+        if self.aws_url:
+            self.aws_credentials()
+            self.helm_install("aws-operator", self.aws_operator_values())
+        for name in self.operators:
             self.wait_available(name, timeout)
         self.wait_available("ingress-operator-haproxy", timeout, kind="daemonset")
 
@@ -158,6 +164,36 @@ class Platform:
             "nodeSelector": {REAL_NODE_LABEL: "real"},
         }
 
+    @property
+    def operators(self) -> tuple[str, ...]:
+        return OPERATORS if self.aws_url else OPERATORS[:-1]
+
+    def aws_credentials(self) -> None:
+        """aws-operator's own credentials (moto accepts any; they may only assume the guest accounts' roles)."""
+        manifests = [
+            {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": self.namespace}},
+            {
+                "apiVersion": "v1",
+                "kind": "Secret",
+                "metadata": {"name": "aws-operator-credentials", "namespace": self.namespace},
+                "stringData": {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"},
+            },
+        ]
+        kubectl = str(find_binary("kubectl"))
+        for manifest in manifests:
+            self._run(kubectl, f"--kubeconfig={self.kubeconfig}", "apply", "-f", "-", input=json.dumps(manifest))
+
+    def aws_operator_values(self) -> dict[str, object]:
+        """aws-operator against the local moto server (the AWS API), one replica: the guests are stacks there."""
+        return {
+            "replicas": 1,
+            "aws": {"endpointURL": self.aws_url, "credentialsSecret": "aws-operator-credentials"},
+            "dns": {"baseDomain": f"aws.{self.base_domain}"},
+            "amis": {"1.36.1": {AWS_REGION: AWS_AMI}, "1.36.3": {AWS_REGION: AWS_AMI}},
+            "stacks": {"pollSeconds": 2, "driftCheckSeconds": 300},
+            "nodeSelector": {REAL_NODE_LABEL: "real"},
+        }
+
     def helm_install(self, name: str, values: Mapping[str, object]) -> None:
         """``helm upgrade --install``: a second install (``make demo`` again) changes nothing that is the same."""
         self._run(
@@ -185,7 +221,7 @@ class Platform:
         )
 
     def uninstall(self) -> None:
-        for name in OPERATORS:
+        for name in self.operators:
             self._run(
                 str(find_binary("helm")),
                 "uninstall",

@@ -171,20 +171,28 @@ class OpenBaoServer(Server):
 
 
 class MotoServer(Server):
-    """moto in server mode: a local AWS endpoint for boto3 (``endpoint_url=server.url``)."""
+    """moto in server mode: a local AWS endpoint for boto3 (``endpoint_url=server.url``).
+
+    ``unauthenticated_calls``: when set, moto checks every call after that many against IAM — signatures of access
+    keys it issued, and the caller's policies (so an AssumeRole the caller may not make is refused, as AWS does)."""
 
     name = "moto"
 
-    def __init__(self, workdir: Path) -> None:
+    def __init__(self, workdir: Path, unauthenticated_calls: int | None = None, *, host: str = "127.0.0.1") -> None:
         super().__init__(workdir)
         self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
+        self.host = host
+        self.url = f"http://{host}:{self.port}"
+        self.unauthenticated_calls = unauthenticated_calls
 
     def command(self) -> Sequence[str]:
-        return [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(self.port)]
+        return [sys.executable, "-m", "moto.server", "-H", self.host, "-p", str(self.port)]
 
     def environment(self) -> Mapping[str, str]:
-        return {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
+        found = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
+        if self.unauthenticated_calls is not None:
+            found["INITIAL_NO_AUTH_ACTION_COUNT"] = str(self.unauthenticated_calls)
+        return found
 
     def healthy(self) -> bool:
         return http_status(f"{self.url}/moto-api/") is not None

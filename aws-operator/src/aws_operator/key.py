@@ -1,0 +1,98 @@
+"""Every name aws-operator derives from a cluster id, in one place (Giant Swarm's ``key`` package).
+
+On the mother, a cluster's PKI lives in namespace ``<clusterID>`` — the same claim on the id a KVMConfig makes, so
+no two clusters of either kind share an id. In the guest's AWS account, everything is named after the id and
+carries it as a tag: the stack ``kubeception-<id>``, the bucket ``kubeception-<id>-<account>-<region>`` (bucket
+names are global: the account and region keep two tenants' buckets apart), the key alias ``alias/kubeception/<id>``.
+CloudFormation logical ids of a worker pool escape the pool's name (lowercase, digits, ``-``) into one that no other
+pool name produces: ``-`` becomes ``X``, the only upper-case letter it can contain.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from operatorkit import CLUSTER_LABEL, MANAGED_BY_LABEL
+
+MANAGER = "aws-operator"
+CLUSTER_INDEX = "cluster"
+ORGANIZATION_LABEL = "kubeception.io/organization"
+TEAM_LABEL = "kubeception.io/team"
+CLUSTER_TAG = "kubeception.io/cluster"
+OWNER_TAG = "kubeception.io/owner"  # the claim: the owning AWSConfig's identity (operatorkit.Owner)
+ROLE_TAG = "kubeception.io/role"
+APPROVE_ANNOTATION = "kubeception.io/approve-change-set"
+RECREATE_ANNOTATION = "kubeception.io/recreate"
+CA = "ca"
+
+# One CertConfig (and Secret) per certificate the masters and workers need: name → (CA role, common name). They
+# reach the instances encrypted with the cluster's KMS key, as objects in its bucket.
+CERTIFICATES: dict[str, tuple[str, str]] = {
+    "etcd-server": ("etcd", "etcd"),
+    "etcd-peer": ("etcd", "etcd-peer"),
+    "apiserver": ("apiserver", "kube-apiserver"),
+    "apiserver-etcd-client": ("client", "kube-apiserver-etcd-client"),
+    "apiserver-kubelet-client": ("admin", "kube-apiserver-kubelet-client"),
+    "service-accounts": ("client", "service-accounts"),
+    "controller-manager": ("client", "system:kube-controller-manager"),
+    "scheduler": ("client", "system:kube-scheduler"),
+    "admin": ("admin", "kubernetes-admin"),
+    "kubelet-bootstrap": ("bootstrap", "kubelet-bootstrap"),
+}
+MASTER_CERTIFICATES = tuple(name for name in CERTIFICATES if name not in {"admin", "kubelet-bootstrap"})
+WORKER_CERTIFICATES = ("kubelet-bootstrap",)
+
+
+def namespace(cluster_id: str) -> str:
+    """The cluster's namespace on the mother: its CAConfig, CertConfigs and their Secrets."""
+    return cluster_id
+
+
+def kubeconfig_secret(cluster_id: str) -> str:
+    return f"{cluster_id}-kubeconfig"
+
+
+def stack(cluster_id: str) -> str:
+    """The guest's main stack: network, IAM, masters, worker pools, load balancers, DNS."""
+    return f"kubeception-{cluster_id}"
+
+
+def bucket(cluster_id: str, account: str, region: str) -> str:
+    """At most 12 + 30 + 12 + 15 + 3 = 72 characters is too long for S3's 63: the region is shortened to its
+    initials and number (eu-west-1 → ew1), unique among AWS's regions."""
+    short = "".join(part[0] for part in region.split("-")[:-1]) + region.rsplit("-", 1)[1]
+    return f"kubeception-{cluster_id}-{account}-{short}"
+
+
+def key_alias(cluster_id: str) -> str:
+    return f"alias/kubeception/{cluster_id}"
+
+
+def certificate_object(name: str) -> str:
+    return f"certificates/{name}.enc"
+
+
+def boot_object(role: str) -> str:
+    """The Ignition config an instance of ``role`` (``master`` or ``worker-<pool>``) fetches at boot."""
+    return f"boot/{role}.ign"
+
+
+def pool_id(pool: str) -> str:
+    """A pool's part of CloudFormation logical ids (alphanumeric only): ``-`` → ``X``, unique per pool name."""
+    return pool.replace("-", "X")
+
+
+def zone(cluster_id: str, base_domain: str) -> str:
+    return f"{cluster_id}.{base_domain}"
+
+
+def labels(cluster_id: str) -> dict[str, str]:
+    return {CLUSTER_LABEL: cluster_id, MANAGED_BY_LABEL: MANAGER}
+
+
+def metadata(cluster_id: str, name: str) -> dict[str, Any]:
+    return {"name": name, "namespace": namespace(cluster_id), "labels": labels(cluster_id)}
+
+
+def managed_selector() -> str:
+    return f"{MANAGED_BY_LABEL}={MANAGER}"

@@ -1,0 +1,171 @@
+"""What a deleted stack can leave behind, found by list calls and removed — only when it is provably ours.
+
+CloudFormation cannot delete a VPC that holds something it did not make (network interfaces left by the guest's
+own load balancers, an instance's interface not released in time): the stack's deletion fails, or — on moto's
+server, whose CloudFormation deletes neither NAT gateways nor the interfaces of terminated instances — ends with
+the VPC still there. The original aws-operator swept such leftovers too. A VPC is swept only if it carries this
+AWSConfig's claim (the stack's tags, which CloudFormation propagates); what is inside it is ours by containment.
+Roles are found by the cluster's IAM path, the zone by the id recorded from the stack's outputs.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from aws_operator import key
+from aws_operator.aws import AWSError, call
+
+if TYPE_CHECKING:
+    from aws_operator.aws import Account
+
+
+def _tags(found: dict[str, Any]) -> dict[str, str]:
+    return {t["Key"]: t["Value"] for t in found.get("Tags") or found.get("TagSet") or []}
+
+
+def claimed_vpcs(ec2: Any, cluster_id: str, claim: str) -> list[str]:
+    vpcs = call(
+        "ec2:DescribeVpcs",
+        ec2.describe_vpcs,
+        Filters=[{"Name": f"tag:{key.CLUSTER_TAG}", "Values": [cluster_id]}],
+    )["Vpcs"]
+    return [v["VpcId"] for v in vpcs if _tags(v).get(key.OWNER_TAG) == claim]
+
+
+def sweep(account: Account, cluster_id: str, claim: str, zone_id: str | None) -> list[str]:
+    """Remove what is left of the cluster's stack; returns what was removed (for an Event)."""
+    removed: list[str] = []
+    ec2 = account.client("ec2")
+    for vpc in claimed_vpcs(ec2, cluster_id, claim):
+        removed += _sweep_vpc(account, ec2, vpc)
+    removed += _sweep_roles(account.client("iam"), cluster_id)
+    if zone_id is not None:
+        removed += _sweep_zone(account.client("route53"), zone_id)
+    return removed
+
+
+def _sweep_vpc(account: Account, ec2: Any, vpc: str) -> list[str]:
+    removed: list[str] = []
+    in_vpc = [{"Name": "vpc-id", "Values": [vpc]}]
+    balancers = call("elb:DescribeLoadBalancers", account.client("elb").describe_load_balancers)
+    for lb in balancers["LoadBalancerDescriptions"]:
+        if lb.get("VPCId") == vpc:
+            call(
+                "elb:DeleteLoadBalancer",
+                account.client("elb").delete_load_balancer,
+                LoadBalancerName=lb["LoadBalancerName"],
+            )
+            removed.append(f"load balancer {lb['LoadBalancerName']}")
+    allocations: list[str] = []
+    for nat in call("ec2:DescribeNatGateways", ec2.describe_nat_gateways, Filters=in_vpc)["NatGateways"]:
+        if nat["State"] not in {"deleted", "deleting"}:
+            allocations += [a["AllocationId"] for a in nat.get("NatGatewayAddresses", []) if a.get("AllocationId")]
+            call("ec2:DeleteNatGateway", ec2.delete_nat_gateway, NatGatewayId=nat["NatGatewayId"])
+            removed.append(f"NAT gateway {nat['NatGatewayId']}")
+    reservations = call("ec2:DescribeInstances", ec2.describe_instances, Filters=in_vpc)["Reservations"]
+    running = [i["InstanceId"] for r in reservations for i in r["Instances"] if i["State"]["Name"] != "terminated"]
+    if running:
+        call("ec2:TerminateInstances", ec2.terminate_instances, InstanceIds=running)
+        removed += [f"instance {i}" for i in running]
+    interfaces = call("ec2:DescribeNetworkInterfaces", ec2.describe_network_interfaces, Filters=in_vpc)
+    for eni in interfaces["NetworkInterfaces"]:
+        if eni.get("Status") != "available":
+            continue  # an instance's own interface goes with the instance (terminated above)
+        call("ec2:DeleteNetworkInterface", ec2.delete_network_interface, NetworkInterfaceId=eni["NetworkInterfaceId"])
+        removed.append(f"network interface {eni['NetworkInterfaceId']}")
+    for allocation in allocations:
+        try:
+            call("ec2:ReleaseAddress", ec2.release_address, AllocationId=allocation)
+            removed.append(f"address {allocation}")
+        except AWSError as exc:
+            if exc.code != "InvalidAllocationID.NotFound":
+                raise
+    gateways = call(
+        "ec2:DescribeInternetGateways",
+        ec2.describe_internet_gateways,
+        Filters=[{"Name": "attachment.vpc-id", "Values": [vpc]}],
+    )["InternetGateways"]
+    for gateway in gateways:
+        call(
+            "ec2:DetachInternetGateway",
+            ec2.detach_internet_gateway,
+            InternetGatewayId=gateway["InternetGatewayId"],
+            VpcId=vpc,
+        )
+        call("ec2:DeleteInternetGateway", ec2.delete_internet_gateway, InternetGatewayId=gateway["InternetGatewayId"])
+        removed.append(f"internet gateway {gateway['InternetGatewayId']}")
+    for subnet in call("ec2:DescribeSubnets", ec2.describe_subnets, Filters=in_vpc)["Subnets"]:
+        call("ec2:DeleteSubnet", ec2.delete_subnet, SubnetId=subnet["SubnetId"])
+        removed.append(f"subnet {subnet['SubnetId']}")
+    for table in call("ec2:DescribeRouteTables", ec2.describe_route_tables, Filters=in_vpc)["RouteTables"]:
+        if any(a.get("Main") for a in table.get("Associations", [])):
+            continue
+        for association in table.get("Associations", []):
+            call(
+                "ec2:DisassociateRouteTable",
+                ec2.disassociate_route_table,
+                AssociationId=association["RouteTableAssociationId"],
+            )
+        call("ec2:DeleteRouteTable", ec2.delete_route_table, RouteTableId=table["RouteTableId"])
+        removed.append(f"route table {table['RouteTableId']}")
+    for group in call("ec2:DescribeSecurityGroups", ec2.describe_security_groups, Filters=in_vpc)["SecurityGroups"]:
+        if group["GroupName"] != "default":
+            call("ec2:DeleteSecurityGroup", ec2.delete_security_group, GroupId=group["GroupId"])
+            removed.append(f"security group {group['GroupId']}")
+    call("ec2:DeleteVpc", ec2.delete_vpc, VpcId=vpc)
+    removed.append(f"VPC {vpc}")
+    return removed
+
+
+def _sweep_roles(iam: Any, cluster_id: str) -> list[str]:
+    removed: list[str] = []
+    path = f"/kubeception/{cluster_id}/"
+    for profile in call("iam:ListInstanceProfiles", iam.list_instance_profiles, PathPrefix=path)["InstanceProfiles"]:
+        for role in profile.get("Roles", []):
+            call(
+                "iam:RemoveRoleFromInstanceProfile",
+                iam.remove_role_from_instance_profile,
+                InstanceProfileName=profile["InstanceProfileName"],
+                RoleName=role["RoleName"],
+            )
+        call(
+            "iam:DeleteInstanceProfile", iam.delete_instance_profile, InstanceProfileName=profile["InstanceProfileName"]
+        )
+        removed.append(f"instance profile {profile['InstanceProfileName']}")
+    for role in call("iam:ListRoles", iam.list_roles, PathPrefix=path)["Roles"]:
+        for policy in call("iam:ListRolePolicies", iam.list_role_policies, RoleName=role["RoleName"])["PolicyNames"]:
+            call("iam:DeleteRolePolicy", iam.delete_role_policy, RoleName=role["RoleName"], PolicyName=policy)
+        call("iam:DeleteRole", iam.delete_role, RoleName=role["RoleName"])
+        removed.append(f"role {role['RoleName']}")
+    return removed
+
+
+def hosted_zone(route53: Any, zone_id: str) -> dict[str, Any] | None:
+    try:
+        return dict(call("route53:GetHostedZone", route53.get_hosted_zone, Id=zone_id)["HostedZone"])
+    except AWSError as exc:
+        if exc.code == "NoSuchHostedZone":
+            return None
+        raise
+
+
+def _sweep_zone(route53: Any, zone_id: str) -> list[str]:
+    """The zone the stack made: its id was recorded from the stack's outputs (the record is the claim — moto's
+    CloudFormation gives its zones neither tags nor a comment)."""
+    if hosted_zone(route53, zone_id) is None:
+        return []
+    records = call("route53:ListResourceRecordSets", route53.list_resource_record_sets, HostedZoneId=zone_id)
+    changes = [
+        {"Action": "DELETE", "ResourceRecordSet": record}
+        for record in records["ResourceRecordSets"]
+        if record["Type"] not in {"SOA", "NS"}
+    ]
+    if changes:
+        call(
+            "route53:ChangeResourceRecordSets",
+            route53.change_resource_record_sets,
+            HostedZoneId=zone_id,
+            ChangeBatch={"Changes": changes},
+        )
+    call("route53:DeleteHostedZone", route53.delete_hosted_zone, Id=zone_id)
+    return [f"hosted zone {zone_id}"]

@@ -1,0 +1,79 @@
+"""Claims on state in the guest account, and what happens when that state vanished.
+
+Everything the operator makes in AWS carries the owning AWSConfig's identity as the tag ``kubeception.io/owner``
+(operatorkit's claim text). Nothing is written or deleted without that claim naming this AWSConfig. State that was
+made (the status recorded it) and is gone is reported — a ``StateLost`` condition, a Warning, a metric an alert
+watches — and made again only when the AWSConfig carries ``kubeception.io/recreate: <what>`` (``stack``,
+``bucket``, ``key``, or a comma-separated list).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, NoReturn
+
+from aws_operator import key, metrics
+from aws_operator.spec import AWS_CONFIG
+from operatorkit import READY, NotOwned, Owner, ReconcileError, check_claim
+
+if TYPE_CHECKING:
+    from aws_operator.spec import AWSContext
+
+LOST = "StateLost"
+
+
+class Lost(ReconcileError):
+    reason = LOST
+
+
+def claim_tags(ctx: AWSContext) -> dict[str, str]:
+    return {key.OWNER_TAG: ctx.owner.encode(), key.CLUSTER_TAG: ctx.name}
+
+
+def tag_list(tags: dict[str, str]) -> list[dict[str, str]]:
+    return [{"Key": k, "Value": v} for k, v in tags.items()]
+
+
+def check_owner(ctx: AWSContext, recorded: str | None, what: str) -> bool:
+    """True when this AWSConfig holds the claim, False when nothing is claimed; raises :class:`NotOwned`
+    (with a Ready condition naming the holder) otherwise."""
+    holder = Owner.decode(recorded)
+    exists = False
+    if holder is not None:
+        found = ctx.cache(AWS_CONFIG).get_by_name(holder.name, holder.namespace)
+        exists = found is not None and found["metadata"].get("uid") == holder.uid
+    try:
+        return check_claim(recorded, what, ctx.obj, owner_exists=exists)
+    except NotOwned as exc:
+        ctx.set_condition(READY, "False", "NotOwned", str(exc))
+        raise
+
+
+def require_owner(ctx: AWSContext, recorded: str | None, what: str) -> None:
+    """Before writing: this AWSConfig's claim, or a refusal — state that exists unclaimed was made by someone else
+    and is not adopted."""
+    if not check_owner(ctx, recorded, what):
+        message = f"{what} exists and was not created by kubeception; it is left untouched"
+        ctx.set_condition(READY, "False", "NotOwned", message)
+        raise NotOwned(message)
+
+
+def recreate_requested(ctx: AWSContext, what: str) -> bool:
+    wanted = ctx.annotations.get(key.RECREATE_ANNOTATION, "")
+    return what in {part.strip() for part in wanted.split(",")}
+
+
+def report_lost(ctx: AWSContext, what: str, message: str) -> NoReturn:
+    """``what`` (stack, bucket, key) existed and is gone: say so, and leave it gone."""
+    text = f"{message}; it is not recreated by itself (annotate {key.RECREATE_ANNOTATION}={what} to make a new one)"
+    if not any(c.get("type") == LOST and c.get("status") == "True" for c in ctx.status.get("conditions", [])):
+        ctx.event("Warning", LOST, text)
+    ctx.set_condition(LOST, "True", f"{what.capitalize()}Lost", text)
+    ctx.set_condition(READY, "False", LOST, text)
+    metrics.state_lost.labels(ctx.namespace or "", ctx.name).set(1)
+    raise Lost(text)
+
+
+def not_lost(ctx: AWSContext) -> None:
+    if any(c.get("type") == LOST for c in ctx.status.get("conditions", [])):
+        ctx.set_condition(LOST, "False", "Present", "the cluster's stack, bucket and key exist")
+    metrics.state_lost.labels(ctx.namespace or "", ctx.name).set(0)

@@ -1,0 +1,75 @@
+"""Assume the guest account's role named by the credentials Secret (in the AWSConfig's own namespace: a tenant can
+only point at Secrets it has). The role and account are recorded in status, so deletion reaches the account even
+after the Secret is gone; the account may not change once something was made in it."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, NoReturn
+
+from aws_operator.aws import AWSError
+from aws_operator.shared import NoAccount, Shared
+from aws_operator.spec import ROLE_ARN, AWSConfigSpec, AWSConfigStatus
+from operatorkit import READY, Resource
+from operatorkit.kinds import SECRET
+
+if TYPE_CHECKING:
+    from aws_operator.spec import AWSContext
+
+CONDITION = "CredentialsValid"
+
+
+@dataclass
+class Credentials(Resource[AWSConfigSpec, AWSConfigStatus]):
+    shared: Shared
+
+    def ensure_created(self, ctx: AWSContext) -> None:
+        spec = ctx.spec
+        secret_name = spec.credentials.secret_name
+        role = self._role(ctx, secret_name)
+        recorded_role = ctx.status.get("roleARN")
+        if recorded_role and ctx.status.get("stacks") and recorded_role.split(":")[4] != role.split(":")[4]:
+            self._refuse(
+                ctx,
+                "AccountChanged",
+                f"Secret {secret_name} names a role in account {role.split(':')[4]}, but this cluster's stacks are in "
+                f"account {recorded_role.split(':')[4]}; a cluster cannot move to another account",
+            )
+        try:
+            account = self.shared.shared_account(role, ctx.namespace or "", spec.region)
+        except AWSError as exc:
+            self._refuse(ctx, "AssumeRoleFailed", f"cannot assume {role}: {exc.code}: {exc.aws_message}")
+        ctx.status |= {"roleARN": role, "account": account.account_id, "region": spec.region}
+        ctx.set_condition(
+            CONDITION,
+            "True",
+            "RoleAssumed",
+            f"assumed {role} in account {account.account_id} "
+            f"(ExternalId {self.shared.aws.external_id(ctx.namespace or '')})",
+        )
+
+    def _role(self, ctx: AWSContext, secret_name: str) -> str:
+        secret = ctx.client.get_or_none(SECRET, secret_name, ctx.namespace)
+        if secret is None:
+            self._refuse(ctx, "SecretNotFound", f"Secret {ctx.namespace}/{secret_name} does not exist")
+        raw = (secret.get("data") or {}).get("roleARN", "")
+        try:
+            role = base64.b64decode(raw, validate=True).decode().strip()
+        except (binascii.Error, UnicodeDecodeError):
+            role = ""
+        if not ROLE_ARN.fullmatch(role):
+            self._refuse(
+                ctx,
+                "InvalidRoleARN",
+                f"Secret {ctx.namespace}/{secret_name}: key roleARN must be an IAM role ARN "
+                "(arn:aws:iam::<12-digit account>:role/<name>)",
+            )
+        return role
+
+    @staticmethod
+    def _refuse(ctx: AWSContext, reason: str, message: str) -> NoReturn:
+        ctx.set_condition(CONDITION, "False", reason, message)
+        ctx.set_condition(READY, "False", reason, message)
+        raise NoAccount(message, reason=reason)

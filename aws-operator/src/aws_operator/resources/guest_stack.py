@@ -1,0 +1,433 @@
+"""The guest's main stack (see :mod:`aws_operator.templates.guest`), created once and changed only through
+change sets.
+
+Creation is one CreateStack with termination protection, ``OnFailure=DELETE`` and an idempotency token: a restarted
+operator finds its stack by name (and its claim by tag) instead of making a second one. A creation that fails is
+deleted — nothing half-made stays in the account — and the same template is not tried again until the spec
+changes; the condition carries CloudFormation's reason. Every later change is a change set: what it would change
+and replace goes to status and an Event before it runs, and one that replaces masters waits for the annotation
+``kubeception.io/approve-change-set: <its name>``. Progress and failures come from the stack's events; the
+operator looks again every ``stacks.pollSeconds`` while CloudFormation works, never sleeps.
+
+An unchanged, complete stack costs no AWS call per pass: the recorded template hash says there is nothing to do,
+and the drift check looks at the account on its own schedule.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, NoReturn
+
+from aws_operator import key, metrics, stacks
+from aws_operator.aws import AWSError, call
+from aws_operator.leftovers import hosted_zone, sweep
+from aws_operator.resources._external import (
+    check_owner,
+    claim_tags,
+    recreate_requested,
+    report_lost,
+    require_owner,
+    tag_list,
+)
+from aws_operator.spec import AWSConfigSpec, AWSConfigStatus
+from aws_operator.templates.guest import GuestInputs, Pool, render
+from operatorkit import READY, CancelReconcile, ReconcileError, RequeueAfter, Resource
+
+if TYPE_CHECKING:
+    from aws_operator.shared import Shared
+    from aws_operator.spec import AWSContext
+
+CONDITION = "StackReady"
+APPROVAL = "ChangeSetApproved"
+UNSUPPORTED = {"ResponseParserError", "NotImplemented", "NotImplementedError"}
+"""What an endpoint answers to an API it does not implement (moto's server: an HTML 500 page)."""
+TRANSIENT = {"Throttling", "ThrottlingException", "RequestLimitExceeded", "InternalFailure", "ServiceUnavailable"}
+
+
+class Unsupported(ReconcileError):
+    reason = "VersionUnsupported"
+
+
+def inputs(ctx: AWSContext, shared: Shared) -> GuestInputs:
+    spec = ctx.spec
+    ami = shared.settings.images.amis.get(spec.kubernetes_version, {}).get(spec.region)
+    if ami is None:
+        known = sorted(shared.settings.images.amis)
+        message = (
+            f"no machine image for Kubernetes {spec.kubernetes_version} in {spec.region} "
+            f"(this installation has images for {', '.join(known) or 'no version'})"
+        )
+        ctx.set_condition(READY, "False", "VersionUnsupported", message)
+        raise Unsupported(message)
+    return GuestInputs(
+        cluster_id=spec.cluster_id,
+        kubernetes_version=spec.kubernetes_version,
+        vpc_cidr=ipaddress.IPv4Network(ctx.status["vpcCIDR"]),
+        zones=tuple(spec.availability_zones),
+        ami=ami,
+        master_type=spec.masters.instance_type,
+        masters=spec.masters.replicas,
+        pools=tuple(Pool(p.name, p.instance_type, p.min_size, p.max_size, p.desired) for p in spec.worker_pools),
+        bucket=ctx.status["bucket"],
+        key_arn=ctx.status["keyARN"],
+        zone=shared.zone(ctx),
+        hosted_zone_id=spec.dns.hosted_zone_id,
+    )
+
+
+def stack_entry(ctx: AWSContext, name: str) -> dict[str, Any]:
+    """This stack's entry in ``status.stacks`` (made when missing): updated in place, written with the status."""
+    entries: list[dict[str, Any]] = ctx.status.setdefault("stacks", [])
+    found = next((e for e in entries if e.get("name") == name), None)
+    if found is None:
+        found = {"name": name}
+        entries.append(found)
+    return found
+
+
+def create_failed(name: str, reason: str) -> str:
+    return (
+        f"creating stack {name} failed: {reason}. The stack was deleted, nothing is left behind; the same spec is "
+        "not tried again until it changes"
+    )
+
+
+def not_ready(ctx: AWSContext, reason: str, message: str) -> None:
+    ctx.set_condition(CONDITION, "False", reason, message)
+    ctx.set_condition(READY, "False", reason, message)
+
+
+@dataclass
+class GuestStack(Resource[AWSConfigSpec, AWSConfigStatus]):
+    shared: Shared
+
+    def ensure_created(self, ctx: AWSContext) -> None:
+        body = render(inputs(ctx, self.shared))
+        digest = stacks.template_hash(body)
+        name = key.stack(ctx.spec.cluster_id)
+        entry = stack_entry(ctx, name)
+        settled = entry.get("status") in stacks.COMPLETE and not entry.get("operation")
+        if settled and entry.get("templateHash") == digest and not ctx.status.get("changeSet"):
+            self._ready(ctx, entry)
+            return
+        cfn = self.shared.account(ctx).client("cloudformation")
+        stack = stacks.describe(cfn, name)
+        if stack is None:
+            stack = self._create(ctx, cfn, name, body, digest, entry)
+        require_owner(ctx, stacks.tag(stack, key.OWNER_TAG), f"CloudFormation stack {name}")
+        self._follow(ctx, cfn, stack, entry, body, digest, depth=0)
+
+    # -- creation ------------------------------------------------------------------------------------------------
+    def _create(
+        self, ctx: AWSContext, cfn: Any, name: str, body: str, digest: str, entry: dict[str, Any]
+    ) -> dict[str, Any]:
+        if entry.get("templateHash") and not recreate_requested(ctx, "stack"):
+            report_lost(ctx, "stack", f"CloudFormation stack {name} no longer exists")
+        if ctx.status.get("failedTemplate") == digest:
+            not_ready(ctx, "CreateFailed", create_failed(name, entry.get("reason") or "see the Events"))
+            raise CancelReconcile
+        entry |= {"operation": "create", "pendingHash": digest, "updatedAt": stacks.now(), "templateHash": None}
+        try:
+            call(
+                "cloudformation:CreateStack",
+                cfn.create_stack,
+                StackName=name,
+                TemplateBody=body,
+                Capabilities=["CAPABILITY_IAM"],
+                EnableTerminationProtection=True,
+                OnFailure="DELETE",
+                Tags=tag_list(claim_tags(ctx)),
+                ClientRequestToken=f"create-{digest}-{ctx.obj['metadata']['uid'][:8]}",
+            )
+        except AWSError as exc:
+            if exc.code == "AlreadyExistsException":
+                found = stacks.describe(cfn, name)
+                if found is not None:
+                    return found
+            if exc.code in TRANSIENT:
+                raise
+            self._create_failed(ctx, cfn, name, entry, f"{exc.code}: {exc.aws_message}")
+        ctx.event("Normal", "StackCreating", f"creating stack {name} (template {digest})")
+        found = stacks.describe(cfn, name)
+        if found is None:  # OnFailure=DELETE already removed it
+            self._create_failed(ctx, cfn, name, entry, "the stack was rolled back and deleted")
+        return found
+
+    def _create_failed(self, ctx: AWSContext, cfn: Any, name: str, entry: dict[str, Any], reason: str) -> NoReturn:
+        ctx.status["failedTemplate"] = entry.get("pendingHash")
+        metrics.finished("create", False, entry.get("updatedAt"))
+        leftover = stacks.describe(cfn, name)
+        if leftover is not None and stacks.tag(leftover, key.OWNER_TAG) == ctx.owner.encode():
+            self._delete_stack(cfn, leftover)
+        entry |= {"operation": None, "pendingHash": None, "status": None, "reason": reason}
+        message = create_failed(name, reason)
+        ctx.event("Warning", "StackCreateFailed", message)
+        not_ready(ctx, "CreateFailed", message)
+        raise CancelReconcile
+
+    # -- following an operation ----------------------------------------------------------------------------------
+    def _follow(
+        self,
+        ctx: AWSContext,
+        cfn: Any,
+        stack: dict[str, Any],
+        entry: dict[str, Any],
+        body: str,
+        digest: str,
+        depth: int,
+    ) -> None:
+        status = stack["StackStatus"]
+        entry |= {"status": status, "reason": stack.get("StackStatusReason")}
+        poll = self.shared.settings.stacks.poll_seconds
+        if status in stacks.CREATE_FAILED or status == "REVIEW_IN_PROGRESS":
+            if status == "ROLLBACK_IN_PROGRESS":
+                not_ready(ctx, "RollingBack", stacks.progress(cfn, stack, entry.get("updatedAt")))
+                raise RequeueAfter(poll, "stack rolling back")
+            self._create_failed(ctx, cfn, stack["StackName"], entry, stacks.failure(cfn, stack, entry.get("updatedAt")))
+        if status.endswith("_IN_PROGRESS"):
+            not_ready(ctx, "Progressing", stacks.progress(cfn, stack, entry.get("updatedAt")))
+            raise RequeueAfter(poll, f"stack {status}")
+        if status not in stacks.COMPLETE:  # UPDATE_ROLLBACK_FAILED, DELETE_FAILED: a person must look
+            reason = stacks.failure(cfn, stack, entry.get("updatedAt"))
+            not_ready(ctx, status.title().replace("_", ""), f"stack {stack['StackName']} is {status}: {reason}")
+            raise ReconcileError(f"stack {stack['StackName']} is {status}: {reason}", reason="StackFailed")
+        self._finished(ctx, cfn, stack, entry)
+        if not stack.get("EnableTerminationProtection"):
+            protect(cfn, stack["StackName"], enabled=True)
+        outputs = stacks.outputs(stack)
+        ctx.status["endpoint"] = outputs.get("APIEndpoint") or ctx.status.get("endpoint")
+        if ctx.spec.dns.hosted_zone_id is None and outputs.get("HostedZoneID"):
+            ctx.status["hostedZoneID"] = outputs["HostedZoneID"]  # the zone the stack made: ours to sweep
+        if entry.get("templateHash") == digest:
+            self._drop_change_set(ctx, cfn, stack["StackName"])
+            self._ready(ctx, entry)
+            return
+        if ctx.status.get("failedTemplate") == digest:
+            not_ready(ctx, "UpdateFailed", f"updating stack {stack['StackName']} failed: {entry.get('reason')}")
+            raise CancelReconcile
+        if depth > 0:
+            raise RequeueAfter(poll, "stack changed again")
+        self._change(ctx, cfn, stack, entry, body, digest)
+        found = stacks.describe(cfn, stack["StackName"])
+        if found is not None:
+            self._follow(ctx, cfn, found, entry, body, digest, depth + 1)
+
+    def _finished(self, ctx: AWSContext, cfn: Any, stack: dict[str, Any], entry: dict[str, Any]) -> None:
+        """Book an operation that reached its final state (or a stack found without one: a restart's)."""
+        operation, status = entry.get("operation"), stack["StackStatus"]
+        if operation is None:
+            if entry.get("templateHash") is None:  # made by a process that stopped before recording it
+                entry["templateHash"] = self._current_hash(cfn, stack["StackName"])
+            return
+        succeeded = status != "UPDATE_ROLLBACK_COMPLETE"
+        metrics.finished(operation, succeeded, entry.get("updatedAt"))
+        if succeeded:
+            entry["templateHash"] = entry.get("pendingHash")
+            ctx.event("Normal", f"Stack{operation.capitalize()}d", f"stack {stack['StackName']}: {status}")
+        else:
+            reason = stacks.failure(cfn, stack, entry.get("updatedAt"))
+            ctx.status["failedTemplate"] = entry.get("pendingHash")
+            entry["reason"] = reason
+            ctx.event("Warning", "StackUpdateFailed", f"stack {stack['StackName']} rolled back: {reason}")
+        entry |= {"operation": None, "pendingHash": None}
+
+    @staticmethod
+    def _current_hash(cfn: Any, name: str) -> str:
+        return stacks.template_hash(stacks.canonical(stacks.current_template(cfn, name)))
+
+    # -- change sets ---------------------------------------------------------------------------------------------
+    def _change(
+        self, ctx: AWSContext, cfn: Any, stack: dict[str, Any], entry: dict[str, Any], body: str, digest: str
+    ) -> None:
+        name = stack["StackName"]
+        current = ctx.status.get("changeSet")
+        if current and current.get("templateHash") != digest:
+            self._drop_change_set(ctx, cfn, name)
+            current = None
+        fresh = current is None
+        if current is None:
+            change_set = f"kubeception-g{ctx.generation}-{digest[:12]}"
+            call(
+                "cloudformation:CreateChangeSet",
+                cfn.create_change_set,
+                StackName=name,
+                ChangeSetName=change_set,
+                ChangeSetType="UPDATE",
+                TemplateBody=body,
+                Capabilities=["CAPABILITY_IAM"],
+                Tags=tag_list(claim_tags(ctx)),
+                ClientToken=change_set,
+            )
+            current = {"name": change_set, "templateHash": digest}
+            ctx.status["changeSet"] = current
+        described = stacks.change_set_changes(cfn, name, current["name"])
+        state = described.get("Status")
+        if state in {"CREATE_PENDING", "CREATE_IN_PROGRESS"}:
+            not_ready(ctx, "ChangeSetPending", f"change set {current['name']} is {state}")
+            raise RequeueAfter(self.shared.settings.stacks.poll_seconds, "change set being made")
+        if state != "CREATE_COMPLETE":
+            reason = str(described.get("StatusReason") or state)
+            self._drop_change_set(ctx, cfn, name)
+            if any(text in reason for text in stacks.NO_CHANGES):
+                metrics.change_sets.labels("empty").inc()
+                entry["templateHash"] = digest
+                return
+            metrics.change_sets.labels("failed").inc()
+            ctx.status["failedTemplate"] = digest
+            entry["reason"] = reason
+            ctx.event("Warning", "ChangeSetFailed", f"change set {current['name']}: {reason}")
+            not_ready(ctx, "ChangeSetFailed", f"change set {current['name']} failed: {reason}")
+            raise CancelReconcile
+        pools = {f"Pool{key.pool_id(p.name)}": p.name for p in ctx.spec.worker_pools}
+        plan = stacks.classify(described.get("Changes", []), pools)
+        current |= {
+            "changes": plan.changes[:64],
+            "replaces": plan.replaces[:64],
+            "approvalRequired": plan.approval_required,
+        }
+        if fresh:
+            replaces = f"; replaces {', '.join(plan.replaces)}" if plan.replaces else "; replaces nothing"
+            ctx.event(
+                "Warning" if plan.approval_required else "Normal",
+                "ChangeSetCreated",
+                f"{current['name']}: {len(plan.changes)} change(s): {', '.join(plan.changes[:8])}{replaces}",
+            )
+        gauge = metrics.approval_pending.labels(ctx.namespace or "", ctx.name)
+        if plan.approval_required and ctx.annotations.get(key.APPROVE_ANNOTATION) != current["name"]:
+            message = (
+                f"change set {current['name']} replaces {', '.join(plan.replaces)}; to run it, annotate this "
+                f"AWSConfig {key.APPROVE_ANNOTATION}={current['name']}"
+            )
+            if fresh:
+                metrics.change_sets.labels("waiting").inc()
+            gauge.set(1)
+            ctx.set_condition(APPROVAL, "False", "WaitingForApproval", message)
+            not_ready(ctx, "WaitingForApproval", message)
+            raise CancelReconcile
+        gauge.set(0)
+        if plan.approval_required:
+            ctx.set_condition(APPROVAL, "True", "Approved", f"change set {current['name']} approved by annotation")
+        call(
+            "cloudformation:ExecuteChangeSet",
+            cfn.execute_change_set,
+            StackName=name,
+            ChangeSetName=current["name"],
+            ClientRequestToken=current["name"],
+        )
+        metrics.change_sets.labels("executed").inc()
+        ctx.event("Normal", "ChangeSetExecuted", f"{current['name']} on stack {name}")
+        entry |= {"operation": "update", "pendingHash": digest, "updatedAt": stacks.now()}
+        ctx.status.pop("changeSet", None)
+
+    @staticmethod
+    def _drop_change_set(ctx: AWSContext, cfn: Any, stack: str) -> None:
+        current = ctx.status.pop("changeSet", None)
+        if not current:
+            return
+        try:
+            call(
+                "cloudformation:DeleteChangeSet", cfn.delete_change_set, StackName=stack, ChangeSetName=current["name"]
+            )
+        except AWSError as exc:
+            if exc.code not in {"ChangeSetNotFound", "ChangeSetNotFoundException", "ValidationError"}:
+                raise
+
+    def _ready(self, ctx: AWSContext, entry: dict[str, Any]) -> None:
+        ctx.status.pop("failedTemplate", None)
+        ctx.set_condition(
+            CONDITION,
+            "True",
+            "StackComplete",
+            f"stack {entry['name']} is {entry.get('status')} with the current template ({entry.get('templateHash')})",
+        )
+
+    # -- deletion ------------------------------------------------------------------------------------------------
+    def ensure_deleted(self, ctx: AWSContext) -> None:
+        if not self.shared.has_account(ctx):
+            return
+        name = key.stack(ctx.name)
+        entry = stack_entry(ctx, name)
+        account = self.shared.account(ctx)
+        cfn = account.client("cloudformation")
+        stack = stacks.describe(cfn, name)
+        if stack is not None:
+            if not check_owner(ctx, stacks.tag(stack, key.OWNER_TAG), f"CloudFormation stack {name}"):
+                return
+            status = stack["StackStatus"]
+            entry["status"] = status
+            if status.endswith("_IN_PROGRESS") and status != "DELETE_IN_PROGRESS":
+                raise RequeueAfter(self.shared.settings.stacks.poll_seconds, f"stack {status}: deleting after it")
+            if status == "DELETE_FAILED":
+                reason = stacks.failure(cfn, stack, entry.get("updatedAt"))
+                ctx.event("Warning", "StackDeleteFailed", f"stack {name}: {reason}; trying again")
+            if status != "DELETE_IN_PROGRESS":
+                if entry.get("operation") != "delete":
+                    entry |= {"operation": "delete", "updatedAt": stacks.now()}
+                self._delete_stack(cfn, stack)
+                ctx.event("Normal", "StackDeleting", f"deleting stack {name}")
+            stack = stacks.describe(cfn, name)
+            if stack is not None:
+                entry["status"] = stack["StackStatus"]
+                raise RequeueAfter(self.shared.settings.stacks.poll_seconds, f"stack {name} {stack['StackStatus']}")
+        own_zone = ctx.status.get("hostedZoneID")
+        left = leftovers(account, ctx.name, own_zone)
+        if left:
+            swept = sweep(account, ctx.name, ctx.owner.encode(), own_zone)
+            if swept:
+                ctx.event("Normal", "LeftoversRemoved", f"after stack {name}: {', '.join(swept[:20])}")
+            left = leftovers(account, ctx.name, own_zone)
+        if left:
+            raise ReconcileError(f"stack {name} is gone but left behind: {', '.join(left)}", reason="LeftBehind")
+        if entry.get("operation") == "delete":
+            metrics.finished("delete", True, entry.get("updatedAt"))
+            ctx.event("Normal", "StackDeleted", f"stack {name} and everything it made are gone")
+        entry |= {"operation": None, "status": "DELETE_COMPLETE"}
+
+    @staticmethod
+    def _delete_stack(cfn: Any, stack: dict[str, Any]) -> None:
+        """Lift termination protection (ours to lift: the stack is claimed), then delete. An endpoint that cannot
+        lift it (moto's server has no UpdateTerminationProtection, and does not enforce the protection either) is
+        left to answer the DeleteStack: AWS refuses a protected stack's deletion, and that refusal is the error."""
+        if stack.get("EnableTerminationProtection"):
+            protect(cfn, stack["StackName"], enabled=False)
+        call("cloudformation:DeleteStack", cfn.delete_stack, StackName=stack["StackName"])
+
+
+def protect(cfn: Any, name: str, *, enabled: bool) -> None:
+    """Termination protection on or off; an endpoint without the API (moto's server) is left as it is."""
+    try:
+        call(
+            "cloudformation:UpdateTerminationProtection",
+            cfn.update_termination_protection,
+            StackName=name,
+            EnableTerminationProtection=enabled,
+        )
+    except AWSError as exc:
+        if exc.code not in UNSUPPORTED:
+            raise
+
+
+def leftovers(account: Any, cluster_id: str, zone_id: str | None) -> list[str]:
+    """What the guest's stack made that is still in the account, found by list calls (tags, IAM path, zone)."""
+    by_tag = [{"Name": f"tag:{key.CLUSTER_TAG}", "Values": [cluster_id]}]
+    ec2, autoscaling = account.client("ec2"), account.client("autoscaling")
+    found = [v["VpcId"] for v in call("ec2:DescribeVpcs", ec2.describe_vpcs, Filters=by_tag)["Vpcs"]]
+    instances = call(
+        "ec2:DescribeInstances",
+        ec2.describe_instances,
+        Filters=[*by_tag, {"Name": "instance-state-name", "Values": ["pending", "running", "stopping", "stopped"]}],
+    )
+    found += [i["InstanceId"] for r in instances["Reservations"] for i in r["Instances"]]
+    groups = call(
+        "autoscaling:DescribeAutoScalingGroups",
+        autoscaling.describe_auto_scaling_groups,
+        Filters=[{"Name": f"tag:{key.CLUSTER_TAG}", "Values": [cluster_id]}],
+    )["AutoScalingGroups"]
+    found += [g["AutoScalingGroupName"] for g in groups]
+    iam = account.client("iam")
+    roles = call("iam:ListRoles", iam.list_roles, PathPrefix=f"/kubeception/{cluster_id}/")["Roles"]
+    found += [r["RoleName"] for r in roles]
+    if zone_id is not None and hosted_zone(account.client("route53"), zone_id) is not None:
+        found.append(f"hosted zone {zone_id}")  # the zone the stack made (one the spec names is the user's)
+    return found

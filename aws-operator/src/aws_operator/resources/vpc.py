@@ -1,0 +1,83 @@
+"""The cluster's VPC CIDR: the spec's, or the first free block of the operator's pool. Never one that overlaps
+another cluster's (whatever its account: guests may be peered with the mother's networks) or the mother's own."""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, NoReturn
+
+from aws_operator.spec import AWS_CONFIG, AWSConfigSpec, AWSConfigStatus
+from operatorkit import READY, ReconcileError, Resource, object_key
+
+if TYPE_CHECKING:
+    from aws_operator.shared import Shared
+    from aws_operator.spec import AWSContext
+    from operatorkit import Object
+
+
+class NoNetwork(ReconcileError):
+    reason = "VPCCIDRRefused"
+
+
+def _taken(obj: Object) -> ipaddress.IPv4Network | None:
+    value = (obj.get("status") or {}).get("vpcCIDR") or (obj.get("spec") or {}).get("vpcCIDR")
+    try:
+        return ipaddress.IPv4Network(value) if value else None
+    except ValueError:
+        return None
+
+
+@dataclass
+class VPCNetwork(Resource[AWSConfigSpec, AWSConfigStatus]):
+    shared: Shared
+
+    def ensure_created(self, ctx: AWSContext) -> None:
+        me = object_key(ctx.obj)
+        recorded = ctx.status.get("vpcCIDR")
+        wanted = ctx.spec.vpc_cidr
+        if recorded and wanted is not None and str(wanted) != recorded:
+            self._refuse(ctx, f"vpcCIDR {wanted}: this cluster's VPC is {recorded} and cannot change")
+        if recorded:
+            return
+        settings = self.shared.settings.network
+        with self.shared.vpc_lock:
+            others = [
+                (object_key(obj), cidr)
+                for obj in ctx.cache(AWS_CONFIG).objects()
+                if object_key(obj) != me and (cidr := _taken(obj)) is not None
+            ]
+            others += [
+                (owner, ipaddress.IPv4Network(cidr)) for owner, cidr in self.shared.vpc_reserved.items() if owner != me
+            ]
+            excluded = [("the mother's networks", net) for net in settings.excluded]
+            if wanted is not None:
+                clash = next(((who, net) for who, net in [*others, *excluded] if net.overlaps(wanted)), None)
+                if clash is not None:
+                    self._refuse(ctx, f"vpcCIDR {wanted} overlaps {clash[1]} of {clash[0]}")
+                chosen = wanted
+            else:
+                taken = [net for _, net in [*others, *excluded]]
+                free = (
+                    net
+                    for net in settings.vpc_pool.subnets(new_prefix=settings.vpc_prefix)
+                    if not any(net.overlaps(other) for other in taken)
+                )
+                found = next(free, None)
+                if found is None:
+                    self._refuse(ctx, f"no free /{settings.vpc_prefix} left in the VPC pool {settings.vpc_pool}")
+                chosen = found
+            self.shared.vpc_reserved[me] = str(chosen)
+        ctx.status["vpcCIDR"] = str(chosen)
+
+    def ensure_deleted(self, ctx: AWSContext) -> None:
+        with self.shared.vpc_lock:
+            self.shared.vpc_reserved.pop(object_key(ctx.obj), None)
+
+    def needs_finalizer(self, primary: object) -> bool:
+        return False
+
+    @staticmethod
+    def _refuse(ctx: AWSContext, message: str) -> NoReturn:
+        ctx.set_condition(READY, "False", "VPCCIDRRefused", message)
+        raise NoNetwork(message)

@@ -1,0 +1,54 @@
+"""What every aws resource shares: the settings, the way into guest accounts, and the VPC allocations made by this
+process that the cache may not show yet."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from aws_operator import key
+from aws_operator.aws import AWS
+from operatorkit import Kind, ReconcileError
+
+if TYPE_CHECKING:
+    from aws_operator.aws import Account
+    from aws_operator.settings import AWSSettings
+    from aws_operator.spec import AWSContext
+
+# The children's kinds, declared here: their CRDs are the contract between operators, not their Python packages.
+CA_CONFIG = Kind("kubeception.io/v1alpha1", "CAConfig", "caconfigs")
+CERT_CONFIG = Kind("kubeception.io/v1alpha1", "CertConfig", "certconfigs")
+
+
+class NoAccount(ReconcileError):
+    reason = "CredentialsInvalid"
+
+
+@dataclass
+class Shared:
+    settings: AWSSettings
+    aws: AWS = field(init=False)
+    vpc_lock: threading.Lock = field(default_factory=threading.Lock)
+    vpc_reserved: dict[str, str] = field(default_factory=dict)
+    """AWSConfig key → the VPC CIDR this process allocated for it (until its status records it)."""
+
+    def __post_init__(self) -> None:
+        self.aws = AWS(self.settings)
+
+    def zone(self, ctx: AWSContext) -> str:
+        return ctx.spec.dns.zone or key.zone(ctx.spec.cluster_id, self.settings.dns.base_domain)
+
+    def account(self, ctx: AWSContext) -> Account:
+        """The guest account, as the role the Credentials step assumed (recorded, so deletion needs no Secret)."""
+        role, region = ctx.status.get("roleARN"), ctx.status.get("region")
+        if not role or not region:
+            raise NoAccount("no role assumed yet (CredentialsValid says why)")
+        return self.shared_account(role, ctx.namespace or "", region)
+
+    def shared_account(self, role: str, tenant: str, region: str) -> Account:
+        return self.aws.account(role, tenant, region)
+
+    def has_account(self, ctx: AWSContext) -> bool:
+        """Whether anything can have been made in AWS for this cluster (a role was assumed once)."""
+        return bool(ctx.status.get("roleARN") and ctx.status.get("region"))

@@ -1,0 +1,212 @@
+"""The AWSConfig custom resource: one guest cluster on AWS, in an AWS account of its own (reached by assuming a
+role), as CloudFormation stacks.
+
+Namespaced like the KVMConfig and named after its cluster id; the id is unique across the mother because the
+cluster's namespace ``<clusterID>`` (holding its PKI) is owned by exactly one cluster object, of either kind.
+Every user-supplied field has a type, a size limit and a format here and in the CRD, so bad input is refused at
+admission or becomes a condition — never a template CloudFormation fails on halfway.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from typing import Annotated, Literal
+
+import pydantic
+
+from operatorkit import Context, Kind, Status
+
+AWS_CONFIG = Kind("kubeception.io/v1alpha1", "AWSConfig", "awsconfigs")
+MAX_POOLS = 10
+MAX_POOL_SIZE = 100
+_DNS_LABEL = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
+_HOSTNAME = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)+$"
+_VERSION = r"^1\.[0-9]{1,3}\.[0-9]{1,3}$"
+_REGION = r"^[a-z]{2}(-[a-z]+)+-[0-9]{1,2}$"
+_ZONE = r"^[a-z]{2}(-[a-z]+)+-[0-9]{1,2}[a-z]$"
+_INSTANCE_TYPE = r"^[a-z][a-z0-9-]{0,15}\.[a-z0-9]{1,15}$"
+_HOSTED_ZONE_ID = r"^Z[A-Z0-9]{1,31}$"
+ROLE_ARN = re.compile(r"^arn:aws(-[a-z]+)*:iam::[0-9]{12}:role/[A-Za-z0-9+=,.@_/-]{1,512}$")
+_LABEL_KEY = (
+    r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$"
+)
+_RESERVED_LABEL = re.compile(r"^([^/]*\.)?(kubernetes\.io|k8s\.io|kubeception\.io)/")
+_LABEL_VALUE = r"^([A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)?$"
+RESERVED_IDS = re.compile(r"^(kube-|kubeception|default$|openshift|flannel-)|-workers$")
+"""Cluster ids that would name a namespace of the mother, or one another operator derives from a cluster id
+(flannel-operator's ``flannel-<id>``, kvm-operator's ``<id>-workers``)."""
+
+LabelKey = Annotated[str, pydantic.Field(pattern=_LABEL_KEY, max_length=253)]
+LabelValue = Annotated[str, pydantic.Field(pattern=_LABEL_VALUE, max_length=63)]
+InstanceType = Annotated[str, pydantic.Field(pattern=_INSTANCE_TYPE, max_length=32)]
+
+
+class _Model(pydantic.BaseModel):
+    model_config = pydantic.ConfigDict(extra="forbid", populate_by_name=True, frozen=True)
+
+
+class Masters(_Model):
+    instance_type: InstanceType = pydantic.Field(default="m5.large", alias="instanceType")
+    replicas: Literal[1, 3] = 1
+    """1, or 3 spread over the availability zones (etcd quorum)."""
+
+
+class Taint(_Model):
+    key: LabelKey
+    value: LabelValue = ""
+    effect: Literal["NoSchedule", "PreferNoSchedule", "NoExecute"]
+
+
+class WorkerPool(_Model):
+    """An Auto Scaling group of workers of one instance type. Changing the type replaces the pool's instances
+    (a rolling update, one at a time); changing the sizes only scales."""
+
+    name: str = pydantic.Field(pattern=_DNS_LABEL, max_length=20)
+    instance_type: InstanceType = pydantic.Field(default="m5.large", alias="instanceType")
+    min_size: int = pydantic.Field(default=1, ge=0, le=MAX_POOL_SIZE, alias="minSize")
+    max_size: int = pydantic.Field(default=3, ge=0, le=MAX_POOL_SIZE, alias="maxSize")
+    desired: int = pydantic.Field(default=1, ge=0, le=MAX_POOL_SIZE)
+    labels: dict[LabelKey, LabelValue] = pydantic.Field(default_factory=dict, max_length=32)
+    taints: list[Taint] = pydantic.Field(default_factory=list, max_length=16)
+
+    @pydantic.field_validator("labels")
+    @classmethod
+    def _own_labels(cls, value: dict[str, str]) -> dict[str, str]:
+        reserved = [k for k in value if _RESERVED_LABEL.match(k)]
+        if reserved:
+            raise ValueError(f"labels {reserved}: keys under kubernetes.io, k8s.io and kubeception.io are reserved")
+        return value
+
+    @pydantic.model_validator(mode="after")
+    def _sizes(self) -> WorkerPool:
+        if not self.min_size <= self.desired <= self.max_size:
+            raise ValueError(
+                f"worker pool {self.name}: need minSize <= desired <= maxSize, got "
+                f"{self.min_size} <= {self.desired} <= {self.max_size}"
+            )
+        return self
+
+
+class DNS(_Model):
+    """Where the guest's names live: ``api.<zone>`` (the API load balancer) and ``*.<zone>`` (the ingress one)."""
+
+    zone: str | None = pydantic.Field(default=None, pattern=_HOSTNAME, max_length=200)
+    """Default ``<clusterID>.<base domain>`` (the operator's setting)."""
+    hosted_zone_id: str | None = pydantic.Field(default=None, alias="hostedZoneID", pattern=_HOSTED_ZONE_ID)
+    """An existing Route 53 zone of the guest account for ``zone``; unset, the stack creates the zone."""
+
+
+class Credentials(_Model):
+    secret_name: str = pydantic.Field(alias="secretName", pattern=_DNS_LABEL, max_length=253)
+    """A Secret in this AWSConfig's namespace whose ``roleARN`` names the role to assume in the guest's account."""
+
+
+class AWSConfigSpec(_Model):
+    cluster_id: str = pydantic.Field(alias="clusterID", pattern=_DNS_LABEL, min_length=3, max_length=30)
+    """The cluster's id: its namespace on the mother, and the name of its stacks, bucket and key. Immutable."""
+    organization: LabelValue = ""
+    team: LabelValue = ""
+    region: str = pydantic.Field(pattern=_REGION, max_length=25)
+    availability_zones: list[Annotated[str, pydantic.Field(pattern=_ZONE, max_length=26)]] = pydantic.Field(
+        alias="availabilityZones", min_length=1, max_length=3
+    )
+    vpc_cidr: ipaddress.IPv4Network | None = pydantic.Field(default=None, alias="vpcCIDR")
+    """Allocated from the operator's pool when unset; never overlapping another cluster's or the mother's."""
+    kubernetes_version: str = pydantic.Field(alias="kubernetesVersion", pattern=_VERSION, max_length=16)
+    masters: Masters = Masters()
+    worker_pools: list[WorkerPool] = pydantic.Field(default_factory=list, alias="workerPools", max_length=MAX_POOLS)
+    dns: DNS = DNS()
+    credentials: Credentials
+
+    @pydantic.field_validator("cluster_id")
+    @classmethod
+    def _not_reserved(cls, value: str) -> str:
+        if RESERVED_IDS.search(value):
+            raise ValueError(
+                f"clusterID {value!r} would name a namespace of the mother or of another cluster "
+                "(kube-*, flannel-*, *-workers, default, ...)"
+            )
+        return value
+
+    @pydantic.field_validator("vpc_cidr")
+    @classmethod
+    def _vpc_size(cls, value: ipaddress.IPv4Network | None) -> ipaddress.IPv4Network | None:
+        if value is not None and not 16 <= value.prefixlen <= 24:
+            raise ValueError("vpcCIDR must be a /16 to /24 network (AWS allows /16 to /28; subnets need room)")
+        return value
+
+    @pydantic.model_validator(mode="after")
+    def _consistent(self) -> AWSConfigSpec:
+        zones = self.availability_zones
+        if len(zones) != len(set(zones)):
+            raise ValueError("availabilityZones must be unique")
+        foreign = [zone for zone in zones if zone[:-1] != self.region]
+        if foreign:
+            raise ValueError(f"availabilityZones {foreign} are not in region {self.region}")
+        names = [pool.name for pool in self.worker_pools]
+        if len(names) != len(set(names)):
+            raise ValueError("workerPools names must be unique")
+        return self
+
+
+class StackStatus(_Model):
+    name: str
+    status: str | None = None
+    reason: str | None = None
+    template_hash: str | None = pydantic.Field(default=None, alias="templateHash")
+    """The template the stack last completed with (what the next change is compared against)."""
+    operation: Literal["create", "update", "delete"] | None = None
+    """The operation under way, until the stack reaches a final state."""
+    pending_hash: str | None = pydantic.Field(default=None, alias="pendingHash")
+    """The template that operation applies."""
+    updated_at: str | None = pydantic.Field(default=None, alias="updatedAt")
+    """When the last operation started (RFC 3339)."""
+
+
+class ChangeSetStatus(_Model):
+    name: str
+    template_hash: str = pydantic.Field(alias="templateHash")
+    changes: list[str] = pydantic.Field(default_factory=list, max_length=64)
+    """``Action LogicalId (Type)`` per change, as CloudFormation listed them."""
+    replaces: list[str] = pydantic.Field(default_factory=list, max_length=64)
+    """What executing it replaces: resources CloudFormation replaces, instances a launch template change rolls."""
+    approval_required: bool = pydantic.Field(default=False, alias="approvalRequired")
+
+
+class PoolStatus(_Model):
+    name: str
+    desired: int = 0
+    in_service: int = pydantic.Field(default=0, alias="inService")
+
+
+class AWSConfigStatus(Status):
+    cluster_id: str | None = pydantic.Field(default=None, alias="clusterID")
+    account: str | None = None
+    role_arn: str | None = pydantic.Field(default=None, alias="roleARN")
+    """The role assumed at creation: deletion uses it even if the credentials Secret is gone."""
+    region: str | None = None
+    vpc_cidr: str | None = pydantic.Field(default=None, alias="vpcCIDR")
+    key_arn: str | None = pydantic.Field(default=None, alias="keyARN")
+    bucket: str | None = None
+    uploaded: dict[str, str] = pydantic.Field(default_factory=dict)
+    """Object → what it was rendered from (a certificate's serial, a boot config's hash): uploaded only on change."""
+    stacks: list[StackStatus] = pydantic.Field(default_factory=list)
+    change_set: ChangeSetStatus | None = pydantic.Field(default=None, alias="changeSet")
+    failed_template: str | None = pydantic.Field(default=None, alias="failedTemplate")
+    """The template hash whose creation failed: not tried again until the spec changes."""
+    kubernetes_version: str | None = pydantic.Field(default=None, alias="kubernetesVersion")
+    endpoint: str | None = None
+    hosted_zone_id: str | None = pydantic.Field(default=None, alias="hostedZoneID")
+    """The Route 53 zone the stack made (none when the spec names one)."""
+    masters: str | None = None
+    """``inService/desired`` masters, for the printer column."""
+    workers: str | None = None
+    worker_pools: list[PoolStatus] = pydantic.Field(default_factory=list, alias="workerPools")
+    kubeconfig_secret: str | None = pydantic.Field(default=None, alias="kubeconfigSecret")
+    drift_checked_at: str | None = pydantic.Field(default=None, alias="driftCheckedAt")
+    created_at: str | None = pydantic.Field(default=None, alias="createdAt")
+    ready_at: str | None = pydantic.Field(default=None, alias="readyAt")
+
+
+AWSContext = Context[AWSConfigSpec, AWSConfigStatus]

@@ -1,0 +1,146 @@
+"""What an AWSConfig is refused, and how: a readable condition, nothing half-made left in any account, and
+nobody else's state touched."""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Any
+
+import boto3
+import pytest
+
+from aws_operator import key
+from aws_operator.spec import AWS_CONFIG
+from kubeception_testenv import MotoServer, wait_for
+from operatorkit import ApiError
+from tests.aws.conftest import REGION, Guest, aws_config, condition, credentials, status, wait_ready
+from tests.conftest import throwaway_namespace
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from pathlib import Path
+
+    from operatorkit import KubeClient, Operator
+
+pytestmark = pytest.mark.slow
+
+
+def reason(kube: KubeClient, name: str, namespace: str, type_: str = "Ready") -> str:
+    return str(condition(kube, name, namespace, type_).get("reason", ""))
+
+
+def test_template_error_leaves_no_stack(
+    kube: KubeClient, namespace: str, account: str, guest: Guest, start_aws: Callable[..., Operator]
+) -> None:
+    """A hosted zone that does not exist: CloudFormation's error in the condition, the stack deleted."""
+    credentials(kube, namespace, f"arn:aws:iam::{account}:role/kubeception")
+    start_aws()
+    kube.create(AWS_CONFIG, aws_config("zoneless", namespace, dns={"hostedZoneID": "Z0000MISSING"}))
+    wait_for(lambda: reason(kube, "zoneless", namespace) == "CreateFailed", timeout=90, message="CreateFailed")
+    message = condition(kube, "zoneless", namespace, "Ready")["message"]
+    assert "NoSuchHostedZone" in message
+    assert "nothing is left behind" in message
+    assert guest.live_stacks() == []
+    assert status(kube, "zoneless", namespace)["failedTemplate"]
+    kube.delete(AWS_CONFIG, "zoneless", namespace)
+    wait_for(lambda: kube.get_or_none(AWS_CONFIG, "zoneless", namespace) is None, timeout=90, message="deleted")
+    left = guest.leftovers()
+    assert left == {k: [] for k in left}
+
+
+def test_credentials_refused(
+    kube: KubeClient, namespace: str, start_aws: Callable[..., Operator], tmp_path: Path
+) -> None:
+    """No Secret, a Secret without a role ARN, and a role the operator may not assume (moto checking IAM, as AWS
+    does): each a CredentialsValid condition naming the cause, and nothing made in AWS."""
+    with MotoServer(tmp_path / "moto-iam", unauthenticated_calls=3) as strict:
+        iam = boto3.client("iam", endpoint_url=strict.url, region_name=REGION)
+        iam.create_user(UserName="aws-operator")
+        policy = {
+            "Version": "2012-10-17",
+            "Statement": [
+                {"Effect": "Allow", "Action": "sts:AssumeRole", "Resource": "arn:aws:iam::*:role/kubeception-guest"}
+            ],
+        }
+        iam.put_user_policy(UserName="aws-operator", PolicyName="assume", PolicyDocument=json.dumps(policy))
+        access = iam.create_access_key(UserName="aws-operator")["AccessKey"]
+        with pytest.MonkeyPatch.context() as env:
+            env.setenv("AWS_ACCESS_KEY_ID", access["AccessKeyId"])
+            env.setenv("AWS_SECRET_ACCESS_KEY", access["SecretAccessKey"])
+            start_aws(url=strict.url)
+            kube.create(AWS_CONFIG, aws_config("nosecret", namespace))
+            wait_for(lambda: reason(kube, "nosecret", namespace) == "SecretNotFound", timeout=60, message="refused")
+            credentials(kube, namespace, "not-an-arn")
+            wait_for(lambda: reason(kube, "nosecret", namespace) == "InvalidRoleARN", timeout=60, message="refused")
+            kube.delete(AWS_CONFIG, "nosecret", namespace)
+
+            credentials(kube, namespace, "arn:aws:iam::222233334444:role/someone-elses", name="foreign")
+            kube.create(AWS_CONFIG, aws_config("foreign", namespace, credentials={"secretName": "foreign"}))
+            wait_for(lambda: reason(kube, "foreign", namespace) == "AssumeRoleFailed", timeout=60, message="refused")
+            message = condition(kube, "foreign", namespace, "CredentialsValid")["message"]
+            assert "AccessDenied" in message
+            assert "someone-elses" in message
+            assert not status(kube, "foreign", namespace).get("stacks")
+            kube.delete(AWS_CONFIG, "foreign", namespace)
+            wait_for(lambda: not kube.list(AWS_CONFIG, namespace)["items"], timeout=60, message="deleted")
+
+
+def test_cluster_id_and_stack_of_another_owner(
+    kube: KubeClient,
+    namespace: str,
+    account: str,
+    guest: Guest,
+    start_aws: Callable[..., Operator],
+) -> None:
+    """A stack of the cluster's name that kubeception did not make is neither changed nor deleted; a second
+    AWSConfig with a taken cluster id (in another tenant's namespace) is refused, naming the first."""
+    credentials(kube, namespace, f"arn:aws:iam::{account}:role/kubeception")
+    cfn = guest.client("cloudformation")
+    squatter = {"Resources": {"Topic": {"Type": "AWS::SNS::Topic", "Properties": {}}}}
+    cfn.create_stack(StackName=key.stack("taken"), TemplateBody=json.dumps(squatter))
+    start_aws()
+    kube.create(AWS_CONFIG, aws_config("taken", namespace))
+    wait_for(lambda: reason(kube, "taken", namespace) == "NotOwned", timeout=90, message="NotOwned")
+    message = condition(kube, "taken", namespace, "Ready")["message"]
+    assert "CloudFormation stack kubeception-taken" in message
+    assert "not created by kubeception" in message
+    kube.delete(AWS_CONFIG, "taken", namespace)
+    wait_for(lambda: kube.get_or_none(AWS_CONFIG, "taken", namespace) is None, timeout=90, message="deleted")
+    stacks = guest.live_stacks()
+    assert [s["StackName"] for s in stacks] == ["kubeception-taken"]  # still there, untouched
+    assert stacks[0]["StackStatus"] == "CREATE_COMPLETE"
+
+
+def test_cluster_id_taken_in_another_namespace(
+    kube: KubeClient, namespace: str, account: str, guest: Guest, start_aws: Callable[..., Operator]
+) -> None:
+    credentials(kube, namespace, f"arn:aws:iam::{account}:role/kubeception")
+    start_aws()
+    kube.create(AWS_CONFIG, aws_config("dupe", namespace))
+    wait_ready(kube, "dupe", namespace)
+    with throwaway_namespace(kube) as other:
+        credentials(kube, other, f"arn:aws:iam::{account}:role/kubeception")
+        kube.create(AWS_CONFIG, aws_config("dupe", other))
+        wait_for(lambda: reason(kube, "dupe", other) == "NotOwned", timeout=60, message="second refused")
+        assert f"AWSConfig {namespace}/dupe" in condition(kube, "dupe", other, "Ready")["message"]
+        kube.delete(AWS_CONFIG, "dupe", other)
+        wait_for(lambda: kube.get_or_none(AWS_CONFIG, "dupe", other) is None, timeout=60, message="second gone")
+    assert condition(kube, "dupe", namespace, "Ready")["status"] == "True"  # the first is untouched
+    assert [s["StackName"] for s in guest.live_stacks()] == ["kubeception-dupe"]
+
+
+def test_invalid_specs_are_refused_at_admission(kube: KubeClient, namespace: str, aws_crds: None) -> None:
+    bad: list[dict[str, Any]] = [
+        {"availabilityZones": ["us-east-1a"]},  # not in the region
+        {"clusterID": "x-workers"},
+        {"workerPools": [{"name": "p", "minSize": 3, "desired": 1}]},
+        {"workerPools": [{"name": "p", "labels": {"kubernetes.io/role": "x"}}]},
+        {"vpcCIDR": "10.0.0.0/8x"},
+        {"masters": {"replicas": 2}},
+        {"credentials": {"secretName": "A_B"}},
+    ]
+    for i, patch in enumerate(bad):
+        name = str(patch.get("clusterID", f"bad{i}"))
+        with pytest.raises(ApiError) as refused:
+            kube.create(AWS_CONFIG, aws_config(name, namespace, **{k: v for k, v in patch.items() if k != "clusterID"}))
+        assert refused.value.status in {400, 422}, patch

@@ -1,0 +1,134 @@
+"""A restarted operator makes nothing twice; drift and lost state are reported, not repaired behind anyone's
+back; twenty create/delete cycles leave nothing in the account."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import pytest
+from prometheus_client import REGISTRY
+
+from aws_operator import key
+from aws_operator.spec import AWS_CONFIG
+from kubeception_testenv import wait_for
+from tests.aws.conftest import aws_config, condition, credentials, status, wait_ready
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from operatorkit import KubeClient, Operator
+    from tests.aws.conftest import Guest
+
+pytestmark = pytest.mark.slow
+
+
+def api_calls() -> float:
+    return sum(
+        sample.value
+        for metric in REGISTRY.collect()
+        if metric.name == "kubeception_aws_api_calls"
+        for sample in metric.samples
+        if sample.name.endswith("_total")
+    )
+
+
+def reconciles() -> float:
+    return sum(
+        sample.value
+        for metric in REGISTRY.collect()
+        if metric.name == "controller_runtime_reconcile"
+        for sample in metric.samples
+        if sample.name.endswith("_total") and sample.labels.get("controller") == "awsconfig"
+    )
+
+
+def test_restart_mid_creation_and_idle_passes(
+    kube: KubeClient, namespace: str, account: str, guest: Guest, start_aws: Callable[..., Operator]
+) -> None:
+    credentials(kube, namespace, f"arn:aws:iam::{account}:role/kubeception")
+    first = start_aws()
+    kube.create(AWS_CONFIG, aws_config("again", namespace, workerPools=[{"name": "a", "desired": 1}]))
+    wait_for(lambda: status(kube, "again", namespace).get("keyARN"), timeout=60, message="key made")
+    first.stop()  # mid-creation: the key exists, perhaps more
+    start_aws()
+    found = wait_ready(kube, "again", namespace)
+    assert [s["StackName"] for s in guest.live_stacks()] == ["kubeception-again"]
+    assert [b["Name"] for b in guest.client("s3").list_buckets()["Buckets"]] == [found["bucket"]]
+    aliases = [a for a in guest.client("kms").list_aliases()["Aliases"] if "kubeception" in a["AliasName"]]
+    assert [a["AliasName"] for a in aliases] == [key.key_alias("again")]
+
+    # An unchanged cluster: passes make no AWS call at all.
+    before, passes = api_calls(), reconciles()
+    kube.patch(AWS_CONFIG, "again", {"metadata": {"labels": {"poke": "1"}}}, namespace)
+    wait_for(lambda: reconciles() > passes, timeout=30, message="a pass")
+    kube.patch(AWS_CONFIG, "again", {"metadata": {"labels": {"poke": "2"}}}, namespace)
+    wait_for(lambda: reconciles() > passes + 1, timeout=30, message="another pass")
+    assert api_calls() == before
+
+
+def test_drift_and_lost_state(
+    kube: KubeClient, namespace: str, account: str, guest: Guest, start_aws: Callable[..., Operator]
+) -> None:
+    credentials(kube, namespace, f"arn:aws:iam::{account}:role/kubeception")
+    start_aws(stacks={"poll_seconds": 0.5, "drift_check_seconds": 5})
+    kube.create(AWS_CONFIG, aws_config("drifty", namespace, workerPools=[{"name": "a", "desired": 2, "maxSize": 4}]))
+    wait_ready(kube, "drifty", namespace)
+    assert condition(kube, "drifty", namespace, "Drifted")["status"] == "False"
+
+    # Someone scales a pool by hand: drift, reported — the group is left as they set it.
+    autoscaling = guest.client("autoscaling")
+    group = next(
+        g
+        for g in autoscaling.describe_auto_scaling_groups()["AutoScalingGroups"]
+        if any(t["Value"] == "worker-a" for t in g["Tags"])
+    )
+    autoscaling.set_desired_capacity(AutoScalingGroupName=group["AutoScalingGroupName"], DesiredCapacity=3)
+    wait_for(
+        lambda: condition(kube, "drifty", namespace, "Drifted").get("status") == "True",
+        timeout=30,
+        message="drift seen",
+    )
+    assert "DesiredCapacity is 3, the template says 2" in condition(kube, "drifty", namespace, "Drifted")["message"]
+    assert (
+        autoscaling.describe_auto_scaling_groups(AutoScalingGroupNames=[group["AutoScalingGroupName"]])[
+            "AutoScalingGroups"
+        ][0]["DesiredCapacity"]
+        == 3
+    )
+
+    # The bucket vanishes: StateLost, not recreated — until asked.
+    s3 = guest.client("s3")
+    bucket = status(kube, "drifty", namespace)["bucket"]
+    for obj in s3.list_objects_v2(Bucket=bucket).get("Contents", []):
+        s3.delete_object(Bucket=bucket, Key=obj["Key"])
+    s3.delete_bucket(Bucket=bucket)
+    wait_for(
+        lambda: "bucket" in condition(kube, "drifty", namespace, "Drifted").get("message", ""),
+        timeout=30,
+        message="bucket loss seen",
+    )
+    kube.patch(AWS_CONFIG, "drifty", {"metadata": {"annotations": {key.RECREATE_ANNOTATION: "bucket"}}}, namespace)
+    wait_for(lambda: bucket in [b["Name"] for b in s3.list_buckets()["Buckets"]], timeout=30, message="recreated")
+    wait_for(
+        lambda: len(s3.list_objects_v2(Bucket=bucket).get("Contents", [])) == len(key.CERTIFICATES) + 2,
+        timeout=30,
+        message="objects uploaded again",
+    )
+
+
+def test_twenty_cycles_leave_nothing(
+    kube: KubeClient, namespace: str, account: str, guest: Guest, start_aws: Callable[..., Operator]
+) -> None:
+    credentials(kube, namespace, f"arn:aws:iam::{account}:role/kubeception")
+    start_aws()
+    for round_ in range(5):
+        names = [f"cycle-{round_}-{i}" for i in range(4)]
+        for name in names:
+            kube.create(AWS_CONFIG, aws_config(name, namespace, workerPools=[{"name": "a", "desired": 1}]))
+        for name in names:
+            wait_ready(kube, name, namespace)
+        for name in names:
+            kube.delete(AWS_CONFIG, name, namespace)
+        wait_for(lambda: not kube.list(AWS_CONFIG, namespace)["items"], timeout=120, message=f"round {round_} gone")
+        left = guest.leftovers()
+        assert left == {k: [] for k in left}, f"round {round_}"

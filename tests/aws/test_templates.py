@@ -1,0 +1,123 @@
+"""The guest template and the change-set classifier, as pure functions: every shape of cluster renders a template
+cfn-lint accepts, and a change set's changes are read the way the operator acts on them."""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+from typing import TYPE_CHECKING
+
+import pytest
+
+from aws_operator import key, stacks
+from aws_operator.spec import AWSConfigSpec
+from aws_operator.templates.guest import GuestInputs, Pool, render
+from tests.aws.conftest import cfn_lint
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+
+def inputs(**changes: object) -> GuestInputs:
+    values: dict[str, object] = {
+        "cluster_id": "abc",
+        "kubernetes_version": "1.36.3",
+        "vpc_cidr": ipaddress.IPv4Network("10.130.0.0/16"),
+        "zones": ("eu-west-1a", "eu-west-1b", "eu-west-1c"),
+        "ami": "ami-12c6146b",
+        "master_type": "m5.large",
+        "masters": 3,
+        "pools": (Pool("default", "m5.large", 1, 3, 2), Pool("gpu-a", "p3.2xlarge", 0, 2, 0)),
+        "bucket": "kubeception-abc-123456789012-ew1",
+        "key_arn": "arn:aws:kms:eu-west-1:123456789012:key/0f1e2d3c-4b5a-6978-8a9b-0c1d2e3f4a5b",
+        "zone": "abc.aws.kubeception.test",
+        "hosted_zone_id": None,
+    }
+    return GuestInputs(**(values | changes))
+
+
+@pytest.mark.parametrize(
+    "variant",
+    [
+        {},
+        {"zones": ("eu-west-1a",), "masters": 1, "pools": ()},
+        {"hosted_zone_id": "Z0123456789ABC", "vpc_cidr": ipaddress.IPv4Network("10.9.8.0/24")},
+    ],
+)
+def test_templates_pass_cfn_lint(variant: dict[str, object], tmp_path: Path) -> None:
+    body = render(inputs(**variant))
+    (tmp_path / "t.json").write_text(body)
+    lint = cfn_lint(tmp_path / "t.json")
+    assert lint.returncode == 0, lint.stdout + lint.stderr
+    template = json.loads(body)
+    assert ("HostedZone" in template["Resources"]) == (variant.get("hosted_zone_id") is None)
+    assert render(inputs(**variant)) == body  # the same inputs, the same template (and hash)
+
+
+def test_pool_names_never_share_logical_ids() -> None:
+    names = ["a-b", "ab", "a-bc", "ab-c", "a1-b", "a-1b", "a1b"]
+    assert len({key.pool_id(n) for n in names}) == len(names)
+
+
+def change(action: str, logical: str, kind: str, replacement: str | None = None) -> dict[str, object]:
+    rc: dict[str, object] = {"Action": action, "LogicalResourceId": logical, "ResourceType": kind}
+    if replacement:
+        rc["Replacement"] = replacement
+    return {"Type": "Resource", "ResourceChange": rc}
+
+
+def test_scaling_replaces_nothing_and_needs_no_approval() -> None:
+    plan = stacks.classify([change("Modify", "PooldefaultGroup", "AWS::AutoScaling::AutoScalingGroup")], {})
+    assert (plan.replaces, plan.approval_required) == ([], False)
+
+
+def test_a_pool_instance_type_rolls_the_pool_only() -> None:
+    plan = stacks.classify(
+        [
+            change("Modify", "PoolgpuXaLaunchTemplate", "AWS::EC2::LaunchTemplate"),
+            change("Modify", "PoolgpuXaGroup", "AWS::AutoScaling::AutoScalingGroup"),
+        ],
+        {"PoolgpuXa": "gpu-a"},
+    )
+    assert plan.replaces == ["worker pool gpu-a instances (rolled one at a time)"]
+    assert plan.approval_required is False
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        [change("Modify", "MasterLaunchTemplate", "AWS::EC2::LaunchTemplate")],
+        [change("Modify", "PrivateSubnet0", "AWS::EC2::Subnet", "True")],
+        [change("Modify", "VPC", "AWS::EC2::VPC", "Conditional")],
+        [change("Remove", "MasterGroup", "AWS::AutoScaling::AutoScalingGroup")],
+    ],
+)
+def test_what_touches_the_masters_waits_for_approval(changes: list[dict[str, object]]) -> None:
+    assert stacks.classify(changes, {}).approval_required is True
+
+
+def test_spec_limits() -> None:
+    base = {
+        "clusterID": "abc",
+        "region": "eu-west-1",
+        "availabilityZones": ["eu-west-1a"],
+        "kubernetesVersion": "1.36.3",
+        "credentials": {"secretName": "aws"},
+    }
+    AWSConfigSpec.model_validate(base)
+    for bad in (
+        {"availabilityZones": ["us-east-1a"]},
+        {"availabilityZones": ["eu-west-1a", "eu-west-1a"]},
+        {"clusterID": "flannel-x"},
+        {"vpcCIDR": "10.0.0.0/8"},
+        {"workerPools": [{"name": "p", "minSize": 2, "desired": 1}]},
+        {"workerPools": [{"name": "p"}, {"name": "p"}]},
+    ):
+        with pytest.raises(ValueError, match=r"clusterID|availabilityZones|vpcCIDR|minSize|unique"):
+            AWSConfigSpec.model_validate(base | bad)
+
+
+def test_bucket_names_fit_s3() -> None:
+    name = key.bucket("a" * 30, "123456789012", "ap-southeast-2")
+    assert len(name) <= 63
+    assert name == f"kubeception-{'a' * 30}-123456789012-as2"
