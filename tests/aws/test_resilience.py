@@ -107,12 +107,21 @@ def test_drift_and_lost_state(
         timeout=30,
         message="bucket loss seen",
     )
+    lost = condition(kube, "drifty", namespace, "StateLost")
+    assert (lost["status"], lost["reason"]) == ("True", "BucketLost")
+    assert condition(kube, "drifty", namespace, "Ready")["status"] == "False"
+    assert bucket not in [b["Name"] for b in s3.list_buckets()["Buckets"]]  # reported, not recreated
     kube.patch(AWS_CONFIG, "drifty", {"metadata": {"annotations": {key.RECREATE_ANNOTATION: "bucket"}}}, namespace)
     wait_for(lambda: bucket in [b["Name"] for b in s3.list_buckets()["Buckets"]], timeout=30, message="recreated")
     wait_for(
         lambda: len(s3.list_objects_v2(Bucket=bucket).get("Contents", [])) == len(key.CERTIFICATES) + 2,
         timeout=30,
         message="objects uploaded again",
+    )
+    wait_for(
+        lambda: condition(kube, "drifty", namespace, "StateLost").get("status") == "False",
+        timeout=30,
+        message="no longer lost",
     )
 
 

@@ -62,15 +62,20 @@ def recreate_requested(ctx: AWSContext, what: str) -> bool:
     return what in {part.strip() for part in wanted.split(",")}
 
 
-def report_lost(ctx: AWSContext, what: str, message: str) -> NoReturn:
-    """``what`` (stack, bucket, key) existed and is gone: say so, and leave it gone."""
+def mark_lost(ctx: AWSContext, what: str, message: str) -> str:
+    """``what`` (stack, bucket, key) existed and is gone: the StateLost condition, a Warning, the metric."""
     text = f"{message}; it is not recreated by itself (annotate {key.RECREATE_ANNOTATION}={what} to make a new one)"
     if not any(c.get("type") == LOST and c.get("status") == "True" for c in ctx.status.get("conditions", [])):
         ctx.event("Warning", LOST, text)
     ctx.set_condition(LOST, "True", f"{what.capitalize()}Lost", text)
     ctx.set_condition(READY, "False", LOST, text)
     metrics.state_lost.labels(ctx.namespace or "", ctx.name).set(1)
-    raise Lost(text)
+    return text
+
+
+def report_lost(ctx: AWSContext, what: str, message: str) -> NoReturn:
+    """:func:`mark_lost`, and stop here: what needs the lost state cannot go on."""
+    raise Lost(mark_lost(ctx, what, message))
 
 
 def not_lost(ctx: AWSContext) -> None:

@@ -18,7 +18,7 @@ from aws_operator import key, metrics, stacks
 from aws_operator.aws import AWSError, call
 from aws_operator.resources import bucket as buckets
 from aws_operator.resources import encryption_key
-from aws_operator.resources._external import not_lost
+from aws_operator.resources._external import mark_lost, not_lost
 from aws_operator.spec import AWSConfigSpec, AWSConfigStatus
 from operatorkit import Resource
 
@@ -71,6 +71,7 @@ class Drift(Resource[AWSConfigSpec, AWSConfigStatus]):
         stack = stacks.describe(cfn, name)
         entry: dict[str, Any] = next((e for e in ctx.status.get("stacks", []) if e.get("name") == name), {})
         if stack is None:
+            mark_lost(ctx, "stack", f"CloudFormation stack {name} no longer exists")
             return [f"stack {name} is gone"]
         if stack["StackStatus"] not in stacks.COMPLETE:
             found.append(f"stack {name} is {stack['StackStatus']}")
@@ -89,10 +90,13 @@ class Drift(Resource[AWSConfigSpec, AWSConfigStatus]):
         s3 = account.client("s3")
         if ctx.status.get("bucket") and not buckets.exists(s3, ctx.status["bucket"]):
             found.append(f"bucket {ctx.status['bucket']} is gone")
+            mark_lost(ctx, "bucket", f"S3 bucket {ctx.status['bucket']} no longer exists")
         if ctx.status.get("keyARN"):
             described = encryption_key.describe(account.client("kms"), ctx.status["keyARN"])
             if described is None or described.get("KeyState") != "Enabled":
-                found.append(f"key {ctx.status['keyARN']} is {(described or {}).get('KeyState', 'gone')}")
+                state = (described or {}).get("KeyState", "gone")
+                found.append(f"key {ctx.status['keyARN']} is {state}")
+                mark_lost(ctx, "key", f"KMS key {ctx.status['keyARN']} is {state}")
         if not any(f.endswith("is gone") for f in found):
             not_lost(ctx)
         return found

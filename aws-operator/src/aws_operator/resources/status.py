@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from aws_operator import key, metrics, stacks
 from aws_operator.aws import call
+from aws_operator.resources._external import LOST
 from aws_operator.spec import AWSConfigSpec, AWSConfigStatus
 from operatorkit import READY, Resource, is_true
 
@@ -52,6 +53,9 @@ class ClusterStatus(Resource[AWSConfigSpec, AWSConfigStatus]):
             ctx.requeue_after(self.shared.settings.stacks.poll_seconds)
             gauge.set(0)
             return
+        if is_true(ctx.status, LOST):
+            gauge.set(0)
+            return  # Ready says what was lost (the drift check found it gone)
         stack = key.stack(spec.cluster_id)
         message = (
             f"stack {stack} complete with the current template; certificates delivered; {masters} master(s) and "
