@@ -110,6 +110,10 @@ class Guest:
             ],
             "roles": [r["RoleName"] for r in roles if r["Path"].startswith("/kubeception/")],
             "zones": [z["Name"] for z in self.client("route53").list_hosted_zones()["HostedZones"]],
+            "addresses": [a["AllocationId"] for a in ec2.describe_addresses()["Addresses"]],
+            "NAT gateways": [
+                n["NatGatewayId"] for n in ec2.describe_nat_gateways()["NatGateways"] if n["State"] != "deleted"
+            ],
         }
 
 

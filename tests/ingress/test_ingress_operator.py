@@ -211,11 +211,26 @@ def test_clash_and_foreign_namespace_are_refused_and_others_keep_serving(kube, s
     assert readyz(ingress.agent.tls_port, g1.hostname) == 200
 
 
+def busy_port_with_a_free_neighbour() -> tuple[socket.socket, int]:
+    """A listening socket on port P, where P + 1 is free (other servers of the suite hold ports too: the first CI
+    rehearsal with the AWS suite found P + 1 taken)."""
+    for _ in range(100):
+        busy = socket.socket()
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        with socket.socket() as probe:
+            try:
+                probe.bind(("127.0.0.1", port + 1))
+            except OSError:
+                busy.close()
+                continue
+        return busy, port
+    raise RuntimeError("no port with a free neighbour on 127.0.0.1")
+
+
 def test_frontend_port_is_a_seamless_reload_and_a_busy_port_a_condition(kube, start_ingress, guests, tmp_path) -> None:
-    busy = socket.socket()
-    busy.bind(("127.0.0.1", 0))
-    busy.listen()
-    port = busy.getsockname()[1]
+    busy, port = busy_port_with_a_free_neighbour()
     ingress = start_ingress(ports=(port, port + 1))
     g1, g2 = guests["g1"], guests["g2"]
     route(kube, g1, frontendPort=True)  # gets the busy port: HAProxy cannot bind it

@@ -2,8 +2,8 @@
 
 CloudFormation cannot delete a VPC that holds something it did not make (network interfaces left by the guest's
 own load balancers, an instance's interface not released in time): the stack's deletion fails, or — on moto's
-server, whose CloudFormation deletes neither NAT gateways nor the interfaces of terminated instances — ends with
-the VPC still there. The original aws-operator swept such leftovers too. A VPC is swept only if it carries this
+server, whose CloudFormation deletes neither NAT gateways (nor their addresses) nor route tables — ends with the
+VPC still there. The original aws-operator swept such leftovers too. A VPC is swept only if it carries this
 AWSConfig's claim (the stack's tags, which CloudFormation propagates); what is inside it is ours by containment.
 Roles are found by the cluster's IAM path, the zone by the id recorded from the stack's outputs.
 """
