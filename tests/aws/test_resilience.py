@@ -3,8 +3,10 @@ back; twenty create/delete cycles leave nothing in the account."""
 
 from __future__ import annotations
 
+import contextlib
 from typing import TYPE_CHECKING
 
+import botocore.exceptions
 import pytest
 from prometheus_client import REGISTRY
 
@@ -123,6 +125,22 @@ def test_drift_and_lost_state(
         timeout=30,
         message="no longer lost",
     )
+
+    # The stack vanishes: StateLost again, and made again only on request.
+    cfn = guest.client("cloudformation")
+    with contextlib.suppress(botocore.exceptions.ClientError):  # moto: the stack goes, its VPC refuses to
+        cfn.delete_stack(StackName=key.stack("drifty"))
+    wait_for(
+        lambda: condition(kube, "drifty", namespace, "StateLost").get("reason") == "StackLost",
+        timeout=30,
+        message="stack loss seen",
+    )
+    assert guest.live_stacks() == []
+    kube.patch(AWS_CONFIG, "drifty", {"metadata": {"annotations": {key.RECREATE_ANNOTATION: "stack"}}}, namespace)
+    wait_for(
+        lambda: [s["StackName"] for s in guest.live_stacks()] == ["kubeception-drifty"], timeout=30, message="back"
+    )
+    wait_ready(kube, "drifty", namespace)
 
 
 def test_twenty_cycles_leave_nothing(

@@ -108,7 +108,8 @@ class GuestStack(Resource[AWSConfigSpec, AWSConfigStatus]):
         name = key.stack(ctx.spec.cluster_id)
         entry = stack_entry(ctx, name)
         settled = entry.get("status") in stacks.COMPLETE and not entry.get("operation")
-        if settled and entry.get("templateHash") == digest and not ctx.status.get("changeSet"):
+        asked = recreate_requested(ctx, "stack")  # the drift check found it gone: look, and make it again
+        if settled and entry.get("templateHash") == digest and not ctx.status.get("changeSet") and not asked:
             self._ready(ctx, entry)
             return
         cfn = self.shared.account(ctx).client("cloudformation")
