@@ -116,7 +116,7 @@ def test_create_scale_replace_approve_delete(
     kubeconfig = base64.b64decode(secret["data"]["value"]).decode()
     assert "server: https://api.alpha.aws.kubeception.test" in kubeconfig
 
-    # Idle: a pass over an unchanged cluster makes no AWS call and uploads nothing.
+    # What scaling must leave alone (idle passes cost no AWS call: tests/aws/test_resilience.py).
     uploaded = dict(found["uploaded"])
     masters_before = {i["InstanceId"] for i in group(guest, "master")["Instances"]}
 

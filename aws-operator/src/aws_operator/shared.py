@@ -44,10 +44,7 @@ class Shared:
         role, region = ctx.status.get("roleARN"), ctx.status.get("region")
         if not role or not region:
             raise NoAccount("no role assumed yet (CredentialsValid says why)")
-        return self.shared_account(role, ctx.namespace or "", region)
-
-    def shared_account(self, role: str, tenant: str, region: str) -> Account:
-        return self.aws.account(role, tenant, region)
+        return self.aws.account(role, ctx.namespace or "", region)
 
     def has_account(self, ctx: AWSContext) -> bool:
         """Whether anything can have been made in AWS for this cluster (a role was assumed once)."""

@@ -38,7 +38,7 @@ class Credentials(Resource[AWSConfigSpec, AWSConfigStatus]):
                 f"account {recorded_role.split(':')[4]}; a cluster cannot move to another account",
             )
         try:
-            account = self.shared.shared_account(role, ctx.namespace or "", spec.region)
+            account = self.shared.aws.account(role, ctx.namespace or "", spec.region)
         except AWSError as exc:
             self._refuse(ctx, "AssumeRoleFailed", f"cannot assume {role}: {exc.code}: {exc.aws_message}")
         ctx.status |= {"roleARN": role, "account": account.account_id, "region": spec.region}
