@@ -19,7 +19,7 @@ from kubeception_testenv.images import version
 from kubeception_testenv.network import run
 from kubeception_testenv.nodes import KUBELET_ROOT
 from kvm_operator import key
-from kvm_operator.launcher.vm import tap_name
+from kvm_operator.launcher.tap import tap_name
 from kvm_operator.spec import KVM_CONFIG
 from operatorkit import KubeClient, get_condition, is_true
 from operatorkit.kinds import DEPLOYMENT, EVENT, NAMESPACE, NODE, POD, POD_DISRUPTION_BUDGET
@@ -174,7 +174,7 @@ def test_a_worker_pool_boots_scales_drains_rolls_recovers_and_goes(
     # A VM killed from outside (its QEMU, by the host): the pod's container restarts it, and the Node is Ready again.
     tap = tap_name("worker-default-0", bridge)
     restarts = restart_count(real_kube, workers)
-    subprocess.run(["pkill", "-KILL", "-f", f"ifname={tap},"], check=True)
+    subprocess.run(["pkill", "-KILL", "-f", f"id={tap},fd="], check=True)
     wait_for(
         lambda: (
             real_kube.get(POD, "worker-default-0", workers)["status"]["containerStatuses"][0]["restartCount"] > restarts
@@ -190,6 +190,6 @@ def test_a_worker_pool_boots_scales_drains_rolls_recovers_and_goes(
     wait_for(lambda: real_kube.get_or_none(KVM_CONFIG, cluster, namespace) is None, timeout=300, message="deleted")
     assert real_kube.get_or_none(NAMESPACE, workers) is None
     assert tap not in run("ip", "-o", "link", netns=real_node.address.netns).stdout
-    assert subprocess.run(["pgrep", "-f", f"ifname={tap},"], check=False).returncode == 1, "no QEMU left"
+    assert subprocess.run(["pgrep", "-f", f"id={tap},fd="], check=False).returncode == 1, "no QEMU left"
     assert not real_node.path(f"{KUBELET_ROOT}/pods/{pod_uid}").exists(), "the VM's disk went with its pod"
     assert not real_node.path(f"/run/flannel/{bridge}.vms").exists(), "no address claim left"

@@ -17,7 +17,8 @@ from kubeception_testenv import find_binary, wait_for
 from kubeception_testenv.guest import NodeGuest, WorkerVM
 from kubeception_testenv.images import RECIPES, Recipe, build, extract, version
 from kvm_operator import bootconfig
-from kvm_operator.launcher.vm import kvm_available, mac_address, tap_name
+from kvm_operator.launcher.tap import tap_name
+from kvm_operator.launcher.vm import kvm_available, mac_address
 from operatorkit import KubeClient
 from operatorkit.kinds import NODE, POD, SERVICE_ACCOUNT
 from tests.ingress.conftest import kubectl

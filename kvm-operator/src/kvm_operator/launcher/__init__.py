@@ -4,5 +4,5 @@
 It puts a tap on the cluster's bridge, starts QEMU with the node image's kernel and initramfs, the boot
 configuration in fw_cfg and the serial console on its own stdout (the pod's log), under KVM where it works and TCG
 emulation otherwise, and on SIGTERM presses the VM's power button through QMP and waits for the guest to stop
-before it kills QEMU. It leaves nothing behind: the tap goes with it.
+before it kills QEMU. It leaves nothing behind: the tap goes with it, killed or not (:mod:`.tap`).
 """

@@ -16,6 +16,7 @@ from kvm_operator import bootconfig
 from kvm_operator.bootconfig import FW_CFG_NAME, STATE_DISK_SERIAL
 from kvm_operator.launcher.address import AddressClaims, read_lease
 from kvm_operator.launcher.qmp import QMP, QMPError
+from kvm_operator.launcher.tap import Tap, link_exists, tap_name
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -32,12 +33,6 @@ def mac_address(name: str) -> str:
     return ":".join(f"{b:02x}" for b in (0x02, *digest[:5]))
 
 
-def tap_name(name: str, bridge: str) -> str:
-    """``vm`` + 10 hex characters of a hash of the bridge's and the VM's names, within Linux's 15 characters: VMs
-    of two clusters (two bridges) with the same node name on one host get taps of their own."""
-    return "vm" + hashlib.sha256(f"{bridge}/{name}".encode()).hexdigest()[:10]
-
-
 def kvm_available() -> bool:
     """/dev/kvm opens for reading and writing (the device exists and this container may use it)."""
     try:
@@ -47,20 +42,10 @@ def kvm_available() -> bool:
     return True
 
 
-def link_exists(name: str) -> bool:
-    return os.path.exists(f"/sys/class/net/{name}")
-
-
-def _ip(*args: str, check: bool = True) -> None:
-    result = subprocess.run(["ip", *args], capture_output=True, text=True, check=False)
-    if check and result.returncode != 0:
-        raise RuntimeError(f"ip {' '.join(args)}: {result.stderr.strip()}")
-
-
 class VM:
     def __init__(self, settings: LauncherSettings) -> None:
         self.settings = settings
-        self.tap = tap_name(settings.name, settings.bridge) if settings.bridge else None
+        self.tap = Tap(tap_name(settings.name, settings.bridge), settings.bridge) if settings.bridge else None
         self.mac = settings.mac or mac_address(settings.name)
         self.qmp_socket = settings.state_dir / f"{settings.name}.qmp"
         self.boot_config = settings.state_dir / "config.ign"  # what QEMU hands in: the Secret's, completed here
@@ -73,10 +58,12 @@ class VM:
 
     def command(self, accelerator: str) -> list[str]:
         s = self.settings
+        # The netdev's id is the tap's name, so the host's process list tells which QEMU holds which tap.
+        tap = self.tap
         network = (
-            ["-netdev", f"tap,id=net0,ifname={self.tap},script=no,downscript=no",
-             "-device", f"virtio-net-pci,netdev=net0,mac={self.mac}"]
-            if self.tap else ["-nic", "none"]
+            ["-netdev", f"tap,id={tap.name},fd={tap.fd}",
+             "-device", f"virtio-net-pci,netdev={tap.name},mac={self.mac}"]
+            if tap is not None and tap.fd is not None else ["-nic", "none"]
         )  # fmt: skip
         return [
             s.qemu,
@@ -106,7 +93,8 @@ class VM:
         s.state_dir.mkdir(parents=True, exist_ok=True)
         with s.disk.open("wb") as disk:  # sparse: the emptyDir holds what the guest writes, not the size
             disk.truncate(s.disk_gib << 30)
-        self._tap_up()
+        if self.tap is not None:
+            self.tap.open()
         try:
             self._config = bootconfig.loads(s.boot_config.read_bytes())
             if s.flannel_env is not None:
@@ -120,7 +108,8 @@ class VM:
         finally:
             if self._claims is not None:
                 self._claims.release(s.name)
-            self._tap_down()
+            if self.tap is not None:
+                self.tap.close()
 
     def stop(self) -> None:
         """Ask the guest to power down (SIGTERM of the pod); :meth:`run` then waits for it."""
@@ -160,7 +149,12 @@ class VM:
         self.boot_config.write_bytes(bootconfig.dumps(config))
         self.qmp_socket.unlink(missing_ok=True)
         self._console_started.clear()
-        self._process = subprocess.Popen(self.command(accelerator), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE)
+        self._process = subprocess.Popen(
+            self.command(accelerator),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            pass_fds=() if self.tap is None or self.tap.fd is None else (self.tap.fd,),
+        )
         assert self._process.stdout is not None
         threading.Thread(target=self._console, args=(self._process.stdout,), daemon=True).start()
 
@@ -202,24 +196,3 @@ class VM:
         if self._process is not None and self._process.poll() is None:
             self._process.kill()
             self._process.wait()
-
-    def _tap_up(self) -> None:
-        if self.tap is None or self.settings.bridge is None:
-            return
-        # The name derives from this VM's: a tap left by a previous run of this same pod is ours to replace; a
-        # link of that name that is no tap is someone else's, and left alone.
-        if link_exists(self.tap):
-            if not os.path.exists(f"/sys/class/net/{self.tap}/tun_flags"):
-                raise RuntimeError(f"link {self.tap} exists and is not a tap of this launcher: not touching it")
-            _ip("link", "delete", self.tap)
-        _ip("tuntap", "add", "dev", self.tap, "mode", "tap")
-        try:
-            _ip("link", "set", self.tap, "master", self.settings.bridge)
-            _ip("link", "set", self.tap, "up")
-        except RuntimeError:
-            self._tap_down()
-            raise
-
-    def _tap_down(self) -> None:
-        if self.tap is not None:
-            _ip("link", "delete", self.tap, check=False)

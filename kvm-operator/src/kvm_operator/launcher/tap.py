@@ -1,0 +1,70 @@
+"""A VM's tap on its cluster's bridge, held open by the launcher and handed to QEMU as a descriptor.
+
+The tap is not persistent: the kernel removes it when the last descriptor closes, so a launcher killed before its
+own clean-up (a pod's grace period running out under load) leaves no link behind on the node. That is how
+libvirt hands taps to QEMU, too.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import os
+import struct
+import subprocess
+
+# linux/if_tun.h: a tap (Ethernet frames), without the packet-information header QEMU does not expect, with the
+# virtio-net header QEMU would ask for itself (checksum and segmentation offloads).
+TUNSETIFF = 0x400454CA
+IFF_TAP = 0x0002
+IFF_NO_PI = 0x1000
+IFF_VNET_HDR = 0x4000
+
+
+def tap_name(name: str, bridge: str) -> str:
+    """``vm`` + 10 hex characters of a hash of the bridge's and the VM's names, within Linux's 15 characters: VMs
+    of two clusters (two bridges) with the same node name on one host get taps of their own."""
+    return "vm" + hashlib.sha256(f"{bridge}/{name}".encode()).hexdigest()[:10]
+
+
+def link_exists(name: str) -> bool:
+    return os.path.exists(f"/sys/class/net/{name}")
+
+
+def _ip(*args: str, check: bool = True) -> None:
+    result = subprocess.run(["ip", *args], capture_output=True, text=True, check=False)
+    if check and result.returncode != 0:
+        raise RuntimeError(f"ip {' '.join(args)}: {result.stderr.strip()}")
+
+
+class Tap:
+    """The tap ``name`` on ``bridge``: :meth:`open` makes it and returns its descriptor, :meth:`close` lets it go."""
+
+    def __init__(self, name: str, bridge: str) -> None:
+        self.name, self.bridge = name, bridge
+        self.fd: int | None = None
+
+    def open(self) -> int:
+        # The name derives from the VM's: a tap left by an earlier run of the same VM (a persistent one of an older
+        # launcher) is ours to replace; a link of that name that is no tap is someone else's, and left alone.
+        if link_exists(self.name):
+            if not os.path.exists(f"/sys/class/net/{self.name}/tun_flags"):
+                raise RuntimeError(f"link {self.name} exists and is not a tap of this launcher: not touching it")
+            _ip("link", "delete", self.name)
+        self.fd = os.open("/dev/net/tun", os.O_RDWR | os.O_CLOEXEC)
+        try:
+            fcntl.ioctl(
+                self.fd, TUNSETIFF, struct.pack("16sH22x", self.name.encode(), IFF_TAP | IFF_NO_PI | IFF_VNET_HDR)
+            )
+            _ip("link", "set", self.name, "master", self.bridge)
+            _ip("link", "set", self.name, "up")
+        except (OSError, RuntimeError):
+            self.close()
+            raise
+        return self.fd
+
+    def close(self) -> None:
+        """Closing the launcher's descriptor removes the tap once QEMU's copy is closed too (QEMU has exited)."""
+        if self.fd is not None:
+            os.close(self.fd)
+            self.fd = None
