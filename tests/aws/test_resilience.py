@@ -13,6 +13,8 @@ from prometheus_client import REGISTRY
 from aws_operator import key
 from aws_operator.spec import AWS_CONFIG
 from kubeception_testenv import wait_for
+from operatorkit import Owner
+from operatorkit.kinds import EVENT
 from tests.aws.conftest import aws_config, condition, credentials, status, wait_ready
 
 if TYPE_CHECKING:
@@ -66,6 +68,38 @@ def test_restart_mid_creation_and_idle_passes(
     kube.patch(AWS_CONFIG, "again", {"metadata": {"labels": {"poke": "2"}}}, namespace)
     wait_for(lambda: reconciles() > passes + 1, timeout=30, message="another pass")
     assert api_calls() == before
+
+
+def test_a_key_made_before_its_alias_is_taken_not_made_twice_and_deleted(
+    kube: KubeClient, namespace: str, account: str, guest: Guest, start_aws: Callable[..., Operator]
+) -> None:
+    """CreateKey then CreateAlias: an operator stopped between the two leaves a key only its claim tag finds. The
+    next pass takes it instead of making a second; deletion schedules it. A key someone else made is not touched."""
+    credentials(kube, namespace, f"arn:aws:iam::{account}:role/kubeception")
+    made = kube.create(AWS_CONFIG, aws_config("resumed", namespace, workerPools=[{"name": "a", "desired": 1}]))
+    kms = guest.client("kms")
+    claim = [
+        {"TagKey": key.OWNER_TAG, "TagValue": Owner.of(made).encode()},
+        {"TagKey": key.CLUSTER_TAG, "TagValue": "resumed"},
+    ]
+    interrupted = kms.create_key(Tags=claim)["KeyMetadata"]  # what the stopped operator left
+    theirs = kms.create_key(Description="the account owner's own key")["KeyMetadata"]
+    start_aws()
+    found = wait_ready(kube, "resumed", namespace)
+    assert found["keyARN"] == interrupted["Arn"]
+    aliases = {a["AliasName"]: a.get("TargetKeyId") for a in kms.list_aliases()["Aliases"]}
+    assert aliases[key.key_alias("resumed")] == interrupted["KeyId"]
+    resumed = [e for e in kube.list(EVENT, namespace)["items"] if e.get("reason") == "KeyResumed"]
+    assert len(resumed) == 1
+    assert interrupted["Arn"] in resumed[0]["message"]
+    live_keys = guest.leftovers()["keys"]  # live customer keys, AWS's own left out
+    assert sorted(live_keys) == sorted([interrupted["KeyId"], theirs["KeyId"]]), "no second key made"
+
+    kube.delete(AWS_CONFIG, "resumed", namespace)
+    wait_for(lambda: kube.get_or_none(AWS_CONFIG, "resumed", namespace) is None, timeout=120, message="deleted")
+    assert kms.describe_key(KeyId=interrupted["KeyId"])["KeyMetadata"]["KeyState"] == "PendingDeletion"
+    assert kms.describe_key(KeyId=theirs["KeyId"])["KeyMetadata"]["KeyState"] == "Enabled", "theirs untouched"
+    assert guest.leftovers()["keys"] == [theirs["KeyId"]]
 
 
 def test_drift_and_lost_state(

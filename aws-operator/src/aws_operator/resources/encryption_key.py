@@ -1,6 +1,11 @@
 """The cluster's KMS key (alias ``alias/kubeception/<id>``): certificates reach instances encrypted with it, and
 the bucket encrypts with it at rest. At deletion it is scheduled for deletion (AWS waits at least 7 days), after
-the stack and the bucket are gone — nothing encrypted with it is left to read."""
+the stack and the bucket are gone — nothing encrypted with it is left to read.
+
+CreateKey has no idempotency token, and the alias is a second call: an operator stopped between the two leaves a
+key only its claim tag finds. Before a first key is made the account's keys are listed for one carrying this
+AWSConfig's claim, which is taken (its alias added); at deletion every key with the claim is scheduled, so no
+key issued is left unaccounted for."""
 
 from __future__ import annotations
 
@@ -32,6 +37,25 @@ def owner_tag(kms: Any, key_id: str) -> str | None:
     return next((t["TagValue"] for t in tags if t["TagKey"] == key.OWNER_TAG), None)
 
 
+def claimed_keys(kms: Any, claim: str) -> list[dict[str, Any]]:
+    """The account's keys carrying ``claim`` and not yet pending deletion, aliased or not."""
+    found: list[dict[str, Any]] = []
+    marker: dict[str, str] = {}
+    while True:
+        page = call("kms:ListKeys", kms.list_keys, **marker)
+        for entry in page.get("Keys", []):
+            try:
+                ours = owner_tag(kms, entry["KeyId"]) == claim
+            except AWSError:
+                continue  # a key whose tags this role may not read (AWS-managed, another party's): not ours
+            meta = describe(kms, entry["KeyId"]) if ours else None
+            if meta is not None and meta.get("KeyState") != "PendingDeletion":
+                found.append(meta)
+        if not page.get("Truncated"):
+            return found
+        marker = {"Marker": page["NextMarker"]}
+
+
 @dataclass
 class EncryptionKey(Resource[AWSConfigSpec, AWSConfigStatus]):
     shared: Shared
@@ -51,8 +75,19 @@ class EncryptionKey(Resource[AWSConfigSpec, AWSConfigStatus]):
         else:
             if ctx.recorded.key_arn and not recreate_requested(ctx, "key"):
                 report_lost(ctx, "key", f"KMS key {ctx.recorded.key_arn} ({alias}) no longer exists")
-            found = self._create(ctx, kms, alias)
+            found = self._unaliased(ctx, kms, alias) or self._create(ctx, kms, alias)
         ctx.status["keyARN"] = found["Arn"]
+
+    def _unaliased(self, ctx: AWSContext, kms: Any, alias: str) -> dict[str, Any] | None:
+        """A key this AWSConfig made before its alias was: taken, so a stopped operator does not make a second."""
+        if ctx.recorded.key_arn:
+            return None  # a key was made and aliased: it was lost, not interrupted
+        for found in claimed_keys(kms, ctx.owner.encode()):
+            if found.get("KeyState") == "Enabled":
+                call("kms:CreateAlias", kms.create_alias, AliasName=alias, TargetKeyId=found["KeyId"])
+                ctx.event("Normal", "KeyResumed", f"KMS key {found['Arn']} made before a restart, now {alias}")
+                return found
+        return None
 
     def _create(self, ctx: AWSContext, kms: Any, alias: str) -> dict[str, Any]:
         made = call(
@@ -72,25 +107,24 @@ class EncryptionKey(Resource[AWSConfigSpec, AWSConfigStatus]):
         return dict(made)
 
     def ensure_deleted(self, ctx: AWSContext) -> None:
-        if not self.shared.has_account(ctx) or not ctx.status.get("keyARN"):
-            return
+        if not self.shared.has_account(ctx):
+            return  # no account was ever assumed: nothing was made in one
         kms = self.shared.account(ctx).client("kms")
         alias = key.key_alias(ctx.name)
         found = describe(kms, alias)
-        if found is None:
-            found = describe(kms, ctx.status["keyARN"])
-            if found is None or found.get("KeyState") == "PendingDeletion":
-                return
-        if not check_owner(ctx, owner_tag(kms, found["KeyId"]), f"KMS key {alias}"):
+        if found is not None and not check_owner(ctx, owner_tag(kms, found["KeyId"]), f"KMS key {alias}"):
             return
-        if found.get("KeyState") != "PendingDeletion":
-            self._schedule(kms, found["KeyId"], self.shared.settings.stacks.key_deletion_days)
-            ctx.event("Normal", "KeyScheduledForDeletion", f"KMS key {found['Arn']}")
-        if describe(kms, alias) is not None:
+        days = self.shared.settings.stacks.key_deletion_days
+        scheduled = claimed_keys(kms, ctx.owner.encode())  # the aliased key, and any made before a restart
+        for claimed in scheduled:
+            self._schedule(kms, claimed["KeyId"], days)
+            ctx.event("Normal", "KeyScheduledForDeletion", f"KMS key {claimed['Arn']}")
+        if found is not None:
             call("kms:DeleteAlias", kms.delete_alias, AliasName=alias)
-        state = (describe(kms, found["KeyId"]) or {}).get("KeyState")
-        if state not in {None, "PendingDeletion"}:
-            raise ReconcileError(f"KMS key {found['Arn']} is {state} after its deletion was scheduled")
+        for claimed in scheduled:
+            state = (describe(kms, claimed["KeyId"]) or {}).get("KeyState")
+            if state not in {None, "PendingDeletion"}:
+                raise ReconcileError(f"KMS key {claimed['Arn']} is {state} after its deletion was scheduled")
 
     @staticmethod
     def _schedule(kms: Any, key_id: str, days: int = 7) -> None:
