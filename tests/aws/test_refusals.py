@@ -129,6 +129,40 @@ def test_cluster_id_taken_in_another_namespace(
     assert [s["StackName"] for s in guest.live_stacks()] == ["kubeception-dupe"]
 
 
+def test_an_account_serves_the_clusters_of_one_namespace(
+    kube: KubeClient, namespace: str, account: str, guest: Guest, start_aws: Callable[..., Operator]
+) -> None:
+    """Another tenant's Secret naming a role in this tenant's account (which a trust policy without the ExternalId
+    condition would let it assume; moto checks no trust policy at all) is refused before any call, naming the
+    AWSConfig that uses the account. Nothing is made in the account for it; the first cluster stays Ready; a second
+    cluster of the first tenant may use the account."""
+    credentials(kube, namespace, f"arn:aws:iam::{account}:role/kubeception")
+    start_aws()
+    kube.create(AWS_CONFIG, aws_config("first", namespace))
+    wait_ready(kube, "first", namespace)
+
+    def made() -> dict[str, list[str]]:
+        left = guest.leftovers()
+        return {k: left[k] for k in ("stacks", "buckets", "keys", "aliases", "vpcs", "roles")}
+
+    before = made()
+    with throwaway_namespace(kube) as other:
+        credentials(kube, other, f"arn:aws:iam::{account}:role/kubeception")
+        kube.create(AWS_CONFIG, aws_config("intruder", other))
+        wait_for(lambda: reason(kube, "intruder", other) == "AccountInUse", timeout=60, message="refused")
+        message = condition(kube, "intruder", other, "CredentialsValid")["message"]
+        assert f"account {account} is used by AWSConfig {namespace}/first" in message
+        assert "roleARN" not in status(kube, "intruder", other), "no role assumed"
+        assert made() == before, "nothing made in the first tenant's account"
+        kube.delete(AWS_CONFIG, "intruder", other)
+        wait_for(lambda: kube.get_or_none(AWS_CONFIG, "intruder", other) is None, timeout=60, message="gone")
+    assert made() == before
+    assert condition(kube, "first", namespace, "Ready")["status"] == "True"
+    kube.create(AWS_CONFIG, aws_config("second", namespace))
+    wait_ready(kube, "second", namespace)
+    assert status(kube, "second", namespace)["account"] == account
+
+
 def test_invalid_specs_are_refused_at_admission(kube: KubeClient, namespace: str, aws_crds: None) -> None:
     bad: list[dict[str, Any]] = [
         {"availabilityZones": ["us-east-1a"]},  # not in the region

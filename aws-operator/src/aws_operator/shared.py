@@ -32,6 +32,9 @@ class Shared:
     vpc_lock: threading.Lock = field(default_factory=threading.Lock)
     vpc_reserved: dict[str, str] = field(default_factory=dict)
     """AWSConfig key → the VPC CIDR this process allocated for it (until its status records it)."""
+    account_lock: threading.Lock = field(default_factory=threading.Lock)
+    account_reserved: dict[str, str] = field(default_factory=dict)
+    """AWSConfig key → the account this process let it use (until its status records it)."""
 
     def __post_init__(self) -> None:
         self.aws = AWS(self.settings)
