@@ -210,6 +210,7 @@ def run_direct(url: str, clusters: int, workers: int) -> dict[str, Any]:
             key_arn=made["Arn"],
             zone=f"{name}.aws.kubeception.test",
             hosted_zone_id=None,
+            claim=f"bench {name}",
         )
         cfn.create_stack(StackName=key.stack(name), TemplateBody=render(inputs), Capabilities=["CAPABILITY_IAM"])
         latencies.append(time.monotonic() - began)

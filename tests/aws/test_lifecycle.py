@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -14,6 +15,7 @@ from aws_operator.aws import AWSError
 from aws_operator.resources.certificate_objects import encryption_context
 from aws_operator.spec import AWS_CONFIG
 from kubeception_testenv import wait_for
+from operatorkit import Owner
 from operatorkit.kinds import EVENT, NAMESPACE, SECRET
 from tests.aws.conftest import aws_config, cfn_lint, condition, credentials, status, wait_ready
 
@@ -74,7 +76,17 @@ def test_create_scale_replace_approve_delete(
     assert stack["StackStatus"] == "CREATE_COMPLETE"
     assert stack["EnableTerminationProtection"] is True
     tags = {t["Key"]: t["Value"] for t in stack["Tags"]}
-    assert json.loads(tags[key.OWNER_TAG])["name"] == "alpha"
+    owner = Owner.decode(tags[key.OWNER_TAG])
+    assert owner is not None
+    assert (owner.kind, owner.namespace, owner.name) == ("AWSConfig", namespace, "alpha")
+    # The claim is in the characters S3's and IAM's tags accept: the bucket and the roles carry it too.
+    assert re.fullmatch(r"[\w .:/=+\-@]{1,256}", tags[key.OWNER_TAG])
+    bucket_tags = guest.client("s3").get_bucket_tagging(Bucket=found["bucket"])["TagSet"]
+    assert {t["Key"]: t["Value"] for t in bucket_tags}[key.OWNER_TAG] == tags[key.OWNER_TAG]
+    iam = guest.client("iam")
+    for role in iam.list_roles(PathPrefix=key.iam_path("alpha"))["Roles"]:
+        role_tags = {t["Key"]: t["Value"] for t in iam.list_role_tags(RoleName=role["RoleName"])["Tags"]}
+        assert role_tags[key.OWNER_TAG] == tags[key.OWNER_TAG], role["RoleName"]
     assert found["endpoint"] == "https://api.alpha.aws.kubeception.test"
     assert (found["masters"], found["workers"]) == ("1/1", "2/2")
     assert found["stacks"][0]["templateHash"]
@@ -163,10 +175,16 @@ def test_create_scale_replace_approve_delete(
     wait_ready(kube, "alpha", namespace)
     assert condition(kube, "alpha", namespace, "ChangeSetApproved")["status"] == "True"
 
-    # Deleted: every stack, bucket, key, record and role gone; the PKI and namespace too.
+    # Deleted: every stack, bucket, key, record and role gone; the PKI and namespace too. A role under the cluster's
+    # IAM path without its claim (another installation's cluster of the same id) is neither deleted nor waited for.
+    ec2_trust = {
+        "Statement": [{"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"}, "Action": "sts:AssumeRole"}]
+    }
+    iam.create_role(RoleName="theirs", Path=key.iam_path("alpha"), AssumeRolePolicyDocument=json.dumps(ec2_trust))
     kube.delete(AWS_CONFIG, "alpha", namespace)
     wait_for(lambda: kube.get_or_none(AWS_CONFIG, "alpha", namespace) is None, timeout=120, message="deleted")
     left = guest.leftovers()
+    assert left.pop("roles") == ["theirs"], "the unclaimed role is left alone"
     assert left == {k: [] for k in left}
     key_state = kms.describe_key(KeyId=found["keyARN"])["KeyMetadata"]["KeyState"]
     assert key_state == "PendingDeletion"

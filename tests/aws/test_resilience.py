@@ -79,7 +79,7 @@ def test_a_key_made_before_its_alias_is_taken_not_made_twice_and_deleted(
     made = kube.create(AWS_CONFIG, aws_config("resumed", namespace, workerPools=[{"name": "a", "desired": 1}]))
     kms = guest.client("kms")
     claim = [
-        {"TagKey": key.OWNER_TAG, "TagValue": Owner.of(made).encode()},
+        {"TagKey": key.OWNER_TAG, "TagValue": Owner.of(made).encode_tag()},
         {"TagKey": key.CLUSTER_TAG, "TagValue": "resumed"},
     ]
     interrupted = kms.create_key(Tags=claim)["KeyMetadata"]  # what the stopped operator left

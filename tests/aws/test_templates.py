@@ -12,6 +12,7 @@ import pytest
 from aws_operator import key, stacks
 from aws_operator.spec import AWSConfigSpec
 from aws_operator.templates.guest import GuestInputs, Pool, render
+from operatorkit import Owner
 from tests.aws.conftest import cfn_lint
 
 if TYPE_CHECKING:
@@ -32,6 +33,7 @@ def inputs(**changes: object) -> GuestInputs:
         "key_arn": "arn:aws:kms:eu-west-1:123456789012:key/0f1e2d3c-4b5a-6978-8a9b-0c1d2e3f4a5b",
         "zone": "abc.aws.kubeception.test",
         "hosted_zone_id": None,
+        "claim": Owner("AWSConfig", "team-a", "abc", "0f1e2d3c-4b5a-6978-8a9b-0c1d2e3f4a5b").encode_tag(),
     }
     return GuestInputs(**(values | changes))
 

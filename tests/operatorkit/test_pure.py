@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
-from operatorkit import Kind, Status, by_label, is_subset, object_key
+import pytest
+
+from operatorkit import Kind, NotOwned, Owner, Status, by_label, check_claim, is_subset, object_key
 from operatorkit._base.conditions import clean_reason, set_condition
 from operatorkit._runtime.store import Store
 from operatorkit._runtime.writes import merge_patch
@@ -154,3 +157,20 @@ def test_status_patch_removes_keys_at_every_depth_and_sends_only_changes():
     # None for a key the stored status does not have is no change (the server keeps no nulls to compare with).
     assert merge_patch(desired, {**desired, "endpoint": None}) == {}
     assert merge_patch({**desired, "endpoint": "e"}, {**desired, "endpoint": None}) == {"endpoint": None}
+
+
+def test_claims_read_back_in_both_encodings_and_the_tag_one_fits_aws_tags():
+    primary = {"kind": "AWSConfig", "metadata": {"namespace": "team-a", "name": "c1", "uid": "0f1e2d3c-4b5a-6978"}}
+    owner = Owner.of(primary)
+    tag = owner.encode_tag()
+    assert tag == "AWSConfig/team-a/c1/0f1e2d3c-4b5a-6978"
+    assert Owner.decode(tag) == owner == Owner.decode(owner.encode())
+    assert re.fullmatch(r"[\w .:/=+\-@]{1,256}", tag), "S3's and IAM's tag value characters"
+    cluster_scoped = Owner("FlannelConfig", None, "net", "u1")
+    assert Owner.decode(cluster_scoped.encode_tag()) == cluster_scoped
+    for text in ("", "a/b/c", "a/b/c/d/e", "/ns/name/uid", "Kind/ns//uid", "Kind/ns/name/", "{not json"):
+        assert Owner.decode(text) is None, text
+    assert check_claim(tag, "bucket b", primary, owner_exists=True)
+    other = {"kind": "AWSConfig", "metadata": {"namespace": "team-b", "name": "c1", "uid": "other"}}
+    with pytest.raises(NotOwned, match="belongs to AWSConfig team-a/c1"):
+        check_claim(tag, "bucket b", other, owner_exists=True)

@@ -12,14 +12,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from operatorkit import CLUSTER_LABEL, MANAGED_BY_LABEL
+from operatorkit import CLUSTER_LABEL, MANAGED_BY_LABEL, Owner
 
 MANAGER = "aws-operator"
 CLUSTER_INDEX = "cluster"
 ORGANIZATION_LABEL = "kubeception.io/organization"
 TEAM_LABEL = "kubeception.io/team"
 CLUSTER_TAG = "kubeception.io/cluster"
-OWNER_TAG = "kubeception.io/owner"  # the claim: the owning AWSConfig's identity (operatorkit.Owner)
+OWNER_TAG = "kubeception.io/owner"  # the claim: the owning AWSConfig, as Owner.encode_tag() (what S3 and IAM accept)
 ROLE_TAG = "kubeception.io/role"
 APPROVE_ANNOTATION = "kubeception.io/approve-change-set"
 RECREATE_ANNOTATION = "kubeception.io/recreate"
@@ -66,6 +66,17 @@ def bucket(cluster_id: str, account: str, region: str) -> str:
 
 def key_alias(cluster_id: str) -> str:
     return f"alias/kubeception/{cluster_id}"
+
+
+def same_owner(recorded: str | None, claim: str) -> bool:
+    """Whether the claim ``recorded`` in a tag names the owner of ``claim`` (compared by uid, either encoding)."""
+    found, mine = Owner.decode(recorded), Owner.decode(claim)
+    return found is not None and mine is not None and found.uid == mine.uid
+
+
+def iam_path(cluster_id: str) -> str:
+    """The IAM path of the cluster's roles and instance profiles."""
+    return f"/kubeception/{cluster_id}/"
 
 
 def certificate_object(name: str) -> str:

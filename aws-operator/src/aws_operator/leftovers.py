@@ -5,7 +5,9 @@ own load balancers, an instance's interface not released in time): the stack's d
 server, whose CloudFormation deletes neither NAT gateways (nor their addresses) nor route tables — ends with the
 VPC still there. The original aws-operator swept such leftovers too. A VPC is swept only if it carries this
 AWSConfig's claim (the stack's tags, which CloudFormation propagates); what is inside it is ours by containment.
-Roles are found by the cluster's IAM path, the zone by the id recorded from the stack's outputs.
+Roles are found by the cluster's IAM path and swept only with the claim the template puts on them (another
+installation's cluster of the same id could share the path); the zone is found by the id recorded from the stack's
+outputs.
 """
 
 from __future__ import annotations
@@ -29,7 +31,19 @@ def claimed_vpcs(ec2: Any, cluster_id: str, claim: str) -> list[str]:
         ec2.describe_vpcs,
         Filters=[{"Name": f"tag:{key.CLUSTER_TAG}", "Values": [cluster_id]}],
     )["Vpcs"]
-    return [v["VpcId"] for v in vpcs if _tags(v).get(key.OWNER_TAG) == claim]
+    return [v["VpcId"] for v in vpcs if key.same_owner(_tags(v).get(key.OWNER_TAG), claim)]
+
+
+def claimed_roles(iam: Any, cluster_id: str, claim: str) -> list[str]:
+    """The names of the roles under the cluster's IAM path that carry ``claim``."""
+    roles = call("iam:ListRoles", iam.list_roles, PathPrefix=key.iam_path(cluster_id))["Roles"]
+    return [
+        role["RoleName"]
+        for role in roles
+        if key.same_owner(
+            _tags(call("iam:ListRoleTags", iam.list_role_tags, RoleName=role["RoleName"])).get(key.OWNER_TAG), claim
+        )
+    ]
 
 
 def sweep(account: Account, cluster_id: str, claim: str, zone_id: str | None) -> list[str]:
@@ -38,7 +52,7 @@ def sweep(account: Account, cluster_id: str, claim: str, zone_id: str | None) ->
     ec2 = account.client("ec2")
     for vpc in claimed_vpcs(ec2, cluster_id, claim):
         removed += _sweep_vpc(account, ec2, vpc)
-    removed += _sweep_roles(account.client("iam"), cluster_id)
+    removed += _sweep_roles(account.client("iam"), cluster_id, claim)
     if zone_id is not None:
         removed += _sweep_zone(account.client("route53"), zone_id)
     return removed
@@ -117,10 +131,15 @@ def _sweep_vpc(account: Account, ec2: Any, vpc: str) -> list[str]:
     return removed
 
 
-def _sweep_roles(iam: Any, cluster_id: str) -> list[str]:
+def _sweep_roles(iam: Any, cluster_id: str, claim: str) -> list[str]:
+    """Claimed roles, and the instance profiles holding only claimed roles (a profile carries no tags of its own)."""
     removed: list[str] = []
-    path = f"/kubeception/{cluster_id}/"
+    path = key.iam_path(cluster_id)
+    ours = set(claimed_roles(iam, cluster_id, claim))
     for profile in call("iam:ListInstanceProfiles", iam.list_instance_profiles, PathPrefix=path)["InstanceProfiles"]:
+        held = {role["RoleName"] for role in profile.get("Roles", [])}
+        if not held or not held <= ours:
+            continue
         for role in profile.get("Roles", []):
             call(
                 "iam:RemoveRoleFromInstanceProfile",
@@ -132,11 +151,11 @@ def _sweep_roles(iam: Any, cluster_id: str) -> list[str]:
             "iam:DeleteInstanceProfile", iam.delete_instance_profile, InstanceProfileName=profile["InstanceProfileName"]
         )
         removed.append(f"instance profile {profile['InstanceProfileName']}")
-    for role in call("iam:ListRoles", iam.list_roles, PathPrefix=path)["Roles"]:
-        for policy in call("iam:ListRolePolicies", iam.list_role_policies, RoleName=role["RoleName"])["PolicyNames"]:
-            call("iam:DeleteRolePolicy", iam.delete_role_policy, RoleName=role["RoleName"], PolicyName=policy)
-        call("iam:DeleteRole", iam.delete_role, RoleName=role["RoleName"])
-        removed.append(f"role {role['RoleName']}")
+    for role in sorted(ours):
+        for policy in call("iam:ListRolePolicies", iam.list_role_policies, RoleName=role)["PolicyNames"]:
+            call("iam:DeleteRolePolicy", iam.delete_role_policy, RoleName=role, PolicyName=policy)
+        call("iam:DeleteRole", iam.delete_role, RoleName=role)
+        removed.append(f"role {role}")
     return removed
 
 

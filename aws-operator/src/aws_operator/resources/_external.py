@@ -25,8 +25,13 @@ class Lost(ReconcileError):
     reason = LOST
 
 
+def claim(ctx: AWSContext) -> str:
+    """This AWSConfig's claim, in the characters every AWS tag accepts."""
+    return ctx.owner.encode_tag()
+
+
 def claim_tags(ctx: AWSContext) -> dict[str, str]:
-    return {key.OWNER_TAG: ctx.owner.encode(), key.CLUSTER_TAG: ctx.name}
+    return {key.OWNER_TAG: claim(ctx), key.CLUSTER_TAG: ctx.name}
 
 
 def tag_list(tags: dict[str, str]) -> list[dict[str, str]]:

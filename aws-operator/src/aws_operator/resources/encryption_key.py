@@ -14,7 +14,14 @@ from typing import TYPE_CHECKING, Any
 
 from aws_operator import key
 from aws_operator.aws import AWSError, call
-from aws_operator.resources._external import check_owner, claim_tags, recreate_requested, report_lost, require_owner
+from aws_operator.resources._external import (
+    check_owner,
+    claim,
+    claim_tags,
+    recreate_requested,
+    report_lost,
+    require_owner,
+)
 from aws_operator.spec import AWSConfigSpec, AWSConfigStatus
 from operatorkit import ReconcileError, Resource
 
@@ -45,7 +52,7 @@ def claimed_keys(kms: Any, claim: str) -> list[dict[str, Any]]:
         page = call("kms:ListKeys", kms.list_keys, **marker)
         for entry in page.get("Keys", []):
             try:
-                ours = owner_tag(kms, entry["KeyId"]) == claim
+                ours = key.same_owner(owner_tag(kms, entry["KeyId"]), claim)
             except AWSError:
                 continue  # a key whose tags this role may not read (AWS-managed, another party's): not ours
             meta = describe(kms, entry["KeyId"]) if ours else None
@@ -82,7 +89,7 @@ class EncryptionKey(Resource[AWSConfigSpec, AWSConfigStatus]):
         """A key this AWSConfig made before its alias was: taken, so a stopped operator does not make a second."""
         if ctx.recorded.key_arn:
             return None  # a key was made and aliased: it was lost, not interrupted
-        for found in claimed_keys(kms, ctx.owner.encode()):
+        for found in claimed_keys(kms, claim(ctx)):
             if found.get("KeyState") == "Enabled":
                 call("kms:CreateAlias", kms.create_alias, AliasName=alias, TargetKeyId=found["KeyId"])
                 ctx.event("Normal", "KeyResumed", f"KMS key {found['Arn']} made before a restart, now {alias}")
@@ -115,7 +122,7 @@ class EncryptionKey(Resource[AWSConfigSpec, AWSConfigStatus]):
         if found is not None and not check_owner(ctx, owner_tag(kms, found["KeyId"]), f"KMS key {alias}"):
             return
         days = self.shared.settings.stacks.key_deletion_days
-        scheduled = claimed_keys(kms, ctx.owner.encode())  # the aliased key, and any made before a restart
+        scheduled = claimed_keys(kms, claim(ctx))  # the aliased key, and any made before a restart
         for claimed in scheduled:
             self._schedule(kms, claimed["KeyId"], days)
             ctx.event("Normal", "KeyScheduledForDeletion", f"KMS key {claimed['Arn']}")

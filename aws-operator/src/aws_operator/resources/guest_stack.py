@@ -21,9 +21,10 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 from aws_operator import key, metrics, stacks
 from aws_operator.aws import AWSError, call
-from aws_operator.leftovers import hosted_zone, sweep
+from aws_operator.leftovers import claimed_roles, hosted_zone, sweep
 from aws_operator.resources._external import (
     check_owner,
+    claim,
     claim_tags,
     recreate_requested,
     report_lost,
@@ -73,6 +74,7 @@ def inputs(ctx: AWSContext, shared: Shared) -> GuestInputs:
         key_arn=ctx.status["keyARN"],
         zone=shared.zone(ctx),
         hosted_zone_id=spec.dns.hosted_zone_id,
+        claim=claim(ctx),
     )
 
 
@@ -159,7 +161,7 @@ class GuestStack(Resource[AWSConfigSpec, AWSConfigStatus]):
         ctx.status["failedTemplate"] = entry.get("pendingHash")
         metrics.finished("create", False, entry.get("updatedAt"))
         leftover = stacks.describe(cfn, name)
-        if leftover is not None and stacks.tag(leftover, key.OWNER_TAG) == ctx.owner.encode():
+        if leftover is not None and key.same_owner(stacks.tag(leftover, key.OWNER_TAG), claim(ctx)):
             self._delete_stack(cfn, leftover)
         entry |= {"operation": None, "pendingHash": None, "status": None, "reason": reason}
         message = create_failed(name, reason)
@@ -372,12 +374,12 @@ class GuestStack(Resource[AWSConfigSpec, AWSConfigStatus]):
                 entry["status"] = stack["StackStatus"]
                 raise RequeueAfter(self.shared.settings.stacks.poll_seconds, f"stack {name} {stack['StackStatus']}")
         own_zone = ctx.status.get("hostedZoneID")
-        left = leftovers(account, ctx.name, own_zone)
+        left = leftovers(account, ctx.name, claim(ctx), own_zone)
         if left:
-            swept = sweep(account, ctx.name, ctx.owner.encode(), own_zone)
+            swept = sweep(account, ctx.name, claim(ctx), own_zone)
             if swept:
                 ctx.event("Normal", "LeftoversRemoved", f"after stack {name}: {', '.join(swept[:20])}")
-            left = leftovers(account, ctx.name, own_zone)
+            left = leftovers(account, ctx.name, claim(ctx), own_zone)
         if left:
             raise ReconcileError(f"stack {name} is gone but left behind: {', '.join(left)}", reason="LeftBehind")
         if entry.get("operation") == "delete":
@@ -409,8 +411,9 @@ def protect(cfn: Any, name: str, *, enabled: bool) -> None:
             raise
 
 
-def leftovers(account: Any, cluster_id: str, zone_id: str | None) -> list[str]:
-    """What the guest's stack made that is still in the account, found by list calls (tags, IAM path, zone)."""
+def leftovers(account: Any, cluster_id: str, owner: str, zone_id: str | None) -> list[str]:
+    """What the guest's stack made that is still in the account, found by list calls (tags, IAM path and claim,
+    zone)."""
     by_tag = [{"Name": f"tag:{key.CLUSTER_TAG}", "Values": [cluster_id]}]
     ec2, autoscaling = account.client("ec2"), account.client("autoscaling")
     found = [v["VpcId"] for v in call("ec2:DescribeVpcs", ec2.describe_vpcs, Filters=by_tag)["Vpcs"]]
@@ -426,9 +429,7 @@ def leftovers(account: Any, cluster_id: str, zone_id: str | None) -> list[str]:
         Filters=[{"Name": f"tag:{key.CLUSTER_TAG}", "Values": [cluster_id]}],
     )["AutoScalingGroups"]
     found += [g["AutoScalingGroupName"] for g in groups]
-    iam = account.client("iam")
-    roles = call("iam:ListRoles", iam.list_roles, PathPrefix=f"/kubeception/{cluster_id}/")["Roles"]
-    found += [r["RoleName"] for r in roles]
+    found += [f"role {name}" for name in claimed_roles(account.client("iam"), cluster_id, owner)]
     if zone_id is not None and hosted_zone(account.client("route53"), zone_id) is not None:
         found.append(f"hosted zone {zone_id}")  # the zone the stack made (one the spec names is the user's)
     return found

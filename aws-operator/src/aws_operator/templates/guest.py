@@ -70,6 +70,9 @@ class GuestInputs:
     key_arn: str
     zone: str
     hosted_zone_id: str | None
+    claim: str
+    """The owning AWSConfig's claim, on the IAM roles: CloudFormation's stack tags reach them on AWS but not on
+    moto, and a role found under the cluster's path is swept only with it."""
 
 
 def master_logical_ids() -> set[str]:
@@ -254,7 +257,7 @@ def _roles(t: Template, inputs: GuestInputs) -> dict[str, iam.InstanceProfile]:
         iam_role = t.add_resource(
             iam.Role(
                 f"{name}Role",
-                Path=f"/kubeception/{inputs.cluster_id}/",
+                Path=key.iam_path(inputs.cluster_id),
                 AssumeRolePolicyDocument=trust,
                 Policies=[
                     iam.Policy(
@@ -262,13 +265,11 @@ def _roles(t: Template, inputs: GuestInputs) -> dict[str, iam.InstanceProfile]:
                         PolicyDocument={"Version": "2012-10-17", "Statement": statements},
                     )
                 ],
-                Tags=_tags(inputs, f"{role}-role"),
+                Tags=_tags(inputs, f"{role}-role", **{key.OWNER_TAG: inputs.claim}),
             )
         )
         profile = t.add_resource(
-            iam.InstanceProfile(
-                f"{name}InstanceProfile", Path=f"/kubeception/{inputs.cluster_id}/", Roles=[Ref(iam_role)]
-            )
+            iam.InstanceProfile(f"{name}InstanceProfile", Path=key.iam_path(inputs.cluster_id), Roles=[Ref(iam_role)])
         )
         t.add_output(Output(f"{name}RoleARN", Value=GetAtt(iam_role, "Arn")))
         profiles[role] = profile

@@ -56,14 +56,24 @@ class Owner:
         """The claim text recorded in external state."""
         return json.dumps(asdict(self), separators=(",", ":"), sort_keys=True)
 
+    def encode_tag(self) -> str:
+        """The claim as ``kind/namespace/name/uid``: only letters, digits and ``-./``, which every cloud tag
+        accepts (S3's and IAM's allow no braces or quotes, so the JSON of :meth:`encode` would be refused)."""
+        return "/".join((self.kind, self.namespace or "", self.name, self.uid))
+
     @classmethod
     def decode(cls, text: str | None) -> Owner | None:
-        """The owner recorded in ``text`` (a claim), or None if there is none or it is not a claim."""
+        """The owner recorded in ``text`` (a claim in either encoding), or None if there is none or it is not one."""
         try:
             data = json.loads(text or "")
             return cls(str(data["kind"]), data.get("namespace"), str(data["name"]), str(data["uid"]))
         except (ValueError, KeyError, TypeError):
+            pass
+        parts = (text or "").split("/")
+        if len(parts) != 4 or not all((parts[0], parts[2], parts[3])):  # kind/namespace/name/uid
             return None
+        kind, namespace, name, uid = parts
+        return cls(kind, namespace or None, name, uid)
 
 
 class NotOwned(ReconcileError):
