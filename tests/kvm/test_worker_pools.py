@@ -84,8 +84,9 @@ def workers_say(kube: KubeClient, cluster: str, namespace: str, text: str) -> bo
     return text in condition(kube, cluster, namespace, "WorkersReady").get("message", "")
 
 
-def events(kube: KubeClient, namespace: str, reason: str) -> list[str]:
-    return [e["message"] for e in kube.list(EVENT, namespace)["items"] if e.get("reason") == reason]
+def said(kube: KubeClient, namespace: str, reason: str, text: str) -> bool:
+    """An Event with this reason whose message holds ``text``; waited for, since events are written after the act."""
+    return any(text in e["message"] for e in kube.list(EVENT, namespace)["items"] if e.get("reason") == reason)
 
 
 def writes() -> float:
@@ -224,7 +225,11 @@ def test_a_pool_scales_drains_rolls_repairs_and_goes(kube, namespace, start_kvm,
         assert kube.get(STATEFUL_SET, "worker-default", workers)["spec"]["replicas"] == 2, "the VM stays meanwhile"
         guest.delete(POD_DISRUPTION_BUDGET, "web", "default")
         wait_for(lambda: guest.get_or_none(POD, "app", "default") is None, timeout=60, message="the pod evicted")
-        assert any("drain Node worker-default-1" in m for m in events(guest, "default", "Evicted")), "said in the guest"
+        wait_for(
+            lambda: said(guest, "default", "Evicted", "drain Node worker-default-1"),
+            timeout=30,
+            message="said in the guest",
+        )
         wait_for(lambda: kube.get_or_none(POD, "worker-default-1", workers) is None, timeout=60, message="VM gone")
         wait_for(lambda: guest.get_or_none(NODE, "worker-default-1") is None, timeout=30, message="its Node gone")
         wait_for(
@@ -232,7 +237,11 @@ def test_a_pool_scales_drains_rolls_repairs_and_goes(kube, namespace, start_kvm,
             timeout=30,
             message="its certificate gone",
         )
-        assert any("worker-default-1 drained" in m for m in events(kube, namespace, "NodeDrained"))
+        wait_for(
+            lambda: said(kube, namespace, "NodeDrained", "worker-default-1 drained"),
+            timeout=30,
+            message="NodeDrained Event",
+        )
         wait_for(lambda: status(kube, cluster, namespace).get("workers") == "1/1", timeout=30, message="1/1")
 
         # A new patch version: the control plane rolls first, then the VM is replaced (drained, pod deleted).
@@ -250,7 +259,11 @@ def test_a_pool_scales_drains_rolls_repairs_and_goes(kube, namespace, start_kvm,
         register(guest, "worker-default-0", version="v1.36.4")
         wait_for(lambda: is_true(status(kube, cluster, namespace), "WorkersReady"), timeout=30, message="rolled")
         assert pool_status(kube, cluster, namespace)["nodes"][0]["version"] == "v1.36.4"
-        assert any("new version or shape" in m for m in events(kube, namespace, "WorkerReplaced"))
+        wait_for(
+            lambda: said(kube, namespace, "WorkerReplaced", "new version or shape"),
+            timeout=30,
+            message="WorkerReplaced Event",
+        )
 
         # A Node NotReady longer than the threshold: its VM is replaced.
         second = pod_uid(kube, cluster, "worker-default-0")
@@ -260,7 +273,11 @@ def test_a_pool_scales_drains_rolls_repairs_and_goes(kube, namespace, start_kvm,
             timeout=60,
             message="the unhealthy VM repaired",
         )
-        assert any("worker-default-0 replaced" in m for m in events(kube, namespace, "WorkerRepaired"))
+        wait_for(
+            lambda: said(kube, namespace, "WorkerRepaired", "worker-default-0 replaced"),
+            timeout=30,
+            message="WorkerRepaired Event",
+        )
 
         # Deletion: no draining, everything of the workers goes.
         kube.delete(KVM_CONFIG, cluster, namespace)
