@@ -17,7 +17,7 @@ from aws_operator.spec import AWS_CONFIG
 from kubeception_testenv import wait_for
 from operatorkit import Owner
 from operatorkit.kinds import EVENT, NAMESPACE, SECRET
-from tests.aws.conftest import aws_config, cfn_lint, condition, credentials, status, wait_ready
+from tests.aws.conftest import AMI, aws_config, cfn_lint, condition, credentials, status, wait_ready
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -87,6 +87,11 @@ def test_create_scale_replace_approve_delete(
     for role in iam.list_roles(PathPrefix=key.iam_path("alpha"))["Roles"]:
         role_tags = {t["Key"]: t["Value"] for t in iam.list_role_tags(RoleName=role["RoleName"])["Tags"]}
         assert role_tags[key.OWNER_TAG] == tags[key.OWNER_TAG], role["RoleName"]
+    ec2 = guest.client("ec2")
+    # So do the groups, and the instances they launch.
+    instances = [i for r in ec2.describe_instances()["Reservations"] for i in r["Instances"]]
+    for claimed in [group(guest, "master"), *instances]:
+        assert {t["Key"]: t["Value"] for t in claimed["Tags"]}[key.OWNER_TAG] == tags[key.OWNER_TAG]
     assert found["endpoint"] == "https://api.alpha.aws.kubeception.test"
     assert (found["masters"], found["workers"]) == ("1/1", "2/2")
     assert found["stacks"][0]["templateHash"]
@@ -181,10 +186,19 @@ def test_create_scale_replace_approve_delete(
         "Statement": [{"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"}, "Action": "sts:AssumeRole"}]
     }
     iam.create_role(RoleName="theirs", Path=key.iam_path("alpha"), AssumeRolePolicyDocument=json.dumps(ec2_trust))
+    # Nor are a VPC and an instance tagged with the cluster's id but without the claim.
+    their_tag = [{"Key": key.CLUSTER_TAG, "Value": "alpha"}]
+    their_vpc = ec2.create_vpc(
+        CidrBlock="10.250.0.0/16", TagSpecifications=[{"ResourceType": "vpc", "Tags": their_tag}]
+    )["Vpc"]["VpcId"]
+    their_instance = ec2.run_instances(
+        ImageId=AMI, MinCount=1, MaxCount=1, TagSpecifications=[{"ResourceType": "instance", "Tags": their_tag}]
+    )["Instances"][0]["InstanceId"]
     kube.delete(AWS_CONFIG, "alpha", namespace)
     wait_for(lambda: kube.get_or_none(AWS_CONFIG, "alpha", namespace) is None, timeout=120, message="deleted")
     left = guest.leftovers()
     assert left.pop("roles") == ["theirs"], "the unclaimed role is left alone"
+    assert (left.pop("vpcs"), left.pop("instances")) == ([their_vpc], [their_instance]), "theirs left alone"
     assert left == {k: [] for k in left}
     key_state = kms.describe_key(KeyId=found["keyARN"])["KeyMetadata"]["KeyState"]
     assert key_state == "PendingDeletion"

@@ -25,13 +25,18 @@ def _tags(found: dict[str, Any]) -> dict[str, str]:
     return {t["Key"]: t["Value"] for t in found.get("Tags") or found.get("TagSet") or []}
 
 
+def claimed(found: dict[str, Any], claim: str) -> bool:
+    """Whether a described VPC, instance or group carries ``claim`` among its tags."""
+    return key.same_owner(_tags(found).get(key.OWNER_TAG), claim)
+
+
 def claimed_vpcs(ec2: Any, cluster_id: str, claim: str) -> list[str]:
     vpcs = call(
         "ec2:DescribeVpcs",
         ec2.describe_vpcs,
         Filters=[{"Name": f"tag:{key.CLUSTER_TAG}", "Values": [cluster_id]}],
     )["Vpcs"]
-    return [v["VpcId"] for v in vpcs if key.same_owner(_tags(v).get(key.OWNER_TAG), claim)]
+    return [v["VpcId"] for v in vpcs if claimed(v, claim)]
 
 
 def claimed_roles(iam: Any, cluster_id: str, claim: str) -> list[str]:

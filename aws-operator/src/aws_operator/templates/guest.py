@@ -384,6 +384,7 @@ def _group(
             Tags=[
                 autoscaling.Tag(key.CLUSTER_TAG, inputs.cluster_id, True),
                 autoscaling.Tag(key.ROLE_TAG, role, True),
+                autoscaling.Tag(key.OWNER_TAG, inputs.claim, True),  # on the group and its instances
             ],
             UpdatePolicy=policies.UpdatePolicy(
                 AutoScalingRollingUpdate=policies.AutoScalingRollingUpdate(
