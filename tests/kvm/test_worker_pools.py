@@ -255,7 +255,7 @@ def test_a_pool_scales_drains_rolls_repairs_and_goes(kube, namespace, start_kvm,
         assert status(kube, cluster, namespace)["kubernetesVersion"] == "1.36.4"
         replaced = kube.get(STATEFUL_SET, "worker-default", workers)["spec"]["template"]["spec"]["initContainers"][0]
         assert replaced["image"].endswith(":v1.36.4")
-        assert guest.get_or_none(NODE, "worker-default-0") is None, "the old Node went with its VM"
+        wait_for(lambda: guest.get_or_none(NODE, "worker-default-0") is None, timeout=30, message="the old Node gone")
         register(guest, "worker-default-0", version="v1.36.4")
         wait_for(lambda: is_true(status(kube, cluster, namespace), "WorkersReady"), timeout=30, message="rolled")
         assert pool_status(kube, cluster, namespace)["nodes"][0]["version"] == "v1.36.4"
