@@ -26,7 +26,7 @@ def _tags(found: dict[str, Any]) -> dict[str, str]:
 
 
 def claimed(found: dict[str, Any], claim: str) -> bool:
-    """Whether a described VPC, instance or group carries ``claim`` among its tags."""
+    """Whether a described VPC, instance, group or role's tags carry ``claim``."""
     return key.same_owner(_tags(found).get(key.OWNER_TAG), claim)
 
 
@@ -45,10 +45,31 @@ def claimed_roles(iam: Any, cluster_id: str, claim: str) -> list[str]:
     return [
         role["RoleName"]
         for role in roles
-        if key.same_owner(
-            _tags(call("iam:ListRoleTags", iam.list_role_tags, RoleName=role["RoleName"])).get(key.OWNER_TAG), claim
-        )
+        if claimed(call("iam:ListRoleTags", iam.list_role_tags, RoleName=role["RoleName"]), claim)
     ]
+
+
+def left_behind(account: Account, cluster_id: str, owner: str, zone_id: str | None) -> list[str]:
+    """What the guest's stack made that is still in the account, found by list calls: VPCs, instances and groups by
+    the cluster's tag and ``owner``'s claim, roles by IAM path and claim, the zone by its recorded id. Something of
+    another installation's cluster of the same id is not waited for (it would hold the deletion forever)."""
+    by_tag = [{"Name": f"tag:{key.CLUSTER_TAG}", "Values": [cluster_id]}]
+    ec2, autoscaling = account.client("ec2"), account.client("autoscaling")
+    found = claimed_vpcs(ec2, cluster_id, owner)
+    instances = call(
+        "ec2:DescribeInstances",
+        ec2.describe_instances,
+        Filters=[*by_tag, {"Name": "instance-state-name", "Values": ["pending", "running", "stopping", "stopped"]}],
+    )
+    found += [i["InstanceId"] for r in instances["Reservations"] for i in r["Instances"] if claimed(i, owner)]
+    groups = call("autoscaling:DescribeAutoScalingGroups", autoscaling.describe_auto_scaling_groups, Filters=by_tag)[
+        "AutoScalingGroups"
+    ]
+    found += [g["AutoScalingGroupName"] for g in groups if claimed(g, owner)]
+    found += [f"role {name}" for name in claimed_roles(account.client("iam"), cluster_id, owner)]
+    if zone_id is not None and hosted_zone(account.client("route53"), zone_id) is not None:
+        found.append(f"hosted zone {zone_id}")  # the zone the stack made (one the spec names is the user's)
+    return found
 
 
 def sweep(account: Account, cluster_id: str, claim: str, zone_id: str | None) -> list[str]:

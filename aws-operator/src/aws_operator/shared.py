@@ -34,7 +34,8 @@ class Shared:
     """AWSConfig key → the VPC CIDR this process allocated for it (until its status records it)."""
     account_lock: threading.Lock = field(default_factory=threading.Lock)
     account_reserved: dict[str, str] = field(default_factory=dict)
-    """AWSConfig key → the account this process let it use (until its status records it)."""
+    """AWSConfig key → the account this process let it use (until the AWSConfig is deleted, or its first AssumeRole
+    fails); the cache's statuses tell the same after a restart."""
 
     def __post_init__(self) -> None:
         self.aws = AWS(self.settings)

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 from aws_operator import key, metrics, stacks
 from aws_operator.aws import AWSError, call
-from aws_operator.leftovers import claimed, claimed_roles, claimed_vpcs, hosted_zone, sweep
+from aws_operator.leftovers import left_behind, sweep
 from aws_operator.resources._external import (
     check_owner,
     claim,
@@ -374,12 +374,12 @@ class GuestStack(Resource[AWSConfigSpec, AWSConfigStatus]):
                 entry["status"] = stack["StackStatus"]
                 raise RequeueAfter(self.shared.settings.stacks.poll_seconds, f"stack {name} {stack['StackStatus']}")
         own_zone = ctx.status.get("hostedZoneID")
-        left = leftovers(account, ctx.name, claim(ctx), own_zone)
+        left = left_behind(account, ctx.name, claim(ctx), own_zone)
         if left:
             swept = sweep(account, ctx.name, claim(ctx), own_zone)
             if swept:
                 ctx.event("Normal", "LeftoversRemoved", f"after stack {name}: {', '.join(swept[:20])}")
-            left = leftovers(account, ctx.name, claim(ctx), own_zone)
+            left = left_behind(account, ctx.name, claim(ctx), own_zone)
         if left:
             raise ReconcileError(f"stack {name} is gone but left behind: {', '.join(left)}", reason="LeftBehind")
         if entry.get("operation") == "delete":
@@ -409,26 +409,3 @@ def protect(cfn: Any, name: str, *, enabled: bool) -> None:
     except AWSError as exc:
         if exc.code not in UNSUPPORTED:
             raise
-
-
-def leftovers(account: Any, cluster_id: str, owner: str, zone_id: str | None) -> list[str]:
-    """What the guest's stack made that is still in the account, found by list calls: VPCs, instances and groups by
-    the cluster's tag and ``owner``'s claim, roles by IAM path and claim, the zone by its recorded id. Something of
-    another installation's cluster of the same id is not waited for (it would hold the deletion forever)."""
-    by_tag = [{"Name": f"tag:{key.CLUSTER_TAG}", "Values": [cluster_id]}]
-    ec2, autoscaling = account.client("ec2"), account.client("autoscaling")
-    found = claimed_vpcs(ec2, cluster_id, owner)
-    instances = call(
-        "ec2:DescribeInstances",
-        ec2.describe_instances,
-        Filters=[*by_tag, {"Name": "instance-state-name", "Values": ["pending", "running", "stopping", "stopped"]}],
-    )
-    found += [i["InstanceId"] for r in instances["Reservations"] for i in r["Instances"] if claimed(i, owner)]
-    groups = call("autoscaling:DescribeAutoScalingGroups", autoscaling.describe_auto_scaling_groups, Filters=by_tag)[
-        "AutoScalingGroups"
-    ]
-    found += [g["AutoScalingGroupName"] for g in groups if claimed(g, owner)]
-    found += [f"role {name}" for name in claimed_roles(account.client("iam"), cluster_id, owner)]
-    if zone_id is not None and hosted_zone(account.client("route53"), zone_id) is not None:
-        found.append(f"hosted zone {zone_id}")  # the zone the stack made (one the spec names is the user's)
-    return found
