@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+import http.client
 import socket
 import ssl
 import threading
+import time
 from typing import TYPE_CHECKING
 
 import pytest
 
 from ingress_operator.spec import INGRESS_CONFIG
+from ingress_operator.table import decode
 from kubeception_testenv import wait_for
+from operatorkit.kinds import CONFIG_MAP
 from tests.ingress.conftest import (
     DOMAIN,
+    KeptConnection,
     backend_service,
     cluster_namespace,
     condition,
@@ -259,3 +264,95 @@ def test_agent_restart_comes_back_with_the_same_routes(kube, start_ingress, gues
     ingress.agent.stop()
     ingress.agent.start()
     assert readyz(ingress.agent.tls_port, g1.hostname) == 200
+
+
+def in_table(kube: KubeClient, namespace: str, cluster: str) -> bool:
+    table = kube.get(CONFIG_MAP, "ingress-routes", namespace)
+    return any(route.cluster == cluster for route in decode(table["data"])[2])
+
+
+def test_haproxy_serves_on_whatever_happens_to_its_agent_and_the_api_server(
+    kube, control_plane, start_ingress, guests
+) -> None:
+    """HAProxy and its agent have separate lifetimes (issue 29: the agent's watch timed out, the agent exited and
+    took HAProxy with it). The agent SIGKILLed, then stalled past its watch timeouts; the API server stalled past
+    them, then killed and started again: a client asking without pause, on fresh connections and on one kept open,
+    sees no request fail; HAProxy is the same process and never reloaded; a route made while the agent could not
+    apply it is served once it can."""
+    ingress = start_ingress(agent_flags=("--watch-timeout=2", "--watch-inactivity-timeout=2"))
+    agent, g1, g2 = ingress.agent, guests["g1"], guests["g2"]
+    route(kube, g1)
+    ready(kube, "g1")
+    haproxy, reloads = agent.haproxy.pid, agent.haproxy.runtime.reloads()
+    asked: list[int] = []
+    failures: list[str] = []
+    stop = threading.Event()
+
+    def fresh_connections() -> None:
+        while not stop.is_set():
+            try:
+                asked.append(readyz(agent.tls_port, g1.hostname))
+            except (OSError, ValueError, IndexError) as exc:
+                failures.append(f"fresh connection: {exc!r}")
+
+    def kept_connection() -> None:
+        kept = KeptConnection("127.0.0.1", agent.tls_port, g1.hostname)
+        try:
+            while not stop.wait(0.05):
+                asked.append(kept.readyz())
+        except (OSError, http.client.HTTPException) as exc:
+            failures.append(f"kept connection: {exc!r}")
+        finally:
+            kept.close()
+
+    clients = [threading.Thread(target=f, daemon=True) for f in (fresh_connections, kept_connection)]
+    for client in clients:
+        client.start()
+
+    def new_route(cluster: str) -> None:
+        namespace = cluster_namespace(kube, cluster)
+        backend_service(kube, namespace, "apiserver", [(g2.server.address, g2.server.port)])
+        kube.create(INGRESS_CONFIG, ingress_config(cluster, namespace))
+        wait_for(lambda: in_table(kube, ingress.namespace, cluster), timeout=30, message=f"{cluster} in the table")
+
+    def served(cluster: str) -> None:
+        hostname = f"api.{cluster}.{DOMAIN}"
+        wait_for(lambda: readyz(agent.tls_port, hostname) == 200, timeout=60, message=f"{hostname} served")
+        ready(kube, cluster, timeout=60)
+
+    agent.process.kill()  # SIGKILL: HAProxy keeps serving; the route made meanwhile waits for the agent
+    new_route("killed")
+    agent.process.start()
+    served("killed")
+
+    agent.process.pause()  # SIGSTOP past the watch's timeouts: the API server ends the watch meanwhile
+    new_route("stalled")
+    time.sleep(6)  # the fault's duration, not a synchronisation
+    agent.process.resume()
+    served("stalled")
+
+    silent = agent.metric("kubeception_ingress_agent_table_watch_errors_total", '{reason="silent"}')
+    control_plane.apiserver.pause()  # the agent's watch times out: what made it exit before
+    time.sleep(5)  # the fault's duration
+    control_plane.apiserver.resume()
+    assert agent.metric("kubeception_ingress_agent_table_watch_errors_total", '{reason="silent"}') > silent
+    new_route("apistall")
+    served("apistall")
+
+    errors = agent.metric("kubeception_ingress_agent_table_watch_errors_total", '{reason="error"}')
+    control_plane.apiserver.kill()  # connections broken, then refused until it is back
+    control_plane.apiserver.start()
+    new_route("apikill")
+    served("apikill")
+    assert agent.metric("kubeception_ingress_agent_table_watch_errors_total", '{reason="error"}') > errors
+
+    stop.set()
+    for client in clients:
+        client.join(10)
+    assert failures == []
+    assert len(asked) > 100
+    assert set(asked) == {200}
+    assert agent.haproxy.running
+    assert agent.haproxy.pid == haproxy
+    assert agent.haproxy.runtime.reloads() == reloads, "taking HAProxy over needs no reload"
+    assert agent.process.running
