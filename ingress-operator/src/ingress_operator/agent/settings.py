@@ -40,5 +40,5 @@ class AgentSettings(BaseSettings):
     tls_port: int = pydantic.Field(default=443, ge=1, le=65535)
     http_port: int = pydantic.Field(default=80, ge=1, le=65535)
     status_address: str = "0.0.0.0:8404"
-    """host:port of GET /status, /healthz and /metrics."""
+    """host:port of GET /status, /healthz (the agent), /readyz (HAProxy answers) and /metrics."""
     log_level: str = pydantic.Field(default="info", pattern=r"^(debug|info|warning|error)$")
