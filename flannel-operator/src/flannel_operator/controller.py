@@ -57,7 +57,7 @@ def flannel_controller(shared: Shared) -> Controller[FlannelConfigSpec, FlannelC
             BridgeScripts(shared),
             HostCleanup(shared),  # after the scripts: deletion cleans the hosts while the cleanup script exists
             FlannelDaemonSet(shared),
-            HostsStatus(),
+            HostsStatus(shared),
             NetworkReady(),
             VMPodsGone(),
         ],

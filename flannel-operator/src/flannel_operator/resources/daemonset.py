@@ -1,5 +1,6 @@
 """The flannel client + bridge setup DaemonSet on the mother's hosts. Spec, script and image changes change its
-pod template, so the DaemonSet rolls; on deletion its pods must be gone before the hosts are cleaned."""
+pod template, so the DaemonSet rolls; on deletion its pods must be gone before the hosts are cleaned. A container
+that fails leaves its last log lines as its termination message: the reason HostsReady names."""
 
 from __future__ import annotations
 
@@ -74,6 +75,7 @@ class FlannelDaemonSet(ClusterObject):
                                 "image": settings.images.flannel,
                                 "args": flanneld_args,
                                 "securityContext": privileged,
+                                "terminationMessagePolicy": "FallbackToLogsOnError",
                                 "volumeMounts": flanneld_mounts,
                                 "readinessProbe": {"httpGet": {"path": "/healthz", "port": port}},
                                 "livenessProbe": {
@@ -91,6 +93,7 @@ class FlannelDaemonSet(ClusterObject):
                                     {"name": "NTP_SERVERS", "value": " ".join(str(s) for s in spec.ntp.servers)},
                                 ],
                                 "securityContext": privileged,
+                                "terminationMessagePolicy": "FallbackToLogsOnError",
                                 "volumeMounts": [run, {"name": "scripts", "mountPath": "/scripts"}],
                             },
                         ],
