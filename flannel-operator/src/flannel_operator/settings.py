@@ -6,6 +6,7 @@ import ipaddress
 
 import pydantic
 
+from flannel_operator.key import VNI_MAX
 from operatorkit import OperatorSettings, operator_config
 
 
@@ -33,9 +34,10 @@ class AllocationSettings(_Group):
     """CIDR cluster networks are cut from."""
     network_prefix: int = pydantic.Field(default=18, ge=8, le=28)
     """Size of an allocated network: /18 gives 256 clusters in the default pool, 64 hosts of /24 each."""
-    vni_min: int = pydantic.Field(default=1000, ge=1, le=2**24 - 1)
-    vni_max: int = pydantic.Field(default=9999, ge=1, le=2**24 - 1)
-    """VNIs are allocated from vni-min to vni-max, inclusive."""
+    vni_min: int = pydantic.Field(default=1000, ge=1, le=VNI_MAX)
+    vni_max: int = pydantic.Field(default=9999, ge=1, le=VNI_MAX)
+    """VNIs are allocated from vni-min to vni-max, inclusive (at most 9,999,999: flannel's VXLAN device
+    ``flannel.<VNI>`` must fit Linux's 15-character interface names)."""
     reserved: tuple[ipaddress.IPv4Network, ...] = (ipaddress.IPv4Network("10.96.0.0/12"),)
     """Ranges never given to a cluster, requested or allocated: what the mother's hosts route already — its Service
     CIDR (Kubernetes' default 10.96.0.0/12 lies inside the default pool), pod CIDR, node networks."""

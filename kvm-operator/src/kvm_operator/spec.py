@@ -20,6 +20,8 @@ from operatorkit import Context, Kind, Status
 KVM_CONFIG = Kind("kubeception.io/v1alpha1", "KVMConfig", "kvmconfigs")
 MAX_POOLS = 16
 MAX_WORKERS = 200
+VNI_MAX = 9_999_999
+"""flannel names the cluster's VXLAN device ``flannel.<VNI>`` on every host: Linux allows 15 characters."""
 _DNS_LABEL = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
 _HOSTNAME = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)+$"
 _VERSION = re.compile(r"^1\.([0-9]{1,3})\.([0-9]{1,3})$")
@@ -151,11 +153,21 @@ class Network(_Model):
     when empty; service and pod CIDRs are the guest's own and may repeat across clusters (they never leave it)."""
 
     cidr: ipaddress.IPv4Network | None = None
-    vni: int | None = pydantic.Field(default=None, ge=1, le=16777215)
+    vni: int | None = pydantic.Field(default=None, ge=1)
     service_cidr: ipaddress.IPv4Network = pydantic.Field(
         default=ipaddress.IPv4Network("172.31.0.0/16"), alias="serviceCIDR"
     )
     pod_cidr: ipaddress.IPv4Network = pydantic.Field(default=ipaddress.IPv4Network("172.30.0.0/16"), alias="podCIDR")
+
+    @pydantic.field_validator("vni")
+    @classmethod
+    def _vni_names_a_device(cls, value: int | None) -> int | None:
+        if value is not None and value > VNI_MAX:
+            raise ValueError(
+                f"network.vni must be at most {VNI_MAX}: flannel names the VXLAN device flannel.{value}, longer than "
+                "Linux's 15 characters"
+            )
+        return value
 
     @pydantic.model_validator(mode="after")
     def _sizes(self) -> Network:
