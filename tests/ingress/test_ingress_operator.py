@@ -7,7 +7,7 @@ import socket
 import ssl
 import threading
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -182,6 +182,33 @@ def test_backend_that_goes_away_and_comes_back(kube, start_ingress, guests) -> N
         lambda: not refused() and readyz(ingress.agent.tls_port, g1.hostname) == 200, timeout=20, message="served again"
     )
     ready(kube, "g1")
+
+
+def test_a_backend_naming_a_port_or_service_that_does_not_exist_is_not_ready(kube, start_ingress, guests) -> None:
+    """Issue 29, finding 5: a backend port the Service lacks said only "no ready endpoint", with Ready=True."""
+    start_ingress()
+    g1 = guests["g1"]
+    namespace = route(kube, g1)
+    ready(kube, "g1")
+
+    def refused(reason: str) -> dict[str, Any] | None:
+        found = condition(kube, "g1")
+        return found if found is not None and found["status"] == "False" and found["reason"] == reason else None
+
+    kube.patch(INGRESS_CONFIG, "g1", {"spec": {"api": {"backend": {"port": "api"}}}})
+    not_ready = wait_for(lambda: refused("UnknownPort"), timeout=20, message="Ready=False UnknownPort")
+    assert isinstance(not_ready, dict)
+    ports = f"Service {namespace}/apiserver has no port named 'api'; its ports: 443/TCP (https)"
+    assert not_ready["message"] == f"api: {ports}"
+    assert (condition(kube, "g1", "BackendsReady") or {}).get("reason") == "UnknownPort"
+    kube.patch(INGRESS_CONFIG, "g1", {"spec": {"api": {"backend": {"port": 6443}}}})
+    wait_for(lambda: refused("UnknownPort"), timeout=20, message="a port number the Service lacks")
+    assert "has no port numbered 6443; its ports: 443/TCP (https)" in message(kube, "g1")
+    kube.patch(INGRESS_CONFIG, "g1", {"spec": {"api": {"backend": {"service": "nothing", "port": "https"}}}})
+    wait_for(lambda: refused("NoService"), timeout=20, message="Ready=False NoService")
+    assert message(kube, "g1") == f"api: Service {namespace}/nothing does not exist"
+    kube.patch(INGRESS_CONFIG, "g1", {"spec": {"api": {"backend": {"service": "apiserver"}}}})
+    ready(kube, "g1")  # by its name, the port exists
 
 
 def test_clash_and_foreign_namespace_are_refused_and_others_keep_serving(kube, start_ingress, guests) -> None:
