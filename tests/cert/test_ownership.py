@@ -69,7 +69,8 @@ def test_a_secret_it_does_not_own_is_never_written_nor_deleted(kube, namespace, 
     assert isinstance(refused, dict)
     assert "Secret" in refused["message"]
     assert "victim" in refused["message"]
-    assert f"{ADOPT_ANNOTATION}=CertConfig/thief" in refused["message"], "says how to hand it over"
+    hint = f"kubectl annotate secrets -n {namespace} victim {ADOPT_ANNOTATION}=CertConfig/{namespace}/thief"
+    assert hint in refused["message"], "says how to hand it over, naming the namespace (issue 29)"
     assert issued_serials(bao, cluster) == serials, "nothing is issued for a Secret it may not write"
 
     kube.delete(CERT_CONFIG, "thief", namespace)
@@ -106,10 +107,13 @@ def test_an_existing_secret_is_adopted_only_when_it_invites_it(kube, namespace, 
     kube.create(CA_CONFIG, ca_config("ca", namespace, cluster))
     foreign_secret(kube, "handed-over", namespace)
     kube.create(CERT_CONFIG, cert_config("heir", namespace, cluster, secretName="handed-over"))
-    wait_for(
+    refused = wait_for(
         functools.partial(condition, kube, CERT_CONFIG, "heir", namespace, "NotOwned"), timeout=30, message="refusal"
     )
-    kube.patch(SECRET, "handed-over", {"metadata": {"annotations": {ADOPT_ANNOTATION: "CertConfig/heir"}}}, namespace)
+    assert isinstance(refused, dict)
+    invitation = f"CertConfig/{namespace}/heir"  # what the refusal says to write
+    assert f"{ADOPT_ANNOTATION}={invitation})" in refused["message"], refused["message"]
+    kube.patch(SECRET, "handed-over", {"metadata": {"annotations": {ADOPT_ANNOTATION: invitation}}}, namespace)
     wait_for(functools.partial(ready, kube, CERT_CONFIG, "heir", namespace), timeout=30, message="adopted and issued")
     secret = kube.get(SECRET, "handed-over", namespace)
     heir = kube.get(CERT_CONFIG, "heir", namespace)

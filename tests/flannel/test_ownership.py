@@ -146,7 +146,8 @@ def test_a_namespace_it_does_not_own_is_left_alone(kube, start_flannel_operator)
         kube.create(FLANNEL_CONFIG, flannel_config(cluster))
         wait_for(lambda: reason_of(kube, cluster) == "NotOwned", timeout=30, message="refusal")
         message = (get_condition(status(kube, cluster), "Ready") or {})["message"]
-        assert f"Namespace flannel-{cluster} already exists and is not managed by this FlannelConfig" in message
+        assert f"Namespace flannel-{cluster} already exists and is not managed by FlannelConfig {cluster}" in message
+        assert f"kubectl annotate namespaces flannel-{cluster} {ADOPT_ANNOTATION}=FlannelConfig/{cluster}" in message
         kube.delete(FLANNEL_CONFIG, cluster)
         wait_for(lambda: kube.get_or_none(FLANNEL_CONFIG, cluster) is None, timeout=60, message="deleted")
         namespace = kube.get(NAMESPACE, f"flannel-{cluster}")
