@@ -76,7 +76,7 @@ class HostsStatus(Resource[FlannelConfigSpec, FlannelConfigStatus]):
         current = (daemonset or {}).get("metadata", {}).get("generation") == status.get("observedGeneration")
         ctx.status["hostsDesired"], ctx.status["hostsReady"] = desired, ready
         if daemonset is None or not current:
-            ctx.set_condition(HOSTS_READY, "False", "Pending", "the DaemonSet controller has not placed it yet")
+            ctx.set_condition(HOSTS_READY, "False", "Pending", "the DaemonSet controller has not placed its pods yet")
         elif desired == 0:
             wanted = selector(self.shared.settings.hosts.node_selector) or "every node"
             ctx.set_condition(HOSTS_READY, "False", "NoHosts", f"no host is selected to run it (nodes: {wanted})")
