@@ -9,6 +9,7 @@ import pytest
 
 from operatorkit import Kind, NotOwned, Owner, Status, by_label, check_claim, is_subset, object_key
 from operatorkit._base.conditions import clean_reason, set_condition
+from operatorkit._runtime.reconcile import deletion_wait
 from operatorkit._runtime.store import Store
 from operatorkit._runtime.writes import merge_patch
 from operatorkit.kinds import CONFIG_MAP, NAMESPACE
@@ -236,3 +237,19 @@ def test_a_refusal_names_the_namespace_and_whether_and_how_the_object_can_be_han
     assert "belongs to KVMConfig team-a/old (uid u0), not to KVMConfig team-a/demo" in message
     assert "not handed over while KVMConfig team-a/old owns it" in message
     assert "adopt" not in message
+
+
+@pytest.mark.parametrize(
+    ("requested", "waited", "cap", "expected"),
+    [
+        (2, 0, 1000, 2),  # a fresh wait: what the resource asked for
+        (2, 15, 1000, 2),
+        (2, 60, 1000, 6),  # a minute in: every 6 s
+        (2, 3600, 1000, 360),  # an hour in: every 6 minutes
+        (2, 86400, 1000, 1000),  # never longer than the backoff cap
+        (0.2, 86400, 2, 2),  # tests run with a small cap
+        (30, 60, 1000, 30),  # a longer request stands
+    ],
+)
+def test_a_deletion_that_waits_long_looks_less_often(requested, waited, cap, expected):
+    assert deletion_wait(requested, waited, cap) == expected
