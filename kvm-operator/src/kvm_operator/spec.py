@@ -11,11 +11,14 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
 import pydantic
 
 from operatorkit import Context, Kind, Status
+
+if TYPE_CHECKING:
+    from operatorkit import Object
 
 KVM_CONFIG = Kind("kubeception.io/v1alpha1", "KVMConfig", "kvmconfigs")
 MAX_POOLS = 16
@@ -264,3 +267,12 @@ class KVMConfigStatus(Status):
 
 
 KVMContext = Context[KVMConfigSpec, KVMConfigStatus]
+
+
+def deletion_spec(obj: Object) -> KVMConfigSpec:
+    """What a deletion reads when the stored spec no longer validates (changed into one the model refuses, e.g. a
+    ``network.cidr`` the CRD lets through): the cluster id — the object's name, as the CRD keeps it — from which the
+    name of everything to delete derives; the version the status recorded. Nothing else is read to delete."""
+    status = obj.get("status") or {}
+    version = status.get("kubernetesVersion") or status.get("targetVersion") or "1.0.0"
+    return KVMConfigSpec.model_validate({"clusterID": obj["metadata"]["name"], "kubernetesVersion": version})
