@@ -25,7 +25,7 @@ from aws_operator.resources.pki import Certificate, ClusterCA
 from aws_operator.resources.status import ClusterStatus
 from aws_operator.resources.vpc import VPCNetwork
 from aws_operator.shared import CA_CONFIG, CERT_CONFIG, Shared
-from aws_operator.spec import AWS_CONFIG, AWSConfigSpec, AWSConfigStatus
+from aws_operator.spec import AWS_CONFIG, AWSConfigSpec, AWSConfigStatus, deletion_spec
 from operatorkit import Controller
 from operatorkit.kinds import NAMESPACE, SECRET
 
@@ -57,6 +57,7 @@ def aws_controller(shared: Shared, **overrides: Any) -> Controller[AWSConfigSpec
         kind=AWS_CONFIG,
         spec_model=AWSConfigSpec,
         status_model=AWSConfigStatus,
+        deletion_spec=deletion_spec,
         resources=resources,
         owns=[NAMESPACE, CA_CONFIG, CERT_CONFIG, SECRET],
         owned_selector=key.managed_selector(),
