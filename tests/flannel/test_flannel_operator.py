@@ -15,6 +15,7 @@ from flannel_operator.spec import FLANNEL_CONFIG
 from kubeception_testenv import ControlPlane, EtcdServer, wait_for
 from operatorkit import CLUSTER_LABEL, KubeClient, get_condition, is_true
 from operatorkit.kinds import CLUSTER_ROLE_BINDING, DAEMON_SET, JOB, NAMESPACE, POD, SECRET
+from tests.conftest import throwaway_namespace
 
 
 def flannel_config(cluster: str, **spec: Any) -> dict[str, Any]:
@@ -152,29 +153,41 @@ def test_spec_change_rolls_the_daemonset_and_keeps_leases(kube, etcd_server, sta
     assert etcd.get(lease_key) == [b'{"PublicIP":"192.0.2.1","BackendType":"vxlan"}'], "leases survive"
 
 
+def labelled_pod(name: str, namespace: str, cluster: str) -> dict[str, Any]:
+    return {
+        "metadata": {"name": name, "namespace": namespace, "labels": {CLUSTER_LABEL: cluster}},
+        "spec": {"containers": [{"name": "qemu", "image": "qemu:test"}]},
+    }
+
+
 def test_delete_waits_for_vms_cleans_hosts_and_leaves_nothing(kube, etcd_server, start_flannel_operator, namespace):
+    """Deletion waits for the VM pods of the cluster's own namespaces (labelled with the cluster by the platform),
+    never for a tenant's pod that merely carries the cluster's label in a namespace of its own."""
     start_flannel_operator()
     cluster = unique("gamma")
     kube.create(FLANNEL_CONFIG, flannel_config(cluster))
     wait_for(lambda: is_true(status(kube, cluster), "HostsReady"), timeout=60, message="ready")
     st = status(kube, cluster)
-    vm = {
-        "metadata": {"name": "vm-master-0", "namespace": namespace, "labels": {CLUSTER_LABEL: cluster}},
-        "spec": {"containers": [{"name": "qemu", "image": "qemu:test"}]},
-    }
-    kube.create(POD, vm)
+    kube.patch(NAMESPACE, namespace, {"metadata": {"labels": {CLUSTER_LABEL: cluster}}})  # the VMs' namespace
+    kube.create(POD, labelled_pod("vm-master-0", namespace, cluster))
+    with throwaway_namespace(kube) as tenant:
+        kube.create(POD, labelled_pod("squatter", tenant, cluster))
 
-    kube.delete(FLANNEL_CONFIG, cluster)
-    wait_for(
-        lambda: (get_condition(status(kube, cluster), "Ready") or {}).get("reason") == "WaitingForVMs",
-        timeout=30,
-        message="deletion waiting for the VM pods",
-    )
-    assert etcd_get(etcd_server, st["etcdKey"]) is not None, "the network outlives its VMs"
-    assert kube.list(JOB, f"flannel-{cluster}")["items"] == []
+        kube.delete(FLANNEL_CONFIG, cluster)
+        wait_for(
+            lambda: (get_condition(status(kube, cluster), "Ready") or {}).get("reason") == "WaitingForVMs",
+            timeout=30,
+            message="deletion waiting for the VM pods",
+        )
+        message = (get_condition(status(kube, cluster), "Ready") or {})["message"]
+        assert f"{namespace}/vm-master-0" in message
+        assert "squatter" not in message
+        assert etcd_get(etcd_server, st["etcdKey"]) is not None, "the network outlives its VMs"
+        assert kube.list(JOB, f"flannel-{cluster}")["items"] == []
 
-    kube.delete(POD, "vm-master-0", namespace)
-    wait_for(lambda: kube.get_or_none(FLANNEL_CONFIG, cluster) is None, timeout=120, message="deletion to finish")
+        kube.delete(POD, "vm-master-0", namespace)
+        wait_for(lambda: kube.get_or_none(FLANNEL_CONFIG, cluster) is None, timeout=120, message="deletion to finish")
+        assert kube.get(POD, "squatter", tenant), "the tenant's pod is not the network's to wait for, nor to touch"
     etcd = etcd3gw.client(host="127.0.0.1", port=etcd_server.client_port)
     assert etcd.get_prefix(st["etcdKey"].rsplit("/", 1)[0] + "/") == [], "no etcd key left"
     assert kube.get_or_none(CLUSTER_ROLE_BINDING, f"flannel-{cluster}") is None

@@ -59,7 +59,7 @@ def flannel_controller(shared: Shared) -> Controller[FlannelConfigSpec, FlannelC
             FlannelDaemonSet(shared),
             HostsStatus(shared),
             NetworkReady(),
-            VMPodsGone(),
+            VMPodsGone(shared),
         ],
         owns=[NAMESPACE, SERVICE_ACCOUNT, CLUSTER_ROLE_BINDING, CONFIG_MAP, DAEMON_SET],
         owned_selector=key.managed_selector(),
