@@ -95,7 +95,7 @@ def test_a_secret_another_certconfig_owns_is_left_to_it(kube, namespace, bao, st
     assert isinstance(refused, dict)
     assert f"belongs to CertConfig {namespace}/first" in refused["message"], refused["message"]
     kube.delete(CERT_CONFIG, "second", namespace)
-    wait_for(lambda: kube.get_or_none(CERT_CONFIG, "second", namespace) is None, timeout=30, message="deleted")
+    wait_for(lambda: kube.get_or_none(CERT_CONFIG, "second", namespace) is None, timeout=10, message="deleted")
     assert kube.get(SECRET, "shared", namespace)["data"] == owned["data"]
     assert ready(kube, CERT_CONFIG, "first", namespace)
     assert not revoked(bao, cluster, status(kube, CERT_CONFIG, "first", namespace)["serial"])
@@ -141,7 +141,7 @@ def test_one_caconfig_per_cluster_across_namespaces(kube, namespace, bao, start_
         assert f"Vault PKI mount pki-{cluster} belongs to CAConfig {namespace}/ca" in refused["message"]
 
         kube.delete(CA_CONFIG, "ca", other)
-        wait_for(lambda: kube.get_or_none(CA_CONFIG, "ca", other) is None, timeout=30, message="duplicate deleted")
+        wait_for(lambda: kube.get_or_none(CA_CONFIG, "ca", other) is None, timeout=10, message="duplicate deleted")
         assert f"pki-{cluster}/" in bao.sys.list_mounted_secrets_engines()["data"], "the first CA's mount survives"
         issuer = bao.read(f"pki-{cluster}/issuer/default")["data"]
         assert not issuer.get("revoked"), "and its CA is not revoked"
