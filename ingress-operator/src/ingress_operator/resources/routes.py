@@ -149,9 +149,13 @@ class Routes(Resource[IngressConfigSpec, IngressConfigStatus]):
             ctx.set_condition("BackendsReady", "True", "EndpointsReady", f"ready endpoints: {counts}")
 
     def ensure_deleted(self, ctx: IngressContext) -> None:
+        """Take the cluster's routes out (the table is keyed by the IngressConfig's name, its cluster id: nobody
+        else's), and wait until the table without them is written. One that never routed anything waits for
+        nothing; a table that cannot be written is named in the condition, and the wait backs off."""
         revision = self.shared.table.remove(ctx.name)
         if self.shared.table.published < revision:
-            ctx.keep_finalizer(f"waiting for the routing table without this cluster (revision {revision})")
+            why = f": {self.shared.table.error}" if self.shared.table.error else ""
+            ctx.keep_finalizer(f"waiting for the routing table without this cluster (revision {revision}){why}")
             ctx.requeue_after(0.2)
 
     def _check_namespace(self, ctx: IngressContext, namespace: str) -> None:
