@@ -150,20 +150,26 @@ def test_an_orphaned_network_is_taken_over_only_on_request(kube, etcd_server: Et
 
 
 def test_a_namespace_it_does_not_own_is_left_alone(kube, start_flannel_operator):
+    """Refused for a namespace someone else holds: deleting the FlannelConfig waits for nothing in it (not for pods
+    that look like flannel's) and touches nothing."""
     start_flannel_operator(node_selector="kubeception.io/no-such-host=true")
     cluster = unique("squat")
     kube.create(NAMESPACE, {"metadata": {"name": f"flannel-{cluster}", "labels": {"team": "theirs"}}})
     try:
+        lookalike = labelled_pod("flannel-lookalike", f"flannel-{cluster}", cluster)
+        lookalike["metadata"]["labels"][key.APP_LABEL] = "flannel"
+        kube.create(POD, lookalike)
         kube.create(FLANNEL_CONFIG, flannel_config(cluster))
         wait_for(lambda: reason_of(kube, cluster) == "NotOwned", timeout=30, message="refusal")
         message = (get_condition(status(kube, cluster), "Ready") or {})["message"]
         assert f"Namespace flannel-{cluster} already exists and is not managed by FlannelConfig {cluster}" in message
         assert f"kubectl annotate namespaces flannel-{cluster} {ADOPT_ANNOTATION}=FlannelConfig/{cluster}" in message
         kube.delete(FLANNEL_CONFIG, cluster)
-        wait_for(lambda: kube.get_or_none(FLANNEL_CONFIG, cluster) is None, timeout=60, message="deleted")
+        wait_for(lambda: kube.get_or_none(FLANNEL_CONFIG, cluster) is None, timeout=10, message="deleted in seconds")
         namespace = kube.get(NAMESPACE, f"flannel-{cluster}")
         assert namespace["metadata"]["labels"]["team"] == "theirs"
         assert "deletionTimestamp" not in namespace["metadata"]
+        assert kube.get(POD, "flannel-lookalike", f"flannel-{cluster}")
     finally:
         kube.delete(NAMESPACE, f"flannel-{cluster}")
 
