@@ -14,6 +14,7 @@ import datetime
 import functools
 import gzip
 import json
+import time
 import uuid
 from typing import TYPE_CHECKING, Any
 
@@ -328,12 +329,14 @@ def test_many_clusters_and_pools_start_their_vms_and_go(kube, namespace, start_k
             timeout=30,
             message="the second claim refused, naming the first",
         )
+        began = time.monotonic()
         kube.delete(KVM_CONFIG, taken, other)
         wait_for(
             lambda: kube.get_or_none(KVM_CONFIG, taken, other) is None,
             timeout=10,
             message="the refused KVMConfig deleted within seconds",
         )
+        print(f"\nthe refused KVMConfig deleted in {time.monotonic() - began:.1f} s")
     assert {p["metadata"]["uid"] for p in kube.list(POD, key.workers_namespace(taken))["items"]} == vms
     assert kube.get(STATEFUL_SET, "worker-small", key.workers_namespace(taken))["spec"]["replicas"] == 3
     assert kube.get(NAMESPACE, taken)["metadata"].get("deletionTimestamp") is None
