@@ -4,7 +4,7 @@ Creation: the namespace (the claim on the cluster id) → the PKI (CAConfig, Cer
 assumed role) → the VPC CIDR → the KMS key → the bucket → the encrypted certificates and boot configs → the main
 stack → drift → the admin kubeconfig → status. Deletion therefore goes: the stack (workers, masters, load
 balancers, network, roles, DNS: CloudFormation's dependency order, then verified by list calls) → the bucket
-emptied → the bucket → the key scheduled for deletion → the PKI (cert-operator revokes) → the namespace.
+emptied → the bucket → the key scheduled for deletion → the PKI (one tier: cert-operator revokes) → the namespace.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from aws_operator import key
+from aws_operator.resources._object import ClusterObject, DeletedTogether
 from aws_operator.resources.bucket import Bucket
 from aws_operator.resources.certificate_objects import CertificateObjects
 from aws_operator.resources.credentials import Credentials
@@ -37,11 +38,15 @@ if TYPE_CHECKING:
 
 
 def aws_controller(shared: Shared, **overrides: Any) -> Controller[AWSConfigSpec, AWSConfigStatus]:
+    pki: list[ClusterObject] = [
+        ClusterCA(shared),
+        *(Certificate(shared, certificate=name) for name in key.CERTIFICATES),
+    ]
     resources: list[Resource[AWSConfigSpec, AWSConfigStatus]] = [
         DeletionDone(),
         ClusterNamespace(),
-        ClusterCA(shared),
-        *(Certificate(shared, certificate=name) for name in key.CERTIFICATES),
+        DeletedTogether("pki", pki),  # deletion: the CA and its certificates at once, then waited for together
+        *pki,
         Credentials(shared),
         VPCNetwork(shared),
         EncryptionKey(shared),
