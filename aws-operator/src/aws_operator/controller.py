@@ -1,10 +1,11 @@
 """The AWSConfig controller: its resources in creation order (deletion runs them in reverse).
 
-Creation: the namespace (the claim on the cluster id) → the PKI (CAConfig, CertConfigs) → the guest account (the
-assumed role) → the VPC CIDR → the KMS key → the bucket → the encrypted certificates and boot configs → the main
-stack → drift → the admin kubeconfig → status. Deletion therefore goes: the stack (workers, masters, load
-balancers, network, roles, DNS: CloudFormation's dependency order, then verified by list calls) → the bucket
-emptied → the bucket → the key scheduled for deletion → the PKI (cert-operator revokes) → the namespace.
+Creation: the namespace (the claim on the cluster id) → the DNS zone's claim → the PKI (CAConfig, CertConfigs) →
+the guest account (the assumed role) → the VPC CIDR → the KMS key → the bucket → the encrypted certificates and
+boot configs → the main stack → drift → the admin kubeconfig → status. Deletion therefore goes: the stack
+(workers, masters, load balancers, network, roles, DNS: CloudFormation's dependency order, then verified by list
+calls) → the bucket emptied → the bucket → the key scheduled for deletion → the PKI (cert-operator revokes) → the
+zone's claim → the namespace.
 """
 
 from __future__ import annotations
@@ -24,10 +25,12 @@ from aws_operator.resources.namespace import ClusterNamespace
 from aws_operator.resources.pki import Certificate, ClusterCA
 from aws_operator.resources.status import ClusterStatus
 from aws_operator.resources.vpc import VPCNetwork
+from aws_operator.resources.zone import ZoneClaim
 from aws_operator.shared import CA_CONFIG, CERT_CONFIG, Shared
 from aws_operator.spec import AWS_CONFIG, AWSConfigSpec, AWSConfigStatus
 from operatorkit import Controller
 from operatorkit.kinds import NAMESPACE, SECRET
+from operatorkit.platform import DOMAIN_CLAIM, DOMAIN_CLAIM_INDEX
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -40,6 +43,7 @@ def aws_controller(shared: Shared, **overrides: Any) -> Controller[AWSConfigSpec
     resources: list[Resource[AWSConfigSpec, AWSConfigStatus]] = [
         DeletionDone(),
         ClusterNamespace(),
+        ZoneClaim(shared),
         ClusterCA(shared),
         *(Certificate(shared, certificate=name) for name in key.CERTIFICATES),
         Credentials(shared),
@@ -58,8 +62,9 @@ def aws_controller(shared: Shared, **overrides: Any) -> Controller[AWSConfigSpec
         spec_model=AWSConfigSpec,
         status_model=AWSConfigStatus,
         resources=resources,
-        owns=[NAMESPACE, CA_CONFIG, CERT_CONFIG, SECRET],
+        owns=[NAMESPACE, CA_CONFIG, CERT_CONFIG, SECRET, DOMAIN_CLAIM],
         owned_selector=key.managed_selector(),
+        indexes=[DOMAIN_CLAIM_INDEX],
         **overrides,
     )
 
