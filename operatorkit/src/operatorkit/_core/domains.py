@@ -15,9 +15,9 @@ own zone ``guest.example.org``).
 
 **Atomic across operators.** The claim object is named after its domain, so two claims of one domain collide in
 the API server (the second create is refused). Nested domains cannot collide by name, so a claim is made in two
-steps: created ``Pending``, then every claim is listed (a consistent read from the API server) and, when no other
-cluster's claim overlaps it, marked ``Held``; when one does, the new claim is deleted again and the reconcile
-retried with backoff. Of two overlapping claims racing, the later one's list always sees the earlier one (etcd is
+steps: created ``Pending``, then the claims that could overlap it are listed (consistent reads from the API server)
+and, when no other cluster's does, it is marked ``Held``; when one does, the new claim is deleted again and the
+reconcile retried with backoff (a refused cluster's retries look first and make no claim while the other holds). Of two overlapping claims racing, the later one's list always sees the earlier one (etcd is
 linearizable), so at most one becomes ``Held``; a ``Held`` claim is never given up for a newcomer. A restarted
 operator finds its ``Pending`` claim and finishes the check; a claim is deleted only by its owner (uid-guarded),
 after whatever it routed or published is gone.
@@ -221,6 +221,7 @@ def _claim(ctx: Context[Any, Any], domain: str, cluster: str, owner: str, labels
     if current is None or not owned_by(current, ctx.obj):
         current = ctx.lookup(DOMAIN_CLAIM, domain)  # a label-selected cache does not hold other operators' claims
     if current is None:
+        _refuse_rivals(ctx, domain, cluster, None)  # while refused, retries make no claim to delete again
         try:
             current = ctx.create(DOMAIN_CLAIM, _manifest(domain, cluster, owner, labels))
         except ApiError as exc:
@@ -236,19 +237,28 @@ def _claim(ctx: Context[Any, Any], domain: str, cluster: str, owner: str, labels
         raise NameClash(_clash_message(domain, current))
     if spec.get("state") == HELD:
         return
+    _refuse_rivals(ctx, domain, cluster, current)  # created (or found Pending after a restart): checked again
+    held = ctx.client.patch(DOMAIN_CLAIM, domain, {"spec": {"state": HELD}}, field_manager=ctx.field_manager)
+    ctx.remember(DOMAIN_CLAIM, {"apiVersion": DOMAIN_CLAIM.api_version, "kind": DOMAIN_CLAIM.kind, **held})
+
+
+def _refuse_rivals(ctx: Context[Any, Any], domain: str, cluster: str, mine: Object | None) -> None:
+    """Raise :class:`NameClash` when another cluster's claim overlaps ``domain``, after deleting ``mine`` (this
+    primary's Pending claim) so that it gives way."""
+    uid = mine["metadata"].get("uid") if mine is not None else None
     rivals = [
         other
         for other in _overlapping(ctx, domain)
-        if other["metadata"].get("uid") != current["metadata"].get("uid")
+        if other["metadata"].get("uid") != uid
         and (other.get("spec") or {}).get("clusterID") != cluster
         and overlaps((other.get("spec") or {}).get("domain", ""), domain)
     ]
-    if rivals:
-        rival = min(rivals, key=lambda o: (o["spec"].get("state") != HELD, o["metadata"]["name"]))
-        ctx.client.delete(DOMAIN_CLAIM, domain, uid=current["metadata"]["uid"])  # give way; claimed again later
-        raise NameClash(_clash_message(domain, rival))
-    held = ctx.client.patch(DOMAIN_CLAIM, domain, {"spec": {"state": HELD}}, field_manager=ctx.field_manager)
-    ctx.remember(DOMAIN_CLAIM, {"apiVersion": DOMAIN_CLAIM.api_version, "kind": DOMAIN_CLAIM.kind, **held})
+    if not rivals:
+        return
+    if mine is not None:
+        ctx.client.delete(DOMAIN_CLAIM, domain, uid=uid)  # give way; claimed again later
+    rival = min(rivals, key=lambda o: (o["spec"].get("state") != HELD, o["metadata"]["name"]))
+    raise NameClash(_clash_message(domain, rival))
 
 
 def _overlapping(ctx: Context[Any, Any], domain: str) -> list[Object]:
