@@ -17,10 +17,11 @@ own zone ``guest.example.org``).
 the API server (the second create is refused). Nested domains cannot collide by name, so a claim is made in two
 steps: created ``Pending``, then the claims that could overlap it are listed (consistent reads from the API server)
 and, when no other cluster's does, it is marked ``Held``; when one does, the new claim is deleted again and the
-reconcile retried with backoff (a refused cluster's retries look first and make no claim while the other holds). Of two overlapping claims racing, the later one's list always sees the earlier one (etcd is
-linearizable), so at most one becomes ``Held``; a ``Held`` claim is never given up for a newcomer. A restarted
-operator finds its ``Pending`` claim and finishes the check; a claim is deleted only by its owner (uid-guarded),
-after whatever it routed or published is gone.
+reconcile retried with backoff (a refused cluster's retries look first and make no claim while the other holds).
+Of two overlapping claims racing, the later one's list always sees the earlier one (etcd is linearizable), so at
+most one becomes ``Held``; a ``Held`` claim is never given up for a newcomer. A restarted operator finds its
+``Pending`` claim and finishes the check; a claim is deleted only by its owner (uid-guarded), after whatever it
+routed or published is gone.
 """
 
 from __future__ import annotations
