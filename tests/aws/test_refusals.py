@@ -23,6 +23,7 @@ from kvm_operator.settings import KVMSettings
 from kvm_operator.shared import Shared as KVMShared
 from kvm_operator.spec import KVM_CONFIG
 from operatorkit import ApiError, get_condition
+from operatorkit.kinds import NAMESPACE
 from operatorkit.platform import DOMAIN_CLAIM, HELD
 from operatorkit.testing import in_process_settings
 from tests.aws.conftest import REGION, Guest, aws_config, condition, credentials, status, wait_ready
@@ -200,7 +201,7 @@ def test_a_vpc_outside_the_address_plan_is_refused(
 ) -> None:
     """Issue 29, finding 4: a VPC overlapping the KVM guests' flannel pool, the mother's Service network or its pod
     network (the local mother's real ranges, passed as the platform's plan) is refused with a condition naming the
-    range, and nothing is made in the account."""
+    range before anything is made: no namespace on the mother, nothing in the account."""
     credentials(kube, namespace, f"arn:aws:iam::{account}:role/kubeception")
     start_aws()
     refused = {
@@ -215,6 +216,7 @@ def test_a_vpc_outside_the_address_plan_is_refused(
         wait_for(functools.partial(vpc_refused, kube, name, namespace), timeout=60, message=f"{name} refused")
         assert expected in condition(kube, name, namespace, "Ready")["message"]
         assert "vpcCIDR" not in status(kube, name, namespace)
+        assert kube.get_or_none(NAMESPACE, name) is None, "refused before anything is made"
     assert guest.leftovers()["vpcs"] == [], "no VPC made"
     for name in refused:
         kube.delete(AWS_CONFIG, name, namespace)

@@ -31,6 +31,23 @@ def _taken(obj: Object) -> ipaddress.IPv4Network | None:
 
 
 @dataclass
+class PlannedVPC(Resource[AWSConfigSpec, AWSConfigStatus]):
+    """First of all: a requested VPC CIDR against the platform's plan (pure), so a cluster that could never get its
+    VPC is refused before its namespace, PKI or anything in AWS is made."""
+
+    shared: Shared
+
+    def ensure_created(self, ctx: AWSContext) -> None:
+        wanted = ctx.spec.vpc_cidr
+        if wanted is None or ctx.status.get("vpcCIDR"):
+            return
+        try:
+            check_vpc(wanted, self.shared.settings.platform)
+        except AddressRefused as exc:
+            VPCNetwork.refuse(ctx, str(exc))
+
+
+@dataclass
 class VPCNetwork(Resource[AWSConfigSpec, AWSConfigStatus]):
     shared: Shared
 
@@ -39,7 +56,7 @@ class VPCNetwork(Resource[AWSConfigSpec, AWSConfigStatus]):
         recorded = ctx.status.get("vpcCIDR")
         wanted = ctx.spec.vpc_cidr
         if recorded and wanted is not None and str(wanted) != recorded:
-            self._refuse(ctx, f"vpcCIDR {wanted}: this cluster's VPC is {recorded} and cannot change")
+            self.refuse(ctx, f"vpcCIDR {wanted}: this cluster's VPC is {recorded} and cannot change")
         if recorded:
             return  # allocated and checked before: a VPC never moves (an older one is reported, not changed)
         plan, prefix = self.shared.settings.platform, self.shared.settings.network.vpc_prefix
@@ -56,15 +73,15 @@ class VPCNetwork(Resource[AWSConfigSpec, AWSConfigStatus]):
                 try:
                     check_vpc(wanted, plan)
                 except AddressRefused as exc:
-                    self._refuse(ctx, str(exc))
+                    self.refuse(ctx, str(exc))
                 clash = next(((who, net) for who, net in others if net.overlaps(wanted)), None)
                 if clash is not None:
-                    self._refuse(ctx, f"vpcCIDR {wanted} overlaps {clash[1]} of AWSConfig {clash[0]}")
+                    self.refuse(ctx, f"vpcCIDR {wanted} overlaps {clash[1]} of AWSConfig {clash[0]}")
                 chosen = wanted
             else:
                 found = free_network(plan.pools.vpc, prefix, (net for _, net in others), plan)
                 if found is None:
-                    self._refuse(ctx, f"no free /{prefix} left in the VPC pool {plan.pools.vpc} (platform.pools.vpc)")
+                    self.refuse(ctx, f"no free /{prefix} left in the VPC pool {plan.pools.vpc} (platform.pools.vpc)")
                 chosen = found
             self.shared.vpc_reserved[me] = str(chosen)
         ctx.status["vpcCIDR"] = str(chosen)
@@ -77,6 +94,6 @@ class VPCNetwork(Resource[AWSConfigSpec, AWSConfigStatus]):
         return False
 
     @staticmethod
-    def _refuse(ctx: AWSContext, message: str) -> NoReturn:
+    def refuse(ctx: AWSContext, message: str) -> NoReturn:
         ctx.set_condition(READY, "False", "VPCCIDRRefused", message)
         raise NoNetwork(message)
