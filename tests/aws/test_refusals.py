@@ -6,6 +6,7 @@ from __future__ import annotations
 import functools
 import json
 import random
+import time
 import uuid
 from typing import TYPE_CHECKING, Any
 
@@ -13,6 +14,7 @@ import boto3
 import pytest
 
 from aws_operator import key
+from aws_operator.shared import CERT_CONFIG
 from aws_operator.spec import AWS_CONFIG
 from ingress_operator.controller import ingress_controller, shared_parts
 from ingress_operator.settings import IngressSettings
@@ -22,7 +24,7 @@ from kvm_operator.controller import kvm_controller
 from kvm_operator.settings import KVMSettings
 from kvm_operator.shared import Shared as KVMShared
 from kvm_operator.spec import KVM_CONFIG
-from operatorkit import ApiError, get_condition
+from operatorkit import ApiError, get_condition, is_true
 from operatorkit.kinds import NAMESPACE
 from operatorkit.platform import DOMAIN_CLAIM, HELD
 from operatorkit.testing import in_process_settings
@@ -34,6 +36,8 @@ from tests.kvm.conftest import kvm_config
 if TYPE_CHECKING:
     from collections.abc import Callable
     from pathlib import Path
+
+    import hvac
 
     from operatorkit import Kind, KubeClient, Object, Operator
     from operatorkit.testing import OperatorRunner
@@ -130,19 +134,63 @@ def test_cluster_id_and_stack_of_another_owner(
 def test_cluster_id_taken_in_another_namespace(
     kube: KubeClient, namespace: str, account: str, guest: Guest, start_aws: Callable[..., Operator]
 ) -> None:
+    """The second AWSConfig of a cluster id is refused naming the first; it made nothing, so its deletion waits for
+    nothing (not for the first's stack, bucket, key or PKI of the same names) and goes within seconds."""
     credentials(kube, namespace, f"arn:aws:iam::{account}:role/kubeception")
     start_aws()
     kube.create(AWS_CONFIG, aws_config("dupe", namespace))
     wait_ready(kube, "dupe", namespace)
+    before = guest.leftovers()
     with throwaway_namespace(kube) as other:
         credentials(kube, other, f"arn:aws:iam::{account}:role/kubeception")
         kube.create(AWS_CONFIG, aws_config("dupe", other))
         wait_for(lambda: reason(kube, "dupe", other) == "NotOwned", timeout=60, message="second refused")
         assert f"AWSConfig {namespace}/dupe" in condition(kube, "dupe", other, "Ready")["message"]
+        assert not status(kube, "dupe", other).get("made")
         kube.delete(AWS_CONFIG, "dupe", other)
-        wait_for(lambda: kube.get_or_none(AWS_CONFIG, "dupe", other) is None, timeout=60, message="second gone")
+        wait_for(lambda: kube.get_or_none(AWS_CONFIG, "dupe", other) is None, timeout=10, message="second gone")
     assert condition(kube, "dupe", namespace, "Ready")["status"] == "True"  # the first is untouched
-    assert [s["StackName"] for s in guest.live_stacks()] == ["kubeception-dupe"]
+    assert guest.leftovers() == before
+    assert kube.get(NAMESPACE, "dupe")["metadata"].get("deletionTimestamp") is None
+
+
+def test_an_impossible_region_makes_nothing_and_is_deleted_at_once(
+    kube: KubeClient, namespace: str, account: str, guest: Guest, bao: hvac.Client, start_aws: Callable[..., Operator]
+) -> None:
+    """A region that does not exist passes the CRD's pattern, and moto's STS assumes the role in it; every other
+    call there fails. The failing call is the condition; nothing was made (``status.made`` is empty), so deletion
+    makes no AWS call and takes the namespace, the CA mount and the certificates with it within seconds."""
+    credentials(kube, namespace, f"arn:aws:iam::{account}:role/kubeception")
+    start_aws()
+    nowhere = "xx-nowhere-9"
+    kube.create(AWS_CONFIG, aws_config("nowhere", namespace, region=nowhere, availabilityZones=[f"{nowhere}a"]))
+    wait_for(
+        lambda: "kms:DescribeKey" in condition(kube, "nowhere", namespace, "Ready").get("message", ""),
+        timeout=90,
+        message="the failing call in Ready",
+    )
+    wait_for(
+        lambda: (
+            len([c for c in kube.list(CERT_CONFIG, "nowhere")["items"] if is_true(c.get("status"), "Ready")])
+            == len(key.CERTIFICATES)
+        ),
+        timeout=90,
+        message="the cluster's certificates issued",
+    )
+    assert "pki-nowhere/" in bao.sys.list_mounted_secrets_engines()["data"]
+    assert not status(kube, "nowhere", namespace).get("made")
+    began = time.monotonic()
+    kube.delete(AWS_CONFIG, "nowhere", namespace)
+    wait_for(
+        lambda: kube.get_or_none(AWS_CONFIG, "nowhere", namespace) is None,
+        timeout=30,
+        message="deleted within seconds, no AWS call retried",
+    )
+    print(f"\nan AWSConfig in an impossible region deleted in {time.monotonic() - began:.1f} s")
+    assert kube.get_or_none(NAMESPACE, "nowhere") is None
+    assert "pki-nowhere/" not in bao.sys.list_mounted_secrets_engines()["data"]
+    left = guest.leftovers()
+    assert left == {k: [] for k in left}
 
 
 def test_an_account_serves_the_clusters_of_one_namespace(

@@ -16,7 +16,7 @@ from prometheus_client import REGISTRY
 from cert_operator.spec import CA_CONFIG, CERT_CONFIG
 from kubeception_testenv import wait_for
 from kubeception_testenv._ports import free_port
-from operatorkit import get_condition
+from operatorkit import CLUSTER_LABEL, get_condition
 from operatorkit.kinds import CONFIG_MAP, EVENT, SECRET
 from tests.cert.helpers import ca_config, cert_config, ready, revoked, secret_cert, status
 
@@ -132,7 +132,7 @@ def not_ready(kube: KubeClient, name: str, namespace: str) -> dict[str, Any] | N
     return condition if condition is not None and condition["status"] == "False" else None
 
 
-def test_bad_input_is_a_condition_with_vaults_reason(kube, namespace, start_cert_operator):
+def test_bad_input_is_a_condition_with_vaults_reason(kube, namespace, bao, start_cert_operator):
     start_cert_operator()
     cluster = f"b{uuid.uuid4().hex[:6]}"
     kube.create(CA_CONFIG, ca_config("ca", namespace, cluster))
@@ -151,6 +151,16 @@ def test_bad_input_is_a_condition_with_vaults_reason(kube, namespace, start_cert
         assert condition["reason"] == expected, condition
         assert mention.lower() in condition["message"].lower(), condition["message"]
         assert kube.get_or_none(SECRET, name, namespace) is None
+
+    # The refused CertConfigs hold nothing of the CA: its deletion does not wait for them (it revokes and unmounts
+    # within seconds), and theirs waits for nothing either.
+    kube.delete(CA_CONFIG, "ca", namespace)
+    wait_for(lambda: kube.get_or_none(CA_CONFIG, "ca", namespace) is None, timeout=10, message="the CA deleted")
+    assert f"pki-{cluster}/" not in bao.sys.list_mounted_secrets_engines()["data"]
+    for name in cases:
+        kube.delete(CERT_CONFIG, name, namespace)
+    wait_for(lambda: not kube.list(CERT_CONFIG, namespace)["items"], timeout=10, message="the refused ones deleted")
+    assert not kube.list(SECRET, namespace, label_selector=f"{CLUSTER_LABEL}={cluster}")["items"]
 
 
 def unavailable(kube: KubeClient, kind: Any, name: str, namespace: str) -> dict[str, Any] | None:

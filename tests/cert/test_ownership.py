@@ -69,7 +69,8 @@ def test_a_secret_it_does_not_own_is_never_written_nor_deleted(kube, namespace, 
     assert isinstance(refused, dict)
     assert "Secret" in refused["message"]
     assert "victim" in refused["message"]
-    assert f"{ADOPT_ANNOTATION}=CertConfig/thief" in refused["message"], "says how to hand it over"
+    hint = f"kubectl annotate secrets -n {namespace} victim {ADOPT_ANNOTATION}=CertConfig/{namespace}/thief"
+    assert hint in refused["message"], "says how to hand it over, naming the namespace (issue 29)"
     assert issued_serials(bao, cluster) == serials, "nothing is issued for a Secret it may not write"
 
     kube.delete(CERT_CONFIG, "thief", namespace)
@@ -94,7 +95,7 @@ def test_a_secret_another_certconfig_owns_is_left_to_it(kube, namespace, bao, st
     assert isinstance(refused, dict)
     assert f"belongs to CertConfig {namespace}/first" in refused["message"], refused["message"]
     kube.delete(CERT_CONFIG, "second", namespace)
-    wait_for(lambda: kube.get_or_none(CERT_CONFIG, "second", namespace) is None, timeout=30, message="deleted")
+    wait_for(lambda: kube.get_or_none(CERT_CONFIG, "second", namespace) is None, timeout=10, message="deleted")
     assert kube.get(SECRET, "shared", namespace)["data"] == owned["data"]
     assert ready(kube, CERT_CONFIG, "first", namespace)
     assert not revoked(bao, cluster, status(kube, CERT_CONFIG, "first", namespace)["serial"])
@@ -106,10 +107,13 @@ def test_an_existing_secret_is_adopted_only_when_it_invites_it(kube, namespace, 
     kube.create(CA_CONFIG, ca_config("ca", namespace, cluster))
     foreign_secret(kube, "handed-over", namespace)
     kube.create(CERT_CONFIG, cert_config("heir", namespace, cluster, secretName="handed-over"))
-    wait_for(
+    refused = wait_for(
         functools.partial(condition, kube, CERT_CONFIG, "heir", namespace, "NotOwned"), timeout=30, message="refusal"
     )
-    kube.patch(SECRET, "handed-over", {"metadata": {"annotations": {ADOPT_ANNOTATION: "CertConfig/heir"}}}, namespace)
+    assert isinstance(refused, dict)
+    invitation = f"CertConfig/{namespace}/heir"  # what the refusal says to write
+    assert f"{ADOPT_ANNOTATION}={invitation})" in refused["message"], refused["message"]
+    kube.patch(SECRET, "handed-over", {"metadata": {"annotations": {ADOPT_ANNOTATION: invitation}}}, namespace)
     wait_for(functools.partial(ready, kube, CERT_CONFIG, "heir", namespace), timeout=30, message="adopted and issued")
     secret = kube.get(SECRET, "handed-over", namespace)
     heir = kube.get(CERT_CONFIG, "heir", namespace)
@@ -137,7 +141,7 @@ def test_one_caconfig_per_cluster_across_namespaces(kube, namespace, bao, start_
         assert f"Vault PKI mount pki-{cluster} belongs to CAConfig {namespace}/ca" in refused["message"]
 
         kube.delete(CA_CONFIG, "ca", other)
-        wait_for(lambda: kube.get_or_none(CA_CONFIG, "ca", other) is None, timeout=30, message="duplicate deleted")
+        wait_for(lambda: kube.get_or_none(CA_CONFIG, "ca", other) is None, timeout=10, message="duplicate deleted")
         assert f"pki-{cluster}/" in bao.sys.list_mounted_secrets_engines()["data"], "the first CA's mount survives"
         issuer = bao.read(f"pki-{cluster}/issuer/default")["data"]
         assert not issuer.get("revoked"), "and its CA is not revoked"

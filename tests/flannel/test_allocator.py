@@ -157,3 +157,38 @@ def test_reserved_ranges_are_never_allocated_nor_granted():
         allocator.allocate("d", ask("br-d", network="10.100.0.0/16"))
     with pytest.raises(PoolExhausted):
         allocator.allocate("e", ask("br-e"))
+
+
+def test_interface_names_that_cannot_exist_are_refused_by_the_spec_model():
+    """Issue 29, finding 5: VNI 10,000,000 named the VXLAN device flannel.10000000 (16 characters); flanneld crash-
+    looped. Every name the network puts on a host — bridge, VXLAN device, (kvm-operator's) VM taps — fits Linux's
+    15 characters and is no other device's name."""
+    import pydantic
+
+    from flannel_operator import key
+    from flannel_operator.settings import AllocationSettings
+    from flannel_operator.spec import FlannelConfigSpec
+
+    def spec(**fields: object) -> FlannelConfigSpec:
+        return FlannelConfigSpec.model_validate({"clusterID": "c1", **fields})
+
+    assert key.VNI_MAX == 9_999_999
+    assert len(key.vxlan_device(key.VNI_MAX)) == key.IFNAME_MAX
+    assert spec(vni=key.VNI_MAX).vni == key.VNI_MAX
+    for vni in (10_000_000, 2**24 - 1):
+        with pytest.raises(pydantic.ValidationError, match=rf"flannel\.{vni}, longer than Linux's 15 characters"):
+            spec(vni=vni)
+    with pytest.raises(pydantic.ValidationError):
+        AllocationSettings(vni_max=10_000_000)
+    for bridge, why in (
+        (".", "not '.'"),
+        ("..", "not '.'"),
+        ("a" * 16, "1 to 15"),
+        ("flannel.4242", "VXLAN devices"),
+        ("vm0123456789", "taps"),
+    ):
+        with pytest.raises(pydantic.ValidationError, match=re.escape(why)):
+            spec(bridgeName=bridge)
+    assert spec(bridgeName="br-vm01").bridge == "br-vm01"
+    for cluster in ("c1", "a" * 40, "flannel"):
+        assert key.interface_name_problem(key.default_bridge(cluster)) is None

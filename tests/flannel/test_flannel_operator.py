@@ -15,6 +15,7 @@ from flannel_operator.spec import FLANNEL_CONFIG
 from kubeception_testenv import ControlPlane, EtcdServer, wait_for
 from operatorkit import CLUSTER_LABEL, KubeClient, get_condition, is_true
 from operatorkit.kinds import CLUSTER_ROLE_BINDING, DAEMON_SET, JOB, NAMESPACE, POD, SECRET
+from tests.conftest import throwaway_namespace
 
 
 def flannel_config(cluster: str, **spec: Any) -> dict[str, Any]:
@@ -70,6 +71,58 @@ def test_network_comes_up_on_every_host(control_plane: ControlPlane, kube, etcd_
     assert table[1].split()[:7] == [cluster, cluster, st["network"], str(st["vni"]), st["bridge"], "3", "True"]
 
 
+CRASH_LOOP = "kubeception.io/kwok-crash-loop"
+"""On a pod, the container kwok plays as failing again and again (kubeception_testenv's kwok-stages.yaml)."""
+
+
+def test_the_network_is_ready_only_while_every_host_runs_it(kube, start_flannel_operator):
+    """Issue 29, finding 5: flanneld crash-looped on the only host and the FlannelConfig stayed Ready ("0/1 hosts
+    run it"), and so did the KVMConfig's NetworkReady. Ready now means every selected host's pod is Ready; when not,
+    the condition names each host and what its pod says."""
+    from kvm_operator.resources.status import child_problem
+
+    start_flannel_operator()
+    cluster = unique("delta")
+    kube.create(FLANNEL_CONFIG, flannel_config(cluster))
+    wait_for(lambda: is_true(status(kube, cluster), "Ready"), timeout=60, message="the network on every host")
+    namespace = f"flannel-{cluster}"
+    pods = kube.list(POD, namespace, label_selector="app.kubernetes.io/name=flannel")["items"]
+    assert len(pods) == 3
+    said = "failed to create VXLAN device flannel.10000000: numerical result out of range"
+    for pod in pods:  # flanneld fails on every host, as a kubelet reports it (kwok plays the kubelet)
+        labels, annotations = {CRASH_LOOP: "flanneld"}, {f"{CRASH_LOOP}-message": f"I1206 starting\nE1206 {said}\n"}
+        kube.patch(
+            POD, pod["metadata"]["name"], {"metadata": {"labels": labels, "annotations": annotations}}, namespace
+        )
+
+    def not_ready() -> dict[str, Any] | None:
+        ready = get_condition(status(kube, cluster), "Ready")
+        return ready if ready and ready["status"] == "False" and status(kube, cluster)["hostsReady"] == 0 else None
+
+    ready = wait_for(not_ready, timeout=60, message="not Ready while no host runs the network")
+    assert isinstance(ready, dict)
+    assert ready["reason"] == "HostsNotReady"
+    assert ready["message"].startswith("0/3 hosts run it; host "), ready["message"]
+    for pod in pods:
+        where = f"host {pod['spec']['nodeName']}: pod {pod['metadata']['name']} "
+        assert f"{where}flanneld CrashLoopBackOff (last exit 1: E1206 {said})" in ready["message"], ready["message"]
+    assert not is_true(status(kube, cluster), "HostsReady")
+    # The KVMConfig's NetworkReady folds what the FlannelConfig says, hosts and reasons included.
+    problem = child_problem(FLANNEL_CONFIG, cluster, kube.get(FLANNEL_CONFIG, cluster))
+    assert problem is not None
+    assert problem.startswith(f"FlannelConfig {cluster}: HostsNotReady: 0/3 hosts run it; host ")
+
+    kube.delete(POD, pods[0]["metadata"]["name"], namespace)  # one host's pod replaced: 1 of 3 is not Ready
+    wait_for(lambda: status(kube, cluster)["hostsReady"] == 1, timeout=60, message="one host runs it again")
+    assert not is_true(status(kube, cluster), "Ready")
+    for pod in pods[1:]:
+        kube.delete(POD, pod["metadata"]["name"], namespace)
+    wait_for(lambda: is_true(status(kube, cluster), "Ready"), timeout=60, message="Ready again on every host")
+    assert (get_condition(status(kube, cluster), "Ready") or {})["message"].endswith("3/3 hosts run it")
+    kube.delete(FLANNEL_CONFIG, cluster)
+    wait_for(lambda: kube.get_or_none(FLANNEL_CONFIG, cluster) is None, timeout=120, message="deleted")
+
+
 def test_spec_change_rolls_the_daemonset_and_keeps_leases(kube, etcd_server, start_flannel_operator):
     start_flannel_operator()
     cluster = unique("beta")
@@ -100,29 +153,41 @@ def test_spec_change_rolls_the_daemonset_and_keeps_leases(kube, etcd_server, sta
     assert etcd.get(lease_key) == [b'{"PublicIP":"192.0.2.1","BackendType":"vxlan"}'], "leases survive"
 
 
+def labelled_pod(name: str, namespace: str, cluster: str) -> dict[str, Any]:
+    return {
+        "metadata": {"name": name, "namespace": namespace, "labels": {CLUSTER_LABEL: cluster}},
+        "spec": {"containers": [{"name": "qemu", "image": "qemu:test"}]},
+    }
+
+
 def test_delete_waits_for_vms_cleans_hosts_and_leaves_nothing(kube, etcd_server, start_flannel_operator, namespace):
+    """Deletion waits for the VM pods of the cluster's own namespaces (labelled with the cluster by the platform),
+    never for a tenant's pod that merely carries the cluster's label in a namespace of its own."""
     start_flannel_operator()
     cluster = unique("gamma")
     kube.create(FLANNEL_CONFIG, flannel_config(cluster))
     wait_for(lambda: is_true(status(kube, cluster), "HostsReady"), timeout=60, message="ready")
     st = status(kube, cluster)
-    vm = {
-        "metadata": {"name": "vm-master-0", "namespace": namespace, "labels": {CLUSTER_LABEL: cluster}},
-        "spec": {"containers": [{"name": "qemu", "image": "qemu:test"}]},
-    }
-    kube.create(POD, vm)
+    kube.patch(NAMESPACE, namespace, {"metadata": {"labels": {CLUSTER_LABEL: cluster}}})  # the VMs' namespace
+    kube.create(POD, labelled_pod("vm-master-0", namespace, cluster))
+    with throwaway_namespace(kube) as tenant:
+        kube.create(POD, labelled_pod("squatter", tenant, cluster))
 
-    kube.delete(FLANNEL_CONFIG, cluster)
-    wait_for(
-        lambda: (get_condition(status(kube, cluster), "Ready") or {}).get("reason") == "WaitingForVMs",
-        timeout=30,
-        message="deletion waiting for the VM pods",
-    )
-    assert etcd_get(etcd_server, st["etcdKey"]) is not None, "the network outlives its VMs"
-    assert kube.list(JOB, f"flannel-{cluster}")["items"] == []
+        kube.delete(FLANNEL_CONFIG, cluster)
+        wait_for(
+            lambda: (get_condition(status(kube, cluster), "Ready") or {}).get("reason") == "WaitingForVMs",
+            timeout=30,
+            message="deletion waiting for the VM pods",
+        )
+        message = (get_condition(status(kube, cluster), "Ready") or {})["message"]
+        assert f"{namespace}/vm-master-0" in message
+        assert "squatter" not in message
+        assert etcd_get(etcd_server, st["etcdKey"]) is not None, "the network outlives its VMs"
+        assert kube.list(JOB, f"flannel-{cluster}")["items"] == []
 
-    kube.delete(POD, "vm-master-0", namespace)
-    wait_for(lambda: kube.get_or_none(FLANNEL_CONFIG, cluster) is None, timeout=120, message="deletion to finish")
+        kube.delete(POD, "vm-master-0", namespace)
+        wait_for(lambda: kube.get_or_none(FLANNEL_CONFIG, cluster) is None, timeout=120, message="deletion to finish")
+        assert kube.get(POD, "squatter", tenant), "the tenant's pod is not the network's to wait for, nor to touch"
     etcd = etcd3gw.client(host="127.0.0.1", port=etcd_server.client_port)
     assert etcd.get_prefix(st["etcdKey"].rsplit("/", 1)[0] + "/") == [], "no etcd key left"
     assert kube.get_or_none(CLUSTER_ROLE_BINDING, f"flannel-{cluster}") is None

@@ -14,8 +14,8 @@ from flannel_operator import key
 from flannel_operator.spec import FLANNEL_CONFIG
 from kubeception_testenv import wait_for
 from operatorkit import ADOPT_ANNOTATION, ApiError, get_condition, is_true
-from operatorkit.kinds import DAEMON_SET, NAMESPACE
-from tests.flannel.test_flannel_operator import etcd_get, flannel_config, status, unique
+from operatorkit.kinds import DAEMON_SET, NAMESPACE, POD
+from tests.flannel.test_flannel_operator import etcd_get, flannel_config, labelled_pod, status, unique
 
 if TYPE_CHECKING:
     from kubeception_testenv import EtcdServer
@@ -40,23 +40,34 @@ def test_one_flannelconfig_per_cluster_is_enforced_by_the_api_server(kube, flann
 
 
 def test_a_clashing_bridge_is_refused_and_deleting_the_loser_leaves_the_winner(
-    kube, etcd_server: EtcdServer, start_flannel_operator
+    kube, etcd_server: EtcdServer, start_flannel_operator, namespace
 ):
+    """The loser of a clash, and a FlannelConfig asking for a reserved range, hold no network: their deletion waits
+    for nothing — not for pods a tenant labelled with their cluster ids — and goes within seconds."""
     start_flannel_operator()
-    winner, loser = unique("win"), unique("lose")
+    winner, loser, reserved = unique("win"), unique("lose"), unique("reserved")
     kube.create(FLANNEL_CONFIG, flannel_config(winner, bridgeName="br-shared"))
     wait_for(lambda: is_true(status(kube, winner), "HostsReady"), timeout=60, message="winner ready")
     before = status(kube, winner)
     config = etcd_get(etcd_server, before["etcdKey"])
 
     kube.create(FLANNEL_CONFIG, flannel_config(loser, bridgeName="br-shared"))
+    kube.create(FLANNEL_CONFIG, flannel_config(reserved, network="10.96.0.0/18"))
+    for name in (loser, reserved):
+        kube.create(POD, labelled_pod(f"claims-{name}", namespace, name))
     wait_for(lambda: reason_of(kube, loser, "Allocated") == "Conflict", timeout=30, message="loser refused")
+    wait_for(lambda: reason_of(kube, reserved, "Allocated") == "Reserved", timeout=30, message="impossible spec")
     message = (get_condition(status(kube, loser), "Allocated") or {})["message"]
     assert f"bridge br-shared is used by cluster {winner}" in message
     assert kube.get_or_none(NAMESPACE, f"flannel-{loser}") is None, "the loser builds nothing"
 
-    kube.delete(FLANNEL_CONFIG, loser)
-    wait_for(lambda: kube.get_or_none(FLANNEL_CONFIG, loser) is None, timeout=60, message="loser deleted")
+    for name in (loser, reserved):
+        kube.delete(FLANNEL_CONFIG, name)
+    wait_for(
+        lambda: kube.get_or_none(FLANNEL_CONFIG, loser) is None and kube.get_or_none(FLANNEL_CONFIG, reserved) is None,
+        timeout=10,
+        message="the loser and the impossible spec deleted within seconds",
+    )
     assert etcd_get(etcd_server, before["etcdKey"]) == config, "the winner's etcd config is untouched"
     assert kube.get(DAEMON_SET, "flannel", f"flannel-{winner}")
     assert kube.get(NAMESPACE, f"flannel-{winner}")["status"]["phase"] == "Active"
@@ -129,28 +140,36 @@ def test_an_orphaned_network_is_taken_over_only_on_request(kube, etcd_server: Et
     kube.create(FLANNEL_CONFIG, flannel_config(cluster))
     wait_for(lambda: reason_of(kube, cluster) == "NotOwned", timeout=30, message="refusal")
     kube.patch(FLANNEL_CONFIG, cluster, {"metadata": {"annotations": {ADOPT_ANNOTATION: "orphaned"}}})
-    wait_for(lambda: is_true(status(kube, cluster), "Ready"), timeout=30, message="taken over")
     uid = kube.get(FLANNEL_CONFIG, cluster)["metadata"]["uid"]
-    assert json.loads(etcd.get(f"{prefix}/owner")[0])["uid"] == uid
+    wait_for(lambda: json.loads(etcd.get(f"{prefix}/owner")[0])["uid"] == uid, timeout=30, message="taken over")
+    # Configured, and not Ready all the same: no host is selected to run it.
+    wait_for(lambda: reason_of(kube, cluster) == "NoHosts", timeout=30, message="configured, on no host")
     kube.delete(FLANNEL_CONFIG, cluster)
     wait_for(lambda: kube.get_or_none(FLANNEL_CONFIG, cluster) is None, timeout=60, message="deleted")
     assert etcd.get_prefix(f"{prefix}/") == [], "its own now: removed with it"
 
 
 def test_a_namespace_it_does_not_own_is_left_alone(kube, start_flannel_operator):
+    """Refused for a namespace someone else holds: deleting the FlannelConfig waits for nothing in it (not for pods
+    that look like flannel's) and touches nothing."""
     start_flannel_operator(node_selector="kubeception.io/no-such-host=true")
     cluster = unique("squat")
     kube.create(NAMESPACE, {"metadata": {"name": f"flannel-{cluster}", "labels": {"team": "theirs"}}})
     try:
+        lookalike = labelled_pod("flannel-lookalike", f"flannel-{cluster}", cluster)
+        lookalike["metadata"]["labels"][key.APP_LABEL] = "flannel"
+        kube.create(POD, lookalike)
         kube.create(FLANNEL_CONFIG, flannel_config(cluster))
         wait_for(lambda: reason_of(kube, cluster) == "NotOwned", timeout=30, message="refusal")
         message = (get_condition(status(kube, cluster), "Ready") or {})["message"]
-        assert f"Namespace flannel-{cluster} already exists and is not managed by this FlannelConfig" in message
+        assert f"Namespace flannel-{cluster} already exists and is not managed by FlannelConfig {cluster}" in message
+        assert f"kubectl annotate namespaces flannel-{cluster} {ADOPT_ANNOTATION}=FlannelConfig/{cluster}" in message
         kube.delete(FLANNEL_CONFIG, cluster)
-        wait_for(lambda: kube.get_or_none(FLANNEL_CONFIG, cluster) is None, timeout=60, message="deleted")
+        wait_for(lambda: kube.get_or_none(FLANNEL_CONFIG, cluster) is None, timeout=10, message="deleted in seconds")
         namespace = kube.get(NAMESPACE, f"flannel-{cluster}")
         assert namespace["metadata"]["labels"]["team"] == "theirs"
         assert "deletionTimestamp" not in namespace["metadata"]
+        assert kube.get(POD, "flannel-lookalike", f"flannel-{cluster}")
     finally:
         kube.delete(NAMESPACE, f"flannel-{cluster}")
 

@@ -1,10 +1,12 @@
-"""Fixtures: two guest kube-apiservers on local non-loopback addresses, the ingress-operator in-process and an
-HAProxy agent (a real HAProxy) as a subprocess, all against the real control plane."""
+"""Fixtures: two guest kube-apiservers on local non-loopback addresses, the ingress-operator in-process, and a real
+HAProxy with its agent as two processes (the chart's two containers), all against the real control plane."""
 
 from __future__ import annotations
 
+import http.client
 import json
-import os
+import socket
+import ssl
 import subprocess
 import sys
 import urllib.request
@@ -16,10 +18,11 @@ from typing import TYPE_CHECKING, Any
 import pytest
 import yaml
 
+from ingress_operator.agent.runtime import Runtime
 from ingress_operator.controller import ingress_controller, shared_parts
 from ingress_operator.settings import IngressSettings
 from ingress_operator.spec import INGRESS_CONFIG
-from kubeception_testenv import EtcdServer, GuestAPIServer, LocalAddresses, find_binary, wait_for
+from kubeception_testenv import EtcdServer, GuestAPIServer, LocalAddresses, Server, find_binary, wait_for
 from kubeception_testenv._pki import LocalPKI
 from kubeception_testenv._ports import free_port
 from operatorkit import CLUSTER_LABEL, get_condition
@@ -137,45 +140,90 @@ def ingress_config(cluster: str, namespace: str, **api: Any) -> Object:
     }
 
 
-class Agent:
-    """``python -m ingress_operator.agent`` with its own HAProxy, as the chart runs it in a pod."""
+class HAProxyProcess(Server):
+    """``python -m ingress_operator.agent.haproxy``: HAProxy on its own, as the chart's haproxy container runs it."""
 
-    def __init__(self, kubeconfig: Path, namespace: str, workdir: Path, table: str = "ingress-routes") -> None:
+    name = "haproxy"
+
+    def __init__(self, workdir: Path, flags: list[str], state: Path) -> None:
+        super().__init__(workdir)
+        self.flags = flags
+        self.runtime = Runtime(state / "admin.sock", state / "master.sock")
+
+    def command(self) -> list[str]:
+        return [sys.executable, "-m", "ingress_operator.agent.haproxy", *self.flags]
+
+    def healthy(self) -> bool:
+        return self.runtime.ready()
+
+
+class AgentProcess(Server):
+    """``python -m ingress_operator.agent``, as the chart's agent container runs it."""
+
+    name = "agent"
+
+    def __init__(self, workdir: Path, flags: list[str], url: str) -> None:
+        super().__init__(workdir)
+        self.flags = flags
+        self.url = url
+
+    def command(self) -> list[str]:
+        return [sys.executable, "-m", "ingress_operator.agent", *self.flags]
+
+    def environment(self) -> dict[str, str]:
+        return {"PYTHONUNBUFFERED": "1"}
+
+    def healthy(self) -> bool:
+        try:
+            with urllib.request.urlopen(f"{self.url}/readyz", timeout=2) as response:
+                return bool(response.status == 200)
+        except OSError:
+            return False
+
+
+class Agent:
+    """An HAProxy and its agent as the chart's DaemonSet pod runs them: two processes sharing a state directory."""
+
+    def __init__(
+        self,
+        kubeconfig: Path,
+        namespace: str,
+        workdir: Path,
+        table: str = "ingress-routes",
+        flags: tuple[str, ...] = (),
+    ) -> None:
         self.tls_port, self.http_port, self.status_port = free_port(), free_port(), free_port()
         self.url = f"http://127.0.0.1:{self.status_port}"
-        workdir.mkdir(parents=True, exist_ok=True)
-        self.log = workdir / "agent.log"
-        self.command = [
-            sys.executable,
-            "-m",
-            "ingress_operator.agent",
-            f"--kubeconfig={kubeconfig}",
-            f"--table-namespace={namespace}",
-            f"--table-name={table}",
-            f"--state-dir={workdir / 'state'}",
+        state = workdir / "state"
+        shared = [
+            f"--state-dir={state}",
             f"--haproxy={find_binary('haproxy')}",
             "--bind-address=127.0.0.1",
             f"--tls-port={self.tls_port}",
             f"--http-port={self.http_port}",
-            f"--status-address=127.0.0.1:{self.status_port}",
         ]
-        self.process: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        with self.log.open("ab") as out:
-            self.process = subprocess.Popen(
-                self.command, stdout=out, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"}
-            )
-        wait_for(
-            lambda: ((self.status() or {}).get("haproxy") or {}).get("up"),
-            timeout=30,
-            message=f"agent up (log: {self.log})",
+        self.haproxy = HAProxyProcess(workdir, shared, state)
+        self.process = AgentProcess(
+            workdir,
+            [
+                f"--kubeconfig={kubeconfig}",
+                f"--table-namespace={namespace}",
+                f"--table-name={table}",
+                *shared,
+                f"--status-address=127.0.0.1:{self.status_port}",
+                *flags,
+            ],
+            self.url,
         )
 
+    def start(self) -> None:
+        """HAProxy (if it does not run), then the agent, which takes it over."""
+        self.haproxy.start()
+        self.process.start()
+
     def stop(self) -> None:
-        if self.process is not None:
-            self.process.terminate()
-            self.process.wait(20)
+        self.process.stop(timeout=20)
+        self.haproxy.stop(timeout=20)
 
     def status(self) -> dict[str, Any] | None:
         try:
@@ -211,8 +259,8 @@ def start_ingress(
 ) -> Iterator[Callable[..., Ingress]]:
     agents: list[Agent] = []
 
-    def start(ports: tuple[int, int] | None = None, **overrides: Any) -> Ingress:
-        agent = Agent(control_plane.kubeconfig, namespace, tmp_path / f"agent-{len(agents)}")
+    def start(ports: tuple[int, int] | None = None, agent_flags: tuple[str, ...] = (), **overrides: Any) -> Ingress:
+        agent = Agent(control_plane.kubeconfig, namespace, tmp_path / f"agent-{len(agents)}", flags=agent_flags)
         low = ports[0] if ports else 40000
         high = ports[1] if ports else 40009
         settings = in_process_settings(
@@ -290,6 +338,28 @@ def kubeconfig_for(guest: Guest, server: str, workdir: Path, cert: Path | None =
     path = workdir / f"kubeconfig-{uuid.uuid4().hex[:6]}"
     path.write_text(yaml.safe_dump(config))
     return path
+
+
+class KeptConnection:
+    """One TLS connection through HAProxy to a guest API server, asked again and again (HTTP keep-alive): it
+    survives only if HAProxy's worker does."""
+
+    def __init__(self, host: str, port: int, hostname: str) -> None:
+        context = ssl.create_default_context()
+        context.check_hostname, context.verify_mode = False, ssl.CERT_NONE
+        raw = socket.create_connection((host, port), timeout=5)
+        self.connection = http.client.HTTPConnection(hostname)
+        self.connection.sock = context.wrap_socket(raw, server_hostname=hostname)
+        self.connection.auto_open = 0  # a dropped connection is a failure, never silently reopened
+
+    def readyz(self) -> int:
+        self.connection.request("GET", "/readyz")
+        response = self.connection.getresponse()
+        response.read()
+        return response.status
+
+    def close(self) -> None:
+        self.connection.close()
 
 
 def kubectl(kubeconfig: Path, *args: str) -> subprocess.CompletedProcess[str]:

@@ -45,14 +45,28 @@ def test_chart_passes_flags_the_operator_and_the_agent_understand():
     assert settings.table.name == "ingress-operator-routes"
     assert settings.agents.service == "ops/ingress-operator-haproxy"
     daemon_set = next(d for d in yaml.safe_load_all(manifest) if d and d["kind"] == "DaemonSet")
-    agent = AgentSettings.model_validate(
-        {
-            arg.removeprefix("--").split("=", 1)[0].replace("-", "_"): arg.split("=", 1)[1]
-            for arg in daemon_set["spec"]["template"]["spec"]["containers"][0]["args"]
-        }
+    containers = {c["name"]: c for c in daemon_set["spec"]["template"]["spec"]["containers"]}
+    agent, haproxy = (
+        AgentSettings.model_validate(
+            {
+                arg.removeprefix("--").split("=", 1)[0].replace("-", "_"): arg.split("=", 1)[1]
+                for arg in containers[name]["args"]
+            }
+        )
+        for name in ("agent", "haproxy")
     )
+    assert containers["agent"]["command"][-1] == "ingress_operator.agent"
+    assert containers["haproxy"]["command"][-1] == "ingress_operator.agent.haproxy"
     assert agent.table_name == settings.table.name
     assert agent.tls_port == settings.routing.tls_port
+    # Two containers, one HAProxy: the same state directory (files and sockets) and listeners, in the same volume.
+    for field in ("state_dir", "haproxy", "bind_address", "tls_port", "http_port"):
+        assert getattr(haproxy, field) == getattr(agent, field), field
+    mounts = {
+        name: {m["mountPath"] for m in c["volumeMounts"] if m["name"] == "state"} for name, c in containers.items()
+    }
+    assert mounts == {"agent": {str(agent.state_dir)}, "haproxy": {str(agent.state_dir)}}
+    assert containers["agent"]["securityContext"]["capabilities"] == {"drop": ["ALL"]}, "the agent binds nothing"
 
 
 def test_rendered_chart_is_accepted_by_the_server(control_plane: ControlPlane, namespace: str):

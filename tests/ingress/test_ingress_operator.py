@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+import http.client
 import socket
 import ssl
 import threading
-from typing import TYPE_CHECKING
+import time
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from ingress_operator.spec import INGRESS_CONFIG
+from ingress_operator.table import decode
 from kubeception_testenv import wait_for
+from operatorkit.kinds import CONFIG_MAP
 from tests.ingress.conftest import (
     DOMAIN,
+    KeptConnection,
     backend_service,
     cluster_namespace,
     condition,
@@ -179,6 +184,37 @@ def test_backend_that_goes_away_and_comes_back(kube, start_ingress, guests) -> N
     ready(kube, "g1")
 
 
+def test_a_backend_naming_a_port_or_service_that_does_not_exist_is_not_ready(kube, start_ingress, guests) -> None:
+    """Issue 29, finding 5: a backend port the Service lacks said only "no ready endpoint", with Ready=True."""
+    start_ingress()
+    g1 = guests["g1"]
+    namespace = route(kube, g1)
+    ready(kube, "g1")
+
+    def refused(reason: str, says: str) -> dict[str, Any] | None:
+        found = condition(kube, "g1")
+        if found is not None and (found["status"], found["reason"]) == ("False", reason) and says in found["message"]:
+            return found
+        return None
+
+    kube.patch(INGRESS_CONFIG, "g1", {"spec": {"api": {"backend": {"port": "api"}}}})
+    not_ready = wait_for(lambda: refused("UnknownPort", "'api'"), timeout=20, message="Ready=False UnknownPort")
+    assert isinstance(not_ready, dict)
+    assert (
+        not_ready["message"]
+        == f"api: Service {namespace}/apiserver has no port named 'api'; its ports: 443/TCP (https)"
+    )
+    assert (condition(kube, "g1", "BackendsReady") or {}).get("reason") == "UnknownPort"
+    kube.patch(INGRESS_CONFIG, "g1", {"spec": {"api": {"backend": {"port": 6443}}}})
+    says = "has no port numbered 6443; its ports: 443/TCP (https)"
+    wait_for(lambda: refused("UnknownPort", says), timeout=20, message="a port number the Service lacks")
+    kube.patch(INGRESS_CONFIG, "g1", {"spec": {"api": {"backend": {"service": "nothing", "port": "https"}}}})
+    says = f"api: Service {namespace}/nothing does not exist"
+    wait_for(lambda: refused("NoService", says), timeout=20, message="Ready=False NoService")
+    kube.patch(INGRESS_CONFIG, "g1", {"spec": {"api": {"backend": {"service": "apiserver"}}}})
+    ready(kube, "g1")  # by its name, the port exists
+
+
 def test_clash_and_foreign_namespace_are_refused_and_others_keep_serving(kube, start_ingress, guests) -> None:
     ingress = start_ingress()
     g1 = guests["g1"]
@@ -204,11 +240,13 @@ def test_clash_and_foreign_namespace_are_refused_and_others_keep_serving(kube, s
     )
     assert "belongs to cluster g1" in message(kube, "peeker", "BackendsReady")
     assert readyz(ingress.agent.tls_port, g1.hostname) == 200
-    # Deleting one IngressConfig leaves the others' routes serving.
+    # Deleting the refused ones takes seconds and leaves the others' routes serving, their claims kept.
+    claimed = kube.get(INGRESS_CONFIG, "g1")["status"]["routes"]
     kube.delete(INGRESS_CONFIG, "thief")
     kube.delete(INGRESS_CONFIG, "peeker")
-    wait_for(lambda: len(kube.list(INGRESS_CONFIG)["items"]) == 1, timeout=20, message="deleted")
+    wait_for(lambda: len(kube.list(INGRESS_CONFIG)["items"]) == 1, timeout=10, message="deleted within seconds")
     assert readyz(ingress.agent.tls_port, g1.hostname) == 200
+    assert kube.get(INGRESS_CONFIG, "g1")["status"]["routes"] == claimed
 
 
 def busy_port_with_a_free_neighbour() -> tuple[socket.socket, int]:
@@ -259,3 +297,95 @@ def test_agent_restart_comes_back_with_the_same_routes(kube, start_ingress, gues
     ingress.agent.stop()
     ingress.agent.start()
     assert readyz(ingress.agent.tls_port, g1.hostname) == 200
+
+
+def in_table(kube: KubeClient, namespace: str, cluster: str) -> bool:
+    table = kube.get(CONFIG_MAP, "ingress-routes", namespace)
+    return any(route.cluster == cluster for route in decode(table["data"])[2])
+
+
+def test_haproxy_serves_on_whatever_happens_to_its_agent_and_the_api_server(
+    kube, control_plane, start_ingress, guests
+) -> None:
+    """HAProxy and its agent have separate lifetimes (issue 29: the agent's watch timed out, the agent exited and
+    took HAProxy with it). The agent SIGKILLed, then stalled past its watch timeouts; the API server stalled past
+    them, then killed and started again: a client asking without pause, on fresh connections and on one kept open,
+    sees no request fail; HAProxy is the same process and never reloaded; a route made while the agent could not
+    apply it is served once it can."""
+    ingress = start_ingress(agent_flags=("--watch-timeout=2", "--watch-inactivity-timeout=2"))
+    agent, g1, g2 = ingress.agent, guests["g1"], guests["g2"]
+    route(kube, g1)
+    ready(kube, "g1")
+    haproxy, reloads = agent.haproxy.pid, agent.haproxy.runtime.reloads()
+    asked: list[int] = []
+    failures: list[str] = []
+    stop = threading.Event()
+
+    def fresh_connections() -> None:
+        while not stop.is_set():
+            try:
+                asked.append(readyz(agent.tls_port, g1.hostname))
+            except (OSError, ValueError, IndexError) as exc:
+                failures.append(f"fresh connection: {exc!r}")
+
+    def kept_connection() -> None:
+        kept = KeptConnection("127.0.0.1", agent.tls_port, g1.hostname)
+        try:
+            while not stop.wait(0.05):
+                asked.append(kept.readyz())
+        except (OSError, http.client.HTTPException) as exc:
+            failures.append(f"kept connection: {exc!r}")
+        finally:
+            kept.close()
+
+    clients = [threading.Thread(target=f, daemon=True) for f in (fresh_connections, kept_connection)]
+    for client in clients:
+        client.start()
+
+    def new_route(cluster: str) -> None:
+        namespace = cluster_namespace(kube, cluster)
+        backend_service(kube, namespace, "apiserver", [(g2.server.address, g2.server.port)])
+        kube.create(INGRESS_CONFIG, ingress_config(cluster, namespace))
+        wait_for(lambda: in_table(kube, ingress.namespace, cluster), timeout=30, message=f"{cluster} in the table")
+
+    def served(cluster: str) -> None:
+        hostname = f"api.{cluster}.{DOMAIN}"
+        wait_for(lambda: readyz(agent.tls_port, hostname) == 200, timeout=60, message=f"{hostname} served")
+        ready(kube, cluster, timeout=60)
+
+    agent.process.kill()  # SIGKILL: HAProxy keeps serving; the route made meanwhile waits for the agent
+    new_route("killed")
+    agent.process.start()
+    served("killed")
+
+    agent.process.pause()  # SIGSTOP past the watch's timeouts: the API server ends the watch meanwhile
+    new_route("stalled")
+    time.sleep(6)  # the fault's duration, not a synchronisation
+    agent.process.resume()
+    served("stalled")
+
+    silent = agent.metric("kubeception_ingress_agent_table_watch_errors_total", '{reason="silent"}')
+    control_plane.apiserver.pause()  # the agent's watch times out: what made it exit before
+    time.sleep(5)  # the fault's duration
+    control_plane.apiserver.resume()
+    assert agent.metric("kubeception_ingress_agent_table_watch_errors_total", '{reason="silent"}') > silent
+    new_route("apistall")
+    served("apistall")
+
+    errors = agent.metric("kubeception_ingress_agent_table_watch_errors_total", '{reason="error"}')
+    control_plane.apiserver.kill()  # connections broken, then refused until it is back
+    control_plane.apiserver.start()
+    new_route("apikill")
+    served("apikill")
+    assert agent.metric("kubeception_ingress_agent_table_watch_errors_total", '{reason="error"}') > errors
+
+    stop.set()
+    for client in clients:
+        client.join(10)
+    assert failures == []
+    assert len(asked) > 100
+    assert set(asked) == {200}
+    assert agent.haproxy.running
+    assert agent.haproxy.pid == haproxy
+    assert agent.haproxy.runtime.reloads() == reloads, "taking HAProxy over needs no reload"
+    assert agent.process.running

@@ -191,7 +191,7 @@ def test_bad_input_is_refused_at_admission_or_as_a_condition(kube, namespace, st
             message="the second claim refused, naming the first",
         )
         kube.delete(KVM_CONFIG, cluster, other)
-        wait_for(lambda: kube.get_or_none(KVM_CONFIG, cluster, other) is None, timeout=30, message="second gone")
+        wait_for(lambda: kube.get_or_none(KVM_CONFIG, cluster, other) is None, timeout=10, message="second gone")
         assert kube.get(NAMESPACE, cluster)["metadata"].get("deletionTimestamp") is None
         assert kube.get_or_none(FLANNEL_CONFIG, cluster) is not None
     finally:
@@ -219,6 +219,19 @@ def test_bad_input_is_refused_at_admission_or_as_a_condition(kube, namespace, st
         message="unsupported version refused",
     )
     assert kube.get_or_none(DEPLOYMENT, key.APISERVER, late) is None
+
+    # An impossible spec the CRD lets through and the model refuses (a 100Mi VM), set after creation: InvalidSpec.
+    # Its deletion does not read the spec, waits for nothing, and leaves nothing.
+    kube.patch(KVM_CONFIG, late, {"spec": {"workerPools": [{"name": "tiny", "memory": "100Mi"}]}}, namespace)
+    wait_for(
+        lambda: condition(kube, late, namespace, "Ready").get("reason") == "InvalidSpec",
+        timeout=30,
+        message="the impossible spec a condition",
+    )
+    assert "512Mi to 256Gi" in condition(kube, late, namespace, "Ready")["message"]
+    kube.delete(KVM_CONFIG, late, namespace)
+    wait_for(lambda: kube.get_or_none(KVM_CONFIG, late, namespace) is None, timeout=15, message="deleted in seconds")
+    assert kube.get_or_none(NAMESPACE, late) is None
 
 
 def ready_reason(kube, name: str, namespace: str, reason: str) -> bool:

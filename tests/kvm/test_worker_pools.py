@@ -14,6 +14,7 @@ import datetime
 import functools
 import gzip
 import json
+import time
 import uuid
 from typing import TYPE_CHECKING, Any
 
@@ -28,6 +29,7 @@ from kvm_operator.shared import CERT_CONFIG, FLANNEL_CONFIG
 from kvm_operator.spec import KVM_CONFIG
 from operatorkit import ApiError, KubeClient, is_true
 from operatorkit.kinds import EVENT, NAMESPACE, NODE, POD, POD_DISRUPTION_BUDGET, SECRET, SERVICE_ACCOUNT, STATEFUL_SET
+from tests.conftest import throwaway_namespace
 from tests.kvm.conftest import condition, kvm_config, status
 from tests.realnodes.test_kvm import GuestAccess
 
@@ -316,6 +318,29 @@ def test_many_clusters_and_pools_start_their_vms_and_go(kube, namespace, start_k
             timeout=30,
             message="WorkersReady says the guest API does not answer",
         )
+    # The same cluster id from another tenant's namespace, with the same pools: refused, naming the holder. Its
+    # deletion waits for nothing of the holder's — not for the VMs of the same name — and finishes at once.
+    taken = clusters[1]
+    vms = {p["metadata"]["uid"] for p in kube.list(POD, key.workers_namespace(taken))["items"]}
+    with throwaway_namespace(kube) as other:
+        kube.create(KVM_CONFIG, kvm_config(taken, other, workerPools=pools))
+        wait_for(
+            lambda: f"KVMConfig {namespace}/{taken}" in condition(kube, taken, other, "Ready").get("message", ""),
+            timeout=30,
+            message="the second claim refused, naming the first",
+        )
+        began = time.monotonic()
+        kube.delete(KVM_CONFIG, taken, other)
+        wait_for(
+            lambda: kube.get_or_none(KVM_CONFIG, taken, other) is None,
+            timeout=10,
+            message="the refused KVMConfig deleted within seconds",
+        )
+        print(f"\nthe refused KVMConfig deleted in {time.monotonic() - began:.1f} s")
+    assert {p["metadata"]["uid"] for p in kube.list(POD, key.workers_namespace(taken))["items"]} == vms
+    assert kube.get(STATEFUL_SET, "worker-small", key.workers_namespace(taken))["spec"]["replicas"] == 3
+    assert kube.get(NAMESPACE, taken)["metadata"].get("deletionTimestamp") is None
+
     # Scaling down without a guest to drain through: refused, the VM stays.
     kube.patch(KVM_CONFIG, clusters[0], {"spec": {"workerPools": [{**pools[0], "replicas": 2}, pools[1]]}}, namespace)
     wait_for(

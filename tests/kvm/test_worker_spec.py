@@ -52,3 +52,10 @@ def test_a_vm_pod_asks_for_its_size_and_overcommits_cpu_only_when_told():
     # The API server's own form (2Gi, not 2048Mi; 1, not 1000m): what is applied reads back the same.
     even = VMPod("node:v1", "vm:1", "br0", "boot", cpus=4, memory_mib=1792, disk_gib=10, cpu_allocation_ratio=4)
     assert even.spec()["containers"][0]["resources"]["requests"] == {"cpu": "1", "memory": "2Gi"}
+
+
+def test_a_vni_whose_vxlan_device_name_cannot_exist_is_refused():
+    """flannel names the VXLAN device flannel.<VNI>: at most 9,999,999 fits Linux's 15 characters (issue 29)."""
+    assert spec(network={"vni": 9_999_999}).network.vni == 9_999_999
+    with pytest.raises(pydantic.ValidationError, match=r"flannel\.10000000, longer than Linux's 15 characters"):
+        spec(network={"vni": 10_000_000})

@@ -7,6 +7,7 @@ import uuid
 from typing import Any
 
 import pytest
+import urllib3
 import yaml
 
 from kubeception_testenv import ControlPlane, wait_for
@@ -158,3 +159,26 @@ def test_silent_watch_is_restarted_and_reported_by_healthz(control_plane, kube: 
         timeout=30,
         message="reconciles resume",
     )
+
+
+def test_what_a_watch_raises_when_the_api_server_stalls_or_dies(control_plane, kube: KubeClient, namespace):
+    """What a caller of ``KubeClient.watch`` must handle: a watch the server ends on time raises nothing; a stalled
+    server, urllib3's ReadTimeoutError; a killed one, urllib3's ProtocolError — neither is an OSError. (Closing the
+    broken stream a second time raised urllib3 2.x's ValueError, which replaced the ProtocolError: the HAProxy agent,
+    handling OSError and ValueError only, survived a killed API server by that accident and died of a stalled one.)"""
+    version = kube.list(CONFIG_MAP, namespace)["metadata"]["resourceVersion"]
+    list(kube.watch(CONFIG_MAP, namespace, resource_version=version, timeout_seconds=1))
+    stalled = kube.watch(CONFIG_MAP, namespace, resource_version=version, inactivity_timeout=1)
+    control_plane.apiserver.pause()
+    try:
+        with pytest.raises(urllib3.exceptions.ReadTimeoutError):
+            list(stalled)
+    finally:
+        control_plane.apiserver.resume()
+    broken = kube.watch(CONFIG_MAP, namespace, resource_version=version)
+    control_plane.apiserver.kill()
+    try:
+        with pytest.raises(urllib3.exceptions.ProtocolError):
+            list(broken)
+    finally:
+        control_plane.apiserver.start()

@@ -9,6 +9,7 @@ import pytest
 
 from operatorkit import Kind, NotOwned, Owner, Status, by_label, check_claim, is_subset, object_key
 from operatorkit._base.conditions import clean_reason, set_condition
+from operatorkit._runtime.reconcile import deletion_wait
 from operatorkit._runtime.store import Store
 from operatorkit._runtime.writes import merge_patch
 from operatorkit.kinds import CONFIG_MAP, NAMESPACE
@@ -174,3 +175,81 @@ def test_claims_read_back_in_both_encodings_and_the_tag_one_fits_aws_tags():
     other = {"kind": "AWSConfig", "metadata": {"namespace": "team-b", "name": "c1", "uid": "other"}}
     with pytest.raises(NotOwned, match="belongs to AWSConfig team-a/c1"):
         check_claim(tag, "bucket b", other, owner_exists=True)
+
+
+def test_a_refusal_names_the_namespace_and_whether_and_how_the_object_can_be_handed_over():
+    """Finding 6 of issue 29: the hint named no namespace, and its short annotation matched a namespaced primary of
+    that name in any namespace. Each hint's annotation is one adoption_allowed accepts (and the charts' admission
+    policies: tests/security), and says who may set it."""
+    from operatorkit._core.ownership import adoption_allowed, refusal
+    from operatorkit.kinds import SECRET
+
+    def annotation(message: str) -> str:
+        found = re.search(r"kubeception\.io/adopt=([^\s)]+)", message)
+        assert found, message
+        return found.group(1)
+
+    tenant = {"kind": "KVMConfig", "metadata": {"namespace": "team-a", "name": "demo", "uid": "u1"}}
+    secret = {"metadata": {"namespace": "team-a", "name": "demo-kubeconfig"}}
+    message = str(refusal(SECRET, secret, tenant))
+    assert "Secret team-a/demo-kubeconfig already exists and is not managed by KVMConfig team-a/demo" in message
+    assert (
+        "annotate it: kubectl annotate secrets -n team-a demo-kubeconfig kubeception.io/adopt=KVMConfig/team-a/demo"
+        in message
+    )
+    assert annotation(message) == "KVMConfig/team-a/demo"
+    invited = {"metadata": {**secret["metadata"], "annotations": {"kubeception.io/adopt": annotation(message)}}}
+    assert adoption_allowed(invited, tenant)
+
+    # Outside the tenant's namespace (or cluster-scoped): only a platform admin can hand it over.
+    namespace = {"metadata": {"name": "demo"}}
+    message = str(refusal(NAMESPACE, namespace, tenant))
+    assert "it is cluster-scoped, not in team-a: only a platform admin can hand it over" in message
+    assert "kubectl annotate namespaces demo kubeception.io/adopt=KVMConfig/team-a/demo" in message
+    elsewhere = str(refusal(SECRET, {"metadata": {"namespace": "team-b", "name": "x"}}, tenant))
+    assert "it is in namespace team-b, not in team-a: only a platform admin" in elsewhere
+    # The short form names a namespaced primary only in its own namespace: elsewhere it is ambiguous.
+    short = {"metadata": {"name": "demo", "annotations": {"kubeception.io/adopt": "KVMConfig/demo"}}}
+    assert not adoption_allowed(short, tenant)
+    assert adoption_allowed({"metadata": {**short["metadata"], "namespace": "team-a"}}, tenant)
+    assert not adoption_allowed({"metadata": {**short["metadata"], "namespace": "team-b"}}, tenant)
+    assert adoption_allowed(
+        {"metadata": {"name": "demo", "annotations": {"kubeception.io/adopt": "KVMConfig/team-a/demo"}}}, tenant
+    )
+
+    # A cluster-scoped primary (platform admins create it) names itself without a namespace.
+    network = {"kind": "FlannelConfig", "metadata": {"name": "demo", "uid": "u2"}}
+    message = str(refusal(NAMESPACE, {"metadata": {"name": "flannel-demo"}}, network))
+    assert message.endswith(
+        "(to hand it over to FlannelConfig demo, annotate it: "
+        "kubectl annotate namespaces flannel-demo kubeception.io/adopt=FlannelConfig/demo)"
+    )
+
+    # Owned by another: named with its namespace, and no adoption is offered.
+    owned = {
+        "metadata": {
+            "namespace": "team-a",
+            "name": "demo-kubeconfig",
+            "ownerReferences": [{"kind": "KVMConfig", "name": "old", "uid": "u0", "controller": True}],
+        }
+    }
+    message = str(refusal(SECRET, owned, tenant))
+    assert "belongs to KVMConfig team-a/old (uid u0), not to KVMConfig team-a/demo" in message
+    assert "not handed over while KVMConfig team-a/old owns it" in message
+    assert "adopt" not in message
+
+
+@pytest.mark.parametrize(
+    ("requested", "waited", "cap", "expected"),
+    [
+        (2, 0, 1000, 2),  # a fresh wait: what the resource asked for
+        (2, 15, 1000, 2),
+        (2, 60, 1000, 6),  # a minute in: every 6 s
+        (2, 3600, 1000, 360),  # an hour in: every 6 minutes
+        (2, 86400, 1000, 1000),  # never longer than the backoff cap
+        (0.2, 86400, 2, 2),  # tests run with a small cap
+        (30, 60, 1000, 30),  # a longer request stands
+    ],
+)
+def test_a_deletion_that_waits_long_looks_less_often(requested, waited, cap, expected):
+    assert deletion_wait(requested, waited, cap) == expected

@@ -16,6 +16,7 @@ from operatorkit import (
     Controller,
     KubeClient,
     ReconcileError,
+    RequeueAfter,
     Resource,
     get_condition,
     is_true,
@@ -300,3 +301,78 @@ def test_a_status_the_model_rejects_is_not_written(kube, namespace, run_operator
     assert "status.conditions.0.status" in condition["message"] or "status.conditions" in condition["message"]
     stored = kube.get(GREETING, "g", namespace)["status"]
     assert [c["type"] for c in stored["conditions"]] == ["Ready"], "the invalid condition was not written"
+
+
+class Holder(Resource[GreetingSpec]):
+    """At deletion: records the spec it reads, and holds the deletion (a wait, as for VMs to go) until opened."""
+
+    def __init__(self) -> None:
+        self.open = threading.Event()
+        self.seen: list[tuple[str, bool]] = []
+
+    def ensure_created(self, ctx: Context[GreetingSpec]) -> None:
+        return None
+
+    def ensure_deleted(self, ctx: Context[GreetingSpec]) -> None:
+        self.seen.append((ctx.spec.message, ctx.valid_spec is None))
+        if not self.open.is_set():
+            raise RequeueAfter(0.2, "waiting for the gate")
+
+
+def deletion_waiting(controller: str) -> float:
+    return REGISTRY.get_sample_value("operatorkit_deletion_waiting_seconds", {"controller": controller}) or 0.0
+
+
+def test_a_spec_made_invalid_is_deleted_with_the_deletion_spec_and_a_held_deletion_is_measured(
+    kube, namespace, run_operator
+):
+    """A spec changed into one the model refuses (the Greeting CRD checks nothing) cannot stop the deletion: the
+    controller's ``deletion_spec`` stands in for it. While the deletion is held, the Ready condition says what it
+    waits for and ``operatorkit_deletion_waiting_seconds`` grows; once done, it is back to 0."""
+    holder = Holder()
+    run_operator(
+        [
+            greeting_controller(
+                "fallback", extra=[holder], deletion_spec=lambda obj: GreetingSpec(message=obj["metadata"]["name"])
+            )
+        ]
+    )
+    kube.create(GREETING, greeting("g", namespace))
+    wait_for(lambda: is_true(kube.get(GREETING, "g", namespace).get("status"), "Ready"), timeout=20, message="ready")
+    kube.patch(GREETING, "g", {"spec": {"message": ""}}, namespace)
+    wait_for(
+        lambda: (
+            (get_condition(kube.get(GREETING, "g", namespace).get("status"), "Ready") or {}).get("reason")
+            == "InvalidSpec"
+        ),
+        timeout=20,
+        message="InvalidSpec",
+    )
+    kube.delete(GREETING, "g", namespace)
+    wait_for(lambda: deletion_waiting("fallback") >= 1, timeout=20, message="the held deletion measured")
+    assert holder.seen[0] == ("g", True), "the deletion spec, while valid_spec says the stored one is not valid"
+    condition = get_condition(kube.get(GREETING, "g", namespace).get("status"), "Ready") or {}
+    assert (condition.get("reason"), condition.get("message")) == ("Deleting", "waiting for the gate")
+    holder.open.set()
+    wait_for(lambda: kube.get_or_none(GREETING, "g", namespace) is None, timeout=20, message="deleted")
+    wait_for(lambda: deletion_waiting("fallback") == 0, timeout=5, message="no deletion held")
+
+
+class MakesThenCrashes(Resource[GreetingSpec]):
+    """Records what it is about to make, writes that at once, then fails unexpectedly (a crash mid-reconcile)."""
+
+    def ensure_created(self, ctx: Context[GreetingSpec]) -> None:
+        ctx.set_condition("Made", "True", "AboutToMake", "recorded before the call that makes it")
+        ctx.save_status()
+        raise RuntimeError("the process stopped here")
+
+
+def test_a_status_saved_mid_reconcile_survives_a_crash(kube, namespace, run_operator):
+    run_operator([greeting_controller("saved", extra=[MakesThenCrashes()])])
+    kube.create(GREETING, greeting("g", namespace))
+    wait_for(
+        lambda: is_true(kube.get(GREETING, "g", namespace).get("status"), "Made"),
+        timeout=20,
+        message="the write-ahead record stored though the reconcile never finished",
+    )
+    assert REGISTRY.get_sample_value("controller_runtime_reconcile_panics_total", {"controller": "saved"})

@@ -1,7 +1,8 @@
 """ingress-operator as its chart deploys it: the operator in pods on the real node, HAProxy and its agent in the
-DaemonSet's pod on the node's host network (the node's own network namespace here). A guest kube-apiserver on the
-host's bridge address is reached through that HAProxy by its hostname (SNI, TLS passthrough: the guest checks the
-client certificate itself), added and removed without a reload."""
+DaemonSet's pod (two containers) on the node's host network (the node's own network namespace here). A guest
+kube-apiserver on the host's bridge address is reached through that HAProxy by its hostname (SNI, TLS passthrough:
+the guest checks the client certificate itself), added and removed without a reload; the agent's container killed
+leaves HAProxy and its connections alone."""
 
 from __future__ import annotations
 
@@ -14,10 +15,22 @@ from ingress_operator.spec import INGRESS_CONFIG
 from kubeception_testenv import EtcdServer, GuestAPIServer, wait_for
 from kubeception_testenv._pki import LocalPKI
 from operatorkit import is_true
-from tests.ingress.conftest import Guest, backend_service, cluster_namespace, ingress_config, kubeconfig_for, kubectl
+from operatorkit.kinds import POD
+from tests.ingress.conftest import (
+    Guest,
+    KeptConnection,
+    backend_service,
+    cluster_namespace,
+    ingress_config,
+    kubeconfig_for,
+    kubectl,
+)
 
 if TYPE_CHECKING:
     from pathlib import Path
+
+    from kubeception_testenv import ControlPlane
+    from operatorkit import KubeClient
 
 
 def agent_status(node_ip: str) -> dict[str, Any]:
@@ -81,9 +94,45 @@ def test_haproxy_pod_on_a_real_node_routes_a_guest_api_by_sni(platform, real_pla
         refused = kubectl(foreign, "get", "namespaces")
         assert refused.returncode != 0
         assert "Unauthorized" in refused.stderr, refused.stderr
+        assert agent_metric(node_ip, "kubeception_ingress_agent_reloads_total") == reloads, "hostname routes reload"
+
+        # HAProxy is its own container: the agent's killed, HAProxy's connections live on and it is not restarted;
+        # the agent restarted by the kubelet takes HAProxy over as it is (no reload) and serves the table again.
+        kept = KeptConnection(node_ip, 443, guest_name)
+        assert kept.readyz() == 200
+        before = container_restarts(real_kube, platform.namespace)
+        kill_container(real_plane, real_kube, platform.namespace, "agent")
+        wait_for(
+            lambda: container_restarts(real_kube, platform.namespace)["agent"] > before["agent"],
+            timeout=60,
+            message="the agent container restarted",
+        )
+        wait_for(lambda: agent_status(node_ip)["revision"] >= status["revision"], timeout=60, message="taken over")
+        assert kept.readyz() == 200, "a connection through HAProxy outlives its agent"
+        kept.close()
+        assert container_restarts(real_kube, platform.namespace)["haproxy"] == before["haproxy"]
+        assert agent_metric(node_ip, "kubeception_ingress_agent_reloads_total") == 0, "taken over without a reload"
 
         real_kube.delete(INGRESS_CONFIG, cluster)
         wait_for(lambda: real_kube.get_or_none(INGRESS_CONFIG, cluster) is None, timeout=60, message="deleted")
         gone = kubectl(through_haproxy, "get", "namespaces", "--request-timeout=5s")
         assert gone.returncode != 0, "the route must be gone with its IngressConfig"
-        assert agent_metric(node_ip, "kubeception_ingress_agent_reloads_total") == reloads, "hostname routes reload"
+        assert agent_metric(node_ip, "kubeception_ingress_agent_reloads_total") == 0, "hostname routes reload"
+
+
+def haproxy_pod(kube: KubeClient, namespace: str) -> dict[str, Any]:
+    pods = kube.list(POD, namespace, label_selector="app.kubernetes.io/component=haproxy")["items"]
+    assert len(pods) == 1, [p["metadata"]["name"] for p in pods]
+    return dict(pods[0])
+
+
+def container_restarts(kube: KubeClient, namespace: str) -> dict[str, int]:
+    statuses = haproxy_pod(kube, namespace).get("status", {}).get("containerStatuses") or []
+    return {c["name"]: int(c["restartCount"]) for c in statuses}
+
+
+def kill_container(plane: ControlPlane, kube: KubeClient, namespace: str, name: str) -> None:
+    """SIGKILL the container's process through the node's containerd, as a crash would end it."""
+    statuses = haproxy_pod(kube, namespace)["status"]["containerStatuses"]
+    container = next(c for c in statuses if c["name"] == name)["containerID"].removeprefix("containerd://")
+    plane.real_node("real-node-0").containerd.ctr("tasks", "kill", "--signal=SIGKILL", container)

@@ -1,12 +1,14 @@
 """The operators installed by their Helm charts, running in pods on a real node from the project's image, under
 the charts' RBAC and admission policies: cert-operator logs in to OpenBao with its pod's ServiceAccount token,
 flannel-operator brings a guest network up on the node (flanneld's lease in etcd, VXLAN device and bridge in the
-node's network namespace) and, on deletion, cleans the host with a Job until nothing is left."""
+node's network namespace) and, on deletion, cleans the host with a Job until nothing is left; a network flanneld
+cannot run there (no such host interface) is never Ready, and says so with flanneld's own last words."""
 
 from __future__ import annotations
 
 import functools
 import json
+import re
 import uuid
 from typing import Any
 
@@ -20,7 +22,7 @@ from kubeception_testenv import wait_for
 from kubeception_testenv.images import version
 from kubeception_testenv.network import run
 from kubeception_testenv.platform import NAMESPACE, VAULT_AUTH_MOUNT
-from operatorkit import is_true
+from operatorkit import get_condition, is_true
 from operatorkit.kinds import LEASE, POD
 from operatorkit.kinds import NAMESPACE as NAMESPACE_KIND
 from tests.cert.helpers import ca_config, cert_config, ready, secret_cert
@@ -110,10 +112,13 @@ def node_links(netns: str) -> str:
 def test_a_guest_network_comes_up_on_the_real_node_and_goes_without_a_trace(
     platform, side_servers, real_plane, real_kube
 ):
-    cluster = f"n{uuid.uuid4().hex[:6]}"
+    cluster, broken = f"n{uuid.uuid4().hex[:6]}", f"b{uuid.uuid4().hex[:6]}"
     real_node = real_plane.real_node("real-node-0")
     node = real_node.address
     real_kube.create(FLANNEL_CONFIG, flannel_config(cluster))
+    # Beside it, a network flanneld cannot run on this host (no such interface): never Ready, and says why in the
+    # kubelet's words and flanneld's own (issue 29: a crash-looping flanneld's network said Ready).
+    real_kube.create(FLANNEL_CONFIG, flannel_config(broken, hostInterface="nosuch0"))
     wait_for(
         lambda: is_true(status(real_kube, cluster), "HostsReady"), timeout=120, message="flanneld Ready on the node"
     )
@@ -141,8 +146,25 @@ def test_a_guest_network_comes_up_on_the_real_node_and_goes_without_a_trace(
     env_file = real_node.path(f"/run/flannel/{bridge}.env")  # the node's own /run
     assert f"FLANNEL_SUBNET={subnet.rsplit('.', 1)[0]}." in env_file.read_text()
 
-    real_kube.delete(FLANNEL_CONFIG, cluster)
-    wait_for(lambda: real_kube.get_or_none(FLANNEL_CONFIG, cluster) is None, timeout=120, message="deleted")
+    def refused() -> str | None:
+        ready = get_condition(status(real_kube, broken), "Ready") or {}
+        message = str(ready.get("message") or "")
+        return message if ready.get("reason") == "HostsNotReady" and "Failed to find interface" in message else None
+
+    message = wait_for(refused, timeout=90, message="the broken network not Ready, with flanneld's reason")
+    assert isinstance(message, str)
+    assert message.startswith("0/1 hosts run it; host real-node-0: pod flannel-"), message
+    assert re.search(
+        r" flanneld (CrashLoopBackOff \(last exit 1|exited 1): E\d{4} [^;]* Failed to find interface", message
+    ), message
+
+    for name in (cluster, broken):
+        real_kube.delete(FLANNEL_CONFIG, name)
+    wait_for(
+        lambda: all(real_kube.get_or_none(FLANNEL_CONFIG, name) is None for name in (cluster, broken)),
+        timeout=120,
+        message="both deleted",
+    )
     links = node_links(node.netns)
     assert f" {bridge}:" not in links
     assert f"flannel.{vni}:" not in links

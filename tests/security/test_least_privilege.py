@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import functools
 import random
+import re
+import shlex
 import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -39,7 +41,7 @@ from kvm_operator.shared import FLANNEL_CONFIG as KVM_FLANNEL_CONFIG
 from kvm_operator.shared import INGRESS_CONFIG as KVM_INGRESS_CONFIG
 from kvm_operator.shared import Shared as KVMShared
 from kvm_operator.spec import KVM_CONFIG
-from operatorkit import ApiError, Kind, KubeClient, Operator, is_true
+from operatorkit import ApiError, Kind, KubeClient, Operator, get_condition, is_true
 from operatorkit.kinds import (
     CLUSTER_ROLE_BINDING,
     CONFIG_MAP,
@@ -107,6 +109,27 @@ def assert_least_privilege(manifest: str, events: list[dict[str, Any]]) -> None:
     assert not unused, f"granted but never used: {sorted(map(str, unused))}"
 
 
+def hand_over(
+    plane: ControlPlane, admin: KubeClient, primary: Kind, name: str, namespace: str | None, what: str
+) -> str:
+    """Issue 29, finding 6: ``what`` existed before ``primary`` and is refused (NotOwned); the refusal's hint — a
+    kubectl command naming the object's namespace and the primary's — is run as it reads, and the operator takes the
+    object over under its chart's admission policy (nothing denied: assert_least_privilege). Returns the refusal."""
+
+    def refusal() -> str | None:
+        ready = get_condition(admin.get(primary, name, namespace).get("status"), "Ready") or {}
+        message = str(ready.get("message") or "")
+        return message if ready.get("reason") == "NotOwned" and message.startswith(what) else None
+
+    message = wait_for(refusal, timeout=120, message=f"{what} refused")
+    assert isinstance(message, str)
+    hint = re.search(r"kubectl (annotate [^)]+)", message)
+    assert hint is not None, message
+    plane.kubectl(*shlex.split(hint.group(1)))
+    admin.patch(primary, name, {"metadata": {"annotations": {"nudge": "handed-over"}}}, namespace)  # not a backoff
+    return message
+
+
 # -- flannel-operator ------------------------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def flannel_sa(audited: ControlPlane, admin: KubeClient, release: str, tmp_path_factory: pytest.TempPathFactory):
@@ -125,7 +148,10 @@ def test_flannel_operator_uses_every_grant_and_is_denied_nothing(audited, admin,
         operator.start()
         try:
             cluster = f"lp-{uuid.uuid4().hex[:6]}"
+            admin.create(NAMESPACE, {"metadata": {"name": f"flannel-{cluster}"}})  # there before: handed over
             admin.create(FLANNEL_CONFIG, flannel_config(cluster))
+            refused = hand_over(audited, admin, FLANNEL_CONFIG, cluster, None, f"Namespace flannel-{cluster}")
+            assert f"kubeception.io/adopt=FlannelConfig/{cluster})" in refused
             wait_for(lambda: is_true(flannel_status(admin, cluster), "HostsReady"), timeout=60, message="ready")
             etcd.stop()  # a passing outage during a spec change: reported, the repeated Event aggregated
             admin.patch(FLANNEL_CONFIG, cluster, {"spec": {"subnetLen": 25}})
@@ -273,7 +299,10 @@ def test_cert_operator_uses_every_grant_and_is_denied_nothing(audited, admin, re
     admin.create(NAMESPACE, {"metadata": {"name": namespace}})
     try:
         cluster = f"lp{uuid.uuid4().hex[:6]}"
+        admin.create(CONFIG_MAP, {"metadata": {"name": f"{cluster}-ca", "namespace": namespace}})  # handed over
         admin.create(CA_CONFIG, ca_config("ca", namespace, cluster))
+        refused = hand_over(audited, admin, CA_CONFIG, "ca", namespace, f"ConfigMap {namespace}/{cluster}-ca")
+        assert f"annotate it: kubectl annotate configmaps -n {namespace} {cluster}-ca" in refused
         admin.create(CERT_CONFIG, cert_config("api", namespace, cluster))
         wait_for(functools.partial(ready, admin, CERT_CONFIG, "api", namespace), timeout=30, message="issued")
         admin.patch(CERT_CONFIG, "api", {"spec": {"altNames": [f"www.{cluster}.local"]}}, namespace)  # re-issue
@@ -511,7 +540,11 @@ def test_kvm_operator_uses_every_grant_and_is_denied_nothing(
         admin.create(NAMESPACE, {"metadata": {"name": name}})
     cluster = f"lp{uuid.uuid4().hex[:6]}"
     try:
+        theirs = {"metadata": {"name": f"{cluster}-kubeconfig", "namespace": tenant}, "stringData": {"value": "x"}}
+        admin.create(SECRET, theirs)  # the tenant's own, there before: handed over as the refusal says
         admin.create(KVM_CONFIG, kvm_config(cluster, tenant, workerPools=[{"name": "default", "cpus": 1}]))
+        refused = hand_over(audited, admin, KVM_CONFIG, cluster, tenant, f"Secret {tenant}/{cluster}-kubeconfig")
+        assert f"kubeception.io/adopt=KVMConfig/{tenant}/{cluster})" in refused
         wait_for(lambda: kvm_status(admin, cluster, tenant).get("kubeconfigSecret"), timeout=90, message="kubeconfig")
         wait_for(lambda: is_true(kvm_status(admin, cluster, tenant), "ControlPlaneAvailable"), timeout=60, message="up")
         repair_kvm_drift(admin, cluster, tenant)
@@ -697,7 +730,10 @@ def test_aws_operator_uses_every_grant_and_is_denied_nothing(
         aws_credentials(admin, name, f"arn:aws:iam::{random.randrange(10**11, 10**12)}:role/kubeception")
     cluster = f"lp{uuid.uuid4().hex[:6]}"
     try:
+        theirs = {"metadata": {"name": f"{cluster}-kubeconfig", "namespace": tenant}, "stringData": {"value": "x"}}
+        admin.create(SECRET, theirs)  # the tenant's own, there before: handed over as the refusal says
         admin.create(AWS_CONFIG, aws_config(cluster, tenant))
+        hand_over(audited, admin, AWS_CONFIG, cluster, tenant, f"Secret {tenant}/{cluster}-kubeconfig")
         wait_for(lambda: is_true(aws_status(admin, cluster, tenant), "Ready"), timeout=120, message="Ready")
         repair_aws_drift(admin, cluster, tenant)
         admin.create(AWS_CONFIG, aws_config(cluster, other))  # the same id elsewhere: refused, Warning repeated

@@ -5,7 +5,7 @@ the DNS zone's claim → the PKI (CAConfig, CertConfigs) → the guest account (
 KMS key → the bucket → the encrypted certificates and boot configs → the main stack → drift → the admin kubeconfig
 → status. Deletion therefore goes: the stack (workers, masters, load balancers, network, roles, DNS:
 CloudFormation's dependency order, then verified by list calls) → the bucket emptied → the bucket → the key
-scheduled for deletion → the PKI (cert-operator revokes) → the zone's claim → the namespace.
+scheduled for deletion → the PKI (one tier: cert-operator revokes) → the zone's claim → the namespace.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from aws_operator import key
+from aws_operator.resources._object import ClusterObject, DeletedTogether
 from aws_operator.resources.bucket import Bucket
 from aws_operator.resources.certificate_objects import CertificateObjects
 from aws_operator.resources.credentials import Credentials
@@ -27,7 +28,7 @@ from aws_operator.resources.status import ClusterStatus
 from aws_operator.resources.vpc import PlannedVPC, VPCNetwork
 from aws_operator.resources.zone import ZoneClaim
 from aws_operator.shared import CA_CONFIG, CERT_CONFIG, Shared
-from aws_operator.spec import AWS_CONFIG, AWSConfigSpec, AWSConfigStatus
+from aws_operator.spec import AWS_CONFIG, AWSConfigSpec, AWSConfigStatus, deletion_spec
 from operatorkit import Controller
 from operatorkit.kinds import NAMESPACE, SECRET
 from operatorkit.platform import DOMAIN_CLAIM, DOMAIN_CLAIM_INDEX
@@ -40,13 +41,17 @@ if TYPE_CHECKING:
 
 
 def aws_controller(shared: Shared, **overrides: Any) -> Controller[AWSConfigSpec, AWSConfigStatus]:
+    pki: list[ClusterObject] = [
+        ClusterCA(shared),
+        *(Certificate(shared, certificate=name) for name in key.CERTIFICATES),
+    ]
     resources: list[Resource[AWSConfigSpec, AWSConfigStatus]] = [
         DeletionDone(),
         PlannedVPC(shared),
         ClusterNamespace(),
         ZoneClaim(shared),
-        ClusterCA(shared),
-        *(Certificate(shared, certificate=name) for name in key.CERTIFICATES),
+        DeletedTogether("pki", pki),  # deletion: the CA and its certificates at once, then waited for together
+        *pki,
         Credentials(shared),
         VPCNetwork(shared),
         EncryptionKey(shared),
@@ -62,6 +67,7 @@ def aws_controller(shared: Shared, **overrides: Any) -> Controller[AWSConfigSpec
         kind=AWS_CONFIG,
         spec_model=AWSConfigSpec,
         status_model=AWSConfigStatus,
+        deletion_spec=deletion_spec,
         resources=resources,
         owns=[NAMESPACE, CA_CONFIG, CERT_CONFIG, SECRET, DOMAIN_CLAIM],
         owned_selector=key.managed_selector(),

@@ -11,11 +11,14 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
 import pydantic
 
 from operatorkit import Context, Kind, Status
+
+if TYPE_CHECKING:
+    from operatorkit import Object
 
 AWS_CONFIG = Kind("kubeception.io/v1alpha1", "AWSConfig", "awsconfigs")
 MAX_POOLS = 10
@@ -191,6 +194,9 @@ class AWSConfigStatus(Status):
     bucket: str | None = None
     uploaded: dict[str, str] = pydantic.Field(default_factory=dict)
     """Object → what it was rendered from (a certificate's serial, a boot config's hash): uploaded only on change."""
+    made: list[Literal["key", "bucket", "stack"]] = pydantic.Field(default_factory=list, max_length=3)
+    """What may have been made in the account: recorded (and written) before the call that makes it; deletion looks
+    only for these, so an AWSConfig that never made anything deletes without an AWS call."""
     stacks: list[StackStatus] = pydantic.Field(default_factory=list)
     change_set: ChangeSetStatus | None = pydantic.Field(default=None, alias="changeSet")
     failed_template: str | None = pydantic.Field(default=None, alias="failedTemplate")
@@ -210,3 +216,20 @@ class AWSConfigStatus(Status):
 
 
 AWSContext = Context[AWSConfigSpec, AWSConfigStatus]
+
+
+def deletion_spec(obj: Object) -> AWSConfigSpec:
+    """What a deletion reads when the stored spec no longer validates (changed into one the model refuses): the
+    cluster id — the object's name, as the CRD keeps it — from which the names of its namespace and PKI derive, and
+    the region the status recorded. Deletion reads everything else from the status."""
+    status = obj.get("status") or {}
+    region = str(status.get("region") or "us-east-1")
+    return AWSConfigSpec.model_validate(
+        {
+            "clusterID": obj["metadata"]["name"],
+            "region": region,
+            "availabilityZones": [f"{region}a"],
+            "kubernetesVersion": status.get("kubernetesVersion") or "1.0.0",
+            "credentials": {"secretName": "none"},
+        }
+    )

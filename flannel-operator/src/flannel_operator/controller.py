@@ -57,9 +57,9 @@ def flannel_controller(shared: Shared) -> Controller[FlannelConfigSpec, FlannelC
             BridgeScripts(shared),
             HostCleanup(shared),  # after the scripts: deletion cleans the hosts while the cleanup script exists
             FlannelDaemonSet(shared),
-            HostsStatus(),
+            HostsStatus(shared),
             NetworkReady(),
-            VMPodsGone(),
+            VMPodsGone(shared),
         ],
         owns=[NAMESPACE, SERVICE_ACCOUNT, CLUSTER_ROLE_BINDING, CONFIG_MAP, DAEMON_SET],
         owned_selector=key.managed_selector(),

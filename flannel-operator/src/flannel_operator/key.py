@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 
 from operatorkit import CLUSTER_LABEL, MANAGED_BY_LABEL
 
@@ -24,6 +25,31 @@ def namespace(cluster_id: str) -> str:
 
 def cluster_role_binding(cluster_id: str) -> str:
     return f"flannel-{cluster_id}"
+
+
+IFNAME_MAX = 15
+"""Linux's limit on an interface name (IFNAMSIZ 16, with the terminating NUL)."""
+VXLAN_PREFIX = "flannel."
+VNI_MAX = 10 ** (IFNAME_MAX - len(VXLAN_PREFIX)) - 1
+"""The largest VNI whose VXLAN device name fits: 9,999,999 (VXLAN itself allows 2**24 - 1)."""
+
+
+def vxlan_device(vni: int) -> str:
+    """The VXLAN device flanneld's vxlan backend creates on every host: ``flannel.<VNI>``."""
+    return f"{VXLAN_PREFIX}{vni}"
+
+
+def interface_name_problem(name: str) -> str | None:
+    """Why ``name`` cannot be a cluster's bridge on a host, or None: Linux refuses it (too long, ``.``/``..``,
+    a character outside ``[A-Za-z0-9_.-]``), or it would be another derived device's name — a cluster's VXLAN
+    device (``flannel.<VNI>``) or a VM's tap (``vm`` + 10 hex digits, kvm-operator's launcher)."""
+    if not 1 <= len(name) <= IFNAME_MAX or not re.fullmatch(r"[A-Za-z0-9_.-]+", name) or name in (".", ".."):
+        return f"must be a Linux interface name: 1 to {IFNAME_MAX} of [A-Za-z0-9_.-], not '.' or '..'"
+    if name.startswith(VXLAN_PREFIX):
+        return f"names starting {VXLAN_PREFIX!r} are flannel's VXLAN devices ({VXLAN_PREFIX}<VNI>)"
+    if re.fullmatch(r"vm[0-9a-f]{10}", name):
+        return "names of the form vm<10 hex digits> are the worker VMs' taps"
+    return None
 
 
 def default_bridge(cluster_id: str) -> str:

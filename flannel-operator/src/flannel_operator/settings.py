@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pydantic
 
+from flannel_operator.key import VNI_MAX
 from operatorkit import OperatorSettings, operator_config
 from operatorkit.platform import PlatformSettings, platform_field
 
@@ -32,9 +33,10 @@ class AllocationSettings(_Group):
 
     network_prefix: int = pydantic.Field(default=18, ge=8, le=28)
     """Size of an allocated network: /18 gives 256 clusters in the default pool, 64 hosts of /24 each."""
-    vni_min: int = pydantic.Field(default=1000, ge=1, le=2**24 - 1)
-    vni_max: int = pydantic.Field(default=9999, ge=1, le=2**24 - 1)
-    """VNIs are allocated from vni-min to vni-max, inclusive."""
+    vni_min: int = pydantic.Field(default=1000, ge=1, le=VNI_MAX)
+    vni_max: int = pydantic.Field(default=9999, ge=1, le=VNI_MAX)
+    """VNIs are allocated from vni-min to vni-max, inclusive (at most 9,999,999: flannel's VXLAN device
+    ``flannel.<VNI>`` must fit Linux's 15-character interface names)."""
     health_port_base: int = pydantic.Field(default=21000, ge=1024, le=25535)
     """flanneld health ports are allocated from base to base + 40000 (hostNetwork pods share the host ports); a
     cluster gets base + VNI mod 40000 unless another holds it."""

@@ -12,7 +12,8 @@ from flannel_operator import key
 from operatorkit import Context, Kind, Status
 
 FLANNEL_CONFIG = Kind("kubeception.io/v1alpha1", "FlannelConfig", "flannelconfigs", namespaced=False)
-VNI_MAX = 2**24 - 1
+VNI_MAX = key.VNI_MAX
+"""flanneld names the VXLAN device ``flannel.<VNI>``: a larger VNI names a device Linux refuses."""
 _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 _IFNAME = re.compile(r"^[A-Za-z0-9_.-]{1,15}$")
 
@@ -53,7 +54,7 @@ class FlannelConfigSpec(pydantic.BaseModel):
     cluster_id: str = pydantic.Field(alias="clusterID", min_length=1, max_length=40)
     network: ipaddress.IPv4Network | None = None
     subnet_len: int = pydantic.Field(default=24, alias="subnetLen", ge=8, le=30)
-    vni: int | None = pydantic.Field(default=None, ge=1, le=VNI_MAX)
+    vni: int | None = pydantic.Field(default=None, ge=1)
     bridge_name: str | None = pydantic.Field(default=None, alias="bridgeName")
     dns: DNSServers = pydantic.Field(default_factory=DNSServers)
     ntp: NTPServers = pydantic.Field(default_factory=NTPServers)
@@ -73,11 +74,28 @@ class FlannelConfigSpec(pydantic.BaseModel):
             raise ValueError("must be a /8 to /28 network")
         return value
 
-    @pydantic.field_validator("bridge_name", "host_interface")
+    @pydantic.field_validator("vni")
+    @classmethod
+    def _vni_names_a_device(cls, value: int | None) -> int | None:
+        if value is not None and value > VNI_MAX:
+            raise ValueError(
+                f"must be at most {VNI_MAX}: flannel names the VXLAN device {key.vxlan_device(value)}, longer than "
+                f"Linux's {key.IFNAME_MAX} characters"
+            )
+        return value
+
+    @pydantic.field_validator("bridge_name")
+    @classmethod
+    def _bridge_name(cls, value: str | None) -> str | None:
+        if value is not None and (problem := key.interface_name_problem(value)):
+            raise ValueError(problem)
+        return value
+
+    @pydantic.field_validator("host_interface")
     @classmethod
     def _interface_name(cls, value: str | None) -> str | None:
-        if value is not None and not _IFNAME.match(value):
-            raise ValueError("must be a Linux interface name: at most 15 of [A-Za-z0-9_.-]")
+        if value is not None and (not _IFNAME.match(value) or value in (".", "..")):
+            raise ValueError("must be a Linux interface name: at most 15 of [A-Za-z0-9_.-], not '.' or '..'")
         return value
 
     @pydantic.model_validator(mode="after")

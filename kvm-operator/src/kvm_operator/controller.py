@@ -36,7 +36,7 @@ from kvm_operator.resources.version import TargetVersion
 from kvm_operator.resources.worker_pools import WorkerPools
 from kvm_operator.resources.workers_namespace import WorkersNamespace
 from kvm_operator.shared import CA_CONFIG, CERT_CONFIG, FLANNEL_CONFIG, INGRESS_CONFIG, Shared
-from kvm_operator.spec import KVM_CONFIG, KVMConfigSpec, KVMConfigStatus
+from kvm_operator.spec import KVM_CONFIG, KVMConfigSpec, KVMConfigStatus, deletion_spec
 from operatorkit import CLUSTER_LABEL, Controller, Index, Watch, by_field, by_label, object_key
 from operatorkit.kinds import (
     CONFIG_MAP,
@@ -109,6 +109,7 @@ def kvm_controller(shared: Shared, **overrides: Any) -> Controller[KVMConfigSpec
         kind=KVM_CONFIG,
         spec_model=KVMConfigSpec,
         status_model=KVMConfigStatus,
+        deletion_spec=deletion_spec,
         resources=resources,
         owns=[
             NAMESPACE,

@@ -27,8 +27,9 @@ class GuestUnreachable(Exception):
 
 
 class GuestClients:
-    """Clients of the guests' APIs by cluster id. Their credentials live in a private directory per client,
-    removed when the client is replaced or its cluster forgotten."""
+    """Clients of the guests' APIs by KVMConfig (its uid: a KVMConfig refused for a cluster id another one holds
+    never forgets the holder's client). Their credentials live in a private directory per client, removed when the
+    client is replaced or its KVMConfig forgotten."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -43,9 +44,9 @@ class GuestClients:
         hostname, port = shared.api_hostname(ctx.spec), shared.settings.routing.port
         address = shared.settings.routing.address
         server = f"https://{address or hostname}:{port}"
-        fingerprint = f"{serial} {server}"
+        fingerprint, owner = f"{serial} {server}", str(ctx.obj["metadata"]["uid"])
         with self._lock:
-            found = self._clients.get(cluster)
+            found = self._clients.get(owner)
             if found is not None and found[0] == fingerprint:
                 return found[1]
         secret = ctx.client.get(SECRET, "admin", key.namespace(cluster))
@@ -67,14 +68,15 @@ class GuestClients:
         # One retry: a guest that does not answer is a condition and a requeue, not a worker blocked for a minute.
         client = KubeClient.load(str(directory / "kubeconfig"), max_connections=4, retry_attempts=1, retry_deadline=5)
         with self._lock:
-            old = self._clients.get(cluster)
-            self._clients[cluster] = (fingerprint, client, directory)
+            old = self._clients.get(owner)
+            self._clients[owner] = (fingerprint, client, directory)
         if old is not None:
             shutil.rmtree(old[2], ignore_errors=True)
         return client
 
-    def forget(self, cluster: str) -> None:
+    def forget(self, owner: str) -> None:
+        """Drop the client of the KVMConfig with uid ``owner``."""
         with self._lock:
-            old = self._clients.pop(cluster, None)
+            old = self._clients.pop(owner, None)
         if old is not None:
             shutil.rmtree(old[2], ignore_errors=True)

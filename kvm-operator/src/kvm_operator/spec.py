@@ -11,15 +11,20 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
 import pydantic
 
 from operatorkit import Context, Kind, Status
 
+if TYPE_CHECKING:
+    from operatorkit import Object
+
 KVM_CONFIG = Kind("kubeception.io/v1alpha1", "KVMConfig", "kvmconfigs")
 MAX_POOLS = 16
 MAX_WORKERS = 200
+VNI_MAX = 9_999_999
+"""flannel names the cluster's VXLAN device ``flannel.<VNI>`` on every host: Linux allows 15 characters."""
 _DNS_LABEL = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
 _HOSTNAME = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)+$"
 _VERSION = re.compile(r"^1\.([0-9]{1,3})\.([0-9]{1,3})$")
@@ -151,11 +156,21 @@ class Network(_Model):
     when empty; service and pod CIDRs are the guest's own and may repeat across clusters (they never leave it)."""
 
     cidr: ipaddress.IPv4Network | None = None
-    vni: int | None = pydantic.Field(default=None, ge=1, le=16777215)
+    vni: int | None = pydantic.Field(default=None, ge=1)
     service_cidr: ipaddress.IPv4Network = pydantic.Field(
         default=ipaddress.IPv4Network("172.31.0.0/16"), alias="serviceCIDR"
     )
     pod_cidr: ipaddress.IPv4Network = pydantic.Field(default=ipaddress.IPv4Network("172.30.0.0/16"), alias="podCIDR")
+
+    @pydantic.field_validator("vni")
+    @classmethod
+    def _vni_names_a_device(cls, value: int | None) -> int | None:
+        if value is not None and value > VNI_MAX:
+            raise ValueError(
+                f"network.vni must be at most {VNI_MAX}: flannel names the VXLAN device flannel.{value}, longer than "
+                "Linux's 15 characters"
+            )
+        return value
 
     @pydantic.model_validator(mode="after")
     def _sizes(self) -> Network:
@@ -252,3 +267,12 @@ class KVMConfigStatus(Status):
 
 
 KVMContext = Context[KVMConfigSpec, KVMConfigStatus]
+
+
+def deletion_spec(obj: Object) -> KVMConfigSpec:
+    """What a deletion reads when the stored spec no longer validates (changed into one the model refuses, e.g. a
+    ``network.cidr`` the CRD lets through): the cluster id — the object's name, as the CRD keeps it — from which the
+    name of everything to delete derives; the version the status recorded. Nothing else is read to delete."""
+    status = obj.get("status") or {}
+    version = status.get("kubernetesVersion") or status.get("targetVersion") or "1.0.0"
+    return KVMConfigSpec.model_validate({"clusterID": obj["metadata"]["name"], "kubernetesVersion": version})

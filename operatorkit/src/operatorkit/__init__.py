@@ -1,8 +1,10 @@
 """operatorkit: each controller an ordered list of small resources, on controller-runtime's foundations.
 
-This module is the public API — everything an operator author needs, and nothing else. The modules behind it
-(``operatorkit._base``, ``_core``, ``_runtime``) are implementation details; an import-linter contract keeps the
-operators off them. Two more public modules: :mod:`operatorkit.kinds` (the built-in kinds) and
+This module is the public API — everything an operator author needs, and nothing else. :class:`Informer` is here
+for processes that are not operators but follow the API server the same way (ingress-operator's HAProxy agent):
+one LIST+WATCH loop with the operators' handling of timeouts, broken connections, 410 Gone and backoff. The modules
+behind it (``operatorkit._base``, ``_core``, ``_runtime``) are implementation details; an import-linter contract
+keeps the operators off them. Two more public modules: :mod:`operatorkit.kinds` (the built-in kinds) and
 :mod:`operatorkit.testing` (fixtures for operator test suites).
 """
 
@@ -33,6 +35,7 @@ from operatorkit._core.settings import (
 )
 from operatorkit._core.signals import CancelReconcile, ReconcileError, RequeueAfter, SkipResource, TerminalError
 from operatorkit._core.status import Condition, Status
+from operatorkit._runtime.informer import Informer
 from operatorkit._runtime.manager import Operator
 from operatorkit._runtime.run import load_settings, run
 from operatorkit.kinds import Kind
@@ -52,6 +55,7 @@ __all__ = [
     "Controller",
     "HTTPSettings",
     "Index",
+    "Informer",
     "Kind",
     "KubeClient",
     "LeaderElectionSettings",

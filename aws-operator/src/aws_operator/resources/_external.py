@@ -5,6 +5,11 @@ Everything the operator makes in AWS carries the owning AWSConfig's identity as 
 made (the status recorded it) and is gone is reported — a ``StateLost`` condition, a Warning, a metric an alert
 watches — and made again only when the AWSConfig carries ``kubeception.io/recreate: <what>`` (``stack``,
 ``bucket``, ``key``, or a comma-separated list).
+
+What may have been made is recorded in ``status.made`` before the call that makes it, written at once (a
+write-ahead record): deletion looks in AWS only for what is recorded there, so an AWSConfig that never made anything
+(refused, its account or region unusable) makes no AWS call at its deletion and goes at once, and a process stopped
+between making something and writing the rest of the status still leaves a record for deletion to find it by.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ if TYPE_CHECKING:
     from aws_operator.spec import AWSContext
 
 LOST = "StateLost"
+MADE = ("key", "bucket", "stack")
 
 
 class Lost(ReconcileError):
@@ -87,3 +93,28 @@ def not_lost(ctx: AWSContext) -> None:
     if any(c.get("type") == LOST for c in ctx.status.get("conditions", [])):
         ctx.set_condition(LOST, "False", "Present", "the cluster's stack, bucket and key exist")
     metrics.state_lost.labels(ctx.namespace or "", ctx.name).set(0)
+
+
+def made(ctx: AWSContext) -> set[str]:
+    """What this AWSConfig may have made in its account (of :data:`MADE`): what ``status.made`` records — and, for a
+    status of an earlier version, what its key, bucket and stack entries show was made."""
+    status = ctx.status
+    found = {str(what) for what in status.get("made") or []}
+    if status.get("keyARN"):
+        found.add("key")
+    if status.get("bucket"):
+        found.add("bucket")
+    if any(e.get("templateHash") or e.get("operation") for e in status.get("stacks") or []):
+        found.add("stack")
+    return found
+
+
+def record_made(ctx: AWSContext, what: str, *, before_call: bool = False) -> None:
+    """Record that ``what`` is (or, ``before_call``, is about to be) this AWSConfig's in its account. Before a call
+    that makes it the status is written at once, so no crash can hide what the call made from deletion."""
+    recorded: list[str] = ctx.status.setdefault("made", [])
+    if what in recorded:
+        return
+    recorded.append(what)
+    if before_call:
+        ctx.save_status()

@@ -12,6 +12,8 @@ from aws_operator.aws import AWSError, call
 from aws_operator.resources._external import (
     check_owner,
     claim_tags,
+    made,
+    record_made,
     recreate_requested,
     report_lost,
     require_owner,
@@ -49,6 +51,15 @@ def owner_tag(s3: Any, bucket: str) -> str | None:
     return next((t["Value"] for t in tags if t["Key"] == key.OWNER_TAG), None)
 
 
+def our_bucket(ctx: AWSContext, shared: Shared) -> str | None:
+    """At deletion: the name of the bucket this AWSConfig made (or was about to make), None when it made none —
+    then nothing is looked for. The name is derived when a stopped process did not record it."""
+    if not shared.has_account(ctx) or "bucket" not in made(ctx):
+        return None
+    status = ctx.status
+    return str(status.get("bucket") or key.bucket(ctx.name, status["account"], status["region"]))
+
+
 @dataclass
 class Bucket(Resource[AWSConfigSpec, AWSConfigStatus]):
     shared: Shared
@@ -61,6 +72,7 @@ class Bucket(Resource[AWSConfigSpec, AWSConfigStatus]):
         name = key.bucket(ctx.spec.cluster_id, account.account_id, ctx.spec.region)
         if exists(s3, name):
             require_owner(ctx, owner_tag(s3, name), f"S3 bucket {name}")
+            record_made(ctx, "bucket")
         else:
             if ctx.recorded.bucket and not recreate_requested(ctx, "bucket"):
                 report_lost(ctx, "bucket", f"S3 bucket {ctx.recorded.bucket} no longer exists")
@@ -71,6 +83,7 @@ class Bucket(Resource[AWSConfigSpec, AWSConfigStatus]):
     def _create(self, ctx: AWSContext, s3: Any, name: str) -> None:
         region = ctx.spec.region
         where = {} if region == "us-east-1" else {"CreateBucketConfiguration": {"LocationConstraint": region}}
+        record_made(ctx, "bucket", before_call=True)
         call("s3:CreateBucket", s3.create_bucket, Bucket=name, **where)
         call("s3:PutBucketTagging", s3.put_bucket_tagging, Bucket=name, Tagging={"TagSet": tag_list(claim_tags(ctx))})
         call(
@@ -103,8 +116,8 @@ class Bucket(Resource[AWSConfigSpec, AWSConfigStatus]):
         ctx.event("Normal", "BucketCreated", f"S3 bucket {name}")
 
     def ensure_deleted(self, ctx: AWSContext) -> None:
-        name = ctx.status.get("bucket")
-        if not self.shared.has_account(ctx) or not name:
+        name = our_bucket(ctx, self.shared)
+        if name is None:
             return
         s3 = self.shared.account(ctx).client("s3")
         if not exists(s3, name) or not check_owner(ctx, owner_tag(s3, name), f"S3 bucket {name}"):

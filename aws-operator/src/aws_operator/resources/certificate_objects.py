@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from aws_operator import bootconfig, envelope, key
 from aws_operator.aws import call
 from aws_operator.resources._external import check_owner
-from aws_operator.resources.bucket import exists, owner_tag
+from aws_operator.resources.bucket import exists, our_bucket, owner_tag
 from aws_operator.shared import CERT_CONFIG, Shared
 from aws_operator.spec import AWSConfigSpec, AWSConfigStatus
 from operatorkit import READY, CancelReconcile, ReconcileError, Resource, is_true
@@ -124,8 +124,8 @@ class CertificateObjects(Resource[AWSConfigSpec, AWSConfigStatus]):
         return envelope.seal(kms, ctx.status["keyARN"], bundle, encryption_context(ctx.spec.cluster_id, obj))
 
     def ensure_deleted(self, ctx: AWSContext) -> None:
-        bucket = ctx.status.get("bucket")
-        if not self.shared.has_account(ctx) or not bucket:
+        bucket = our_bucket(ctx, self.shared)
+        if bucket is None:
             return
         s3 = self.shared.account(ctx).client("s3")
         if not exists(s3, bucket) or not check_owner(ctx, owner_tag(s3, bucket), f"S3 bucket {bucket}"):

@@ -18,6 +18,8 @@ from aws_operator.resources._external import (
     check_owner,
     claim,
     claim_tags,
+    made,
+    record_made,
     recreate_requested,
     report_lost,
     require_owner,
@@ -75,6 +77,7 @@ class EncryptionKey(Resource[AWSConfigSpec, AWSConfigStatus]):
         found = describe(kms, alias)
         if found is not None:
             require_owner(ctx, owner_tag(kms, found["KeyId"]), f"KMS key {alias}")
+            record_made(ctx, "key")
             if found.get("KeyState") not in {"Enabled"}:
                 if ctx.status.get("keyARN") == found["Arn"]:
                     report_lost(ctx, "key", f"KMS key {alias} is {found.get('KeyState')}")
@@ -91,13 +94,15 @@ class EncryptionKey(Resource[AWSConfigSpec, AWSConfigStatus]):
             return None  # a key was made and aliased: it was lost, not interrupted
         for found in claimed_keys(kms, claim(ctx)):
             if found.get("KeyState") == "Enabled":
+                record_made(ctx, "key")
                 call("kms:CreateAlias", kms.create_alias, AliasName=alias, TargetKeyId=found["KeyId"])
                 ctx.event("Normal", "KeyResumed", f"KMS key {found['Arn']} made before a restart, now {alias}")
                 return found
         return None
 
     def _create(self, ctx: AWSContext, kms: Any, alias: str) -> dict[str, Any]:
-        made = call(
+        record_made(ctx, "key", before_call=True)
+        created = call(
             "kms:CreateKey",
             kms.create_key,
             Description=f"kubeception cluster {ctx.spec.cluster_id}: certificates and boot configuration",
@@ -105,17 +110,17 @@ class EncryptionKey(Resource[AWSConfigSpec, AWSConfigStatus]):
             Tags=[{"TagKey": k, "TagValue": v} for k, v in claim_tags(ctx).items()],
         )["KeyMetadata"]
         try:
-            call("kms:CreateAlias", kms.create_alias, AliasName=alias, TargetKeyId=made["KeyId"])
+            call("kms:CreateAlias", kms.create_alias, AliasName=alias, TargetKeyId=created["KeyId"])
         except AWSError:
             # Without its alias nobody would find it again: nothing issued that is not stored.
-            self._schedule(kms, made["KeyId"])
+            self._schedule(kms, created["KeyId"])
             raise
-        ctx.event("Normal", "KeyCreated", f"KMS key {made['Arn']} ({alias})")
-        return dict(made)
+        ctx.event("Normal", "KeyCreated", f"KMS key {created['Arn']} ({alias})")
+        return dict(created)
 
     def ensure_deleted(self, ctx: AWSContext) -> None:
-        if not self.shared.has_account(ctx):
-            return  # no account was ever assumed: nothing was made in one
+        if not self.shared.has_account(ctx) or "key" not in made(ctx):
+            return  # no key was ever made (nor about to be): nothing to look for
         kms = self.shared.account(ctx).client("kms")
         alias = key.key_alias(ctx.name)
         found = describe(kms, alias)

@@ -26,6 +26,8 @@ from aws_operator.resources._external import (
     check_owner,
     claim,
     claim_tags,
+    made,
+    record_made,
     recreate_requested,
     report_lost,
     require_owner,
@@ -119,6 +121,7 @@ class GuestStack(Resource[AWSConfigSpec, AWSConfigStatus]):
         if stack is None:
             stack = self._create(ctx, cfn, name, body, digest, entry)
         require_owner(ctx, stacks.tag(stack, key.OWNER_TAG), f"CloudFormation stack {name}")
+        record_made(ctx, "stack")
         self._follow(ctx, cfn, stack, entry, body, digest, depth=0)
 
     # -- creation ------------------------------------------------------------------------------------------------
@@ -131,6 +134,7 @@ class GuestStack(Resource[AWSConfigSpec, AWSConfigStatus]):
             not_ready(ctx, "CreateFailed", create_failed(name, entry.get("reason") or "see the Events"))
             raise CancelReconcile
         entry |= {"operation": "create", "pendingHash": digest, "updatedAt": stacks.now(), "templateHash": None}
+        record_made(ctx, "stack", before_call=True)
         try:
             call(
                 "cloudformation:CreateStack",
@@ -347,8 +351,8 @@ class GuestStack(Resource[AWSConfigSpec, AWSConfigStatus]):
 
     # -- deletion ------------------------------------------------------------------------------------------------
     def ensure_deleted(self, ctx: AWSContext) -> None:
-        if not self.shared.has_account(ctx):
-            return
+        if not self.shared.has_account(ctx) or "stack" not in made(ctx):
+            return  # no stack was ever made (nor about to be): nothing of it to look for, no call to make
         name = key.stack(ctx.name)
         entry = stack_entry(ctx, name)
         account = self.shared.account(ctx)

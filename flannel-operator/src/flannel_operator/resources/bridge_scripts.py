@@ -20,7 +20,15 @@ trap 'exit 0' TERM INT
 env_file=/run/flannel/${BRIDGE}.env
 until [ -s "$env_file" ]; do sleep 1 & wait; done
 . "$env_file"
-ip link show "$BRIDGE" >/dev/null 2>&1 || ip link add "$BRIDGE" type bridge
+# A link of that name that is no bridge (the host's own interface) is not ours: say so and fail (the pod's reason).
+if ip link show "$BRIDGE" >/dev/null 2>&1; then
+  if ! ip -d link show "$BRIDGE" | grep -q '^ *bridge '; then
+    echo "link $BRIDGE exists on this host and is not a bridge: left untouched" >&2
+    exit 1
+  fi
+else
+  ip link add "$BRIDGE" type bridge
+fi
 ip addr replace "${FLANNEL_SUBNET}" dev "$BRIDGE"
 ip link set "$BRIDGE" mtu "${FLANNEL_MTU}" up
 # Validated addresses and names, one per word: split on spaces only, never expanded as patterns.
@@ -33,8 +41,13 @@ sleep infinity & wait
 CLEANUP = r"""#!/bin/sh
 # Remove the cluster's bridge and VXLAN device from this host (idempotent).
 set -u
-ip link delete "$BRIDGE" 2>/dev/null || true
-ip link delete "flannel.${VNI}" 2>/dev/null || true
+# Only what flannel made: the bridge if it is a bridge, the VXLAN device if it carries this cluster's VNI.
+if ip -d link show "$BRIDGE" 2>/dev/null | grep -q '^ *bridge '; then
+  ip link delete "$BRIDGE" || true
+fi
+if ip -d link show "flannel.${VNI}" 2>/dev/null | grep -q "^ *vxlan id ${VNI} "; then
+  ip link delete "flannel.${VNI}" || true
+fi
 rm -f "/run/flannel/${BRIDGE}.env" "/run/flannel/${BRIDGE}.dns" "/run/flannel/${BRIDGE}.ntp"
 rm -rf "/run/flannel/${BRIDGE}.vms"  # the VMs' address claims (kvm-operator's launcher)
 """

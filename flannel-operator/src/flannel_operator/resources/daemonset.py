@@ -1,5 +1,6 @@
 """The flannel client + bridge setup DaemonSet on the mother's hosts. Spec, script and image changes change its
-pod template, so the DaemonSet rolls; on deletion its pods must be gone before the hosts are cleaned."""
+pod template, so the DaemonSet rolls; on deletion its pods must be gone before the hosts are cleaned. A container
+that fails leaves its last log lines as its termination message: the reason HostsReady names."""
 
 from __future__ import annotations
 
@@ -9,8 +10,8 @@ from typing import TYPE_CHECKING
 from flannel_operator import key
 from flannel_operator.resources._object import ClusterObject
 from flannel_operator.resources.bridge_scripts import SCRIPTS
-from operatorkit import RequeueAfter
-from operatorkit.kinds import DAEMON_SET, POD
+from operatorkit import RequeueAfter, owned_by
+from operatorkit.kinds import DAEMON_SET, NAMESPACE, POD
 
 if TYPE_CHECKING:
     from flannel_operator.spec import FlannelContext
@@ -74,6 +75,7 @@ class FlannelDaemonSet(ClusterObject):
                                 "image": settings.images.flannel,
                                 "args": flanneld_args,
                                 "securityContext": privileged,
+                                "terminationMessagePolicy": "FallbackToLogsOnError",
                                 "volumeMounts": flanneld_mounts,
                                 "readinessProbe": {"httpGet": {"path": "/healthz", "port": port}},
                                 "livenessProbe": {
@@ -91,6 +93,7 @@ class FlannelDaemonSet(ClusterObject):
                                     {"name": "NTP_SERVERS", "value": " ".join(str(s) for s in spec.ntp.servers)},
                                 ],
                                 "securityContext": privileged,
+                                "terminationMessagePolicy": "FallbackToLogsOnError",
                                 "volumeMounts": [run, {"name": "scripts", "mountPath": "/scripts"}],
                             },
                         ],
@@ -101,7 +104,14 @@ class FlannelDaemonSet(ClusterObject):
         }
 
     def ensure_deleted(self, ctx: FlannelContext) -> None:
+        """Delete the DaemonSet and wait for its pods to stop — found inside flannel's namespace only when that
+        namespace is this FlannelConfig's (what is in it is then ours by containment; the pods outlive their
+        DaemonSet, deleted in the background). One refused for a namespace someone else holds waits for nothing."""
         super().ensure_deleted(ctx)
+        namespace = ctx.cache(NAMESPACE).get_by_name(key.namespace(ctx.name))
+        if namespace is None or not owned_by(namespace, ctx.obj):
+            return
         pods = ctx.client.list(POD, key.namespace(ctx.name), label_selector=f"{key.APP_LABEL}=flannel")["items"]
         if pods:
-            raise RequeueAfter(2, f"waiting for {len(pods)} flannel pods to stop")
+            names = sorted(p["metadata"]["name"] for p in pods)
+            raise RequeueAfter(2, f"waiting for {len(pods)} flannel pods to stop: {', '.join(names[:3])}")

@@ -68,9 +68,10 @@ def claim_network(shared: Shared, ctx: FlannelContext, bridge: str) -> None:
         ctx.event("Normal", "Adopted", f"took over {what} from {holder}, which no longer exists")
 
 
-def owns_network(shared: Shared, ctx: FlannelContext, bridge: str) -> bool:
+def owns_network(shared: Shared, ctx: FlannelContext, bridge: str, *, quiet: bool = False) -> bool:
     """Whether this FlannelConfig may tear the network on ``bridge`` down: it holds the claim (or, from an earlier
-    version, no claim exists and its status recorded the config). Otherwise say why it is left alone."""
+    version, no claim exists and its status recorded the config). Otherwise say why it is left alone (unless
+    ``quiet``: a step that only asks, before the one that would have deleted it)."""
     etcd = shared.etcd
     current = etcd.read_claim(bridge)
     if current is None:
@@ -78,5 +79,6 @@ def owns_network(shared: Shared, ctx: FlannelContext, bridge: str) -> bool:
     holder = Owner.decode(current)
     if holder is not None and holder.uid == ctx.owner.uid:
         return True
-    ctx.event("Warning", "NotDeleted", f"etcd network {etcd.prefix(bridge)} belongs to {holder}; left untouched")
+    if not quiet:
+        ctx.event("Warning", "NotDeleted", f"etcd network {etcd.prefix(bridge)} belongs to {holder}; left untouched")
     return False

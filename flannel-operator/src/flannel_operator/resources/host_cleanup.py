@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 from flannel_operator import key
 from flannel_operator.resources.etcd_config import owns_network
 from flannel_operator.spec import FlannelConfigSpec, FlannelConfigStatus
-from operatorkit import RequeueAfter, Resource, selector
+from operatorkit import RequeueAfter, Resource, get_condition, selector
 from operatorkit.kinds import JOB, NODE
 
 if TYPE_CHECKING:
@@ -36,9 +36,12 @@ class HostCleanup(Resource[FlannelConfigSpec, FlannelConfigStatus]):
                 ctx.create(JOB, self._job(key.cleanup_job(node), namespace, node, bridge, vni))
                 pending.append(node)
             elif not job.get("status", {}).get("succeeded"):
-                pending.append(node)
+                failed = get_condition(job.get("status"), "Failed") or {}
+                why = f" (Job {key.cleanup_job(node)} failed: {failed.get('message') or failed.get('reason')})"
+                pending.append(node + (why if failed.get("status") == "True" else ""))
         if pending:
-            raise RequeueAfter(2, f"cleaning {len(pending)} of {len(nodes)} hosts")
+            more = f" and {len(pending) - 3} more" if len(pending) > 3 else ""
+            raise RequeueAfter(2, f"cleaning {len(pending)} of {len(nodes)} hosts: {', '.join(pending[:3])}{more}")
 
     def _job(self, name: str, namespace: str, node: str, bridge: str, vni: int) -> dict[str, Any]:
         return {

@@ -1,14 +1,16 @@
 """The FlannelConfig's Ready condition, from what was checked: the allocation is recorded, this FlannelConfig
 holds the network's claim in etcd and the config there is the one it wrote (EtcdNetworkConfig read it back), and
-the DaemonSet that runs the network on the hosts is in place. How many hosts run it is HostsReady."""
+every selected host runs the network — the DaemonSet's pod Ready on each (HostsStatus). No host selected, or a
+host whose flanneld cannot start (a crash loop), is not Ready, and says which host and why."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from flannel_operator.resources.hosts_status import HOSTS_READY
 from flannel_operator.spec import FlannelConfigSpec, FlannelConfigStatus
-from operatorkit import READY, Resource
+from operatorkit import READY, Resource, get_condition
 
 if TYPE_CHECKING:
     from flannel_operator.spec import FlannelContext
@@ -18,10 +20,17 @@ if TYPE_CHECKING:
 class NetworkReady(Resource[FlannelConfigSpec, FlannelConfigStatus]):
     def ensure_created(self, ctx: FlannelContext) -> None:
         status = ctx.status
+        ready, desired = int(status.get("hostsReady") or 0), int(status.get("hostsDesired") or 0)
+        hosts = get_condition(status, HOSTS_READY) or {}
+        if desired == 0 or ready < desired:
+            ctx.set_condition(
+                READY, "False", str(hosts.get("reason") or "HostsNotReady"), str(hosts.get("message") or "")
+            )
+            return
         ctx.set_condition(
             READY,
             "True",
             "NetworkConfigured",
             f"{status['network']}, VNI {status['vni']}, bridge {status['bridge']}: config in etcd at "
-            f"{status['etcdKey']}; {status.get('hostsReady', 0)}/{status.get('hostsDesired', 0)} hosts run it",
+            f"{status['etcdKey']}; {ready}/{desired} hosts run it",
         )

@@ -1,4 +1,4 @@
-"""``python -m ingress_operator.agent``: HAProxy and the agent that keeps it serving the routing table."""
+"""``python -m ingress_operator.agent``: the agent that keeps a running HAProxy serving the routing table."""
 
 from __future__ import annotations
 
@@ -23,7 +23,6 @@ def main() -> int:
         return agent.run()
     finally:
         server.shutdown()
-        agent.shutdown()
 
 
 sys.exit(main())

@@ -2,27 +2,31 @@
 
 from __future__ import annotations
 
-import collections
-import contextlib
 import json
 import logging
+import random
 import socket
 import subprocess
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 import prometheus_client
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.registry import Collector
 
 from ingress_operator.agent import render
 from ingress_operator.agent.runtime import Refused, Runtime
 from ingress_operator.table import Route, Shape, decode
-from operatorkit import ApiError, KubeClient
+from operatorkit import Informer, KubeClient
 from operatorkit.kinds import CONFIG_MAP
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
+
     from ingress_operator.agent.settings import AgentSettings
+    from operatorkit import Object
 
 
 log = logging.getLogger(__name__)
@@ -58,70 +62,177 @@ for _how in ("runtime", "reload"):
     APPLY_SECONDS.labels(_how)
 RELOAD_TIMEOUT = 30.0
 RETRY_REFUSED = 30.0
-"""Seconds between attempts to serve routes HAProxy refused."""
+"""Seconds between attempts to serve routes HAProxy refused (or to apply a table after an error)."""
+POLL = 1.0
+"""Seconds between checks that HAProxy answers when nothing else happens."""
+RESYNC = 30.0
+"""Seconds between reads of what HAProxy serves, compared with what the agent applied (HAProxy restarted by
+itself comes back from the files; anything else that changed it is put right)."""
+STUCK = 300.0
+"""Seconds the loop may go without a turn before ``/healthz`` fails (the kubelet then restarts the agent alone)."""
 
 
-class _Closable(Protocol):
-    def close(self) -> None: ...
+class _TableCollector(Collector):
+    """The routing table's watch, read from the informer at scrape time."""
+
+    def __init__(self) -> None:
+        self.informer: Informer | None = None
+
+    def collect(self) -> Iterator[CounterMetricFamily | GaugeMetricFamily]:
+        informer = self.informer
+        errors = CounterMetricFamily(
+            "kubeception_ingress_agent_table_watch_errors",
+            "Lists and watches of the routing table that failed (error) or went silent (silent); each is retried "
+            "(resumed, or relisted), errors after a backoff of at most 30 s",
+            labels=["reason"],
+        )
+        errors.add_metric(["error"], informer.errors if informer else 0)
+        errors.add_metric(["silent"], informer.watch_restarts if informer else 0)
+        yield errors
+        yield CounterMetricFamily(
+            "kubeception_ingress_agent_table_relists",
+            "Full reads of the routing table: at start and when a watch's history expired (410 Gone)",
+            value=informer.relists if informer else 0,
+        )
+        contact = (time.time() - (time.monotonic() - informer.last_activity)) if informer else time.time()
+        yield GaugeMetricFamily(
+            "kubeception_ingress_agent_table_contact_timestamp_seconds",
+            "When the agent last heard from the API server about the routing table (a list, a watch opened, an "
+            "event or a bookmark); at start, the agent's start",
+            value=contact,
+        )
+
+
+TABLE_WATCH = _TableCollector()
+REGISTRY.register(TABLE_WATCH)
 
 
 class Agent:
+    """Keeps a running HAProxy serving the newest routing table. HAProxy is not the agent's child: it runs on its
+    own (``python -m ingress_operator.agent.haproxy``, the chart's haproxy container) and outlives the agent; the
+    agent drives it through its admin socket (runtime API) and master socket (reloads), and after a restart reads
+    back what it serves before changing anything."""
+
     def __init__(self, settings: AgentSettings, kube: KubeClient) -> None:
         self.settings = settings
-        self.kube = kube
         state = settings.state_dir
         state.mkdir(parents=True, exist_ok=True)
         self.runtime = Runtime(state / "admin.sock", state / "master.sock")
-        self.running: render.Rendered | None = None  # what HAProxy serves
+        self.running: render.Rendered | None = None
+        """What HAProxy serves; None until read back from it (at start, and whenever it stopped answering)."""
         self.failed: dict[str, str] = {}
         self.error: str | None = None
-        self.haproxy: subprocess.Popen[str] | None = None
-        self._log: collections.deque[str] = collections.deque(maxlen=200)
-        self._stopping = threading.Event()
-        self._commands_counted = 0
-        self._stream: _Closable | None = None
-        self._apply_lock = threading.Lock()
-        self._last_table: tuple[int, Shape, list[Route]] | None = None
-
-    # -- HAProxy -------------------------------------------------------------------------------------------
-    def start_haproxy(self, rendered: render.Rendered) -> None:
-        render.write_files(rendered, self.settings)
-        config = self.settings.state_dir / "haproxy.cfg"
-        self.haproxy = subprocess.Popen(
-            [self.settings.haproxy, "-W", "-db", "-S", f"{self.runtime.master_socket},mode,600", "-f", str(config)],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
+        self.table_error: str | None = None
+        self.table = Informer(
+            kube,
+            CONFIG_MAP,
+            namespace=settings.table_namespace,
+            field_selector=f"metadata.name={settings.table_name}",
+            inactivity_timeout=settings.watch_inactivity_timeout,
+            watch_timeout=settings.watch_timeout,
         )
-        threading.Thread(target=self._pump, name="haproxy-log", daemon=True).start()
-        deadline = time.monotonic() + RELOAD_TIMEOUT
-        while not self.runtime.ready():
-            if self.haproxy.poll() is not None or time.monotonic() > deadline:
-                raise SystemExit(f"haproxy did not start: {self.haproxy_log()}")
-            time.sleep(0.05)
-        self.running = rendered
-        self._served(rendered)
+        self.table.add_handler(self)
+        TABLE_WATCH.informer = self.table
+        self._wanted: tuple[int, Shape, list[Route]] | None = None
+        self._wake = threading.Event()
+        self._stopping = threading.Event()
+        self._lock = threading.Lock()
+        self._read_at = 0.0
+        self._attempted: int | None = None
+        self._tried_at = 0.0
+        self._failures = 0
+        self.beat = time.monotonic()
 
-    def _pump(self) -> None:
-        assert self.haproxy is not None
-        assert self.haproxy.stdout is not None
-        for line in self.haproxy.stdout:
-            self._log.append(line.rstrip())
-            log.info("haproxy: %s", line.rstrip())
+    # -- the routing table (the informer's handler: LIST+WATCH, relists, backoff are operatorkit's) --------------
+    def on_add(self, obj: Object) -> None:
+        self._table_changed(obj)
 
-    def haproxy_log(self, alerts_only: bool = False) -> str:
-        lines = [line for line in self._log if not alerts_only or "[ALERT]" in line]
-        return " | ".join(lines[-5:])
+    def on_update(self, old: Object, new: Object) -> None:
+        self._table_changed(new)
 
-    # -- applying a table ----------------------------------------------------------------------------------
-    def apply(self, revision: int, shape: Shape, routes: list[Route]) -> None:
-        with self._apply_lock:
-            self._last_table = (revision, shape, routes)
+    def on_delete(self, obj: Object) -> None:
+        log.warning("the routing table %s was deleted: HAProxy keeps serving what it serves", obj["metadata"]["name"])
+
+    def _table_changed(self, obj: Object) -> None:
+        try:
+            table = decode(obj.get("data") or {})
+        except (ValueError, KeyError, TypeError) as exc:
+            self.table_error = f"the routing table is not readable (still serving the last one): {exc!r}"
+            log.error("%s", self.table_error)
+            return
+        self.table_error = None
+        self._wanted = table
+        self._wake.set()
+
+    # -- the loop ------------------------------------------------------------------------------------------------
+    def run(self) -> int:
+        """Until :meth:`stop`: nothing that goes wrong — the API server, HAProxy, a table — ends it."""
+        self.table.start()
+        try:
+            while not self._stopping.is_set():
+                self.beat = time.monotonic()
+                self._wake.wait(POLL)
+                self._wake.clear()
+                if not self._stopping.is_set():
+                    self.sync()
+        finally:
+            self.table.stop()
+        return 0
+
+    def sync(self) -> None:
+        """One turn: HAProxy answers? what does it serve? apply the newest table if it is not served yet."""
+        try:
+            with self._lock:
+                self._sync()
+            self._failures = 0
+        except Exception as exc:
+            # A half-done apply leaves HAProxy's state unknown: read it back on the next turn, after a backoff.
+            self.running = None
+            self._failures += 1
+            delay = min(30.0, 0.5 * 2 ** min(self._failures, 6)) * random.uniform(0.8, 1.2)
+            self.error = f"applying the routing table failed: {exc!r}; retrying"
+            log.exception("applying the routing table failed; retrying in %.1f s", delay)
+            self._stopping.wait(delay)
+
+    def _sync(self) -> None:
+        now = time.monotonic()
+        if not self.runtime.ready():
+            if self.running is not None:
+                log.warning("HAProxy does not answer on %s; waiting for it", self.runtime.admin_socket)
+            UP.set(0)
+            self.running = None
+            return
+        UP.set(1)
+        if self.running is None or now - self._read_at >= RESYNC:
+            served = render.learn(self.runtime, self.settings)
+            self._read_at = now
+            if self.running is None or not served.serves_as(self.running):
+                if self.running is None:
+                    log.info(
+                        "HAProxy serves %d hostnames, %d backends with servers, %d ports: taking it over",
+                        sum(len(entries) for entries in served.maps.values()),
+                        sum(1 for servers in served.servers.values() if servers),
+                        len(served.structure.ports),
+                    )
+                else:
+                    log.warning("HAProxy serves other routes than revision %d (restarted?)", self.running.revision)
+                self.running = served
+                self._attempted = None  # what HAProxy serves is not what was applied: apply the table again
+            APPLIED.set(self.running.revision)
+        if self._wanted is None:
+            return
+        revision, shape, routes = self._wanted
+        # A new table at once; one HAProxy refused (in part or whole), or an error, again after RETRY_REFUSED.
+        again = (self.failed or self.error) and now - self._tried_at >= RETRY_REFUSED
+        if revision != self._attempted or again:
+            self._attempted, self._tried_at = revision, now
             self._apply(revision, shape, routes)
 
+    # -- applying a table ----------------------------------------------------------------------------------------
     def _apply(self, revision: int, shape: Shape, routes: list[Route]) -> None:
         assert self.running is not None
         started = time.monotonic()
+        self.error = None
         wanted = render.build(revision, shape, routes)
         failed: dict[str, str] = {}
         if wanted.structure == self.running.structure:
@@ -178,6 +289,13 @@ class Agent:
         failed = {backend: f"port {port} is in use on this host" for port, backend in busy.items()}
         if busy:
             wanted = render.build(wanted.revision, wanted.structure.shape, routes, without_ports=frozenset(busy))
+            if wanted.structure == self.running.structure:  # nothing else to reload for: the rest at runtime
+                try:
+                    self._runtime_update(wanted)
+                except (Refused, OSError) as exc:
+                    log.warning("runtime update refused, reloading instead: %s", exc)
+                else:
+                    return wanted, failed
         problem = self._try_reload(wanted)
         if problem is None:
             return wanted, failed
@@ -225,136 +343,57 @@ class Agent:
                 continue
             if after[1] > before[1]:
                 RELOADS.labels("failed").inc()
-                return f"reload failed: {self.haproxy_log(alerts_only=True) or 'see the HAProxy log'}"
+                return "reload failed: HAProxy did not start with it (its reason is in HAProxy's own log)"
             if after[0] > before[0] and self.runtime.ready():
                 RELOADS.labels("success").inc()
-                self.error = None
                 return None
             time.sleep(0.05)
         RELOADS.labels("failed").inc()
         return "reload did not finish within 30 s"
 
-    # -- the table -----------------------------------------------------------------------------------------
-    def read_table(self) -> tuple[int, Shape, list[Route], str] | None:
-        obj = self.kube.get_or_none(CONFIG_MAP, self.settings.table_name, self.settings.table_namespace)
-        if obj is None:
-            return None
-        revision, shape, routes = decode(obj.get("data") or {})
-        return revision, shape, routes, obj["metadata"]["resourceVersion"]
-
-    def run(self) -> int:
-        first = self._first_table()
-        self.start_haproxy(render.build(*first[:3]) if first else render.build(0, render.EMPTY, []))
-        version = first[3] if first else None
-        threading.Thread(target=self._watch_haproxy, name="haproxy-watch", daemon=True).start()
-        threading.Thread(target=self._retry_refused, name="retry-refused", daemon=True).start()
-        while not self._stopping.is_set():
-            try:
-                version = self._follow(version)
-            except (ApiError, OSError, ValueError, KeyError) as exc:
-                if isinstance(exc, ApiError) and exc.gone:
-                    version = None
-                log.warning("routing table watch: %s", exc)
-                self._stopping.wait(1.0)
-        return 0 if self.haproxy is None or self.haproxy.poll() in (None, 0) else 1
-
-    def _first_table(self) -> tuple[int, Shape, list[Route], str] | None:
-        try:
-            return self.read_table()
-        except (ApiError, OSError, ValueError, KeyError) as exc:
-            log.warning("routing table not readable (%s): starting with what was served before", exc)
-            persisted = self.settings.state_dir / "haproxy.cfg"
-            if persisted.exists():
-                self.error = f"routing table not readable: {exc}"
-            return None
-
-    def _follow(self, version: str | None) -> str | None:
-        """Apply the table as of now, then every change the watch brings; returns the last resourceVersion."""
-        if version is None:
-            table = self.read_table()
-            if table is not None:
-                self._apply_if_new(*table[:3])
-                version = table[3]
-        stream = self.kube.watch(
-            CONFIG_MAP,
-            self.settings.table_namespace,
-            resource_version=version,
-            field_selector=f"metadata.name={self.settings.table_name}",
-            timeout_seconds=300,
-        )
-        self._stream = stream
-        if self._stopping.is_set():
-            stream.close()
-        for event in stream:
-            if self._stopping.is_set():
-                break
-            obj = event["object"]
-            if event["type"] == "ERROR":
-                raise ApiError(int(obj.get("code", 500)), obj)
-            version = obj["metadata"]["resourceVersion"]
-            if event["type"] in ("ADDED", "MODIFIED"):
-                self._apply_if_new(*decode(obj.get("data") or {}))
-        return version
-
-    def _apply_if_new(self, revision: int, shape: Shape, routes: list[Route]) -> None:
-        assert self.running is not None
-        if revision != self.running.revision or self.error:
-            self.apply(revision, shape, routes)
-
-    def _retry_refused(self) -> None:
-        """Routes HAProxy refused (a port something else held) are tried again: the port may be free now."""
-        while not self._stopping.wait(RETRY_REFUSED):
-            if self.failed and self._last_table is not None:
-                log.info("retrying %d refused routes", len(self.failed))
-                self.apply(*self._last_table)
-
-    def _watch_haproxy(self) -> None:
-        assert self.haproxy is not None
-        code = self.haproxy.wait()
-        UP.set(0)
-        log.error("haproxy exited with %s: %s", code, self.haproxy_log())
-        self.stop()
-
+    # -- lifecycle and status ------------------------------------------------------------------------------------
     def stop(self) -> None:
+        """Ends :meth:`run`; HAProxy is not the agent's and keeps serving."""
         self._stopping.set()
-        if self._stream is not None:
-            with contextlib.suppress(Exception):  # unblocks the watch; whatever state the stream is in
-                self._stream.close()
+        self._wake.set()
 
-    def shutdown(self) -> None:
-        self.stop()
-        if self.haproxy is not None and self.haproxy.poll() is None:
-            self.haproxy.terminate()  # SIGTERM to the master: workers stop, connections close
-            try:
-                self.haproxy.wait(10)
-            except subprocess.TimeoutExpired:
-                self.haproxy.kill()
+    def alive(self) -> bool:
+        """The loop turns (a turn waits at most for one reload; the informer's loop never ends on an error)."""
+        return time.monotonic() - self.beat < STUCK
 
-    # -- status --------------------------------------------------------------------------------------------
     def status(self) -> dict[str, Any]:
         up = self.runtime.ready()
         UP.set(1 if up else 0)
+        running = self.running
         return {
-            "revision": self.running.revision if self.running else -1,
+            "revision": running.revision if running and up else render.UNKNOWN_REVISION,
             "failed": self.failed,
-            "error": self.error if up else "HAProxy does not answer on its admin socket",
+            "error": (self.error or self.table_error) if up else "HAProxy does not answer on its admin socket",
             "haproxy": {"up": up},
+            "table": {
+                "revision": self._wanted[0] if self._wanted else None,
+                "watch_errors": self.table.errors,
+                "silent_watches": self.table.watch_restarts,
+                "relists": self.table.relists,
+                "seconds_since_contact": round(time.monotonic() - self.table.last_activity, 1),
+            },
         }
 
 
 def serve_status(agent: Agent, address: str) -> ThreadingHTTPServer:
+    """``/status`` (what HAProxy serves, for the operator), ``/metrics``, ``/healthz`` (the agent itself: a
+    liveness probe that restarts it costs nothing, HAProxy runs apart), ``/readyz`` (HAProxy answers)."""
     host, _, port = address.rpartition(":")
 
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
             if self.path == "/status":
                 body, kind = json.dumps(agent.status()).encode(), "application/json"
-            elif self.path == "/healthz":
-                up = agent.runtime.ready()
-                body, kind = (b"ok" if up else b"haproxy down"), "text/plain"
-                if not up:
-                    self._send(503, body, kind)
-                    return
+            elif self.path in ("/healthz", "/readyz"):
+                ok = agent.alive() if self.path == "/healthz" else agent.runtime.ready()
+                why = b"agent loop stuck" if self.path == "/healthz" else b"haproxy down"
+                self._send(200 if ok else 503, b"ok" if ok else why, "text/plain")
+                return
             elif self.path == "/metrics":
                 body, kind = prometheus_client.generate_latest(REGISTRY), prometheus_client.CONTENT_TYPE_LATEST
             else:

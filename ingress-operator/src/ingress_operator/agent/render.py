@@ -6,6 +6,7 @@ addresses); everything else — hostname → backend maps and each backend's ser
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -16,6 +17,7 @@ from ingress_operator.table import Shape
 if TYPE_CHECKING:
     from pathlib import Path
 
+    from ingress_operator.agent.runtime import Runtime
     from ingress_operator.agent.settings import AgentSettings
     from ingress_operator.table import Route
 
@@ -44,6 +46,14 @@ class Rendered:
     maps: dict[str, dict[str, str]] = field(default_factory=dict)
     servers: dict[str, tuple[tuple[str, int], ...]] = field(default_factory=dict)
 
+    def serves_as(self, other: Rendered) -> bool:
+        """The same routes, whatever the revision: a backend without servers is the same as one not listed."""
+        return (
+            self.structure == other.structure
+            and self.maps == other.maps
+            and {b: s for b, s in self.servers.items() if s} == {b: s for b, s in other.servers.items() if s}
+        )
+
 
 def build(revision: int, shape: Shape, routes: list[Route], *, without_ports: frozenset[int] = frozenset()) -> Rendered:
     """The files' content for a table; ports in ``without_ports`` are left out (HAProxy refused them)."""
@@ -61,6 +71,34 @@ def build(revision: int, shape: Shape, routes: list[Route], *, without_ports: fr
         if route.port is not None and route.port not in without_ports:
             ports.append((route.port, route.backend))
     return Rendered(revision, Structure(shape, tuple(sorted(ports))), maps, servers)
+
+
+UNKNOWN_REVISION = -1
+_BACKEND = re.compile(r"^(tls|http)-(\d+)$")
+_PORT_FRONTEND = re.compile(r"^port-(\d+)-((?:tls|http)-\d+)$")
+
+
+def learn(runtime: Runtime, settings: AgentSettings) -> Rendered:
+    """What a running HAProxy serves, read through its runtime API — not from the files, which may be ahead of it
+    (an agent stopped between writing them and the runtime commands or the reload that follow). The revision is
+    unknown: only applying a table names one."""
+    maps = {name: runtime.map_entries(settings.state_dir / name) for name in MAPS}
+    slots = {backend: s for backend, s in runtime.servers().items() if _BACKEND.match(backend)}
+    servers = {
+        backend: tuple((address, port) for address, port, ready in found if ready) for backend, found in slots.items()
+    }
+    counts = {"tls": 0, "http": 0}
+    for backend in slots:
+        if (match := _BACKEND.match(backend)) is not None:
+            counts[match.group(1)] = max(counts[match.group(1)], int(match.group(2)) + 1)
+    per_backend = max((len(found) for found in slots.values()), default=EMPTY.servers_per_backend)
+    ports = [
+        (int(match.group(1)), match.group(2))
+        for name in runtime.frontends()
+        if (match := _PORT_FRONTEND.match(name)) is not None
+    ]
+    shape = Shape(counts["tls"], counts["http"], per_backend)
+    return Rendered(UNKNOWN_REVISION, Structure(shape, tuple(sorted(ports))), maps, servers)
 
 
 def config(rendered: Rendered, settings: AgentSettings) -> str:

@@ -12,6 +12,9 @@ if TYPE_CHECKING:
 
 _OK = re.compile(r"^(|.*changed from .*|no need to change .*)$", re.DOTALL)
 _RELOADS = re.compile(r"^\d+\s+master\s+(\d+)\s+\[failed:\s*(\d+)\]", re.MULTILINE)
+_ADMIN_MAINT = 0x01 | 0x02 | 0x20
+"""srv_admin_state bits of a server in maintenance: forced (``set server … state maint``), inherited, or its
+address unresolved. 0x04 only records that the configuration said ``disabled``."""
 
 
 class Refused(Exception):
@@ -66,6 +69,43 @@ class Runtime:
         """Ask the master to reload (2.6 answers nothing and drops the connection: that is expected)."""
         with contextlib.suppress(ConnectionResetError):
             _talk(self.master_socket, "reload")
+
+    # -- what HAProxy serves (read back after the agent restarts: HAProxy outlives it) -------------------------
+    def map_entries(self, path: Path) -> dict[str, str]:
+        """``show map``: one ``<ref> <key> <value>`` line per entry."""
+        entries = {}
+        for line in _talk(self.admin_socket, f"show map {path}").splitlines():
+            fields = line.split()
+            if len(fields) == 3 and fields[0].startswith("0x"):
+                entries[fields[1]] = fields[2]
+            elif line.strip():
+                raise Refused(f"show map {path}: {line.strip()}")
+        return entries
+
+    def servers(self) -> dict[str, list[tuple[str, int, bool]]]:
+        """Each backend's server slots in order: address, port, and whether it takes traffic (not in
+        maintenance). From ``show servers state`` (format 1: be_id be_name srv_id srv_name srv_addr srv_op_state
+        srv_admin_state … srv_port at 18)."""
+        found: dict[str, list[tuple[int, str, int, bool]]] = {}
+        lines = _talk(self.admin_socket, "show servers state").splitlines()
+        if not lines or lines[0].strip() != "1":
+            raise Refused(f"show servers state: format {lines[:1]}")
+        for line in lines[1:]:
+            fields = line.split()
+            if not fields or fields[0].startswith("#"):
+                continue
+            backend, slot, address, admin, port = fields[1], int(fields[2]), fields[4], int(fields[6]), fields[18]
+            found.setdefault(backend, []).append((slot, address, int(port), not admin & _ADMIN_MAINT))
+        return {backend: [s[1:] for s in sorted(slots)] for backend, slots in found.items()}
+
+    def frontends(self) -> list[str]:
+        """The names of the frontends (``show stat`` of frontends only: proxy -1, type 1, server -1)."""
+        names = []
+        for line in _talk(self.admin_socket, "show stat -1 1 -1").splitlines():
+            fields = line.split(",")
+            if len(fields) > 1 and fields[1] == "FRONTEND":
+                names.append(fields[0])
+        return names
 
     def ready(self) -> bool:
         try:

@@ -26,8 +26,13 @@ class AgentSettings(BaseSettings):
     table_namespace: str = "kubeception-system"
     """Namespace of the routing table's ConfigMap."""
     table_name: str = "ingress-routes"
+    watch_timeout: int = pydantic.Field(default=300, ge=1)
+    """Seconds the API server keeps one watch of the table open (each watch asks for 1 to 2 times this)."""
+    watch_inactivity_timeout: float = pydantic.Field(default=180.0, gt=0)
+    """Seconds without an event or bookmark before the watch is taken for broken, torn down and resumed."""
     state_dir: Path = Path("/var/lib/haproxy-agent")
-    """Where the configuration and map files live (kept across container restarts)."""
+    """Where the configuration, the map files and HAProxy's sockets live, shared by HAProxy and the agent and kept
+    across restarts of either; an absolute path, the same in both (the configuration names it)."""
     haproxy: str = "haproxy"
     """The haproxy binary."""
     bind_address: str = "*"
@@ -35,5 +40,5 @@ class AgentSettings(BaseSettings):
     tls_port: int = pydantic.Field(default=443, ge=1, le=65535)
     http_port: int = pydantic.Field(default=80, ge=1, le=65535)
     status_address: str = "0.0.0.0:8404"
-    """host:port of GET /status, /healthz and /metrics."""
+    """host:port of GET /status, /healthz (the agent), /readyz (HAProxy answers) and /metrics."""
     log_level: str = pydantic.Field(default="info", pattern=r"^(debug|info|warning|error)$")

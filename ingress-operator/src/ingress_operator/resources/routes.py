@@ -3,7 +3,9 @@ take them out on deletion (and wait until the table without them is written).
 
 A backend Service must be in a namespace of the same cluster (label ``kubeception.io/cluster: <id>``): an
 IngressConfig can never expose another cluster's Services. A backend with no ready endpoint keeps its route (its
-hostnames answer again as soon as an endpoint is ready) and says so in ``BackendsReady``.
+hostnames answer again as soon as an endpoint is ready) and says so in ``BackendsReady``; one whose Service or port
+does not exist says which (``NoService``, ``UnknownPort`` naming the Service's ports) and makes the IngressConfig
+not Ready (Served), since nothing can answer until the spec or the Service changes.
 """
 
 from __future__ import annotations
@@ -47,18 +49,47 @@ def backend_namespaces(obj: dict[str, Any]) -> list[str]:
     return sorted({service.partition("/")[0] for service in backend_keys(obj)})
 
 
-def servers(ctx: IngressContext, backend: Backend) -> list[tuple[str, int]]:
-    """Ready endpoints of the backend's Service port, sorted (stable slots in HAProxy)."""
+class BackendMissing(Exception):
+    """The backend names a Service or a Service port that does not exist: a mistake in the spec (or a Service not
+    made yet), not an outage — the route cannot serve until one of them changes."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+BACKEND_MISSING = ("NoService", "UnknownPort")
+"""BackendsReady reasons that make the IngressConfig not Ready (no ready endpoint does not: it is an outage the
+route rides out, answering again as soon as an endpoint is ready)."""
+
+
+def _describe(port: dict[str, Any]) -> str:
+    name = f" ({port['name']})" if port.get("name") else ""
+    return f"{port.get('port')}/{port.get('protocol') or 'TCP'}{name}"
+
+
+def service_port(ctx: IngressContext, backend: Backend) -> str:
+    """The name of the backend's Service port (EndpointSlices carry port names, not Service port numbers); raises
+    :class:`BackendMissing` naming the Service's ports when it has no such port, or when the Service is missing."""
     service = ctx.cache(SERVICE).get_by_name(backend.service, backend.namespace)
+    what = f"Service {backend.namespace}/{backend.service}"
     if service is None:
-        return []
-    port_name: str | None = None
-    for port in service["spec"].get("ports", []):
+        raise BackendMissing("NoService", f"{what} does not exist")
+    ports = service["spec"].get("ports", [])
+    for port in ports:
         if backend.port in (port.get("port"), port.get("name")):
-            port_name = port.get("name") or ""
-            break
-    else:
-        return []
+            return str(port.get("name") or "")
+    kind = "named" if isinstance(backend.port, str) else "numbered"
+    raise BackendMissing(
+        "UnknownPort",
+        f"{what} has no port {kind} {backend.port!r}; its ports: {', '.join(map(_describe, ports)) or 'none'}",
+    )
+
+
+def servers(ctx: IngressContext, backend: Backend) -> list[tuple[str, int]]:
+    """Ready endpoints of the backend's Service port, sorted (stable slots in HAProxy); raises
+    :class:`BackendMissing` when the Service or the port does not exist."""
+    port_name = service_port(ctx, backend)
     found: set[tuple[str, int]] = set()
     slices = ctx.cache(ENDPOINT_SLICE).by_index(key.SERVICE_INDEX, key.service_key(backend.namespace, backend.service))
     for endpoint_slice in slices:
@@ -82,18 +113,24 @@ class Routes(Resource[IngressConfigSpec, IngressConfigStatus]):
         spec, limit = ctx.spec, self.shared.settings.haproxy.servers_per_backend
         for namespace in sorted({backend_of(spec, r["name"]).namespace for r in ctx.status["routes"]}):
             self._check_namespace(ctx, namespace)
-        routes, problems = [], []
+        routes, problems, missing = [], [], []
         for recorded in ctx.status["routes"]:
             backend = backend_of(spec, recorded["name"])
-            ready = servers(ctx, backend)
+            try:
+                ready = servers(ctx, backend)
+            except BackendMissing as exc:
+                ready = []
+                missing.append(exc.reason)
+                problems.append(f"{recorded['name']}: {exc}")
+            else:
+                if not ready:
+                    problems.append(
+                        f"{recorded['name']}: Service {backend.namespace}/{backend.service} port "
+                        f"{backend.port} has no ready endpoint"
+                    )
+                elif len(ready) > limit:
+                    problems.append(f"{recorded['name']}: {len(ready)} ready endpoints, {limit} routed")
             recorded["endpoints"] = len(ready)
-            if not ready:
-                problems.append(
-                    f"{recorded['name']}: Service {backend.namespace}/{backend.service} port "
-                    f"{backend.port} has no ready endpoint"
-                )
-            elif len(ready) > limit:
-                problems.append(f"{recorded['name']}: {len(ready)} ready endpoints, {limit} routed")
             routes.append(
                 Route(
                     recorded["backend"],
@@ -106,15 +143,19 @@ class Routes(Resource[IngressConfigSpec, IngressConfigStatus]):
             )
         ctx.status["revision"] = self.shared.table.set_routes(ctx.name, routes)
         if problems:
-            ctx.set_condition("BackendsReady", "False", "NoEndpoints", "; ".join(problems))
+            ctx.set_condition("BackendsReady", "False", missing[0] if missing else "NoEndpoints", "; ".join(problems))
         else:
             counts = ", ".join(f"{r['name']} {r['endpoints']}" for r in ctx.status["routes"])
             ctx.set_condition("BackendsReady", "True", "EndpointsReady", f"ready endpoints: {counts}")
 
     def ensure_deleted(self, ctx: IngressContext) -> None:
+        """Take the cluster's routes out (the table is keyed by the IngressConfig's name, its cluster id: nobody
+        else's), and wait until the table without them is written. One that never routed anything waits for
+        nothing; a table that cannot be written is named in the condition, and the wait backs off."""
         revision = self.shared.table.remove(ctx.name)
         if self.shared.table.published < revision:
-            ctx.keep_finalizer(f"waiting for the routing table without this cluster (revision {revision})")
+            why = f": {self.shared.table.error}" if self.shared.table.error else ""
+            ctx.keep_finalizer(f"waiting for the routing table without this cluster (revision {revision}){why}")
             ctx.requeue_after(0.2)
 
     def _check_namespace(self, ctx: IngressContext, namespace: str) -> None:

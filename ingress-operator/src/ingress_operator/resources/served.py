@@ -1,5 +1,6 @@
 """Ready means served: every HAProxy agent has applied a table revision holding this cluster's routes, and none
-reports one of them failed (a configuration HAProxy refused, a port it could not bind)."""
+reports one of them failed (a configuration HAProxy refused, a port it could not bind) — and every backend names a
+Service port that exists: a route to a missing Service or port can never answer (``NoService``, ``UnknownPort``)."""
 
 from __future__ import annotations
 
@@ -7,8 +8,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from ingress_operator import metrics
+from ingress_operator.resources.routes import BACKEND_MISSING
 from ingress_operator.spec import IngressConfigSpec, IngressConfigStatus
-from operatorkit import READY, Resource
+from operatorkit import READY, Resource, get_condition
 from operatorkit.kinds import ENDPOINT_SLICE
 
 if TYPE_CHECKING:
@@ -38,6 +40,13 @@ class Served(Resource[IngressConfigSpec, IngressConfigStatus]):
 
     def ensure_created(self, ctx: IngressContext) -> None:
         ctx.status["endpoints"] = user_endpoints(ctx, self.shared)
+        backends_ready = get_condition(ctx.status, "BackendsReady") or {}
+        if backends_ready.get("status") == "False" and backends_ready.get("reason") in BACKEND_MISSING:
+            # The route is in the table, but nothing can answer it until the spec or the Service changes (the
+            # controller watches the Service): not Ready, in the words of BackendsReady.
+            reason, message = str(backends_ready["reason"]), str(backends_ready.get("message") or "")
+            ctx.set_condition(READY, "False", reason, message)
+            return
         revision = int(ctx.status["revision"])
         if self.shared.table.error:
             ctx.set_condition(READY, "False", "TableNotWritten", self.shared.table.error)

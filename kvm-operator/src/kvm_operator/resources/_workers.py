@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 from kvm_operator import key
 from kvm_operator.shared import FLANNEL_CONFIG
 from operatorkit import owned_by
-from operatorkit.kinds import POD, STATEFUL_SET
+from operatorkit.kinds import NAMESPACE, POD, STATEFUL_SET
 
 if TYPE_CHECKING:
     from kvm_operator.spec import KVMContext, WorkerPool
@@ -32,11 +32,23 @@ def statefulsets(ctx: KVMContext) -> dict[str, Object]:
     }
 
 
+def owns_workers_namespace(ctx: KVMContext) -> bool:
+    """Whether the workers' namespace is this KVMConfig's (its owner labels carry this object's uid). What is in it
+    is then this cluster's by containment; a KVMConfig refused for a cluster id another one holds reads the same
+    namespace name, and must neither wait for nor touch the VMs in it."""
+    found = ctx.cache(NAMESPACE).get_by_name(key.workers_namespace(ctx.name))
+    return found is not None and owned_by(found, ctx.obj)
+
+
 def pods(ctx: KVMContext) -> dict[str, dict[str, Object]]:
-    """The VM pods by pool, then by name (= node name): those the pool's StatefulSet controls, and no pod that
-    merely carries its labels — only these are ever deleted to replace a VM."""
+    """The VM pods by pool, then by name (= node name): in the workers' namespace when it is this KVMConfig's, those
+    the pool's StatefulSet controls, and no pod that merely carries its labels — only these are ever deleted to
+    replace a VM, or waited for at deletion. Selected by ownership, not by name: they are still found while their
+    StatefulSet, deleted in the background, is already gone."""
     namespace = key.workers_namespace(ctx.name)
     found: dict[str, dict[str, Object]] = {}
+    if not owns_workers_namespace(ctx):
+        return found
     for pod in ctx.cache(POD).by_index(key.CLUSTER_INDEX, ctx.name):
         meta = pod["metadata"]
         pool = meta.get("labels", {}).get(key.POOL_LABEL)

@@ -88,7 +88,7 @@ class WorkerPools(Resource[KVMConfigSpec, KVMConfigStatus]):
     shared: Shared
     guests: GuestClients = field(default_factory=GuestClients)
     _started: datetime.datetime = field(default_factory=timestamps.now)
-    _boots_seen: dict[str, set[str]] = field(default_factory=dict)  # by "<cluster>/<pool>": pod uids observed
+    _boots_seen: dict[str, set[str]] = field(default_factory=dict)  # by "<KVMConfig uid>/<pool>": pod uids observed
 
     def ensure_created(self, ctx: KVMContext) -> None:
         specs = pool_specs(ctx)
@@ -121,7 +121,8 @@ class WorkerPools(Resource[KVMConfigSpec, KVMConfigStatus]):
         self._report(ctx, pools, None)
 
     def ensure_deleted(self, ctx: KVMContext) -> None:
-        """No draining: the whole guest goes. The StatefulSets are deleted, and their VMs power off."""
+        """No draining: the whole guest goes. The StatefulSets are deleted, and their VMs power off. Only this
+        KVMConfig's are waited for (:func:`pods`): one refused for a taken cluster id has none, and goes at once."""
         for workload in statefulsets(ctx).values():
             if not workload["metadata"].get("deletionTimestamp"):
                 meta = workload["metadata"]
@@ -129,8 +130,9 @@ class WorkerPools(Resource[KVMConfigSpec, KVMConfigStatus]):
         left = sorted(name for pool in pods(ctx).values() for name in pool)
         if left:
             raise RequeueAfter(2, f"waiting for worker VMs {', '.join(left[:3])} to power off")
-        self.guests.forget(ctx.name)
-        for seen in [k for k in self._boots_seen if k.startswith(f"{ctx.name}/")]:
+        uid = str(ctx.obj["metadata"]["uid"])
+        self.guests.forget(uid)
+        for seen in [k for k in self._boots_seen if k.startswith(f"{uid}/")]:
             del self._boots_seen[seen]
 
     # -- reading the guest ---------------------------------------------------------------------------------------
@@ -383,7 +385,7 @@ class WorkerPools(Resource[KVMConfigSpec, KVMConfigStatus]):
         """A VM's boot duration, once per pod: its pod's creation to its Node's Ready, both as recorded by the API
         servers. Only Nodes that became Ready while this process ran count (a restarted operator, or the standby
         taking over, does not count them again); what is remembered is the pool's current pods, nothing more."""
-        key_ = f"{ctx.name}/{pool.name}"
+        key_ = f"{ctx.obj['metadata']['uid']}/{pool.name}"
         seen = self._boots_seen.get(key_, set()) & {pod["metadata"]["uid"] for pod in pool.pods.values()}
         for name, pod in pool.pods.items():
             uid = pod["metadata"]["uid"]

@@ -395,6 +395,7 @@ class WatchStream:
         """Close the connection; safe from another thread: ``shutdown`` unblocks a reader waiting in recv."""
         shutdown = getattr(self._response, "shutdown", None)
         if shutdown is not None:
-            with contextlib.suppress(RuntimeError):  # already released: the stream ended on its own
+            # Already closed (ValueError) or released (RuntimeError): the stream ended on its own, cleanly.
+            with contextlib.suppress(RuntimeError, ValueError):
                 shutdown()
         self._response.close()

@@ -106,6 +106,12 @@ reconcile_throttled_total = Counter(
     "Reconciles of one object delayed because it was reconciled too often (a requeue or event storm)",
     ["controller"],
 )
+deletion_waiting_seconds = Gauge(
+    "operatorkit_deletion_waiting_seconds",
+    "How long the oldest deletion this controller holds (its finalizer kept: dependents or external state not gone"
+    " yet) has waited since it was requested; 0 when none is held. The object's Ready condition says what it waits for",
+    ["controller"],
+)
 rest_client_requests_total = Counter(
     "rest_client_requests_total",
     "Number of HTTP requests, partitioned by status code, method, and host.",

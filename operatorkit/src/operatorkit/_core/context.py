@@ -50,6 +50,8 @@ class Context(Generic[SpecT, StatusT]):
         caches: Mapping[Kind, CacheReader],
         deleting: bool,
         remember: Callable[[Kind, Object], None],
+        save: Callable[[Context[Any, Any]], None] | None = None,
+        deletion_spec: SpecT | None = None,
     ) -> None:
         self.obj = obj
         self.client = client
@@ -61,9 +63,11 @@ class Context(Generic[SpecT, StatusT]):
         # A JSON round trip copies plain API data several times faster than copy.deepcopy.
         self.status: dict[str, Any] = orjson.loads(orjson.dumps(obj.get("status") or {}))
         self._spec, self._spec_error = spec, spec_error
+        self._deletion_spec = deletion_spec
         self._events = events
         self._caches = caches
         self._remember = remember
+        self._save = save
         self.requeue_delay: float | None = None
         self.finalizer_kept: str | None = None
         self.conditions_set: set[str] = set()
@@ -71,10 +75,13 @@ class Context(Generic[SpecT, StatusT]):
     # -- the spec ----------------------------------------------------------------------------------------------
     @property
     def spec(self) -> SpecT:
-        """The validated spec. Only during deletion can it be invalid (creation never starts then): reading it
-        raises :class:`TerminalError` with the validation message, so deletion code should read
+        """The validated spec. Only during deletion can it be invalid (creation never starts then): reading it then
+        gives the controller's ``deletion_spec`` (what names the objects to delete, derived from the object's name),
+        or raises :class:`TerminalError` with the validation message — so deletion code should read
         :attr:`recorded` (or :attr:`valid_spec`) instead."""
         if self._spec is None:
+            if self._deletion_spec is not None:
+                return self._deletion_spec
             raise TerminalError(self._spec_error or "spec is not valid", reason="InvalidSpec")
         return self._spec
 
@@ -136,6 +143,15 @@ class Context(Generic[SpecT, StatusT]):
 
     def event(self, type_: Literal["Normal", "Warning"], reason: str, message: str) -> None:
         self._events.record(self.obj, type_, reason, message)
+
+    def save_status(self) -> None:
+        """Write :attr:`status` now, not only at the end of the reconcile: a write-ahead record before making
+        something outside Kubernetes (a cloud resource, a Vault mount) that deletion must find again. Without it, a
+        process stopped between the call that made the thing and the end of the reconcile would leave a status that
+        does not mention it — and a deletion that trusts the status would leave it behind."""
+        if self._save is None:
+            raise RuntimeError("this context cannot write its status before the reconcile ends")
+        self._save(self)
 
     # -- reading -----------------------------------------------------------------------------------------------
     def cache(self, kind: Kind) -> CacheReader:

@@ -66,6 +66,10 @@ class Controller(Generic[SpecT, StatusT]):
     before_start: Callable[[Sequence[Object]], None] | None = None
     """Called with every cached primary object once caches are synced, before the first reconcile (e.g. to
     rebuild an allocation table from recorded statuses)."""
+    deletion_spec: Callable[[Object], SpecT] | None = None
+    """The spec deletion reads (``ctx.spec``) when the stored one no longer validates — a spec changed after
+    creation into one the model refuses, or a model tightened by an upgrade: built from the object's name (and
+    status), it gives the names of what to delete. Without it such a deletion stops at ``InvalidSpec``."""
 
     def __post_init__(self) -> None:
         self.finalizer = self.finalizer or f"kubeception.io/{self.name}"

@@ -107,27 +107,40 @@ def owned_by(obj: Object, primary: Object) -> bool:
 
 
 def adoption_allowed(obj: Object, primary: Object) -> bool:
-    """Whether ``obj`` carries the adopt annotation naming ``primary`` (``Kind/name`` or ``Kind/namespace/name``)."""
+    """Whether ``obj`` carries the adopt annotation naming ``primary``: ``Kind/namespace/name`` (``Kind/name`` for a
+    cluster-scoped primary). The short ``Kind/name`` names a namespaced primary only on an object in its own
+    namespace, where it is unambiguous: on a cluster-scoped object it would invite every namespace's ``name``."""
     wanted = obj["metadata"].get("annotations", {}).get(ADOPT_ANNOTATION)
     owner = Owner.of(primary)
-    return wanted in {f"{owner.kind}/{owner.name}", f"{owner.kind}/{owner.path}"}
+    accepted = {f"{owner.kind}/{owner.path}"}
+    if owner.namespace is None or obj["metadata"].get("namespace") == owner.namespace:
+        accepted.add(f"{owner.kind}/{owner.name}")
+    return wanted in accepted
 
 
 def refusal(kind: Kind, obj: Object, primary: Object) -> NotOwned:
-    """Why ``primary`` leaves ``obj`` alone, naming the real owner (or the way to hand it over)."""
+    """Why ``primary`` leaves ``obj`` alone, in words a person can act on: the object (kind, namespace, name), its
+    real owner — or, when it has none, whether it can be handed over and by whom. The annotation it names is
+    exactly what :func:`adoption_allowed` accepts, and the charts' admission policies let the operator take over an
+    object that carries it. Whoever created a namespaced primary writes its namespace; anything else (another
+    namespace, a cluster-scoped object) only a platform admin can hand over."""
     meta, me = obj["metadata"], Owner.of(primary)
-    what = (
-        f"{kind.kind} {meta.get('namespace')}/{meta['name']}"
-        if meta.get("namespace")
-        else f"{kind.kind} {meta['name']}"
-    )
+    namespace, name = meta.get("namespace"), str(meta["name"])
+    what = f"{kind.kind} {namespace}/{name}" if namespace else f"{kind.kind} {name}"
     owner = owner_of(obj)
     if owner is not None:
-        return NotOwned(f"{what} belongs to {owner} (uid {owner.uid}), not to this {me.kind}; it is left untouched")
-    return NotOwned(
-        f"{what} already exists and is not managed by this {me.kind}; it is left untouched "
-        f"(to hand it over, annotate it {ADOPT_ANNOTATION}={me.kind}/{me.name})"
-    )
+        return NotOwned(
+            f"{what} belongs to {owner} (uid {owner.uid}), not to {me}; it is left untouched and is not handed "
+            f"over while {owner} owns it"
+        )
+    where = f" -n {namespace}" if namespace else ""
+    command = f"kubectl annotate {kind}{where} {name} {ADOPT_ANNOTATION}={me.kind}/{me.path}"
+    if me.namespace is None or namespace == me.namespace:
+        how = f"to hand it over to {me}, annotate it: {command}"
+    else:
+        scope = f"in namespace {namespace}" if namespace else "cluster-scoped"
+        how = f"it is {scope}, not in {me.namespace}: only a platform admin can hand it over ({command}) or remove it"
+    return NotOwned(f"{what} already exists and is not managed by {me}; it is left untouched ({how})")
 
 
 def check_owned(kind: Kind, obj: Object, primary: Object) -> None:
@@ -156,9 +169,9 @@ def check_claim(recorded: str | None, what: str, primary: Object, *, owner_exist
     if not owner_exists:
         raise NotOwned(
             f"{what} belongs to {holder} (uid {holder.uid}), which no longer exists; it is left untouched "
-            f"(to take it over, annotate this {me.kind} {ADOPT_ANNOTATION}={ADOPT_ORPHANED})"
+            f"(to take it over, annotate {me} {ADOPT_ANNOTATION}={ADOPT_ORPHANED})"
         )
-    raise NotOwned(f"{what} belongs to {holder} (uid {holder.uid}); it is left untouched")
+    raise NotOwned(f"{what} belongs to {holder} (uid {holder.uid}); it is left untouched while {holder} exists")
 
 
 def owner_labels(primary: Object) -> dict[str, str]:

@@ -66,6 +66,8 @@ class Informer:
         self.last_activity = time.monotonic()
         self.relists = 0
         self.watch_restarts = 0
+        self.errors = 0
+        """Lists and watches that failed (each followed by a capped backoff); ``watch_restarts`` counts silent ones."""
         self._handlers: list[EventHandler] = []
         self._stop = threading.Event()
         self._stream_lock = threading.Lock()
@@ -139,15 +141,28 @@ class Informer:
             except urllib3.exceptions.ReadTimeoutError:
                 self.watch_restarts += 1
                 log.warning("watch of %s silent for %.0f s; restarting it", self.kind, self.inactivity_timeout)
-            except (ApiError, urllib3.exceptions.HTTPError, OSError, ValueError) as exc:
+            except Exception as exc:
+                # What a broken, refused or timed-out list or watch raises: ApiError, urllib3's HTTPError
+                # (ReadTimeoutError, ProtocolError, NewConnectionError, SSLError — none is an OSError), OSError,
+                # ValueError (a body that is not JSON). Anything else is a bug, logged with its traceback; the loop
+                # never ends on an error, whatever it is.
                 if self._stop.is_set():
                     return
                 if isinstance(exc, ApiError) and exc.gone:
                     need_list = True
                     continue
+                self.errors += 1
                 failures += 1
                 delay = min(30.0, 0.2 * 2 ** min(failures, 8)) * random.uniform(0.8, 1.2)
-                log.warning("%s informer error (%s); retrying in %.1f s", self.kind, exc, delay)
+                expected = isinstance(exc, ApiError | urllib3.exceptions.HTTPError | OSError | ValueError)
+                log.log(
+                    logging.WARNING if expected else logging.ERROR,
+                    "%s informer error (%s); retrying in %.1f s",
+                    self.kind,
+                    exc,
+                    delay,
+                    exc_info=not expected,
+                )
                 self._stop.wait(delay)
 
     def _list(self) -> None:

@@ -164,6 +164,7 @@ class Operator:
                 field_manager=self.name,
                 writer=writer,
                 remember=remember,
+                wait_cap=runner.queue.backoff.cap,
             )
 
     # -- probes ----------------------------------------------------------------------------------------------

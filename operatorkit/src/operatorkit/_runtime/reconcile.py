@@ -12,6 +12,8 @@ duration goes to ``operatorkit_resource_step_duration_seconds{controller,resourc
 from __future__ import annotations
 
 import copy
+import datetime
+import threading
 import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -46,6 +48,25 @@ class Outcome:
     rate_limited: bool = False
 
 
+def deletion_wait(requested: float, waited: float, cap: float) -> float:
+    """How long a deletion that waits (for its dependents to go, for an external operation to finish) sleeps before
+    it looks again: what it asked for, or a tenth of how long it has waited so far, up to ``cap`` (the backoff
+    cap). A deletion held for an hour looks every six minutes, not every two seconds; what it waits for still wakes
+    it at once through the watches."""
+    return max(requested, min(cap, waited / 10))
+
+
+def since(timestamp: str | None) -> float | None:
+    """Seconds since an API server timestamp (RFC 3339), never negative; None without one."""
+    if not timestamp:
+        return None
+    try:
+        then = datetime.datetime.fromisoformat(timestamp)
+    except ValueError:
+        return None
+    return max(0.0, (datetime.datetime.now(datetime.UTC) - then).total_seconds())
+
+
 def spec_problems(error: pydantic.ValidationError) -> str:
     """A validation error as a person reads it: ``spec.field: message`` (no validator internals)."""
     return "; ".join(
@@ -65,6 +86,7 @@ class Reconciler:
         field_manager: str,
         writer: PrimaryWriter,
         remember: Callable[[Kind, Object], None],
+        wait_cap: float = 1000.0,
     ) -> None:
         self.declaration = declaration
         self.name = declaration.name
@@ -75,20 +97,40 @@ class Reconciler:
         self.writer = writer
         self.remember = remember
         self.status_model: type[Status] = declaration.status_model or Status
+        self.wait_cap = wait_cap
+        self._deleting: dict[str, str] = {}  # key → deletionTimestamp, while a deletion is held
+        self._deleting_lock = threading.Lock()
+        metrics.deletion_waiting_seconds.labels(self.name).set_function(self._longest_deletion)
+
+    def _longest_deletion(self) -> float:
+        """Seconds the oldest held deletion of this controller has waited (0: none is held)."""
+        with self._deleting_lock:
+            stamps = list(self._deleting.values())
+        return max((since(stamp) or 0.0 for stamp in stamps), default=0.0)
+
+    def _held(self, key: str, stamp: str | None) -> None:
+        with self._deleting_lock:
+            if stamp:
+                self._deleting[key] = stamp
+            else:
+                self._deleting.pop(key, None)
 
     def reconcile(self, key: str, log: logging.LoggerAdapter[Any]) -> Outcome:
         obj = self.caches[self.declaration.kind].get(key)
         if obj is None:
+            self._held(key, None)
             return Outcome("success")  # gone; its finalizer guaranteed the cleanup ran
         meta = obj["metadata"]
         deleting = bool(meta.get("deletionTimestamp"))
         if deleting and self.declaration.finalizer not in meta.get("finalizers", []):
+            self._held(key, None)
             return Outcome("success")
         if meta.get("annotations", {}).get(PAUSED_ANNOTATION) == "true":
             log.debug("paused")
             return Outcome("success")
         spec, error = self._validate(obj)
-        ctx = self._context(obj, spec, error, log, deleting)
+        fallback = self.declaration.deletion_spec
+        ctx = self._context(obj, spec, error, log, deleting, fallback(obj) if error and deleting and fallback else None)
         try:
             if error is not None and not deleting:
                 raise TerminalError(error, reason="InvalidSpec")
@@ -102,10 +144,10 @@ class Reconciler:
             outcome = self._failed(ctx, exc, terminal=False)
         except ReconcileError as exc:
             outcome = self._failed(ctx, exc, terminal=False)
-        if self.declaration.status_model is not None:
-            drop_unknown_fields(self.status_model, ctx.status)
-            if ctx.status != (obj.get("status") or {}) and (problems := status_problems(self.status_model, ctx.status)):
-                outcome = self._invalid_status(ctx, obj, problems)  # checked only when it would be written
+        if deleting:
+            self._held(key, meta["deletionTimestamp"] if ctx.finalizer_kept is not None else None)
+        if (problems := self._status_problems(ctx)) is not None:
+            outcome = self._invalid_status(ctx, problems)  # checked only when it would be written
         try:
             self.writer.write_status(ctx)
         except ApiError as exc:
@@ -125,7 +167,13 @@ class Reconciler:
             return None, f"invalid spec: {spec_problems(exc)}"
 
     def _context(
-        self, obj: Object, spec: Any, error: str | None, log: logging.LoggerAdapter[Any], deleting: bool
+        self,
+        obj: Object,
+        spec: Any,
+        error: str | None,
+        log: logging.LoggerAdapter[Any],
+        deleting: bool,
+        deletion_spec: Any = None,
     ) -> Context[Any, Any]:
         return Context(
             obj=obj,
@@ -139,7 +187,27 @@ class Reconciler:
             caches=self.caches,
             deleting=deleting,
             remember=self.remember,
+            save=self._save,
+            deletion_spec=deletion_spec,
         )
+
+    def _status_problems(self, ctx: Context[Any, Any]) -> str | None:
+        """Why the status to be written does not fit the model (None: it fits, or is unchanged)."""
+        if self.declaration.status_model is None:
+            return None
+        drop_unknown_fields(self.status_model, ctx.status)
+        if ctx.status == (ctx.obj.get("status") or {}):
+            return None
+        return status_problems(self.status_model, ctx.status)
+
+    def _save(self, ctx: Context[Any, Any]) -> None:
+        """:meth:`Context.save_status`: the status written now; the rest of the reconcile writes only what changes
+        after it."""
+        if (problems := self._status_problems(ctx)) is not None:
+            raise ReconcileError(f"operator bug, status not saved: {problems}", reason="InvalidStatus")
+        written = self.writer.write_status(ctx)
+        if written is not None:
+            ctx.obj = {**ctx.obj, "metadata": written["metadata"], "status": written.get("status") or {}}
 
     def _recorded(self, obj: Object, log: logging.LoggerAdapter[Any]) -> Status:
         """The stored status, typed; fields of other versions dropped. One the model rejects reads as empty."""
@@ -202,7 +270,11 @@ class Reconciler:
                 ctx.set_condition(ready, "False", "Deleting", ctx.finalizer_kept)
             if requeue is None and ctx.requeue_delay is None:
                 return Outcome("requeue", rate_limited=True)
-            return self._finish(ctx, requeue)
+            outcome = self._finish(ctx, requeue)
+            waited = since(ctx.obj["metadata"].get("deletionTimestamp")) or 0.0
+            if outcome.requeue_after is not None:
+                outcome.requeue_after = deletion_wait(outcome.requeue_after, waited, self.wait_cap)
+            return outcome
         self.writer.remove_finalizer(ctx)
         return Outcome("success")
 
@@ -236,13 +308,14 @@ class Reconciler:
         if terminal:
             ctx.status["observedGeneration"] = ctx.generation
         ctx.event("Warning", reason, message)
-        return Outcome("error", rate_limited=not terminal)
+        # A deletion is retried with backoff whatever failed: nothing but finishing it releases the object.
+        return Outcome("error", rate_limited=not terminal or ctx.deleting)
 
-    def _invalid_status(self, ctx: Context[Any, Any], obj: Object, problems: str) -> Outcome:
+    def _invalid_status(self, ctx: Context[Any, Any], problems: str) -> Outcome:
         """A status the model rejects is the operator's bug: keep the stored one and say so on the object."""
         ctx.log.error("not writing an invalid status: %s", problems)
         metrics.reconcile_errors_total.labels(self.name).inc()
-        ctx.status = copy.deepcopy(obj.get("status") or {})
+        ctx.status = copy.deepcopy(ctx.obj.get("status") or {})
         if self.declaration.ready_condition:
             ctx.set_condition(self.declaration.ready_condition, "False", "InvalidStatus", f"operator bug: {problems}")
         return Outcome("error", rate_limited=True)

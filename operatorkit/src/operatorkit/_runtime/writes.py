@@ -73,13 +73,14 @@ class PrimaryWriter:
             if not exc.not_found:
                 raise
 
-    def write_status(self, ctx: Context[Any, Any]) -> None:
-        """Write ``ctx.status`` if it differs from what is stored, as a merge patch of what changed."""
+    def write_status(self, ctx: Context[Any, Any]) -> Object | None:
+        """Write ``ctx.status`` if it differs from what is stored, as a merge patch of what changed; the object as
+        written (None when nothing was)."""
         if ctx.deleting and ctx.finalizer_kept is None:
-            return  # the finalizer is gone; the object may be too
+            return None  # the finalizer is gone; the object may be too
         original = ctx.obj.get("status") or {}
         if ctx.status == original or not (patch := merge_patch(original, ctx.status)):
-            return
+            return None
         meta = ctx.obj["metadata"]
         try:
             written = self.client.patch(
@@ -87,9 +88,10 @@ class PrimaryWriter:
             )
         except ApiError as exc:
             if exc.not_found:
-                return
+                return None
             raise
         self._written(ctx, written)
+        return written
 
     def _written(self, ctx: Context[Any, Any], written: Object) -> None:
         """Write-through of our own write; if someone else changed what we reconciled meanwhile, go again."""
