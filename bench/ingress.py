@@ -363,8 +363,9 @@ def main() -> int:
         ControlPlane(Path(tmp) / "plane", nodes=1) as plane,
         LocalAddresses(1) as (address,),
     ):
-        plane.kubectl("apply", "-f", str(ROOT / "crds" / "ingressconfigs.kubeception.io.yaml"))
-        plane.kubectl("wait", "--for=condition=Established", "--timeout=30s", "crd/ingressconfigs.kubeception.io")
+        for crd in ("ingressconfigs", "domainclaims"):
+            plane.kubectl("apply", "-f", str(ROOT / "crds" / f"{crd}.kubeception.io.yaml"))
+            plane.kubectl("wait", "--for=condition=Established", "--timeout=30s", f"crd/{crd}.kubeception.io")
         backend = Backend(address, LocalPKI(Path(tmp) / "pki"))
         backend.start()
         run(args, plane, address, backend, Path(tmp))

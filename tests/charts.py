@@ -33,6 +33,14 @@ def render_chart(chart: Path, namespace: str, *values: str) -> str:
     return result.stdout
 
 
+def without_address_plan(manifest: str) -> str:
+    """The manifest without the chart's address-plan admission policy: installed for real in the suites' shared
+    control plane it would check every tenant's objects of the later tests against the chart's default plan
+    (tests/security installs it on a control plane of its own and tests it there)."""
+    docs = [d for d in yaml.safe_load_all(manifest) if d]
+    return yaml.safe_dump_all([d for d in docs if not d["metadata"]["name"].endswith("-address-plan")])
+
+
 def service_account_kubeconfig(
     control_plane: ControlPlane, kube: KubeClient, namespace: str, name: str, path: Path
 ) -> Path:

@@ -24,6 +24,8 @@ from operatorkit import get_condition
 from operatorkit.kinds import SECRET
 from operatorkit.testing import apply_crds, in_process_settings
 from tests.cert.conftest import bao, cert_crds, start_cert_operator
+from tests.ingress.conftest import ingress_crd
+from tests.kvm.conftest import kvm_crds
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
@@ -33,7 +35,7 @@ if TYPE_CHECKING:
     from operatorkit.testing import OperatorRunner
 
 CRDS = Path(__file__).parents[2] / "crds"
-__all__ = ["bao", "cert_crds", "start_cert_operator"]
+__all__ = ["bao", "cert_crds", "ingress_crd", "kvm_crds", "start_cert_operator"]
 REGION = "eu-west-1"
 AMI = "ami-12c6146b"  # one of moto's images
 AMIS = {"1.36.3": {REGION: AMI}, "1.36.4": {REGION: AMI}}
@@ -41,7 +43,7 @@ AMIS = {"1.36.3": {REGION: AMI}, "1.36.4": {REGION: AMI}}
 
 @pytest.fixture(scope="session")
 def aws_crds(kube: KubeClient) -> None:
-    apply_crds(kube, CRDS / "awsconfigs.kubeception.io.yaml")
+    apply_crds(kube, CRDS / "awsconfigs.kubeception.io.yaml", CRDS / "domainclaims.kubeception.io.yaml")
 
 
 @pytest.fixture

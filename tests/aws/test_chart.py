@@ -24,9 +24,10 @@ def test_chart_lints_and_rejects_bad_values() -> None:
         "--set=workers=0",
         "--set=aws.endpointURL=ftp://x",
         "--set=amis.1\\.36\\.3.eu-west-1=not-an-ami",
+        "--set=platform.pools.vpc=everywhere",
     )
     assert bad.returncode != 0
-    for field in ("/workers", "/aws/endpointURL", "/amis/1.36.3/eu-west-1"):
+    for field in ("/workers", "/aws/endpointURL", "/amis/1.36.3/eu-west-1", "/platform/pools/vpc"):
         assert field in bad.stdout + bad.stderr
 
 
@@ -38,8 +39,13 @@ def test_chart_passes_flags_the_operator_understands() -> None:
         "dns.baseDomain=clusters.example.com",
         "amis.1\\.36\\.3.eu-west-1=ami-0123456789abcdef0",
         "stacks.driftCheckSeconds=120",
+        "platform.pools.vpc=10.200.0.0/16",
+        "platform.mother.pods={10.244.0.0/16}",
     )
     settings = load_settings(AWSSettings, operator_args(manifest))
+    assert str(settings.platform.pools.vpc) == "10.200.0.0/16"
+    assert [str(n) for n in settings.platform.mother.pods] == ["10.244.0.0/16"]
+    assert settings.platform.domains == ["kubeception.test", "aws.kubeception.test"]
     assert settings.aws.endpoint_url == "http://moto.local:5000"
     assert settings.dns.base_domain == "clusters.example.com"
     assert settings.images.amis == {"1.36.3": {"eu-west-1": "ami-0123456789abcdef0"}}

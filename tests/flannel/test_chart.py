@@ -12,7 +12,7 @@ from flannel_operator.settings import FlannelSettings
 from flannel_operator.spec import FLANNEL_CONFIG
 from kubeception_testenv import ControlPlane, EtcdServer, wait_for
 from operatorkit import KubeClient, Operator, is_true, load_settings
-from tests.charts import helm, operator_args, render_chart, service_account_kubeconfig
+from tests.charts import helm, operator_args, render_chart, service_account_kubeconfig, without_address_plan
 from tests.flannel.conftest import settings_for
 from tests.flannel.test_flannel_operator import flannel_config, status, unique
 
@@ -37,15 +37,16 @@ def test_chart_lints_and_rejects_bad_values():
 def test_chart_passes_flags_the_operator_understands():
     defaults = load_settings(FlannelSettings, operator_args(render("ops")))
     assert defaults.allocation.vni_max == 9999
-    assert defaults.allocation.reserved == (ipaddress.IPv4Network("10.96.0.0/12"),)
+    assert defaults.platform.mother.services == [ipaddress.IPv4Network("10.96.0.0/12")]
+    assert defaults.platform.pools.flannel == ipaddress.IPv4Network("10.64.0.0/10")
     values = ["etcd.tlsSecret=etcd-certs", "hosts.nodeSelector=type=kvm", "allocation.vniMin=5"]
     custom = load_settings(
-        FlannelSettings, operator_args(render("ops", *values, "allocation.reserved={10.96.0.0/12,10.244.0.0/16}"))
+        FlannelSettings, operator_args(render("ops", *values, "platform.mother.pods={10.244.0.0/16,10.245.0.0/16}"))
     )
     assert custom.etcd.cert_file == "/etc/etcd-client/tls.crt"
     assert custom.hosts.node_selector == {"type": "kvm"}
     assert custom.allocation.vni_min == 5
-    assert [str(n) for n in custom.allocation.reserved] == ["10.96.0.0/12", "10.244.0.0/16"]
+    assert [str(n) for n in custom.platform.mother.pods] == ["10.244.0.0/16", "10.245.0.0/16"]
 
 
 def test_rendered_chart_is_accepted_by_the_server(control_plane: ControlPlane, namespace: str):
@@ -63,7 +64,7 @@ def test_operator_runs_with_exactly_the_charts_rbac(
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ):
-    control_plane.kubectl("apply", "-f", "-", input=render(namespace))
+    control_plane.kubectl("apply", "-f", "-", input=without_address_plan(render(namespace)))
     kubeconfig = service_account_kubeconfig(control_plane, kube, namespace, "flannel-operator", tmp_path / "kubeconfig")
     as_operator = KubeClient.load(str(kubeconfig))
     denied = control_plane.kubectl(f"--kubeconfig={kubeconfig}", "get", "secrets", "-A", check=False)

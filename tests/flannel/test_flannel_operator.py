@@ -243,14 +243,26 @@ def refused(kube: KubeClient, name: str) -> dict[str, Any] | None:
 
 
 def test_clashing_requests_name_the_other_cluster(kube, start_flannel_operator):
+    """Clashes name the cluster holding the network or VNI; a network in the platform's VPC pool (an AWS guest's
+    VPC one day) or on the mother's Service network is refused, naming the range (issue 29, finding 4)."""
     start_flannel_operator(node_selector="kubeception.io/no-such-host=true")
     first, second, third = unique("c1"), unique("c2"), unique("c3")
-    kube.create(FLANNEL_CONFIG, flannel_config(first, network="10.250.0.0/16", vni=777))
+    kube.create(FLANNEL_CONFIG, flannel_config(first, network="10.120.0.0/16", vni=777))
     wait_for(lambda: is_true(status(kube, first), "Allocated"), timeout=30, message="first allocated")
-    kube.create(FLANNEL_CONFIG, flannel_config(second, network="10.250.128.0/17"))
+    kube.create(FLANNEL_CONFIG, flannel_config(second, network="10.120.128.0/17"))
     kube.create(FLANNEL_CONFIG, flannel_config(third, vni=777))
+    outside, services = unique("c4"), unique("c5")
+    kube.create(FLANNEL_CONFIG, flannel_config(outside, network="10.250.0.0/16"))
+    kube.create(FLANNEL_CONFIG, flannel_config(services, network="10.96.0.0/20"))
+    for name, reason, expected in (
+        (outside, "OutsidePlan", "10.250.0.0/16 overlaps the VPC pool 10.128.0.0/9"),
+        (services, "OutsidePlan", "overlaps the mother cluster's Service network 10.96.0.0/16"),
+    ):
+        condition = wait_for(functools.partial(refused, kube, name), timeout=30, message=f"{name} refused")
+        assert isinstance(condition, dict)
+        assert (condition["reason"], expected in condition["message"]) == (reason, True), condition
     for name, expected in (
-        (second, f"overlaps 10.250.0.0/16 of cluster {first}"),
+        (second, f"overlaps 10.120.0.0/16 of cluster {first}"),
         (third, f"VNI 777 is used by cluster {first}"),
     ):
         condition = wait_for(functools.partial(refused, kube, name), timeout=30, message=f"{name} refused")
@@ -260,7 +272,7 @@ def test_clashing_requests_name_the_other_cluster(kube, start_flannel_operator):
         ready = get_condition(status(kube, name), "Ready")
         assert ready is not None
         assert ready["reason"] == "AllocationConflict"
-    for name in (first, second, third):
+    for name in (first, second, third, outside, services):
         kube.delete(FLANNEL_CONFIG, name)
 
 

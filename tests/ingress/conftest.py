@@ -58,7 +58,7 @@ class Guest:
 
 @pytest.fixture(scope="session")
 def ingress_crd(kube: KubeClient) -> None:
-    apply_crds(kube, CRD)
+    apply_crds(kube, CRD, CRD.with_name("domainclaims.kubeception.io.yaml"))
 
 
 @pytest.fixture(scope="module")

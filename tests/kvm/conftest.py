@@ -32,7 +32,11 @@ VERSIONS = ["1.35.2", "1.36.3", "1.36.4", "1.37.0"]
 @pytest.fixture(scope="session")
 def kvm_crds(kube: KubeClient) -> None:
     apply_crds(
-        kube, *(CRDS / f"{name}.kubeception.io.yaml" for name in ("kvmconfigs", "flannelconfigs", "ingressconfigs"))
+        kube,
+        *(
+            CRDS / f"{name}.kubeception.io.yaml"
+            for name in ("kvmconfigs", "flannelconfigs", "ingressconfigs", "domainclaims")
+        ),
     )
 
 

@@ -197,6 +197,19 @@ def test_bad_input_is_refused_at_admission_or_as_a_condition(kube, namespace, st
     finally:
         kube.delete(NAMESPACE, other)
 
+    # Ranges against the platform's plan (here the local mother's own networks): refused before anything is made,
+    # naming the range (issue 29, finding 4).
+    for network, expected in (
+        ({"podCIDR": "10.64.0.0/16"}, "network.podCIDR 10.64.0.0/16 overlaps the flannel pool 10.64.0.0/10"),
+        ({"serviceCIDR": "10.96.0.0/16"}, "overlaps the mother cluster's Service network 10.96.0.0/16"),
+        ({"cidr": "10.250.0.0/16"}, "network 10.250.0.0/16 overlaps the VPC pool 10.128.0.0/9"),
+    ):
+        planless = cluster_id()
+        kube.create(KVM_CONFIG, kvm_config(planless, namespace, network=network))
+        wait_for(functools.partial(ready_reason, kube, planless, namespace, "AddressRefused"), timeout=30)
+        assert expected in condition(kube, planless, namespace, "Ready")["message"]
+        assert kube.get_or_none(NAMESPACE, planless) is None
+
     # A version refused at creation: nothing runs, the condition says why.
     late = cluster_id()
     kube.create(KVM_CONFIG, kvm_config(late, namespace, version="1.30.0"))
@@ -219,6 +232,10 @@ def test_bad_input_is_refused_at_admission_or_as_a_condition(kube, namespace, st
     kube.delete(KVM_CONFIG, late, namespace)
     wait_for(lambda: kube.get_or_none(KVM_CONFIG, late, namespace) is None, timeout=15, message="deleted in seconds")
     assert kube.get_or_none(NAMESPACE, late) is None
+
+
+def ready_reason(kube, name: str, namespace: str, reason: str) -> bool:
+    return condition(kube, name, namespace, "Ready").get("reason") == reason
 
 
 def test_a_control_plane_that_cannot_be_placed_says_why(kube, namespace, start_kvm):

@@ -57,6 +57,7 @@ from operatorkit.kinds import (
     SERVICE_ACCOUNT,
     STATEFUL_SET,
 )
+from operatorkit.platform import DOMAIN_CLAIM
 from operatorkit.testing import in_process_settings
 from tests.aws.conftest import aws_config
 from tests.aws.conftest import credentials as aws_credentials
@@ -77,6 +78,7 @@ if TYPE_CHECKING:
     from kubeception_testenv import ControlPlane, MotoServer, OpenBaoServer
 
 CHARTS = Path(__file__).parents[2] / "charts"
+MANAGED_BY = "app.kubernetes.io/managed-by"
 
 
 def as_service_account(plane: ControlPlane, admin: KubeClient, namespace: str, name: str, tmp: Path) -> KubeClient:
@@ -436,6 +438,77 @@ def test_ingress_credentials_cannot_do_harm(admin, release, ingress_sa):
     refused(lambda: client.patch(NAMESPACE, "default", {"metadata": {"labels": {"kubeception.io/cluster": "x"}}}))
     refused(lambda: client.patch(SERVICE, "kubernetes", {"spec": {"ports": [{"port": 1}]}}, "default"))
     refused(lambda: client.delete(INGRESS_CONFIG, "anything"))
+    another_operators_claims(admin, client, "ingress-operator")
+
+
+def another_operators_claims(admin: KubeClient, client: KubeClient, operator: str) -> None:
+    """An operator's credentials cannot delete, change or forge another operator's claim on a name."""
+    name, victim = (
+        f"z{uuid.uuid4().hex[:6]}.example.org",
+        "kvm-operator" if operator == "aws-operator" else "aws-operator",
+    )
+    admin.create(DOMAIN_CLAIM, domain_claim(name, victim))
+    try:
+        assert "its own" in refused(lambda: client.delete(DOMAIN_CLAIM, name))
+        refused(lambda: client.patch(DOMAIN_CLAIM, name, {"metadata": {"labels": {MANAGED_BY: operator}}}))
+        refused(lambda: client.create(DOMAIN_CLAIM, domain_claim(f"x.{name}", victim)))
+    finally:
+        admin.delete(DOMAIN_CLAIM, name)
+
+
+def domain_claim(domain: str, operator: str) -> dict[str, Any]:
+    return {
+        "metadata": {"name": domain, "labels": {MANAGED_BY: operator}},
+        "spec": {"domain": domain, "clusterID": "victim", "owner": "AWSConfig t/victim", "state": "Held"},
+    }
+
+
+def test_the_address_plan_is_enforced_at_admission(admin, release, aws_sa, kvm_sa, flannel_sa):
+    """Issue 29, finding 4, at admission: the charts' address-plan policies (the platform values rendered into
+    CEL) refuse a VPC in the flannel pool or on the mother's Service network, a KVM guest's pod range in the
+    flannel pool or Service range on the mother's, a flannel network outside its pool — for anyone, with a message
+    naming the range (dry-run creations: admission runs, nothing is stored); a change that leaves the ranges as
+    they are is not checked again."""
+    tenant = f"plan-{uuid.uuid4().hex[:6]}"
+    admin.create(NAMESPACE, {"metadata": {"name": tenant}})
+    try:
+        vpc = aws_config(f"v{uuid.uuid4().hex[:6]}", tenant, vpcCIDR="10.64.0.0/16")
+        first = wait_for(  # a new policy takes a moment to reach the API server's admission
+            functools.partial(admission_refusal, admin, AWS_CONFIG, vpc), timeout=30, message="the policy active"
+        )
+        assert "outside the VPC pool 10.128.0.0/9" in str(first)
+        vpc["spec"]["vpcCIDR"] = "10.96.0.0/16"
+        assert "outside the VPC pool" in admission_refusal(admin, AWS_CONFIG, vpc)
+        pods = kvm_config(f"k{uuid.uuid4().hex[:6]}", tenant, network={"podCIDR": "10.64.0.0/16"})
+        services = kvm_config(f"k{uuid.uuid4().hex[:6]}", tenant, network={"serviceCIDR": "10.96.0.0/16"})
+        network = flannel_config(f"f{uuid.uuid4().hex[:6]}")
+        network["spec"]["network"] = "10.250.0.0/16"
+        for kind, obj, expected in (
+            (KVM_CONFIG, pods, "network.podCIDR 10.64.0.0/16 overlaps 10.64.0.0/10"),
+            (KVM_CONFIG, services, "network.serviceCIDR 10.96.0.0/16 overlaps 10.96.0.0/12"),
+            (FLANNEL_CONFIG, network, "outside the flannel pool 10.64.0.0/10"),
+        ):
+            assert expected in str(
+                wait_for(functools.partial(admission_refusal, admin, kind, obj), timeout=30, message=expected)
+            )
+        fine = kvm_config(f"k{uuid.uuid4().hex[:6]}", tenant)
+        admin.create(KVM_CONFIG, fine)  # no operator runs here: the object stays as it is
+        admin.patch(KVM_CONFIG, fine["metadata"]["name"], {"metadata": {"labels": {"a": "b"}}}, tenant)
+        admin.delete(KVM_CONFIG, fine["metadata"]["name"], tenant)
+    finally:
+        admin.delete(NAMESPACE, tenant)
+
+
+def admission_refusal(admin: KubeClient, kind: Kind, obj: dict[str, Any]) -> str:
+    """The message of the API server's refusal to create ``obj`` (a dry run), or "" when it would be created."""
+    namespace = obj["metadata"].get("namespace")
+    try:
+        admin.request("POST", kind.path(namespace), query={"dryRun": "All"}, body=obj)
+    except ApiError as exc:
+        if exc.status not in (403, 422):
+            raise
+        return exc.message
+    return ""
 
 
 # -- kvm-operator ----------------------------------------------------------------------------------------------------
@@ -626,6 +699,7 @@ def test_kvm_credentials_cannot_do_harm(admin, kvm_sa):
         assert "namespaces it owns" in refused(lambda: client.delete(POD, "web", "default"))
     finally:
         admin.delete(POD, "web", "default")
+    another_operators_claims(admin, client, "kvm-operator")
 
 
 # -- aws-operator ----------------------------------------------------------------------------------------------------
@@ -696,3 +770,15 @@ def test_aws_credentials_cannot_do_harm(admin, aws_sa):
     refused(lambda: client.create(SECRET, {"metadata": {"name": "stolen", "namespace": "default", "labels": mine}}))
     refused(lambda: client.delete(SECRET, "anything", "kube-system"))
     refused(lambda: client.list(DEPLOYMENT, "kube-system"))
+    other = {"metadata": {"name": f"z{uuid.uuid4().hex[:6]}.example.org", "labels": {MANAGED_BY: "kvm-operator"}}}
+    other["spec"] = {
+        "domain": other["metadata"]["name"],
+        "clusterID": "victim",
+        "owner": "KVMConfig t/v",
+        "state": "Held",
+    }
+    admin.create(DOMAIN_CLAIM, other)
+    try:
+        assert "its own" in refused(lambda: client.delete(DOMAIN_CLAIM, other["metadata"]["name"]))
+    finally:
+        admin.delete(DOMAIN_CLAIM, other["metadata"]["name"])

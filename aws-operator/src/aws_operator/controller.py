@@ -1,10 +1,11 @@
 """The AWSConfig controller: its resources in creation order (deletion runs them in reverse).
 
-Creation: the namespace (the claim on the cluster id) → the PKI (CAConfig, CertConfigs) → the guest account (the
-assumed role) → the VPC CIDR → the KMS key → the bucket → the encrypted certificates and boot configs → the main
-stack → drift → the admin kubeconfig → status. Deletion therefore goes: the stack (workers, masters, load
-balancers, network, roles, DNS: CloudFormation's dependency order, then verified by list calls) → the bucket
-emptied → the bucket → the key scheduled for deletion → the PKI (one tier: cert-operator revokes) → the namespace.
+Creation: a requested VPC CIDR checked against the platform's plan → the namespace (the claim on the cluster id) →
+the DNS zone's claim → the PKI (CAConfig, CertConfigs) → the guest account (the assumed role) → the VPC CIDR → the
+KMS key → the bucket → the encrypted certificates and boot configs → the main stack → drift → the admin kubeconfig
+→ status. Deletion therefore goes: the stack (workers, masters, load balancers, network, roles, DNS:
+CloudFormation's dependency order, then verified by list calls) → the bucket emptied → the bucket → the key
+scheduled for deletion → the PKI (one tier: cert-operator revokes) → the zone's claim → the namespace.
 """
 
 from __future__ import annotations
@@ -24,11 +25,13 @@ from aws_operator.resources.kubeconfig import GuestKubeconfig
 from aws_operator.resources.namespace import ClusterNamespace
 from aws_operator.resources.pki import Certificate, ClusterCA
 from aws_operator.resources.status import ClusterStatus
-from aws_operator.resources.vpc import VPCNetwork
+from aws_operator.resources.vpc import PlannedVPC, VPCNetwork
+from aws_operator.resources.zone import ZoneClaim
 from aws_operator.shared import CA_CONFIG, CERT_CONFIG, Shared
 from aws_operator.spec import AWS_CONFIG, AWSConfigSpec, AWSConfigStatus, deletion_spec
 from operatorkit import Controller
 from operatorkit.kinds import NAMESPACE, SECRET
+from operatorkit.platform import DOMAIN_CLAIM, DOMAIN_CLAIM_INDEX
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -44,7 +47,9 @@ def aws_controller(shared: Shared, **overrides: Any) -> Controller[AWSConfigSpec
     ]
     resources: list[Resource[AWSConfigSpec, AWSConfigStatus]] = [
         DeletionDone(),
+        PlannedVPC(shared),
         ClusterNamespace(),
+        ZoneClaim(shared),
         DeletedTogether("pki", pki),  # deletion: the CA and its certificates at once, then waited for together
         *pki,
         Credentials(shared),
@@ -64,8 +69,9 @@ def aws_controller(shared: Shared, **overrides: Any) -> Controller[AWSConfigSpec
         status_model=AWSConfigStatus,
         deletion_spec=deletion_spec,
         resources=resources,
-        owns=[NAMESPACE, CA_CONFIG, CERT_CONFIG, SECRET],
+        owns=[NAMESPACE, CA_CONFIG, CERT_CONFIG, SECRET, DOMAIN_CLAIM],
         owned_selector=key.managed_selector(),
+        indexes=[DOMAIN_CLAIM_INDEX],
         **overrides,
     )
 

@@ -1,13 +1,12 @@
-"""aws-operator settings: operatorkit's common ones plus the AWS endpoint, the VPC pool, the machine images per
-Kubernetes version and how often stacks are watched and checked for drift."""
+"""aws-operator settings: operatorkit's common ones plus the platform's plan, the AWS endpoint, the VPC size, the
+machine images per Kubernetes version and how often stacks are watched and checked for drift."""
 
 from __future__ import annotations
-
-import ipaddress
 
 import pydantic
 
 from operatorkit import OperatorSettings, operator_config
+from operatorkit.platform import PlatformSettings, platform_field
 
 
 class _Group(pydantic.BaseModel):
@@ -27,11 +26,10 @@ class AWSAPISettings(_Group):
 
 
 class NetworkSettings(_Group):
-    vpc_pool: ipaddress.IPv4Network = ipaddress.IPv4Network("10.128.0.0/9")
-    """Where VPC CIDRs are allocated from, for AWSConfigs that leave ``vpcCIDR`` empty."""
+    """The VPC pool itself and the mother's networks are the platform's plan (``platform.*``)."""
+
     vpc_prefix: int = pydantic.Field(default=16, ge=16, le=24)
-    excluded: list[ipaddress.IPv4Network] = pydantic.Field(default_factory=list, max_length=64)
-    """The mother's own networks (node, pod and service CIDRs, peered VPCs): no guest VPC may overlap them."""
+    """The size of an allocated VPC CIDR (``platform.pools.vpc`` is cut into these)."""
 
 
 class DNSSettings(_Group):
@@ -40,7 +38,8 @@ class DNSSettings(_Group):
         max_length=150,
         pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)+$",
     )
-    """A guest's zone defaults to ``<clusterID>.<base domain>``; its API is ``api.<zone>``."""
+    """A guest's zone defaults to ``<clusterID>.<base domain>``; its API is ``api.<zone>``. Counted among the
+    platform's base domains (``platform.domains``) whether or not the plan lists it."""
 
 
 class ImageSettings(_Group):
@@ -62,6 +61,7 @@ class AWSSettings(OperatorSettings):
     model_config = operator_config("aws-operator")
 
     aws: AWSAPISettings = AWSAPISettings()
+    platform: PlatformSettings = platform_field()
     network: NetworkSettings = NetworkSettings()
     dns: DNSSettings = DNSSettings()
     images: ImageSettings = ImageSettings()

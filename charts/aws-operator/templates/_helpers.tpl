@@ -6,3 +6,11 @@ app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
 app.kubernetes.io/part-of: kubeception
 {{- end -}}
 {{- define "aws-operator.image" -}}"{{ .Values.image.repository }}:{{ .Values.image.tag | default .Chart.AppVersion }}"{{- end -}}
+{{- define "aws-operator.platform-args" -}}
+- --platform.domains={{ .Values.platform.domains | toJson }}
+- --platform.mother.pods={{ .Values.platform.mother.pods | toJson }}
+- --platform.mother.services={{ .Values.platform.mother.services | toJson }}
+- --platform.mother.nodes={{ .Values.platform.mother.nodes | toJson }}
+- --platform.pools.flannel={{ .Values.platform.pools.flannel }}
+- --platform.pools.vpc={{ .Values.platform.pools.vpc }}
+{{- end -}}

@@ -14,3 +14,11 @@ app.kubernetes.io/part-of: kubeception
 - --tls-port={{ .Values.routing.tlsPort }}
 - --http-port={{ .Values.routing.httpPort }}
 {{- end -}}
+{{- define "ingress-operator.platform-args" -}}
+- --platform.domains={{ .Values.platform.domains | toJson }}
+- --platform.mother.pods={{ .Values.platform.mother.pods | toJson }}
+- --platform.mother.services={{ .Values.platform.mother.services | toJson }}
+- --platform.mother.nodes={{ .Values.platform.mother.nodes | toJson }}
+- --platform.pools.flannel={{ .Values.platform.pools.flannel }}
+- --platform.pools.vpc={{ .Values.platform.pools.vpc }}
+{{- end -}}

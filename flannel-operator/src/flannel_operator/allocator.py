@@ -133,8 +133,8 @@ class Allocator:
         for reserved in self.reserved:
             if network.overlaps(reserved):
                 raise NetworkReserved(
-                    f"network {network} overlaps {reserved}, which the mother cluster's hosts route already "
-                    "(flannel-operator's allocation.reserved)"
+                    f"network {network} overlaps {reserved}, one of the mother cluster's networks (platform.mother), "
+                    "which its hosts route already"
                 )
         for other, allocation in sorted(others.items()):
             if network.overlaps(allocation.network):

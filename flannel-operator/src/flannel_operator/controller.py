@@ -68,13 +68,13 @@ def flannel_controller(shared: Shared) -> Controller[FlannelConfigSpec, FlannelC
 
 
 def shared_parts(settings: FlannelSettings) -> Shared:
-    allocation = settings.allocation
+    allocation, plan = settings.allocation, settings.platform
     allocator = Allocator(
-        allocation.network_pool,
+        plan.pools.flannel,
         allocation.network_prefix,
         (allocation.vni_min, allocation.vni_max),
         allocation.health_port_base,
-        allocation.reserved,
+        tuple(net for _, net in plan.mother_networks()),
     )
     return Shared(settings, allocator, NetworkStore(settings.etcd))
 

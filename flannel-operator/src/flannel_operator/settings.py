@@ -1,13 +1,12 @@
-"""flannel-operator settings: operatorkit's common ones plus etcd, allocation pools, hosts and images."""
+"""flannel-operator settings: operatorkit's common ones plus the platform's plan, etcd, allocation, hosts and images."""
 
 from __future__ import annotations
-
-import ipaddress
 
 import pydantic
 
 from flannel_operator.key import VNI_MAX
 from operatorkit import OperatorSettings, operator_config
+from operatorkit.platform import PlatformSettings, platform_field
 
 
 class _Group(pydantic.BaseModel):
@@ -28,19 +27,16 @@ class EtcdSettings(_Group):
 
 
 class AllocationSettings(_Group):
-    """The pools cluster networks and VNIs are allocated from when a FlannelConfig leaves them empty."""
+    """How cluster networks and VNIs are allocated when a FlannelConfig leaves them empty. The network pool and
+    the mother's networks (never given to a cluster) are the platform's plan: ``platform.pools.flannel``,
+    ``platform.mother``."""
 
-    network_pool: ipaddress.IPv4Network = ipaddress.IPv4Network("10.64.0.0/10")
-    """CIDR cluster networks are cut from."""
     network_prefix: int = pydantic.Field(default=18, ge=8, le=28)
     """Size of an allocated network: /18 gives 256 clusters in the default pool, 64 hosts of /24 each."""
     vni_min: int = pydantic.Field(default=1000, ge=1, le=VNI_MAX)
     vni_max: int = pydantic.Field(default=9999, ge=1, le=VNI_MAX)
     """VNIs are allocated from vni-min to vni-max, inclusive (at most 9,999,999: flannel's VXLAN device
     ``flannel.<VNI>`` must fit Linux's 15-character interface names)."""
-    reserved: tuple[ipaddress.IPv4Network, ...] = (ipaddress.IPv4Network("10.96.0.0/12"),)
-    """Ranges never given to a cluster, requested or allocated: what the mother's hosts route already — its Service
-    CIDR (Kubernetes' default 10.96.0.0/12 lies inside the default pool), pod CIDR, node networks."""
     health_port_base: int = pydantic.Field(default=21000, ge=1024, le=25535)
     """flanneld health ports are allocated from base to base + 40000 (hostNetwork pods share the host ports); a
     cluster gets base + VNI mod 40000 unless another holds it."""
@@ -73,6 +69,7 @@ class FlannelSettings(OperatorSettings):
     model_config = operator_config("flannel-operator")
 
     etcd: EtcdSettings
+    platform: PlatformSettings = platform_field()
     allocation: AllocationSettings = AllocationSettings()
     hosts: HostSettings = HostSettings()
     images: ImageSettings = ImageSettings()

@@ -22,6 +22,7 @@ from ingress_operator.spec import INGRESS_CONFIG, IngressConfigSpec, IngressConf
 from ingress_operator.table import RoutingTable
 from operatorkit import Controller, Index, KubeClient, Watch, by_label, object_key
 from operatorkit.kinds import ENDPOINT_SLICE, NAMESPACE, SERVICE
+from operatorkit.platform import DOMAIN_CLAIM, DOMAIN_CLAIM_INDEX
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -52,12 +53,14 @@ def ingress_controller(shared: Shared) -> Controller[IngressConfigSpec, IngressC
         spec_model=IngressConfigSpec,
         status_model=IngressConfigStatus,
         resources=[RouteClaims(shared), Routes(shared), Served(shared)],
+        owns=[DOMAIN_CLAIM],  # every claim, not only its own: the cluster's KVMConfig's claim is read, not listed
         watches=[
             Watch(SERVICE, routing_to_service),
             Watch(ENDPOINT_SLICE, routing_to_service),
             Watch(NAMESPACE, routing_into_namespace),
         ],
         indexes=[
+            DOMAIN_CLAIM_INDEX,
             Index(INGRESS_CONFIG, key.BACKEND_INDEX, backend_keys),
             Index(INGRESS_CONFIG, key.BACKEND_NAMESPACE_INDEX, backend_namespaces),
             Index(ENDPOINT_SLICE, key.SERVICE_INDEX, endpoint_slice_service),

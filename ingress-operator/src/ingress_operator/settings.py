@@ -1,10 +1,12 @@
-"""ingress-operator settings: operatorkit's common ones plus routing, the port pool, the table and the agents."""
+"""ingress-operator settings: operatorkit's common ones plus the platform's plan, routing, the port pool, the table
+and the agents."""
 
 from __future__ import annotations
 
 import pydantic
 
 from operatorkit import OperatorSettings, operator_config
+from operatorkit.platform import PlatformSettings, platform_field
 
 
 class _Group(pydantic.BaseModel):
@@ -18,7 +20,8 @@ class RoutingSettings(_Group):
         default=None, max_length=200, pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
     )
     """When set, every hostname of cluster <id> must lie under <id>.<base domain> (no cluster can take another's
-    names), and empty hostname lists default to api.<id>.<base domain> and *.<id>.<base domain>."""
+    names), and empty hostname lists default to api.<id>.<base domain> and *.<id>.<base domain>. Counted among the
+    platform's base domains (``platform.domains``) whether or not the plan lists it."""
     public_host: str | None = pydantic.Field(default=None, max_length=253)
     """The address users reach HAProxy at, for the URLs of allocated ports in status (none: those URLs are left out)."""
     tls_port: int = pydantic.Field(default=443, ge=1, le=65535)
@@ -75,6 +78,7 @@ class AgentSettings(_Group):
 class IngressSettings(OperatorSettings):
     model_config = operator_config("ingress-operator")
 
+    platform: PlatformSettings = platform_field()
     routing: RoutingSettings = RoutingSettings()
     ports: PortSettings = PortSettings()
     haproxy: HAProxySettings = HAProxySettings()

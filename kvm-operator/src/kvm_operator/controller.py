@@ -1,13 +1,15 @@
 """The KVMConfig controller: its resources in creation order (deletion runs them in reverse, each step waiting for
 what it deleted to be gone — a tier of objects that need no order among themselves deleted and waited for at once).
 
-Creation: the namespace (the claim on the cluster id) → the target version → PKI (CAConfig, CertConfigs) → the
+Creation: the guest's ranges checked against the platform's plan → the namespace (the claim on the cluster id) →
+the API hostname's claim → the target version → PKI (CAConfig, CertConfigs) → the
 network (FlannelConfig) → encryption key, component kubeconfigs, Services, NetworkPolicies, disruption budgets →
 etcd, API server, controller-manager, scheduler (in upgrade order) → the API endpoint (IngressConfig) → the admin
 kubeconfig → the workers' namespace, node certificates, boot configurations, worker pools → status. Deletion
 therefore goes: the worker VMs (not drained: the guest goes) → their boot Secrets and certificates → their
 namespace → the route → the control plane with its Services, policies, budgets, key and kubeconfigs (one tier) →
-the network and the PKI (one tier; cert-operator revokes and removes the mount) → the namespace.
+the network and the PKI (one tier; cert-operator revokes and removes the mount) → the hostname's claim → the
+namespace.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from kvm_operator.resources.kubeconfig import GuestKubeconfig
 from kvm_operator.resources.namespace import ControlPlaneNamespace
 from kvm_operator.resources.node_certificates import NodeCertificates
 from kvm_operator.resources.pki import ClusterCA, ComponentCertificate
+from kvm_operator.resources.plan import APIHostnameClaim, GuestAddresses
 from kvm_operator.resources.policies import ComponentNetworkPolicy, DisruptionBudget
 from kvm_operator.resources.status import ClusterStatus
 from kvm_operator.resources.version import TargetVersion
@@ -46,6 +49,7 @@ from operatorkit.kinds import (
     SERVICE,
     STATEFUL_SET,
 )
+from operatorkit.platform import DOMAIN_CLAIM, DOMAIN_CLAIM_INDEX
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -68,7 +72,9 @@ def together(tier: str, *members: ClusterObject) -> list[Resource[KVMConfigSpec,
 def kvm_controller(shared: Shared, **overrides: Any) -> Controller[KVMConfigSpec, KVMConfigStatus]:
     resources: list[Resource[KVMConfigSpec, KVMConfigStatus]] = [
         DeletionDone(),
+        GuestAddresses(shared),
         ControlPlaneNamespace(shared),
+        APIHostnameClaim(shared),
         TargetVersion(shared),
         *together(
             "children",  # cert-operator keeps the CA until its certificates are gone
@@ -118,12 +124,14 @@ def kvm_controller(shared: Shared, **overrides: Any) -> Controller[KVMConfigSpec
             POD_DISRUPTION_BUDGET,
             STATEFUL_SET,
             DEPLOYMENT,
+            DOMAIN_CLAIM,
         ],
         owned_selector=key.managed_selector(),
         # The control plane's and the worker VMs' pods (not owned: their ReplicaSets and StatefulSets own them):
         # why one does not run is in status; a VM pod gone or restarted moves its pool on.
         watches=[Watch(POD, of_cluster, selector=key.managed_selector())],
         indexes=[
+            DOMAIN_CLAIM_INDEX,
             Index(KVM_CONFIG, key.CLUSTER_INDEX, by_field("spec", "clusterID")),
             *(
                 Index(kind, key.CLUSTER_INDEX, by_label(CLUSTER_LABEL))

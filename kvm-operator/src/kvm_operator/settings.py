@@ -1,4 +1,5 @@
-"""kvm-operator settings: operatorkit's common ones plus the base domain, images and supported versions."""
+"""kvm-operator settings: operatorkit's common ones plus the platform's plan, the base domain, images and supported
+versions."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import ipaddress
 import pydantic
 
 from operatorkit import OperatorSettings, operator_config
+from operatorkit.platform import PlatformSettings, platform_field
 
 
 class _Group(pydantic.BaseModel):
@@ -19,7 +21,8 @@ class RoutingSettings(_Group):
         max_length=200,
         pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$",
     )
-    """Guest API hostnames default to api.<clusterID>.<base domain> (ingress-operator's base domain)."""
+    """Guest API hostnames default to api.<clusterID>.<base domain> (ingress-operator's base domain); counted among
+    the platform's base domains (``platform.domains``) whether or not the plan lists it."""
     port: int = pydantic.Field(default=443, ge=1, le=65535)
     """The port users reach guest APIs at through HAProxy (ingress-operator's TLS port)."""
     address: ipaddress.IPv4Address | None = None
@@ -89,6 +92,7 @@ class VMSettings(_Group):
 class KVMSettings(OperatorSettings):
     model_config = operator_config("kvm-operator")
 
+    platform: PlatformSettings = platform_field()
     routing: RoutingSettings = RoutingSettings()
     images: ImageSettings = ImageSettings()
     versions: VersionSettings = VersionSettings()

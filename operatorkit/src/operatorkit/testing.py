@@ -9,6 +9,8 @@ a sleep; :func:`holds_for` asserts that something stays true over an observation
 
 from __future__ import annotations
 
+import json
+import os
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -17,6 +19,7 @@ import yaml
 
 from operatorkit import KubeClient, Operator, OperatorSettings, is_true
 from operatorkit.kinds import CUSTOM_RESOURCE_DEFINITION
+from operatorkit.platform import PLATFORM_ENV
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
@@ -52,12 +55,15 @@ def holds_for(condition: Callable[[], Any], seconds: float, interval: float = 0.
 
 
 def in_process_settings(settings: type[OperatorSettings] = OperatorSettings, **overrides: Any) -> OperatorSettings:
-    """Settings for an in-process operator under test: no leader election, HTTP on free loopback ports."""
+    """Settings for an in-process operator under test: no leader election, HTTP on free loopback ports, and the
+    platform's plan from ``KUBECEPTION_PLATFORM`` when the test environment names the mother's networks there."""
     values: dict[str, Any] = {
         "leader_election": {"enabled": False},
         "http": {"metrics_address": "127.0.0.1:0", "probe_address": "127.0.0.1:0"},
         **overrides,
     }
+    if "platform" in settings.model_fields and "platform" not in values and (plan := os.environ.get(PLATFORM_ENV)):
+        values["platform"] = json.loads(plan)
     return settings.model_validate(values)
 
 

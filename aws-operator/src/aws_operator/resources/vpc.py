@@ -1,5 +1,6 @@
-"""The cluster's VPC CIDR: the spec's, or the first free block of the operator's pool. Never one that overlaps
-another cluster's (whatever its account: guests may be peered with the mother's networks) or the mother's own."""
+"""The cluster's VPC CIDR: the spec's, or the first free block of the platform's VPC pool. Always inside that pool
+(so it never overlaps a KVM guest's network, which comes from the flannel pool), never overlapping the mother's
+networks (the VPC is peered with them) nor another AWS guest's VPC, whatever its account."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from typing import TYPE_CHECKING, NoReturn
 
 from aws_operator.spec import AWS_CONFIG, AWSConfigSpec, AWSConfigStatus
 from operatorkit import READY, ReconcileError, Resource, object_key
+from operatorkit.platform import AddressRefused, check_vpc, free_network
 
 if TYPE_CHECKING:
     from aws_operator.shared import Shared
@@ -29,6 +31,23 @@ def _taken(obj: Object) -> ipaddress.IPv4Network | None:
 
 
 @dataclass
+class PlannedVPC(Resource[AWSConfigSpec, AWSConfigStatus]):
+    """First of all: a requested VPC CIDR against the platform's plan (pure), so a cluster that could never get its
+    VPC is refused before its namespace, PKI or anything in AWS is made."""
+
+    shared: Shared
+
+    def ensure_created(self, ctx: AWSContext) -> None:
+        wanted = ctx.spec.vpc_cidr
+        if wanted is None or ctx.status.get("vpcCIDR"):
+            return
+        try:
+            check_vpc(wanted, self.shared.settings.platform)
+        except AddressRefused as exc:
+            VPCNetwork.refuse(ctx, str(exc))
+
+
+@dataclass
 class VPCNetwork(Resource[AWSConfigSpec, AWSConfigStatus]):
     shared: Shared
 
@@ -37,10 +56,10 @@ class VPCNetwork(Resource[AWSConfigSpec, AWSConfigStatus]):
         recorded = ctx.status.get("vpcCIDR")
         wanted = ctx.spec.vpc_cidr
         if recorded and wanted is not None and str(wanted) != recorded:
-            self._refuse(ctx, f"vpcCIDR {wanted}: this cluster's VPC is {recorded} and cannot change")
+            self.refuse(ctx, f"vpcCIDR {wanted}: this cluster's VPC is {recorded} and cannot change")
         if recorded:
-            return
-        settings = self.shared.settings.network
+            return  # allocated and checked before: a VPC never moves (an older one is reported, not changed)
+        plan, prefix = self.shared.settings.platform, self.shared.settings.network.vpc_prefix
         with self.shared.vpc_lock:
             others = [
                 (object_key(obj), cidr)
@@ -50,22 +69,19 @@ class VPCNetwork(Resource[AWSConfigSpec, AWSConfigStatus]):
             others += [
                 (owner, ipaddress.IPv4Network(cidr)) for owner, cidr in self.shared.vpc_reserved.items() if owner != me
             ]
-            excluded = [("the mother's networks", net) for net in settings.excluded]
             if wanted is not None:
-                clash = next(((who, net) for who, net in [*others, *excluded] if net.overlaps(wanted)), None)
+                try:
+                    check_vpc(wanted, plan)
+                except AddressRefused as exc:
+                    self.refuse(ctx, str(exc))
+                clash = next(((who, net) for who, net in others if net.overlaps(wanted)), None)
                 if clash is not None:
-                    self._refuse(ctx, f"vpcCIDR {wanted} overlaps {clash[1]} of {clash[0]}")
+                    self.refuse(ctx, f"vpcCIDR {wanted} overlaps {clash[1]} of AWSConfig {clash[0]}")
                 chosen = wanted
             else:
-                taken = [net for _, net in [*others, *excluded]]
-                free = (
-                    net
-                    for net in settings.vpc_pool.subnets(new_prefix=settings.vpc_prefix)
-                    if not any(net.overlaps(other) for other in taken)
-                )
-                found = next(free, None)
+                found = free_network(plan.pools.vpc, prefix, (net for _, net in others), plan)
                 if found is None:
-                    self._refuse(ctx, f"no free /{settings.vpc_prefix} left in the VPC pool {settings.vpc_pool}")
+                    self.refuse(ctx, f"no free /{prefix} left in the VPC pool {plan.pools.vpc} (platform.pools.vpc)")
                 chosen = found
             self.shared.vpc_reserved[me] = str(chosen)
         ctx.status["vpcCIDR"] = str(chosen)
@@ -78,6 +94,6 @@ class VPCNetwork(Resource[AWSConfigSpec, AWSConfigStatus]):
         return False
 
     @staticmethod
-    def _refuse(ctx: AWSContext, message: str) -> NoReturn:
+    def refuse(ctx: AWSContext, message: str) -> NoReturn:
         ctx.set_condition(READY, "False", "VPCCIDRRefused", message)
         raise NoNetwork(message)

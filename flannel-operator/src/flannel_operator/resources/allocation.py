@@ -18,6 +18,7 @@ from flannel_operator.allocator import (
 )
 from flannel_operator.spec import FlannelConfigSpec, FlannelConfigStatus
 from operatorkit import ReconcileError, Resource, TerminalError
+from operatorkit.platform import AddressRefused, check_flannel_network
 
 if TYPE_CHECKING:
     from flannel_operator.shared import Shared
@@ -42,6 +43,12 @@ class NetworkAllocation(Resource[FlannelConfigSpec, FlannelConfigStatus]):
             raise TerminalError(f"spec.clusterID {spec.cluster_id!r} must equal metadata.name", reason="InvalidSpec")
         if (previous := recorded(ctx.recorded, self.shared.settings.allocation.health_port_base)) is not None:
             allocator.record(ctx.name, previous)
+        if spec.network is not None and allocator.holder(ctx.name) is None:
+            try:  # a new network: inside the platform's flannel pool (an allocated one always is), clear of the mother
+                check_flannel_network(spec.network, self.shared.settings.platform)
+            except AddressRefused as exc:
+                ctx.set_condition("Allocated", "False", "OutsidePlan", str(exc))
+                raise TerminalError(str(exc), reason="NetworkOutsidePlan") from exc
         try:
             allocation = allocator.allocate(ctx.name, Request(spec.network, spec.vni, spec.bridge))
         except AllocationConflict as exc:

@@ -1,7 +1,10 @@
 """Claim the cluster's hostnames, backend slots and frontend ports and record them in status; release them last.
 
 Hostnames must lie under ``<clusterID>.<base domain>`` when a base domain is set, so no cluster can take another's
-names; without one, the first cluster to claim a name keeps it and the other is refused naming it.
+names; without one, the first cluster to claim a name keeps it and the other is refused naming it. Across kinds,
+their domains are claimed too (``DomainClaim``, :mod:`operatorkit.platform`) before anything is routed: a name
+inside an AWS guest's zone or another KVM guest's domain, or one holding a base domain, is ``Claimed=False``
+naming the holder. A claim the cluster's KVMConfig made for its API hostname is the cluster's own.
 """
 
 from __future__ import annotations
@@ -9,9 +12,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from ingress_operator import key
 from ingress_operator.claims import Clash, Held, PoolExhausted, Want
 from ingress_operator.spec import IngressConfigSpec, IngressConfigStatus
 from operatorkit import ReconcileError, Resource, TerminalError
+from operatorkit.platform import NameClash, NameRefused, claim_names, release_domains
 
 if TYPE_CHECKING:
     from ingress_operator.settings import RoutingSettings
@@ -67,6 +72,18 @@ class RouteClaims(Resource[IngressConfigSpec, IngressConfigStatus]):
         except ValueError as exc:
             ctx.set_condition("Claimed", "False", "InvalidHostname", str(exc))
             raise TerminalError(str(exc), reason="InvalidHostname") from exc
+        routing = self.shared.settings.routing
+        try:
+            domains = claim_names(
+                ctx,
+                [name for want in wanted.values() for name in want.hostnames],
+                cluster=spec.cluster_id,
+                bases=self.shared.settings.platform.with_domain(routing.base_domain),
+                labels=key.cluster_labels(spec.cluster_id),
+            )
+        except (NameRefused, NameClash) as exc:
+            ctx.set_condition("Claimed", "False", exc.reason, str(exc))
+            raise
         try:
             held = claims.claim(ctx.name, wanted)
         except Clash as exc:
@@ -87,6 +104,7 @@ class RouteClaims(Resource[IngressConfigSpec, IngressConfigStatus]):
             }
             for name, want in wanted.items()
         ]
+        release_domains(ctx, spec.cluster_id, keep=domains)  # names no longer wanted
         ports = [f"{name} {h.port}" for name, h in held.items() if h.port is not None]
         ctx.set_condition(
             "Claimed", "True", "Claimed", f"{len(held)} routes" + (f"; ports: {', '.join(ports)}" if ports else "")
@@ -94,3 +112,4 @@ class RouteClaims(Resource[IngressConfigSpec, IngressConfigStatus]):
 
     def ensure_deleted(self, ctx: IngressContext) -> None:
         self.shared.claims.release(ctx.name)  # names are cluster ids: the claims are this object's
+        release_domains(ctx, ctx.name)  # the routes are out of the table: nothing routes the names any more

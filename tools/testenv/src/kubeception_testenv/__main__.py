@@ -24,7 +24,7 @@ from pathlib import Path
 
 from kubeception_testenv import reaper
 from kubeception_testenv._process import wait_for
-from kubeception_testenv.controlplane import ControlPlane
+from kubeception_testenv.controlplane import PLATFORM_ENV, ControlPlane
 from kubeception_testenv.images import build_all, recipes
 from kubeception_testenv.platform import Platform
 from kubeception_testenv.servers import EtcdServer, MotoServer, OpenBaoServer
@@ -63,6 +63,7 @@ def _serve(state: Path, nodes: int, real_nodes: int) -> int:
             "KUBECEPTION_ETCD_ENDPOINT": etcd.url,
         }
         platform = Platform.on(plane, openbao, etcd, aws_url=moto.url)
+        env[PLATFORM_ENV] = json.dumps(platform.platform_values())  # what operators run by hand read
         (state / "platform.json").write_text(json.dumps(dataclasses.asdict(platform), default=str))
         (state / "platform.json").chmod(0o600)
         (state / "status.json").write_text(

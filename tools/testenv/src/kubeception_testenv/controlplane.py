@@ -39,6 +39,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 SERVICE_CIDR = "10.96.0.0/16"
+KWOK_POD_CIDR = "10.244.0.0/16"  # the kwok nodes' pods' addresses
+PLATFORM_ENV = "KUBECEPTION_PLATFORM"  # the platform's plan, as every operator reads it (operatorkit.platform)
 SERVICE_IP = "10.96.0.1"
 KWOK_NODE_ANNOTATION = "kwok.x-k8s.io/node"
 UNCACHED_RESOURCE = "relists.testenv.kubeception.io"
@@ -269,7 +271,7 @@ class Kwok(Server):
             "--manage-all-nodes=false",
             f"--manage-nodes-with-annotation-selector={KWOK_NODE_ANNOTATION}=fake",
             f"--server-address=127.0.0.1:{self.port}",
-            "--cidr=10.244.0.0/16",
+            f"--cidr={KWOK_POD_CIDR}",
             "--node-ip=127.0.0.1",
         ]
 
@@ -390,6 +392,13 @@ class ControlPlane(StartStop):
     @property
     def url(self) -> str:
         return self.apiserver.url
+
+    def platform_plan(self) -> dict[str, Any]:
+        """This mother's own networks, as the platform's plan (``platform`` chart values, ``KUBECEPTION_PLATFORM``):
+        its Service network, the kwok nodes' and the real nodes' pod networks, the real nodes' network."""
+        pods = [KWOK_POD_CIDR, *([str(self.network.pods)] if self.network is not None else [])]
+        nodes = [str(self.network.subnet)] if self.network is not None else []
+        return {"mother": {"pods": pods, "services": [SERVICE_CIDR], "nodes": nodes}}
 
     def start(self) -> Self:
         started = time.monotonic()

@@ -10,6 +10,7 @@ where pods reach them.
 from __future__ import annotations
 
 import base64
+import dataclasses
 import json
 import subprocess
 from dataclasses import dataclass
@@ -62,11 +63,15 @@ class Platform:
     accelerator: str = "tcg"  # /dev/kvm opens here but guests make no progress under it (real-nodes.md)
     cpu_allocation_ratio: float = 4.0  # a 2-core node runs the operators, a control plane and two 1-vCPU VMs
     aws_url: str = ""  # the local moto server (AWS's API) where pods reach it; empty: aws-operator is not installed
+    mother: dict[str, list[str]] = dataclasses.field(
+        default_factory=dict
+    )  # its own networks (ControlPlane.platform_plan)
 
     @classmethod
     def on(cls, plane: ControlPlane, openbao: OpenBaoServer, etcd: EtcdServer, **options: Any) -> Platform:
         if plane.real_nodes and "ingress_address" not in options:
             options["ingress_address"] = str(plane.real_nodes[0].address.ip)
+        options.setdefault("mother", plane.platform_plan()["mother"])
         return cls(
             kubeconfig=plane.kubeconfig,
             api_url=plane.url,
@@ -117,6 +122,15 @@ class Platform:
             token_ttl="1h",
         )
 
+    def platform_values(self) -> dict[str, object]:
+        """The platform's plan, the same for every chart: the base domains (the guests' and the AWS guests') and
+        this mother's own networks (pools: the charts' defaults, which none of them overlaps)."""
+        return {"domains": [self.base_domain, self.aws_base_domain], "mother": self.mother}
+
+    @property
+    def aws_base_domain(self) -> str:
+        return f"aws.{self.base_domain}"
+
     def cert_operator_values(self) -> dict[str, object]:
         return {
             "replicas": self.replicas,
@@ -130,6 +144,7 @@ class Platform:
     def flannel_operator_values(self) -> dict[str, object]:
         return {
             "replicas": self.replicas,
+            "platform": self.platform_values(),
             "etcd": {"endpoint": self.etcd_url},
             "hosts": {"nodeSelector": self.guest_nodes},
             "nodeSelector": {REAL_NODE_LABEL: "real"},
@@ -139,6 +154,7 @@ class Platform:
         """HAProxy on the real nodes' host network (their own network namespaces here), ports 443 and 80."""
         return {
             "replicas": self.replicas,
+            "platform": self.platform_values(),
             "routing": {"baseDomain": self.base_domain},
             "haproxy": {"nodeSelector": {REAL_NODE_LABEL: "real"}},
             "nodeSelector": {REAL_NODE_LABEL: "real"},
@@ -154,6 +170,7 @@ class Platform:
             routing["address"] = self.ingress_address
         return {
             "replicas": self.replicas,
+            "platform": self.platform_values(),
             "routing": routing,
             "controlPlane": {"spread": "preferred", "nodeSelector": {label: value}},
             "workerVMs": {
@@ -187,8 +204,9 @@ class Platform:
         """aws-operator against the local moto server (the AWS API), one replica: the guests are stacks there."""
         return {
             "replicas": 1,
+            "platform": self.platform_values(),
             "aws": {"endpointURL": self.aws_url, "credentialsSecret": "aws-operator-credentials"},
-            "dns": {"baseDomain": f"aws.{self.base_domain}"},
+            "dns": {"baseDomain": self.aws_base_domain},
             "amis": {"1.36.1": {AWS_REGION: AWS_AMI}, "1.36.3": {AWS_REGION: AWS_AMI}},
             "stacks": {"pollSeconds": 2, "driftCheckSeconds": 300},
             "nodeSelector": {REAL_NODE_LABEL: "real"},

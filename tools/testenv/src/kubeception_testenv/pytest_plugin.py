@@ -6,11 +6,12 @@ attached to the failure report.
 
 from __future__ import annotations
 
+import json
 from typing import TYPE_CHECKING
 
 import pytest
 
-from kubeception_testenv.controlplane import ControlPlane
+from kubeception_testenv.controlplane import PLATFORM_ENV, ControlPlane
 from kubeception_testenv.servers import EtcdServer, MotoServer, OpenBaoServer
 
 if TYPE_CHECKING:
@@ -48,8 +49,10 @@ def pytest_runtest_makereport(
 
 @pytest.fixture(scope="session")
 def control_plane(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ControlPlane]:
-    """etcd + kube-apiserver + kube-controller-manager + kube-scheduler + kwok with 3 Ready fake nodes."""
-    with ControlPlane(tmp_path_factory.mktemp("control-plane"), nodes=3) as plane:
+    """etcd + kube-apiserver + kube-controller-manager + kube-scheduler + kwok with 3 Ready fake nodes. Its networks
+    are the platform's plan of every operator the session runs in-process (``KUBECEPTION_PLATFORM``)."""
+    with ControlPlane(tmp_path_factory.mktemp("control-plane"), nodes=3) as plane, pytest.MonkeyPatch.context() as env:
+        env.setenv(PLATFORM_ENV, json.dumps(plane.platform_plan()))
         yield plane
 
 
