@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 
 
 def test_openbao_pki_issues_a_certificate(openbao: OpenBaoServer):
-    vault = hvac.Client(url=openbao.url, token=openbao.root_token)
+    vault = openbao.hvac_client()
     assert vault.is_authenticated()
     vault.sys.enable_secrets_engine("pki", path="pki-testenv", config={"max_lease_ttl": "24h"})
     root = vault.secrets.pki.generate_root(
@@ -90,7 +90,7 @@ def test_moto_cloudformation_stack_with_vpc_and_subnet(moto_server: MotoServer):
 
 
 def test_etcd_put_get_delete(etcd_server: EtcdServer):
-    etcd = etcd3gw.client(host="127.0.0.1", port=etcd_server.client_port)
+    etcd = etcd_server.client()
     assert etcd.put("/coreos.com/network/br-test/config", '{"Network": "10.1.0.0/16"}')
     assert etcd.get("/coreos.com/network/br-test/config") == [b'{"Network": "10.1.0.0/16"}']
     assert etcd.delete("/coreos.com/network/br-test/config")
