@@ -237,8 +237,8 @@ def main() -> int:
         workdir = Path(tmp)
         with (
             ControlPlane(workdir / "plane", nodes=3, real_nodes=1, images=build_all(), pods_per_node=500) as plane,
-            OpenBaoServer(workdir / "openbao", host=plane.host) as openbao,
-            EtcdServer(workdir / "etcd", name="flannel-etcd", host=plane.host) as etcd,
+            OpenBaoServer(workdir / "openbao", host=plane.host, tls=True) as openbao,
+            EtcdServer(workdir / "etcd", name="flannel-etcd", host=plane.host, tls=True) as etcd,
         ):
             kube = KubeClient.load(str(plane.kubeconfig))
             platform = Platform.on(plane, openbao, etcd, guest_nodes="type=kwok")

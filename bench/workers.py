@@ -152,8 +152,8 @@ def main() -> int:
         peers = [peer_run(workdir, (boot_files[0], boot_files[1]), index) for index in range(args.runs)]
         with (
             ControlPlane(workdir / "plane", nodes=0, real_nodes=1, images=build_all()) as plane,
-            OpenBaoServer(workdir / "openbao", host=plane.host) as openbao,
-            EtcdServer(workdir / "etcd", name="flannel-etcd", host=plane.host) as etcd,
+            OpenBaoServer(workdir / "openbao", host=plane.host, tls=True) as openbao,
+            EtcdServer(workdir / "etcd", name="flannel-etcd", host=plane.host, tls=True) as etcd,
         ):
             kube = KubeClient.load(str(plane.kubeconfig))
             platform = Platform.on(plane, openbao, etcd)

@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import hvac
 import pytest
 
 from cert_operator.controller import ca_controller, cert_controller
@@ -15,6 +14,8 @@ from operatorkit.testing import apply_crds
 
 if TYPE_CHECKING:
     from collections.abc import Callable
+
+    import hvac
 
     from cert_operator.vault_auth import VaultAuth
     from kubeception_testenv import OpenBaoServer
@@ -31,7 +32,7 @@ def cert_crds(kube: KubeClient) -> None:
 
 @pytest.fixture
 def bao(openbao: OpenBaoServer) -> hvac.Client:
-    return hvac.Client(url=openbao.url, token=openbao.root_token)
+    return openbao.hvac_client()
 
 
 @pytest.fixture
@@ -42,7 +43,7 @@ def start_cert_operator(
         address: str | None = None, auth: VaultAuth | None = None, client: KubeClient | None = None, **settings: Any
     ) -> Operator:
         """cert-operator on the test's namespace (``settings``: OperatorSettings fields, e.g. ``selector=``)."""
-        vault = Vault(address or openbao.url, auth or TokenAuth(openbao.root_token))
+        vault = Vault(address or openbao.url, auth or TokenAuth(openbao.root_token), ca_cert=str(openbao.ca_file))
         settings = {"namespace": namespace, "reconcile": {"backoff_base": 0.1, "backoff_cap": 2}, **settings}
         return operator_runner.start(
             "cert-operator",

@@ -1,5 +1,6 @@
-"""cert-operator logging in to a real OpenBao with Kubernetes auth (TokenReview against the real control plane)
-and AppRole, holding only the chart's Vault policy; tokens renewed and replaced as their TTLs run out."""
+"""cert-operator logging in to a real OpenBao (HTTPS, verified against its CA) with Kubernetes auth (TokenReview
+against the real control plane) and AppRole, holding only the chart's Vault policy; tokens renewed and replaced as
+their TTLs run out."""
 
 from __future__ import annotations
 
@@ -14,14 +15,16 @@ import pytest
 from prometheus_client import REGISTRY
 
 from cert_operator.spec import CA_CONFIG, CERT_CONFIG
-from cert_operator.vault_auth import AppRoleAuth, KubernetesAuth
+from cert_operator.vault import Vault, VaultUnavailable
+from cert_operator.vault_auth import AppRoleAuth, KubernetesAuth, TokenAuth
 from kubeception_testenv import wait_for
+from kubeception_testenv._pki import LocalPKI
 from tests.cert.helpers import ca_config, cert_config, ready, status
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
-    from kubeception_testenv import ControlPlane
+    from kubeception_testenv import ControlPlane, OpenBaoServer
     from operatorkit import KubeClient
 
 POLICY = Path(__file__).parents[2] / "charts" / "cert-operator" / "files" / "vault-policy.hcl"
@@ -74,7 +77,7 @@ def lifecycle(kube: KubeClient, namespace: str, bao: hvac.Client, cluster: str) 
 
 
 def test_kubernetes_auth_with_token_renewal_and_the_chart_policy(
-    kube, namespace, bao, control_plane, policy, service_account_jwt, start_cert_operator
+    kube, namespace, bao, openbao, control_plane, policy, service_account_jwt, start_cert_operator
 ):
     mount = f"kubernetes-{uuid.uuid4().hex[:6]}"
     bao.sys.enable_auth_method("kubernetes", path=mount)
@@ -114,7 +117,7 @@ def test_kubernetes_auth_with_token_renewal_and_the_chart_policy(
     assert auth_count("login", "error") == failures
 
     # The policy reaches the pki-* mounts and nothing else.
-    client = hvac.Client(url=bao.url)
+    client = hvac.Client(url=openbao.url, verify=str(openbao.ca_file))
     client.auth.kubernetes.login("cert-operator", service_account_jwt.read_text(), mount_point=mount)
     with pytest.raises(hvac.exceptions.Forbidden):
         client.sys.list_mounted_secrets_engines()
@@ -133,3 +136,19 @@ def test_approle_auth(kube, namespace, bao, policy, start_cert_operator, tmp_pat
     secret_id.write_text(bao.write(f"auth/{mount}/role/cert-operator/secret-id")["data"]["secret_id"])
     start_cert_operator(auth=AppRoleAuth(str(role_id), str(secret_id), mount))
     lifecycle(kube, namespace, bao, f"p{uuid.uuid4().hex[:6]}")
+
+
+def test_vault_is_verified_against_the_configured_ca_only(openbao: OpenBaoServer, tmp_path: Path):
+    """cert-operator's client trusts the CA it is given: OpenBao's own lets it in; a CA that did not sign OpenBao's
+    certificate — or none, the system's trust store — refuses the connection before a token is sent."""
+
+    def mounts(ca_cert: str | None) -> object:
+        vault = Vault(openbao.url, TokenAuth(openbao.root_token), ca_cert=ca_cert)
+        return vault.call("list the mounts", lambda client: client.sys.list_mounted_secrets_engines())
+
+    assert openbao.url.startswith("https://")
+    assert "sys/" in mounts(str(openbao.ca_file))["data"]  # type: ignore[index]
+    stranger = LocalPKI(tmp_path / "stranger").ca.cert
+    for ca_cert in (str(stranger), None):
+        with pytest.raises(VaultUnavailable, match="CERTIFICATE_VERIFY_FAILED"):
+            mounts(ca_cert)

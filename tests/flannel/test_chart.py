@@ -32,6 +32,11 @@ def test_chart_lints_and_rejects_bad_values():
     assert bad.returncode != 0
     assert "/workers" in bad.stdout + bad.stderr
     assert "/etcd/endpoint" in bad.stdout + bad.stderr
+    # The network etcd holds every cluster's network: https with a client certificate, or no install at all.
+    plain = helm("lint", str(CHART), "--set=etcd.endpoint=http://etcd:2379", "--set=etcd.tlsSecret=")
+    assert plain.returncode != 0
+    assert "/etcd/endpoint" in plain.stdout + plain.stderr
+    assert "/etcd/tlsSecret" in plain.stdout + plain.stderr
 
 
 def test_chart_passes_flags_the_operator_understands():
@@ -39,6 +44,11 @@ def test_chart_passes_flags_the_operator_understands():
     assert defaults.allocation.vni_max == 9999
     assert defaults.platform.mother.services == [ipaddress.IPv4Network("10.96.0.0/12")]
     assert defaults.platform.pools.flannel == ipaddress.IPv4Network("10.64.0.0/10")
+    assert (defaults.etcd.ca_file, defaults.etcd.cert_file, defaults.etcd.key_file) == (
+        "/etc/etcd-client/ca.crt",
+        "/etc/etcd-client/tls.crt",
+        "/etc/etcd-client/tls.key",
+    )
     values = ["etcd.tlsSecret=etcd-certs", "hosts.nodeSelector=type=kvm", "allocation.vniMin=5"]
     custom = load_settings(
         FlannelSettings, operator_args(render("ops", *values, "platform.mother.pods={10.244.0.0/16,10.245.0.0/16}"))

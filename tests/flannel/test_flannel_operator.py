@@ -1,4 +1,4 @@
-"""flannel-operator against the real control plane (kwok nodes) and a real etcd."""
+"""flannel-operator against the real control plane (kwok nodes) and a real etcd (TLS, client certificates)."""
 
 from __future__ import annotations
 
@@ -9,13 +9,18 @@ import json
 import uuid
 from typing import Any
 
-import etcd3gw
+import pydantic
+import pytest
 
+from flannel_operator.etcd import EtcdUnavailable, NetworkStore
+from flannel_operator.settings import EtcdSettings
 from flannel_operator.spec import FLANNEL_CONFIG
 from kubeception_testenv import ControlPlane, EtcdServer, wait_for
+from kubeception_testenv._pki import LocalPKI
 from operatorkit import CLUSTER_LABEL, KubeClient, get_condition, is_true
 from operatorkit.kinds import CLUSTER_ROLE_BINDING, DAEMON_SET, JOB, NAMESPACE, POD, SECRET
 from tests.conftest import throwaway_namespace
+from tests.flannel.conftest import settings_for
 
 
 def flannel_config(cluster: str, **spec: Any) -> dict[str, Any]:
@@ -33,7 +38,7 @@ def status(kube: KubeClient, name: str) -> dict[str, Any]:
 
 
 def etcd_get(etcd: EtcdServer, key: str) -> Any:
-    values = etcd3gw.client(host="127.0.0.1", port=etcd.client_port).get(key)
+    values = etcd.client().get(key)
     return json.loads(values[0]) if values else None
 
 
@@ -131,7 +136,7 @@ def test_spec_change_rolls_the_daemonset_and_keeps_leases(kube, etcd_server, sta
     st = status(kube, cluster)
     prefix = st["etcdKey"].rsplit("/", 1)[0]
     lease_key = f"{prefix}/subnets/{st['network'].split('/')[0]}-24"
-    etcd = etcd3gw.client(host="127.0.0.1", port=etcd_server.client_port)
+    etcd = etcd_server.client()
     etcd.put(lease_key, '{"PublicIP":"192.0.2.1","BackendType":"vxlan"}')
     generation = kube.get(DAEMON_SET, "flannel", f"flannel-{cluster}")["metadata"]["generation"]
 
@@ -188,7 +193,7 @@ def test_delete_waits_for_vms_cleans_hosts_and_leaves_nothing(kube, etcd_server,
         kube.delete(POD, "vm-master-0", namespace)
         wait_for(lambda: kube.get_or_none(FLANNEL_CONFIG, cluster) is None, timeout=120, message="deletion to finish")
         assert kube.get(POD, "squatter", tenant), "the tenant's pod is not the network's to wait for, nor to touch"
-    etcd = etcd3gw.client(host="127.0.0.1", port=etcd_server.client_port)
+    etcd = etcd_server.client()
     assert etcd.get_prefix(st["etcdKey"].rsplit("/", 1)[0] + "/") == [], "no etcd key left"
     assert kube.get_or_none(CLUSTER_ROLE_BINDING, f"flannel-{cluster}") is None
     wait_for(
@@ -276,25 +281,38 @@ def test_clashing_requests_name_the_other_cluster(kube, start_flannel_operator):
         kube.delete(FLANNEL_CONFIG, name)
 
 
-def test_etcd_with_tls_client_auth(kube, start_flannel_operator, tmp_path):
-    with EtcdServer(tmp_path, tls=True, name="tls-etcd") as etcd:
-        _, settings = start_flannel_operator(etcd=etcd)
-        cluster = unique("tls")
-        kube.create(FLANNEL_CONFIG, flannel_config(cluster))
-        wait_for(lambda: is_true(status(kube, cluster), "HostsReady"), timeout=60, message="ready")
-        st = status(kube, cluster)
-        assert settings.etcd.read_config(st["bridge"]) == {
-            "Network": st["network"],
-            "SubnetLen": 24,
-            "Backend": {"Type": "vxlan", "VNI": st["vni"]},
-        }
-        secret = kube.get(SECRET, "etcd-client", f"flannel-{cluster}")
-        assert sorted(secret["data"]) == ["ca.crt", "tls.crt", "tls.key"]
-        args = kube.get(DAEMON_SET, "flannel", f"flannel-{cluster}")["spec"]["template"]["spec"]["containers"][0][
-            "args"
-        ]
-        assert "--etcd-certfile=/etc/etcd-client/tls.crt" in args
-        assert args[0] == f"--etcd-endpoints={etcd.url}"
-        kube.delete(FLANNEL_CONFIG, cluster)
-        wait_for(lambda: kube.get_or_none(FLANNEL_CONFIG, cluster) is None, timeout=120, message="deleted")
-        assert settings.etcd.keys(st["bridge"]) == []
+def test_etcd_with_tls_client_auth(kube, start_flannel_operator, etcd_server: EtcdServer):
+    """The network etcd serves TLS and wants client certificates: flanneld gets the operator's CA and client pair."""
+    _, shared = start_flannel_operator()
+    cluster = unique("tls")
+    kube.create(FLANNEL_CONFIG, flannel_config(cluster))
+    wait_for(lambda: is_true(status(kube, cluster), "HostsReady"), timeout=60, message="ready")
+    st = status(kube, cluster)
+    assert shared.etcd.read_config(st["bridge"]) == {
+        "Network": st["network"],
+        "SubnetLen": 24,
+        "Backend": {"Type": "vxlan", "VNI": st["vni"]},
+    }
+    secret = kube.get(SECRET, "etcd-client", f"flannel-{cluster}")
+    assert sorted(secret["data"]) == ["ca.crt", "tls.crt", "tls.key"]
+    args = kube.get(DAEMON_SET, "flannel", f"flannel-{cluster}")["spec"]["template"]["spec"]["containers"][0]["args"]
+    assert "--etcd-certfile=/etc/etcd-client/tls.crt" in args
+    assert "--etcd-cafile=/etc/etcd-client/ca.crt" in args
+    assert args[0] == f"--etcd-endpoints={etcd_server.url}"
+    kube.delete(FLANNEL_CONFIG, cluster)
+    wait_for(lambda: kube.get_or_none(FLANNEL_CONFIG, cluster) is None, timeout=120, message="deleted")
+    assert shared.etcd.keys(st["bridge"]) == []
+
+
+def test_the_network_etcd_is_verified_and_admits_only_clients_with_a_certificate(etcd_server: EtcdServer, tmp_path):
+    """The operator's etcd client trusts the CA it is given and nothing else, and etcd refuses a client without a
+    certificate; an https endpoint without a CA is a settings error, not a silent fallback."""
+    trusted = settings_for(etcd_server).etcd
+    assert NetworkStore(trusted).read_claim("br-nobody") is None
+    stranger = LocalPKI(tmp_path / "stranger").ca.cert
+    with pytest.raises(EtcdUnavailable, match="CERTIFICATE_VERIFY_FAILED"):
+        NetworkStore(trusted.model_copy(update={"ca_file": str(stranger)})).read_claim("br-nobody")
+    with pytest.raises(EtcdUnavailable):
+        NetworkStore(trusted.model_copy(update={"cert_file": None, "key_file": None})).read_claim("br-nobody")
+    with pytest.raises(pydantic.ValidationError, match=r"needs --etcd\.ca-file"):
+        EtcdSettings(endpoint=etcd_server.url)

@@ -7,7 +7,6 @@ import functools
 import json
 from typing import TYPE_CHECKING, Any
 
-import etcd3gw
 import pytest
 
 from flannel_operator import key
@@ -110,7 +109,7 @@ def test_an_etcd_network_claimed_by_another_is_never_touched(kube, etcd_server: 
     start_flannel_operator(node_selector="kubeception.io/no-such-host=true")
     cluster = unique("claimed")
     prefix = f"/coreos.com/network/{key.default_bridge(cluster)}"
-    etcd = etcd3gw.client(host="127.0.0.1", port=etcd_server.client_port)
+    etcd = etcd_server.client()
     theirs = {f"{prefix}/owner": foreign_claim("ghost"), f"{prefix}/config": '{"Network":"10.99.0.0/16"}'}
     for path, value in theirs.items():
         etcd.put(path, value)
@@ -135,7 +134,7 @@ def test_an_orphaned_network_is_taken_over_only_on_request(kube, etcd_server: Et
     start_flannel_operator(node_selector="kubeception.io/no-such-host=true")
     cluster = unique("orphan")
     prefix = f"/coreos.com/network/{key.default_bridge(cluster)}"
-    etcd = etcd3gw.client(host="127.0.0.1", port=etcd_server.client_port)
+    etcd = etcd_server.client()
     etcd.put(f"{prefix}/owner", foreign_claim(cluster))  # a previous FlannelConfig of this name, force-deleted
     kube.create(FLANNEL_CONFIG, flannel_config(cluster))
     wait_for(lambda: reason_of(kube, cluster) == "NotOwned", timeout=30, message="refusal")

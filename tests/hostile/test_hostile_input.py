@@ -14,7 +14,6 @@ import uuid
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-import etcd3gw
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -36,6 +35,7 @@ from tests.flannel.conftest import settings_for
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
+    import etcd3gw
     import hvac
 
     from kubeception_testenv import EtcdServer, OpenBaoServer
@@ -153,7 +153,7 @@ def world(
 ) -> Iterator[tuple[Victim, str, list[Operator]]]:
     """Both operators watching only objects labelled for this run (all namespaces, and the cluster scope)."""
     marker = uuid.uuid4().hex[:8]
-    vault = Vault(openbao.url, TokenAuth(openbao.root_token))
+    vault = Vault(openbao.url, TokenAuth(openbao.root_token), ca_cert=str(openbao.ca_file))
     selector = f"{MARK}={marker}"
     common = {"namespace": None, "selector": selector, "reconcile": {"backoff_base": 0.05, "backoff_cap": 2}}
     operators = [
@@ -279,7 +279,7 @@ def check_untouched(kube, bao, etcd, victim, before, operators, panics_before) -
 
 def test_hostile_certconfigs_and_caconfigs(kube, bao, etcd_server, world):
     victim, tenant, operators = world
-    etcd = etcd3gw.client(host="127.0.0.1", port=etcd_server.client_port)
+    etcd = etcd_server.client()
     before, panics_before = snapshot(kube, bao, etcd, victim), panics()
     tenant_cluster = f"tenant{uuid.uuid4().hex[:4]}"
     marker = kube.get(CA_CONFIG, "ca", victim.namespace)["metadata"]["labels"][MARK]
@@ -325,7 +325,7 @@ def test_hostile_certconfigs_and_caconfigs(kube, bao, etcd_server, world):
 
 def test_hostile_flannelconfigs(kube, bao, etcd_server, world):
     victim, _, operators = world
-    etcd = etcd3gw.client(host="127.0.0.1", port=etcd_server.client_port)
+    etcd = etcd_server.client()
     before, panics_before = snapshot(kube, bao, etcd, victim), panics()
     marker = kube.get(FLANNEL_CONFIG, victim.cluster)["metadata"]["labels"][MARK]
     outcomes: list[str] = []

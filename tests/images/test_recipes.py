@@ -10,7 +10,7 @@ import yaml
 
 from flannel_operator.settings import ImageSettings
 from kubeception_testenv._binaries import find_binary
-from kubeception_testenv.images import recipes, version
+from kubeception_testenv.images import RECIPES, recipes, version
 from kvm_operator.settings import KVMSettings
 from tests.charts import render_chart
 
@@ -40,8 +40,10 @@ def test_every_recipe_is_small_and_unprivileged_where_it_can_be():
     by_name = {recipe.short: recipe for recipe in recipes()}
     images = {"operators", "pause", "flannel", "tools", "coredns", "etcd-v3.6.16"}
     images |= {"kubernetes-v1.36.3", "kubernetes-v1.36.1", "node-v1.36.3", "node-v1.36.1", "busybox", "vm"}
+    images |= {"kube-network-policies"}
     assert set(by_name) == images
     assert by_name["coredns"].debian == [], "CoreDNS is a static binary and nothing else"
+    assert by_name["kube-network-policies"].debian == [], "kube-network-policies is a static binary and nothing else"
     assert by_name["operators"].user == 65532, "operators run as a non-root user"
     assert "gcc" not in " ".join(by_name["operators"].debian), "no compilers"
     assert by_name["busybox"].debian == ["busybox-static"]
@@ -81,3 +83,18 @@ def test_a_worker_node_image_for_every_supported_version_with_its_kubelet():
         (kubelet,) = (binary for binary, path in recipe.binaries.items() if path == "/usr/local/bin/kubelet")
         reported = subprocess.run([find_binary(kubelet), "--version"], capture_output=True, text=True, check=True)
         assert reported.stdout.split()[-1] == tag, (kubelet, reported.stdout)
+
+
+def test_the_network_policy_image_is_upstreams_release_with_our_patch_and_nothing_else():
+    """images/kube-network-policies builds the release its go.mod names, with our patch applied at build time: the
+    binary the image packs has the patch's function, and no copy of upstream's source is kept here."""
+    folder = RECIPES / "kube-network-policies"
+    (recipe,) = (recipe for recipe in recipes() if recipe.short == "kube-network-policies")
+    assert recipe.binaries == {"kube-network-policies": "/bin/kube-network-policies"}
+    required = (folder / "go.mod").read_text()
+    assert "\ntool sigs.k8s.io/kube-network-policies/cmd\n" in required
+    assert "\tsigs.k8s.io/kube-network-policies v0.8.0 " in required
+    patch = (folder / "nfqueue-xt-target.patch").read_text()
+    assert patch.startswith("kubeception's patch to sigs.k8s.io/kube-network-policies v0.8.0"), "says what and why"
+    assert sorted(path.name for path in folder.iterdir()) == ["go.mod", "go.sum", "nfqueue-xt-target.patch"]
+    assert b"networkpolicy.xtQueue" in find_binary("kube-network-policies").read_bytes(), "built without the patch"

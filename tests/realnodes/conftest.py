@@ -41,11 +41,12 @@ def real_namespace(real_kube: KubeClient) -> Iterator[str]:
 def side_servers(
     real_plane: ControlPlane, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[tuple[OpenBaoServer, EtcdServer]]:
-    """OpenBao and the network etcd on the host's address on the nodes' bridge, where pods reach them."""
+    """OpenBao and the network etcd on the host's address on the nodes' bridge, where pods reach them; both serve
+    TLS, and etcd admits only clients with a certificate (what the platform runs with)."""
     workdir = tmp_path_factory.mktemp("platform")
     with (
-        OpenBaoServer(workdir / "openbao", host=real_plane.host) as openbao,
-        EtcdServer(workdir / "etcd", name="flannel-etcd", host=real_plane.host) as etcd,
+        OpenBaoServer(workdir / "openbao", host=real_plane.host, tls=True) as openbao,
+        EtcdServer(workdir / "etcd", name="flannel-etcd", host=real_plane.host, tls=True) as etcd,
     ):
         yield openbao, etcd
 

@@ -1,8 +1,9 @@
 """kvm-operator as its chart deploys it, beside cert-, flannel- and ingress-operator, on a real node: a KVMConfig
 gives a guest cluster whose control plane runs in pods from the kubernetes image (etcd, kube-apiserver,
 kube-controller-manager, kube-scheduler) and whose API answers through the HAProxy pod by SNI with the kubeconfig
-Secret the operator wrote; another guest's admin certificate is refused; a 3-replica control plane upgrades from
-the previous patch release while a client keeps asking, and deletion leaves nothing."""
+Secret the operator wrote; its NetworkPolicies hold (etcd admits its API server and no other pod); another guest's
+admin certificate is refused; a 3-replica control plane upgrades from the previous patch release while a client
+keeps asking, and deletion leaves nothing."""
 
 from __future__ import annotations
 
@@ -20,11 +21,14 @@ import yaml
 from ingress_operator.spec import INGRESS_CONFIG
 from kubeception_testenv import wait_for
 from kvm_operator import key
+from kvm_operator.resources.apiserver import PORT as API_PORT
+from kvm_operator.resources.etcd import CLIENT_PORT as ETCD_CLIENT_PORT
 from kvm_operator.spec import KVM_CONFIG
 from operatorkit import is_true
 from operatorkit.kinds import DEPLOYMENT, NAMESPACE, POD, SECRET, STATEFUL_SET
 from tests.ingress.conftest import kubectl
 from tests.kvm.conftest import kvm_config, status
+from tests.realnodes.test_node import PYTHON_IMAGE, connects, pod, running
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -85,6 +89,23 @@ class GuestAccess:
         ):
             tls.sendall(f"GET {path} HTTP/1.1\r\nHost: {self.hostname}\r\nConnection: close\r\n\r\n".encode())
             return int(tls.recv(64).decode(errors="replace").split()[1])
+
+
+def pod_ip(kube: KubeClient, cluster: str, component: str) -> str:
+    selector = ",".join(f"{label}={value}" for label, value in key.selector(cluster, component).items())
+    (found,) = kube.list(POD, cluster, label_selector=selector)["items"][:1]
+    return str(found["status"]["podIP"])
+
+
+def probe_pod(name: str, namespace: str) -> dict[str, Any]:
+    """A pod that sleeps (python3 for exec), fit for a namespace enforcing the restricted pod security standard."""
+    manifest: dict[str, Any] = pod(name, namespace, PYTHON_IMAGE, ["sleep", "3600"])
+    manifest["spec"]["securityContext"] = {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}}
+    manifest["spec"]["containers"][0]["securityContext"] = {
+        "allowPrivilegeEscalation": False,
+        "capabilities": {"drop": ["ALL"]},
+    }
+    return manifest
 
 
 def answering(access: GuestAccess) -> bool:
@@ -166,6 +187,14 @@ def test_kvmconfigs_give_guest_apis_through_haproxy_and_an_upgrade_drops_no_requ
     made = kubectl(a.kubeconfig, "create", "namespace", "only-in-the-guest")
     assert made.returncode == 0, made.stderr
     assert real_kube.get_or_none(NAMESPACE, "only-in-the-guest") is None
+    # Its NetworkPolicies hold (kube-network-policies on the node): etcd admits the API server — which just answered
+    # from it — and no other pod, not even one in the control plane's own namespace; the API server admits anyone.
+    etcd_ip, api_ip = (pod_ip(real_kube, small, component) for component in (key.ETCD, key.APISERVER))
+    real_kube.create(POD, probe_pod("probe", small))
+    running(real_kube, "probe", small)
+    assert connects(real_plane, small, "probe", api_ip, API_PORT)
+    assert not connects(real_plane, small, "probe", etcd_ip, ETCD_CLIENT_PORT)
+    real_kube.delete(POD, "probe", small)
 
     wait_ready(real_kube, ha, namespace, timeout=300)
     b = GuestAccess(real_kube, ha, namespace, haproxy, tmp_path)

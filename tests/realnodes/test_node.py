@@ -1,6 +1,7 @@
 """A real node of the local mother cluster: pods run from the project's images, logs, exec and port-forward reach
-the kubelet, Services route through kube-proxy, a crashed kubelet makes the node NotReady and a restarted one
-Ready again, and nothing a pod sends leaves the nodes' network."""
+the kubelet, Services route through kube-proxy, NetworkPolicies are enforced (kube-network-policies), a crashed
+kubelet makes the node NotReady and a restarted one Ready again, and nothing a pod sends leaves the nodes'
+network."""
 
 from __future__ import annotations
 
@@ -13,11 +14,12 @@ import uuid
 from typing import TYPE_CHECKING, Any
 
 from kubeception_testenv import find_binary, wait_for
+from kubeception_testenv.controlplane import network_policy_rules
 from kubeception_testenv.images import version
 from kubeception_testenv.network import NODE_NETWORKS, free_subnet, run
 from kubeception_testenv.nodes import REAL_NODE_LABEL
 from operatorkit import is_true
-from operatorkit.kinds import NODE, POD, SERVICE
+from operatorkit.kinds import NETWORK_POLICY, NODE, POD, SERVICE
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -121,6 +123,54 @@ def test_port_forward_reaches_a_pod(real_plane, real_kube, real_namespace):
     finally:
         forward.terminate()
         forward.wait(10)
+
+
+def connects(plane: ControlPlane, namespace: str, pod_name: str, address: str, port: int) -> bool:
+    """Whether a TCP connection from the pod to ``address:port`` is accepted within 3 s."""
+    code = f"import socket; socket.create_connection(({address!r}, {port}), timeout=3).close()"
+    result = python_in(plane, namespace, pod_name, code)
+    assert result.returncode == 0 or "timed out" in result.stderr, result.stderr  # refused or unreachable: a bug
+    return result.returncode == 0
+
+
+def network_policy(name: str, namespace: str, ingress: list[dict[str, Any]]) -> dict[str, Any]:
+    return {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "NetworkPolicy",
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": {"podSelector": {"matchLabels": {"app": "web"}}, "policyTypes": ["Ingress"], "ingress": ingress},
+    }
+
+
+def test_network_policies_are_enforced_between_pods(real_plane, real_kube, real_namespace):
+    """kube-network-policies (our patched build) on the node: a policy admitting nothing cuts both clients off,
+    one admitting pods labelled ``role=friend`` on the server's port lets that client in again, not the other."""
+    assert "queue" in network_policy_rules(real_plane.real_node("real-node-0").address.netns)
+    real_kube.create(POD, web_server("web", real_namespace, labels={"app": "web"}))
+    real_kube.create(POD, pod("friend", real_namespace, PYTHON_IMAGE, ["sleep", "3600"], labels={"role": "friend"}))
+    real_kube.create(POD, pod("stranger", real_namespace, PYTHON_IMAGE, ["sleep", "3600"]))
+    web = running(real_kube, "web", real_namespace)["status"]["podIP"]
+    running(real_kube, "friend", real_namespace)
+    running(real_kube, "stranger", real_namespace)
+    assert connects(real_plane, real_namespace, "friend", web, 8000)
+    assert connects(real_plane, real_namespace, "stranger", web, 8000)
+
+    real_kube.create(NETWORK_POLICY, network_policy("deny-all", real_namespace, []))
+    wait_for(
+        lambda: not connects(real_plane, real_namespace, "stranger", web, 8000),
+        timeout=30,
+        message="the policy admitting nothing to be enforced",
+    )
+    assert not connects(real_plane, real_namespace, "friend", web, 8000)
+
+    friends = [{"from": [{"podSelector": {"matchLabels": {"role": "friend"}}}], "ports": [{"port": 8000}]}]
+    real_kube.create(NETWORK_POLICY, network_policy("friends", real_namespace, friends))
+    wait_for(
+        lambda: connects(real_plane, real_namespace, "friend", web, 8000),
+        timeout=30,
+        message="the policy admitting role=friend to be enforced",
+    )
+    assert not connects(real_plane, real_namespace, "stranger", web, 8000)
 
 
 def test_a_killed_kubelet_makes_the_node_not_ready_and_a_restarted_one_ready(real_plane, real_kube, real_namespace):

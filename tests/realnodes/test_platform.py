@@ -12,8 +12,6 @@ import re
 import uuid
 from typing import Any
 
-import etcd3gw
-import hvac
 from cryptography.hazmat.primitives.serialization import Encoding
 
 from cert_operator.spec import CA_CONFIG, CERT_CONFIG
@@ -81,7 +79,7 @@ def test_cert_operator_issues_after_logging_in_with_its_pods_token(platform, rea
 
     leaf, ca, _ = secret_cert(real_kube, "api", real_namespace)
     leaf.verify_directly_issued_by(ca)
-    bao = hvac.Client(url=platform.vault_url, token=platform.vault_token)
+    bao = platform.vault()
     served = bao.secrets.pki.read_ca_certificate(mount_point=f"pki-{cluster}")
     assert served.strip() == ca.public_bytes(Encoding.PEM).decode().strip()
     logins = [
@@ -128,7 +126,7 @@ def test_a_guest_network_comes_up_on_the_real_node_and_goes_without_a_trace(
 
     # flanneld leased the node a subnet of the cluster's network, announcing the node's own address ...
     network_etcd = side_servers[1]
-    etcd = etcd3gw.client(host=network_etcd.host, port=network_etcd.client_port)
+    etcd = network_etcd.client()
     prefix = st["etcdKey"].rsplit("/", 1)[0]
     leases = {key["key"].decode(): json.loads(value) for value, key in etcd.get_prefix(f"{prefix}/subnets/")}
     assert len(leases) == 1

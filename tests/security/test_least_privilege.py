@@ -289,7 +289,7 @@ def cert_sa(audited: ControlPlane, admin: KubeClient, release: str, tmp_path_fac
 
 def test_cert_operator_uses_every_grant_and_is_denied_nothing(audited, admin, release, cert_sa, openbao: OpenBaoServer):
     manifest, client = cert_sa
-    vault = Vault(openbao.url, TokenAuth(openbao.root_token))
+    vault = Vault(openbao.url, TokenAuth(openbao.root_token), ca_cert=str(openbao.ca_file))
     settings = in_process_settings(
         leader_election={"enabled": True, "namespace": release, "id": "cert-operator-leader"}
     )
@@ -521,7 +521,7 @@ def test_kvm_operator_uses_every_grant_and_is_denied_nothing(
     audited, admin, release, kvm_sa, openbao: OpenBaoServer, tmp_path
 ):
     manifest, client = kvm_sa
-    vault = Vault(openbao.url, TokenAuth(openbao.root_token))
+    vault = Vault(openbao.url, TokenAuth(openbao.root_token), ca_cert=str(openbao.ca_file))
     certs = Operator([ca_controller(vault), cert_controller(vault, 1)], in_process_settings(), client=admin)
     guest_port = free_port()
     settings = in_process_settings(
@@ -716,7 +716,7 @@ def test_aws_operator_uses_every_grant_and_is_denied_nothing(
     manifest, client = aws_sa
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    vault = Vault(openbao.url, TokenAuth(openbao.root_token))
+    vault = Vault(openbao.url, TokenAuth(openbao.root_token), ca_cert=str(openbao.ca_file))
     certs = Operator([ca_controller(vault), cert_controller(vault, 1)], in_process_settings(), client=admin)
     settings = aws_settings(
         moto_server.url, leader_election={"enabled": True, "namespace": release, "id": "aws-operator"}

@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 
 
 def test_openbao_pki_issues_a_certificate(openbao: OpenBaoServer):
-    vault = hvac.Client(url=openbao.url, token=openbao.root_token)
+    vault = openbao.hvac_client()
     assert vault.is_authenticated()
     vault.sys.enable_secrets_engine("pki", path="pki-testenv", config={"max_lease_ttl": "24h"})
     root = vault.secrets.pki.generate_root(
@@ -64,16 +64,20 @@ CFN_TEMPLATE = textwrap.dedent("""
 
 
 def test_persistent_openbao_keeps_its_data_across_a_restart(testenv_workdir: Path):
-    """What the demo relies on: a CA in OpenBao survives `make down` / `make demo`, like the cluster does."""
-    with OpenBaoServer(testenv_workdir, persistent=True) as server:
-        client = hvac.Client(url=server.url, token=server.root_token)
+    """What the demo relies on: a CA in OpenBao survives `make down` / `make demo`, like the cluster does — and so
+    does the CA of OpenBao's own serving certificate (HTTPS, as the demo runs it), which cert-operator trusts."""
+    with OpenBaoServer(testenv_workdir, persistent=True, tls=True) as server:
+        assert server.url.startswith("https://")
+        served_by = server.ca_file.read_bytes() if server.ca_file else b""
+        client = server.hvac_client()
         client.sys.enable_secrets_engine("pki", path="pki-keep")
         client.secrets.pki.generate_root("internal", "keep CA", mount_point="pki-keep")
         ca = client.read("pki-keep/issuer/default")["data"]["certificate"]
     assert (testenv_workdir / "init.json").stat().st_mode & 0o077 == 0, "the unseal key is the owner's alone"
-    with OpenBaoServer(testenv_workdir, persistent=True) as server:
-        client = hvac.Client(url=server.url, token=server.root_token)
-        assert client.read("pki-keep/issuer/default")["data"]["certificate"] == ca
+    with OpenBaoServer(testenv_workdir, persistent=True, tls=True) as server:
+        assert server.ca_file is not None
+        assert server.ca_file.read_bytes() == served_by
+        assert server.hvac_client().read("pki-keep/issuer/default")["data"]["certificate"] == ca
 
 
 def test_moto_cloudformation_stack_with_vpc_and_subnet(moto_server: MotoServer):
@@ -90,7 +94,7 @@ def test_moto_cloudformation_stack_with_vpc_and_subnet(moto_server: MotoServer):
 
 
 def test_etcd_put_get_delete(etcd_server: EtcdServer):
-    etcd = etcd3gw.client(host="127.0.0.1", port=etcd_server.client_port)
+    etcd = etcd_server.client()
     assert etcd.put("/coreos.com/network/br-test/config", '{"Network": "10.1.0.0/16"}')
     assert etcd.get("/coreos.com/network/br-test/config") == [b'{"Network": "10.1.0.0/16"}']
     assert etcd.delete("/coreos.com/network/br-test/config")

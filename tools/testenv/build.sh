@@ -2,7 +2,8 @@
 # Build the test-environment binaries into a cache outside the clone: etcd, kube-apiserver,
 # kube-controller-manager, kube-scheduler, kubelet, kube-proxy (Kubernetes; and the previous patch release's
 # control plane), containerd, its runc shim and ctr, kwok, helm, CoreDNS (the local mother's cluster DNS),
-# Ignition's validator, and the Go programs of the project's images (pause, flanneld, the worker VMs' nodeinit).
+# Ignition's validator, and the Go programs of the project's images (pause, flanneld, the worker VMs' nodeinit,
+# kube-network-policies).
 # Each Go module is built once per content hash of its go.mod + go.sum (and its own sources), so a second run (or
 # a second clone) costs nothing.
 # Prints the bin directory that holds all binaries.
@@ -63,4 +64,17 @@ ln -sfn "$(readlink "$bin/validate")" "$bin/ignition-validate" && rm "$bin/valid
 flannel=$(modversion "$root/images/flannel" github.com/flannel-io/flannel)
 build_module flannel "$root/images/flannel" "-X github.com/flannel-io/flannel/pkg/version.Version=$flannel" \
   github.com/flannel-io/flannel
+# kube-network-policies (NetworkPolicy on the local mother's real nodes) with a patch of ours, its reasons in the
+# file: the module the Go proxy serves is copied to a scratch directory, patched there and built through a replace
+# to that copy (the build's key covers the patched sources).
+knp=$root/images/kube-network-policies
+knp_work=$cache/testenv/kube-network-policies.src
+knp_module=sigs.k8s.io/kube-network-policies@$(modversion "$knp" sigs.k8s.io/kube-network-policies)
+knp_source=$(cd "$knp" && go mod download -json "$knp_module" | sed -n 's/^\t"Dir": "\(.*\)",$/\1/p')
+rm -rf "$knp_work" && mkdir -p "$knp_work" && cp "$knp/go.mod" "$knp/go.sum" "$knp_work/"
+cp -r "$knp_source" "$knp_work/upstream" && chmod -R u+w "$knp_work/upstream"
+patch -d "$knp_work/upstream" -p1 --quiet --no-backup-if-mismatch < "$knp/nfqueue-xt-target.patch"
+(cd "$knp_work" && go mod edit -replace sigs.k8s.io/kube-network-policies=./upstream)
+CGO_ENABLED=0 build_module kube-network-policies "$knp_work" "" sigs.k8s.io/kube-network-policies/cmd
+ln -sfn "$(readlink "$bin/cmd")" "$bin/kube-network-policies" && rm "$bin/cmd" && rm -rf "$knp_work"
 echo "$bin"

@@ -52,9 +52,12 @@ class Vault:
     def __init__(self, address: str, auth: VaultAuth, *, ca_cert: str | None = None, timeout: float = 10) -> None:
         session = requests.Session()
         session.trust_env = False  # REQUESTS_CA_BUNDLE would override verify
+        # On the session, not only hvac's verify=: hvac takes a session's own verify (True, the system's trust store,
+        # on a new session) over the one it is given.
+        session.verify = ca_cert or True
         self.address = address
         self._auth = auth
-        self._client = hvac.Client(url=address, session=session, timeout=timeout, verify=ca_cert or True)
+        self._client = hvac.Client(url=address, session=session, timeout=timeout, verify=session.verify)
         self._lock = threading.Lock()
         self._login: Login | None = None
         self._renew_at: float | None = None

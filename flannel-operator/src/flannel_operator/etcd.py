@@ -67,7 +67,9 @@ class NetworkStore:
         try:
             return operation(*args)
         except (Etcd3Exception, requests.RequestException) as exc:
-            raise EtcdUnavailable(f"etcd {self.settings.endpoint}: {exc}") from exc
+            # etcd3gw keeps the reason (a refused connection, a certificate that does not verify) in detail_text.
+            detail = getattr(exc, "detail_text", None) or str(exc) or type(exc).__name__
+            raise EtcdUnavailable(f"etcd {self.settings.endpoint}: {detail}") from exc
 
     def read_claim(self, bridge: str) -> str | None:
         """The owner recorded for the network on ``bridge``, or None."""

@@ -21,9 +21,18 @@ class EtcdSettings(_Group):
     prefix: str = pydantic.Field(default="/coreos.com/network", pattern=r"^/[A-Za-z0-9_./-]*$", max_length=200)
     """Base of the per-cluster prefixes (flannel's default)."""
     ca_file: str | None = None
-    """CA bundle of etcd's serving certificate (with cert-file and key-file: TLS client auth)."""
+    """etcd's CA (required with https: etcd's certificates come from a CA of its own, never from a public one)."""
     cert_file: str | None = None
+    """The client certificate the operator and every host's flanneld present (etcd --client-cert-auth)."""
     key_file: str | None = None
+
+    @pydantic.model_validator(mode="after")
+    def _tls(self) -> EtcdSettings:
+        if self.endpoint.startswith("https://") and not self.ca_file:
+            raise ValueError("an https etcd endpoint needs --etcd.ca-file (etcd's CA) to verify the server")
+        if bool(self.cert_file) != bool(self.key_file):
+            raise ValueError("--etcd.cert-file and --etcd.key-file go together")
+        return self
 
 
 class AllocationSettings(_Group):

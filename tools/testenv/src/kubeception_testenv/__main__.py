@@ -42,10 +42,11 @@ def _serve(state: Path, nodes: int, real_nodes: int) -> int:
         keep_pki=True,
     )  # fmt: skip
     side = (
-        # OpenBao keeps its data across down/up, like the cluster; it and the etcd listen where pods reach them.
-        OpenBaoServer(state / "openbao", persistent=True, host=plane.host),
+        # OpenBao keeps its data across down/up, like the cluster; it and the etcd listen where pods reach them,
+        # over TLS with CAs kept in the state (the etcd admits only clients with a certificate).
+        OpenBaoServer(state / "openbao", persistent=True, host=plane.host, tls=True),
         MotoServer(state / "moto", host=plane.host),
-        EtcdServer(state / "flannel-etcd", name="flannel-etcd", host=plane.host),
+        EtcdServer(state / "flannel-etcd", name="flannel-etcd", host=plane.host, tls=True, keep_pki=True),
     )
     try:
         plane.start()
@@ -62,6 +63,14 @@ def _serve(state: Path, nodes: int, real_nodes: int) -> int:
             "AWS_DEFAULT_REGION": "eu-central-1",
             "KUBECEPTION_ETCD_ENDPOINT": etcd.url,
         }
+        if openbao.ca_file is not None:
+            env["VAULT_CACERT"] = str(openbao.ca_file)
+        if etcd.ca_file is not None and etcd.client_cert is not None:  # etcdctl's variables
+            env |= {
+                "ETCDCTL_CACERT": str(etcd.ca_file),
+                "ETCDCTL_CERT": str(etcd.client_cert.cert),
+                "ETCDCTL_KEY": str(etcd.client_cert.key),
+            }
         platform = Platform.on(plane, openbao, etcd, aws_url=moto.url)
         env[PLATFORM_ENV] = json.dumps(platform.platform_values())  # what operators run by hand read
         (state / "platform.json").write_text(json.dumps(dataclasses.asdict(platform), default=str))

@@ -5,6 +5,7 @@ kwok with fake Ready nodes, all on loopback with a fresh PKI.
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import json
 import logging
@@ -25,7 +26,7 @@ from kubeception_testenv._pki import KeyPair, LocalPKI
 from kubeception_testenv._ports import free_port, sticky_port
 from kubeception_testenv._process import Server, StartStop, wait_for
 from kubeception_testenv.images import version
-from kubeception_testenv.network import NodeNetwork
+from kubeception_testenv.network import NodeNetwork, run
 from kubeception_testenv.nodes import CLUSTER_DNS, REAL_NODE_LABEL, RealNode
 from kubeception_testenv.servers import EtcdServer
 
@@ -45,6 +46,8 @@ SERVICE_IP = "10.96.0.1"
 KWOK_NODE_ANNOTATION = "kwok.x-k8s.io/node"
 UNCACHED_RESOURCE = "relists.testenv.kubeception.io"
 DNS_IMAGE = "ghcr.io/kubeception/coredns"
+NETWORK_POLICY_IMAGE = "ghcr.io/kubeception/kube-network-policies"
+NETWORK_POLICY_TABLE = "kube-network-policies"  # its nftables table (inet), in each real node's network namespace
 
 # The controllers the platform relies on; the rest (node lifecycle, IPAM, cloud, ...) make no sense on kwok.
 CONTROLLERS = (
@@ -282,6 +285,12 @@ class Kwok(Server):
         return http_status(f"http://127.0.0.1:{self.port}/healthz") == 200
 
 
+def network_policy_rules(netns: str) -> str:
+    """kube-network-policies' nftables table in a node's network namespace, as ``nft`` lists it ("" if none)."""
+    listed = run("nft", "list", "table", "inet", NETWORK_POLICY_TABLE, netns=netns, check=False)
+    return listed.stdout if listed.returncode == 0 else ""
+
+
 def real_node(address: NodeAddress) -> dict[str, Any]:
     """A real node's Node object, created before its kubelet registers: its pod CIDR is the harness's choice, so
     the node's CNI configuration and the host's routes are known before anything runs."""
@@ -332,7 +341,8 @@ class ControlPlane(StartStop):
     ``nodes`` kwok nodes (fake, Ready, for scale) and ``real_nodes`` real ones (kubelet + containerd +
     kube-proxy, each in a network namespace of its own, running ``images``). With real nodes the API server
     listens on the host's address on the nodes' bridge instead of loopback, so the nodes and their pods reach it,
-    and when ``images`` hold the coredns image the cluster has its DNS (``addons/cluster-dns.yaml``).
+    and when ``images`` hold the coredns image the cluster has its DNS (``addons/cluster-dns.yaml``), when they
+    hold the kube-network-policies image its NetworkPolicies are enforced (``addons/network-policies.yaml``).
     ``keep_pki`` keeps the CA and service-account key found in ``workdir`` (the demo's cluster survives restarts);
     ``pods_per_node`` is the kwok nodes' pod capacity (a kubelet's default 110; more for scale benchmarks).
     """
@@ -382,6 +392,7 @@ class ControlPlane(StartStop):
             else []
         )
         self.cluster_dns = next((path for path in images if path.name.startswith("coredns-")), None)
+        self.network_policies = next((path for path in images if path.name.startswith("kube-network-policies-")), None)
         self.startup_seconds = 0.0
 
     @property
@@ -419,6 +430,8 @@ class ControlPlane(StartStop):
             self._start_real_nodes()
             self.wait_nodes_ready()
             wait_for(self._default_service_account, timeout=30, message="the default ServiceAccount")
+            if self.real_nodes and self.network_policies is not None:
+                self._install_network_policies()
             if self.real_nodes and self.cluster_dns is not None:
                 self._install_cluster_dns()
         except BaseException:
@@ -568,6 +581,21 @@ class ControlPlane(StartStop):
         image = f"{DNS_IMAGE}:{version()}"
         self.kubectl("apply", "-f", "-", input=manifest.substitute(image=image, dns_ip=CLUSTER_DNS))
         self.kubectl("rollout", "status", "deployment/coredns", "-n", "kube-system", f"--timeout={timeout:.0f}s")
+
+    def _install_network_policies(self, timeout: float = 60) -> None:
+        """kube-network-policies on every real node; returns once each node's netfilter has its table (policies are
+        enforced from then on)."""
+        manifest = string.Template((Path(__file__).parent / "addons" / "network-policies.yaml").read_text())
+        self.kubectl("apply", "-f", "-", input=manifest.substitute(image=f"{NETWORK_POLICY_IMAGE}:{version()}"))
+        self.kubectl(
+            "rollout", "status", "daemonset/kube-network-policies", "-n", "kube-system", f"--timeout={timeout:.0f}s"
+        )
+        for node in self.real_nodes:
+            wait_for(
+                functools.partial(network_policy_rules, node.address.netns),
+                timeout=timeout,
+                message=f"kube-network-policies' nftables table on {node.name}",
+            )
 
     def _default_service_account(self) -> bool:
         accounts = self.apiserver.request_json("/api/v1/namespaces/default/serviceaccounts")["items"]

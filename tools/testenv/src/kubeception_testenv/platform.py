@@ -4,7 +4,8 @@ OpenBao with Kubernetes auth from its pod's ServiceAccount token, flannel-operat
 
 The demo (``python -m kubeception_testenv install``) and the real-node tests both use :class:`Platform`; the side
 servers it points the operators at listen on the host's address on the nodes' bridge (``ControlPlane.host``),
-where pods reach them.
+where pods reach them — OpenBao over HTTPS, the network etcd over HTTPS with client certificates — and the
+operators verify each against its CA (Secrets ``vault-ca`` and ``flannel-etcd-client``).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import dataclasses
 import json
 import subprocess
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import hvac
@@ -25,7 +27,6 @@ from kubeception_testenv.nodes import REAL_NODE_LABEL
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
-    from pathlib import Path
 
     from kubeception_testenv.controlplane import ControlPlane
     from kubeception_testenv.servers import EtcdServer, OpenBaoServer
@@ -39,6 +40,8 @@ OPERATORS = ("cert-operator", "flannel-operator", "ingress-operator", "kvm-opera
 AWS_REGION = "eu-central-1"
 AWS_AMI = "ami-12c6146b"  # one of moto's images: the local "AWS" boots nothing
 BASE_DOMAIN = "kubeception.test"  # guest API hostnames: api.<cluster>.<base domain>
+VAULT_CA_SECRET = "vault-ca"  # cert-operator's vault.caSecret: OpenBao's CA
+ETCD_CLIENT_SECRET = "flannel-etcd-client"  # flannel-operator's etcd.tlsSecret (its default)
 
 
 class InstallError(RuntimeError):
@@ -66,12 +69,22 @@ class Platform:
     mother: dict[str, list[str]] = dataclasses.field(
         default_factory=dict
     )  # its own networks (ControlPlane.platform_plan)
+    vault_ca: str = ""  # OpenBao's CA (a file): what cert-operator verifies it with; empty: the image's trust store
+    etcd_ca: str = ""  # the network etcd's CA and a client certificate (files), for flannel-operator and flanneld
+    etcd_cert: str = ""
+    etcd_key: str = ""
 
     @classmethod
     def on(cls, plane: ControlPlane, openbao: OpenBaoServer, etcd: EtcdServer, **options: Any) -> Platform:
         if plane.real_nodes and "ingress_address" not in options:
             options["ingress_address"] = str(plane.real_nodes[0].address.ip)
         options.setdefault("mother", plane.platform_plan()["mother"])
+        if openbao.ca_file is not None:
+            options.setdefault("vault_ca", str(openbao.ca_file))
+        if etcd.ca_file is not None and etcd.client_cert is not None:
+            options.setdefault("etcd_ca", str(etcd.ca_file))
+            options.setdefault("etcd_cert", str(etcd.client_cert.cert))
+            options.setdefault("etcd_key", str(etcd.client_cert.key))
         return cls(
             kubeconfig=plane.kubeconfig,
             api_url=plane.url,
@@ -86,6 +99,7 @@ class Platform:
         """CRDs, Vault's side of cert-operator's login, every chart; returns once every operator pod is Ready."""
         self.apply_crds()
         self.configure_vault()
+        self.tls_secrets()
         self.helm_install("cert-operator", self.cert_operator_values())
         self.helm_install("flannel-operator", self.flannel_operator_values())
         self.helm_install("ingress-operator", self.ingress_operator_values())
@@ -104,7 +118,7 @@ class Platform:
     def configure_vault(self) -> None:
         """What NOTES.txt asks of a Vault administrator: the chart's policy, Kubernetes auth bound to the chart's
         ServiceAccount. Vault reviews each login token with the token itself (``tokenReviewer`` in the chart)."""
-        bao = hvac.Client(url=self.vault_url, token=self.vault_token)
+        bao = self.vault()
         bao.sys.create_or_update_policy(VAULT_POLICY, (CHARTS / "cert-operator/files/vault-policy.hcl").read_text())
         if f"{VAULT_AUTH_MOUNT}/" not in bao.sys.list_auth_methods()["data"]:
             bao.sys.enable_auth_method("kubernetes", path=VAULT_AUTH_MOUNT)
@@ -131,21 +145,36 @@ class Platform:
     def aws_base_domain(self) -> str:
         return f"aws.{self.base_domain}"
 
+    def vault(self) -> hvac.Client:
+        """A root-token client for OpenBao, verifying it against its CA."""
+        return hvac.Client(url=self.vault_url, token=self.vault_token, verify=self.vault_ca or True)
+
+    def tls_secrets(self) -> None:
+        """What the operators verify their servers with (and flannel's client certificate), as Secrets in the
+        platform's namespace: OpenBao's CA for cert-operator, the network etcd's CA and client pair for
+        flannel-operator (which hands them on to each cluster's flanneld)."""
+        secrets = []
+        if self.vault_ca:
+            secrets.append(_secret(VAULT_CA_SECRET, self.namespace, {"ca.crt": self.vault_ca}))
+        if self.etcd_ca:
+            files = {"ca.crt": self.etcd_ca, "tls.crt": self.etcd_cert, "tls.key": self.etcd_key}
+            secrets.append(_secret(ETCD_CLIENT_SECRET, self.namespace, files))
+        self._apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": self.namespace}}, *secrets)
+
     def cert_operator_values(self) -> dict[str, object]:
-        return {
-            "replicas": self.replicas,
-            "vault": {
-                "address": self.vault_url,
-                "auth": {"method": "kubernetes", "role": "cert-operator", "tokenReviewer": True},
-            },
-            "nodeSelector": {REAL_NODE_LABEL: "real"},
+        vault: dict[str, object] = {
+            "address": self.vault_url,
+            "auth": {"method": "kubernetes", "role": "cert-operator", "tokenReviewer": True},
         }
+        if self.vault_ca:
+            vault["caSecret"] = VAULT_CA_SECRET
+        return {"replicas": self.replicas, "vault": vault, "nodeSelector": {REAL_NODE_LABEL: "real"}}
 
     def flannel_operator_values(self) -> dict[str, object]:
         return {
             "replicas": self.replicas,
             "platform": self.platform_values(),
-            "etcd": {"endpoint": self.etcd_url},
+            "etcd": {"endpoint": self.etcd_url, "tlsSecret": ETCD_CLIENT_SECRET},
             "hosts": {"nodeSelector": self.guest_nodes},
             "nodeSelector": {REAL_NODE_LABEL: "real"},
         }
@@ -187,7 +216,7 @@ class Platform:
 
     def aws_credentials(self) -> None:
         """aws-operator's own credentials (moto accepts any; they may only assume the guest accounts' roles)."""
-        manifests = [
+        self._apply(
             {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": self.namespace}},
             {
                 "apiVersion": "v1",
@@ -195,7 +224,9 @@ class Platform:
                 "metadata": {"name": "aws-operator-credentials", "namespace": self.namespace},
                 "stringData": {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"},
             },
-        ]
+        )
+
+    def _apply(self, *manifests: Mapping[str, object]) -> None:
         kubectl = str(find_binary("kubectl"))
         for manifest in manifests:
             self._run(kubectl, f"--kubeconfig={self.kubeconfig}", "apply", "-f", "-", input=json.dumps(manifest))
@@ -272,3 +303,9 @@ class Platform:
         if check and result.returncode != 0:
             raise InstallError(f"{' '.join(command[:4])} ...: {result.stderr.strip() or result.stdout.strip()}")
         return result.stdout
+
+
+def _secret(name: str, namespace: str, files: Mapping[str, str]) -> dict[str, object]:
+    """A Secret holding the given files' contents under the given keys."""
+    data = {key: base64.b64encode(Path(path).read_bytes()).decode() for key, path in files.items()}
+    return {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": name, "namespace": namespace}, "data": data}

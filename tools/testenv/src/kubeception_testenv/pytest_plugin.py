@@ -58,8 +58,9 @@ def control_plane(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ControlP
 
 @pytest.fixture(scope="session")
 def openbao(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OpenBaoServer]:
-    """An OpenBao dev server (Vault API); ``.url`` and ``.root_token`` for hvac."""
-    with OpenBaoServer(tmp_path_factory.mktemp("openbao")) as server:
+    """OpenBao (Vault API) over HTTPS, in memory: ``.url``, ``.root_token`` and ``.ca_file`` (what clients verify
+    it with) — ``.hvac_client()`` has all three."""
+    with OpenBaoServer(tmp_path_factory.mktemp("openbao"), tls=True) as server:
         yield server
 
 
@@ -72,8 +73,9 @@ def moto_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MotoServer
 
 @pytest.fixture(scope="session")
 def etcd_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EtcdServer]:
-    """A standalone etcd (separate from the control plane's), as the flannel network store."""
-    with EtcdServer(tmp_path_factory.mktemp("etcd"), name="flannel-etcd") as server:
+    """A standalone etcd (separate from the control plane's), as the flannel network store: TLS with client
+    certificates, as the platform runs it (``.client()`` for etcd3gw, ``.ca_file``/``.client_cert`` for others)."""
+    with EtcdServer(tmp_path_factory.mktemp("etcd"), name="flannel-etcd", tls=True) as server:
         yield server
 
 

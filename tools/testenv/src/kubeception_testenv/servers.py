@@ -12,6 +12,10 @@ import urllib.request
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+import etcd3gw
+import hvac
+import requests
+
 from kubeception_testenv._binaries import find_binary
 from kubeception_testenv._http import client_tls_context, http_status
 from kubeception_testenv._pki import KeyPair, LocalPKI
@@ -19,16 +23,27 @@ from kubeception_testenv._ports import free_port, port_open
 from kubeception_testenv._process import Server, ServerError
 
 if TYPE_CHECKING:
+    import ssl
     from collections.abc import Mapping, Sequence
     from pathlib import Path
 
 
 class EtcdServer(Server):
-    """A single-member etcd 3.6 on loopback; with ``tls=True`` it requires client certificates."""
+    """A single-member etcd 3.6 on loopback; with ``tls=True`` it serves TLS from a CA of its own and requires
+    client certificates from that CA (``client_cert``; ``ca_file`` verifies the server). ``keep_pki`` keeps the CA
+    found in ``workdir`` (the demo's etcd keeps its data and its clients across restarts)."""
 
     name = "etcd"
 
-    def __init__(self, workdir: Path, *, tls: bool = False, name: str = "etcd", host: str = "127.0.0.1") -> None:
+    def __init__(
+        self,
+        workdir: Path,
+        *,
+        tls: bool = False,
+        name: str = "etcd",
+        host: str = "127.0.0.1",
+        keep_pki: bool = False,
+    ) -> None:
         self.name = name
         super().__init__(workdir)
         self.client_port = free_port()
@@ -39,7 +54,7 @@ class EtcdServer(Server):
         self.ca_file: Path | None = None
         scheme = "http"
         if tls:
-            pki = LocalPKI(workdir / f"{name}-pki")
+            pki = LocalPKI(workdir / f"{name}-pki", keep=keep_pki)
             self.ca_file = pki.ca.cert
             self._server_cert = pki.issue(
                 "server",
@@ -76,6 +91,16 @@ class EtcdServer(Server):
             ]
         return args
 
+    def client(self) -> etcd3gw.Etcd3Client:
+        """An etcd3gw client for this server (verifying it, with the client certificate, when it serves TLS)."""
+        if not (self.tls and self.ca_file and self.client_cert):
+            return etcd3gw.client(host=self.host, port=self.client_port)
+        session = requests.Session()
+        session.trust_env = False  # REQUESTS_CA_BUNDLE would override verify
+        session.verify = str(self.ca_file)
+        session.cert = (str(self.client_cert.cert), str(self.client_cert.key))
+        return etcd3gw.client(host=self.host, port=self.client_port, protocol="https", session=session)
+
     def compact(self) -> int:
         """Compact the keyspace at the current revision (physically); returns that revision."""
         revision = int(self._post("/v3/kv/range", {"key": "AA=="})["header"]["revision"])
@@ -102,25 +127,51 @@ class OpenBaoServer(Server):
     """OpenBao (the Vault API). By default the in-memory dev server with a known root token; with
     ``persistent=True`` a server storing in ``workdir`` — initialised once (one unseal key, kept with the
     root token in ``workdir/init.json``, readable by the owner only) and unsealed at every start — so what was
-    stored survives a restart, as in production (the local demo uses it). Storage is Raft, OpenBao's own."""
+    stored survives a restart, as in production (the local demo uses it). Storage is Raft, OpenBao's own.
+
+    With ``tls=True`` it serves HTTPS with a certificate from a CA of its own (``ca_file``; kept in ``workdir``
+    when persistent), and — being no dev server then — is initialised and unsealed at every start when not
+    persistent (in-memory storage; the root token comes from the initialisation)."""
 
     name = "openbao"
 
     def __init__(
-        self, workdir: Path, root_token: str | None = None, *, persistent: bool = False, host: str = "127.0.0.1"
+        self,
+        workdir: Path,
+        root_token: str | None = None,
+        *,
+        persistent: bool = False,
+        host: str = "127.0.0.1",
+        tls: bool = False,
     ) -> None:
         super().__init__(workdir)
         self.port = free_port()
         self.host = host
-        self.url = f"http://{host}:{self.port}"
+        self.tls = tls
+        self.url = f"{'https' if tls else 'http'}://{host}:{self.port}"
         self.persistent = persistent
         self._init_file = workdir / "init.json"
         self.root_token = root_token or secrets.token_hex(16)
+        self.ca_file: Path | None = None
+        self._context: ssl.SSLContext | None = None
+        if tls:
+            pki = LocalPKI(workdir / "pki", keep=persistent)
+            self.ca_file = pki.ca.cert
+            self._serving = pki.issue(
+                "openbao", "openbao", ip_addresses=tuple(dict.fromkeys(("127.0.0.1", host))), server=True
+            )
+            self._context = client_tls_context(str(self.ca_file))
+            if not persistent:
+                self._init_file.unlink(missing_ok=True)  # in-memory: initialised afresh at every start
         if persistent and self._init_file.exists():
             self.root_token = json.loads(self._init_file.read_text())["root_token"]
 
+    def hvac_client(self) -> hvac.Client:
+        """A root-token client that verifies the server when it serves TLS."""
+        return hvac.Client(url=self.url, token=self.root_token, verify=str(self.ca_file) if self.ca_file else True)
+
     def command(self) -> Sequence[str]:
-        if not self.persistent:
+        if not self.persistent and not self.tls:
             return [
                 str(find_binary("bao")),
                 "server",
@@ -133,11 +184,21 @@ class OpenBaoServer(Server):
         config, data = self.workdir / "openbao.hcl", self.workdir / "data"
         data.mkdir(exist_ok=True)
         cluster_port = free_port()
-        config.write_text(  # integrated storage (Raft), one node: OpenBao's persistent backend
-            # performance_multiplier 1: the single node elects itself in about a second, not ten (the default 5
-            # is for networks between nodes); init waits for that leader.
-            f'storage "raft" {{ path = "{data}" node_id = "local" performance_multiplier = 1 }}\n'
-            f'listener "tcp" {{ address = "{self.host}:{self.port}" tls_disable = true }}\n'
+        # Integrated storage (Raft), one node: OpenBao's persistent backend. performance_multiplier 1: the single
+        # node elects itself in about a second, not ten (the default 5 is for networks between nodes); init waits
+        # for that leader.
+        storage = (
+            f'storage "raft" {{ path = "{data}" node_id = "local" performance_multiplier = 1 }}'
+            if self.persistent
+            else 'storage "inmem" {}'
+        )
+        tls = (
+            f'tls_cert_file = "{self._serving.cert}" tls_key_file = "{self._serving.key}"'
+            if self.tls
+            else "tls_disable = true"
+        )
+        config.write_text(
+            f'{storage}\nlistener "tcp" {{ address = "{self.host}:{self.port}" {tls} }}\n'
             f'api_addr = "{self.url}"\ncluster_addr = "http://127.0.0.1:{cluster_port}"\n'
         )
         return [str(find_binary("bao")), "server", f"-config={config}", "-log-level=warn"]
@@ -146,10 +207,10 @@ class OpenBaoServer(Server):
         return {"HOME": str(self.workdir)}
 
     def healthy(self) -> bool:
-        status = http_status(f"{self.url}/v1/sys/health")
-        if self.persistent and status in (501, 503):  # not initialised, or sealed: the harness does both
+        status = http_status(f"{self.url}/v1/sys/health", self._context)
+        if status in (501, 503):  # not initialised, or sealed (no dev server): the harness does both
             self._init_and_unseal(initialised=status == 503)
-            status = http_status(f"{self.url}/v1/sys/health")
+            status = http_status(f"{self.url}/v1/sys/health", self._context)
         return status == 200
 
     def _init_and_unseal(self, *, initialised: bool) -> None:
@@ -165,7 +226,7 @@ class OpenBaoServer(Server):
         """A PUT given all the time OpenBao needs: a client giving up on ``sys/init`` while the server completes it
         would lose the unseal key and the root token for good."""
         request = urllib.request.Request(f"{self.url}{path}", data=json.dumps(body).encode(), method="PUT")
-        with urllib.request.urlopen(request, timeout=120) as response:
+        with urllib.request.urlopen(request, timeout=120, context=self._context) as response:
             answer: dict[str, Any] = json.load(response)
             return answer
 
