@@ -15,6 +15,7 @@ from kvm_operator.settings import KVMSettings
 from tests.charts import render_chart
 
 CHARTS = Path(__file__).parents[2] / "charts"
+TESTENV = Path(__file__).parents[2] / "tools" / "testenv"
 
 
 def test_charts_and_operators_name_the_images_built_here():
@@ -41,9 +42,16 @@ def test_every_recipe_is_small_and_unprivileged_where_it_can_be():
     images = {"operators", "pause", "flannel", "tools", "coredns", "etcd-v3.6.16"}
     images |= {"kubernetes-v1.36.3", "kubernetes-v1.36.1", "node-v1.36.3", "node-v1.36.1", "busybox", "vm"}
     images |= {"kube-network-policies"}
+    images |= {"kube-proxy-v1.36.3", "kube-proxy-v1.36.1", "konnectivity", "metrics-server", "registry", "nginx"}
     assert set(by_name) == images
-    assert by_name["coredns"].debian == [], "CoreDNS is a static binary and nothing else"
     assert by_name["kube-network-policies"].debian == [], "kube-network-policies is a static binary and nothing else"
+    for static in ("coredns", "konnectivity", "metrics-server"):
+        assert by_name[static].debian == [], f"{static} is static binaries and nothing else"
+        assert by_name[static].user == 65532
+    # Unpacked, never installed (its maintainer scripts would start a registry), and only the program kept.
+    assert (by_name["registry"].variant, by_name["registry"].debian) == ("extract", ["docker-registry"])
+    assert "usr/bin/docker-registry" in by_name["registry"].keep
+    assert by_name["registry"].user == 65532
     assert by_name["operators"].user == 65532, "operators run as a non-root user"
     assert "gcc" not in " ".join(by_name["operators"].debian), "no compilers"
     assert by_name["busybox"].debian == ["busybox-static"]
@@ -98,3 +106,43 @@ def test_the_network_policy_image_is_upstreams_release_with_our_patch_and_nothin
     assert patch.startswith("kubeception's patch to sigs.k8s.io/kube-network-policies v0.8.0"), "says what and why"
     assert sorted(path.name for path in folder.iterdir()) == ["go.mod", "go.sum", "nfqueue-xt-target.patch"]
     assert b"networkpolicy.xtQueue" in find_binary("kube-network-policies").read_bytes(), "built without the patch"
+
+
+def test_a_kube_proxy_image_for_every_supported_version_with_its_kube_proxy_and_nft():
+    """A guest's kube-proxy DaemonSet runs ``ghcr.io/kubeception/kube-proxy:v<its version>``: one per supported
+    version (like the node images), the kube-proxy packed under a tag reports that version, nft beside it."""
+    settings = KVMSettings()
+    proxies = {recipe.tag: recipe for recipe in recipes() if recipe.name == "ghcr.io/kubeception/kube-proxy"}
+    assert set(proxies) == {f"v{supported}" for supported in settings.versions.supported}
+    for tag, recipe in proxies.items():
+        assert (recipe.debian, recipe.variant) == (["nftables"], "extract"), "nft and its libraries, no shell"
+        (binary,) = recipe.binaries
+        assert recipe.binaries[binary] == "/usr/local/bin/kube-proxy"
+        reported = subprocess.run([find_binary(binary), "--version"], capture_output=True, text=True, check=True)
+        assert reported.stdout.split()[-1] == tag, (binary, reported.stdout)
+
+
+def gomod_version(module_dir: str, module: str) -> str:
+    (line,) = (
+        line for line in (TESTENV / module_dir / "go.mod").read_text().splitlines() if line.split()[:1] == [module]
+    )
+    return line.split()[1]
+
+
+def test_the_guest_add_ons_binaries_are_the_versions_their_modules_pin():
+    """What the add-on images carry is what tools/testenv pins: metrics-server and the CNI plugins say their
+    version, konnectivity's binaries (no --version flag) carry it in their Go build information; CoreDNS has the
+    plugins kubeadm's Corefile uses."""
+    metrics = subprocess.run([find_binary("metrics-server"), "--version"], capture_output=True, text=True, check=True)
+    assert metrics.stdout.strip() == gomod_version("metrics-server", "sigs.k8s.io/metrics-server") == "v0.8.0"
+    plugins = gomod_version("cni", "github.com/containernetworking/plugins")
+    for plugin in ("bridge", "host-local", "loopback", "portmap"):
+        about = subprocess.run([find_binary(f"cni/{plugin}")], capture_output=True, text=True, check=False)
+        assert f"plugin {plugins}" in about.stderr + about.stdout, (plugin, about.stderr)
+    konnectivity = gomod_version("konnectivity", "sigs.k8s.io/apiserver-network-proxy")
+    assert konnectivity == "v0.36.0"
+    for binary in ("konnectivity/server", "konnectivity/agent"):
+        assert f"sigs.k8s.io/apiserver-network-proxy\t{konnectivity}\t".encode() in find_binary(binary).read_bytes()
+    listed = subprocess.run([find_binary("coredns"), "-plugins"], capture_output=True, text=True, check=True).stdout
+    kubeadm = {"errors", "health", "ready", "kubernetes", "prometheus", "forward", "cache", "loop", "reload"}
+    assert kubeadm | {"loadbalance", "log"} <= set(listed.split())

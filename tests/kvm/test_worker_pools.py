@@ -184,7 +184,7 @@ def test_a_pool_scales_drains_rolls_repairs_and_goes(kube, namespace, start_kvm,
         workload = kube.get(STATEFUL_SET, "worker-default", workers)
         assert workload["spec"]["updateStrategy"] == {"type": "OnDelete"}
         vm = workload["spec"]["template"]["spec"]["containers"][0]
-        assert vm["resources"]["requests"] == {"cpu": "1", "memory": "1280Mi"}  # 1Gi and QEMU's overhead
+        assert vm["resources"]["requests"] == {"cpu": "1", "memory": "1344Mi"}  # 1Gi and QEMU's overhead
         assert "--bridge=br-" + cluster in vm["args"]
         init = workload["spec"]["template"]["spec"]["initContainers"][0]
         assert init["image"].endswith(":v1.36.3")

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Build the test-environment binaries into a cache outside the clone: etcd, kube-apiserver,
 # kube-controller-manager, kube-scheduler, kubelet, kube-proxy (Kubernetes; and the previous patch release's
-# control plane), containerd, its runc shim and ctr, kwok, helm, CoreDNS (the local mother's cluster DNS),
-# Ignition's validator, and the Go programs of the project's images (pause, flanneld, the worker VMs' nodeinit,
+# control plane, kubelet and kube-proxy), containerd, its runc shim and ctr, kwok, helm, CoreDNS (the cluster DNS
+# of the local mother and the guests), Ignition's validator, and the Go programs of the project's images (pause,
+# flanneld, the worker VMs' nodeinit and CNI plugins, konnectivity's server and agent, metrics-server,
 # kube-network-policies).
 # Each Go module is built once per content hash of its go.mod + go.sum (and its own sources), so a second run (or
 # a second clone) costs nothing.
@@ -77,4 +78,18 @@ patch -d "$knp_work/upstream" -p1 --quiet --no-backup-if-mismatch < "$knp/nfqueu
 (cd "$knp_work" && go mod edit -replace sigs.k8s.io/kube-network-policies=./upstream)
 CGO_ENABLED=0 build_module kube-network-policies "$knp_work" "" sigs.k8s.io/kube-network-policies/cmd
 ln -sfn "$(readlink "$bin/cmd")" "$bin/kube-network-policies" && rm "$bin/cmd" && rm -rf "$knp_work"
+# The worker VMs' CNI plugins (bin/cni/): portmap and bridge of this release speak nftables, so a VM needs no
+# iptables. Static: they run in the VM's initramfs.
+cni=github.com/containernetworking/plugins
+CGO_ENABLED=0 INTO=cni build_module cni "$here/cni" \
+  "-X $cni/pkg/utils/buildversion.BuildVersion=$(modversion "$here/cni" $cni)" \
+  $cni/plugins/main/bridge $cni/plugins/main/loopback $cni/plugins/ipam/host-local $cni/plugins/meta/portmap
+# Guest add-ons: konnectivity's server (beside a guest's API server) and agent (bin/konnectivity/: upstream names
+# them server and agent), and metrics-server.
+konnectivity=sigs.k8s.io/apiserver-network-proxy
+CGO_ENABLED=0 INTO=konnectivity build_module konnectivity "$here/konnectivity" "" $konnectivity/cmd/server \
+  $konnectivity/cmd/agent
+CGO_ENABLED=0 build_module metrics-server "$here/metrics-server" \
+  "-X k8s.io/client-go/pkg/version.gitVersion=$(modversion "$here/metrics-server" sigs.k8s.io/metrics-server)" \
+  sigs.k8s.io/metrics-server/cmd/metrics-server
 echo "$bin"

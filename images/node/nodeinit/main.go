@@ -1,8 +1,9 @@
 // Command nodeinit is PID 1 of a guest worker VM (kvm-operator): it mounts the kernel's file systems, loads the
-// modules the image lists, applies the Ignition config QEMU hands in (fw_cfg, where Flatcar reads it too), brings
-// up the network from the config's systemd-networkd file, preloads the image's container images into containerd,
-// runs the config's enabled systemd units (containerd, kubelet) under supervision, reaps orphans, and on the ACPI
-// power button (QEMU's system_powerdown) stops the units and powers the VM off.
+// modules the image lists, sets the sysctls a node needs (IP forwarding, bridge netfilter), applies the Ignition
+// config QEMU hands in (fw_cfg, where Flatcar reads it too), brings up the network from the config's
+// systemd-networkd file, preloads the image's container images into containerd, runs the config's enabled systemd
+// units (containerd, kubelet) under supervision, reaps orphans, and on the ACPI power button (QEMU's
+// system_powerdown) stops the units and powers the VM off.
 package main
 
 import (
@@ -72,6 +73,9 @@ func boot() error {
 		}
 	}
 	if err := loadModules(); err != nil {
+		return err
+	}
+	if err := applySysctls("/proc/sys"); err != nil {
 		return err
 	}
 	// cgroup v2: hand the controllers kubelet and runc need to the children of the root.

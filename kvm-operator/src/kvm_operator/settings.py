@@ -71,7 +71,7 @@ class VMSettings(_Group):
     """Anti-affinity of a cluster's VM pods across mother nodes: ``required`` puts each on a node of its own."""
     accelerator: str = pydantic.Field(default="auto", pattern=r"^(auto|kvm|tcg)$")
     """The launcher's ``--accelerator``: ``auto`` uses KVM where it works, else TCG emulation."""
-    qemu_overhead_mib: int = pydantic.Field(default=256, ge=64, le=4096)
+    qemu_overhead_mib: int = pydantic.Field(default=320, ge=64, le=4096)
     """Memory a VM pod asks for beyond its VM's RAM (QEMU itself, the launcher)."""
     cpu_allocation_ratio: float = pydantic.Field(default=1.0, ge=1.0, le=10.0)
     """vCPUs per CPU a VM pod requests (KubeVirt's ``cpuAllocationRatio``): 1 requests a CPU per vCPU; 4 lets four

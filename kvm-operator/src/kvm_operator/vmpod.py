@@ -45,7 +45,7 @@ class VMPod:
     memory_mib: int
     disk_gib: int
     accelerator: str = "auto"
-    qemu_overhead_mib: int = 256
+    qemu_overhead_mib: int = 320
     cpu_allocation_ratio: float = 1.0
     node_selector: dict[str, str] | None = None
     pull_policy: str = "IfNotPresent"

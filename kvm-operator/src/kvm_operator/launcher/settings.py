@@ -47,6 +47,10 @@ class LauncherSettings(BaseSettings):
     """``kvm``, ``tcg`` (emulation), or ``auto``: KVM when /dev/kvm opens and the guest makes progress under it
     (its console prints within ``kvm_probe_seconds``), else TCG."""
     kvm_probe_seconds: float = pydantic.Field(default=15.0, gt=0, le=300)
+    tcg_tb_size_mib: int = pydantic.Field(default=64, ge=0, le=4096)
+    """Under TCG, the cap on QEMU's translation cache (``-accel tcg,tb-size=``): without one QEMU 7.2 lets it grow
+    to 1 GiB, on top of the guest's RAM, and the VM pod is OOM-killed. 0 leaves QEMU's default. KVM has no such
+    cache. The default is measured (docs/benchmarks.md, ``bench/vm_memory.py``)."""
     state_dir: Path = Path("/run/kvm-launcher")
     """The QMP socket and the accelerator actually used (``accelerator`` file) live here."""
     shutdown_seconds: float = pydantic.Field(default=60.0, gt=0, le=3600)

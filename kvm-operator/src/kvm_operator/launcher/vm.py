@@ -65,10 +65,12 @@ class VM:
              "-device", f"virtio-net-pci,netdev={tap.name},mac={self.mac}"]
             if tap is not None and tap.fd is not None else ["-nic", "none"]
         )  # fmt: skip
+        tcg = f"tcg,tb-size={s.tcg_tb_size_mib}" if s.tcg_tb_size_mib else "tcg"
         return [
             s.qemu,
             "-name", s.name,
-            "-machine", f"q35,accel={accelerator}",
+            "-machine", "q35",
+            "-accel", tcg if accelerator == "tcg" else accelerator,
             "-cpu", "host" if accelerator == "kvm" else "max",
             "-smp", str(s.cpus),
             "-m", str(s.memory_mib),

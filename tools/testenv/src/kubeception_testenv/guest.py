@@ -17,6 +17,7 @@ import ssl
 import subprocess
 import sys
 import time
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from kubeception_testenv._binaries import find_binary
@@ -30,7 +31,6 @@ from kubeception_testenv.servers import EtcdServer
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
-    from pathlib import Path
 
 
 class SecretVolume:
@@ -131,6 +131,7 @@ class GuestAPIServer(Server):
             "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
             "--service-cluster-ip-range=10.97.0.0/16",
             f"--authorization-mode={self.authorization_mode}",
+            "--allow-privileged=true",  # as kvm-operator's guest API servers: node add-ons are privileged pods
             "--profiling=false",
             "--v=1",
             *(
@@ -224,18 +225,27 @@ class WorkerVM(Server):
     start_timeout = 240.0
 
     def __init__(
-        self, workdir: Path, guest: NodeGuest, name: str, boot_files: tuple[Path, Path], boot_config: Path
+        self,
+        workdir: Path,
+        guest: NodeGuest,
+        name: str,
+        boot_files: tuple[Path, Path],
+        boot_config: Path,
+        *,
+        cpus: int = 2,
+        memory_mib: int = 1536,
+        options: Sequence[str] = (),
     ) -> None:
         self.name = name
         kernel, initrd = boot_files
         super().__init__(workdir)
         self.guest, self.state = guest, workdir / f"{name}-state"
         self.arguments = [
-            f"--name={name}", "--cpus=2", "--memory-mib=1536", f"--kernel={kernel}", f"--initrd={initrd}",
-            f"--boot-config={boot_config}", f"--bridge={guest.bridge}", f"--flannel-env={guest.lease}",
-            "--accelerator=auto",
+            f"--name={name}", f"--cpus={cpus}", f"--memory-mib={memory_mib}", f"--kernel={kernel}",
+            f"--initrd={initrd}", f"--boot-config={boot_config}", f"--bridge={guest.bridge}",
+            f"--flannel-env={guest.lease}", "--accelerator=auto",
             "--kvm-probe-seconds=5", f"--state-dir={self.state}", f"--disk={workdir / f'{name}.img'}",
-            "--disk-gib=4", "--shutdown-seconds=30",
+            "--disk-gib=4", "--shutdown-seconds=30", *options,
         ]  # fmt: skip
 
     def command(self) -> Sequence[str]:
@@ -247,3 +257,19 @@ class WorkerVM(Server):
     @property
     def accelerator(self) -> str:
         return (self.state / "accelerator").read_text().strip()
+
+    @property
+    def qmp_socket(self) -> Path:
+        return self.state / f"{self.name}.qmp"
+
+    def qemu_pid(self) -> int | None:
+        """The launcher's QEMU (its child process), while it runs."""
+        if self.pid is None:
+            return None
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            with contextlib.suppress(OSError):
+                text = stat.read_text()  # "pid (comm) state ppid ..."
+                command, rest = text.split("(", 1)[1].rsplit(")", 1)
+                if command.startswith("qemu") and int(rest.split()[1]) == self.pid:
+                    return int(stat.parent.name)
+        return None

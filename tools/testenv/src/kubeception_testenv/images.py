@@ -71,6 +71,9 @@ class Recipe:
     cmd: list[str] = field(default_factory=list)
     tag: str = ""  # the project's version unless the image carries someone else's (Kubernetes: v1.36.3)
     variant: str = "essential"  # mmdebstrap's: "extract" unpacks the packages without installing anything
+    keep: list[str] = field(default_factory=list)  # globs: only these (and the binaries) stay, e.g. one program
+    files: dict[str, str] = field(default_factory=dict)  # written last: path -> content (a default config)
+    links: dict[str, str] = field(default_factory=dict)  # symlinks made last: path -> target (logs -> /dev/stdout)
     boot: Boot | None = None  # a VM's kernel and initramfs instead of a container's root filesystem
 
     @property
@@ -132,6 +135,8 @@ def build(recipe: Recipe) -> Path:
         _debian(recipe, rootfs)
         _binaries(recipe, rootfs)
         _python(recipe, rootfs)
+        if recipe.keep:
+            rootfs = _kept(recipe, rootfs, Path(tmp) / "kept")
         if recipe.boot is not None:
             preload = {name: build(Recipe.load(RECIPES / name)) for name in recipe.boot.preload}
             rootfs = bootable(recipe.boot, rootfs, list(recipe.binaries.values()), Path(tmp) / "boot", preload)
@@ -172,6 +177,24 @@ def _binaries(recipe: Recipe, rootfs: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(find_binary(binary), path)
         path.chmod(0o755)
+
+
+def _kept(recipe: Recipe, rootfs: Path, out: Path) -> Path:
+    """A root filesystem of only the paths ``keep`` matches and the recipe's binaries (symlinks stay links): a
+    package's program without what its dependencies and maintainer scripts would bring (adduser, perl)."""
+    out.mkdir()
+    paths = {match for pattern in recipe.keep for match in rootfs.glob(pattern)}
+    paths |= {rootfs / destination.lstrip("/") for destination in recipe.binaries.values()}
+    if missing := [p for p in recipe.keep if not any(rootfs.glob(p))]:
+        raise RuntimeError(f"{recipe.short}: nothing in the root filesystem matches {missing}")
+    for path in sorted(paths):
+        target = out / path.relative_to(rootfs)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if path.is_dir() and not path.is_symlink():
+            shutil.copytree(path, target, symlinks=True, dirs_exist_ok=True)
+        else:
+            shutil.copy2(path, target, follow_symlinks=False)
+    return out
 
 
 def _python(recipe: Recipe, rootfs: Path) -> None:
@@ -223,6 +246,17 @@ def _finish(recipe: Recipe, rootfs: Path) -> None:
         with (rootfs / "etc/group").open("a") as group:
             group.write(f"kubeception:x:{recipe.user}:\n")
     (rootfs / "tmp").mkdir(exist_ok=True, mode=0o1777)
+    for path, content in recipe.files.items():
+        file = rootfs / path.lstrip("/")
+        file.parent.mkdir(parents=True, exist_ok=True)
+        file.unlink(missing_ok=True)
+        file.write_text(content)
+        file.chmod(0o644)
+    for path, target in recipe.links.items():
+        link = rootfs / path.lstrip("/")
+        link.parent.mkdir(parents=True, exist_ok=True)
+        link.unlink(missing_ok=True)
+        link.symlink_to(target)
 
 
 def _layer(rootfs: Path) -> bytes:
