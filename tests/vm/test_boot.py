@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     from pathlib import Path
 
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.realnodes]
 API_HOST = "api.vm-test.kubeception.test"
 NODE_NAME = "worker-0"
 
