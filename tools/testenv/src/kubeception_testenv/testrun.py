@@ -58,7 +58,9 @@ class Report:
 
 
 def _pump(stream: Stream, process: subprocess.Popen[str], lock: threading.Lock) -> None:
+    """Copy the stream's output to its log and, prefixed with its name, to the terminal; time it to its exit."""
     assert process.stdout is not None
+    started = time.monotonic()
     with stream.log.open("w") as log:
         for line in process.stdout:
             log.write(line)
@@ -66,25 +68,24 @@ def _pump(stream: Stream, process: subprocess.Popen[str], lock: threading.Lock) 
             with lock:
                 sys.stdout.write(f"[{stream.name}] {line}")
                 sys.stdout.flush()
+    stream.returncode = process.wait()
+    stream.seconds = time.monotonic() - started
 
 
 def run_streams(streams: list[Stream]) -> float:
     """Start every stream at once, wait for all; returns the wall time."""
     lock = threading.Lock()
     started = time.monotonic()
-    running = []
+    pumps = []
     for stream in streams:
         env = {**os.environ, "PYTHONUNBUFFERED": "1", "KUBECEPTION_TEST_STREAM": stream.name}
         process = subprocess.Popen(
             stream.command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env, bufsize=1
         )
-        pump = threading.Thread(target=_pump, args=(stream, process, lock), daemon=True)
-        pump.start()
-        running.append((stream, process, pump, time.monotonic()))
-    for stream, process, pump, start in running:
-        stream.returncode = process.wait()
+        pumps.append(threading.Thread(target=_pump, args=(stream, process, lock), daemon=True))
+        pumps[-1].start()
+    for pump in pumps:
         pump.join()
-        stream.seconds = time.monotonic() - start
     return time.monotonic() - started
 
 
