@@ -5,6 +5,8 @@ SHELL := /bin/bash
 
 UV       ?= uv
 STATE    ?= .run
+# the uv workspace's members (pyproject.toml), each checked by deptry
+WORKSPACE := $(shell sed -n '/^members = \[/,/\]/p' pyproject.toml | grep -o '"[^"]*"' | tr -d '"')
 REAL_NODES ?= 1
 PY       := $(UV) run --locked --no-sync
 # command:package — what the tests and the real nodes use from Debian (runc has seccomp; CNI plugins in /usr/lib/cni)
@@ -13,7 +15,7 @@ DEBIAN   := haproxy:haproxy promtool:prometheus runc:runc /usr/lib/cni/bridge:co
 # without their recommends (QEMU's would bring a GUI): the worker VMs' tests boot QEMU on the host
 DEBIAN_LEAN := qemu-system-x86_64:qemu-system-x86
 
-.PHONY: help deps system-deps python-deps testenv images push lint typecheck pytest test up down demo bench clean
+.PHONY: help deps system-deps python-deps testenv images push lint typecheck pytest test test-unit test-fast timings up down demo bench clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -54,16 +56,33 @@ lint: python-deps ## ruff, import contracts, declared dependencies (what the ope
 	$(PY) ruff check .
 	$(PY) ruff format --check .
 	$(PY) lint-imports --no-cache
-	@for package in operatorkit cert-operator flannel-operator ingress-operator kvm-operator; do \
+	@for package in $(WORKSPACE); do \
 	  (cd $$package && $(PY) deptry --no-ansi src 2>&1 | grep -v '^Scanning') || exit 1; done
 
 typecheck: python-deps ## mypy --strict
 	$(PY) mypy
 
-pytest: deps images ## the test suite against real servers
+pytest: deps images ## the test suite against real servers, in one process (PYTEST_ARGS= to narrow it)
 	$(PY) pytest $(PYTEST_ARGS)
 
-test: deps testenv lint typecheck pytest ## everything CI runs
+RESULTS ?= $(STATE)/test-results
+# Three pytest processes at once (on 2 cores: the real-node stream mostly waits on VMs and control planes, the AWS
+# stream on the operator's polls of moto): measured in DEVELOPMENT.md's timings.
+STREAMS ?= --stream realnodes='-m realnodes -p no:cacheprovider' \
+           --stream aws='tests/aws tests/security -m "not realnodes" -p no:cacheprovider' \
+           --stream servers='-m "not realnodes" --ignore=tests/aws --ignore=tests/security -p no:cacheprovider'
+
+test: deps testenv images ## everything CI runs: lint and mypy beside the suite's two streams; durations in $(RESULTS)
+	$(PY) python -m kubeception_testenv.testrun --out $(RESULTS) $(STREAMS) --beside lint='$(MAKE) --no-print-directory lint typecheck'
+
+test-unit: deps ## the unit lane: pure logic and rendering, no servers, no Go builds (about a minute)
+	$(PY) pytest -m unit -p no:cacheprovider $(PYTEST_ARGS)
+
+test-fast: deps testenv ## the lane without real nodes or VMs: real servers on loopback (control plane, kwok, OpenBao, moto)
+	$(PY) pytest -m "not realnodes" $(PYTEST_ARGS)
+
+timings: ## rewrite DEVELOPMENT.md's timings tables from the last `make test` (in $(RESULTS))
+	$(PY) python -m kubeception_testenv.testrun --report --out $(RESULTS) --update DEVELOPMENT.md
 
 up: deps images ## start the mother cluster (kwok + $(REAL_NODES) real node), OpenBao, moto, etcd in the background
 	@$(PY) python -m kubeception_testenv up --state $(STATE) --real-nodes $(REAL_NODES)

@@ -18,6 +18,8 @@ from operatorkit import KubeClient, load_settings
 from tests.cert.helpers import ca_config, cert_config, ready
 from tests.charts import helm, operator_args, render_chart, service_account_kubeconfig
 
+pytestmark = pytest.mark.servers
+
 if TYPE_CHECKING:
     from collections.abc import Callable
 

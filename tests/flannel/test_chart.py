@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import ipaddress
 from pathlib import Path
-from typing import TYPE_CHECKING
+
+import pytest
 
 from flannel_operator.controller import flannel_controller, shared_parts
 from flannel_operator.settings import FlannelSettings
@@ -16,8 +17,7 @@ from tests.charts import helm, operator_args, render_chart, service_account_kube
 from tests.flannel.conftest import settings_for
 from tests.flannel.test_flannel_operator import flannel_config, status, unique
 
-if TYPE_CHECKING:
-    import pytest
+pytestmark = pytest.mark.servers
 
 CHART = Path(__file__).parents[2] / "charts" / "flannel-operator"
 

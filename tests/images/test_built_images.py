@@ -13,6 +13,8 @@ import pytest
 
 from kubeception_testenv.images import DEFAULT_PATH, build, layer, recipes
 
+pytestmark = pytest.mark.realnodes
+
 if TYPE_CHECKING:
     from pathlib import Path
 

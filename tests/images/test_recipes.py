@@ -6,6 +6,7 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
+import pytest
 import yaml
 
 from flannel_operator.settings import ImageSettings
@@ -13,6 +14,8 @@ from kubeception_testenv._binaries import find_binary
 from kubeception_testenv.images import RECIPES, recipes, version
 from kvm_operator.settings import KVMSettings
 from tests.charts import render_chart
+
+pytestmark = pytest.mark.servers
 
 CHARTS = Path(__file__).parents[2] / "charts"
 TESTENV = Path(__file__).parents[2] / "tools" / "testenv"

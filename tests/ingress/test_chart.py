@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import pytest
 import yaml
 
 from ingress_operator.controller import ingress_controller, shared_parts
@@ -16,6 +17,8 @@ from operatorkit import KubeClient, Operator, load_settings
 from operatorkit.testing import in_process_settings
 from tests.charts import helm, operator_args, render_chart, service_account_kubeconfig
 from tests.ingress.conftest import DOMAIN, Agent, backend_service, cluster_namespace, condition, ingress_config
+
+pytestmark = pytest.mark.servers
 
 if TYPE_CHECKING:
     from tests.ingress.conftest import Guest

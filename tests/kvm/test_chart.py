@@ -6,9 +6,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import pytest
+
 from kvm_operator.settings import KVMSettings
 from operatorkit import load_settings
 from tests.charts import helm, operator_args, render_chart
+
+pytestmark = pytest.mark.servers
 
 if TYPE_CHECKING:
     from kubeception_testenv import ControlPlane

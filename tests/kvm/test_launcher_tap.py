@@ -16,6 +16,8 @@ from kubeception_testenv.network import run
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
+pytestmark = pytest.mark.servers
+
 BRIDGE = "br-tap-test"
 HOLD = """
 import sys

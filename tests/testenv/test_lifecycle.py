@@ -13,6 +13,8 @@ import pytest
 
 from kubeception_testenv import find_binary, wait_for
 
+pytestmark = pytest.mark.servers
+
 if TYPE_CHECKING:
     from pathlib import Path
 

@@ -15,6 +15,8 @@ from kubeception_testenv import ControlPlane, reaper
 from kubeception_testenv.images import build_all, version
 from kubeception_testenv.nodes import MountNamespace, cgroup_hierarchies
 
+pytestmark = pytest.mark.realnodes
+
 POD = """
 apiVersion: v1
 kind: Pod

@@ -19,6 +19,8 @@ from cryptography import x509
 from kubeception_testenv import EtcdServer, HAProxyServer, MotoServer, OpenBaoServer, haproxy_check
 from kubeception_testenv._ports import free_port
 
+pytestmark = pytest.mark.servers
+
 if TYPE_CHECKING:
     from pathlib import Path
 

@@ -31,7 +31,7 @@ if TYPE_CHECKING:
     from collections.abc import Iterator
 
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.realnodes]
 API_HOST = "api.vm-test.kubeception.test"
 NODE_NAME = "worker-0"
 # A rule for each nftables expression the node's networking uses, in the families they use it in: kube-proxy (ip:
