@@ -215,5 +215,5 @@ def wait_ready(kube: KubeClient, name: str, namespace: str, timeout: float = 120
             else None
         )
 
-    found: dict[str, Any] = wait_for(ready, timeout=timeout, message=f"{name} Ready")  # type: ignore[assignment]
+    found: dict[str, Any] = wait_for(ready, timeout=timeout, message=f"{name} Ready")
     return found

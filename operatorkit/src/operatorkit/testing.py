@@ -29,7 +29,12 @@ if TYPE_CHECKING:
 
 
 def wait_until(condition: Callable[[], Any], *, timeout: float, interval: float = 0.1, message: str = "") -> Any:
-    """Poll ``condition`` until it returns something truthy (returned); ``TimeoutError`` after ``timeout``."""
+    """Poll ``condition`` until it returns something truthy (returned); ``TimeoutError`` after ``timeout``.
+
+    An exception from ``condition`` counts as "not yet" (an object not created yet, a server still starting) and
+    the last one is chained to the ``TimeoutError``, so a timeout shows why it never held. The test environment's
+    ``kubeception_testenv.wait_for`` is this function.
+    """
     deadline = time.monotonic() + timeout
     last: BaseException | None = None
     while True:
