@@ -19,7 +19,8 @@ from cert_operator.vault import Vault, VaultUnavailable
 from cert_operator.vault_auth import AppRoleAuth, KubernetesAuth, TokenAuth
 from kubeception_testenv import wait_for
 from kubeception_testenv._pki import LocalPKI
-from tests.cert.helpers import ca_config, cert_config, ready, status
+from operatorkit.testing import status_of
+from tests.cert.helpers import ca_config, cert_config, ready
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -66,7 +67,7 @@ def lifecycle(kube: KubeClient, namespace: str, bao: hvac.Client, cluster: str) 
     wait_for(functools.partial(ready, kube, CERT_CONFIG, "api", namespace), timeout=30, message="issued")
     kube.patch(CA_CONFIG, "ca", {"spec": {"rotation": {"id": "r1", "overlap": "1s"}}}, namespace)
     wait_for(
-        lambda: status(kube, CA_CONFIG, "ca", namespace).get("rotation", {}).get("phase") == "Complete",
+        lambda: status_of(kube, CA_CONFIG, "ca", namespace).get("rotation", {}).get("phase") == "Complete",
         timeout=60,
         message="rotation complete",
     )
@@ -108,9 +109,9 @@ def test_kubernetes_auth_with_token_renewal_and_the_chart_policy(
         timeout=60,
         message="tokens renewed, and replaced by new logins at their max TTL",
     )
-    first = status(kube, CERT_CONFIG, "short", namespace)["serial"]
+    first = status_of(kube, CERT_CONFIG, "short", namespace)["serial"]
     wait_for(
-        lambda: status(kube, CERT_CONFIG, "short", namespace).get("serial") not in (None, first),
+        lambda: status_of(kube, CERT_CONFIG, "short", namespace).get("serial") not in (None, first),
         timeout=30,
         message="a renewal with a fresh token",
     )

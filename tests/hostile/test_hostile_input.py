@@ -27,8 +27,9 @@ from flannel_operator.controller import flannel_controller, shared_parts
 from flannel_operator.spec import FLANNEL_CONFIG
 from kubeception_testenv import wait_for
 from kvm_operator.spec import KVM_CONFIG
-from operatorkit import ApiError, Kind, KubeClient, get_condition, is_true
+from operatorkit import ApiError, Kind, KubeClient, is_true
 from operatorkit.kinds import NAMESPACE, SECRET
+from operatorkit.testing import condition_of
 from tests.cert.helpers import ca_config, cert_config, ready
 from tests.flannel.conftest import settings_for
 
@@ -247,11 +248,7 @@ def throw(kube: KubeClient, kind: Kind, obj: dict[str, Any], namespace: str | No
         return f"refused {refusal.status}"
     try:
         condition = wait_for(
-            lambda: (
-                (c := get_condition((kube.get_or_none(kind, name, namespace) or {}).get("status"), "Ready"))
-                and c.get("observedGeneration") == 1
-                and c
-            ),
+            lambda: (c := condition_of(kube, kind, name, namespace)) and c.get("observedGeneration") == 1 and c,
             timeout=30,
             message=f"a Ready condition on {kind.kind} {name}",
         )

@@ -14,8 +14,7 @@ from kvm_operator.controller import kvm_controller
 from kvm_operator.settings import KVMSettings
 from kvm_operator.shared import Shared
 from kvm_operator.spec import KVM_CONFIG
-from operatorkit import get_condition
-from operatorkit.testing import apply_crds, in_process_settings
+from operatorkit.testing import apply_crds, condition_of, in_process_settings, status_of
 from tests.cert.conftest import bao, cert_crds, start_cert_operator
 
 if TYPE_CHECKING:
@@ -71,8 +70,8 @@ def kvm_config(name: str, namespace: str, version: str = "1.36.3", **spec: Any) 
 
 
 def status(kube: KubeClient, name: str, namespace: str) -> dict[str, Any]:
-    return dict(kube.get(KVM_CONFIG, name, namespace).get("status") or {})
+    return status_of(kube, KVM_CONFIG, name, namespace)
 
 
 def condition(kube: KubeClient, name: str, namespace: str, type_: str) -> dict[str, Any]:
-    return get_condition(status(kube, name, namespace), type_) or {}
+    return condition_of(kube, KVM_CONFIG, name, namespace, type_=type_) or {}
