@@ -64,9 +64,8 @@ from tests.aws.conftest import credentials as aws_credentials
 from tests.aws.conftest import settings as aws_settings
 from tests.cert.helpers import ca_config, cert_config, ready
 from tests.charts import render_chart, service_account_kubeconfig
-from tests.flannel.conftest import settings_for
-from tests.flannel.test_flannel_operator import flannel_config
-from tests.flannel.test_flannel_operator import status as flannel_status
+from tests.flannel.conftest import flannel_config, settings_for
+from tests.flannel.conftest import status as flannel_status
 from tests.ingress.conftest import Agent, backend_service, cluster_namespace, ingress_config, set_endpoints
 from tests.kvm.conftest import kvm_config
 from tests.kvm.test_worker_pools import guest_client, play_flannel, pod_uid, register, start_guest
