@@ -18,7 +18,7 @@ from cert_operator.spec import CA_CONFIG, CERT_CONFIG, CAConfigStatus
 from kubeception_testenv import wait_for
 from operatorkit import ApiError, Context, get_condition
 from operatorkit.kinds import EVENT, SECRET
-from operatorkit.testing import condition_of, holds_for, reason_of, status_of
+from operatorkit.testing import condition_of, holds_for, metric_sum, reason_of, status_of
 from tests.cert.helpers import ca_config, cert_config, ready
 from tests.cert.test_ownership import issued_serials
 
@@ -53,13 +53,7 @@ def test_a_name_the_issuer_leaves_out_makes_the_certificate_not_ready(kube, name
 
 
 def deferred() -> float:
-    return sum(
-        s.value
-        for m in REGISTRY.collect()
-        if m.name == "kubeception_certificate_reissue_deferred"
-        for s in m.samples
-        if s.name.endswith("_total")
-    )
+    return metric_sum("kubeception_certificate_reissue_deferred_total")
 
 
 def test_issuance_is_bounded_whatever_deletes_the_secret(kube, namespace, bao, start_cert_operator):

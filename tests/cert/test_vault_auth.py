@@ -12,14 +12,13 @@ from typing import TYPE_CHECKING
 import hvac
 import hvac.exceptions
 import pytest
-from prometheus_client import REGISTRY
 
 from cert_operator.spec import CA_CONFIG, CERT_CONFIG
 from cert_operator.vault import Vault, VaultUnavailable
 from cert_operator.vault_auth import AppRoleAuth, KubernetesAuth, TokenAuth
 from kubeception_testenv import wait_for
 from kubeception_testenv._pki import LocalPKI
-from operatorkit.testing import status_of
+from operatorkit.testing import metric_sum, status_of
 from tests.cert.helpers import ca_config, cert_config, ready
 
 if TYPE_CHECKING:
@@ -32,7 +31,7 @@ POLICY = Path(__file__).parents[2] / "charts" / "cert-operator" / "files" / "vau
 
 
 def auth_count(action: str, result: str = "ok") -> float:
-    return REGISTRY.get_sample_value("kubeception_vault_auth_total", {"action": action, "result": result}) or 0.0
+    return metric_sum("kubeception_vault_auth_total", action=action, result=result)
 
 
 @pytest.fixture

@@ -17,7 +17,6 @@ from typing import TYPE_CHECKING, Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from prometheus_client import REGISTRY
 
 from cert_operator.controller import ca_controller, cert_controller
 from cert_operator.spec import CA_CONFIG, CERT_CONFIG
@@ -29,7 +28,7 @@ from kubeception_testenv import wait_for
 from kvm_operator.spec import KVM_CONFIG
 from operatorkit import ApiError, Kind, KubeClient, is_true
 from operatorkit.kinds import NAMESPACE, SECRET
-from operatorkit.testing import condition_of
+from operatorkit.testing import condition_of, metric_sum
 from tests.cert.helpers import ca_config, cert_config, ready
 from tests.flannel.conftest import settings_for
 
@@ -216,17 +215,11 @@ def snapshot(kube: KubeClient, bao: hvac.Client, etcd: etcd3gw.Etcd3Client, vict
 
 
 def panics() -> float:
-    return sum(
-        s.value
-        for m in REGISTRY.collect()
-        if m.name == "controller_runtime_reconcile_panics"
-        for s in m.samples
-        if s.name.endswith("_total")
-    )
+    return metric_sum("controller_runtime_reconcile_panics_total")
 
 
 def reconciles() -> float:
-    return sum(s.value for m in REGISTRY.collect() if m.name == "controller_runtime_reconcile" for s in m.samples)
+    return metric_sum("controller_runtime_reconcile_total")
 
 
 def readable(message: str) -> bool:

@@ -19,7 +19,6 @@ import uuid
 from typing import TYPE_CHECKING, Any
 
 import pytest
-from prometheus_client import REGISTRY
 
 from kubeception_testenv import EtcdServer, GuestAPIServer, SecretVolume, wait_for
 from kubeception_testenv._ports import free_port
@@ -29,6 +28,7 @@ from kvm_operator.shared import CERT_CONFIG, FLANNEL_CONFIG
 from kvm_operator.spec import KVM_CONFIG
 from operatorkit import ApiError, KubeClient, is_true
 from operatorkit.kinds import EVENT, NAMESPACE, NODE, POD, POD_DISRUPTION_BUDGET, SECRET, SERVICE_ACCOUNT, STATEFUL_SET
+from operatorkit.testing import metric_sum
 from tests.conftest import throwaway_namespace
 from tests.kvm.conftest import condition, kvm_config, status
 from tests.realnodes.test_kvm import GuestAccess
@@ -105,22 +105,15 @@ def versions(kube: KubeClient, cluster: str, namespace: str) -> dict[str, str]:
 
 def guest_writes(port: int) -> float:
     """Every write any in-process operator sent to the guest API server on ``port`` so far."""
-    return sum(
-        sample.value
-        for metric in REGISTRY.collect()
-        if metric.name == "rest_client_requests"
-        for sample in metric.samples
-        if sample.name == "rest_client_requests_total"
-        and sample.labels["method"] in ("POST", "PUT", "PATCH", "DELETE")
-        and sample.labels["host"].endswith(f":{port}")
+    return metric_sum(
+        "rest_client_requests_total",
+        method=lambda method: method in ("POST", "PUT", "PATCH", "DELETE"),
+        host=lambda host: host.endswith(f":{port}"),
     )
 
 
 def reconciles() -> float:
-    return sum(
-        REGISTRY.get_sample_value("controller_runtime_reconcile_total", {"controller": "kvmconfig", "result": r}) or 0
-        for r in ("success", "error", "requeue", "requeue_after")
-    )
+    return metric_sum("controller_runtime_reconcile_total", controller="kvmconfig")  # every result
 
 
 @pytest.fixture

@@ -24,27 +24,18 @@ from operatorkit import (
 from operatorkit.example import GREETING
 from operatorkit.example.controller import GreetingSpec, greeting_controller
 from operatorkit.kinds import CONFIG_MAP, EVENT
-from operatorkit.testing import condition_of, reason_of
+from operatorkit.testing import condition_of, metric_sum, reason_of
 from tests.operatorkit.conftest import greeting
 
 pytestmark = pytest.mark.usefixtures("greeting_crd")
 
 
 def reconciles(controller: str, result: str = "success") -> float:
-    return (
-        REGISTRY.get_sample_value("controller_runtime_reconcile_total", {"controller": controller, "result": result})
-        or 0.0
-    )
+    return metric_sum("controller_runtime_reconcile_total", controller=controller, result=result)
 
 
 def requests(method: str) -> float:
-    return sum(
-        sample.value
-        for metric in REGISTRY.collect()
-        if metric.name == "rest_client_requests"
-        for sample in metric.samples
-        if sample.labels.get("method") == method
-    )
+    return metric_sum("rest_client_requests_total", method=method)
 
 
 def configmap(kube: KubeClient, namespace: str, name: str) -> dict[str, Any] | None:
@@ -321,7 +312,7 @@ class Holder(Resource[GreetingSpec]):
 
 
 def deletion_waiting(controller: str) -> float:
-    return REGISTRY.get_sample_value("operatorkit_deletion_waiting_seconds", {"controller": controller}) or 0.0
+    return metric_sum("operatorkit_deletion_waiting_seconds", controller=controller)
 
 
 def test_a_spec_made_invalid_is_deleted_with_the_deletion_spec_and_a_held_deletion_is_measured(
