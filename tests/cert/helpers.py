@@ -60,3 +60,8 @@ def secret_cert(kube: KubeClient, name: str, namespace: str) -> tuple[x509.Certi
 def revoked(bao: hvac.Client, cluster: str, serial: str) -> bool:
     data = bao.secrets.pki.read_certificate(serial, mount_point=f"pki-{cluster}")["data"]
     return int(data.get("revocation_time", 0)) > 0
+
+
+def issued_serials(bao: hvac.Client, cluster: str) -> set[str]:
+    """Every certificate the cluster's mount has issued (the CA included)."""
+    return set(bao.list(f"pki-{cluster}/certs")["data"]["keys"])

@@ -19,8 +19,7 @@ from kubeception_testenv import wait_for
 from operatorkit import ApiError, Context, get_condition
 from operatorkit.kinds import EVENT, SECRET
 from operatorkit.testing import condition_of, holds_for, metric_sum, reason_of, status_of
-from tests.cert.helpers import ca_config, cert_config, ready
-from tests.cert.test_ownership import issued_serials
+from tests.cert.helpers import ca_config, cert_config, issued_serials, ready
 
 
 def test_a_ttl_beyond_the_role_is_refused_before_anything_is_issued(kube, namespace, bao, start_cert_operator):

@@ -6,7 +6,7 @@ from __future__ import annotations
 import base64
 import functools
 import uuid
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import pytest
 
@@ -15,10 +15,7 @@ from kubeception_testenv import wait_for
 from operatorkit import ADOPT_ANNOTATION, ApiError, KubeClient
 from operatorkit.kinds import NAMESPACE, SECRET
 from operatorkit.testing import condition_of, status_of
-from tests.cert.helpers import ca_config, cert_config, ready, revoked
-
-if TYPE_CHECKING:
-    import hvac
+from tests.cert.helpers import ca_config, cert_config, issued_serials, ready, revoked
 
 TEST_LABEL = "kubeception.io/test"
 
@@ -26,11 +23,6 @@ TEST_LABEL = "kubeception.io/test"
 def condition(kube: KubeClient, kind: Any, name: str, namespace: str, reason: str) -> dict[str, Any] | None:
     found = condition_of(kube, kind, name, namespace)
     return found if found is not None and found["reason"] == reason else None
-
-
-def issued_serials(bao: hvac.Client, cluster: str) -> set[str]:
-    """Every certificate the cluster's mount has issued (the CA included)."""
-    return set(bao.list(f"pki-{cluster}/certs")["data"]["keys"])
 
 
 def foreign_secret(kube: KubeClient, name: str, namespace: str, type_: str = "kubernetes.io/tls") -> dict[str, Any]:
