@@ -67,8 +67,7 @@ from tests.charts import render_chart, service_account_kubeconfig
 from tests.flannel.conftest import flannel_config, settings_for
 from tests.flannel.conftest import status as flannel_status
 from tests.ingress.conftest import Agent, backend_service, cluster_namespace, ingress_config, set_endpoints
-from tests.kvm.conftest import kvm_config
-from tests.kvm.test_worker_pools import guest_client, play_flannel, pod_uid, register, start_guest
+from tests.kvm.conftest import guest_client, kvm_config, play_flannel, pod_uid, register, start_guest
 from tests.security.conftest import audit_events, denied, granted, install, used
 
 if TYPE_CHECKING:
