@@ -22,7 +22,7 @@ from aws_operator.spec import AWS_CONFIG
 from kubeception_testenv import wait_for
 from operatorkit import get_condition
 from operatorkit.kinds import SECRET
-from operatorkit.testing import apply_crds, in_process_settings
+from operatorkit.testing import apply_crds, condition_of, in_process_settings, status_of
 from tests.cert.conftest import bao, cert_crds, start_cert_operator
 from tests.ingress.conftest import ingress_crd
 from tests.kvm.conftest import kvm_crds
@@ -197,11 +197,11 @@ def aws_config(name: str, namespace: str, version: str = "1.36.3", **spec: Any) 
 
 
 def status(kube: KubeClient, name: str, namespace: str) -> dict[str, Any]:
-    return dict(kube.get(AWS_CONFIG, name, namespace).get("status") or {})
+    return status_of(kube, AWS_CONFIG, name, namespace)
 
 
 def condition(kube: KubeClient, name: str, namespace: str, type_: str) -> dict[str, Any]:
-    return get_condition(status(kube, name, namespace), type_) or {}
+    return condition_of(kube, AWS_CONFIG, name, namespace, type_=type_) or {}
 
 
 def wait_ready(kube: KubeClient, name: str, namespace: str, timeout: float = 120) -> dict[str, Any]:
@@ -215,5 +215,5 @@ def wait_ready(kube: KubeClient, name: str, namespace: str, timeout: float = 120
             else None
         )
 
-    found: dict[str, Any] = wait_for(ready, timeout=timeout, message=f"{name} Ready")  # type: ignore[assignment]
+    found: dict[str, Any] = wait_for(ready, timeout=timeout, message=f"{name} Ready")
     return found

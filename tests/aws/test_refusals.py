@@ -24,10 +24,10 @@ from kvm_operator.controller import kvm_controller
 from kvm_operator.settings import KVMSettings
 from kvm_operator.shared import Shared as KVMShared
 from kvm_operator.spec import KVM_CONFIG
-from operatorkit import ApiError, get_condition, is_true
+from operatorkit import ApiError, is_true
 from operatorkit.kinds import NAMESPACE
 from operatorkit.platform import DOMAIN_CLAIM, HELD
-from operatorkit.testing import in_process_settings
+from operatorkit.testing import condition_of, in_process_settings
 from tests.aws.conftest import REGION, Guest, aws_config, condition, credentials, status, wait_ready
 from tests.conftest import throwaway_namespace
 from tests.ingress.conftest import ingress_config
@@ -285,8 +285,7 @@ def held_by(kube: KubeClient, domain: str) -> str | None:
 
 
 def refusal(kube: KubeClient, kind: Kind, name: str, namespace: str | None, type_: str = "Ready") -> dict[str, Any]:
-    found = kube.get_or_none(kind, name, namespace)
-    cond = get_condition((found or {}).get("status") or {}, type_) or {}
+    cond = condition_of(kube, kind, name, namespace, type_=type_) or {}
     return (
         cond if cond.get("status") == "False" and cond.get("reason") in {"NameRefused", "NameClash", "NotOwned"} else {}
     )

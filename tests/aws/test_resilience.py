@@ -8,13 +8,13 @@ from typing import TYPE_CHECKING
 
 import botocore.exceptions
 import pytest
-from prometheus_client import REGISTRY
 
 from aws_operator import key
 from aws_operator.spec import AWS_CONFIG
 from kubeception_testenv import wait_for
 from operatorkit import Owner
 from operatorkit.kinds import EVENT
+from operatorkit.testing import metric_sum
 from tests.aws.conftest import aws_config, condition, credentials, status, wait_ready
 
 if TYPE_CHECKING:
@@ -27,23 +27,11 @@ pytestmark = pytest.mark.slow
 
 
 def api_calls() -> float:
-    return sum(
-        sample.value
-        for metric in REGISTRY.collect()
-        if metric.name == "kubeception_aws_api_calls"
-        for sample in metric.samples
-        if sample.name.endswith("_total")
-    )
+    return metric_sum("kubeception_aws_api_calls_total")
 
 
 def reconciles() -> float:
-    return sum(
-        sample.value
-        for metric in REGISTRY.collect()
-        if metric.name == "controller_runtime_reconcile"
-        for sample in metric.samples
-        if sample.name.endswith("_total") and sample.labels.get("controller") == "awsconfig"
-    )
+    return metric_sum("controller_runtime_reconcile_total", controller="awsconfig")
 
 
 def test_restart_mid_creation_and_idle_passes(

@@ -1,4 +1,4 @@
-"""CAConfig / CertConfig manifests and status readers shared by the cert-operator tests."""
+"""CAConfig / CertConfig manifests and readers shared by the cert-operator tests."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from cryptography import x509
 from cert_operator.spec import CA_CONFIG, CERT_CONFIG
 from operatorkit import KubeClient, is_true
 from operatorkit.kinds import SECRET
+from operatorkit.testing import status_of
 
 if TYPE_CHECKING:
     import hvac
@@ -44,13 +45,8 @@ def cert_config(name: str, namespace: str, cluster: str, **spec: Any) -> dict[st
     }
 
 
-def status(kube: KubeClient, kind: Any, name: str, namespace: str) -> dict[str, Any]:
-    obj = kube.get_or_none(kind, name, namespace)
-    return (obj or {}).get("status") or {}
-
-
 def ready(kube: KubeClient, kind: Any, name: str, namespace: str) -> bool:
-    return is_true(status(kube, kind, name, namespace), "Ready")
+    return is_true(status_of(kube, kind, name, namespace), "Ready")
 
 
 def secret_cert(kube: KubeClient, name: str, namespace: str) -> tuple[x509.Certificate, x509.Certificate, str]:
@@ -64,3 +60,8 @@ def secret_cert(kube: KubeClient, name: str, namespace: str) -> tuple[x509.Certi
 def revoked(bao: hvac.Client, cluster: str, serial: str) -> bool:
     data = bao.secrets.pki.read_certificate(serial, mount_point=f"pki-{cluster}")["data"]
     return int(data.get("revocation_time", 0)) > 0
+
+
+def issued_serials(bao: hvac.Client, cluster: str) -> set[str]:
+    """Every certificate the cluster's mount has issued (the CA included)."""
+    return set(bao.list(f"pki-{cluster}/certs")["data"]["keys"])

@@ -18,7 +18,8 @@ from kubeception_testenv import wait_for
 from kubeception_testenv._ports import free_port
 from operatorkit import CLUSTER_LABEL, get_condition
 from operatorkit.kinds import CONFIG_MAP, EVENT, SECRET
-from tests.cert.helpers import ca_config, cert_config, ready, revoked, secret_cert, status
+from operatorkit.testing import condition_of, reason_of, status_of
+from tests.cert.helpers import ca_config, cert_config, ready, revoked, secret_cert
 
 if TYPE_CHECKING:
     from operatorkit import KubeClient
@@ -30,7 +31,7 @@ def test_ca_roles_certificate_renewal_revocation_and_deletion_order(kube, namesp
     cluster = f"a{uuid.uuid4().hex[:6]}"
     kube.create(CA_CONFIG, ca_config("ca", namespace, cluster))
     wait_for(lambda: ready(kube, CA_CONFIG, "ca", namespace), timeout=30, message="CA ready")
-    ca_status = status(kube, CA_CONFIG, "ca", namespace)
+    ca_status = status_of(kube, CA_CONFIG, "ca", namespace)
     assert ca_status["mount"] == f"pki-{cluster}"
     assert sorted(bao.secrets.pki.list_roles(mount_point=f"pki-{cluster}")["data"]["keys"]) == ["admin", "api"]
     published = kube.get(CONFIG_MAP, f"{cluster}-ca", namespace)["data"]["ca.crt"]
@@ -48,7 +49,7 @@ def test_ca_roles_certificate_renewal_revocation_and_deletion_order(kube, namesp
     assert ipaddress.IPv4Address("127.0.0.1") in sans.get_values_for_type(x509.IPAddress)
     assert f"api.{cluster}.local" in sans.get_values_for_type(x509.DNSName)
     assert key.startswith("-----BEGIN")
-    first_serial = status(kube, CERT_CONFIG, "apiserver", namespace)["serial"]
+    first_serial = status_of(kube, CERT_CONFIG, "apiserver", namespace)["serial"]
     assert (
         REGISTRY.get_sample_value(
             "kubeception_certificate_expiry_timestamp_seconds",
@@ -70,7 +71,7 @@ def test_ca_roles_certificate_renewal_revocation_and_deletion_order(kube, namesp
         CERT_CONFIG, "apiserver", {"spec": {"altNames": [f"api.{cluster}.local", f"k8s.{cluster}.local"]}}, namespace
     )
     wait_for(
-        lambda: status(kube, CERT_CONFIG, "apiserver", namespace).get("serial") not in (None, first_serial),
+        lambda: status_of(kube, CERT_CONFIG, "apiserver", namespace).get("serial") not in (None, first_serial),
         timeout=30,
         message="re-issued after the spec change",
     )
@@ -89,15 +90,12 @@ def test_ca_roles_certificate_renewal_revocation_and_deletion_order(kube, namesp
     # Deleting the CA waits for the cluster's certificates.
     kube.delete(CA_CONFIG, "ca", namespace)
     wait_for(
-        lambda: (
-            (get_condition(status(kube, CA_CONFIG, "ca", namespace), "Ready") or {}).get("reason")
-            == "WaitingForCertConfigs"
-        ),
+        lambda: reason_of(kube, CA_CONFIG, "ca", namespace) == "WaitingForCertConfigs",
         timeout=30,
         message="the CA waiting for its certificates",
     )
     assert f"pki-{cluster}/" in bao.sys.list_mounted_secrets_engines()["data"]
-    serial = status(kube, CERT_CONFIG, "apiserver", namespace)["serial"]
+    serial = status_of(kube, CERT_CONFIG, "apiserver", namespace)["serial"]
     kube.delete(CERT_CONFIG, "apiserver", namespace)
     wait_for(
         lambda: kube.get_or_none(CERT_CONFIG, "apiserver", namespace) is None, timeout=30, message="certificate deleted"
@@ -115,20 +113,20 @@ def test_renewal_before_expiry(kube, namespace, start_cert_operator):
     kube.create(CA_CONFIG, ca_config("ca", namespace, cluster))
     kube.create(CERT_CONFIG, cert_config("short", namespace, cluster, ttl="60s", renewBefore="50s"))
     wait_for(lambda: ready(kube, CERT_CONFIG, "short", namespace), timeout=30, message="issued")
-    first = status(kube, CERT_CONFIG, "short", namespace)
+    first = status_of(kube, CERT_CONFIG, "short", namespace)
     wait_for(
-        lambda: status(kube, CERT_CONFIG, "short", namespace).get("serial") != first["serial"],
+        lambda: status_of(kube, CERT_CONFIG, "short", namespace).get("serial") != first["serial"],
         timeout=30,
         message="renewed within the renew-before window",
     )
-    renewed = status(kube, CERT_CONFIG, "short", namespace)
+    renewed = status_of(kube, CERT_CONFIG, "short", namespace)
     assert renewed["notAfter"] > first["notAfter"]
     leaf, _, _ = secret_cert(kube, "short", namespace)
     assert leaf.not_valid_after_utc.strftime("%Y-%m-%dT%H:%M:%SZ") == renewed["notAfter"]
 
 
 def not_ready(kube: KubeClient, name: str, namespace: str) -> dict[str, Any] | None:
-    condition = get_condition(status(kube, CERT_CONFIG, name, namespace), "Ready")
+    condition = condition_of(kube, CERT_CONFIG, name, namespace)
     return condition if condition is not None and condition["status"] == "False" else None
 
 
@@ -164,7 +162,7 @@ def test_bad_input_is_a_condition_with_vaults_reason(kube, namespace, bao, start
 
 
 def unavailable(kube: KubeClient, kind: Any, name: str, namespace: str) -> dict[str, Any] | None:
-    condition = get_condition(status(kube, kind, name, namespace), "Ready")
+    condition = condition_of(kube, kind, name, namespace)
     return condition if condition is not None and condition["reason"] == "VaultUnavailable" else None
 
 
@@ -186,11 +184,7 @@ def test_vault_unreachable_is_a_condition_and_nothing_issued_is_touched(kube, na
     assert isinstance(condition, dict)
     assert condition["status"] == "False"
     waiting = wait_for(
-        lambda: (
-            (c := get_condition(status(kube, CERT_CONFIG, "api", namespace), "Ready"))
-            and "VaultUnavailable" in c["message"]
-            and c
-        ),
+        lambda: (c := condition_of(kube, CERT_CONFIG, "api", namespace)) and "VaultUnavailable" in c["message"] and c,
         timeout=30,
         message="the certificate saying why it waits",
     )
@@ -218,8 +212,8 @@ def test_staged_ca_rotation(kube, namespace, bao, start_cert_operator):
         kube.create(CERT_CONFIG, cert_config(name, namespace, cluster, commonName=f"{name}.{cluster}.local"))
     for name in ("apiserver", "etcd"):
         wait_for(functools.partial(ready, kube, CERT_CONFIG, name, namespace), timeout=30, message=f"{name} issued")
-    old_ca = x509.load_pem_x509_certificate(status(kube, CA_CONFIG, "ca", namespace)["ca"]["certificate"].encode())
-    old_serials = {n: status(kube, CERT_CONFIG, n, namespace)["serial"] for n in ("apiserver", "etcd")}
+    old_ca = x509.load_pem_x509_certificate(status_of(kube, CA_CONFIG, "ca", namespace)["ca"]["certificate"].encode())
+    old_serials = {n: status_of(kube, CERT_CONFIG, n, namespace)["serial"] for n in ("apiserver", "etcd")}
 
     # Never issued, so nothing to rotate: it must not hold the rotation.
     kube.create(CERT_CONFIG, cert_config("broken", namespace, cluster, role="nope"))
@@ -228,14 +222,14 @@ def test_staged_ca_rotation(kube, namespace, bao, start_cert_operator):
     wait_for(lambda: len(published_cas(kube, cluster, namespace)) == 2, timeout=30, message="both CAs published")
     for name in ("apiserver", "etcd"):
         wait_for(functools.partial(trusted_cas, kube, name, namespace, 2), timeout=30, message=f"{name} trusts both")
-    assert status(kube, CERT_CONFIG, "apiserver", namespace)["serial"] == old_serials["apiserver"]
+    assert status_of(kube, CERT_CONFIG, "apiserver", namespace)["serial"] == old_serials["apiserver"]
 
     wait_for(
-        lambda: status(kube, CA_CONFIG, "ca", namespace).get("rotation", {}).get("phase") == "Complete",
+        lambda: status_of(kube, CA_CONFIG, "ca", namespace).get("rotation", {}).get("phase") == "Complete",
         timeout=60,
         message="rotation complete",
     )
-    ca_status = status(kube, CA_CONFIG, "ca", namespace)
+    ca_status = status_of(kube, CA_CONFIG, "ca", namespace)
     new_ca = x509.load_pem_x509_certificate(ca_status["ca"]["certificate"].encode())
     assert new_ca.serial_number != old_ca.serial_number
     assert (get_condition(ca_status, "Rotating") or {}).get("reason") == "Complete"
@@ -246,7 +240,7 @@ def test_staged_ca_rotation(kube, namespace, bao, start_cert_operator):
         leaf, _, _ = secret_cert(kube, name, namespace)
         leaf.verify_directly_issued_by(new_ca)
         assert revoked(bao, cluster, old_serials[name])
-        assert status(kube, CERT_CONFIG, name, namespace)["caSerial"] == ca_status["ca"]["serial"]
+        assert status_of(kube, CERT_CONFIG, name, namespace)["caSerial"] == ca_status["ca"]["serial"]
     issuers = bao.secrets.pki.list_issuers(mount_point=f"pki-{cluster}")["data"]["keys"]
     assert issuers == [ca_status["ca"]["issuerID"]], "the old issuer is deleted"
     assert len(bao.list(f"pki-{cluster}/keys")["data"]["keys"]) == 1, "and its key with it"

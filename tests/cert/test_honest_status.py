@@ -7,7 +7,7 @@ import functools
 import logging
 import time
 import uuid
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import pytest
 from prometheus_client import REGISTRY
@@ -18,17 +18,8 @@ from cert_operator.spec import CA_CONFIG, CERT_CONFIG, CAConfigStatus
 from kubeception_testenv import wait_for
 from operatorkit import ApiError, Context, get_condition
 from operatorkit.kinds import EVENT, SECRET
-from operatorkit.testing import holds_for
-from tests.cert.helpers import ca_config, cert_config, ready, status
-from tests.cert.test_ownership import issued_serials
-
-if TYPE_CHECKING:
-    from operatorkit import KubeClient
-
-
-def reason_of(kube: KubeClient, kind: Any, name: str, namespace: str, condition: str = "Ready") -> str | None:
-    found = get_condition(status(kube, kind, name, namespace), condition)
-    return found["reason"] if found else None
+from operatorkit.testing import condition_of, holds_for, metric_sum, reason_of, status_of
+from tests.cert.helpers import ca_config, cert_config, issued_serials, ready
 
 
 def test_a_ttl_beyond_the_role_is_refused_before_anything_is_issued(kube, namespace, bao, start_cert_operator):
@@ -39,7 +30,7 @@ def test_a_ttl_beyond_the_role_is_refused_before_anything_is_issued(kube, namesp
     before = issued_serials(bao, cluster)
     kube.create(CERT_CONFIG, cert_config("long", namespace, cluster, ttl="72h"))
     wait_for(lambda: reason_of(kube, CERT_CONFIG, "long", namespace) == "TTLTooLong", timeout=30, message="TTL refused")
-    message = (get_condition(status(kube, CERT_CONFIG, "long", namespace), "Ready") or {})["message"]
+    message = (condition_of(kube, CERT_CONFIG, "long", namespace) or {})["message"]
     assert "ttl 72h is longer than role api's maxTTL 24h" in message
     # The bug issued and revoked about 6 a second: over 3 s not one is issued.
     assert holds_for(lambda: issued_serials(bao, cluster) == before, 3), "no certificate issued, let alone a loop"
@@ -54,20 +45,14 @@ def test_a_name_the_issuer_leaves_out_makes_the_certificate_not_ready(kube, name
     wait_for(
         lambda: reason_of(kube, CERT_CONFIG, "api", namespace) == "NotAsRequested", timeout=30, message="not ready"
     )
-    message = (get_condition(status(kube, CERT_CONFIG, "api", namespace), "Ready") or {})["message"]
+    message = (condition_of(kube, CERT_CONFIG, "api", namespace) or {})["message"]
     assert "organizations missing: system:masters" in message
     issued = issued_serials(bao, cluster)
     assert holds_for(lambda: issued_serials(bao, cluster) == issued, 3), "issuing again would give the same answer"
 
 
 def deferred() -> float:
-    return sum(
-        s.value
-        for m in REGISTRY.collect()
-        if m.name == "kubeception_certificate_reissue_deferred"
-        for s in m.samples
-        if s.name.endswith("_total")
-    )
+    return metric_sum("kubeception_certificate_reissue_deferred_total")
 
 
 def test_issuance_is_bounded_whatever_deletes_the_secret(kube, namespace, bao, start_cert_operator):
@@ -95,13 +80,13 @@ def test_a_lost_ca_is_reported_and_recreated_only_on_request(kube, namespace, ba
     kube.create(CA_CONFIG, ca_config("ca", namespace, cluster))
     kube.create(CERT_CONFIG, cert_config("api", namespace, cluster))
     wait_for(functools.partial(ready, kube, CERT_CONFIG, "api", namespace), timeout=30, message="issued")
-    lost = status(kube, CA_CONFIG, "ca", namespace)["ca"]["serial"]
+    lost = status_of(kube, CA_CONFIG, "ca", namespace)["ca"]["serial"]
     secret = kube.get(SECRET, "api", namespace)["data"]
 
     bao.sys.disable_secrets_engine(f"pki-{cluster}")  # what a Vault without persistence does on restart
     kube.patch(CA_CONFIG, "ca", {"metadata": {"labels": {"nudge": "1"}}}, namespace)  # or the next resync
     wait_for(lambda: reason_of(kube, CA_CONFIG, "ca", namespace) == "CALost", timeout=30, message="CA lost")
-    ca_status = status(kube, CA_CONFIG, "ca", namespace)
+    ca_status = status_of(kube, CA_CONFIG, "ca", namespace)
     assert (get_condition(ca_status, "CALost") or {}).get("status") == "True"
     message = (get_condition(ca_status, "Ready") or {})["message"]
     assert lost in message
@@ -115,11 +100,11 @@ def test_a_lost_ca_is_reported_and_recreated_only_on_request(kube, namespace, ba
 
     kube.patch(CA_CONFIG, "ca", {"metadata": {"annotations": {"kubeception.io/recreate-ca": lost}}}, namespace)
     wait_for(functools.partial(ready, kube, CA_CONFIG, "ca", namespace), timeout=30, message="recreated")
-    assert status(kube, CA_CONFIG, "ca", namespace)["ca"]["serial"] != lost
+    assert status_of(kube, CA_CONFIG, "ca", namespace)["ca"]["serial"] != lost
     wait_for(
         lambda: (
-            status(kube, CERT_CONFIG, "api", namespace).get("caSerial")
-            == status(kube, CA_CONFIG, "ca", namespace)["ca"]["serial"]
+            status_of(kube, CERT_CONFIG, "api", namespace).get("caSerial")
+            == status_of(kube, CA_CONFIG, "ca", namespace)["ca"]["serial"]
             and ready(kube, CERT_CONFIG, "api", namespace)
         ),
         timeout=30,
@@ -145,11 +130,11 @@ def test_ca_parameters_change_only_through_a_rotation(kube, namespace, start_cer
         namespace,
     )
     wait_for(
-        lambda: (status(kube, CA_CONFIG, "ca", namespace).get("rotation") or {}).get("phase") == "Complete",
+        lambda: (status_of(kube, CA_CONFIG, "ca", namespace).get("rotation") or {}).get("phase") == "Complete",
         timeout=60,
         message="rotation applying the new parameters",
     )
-    new_ca = pem.load(status(kube, CA_CONFIG, "ca", namespace)["ca"]["certificate"])
+    new_ca = pem.load(status_of(kube, CA_CONFIG, "ca", namespace)["ca"]["certificate"])
     assert new_ca.subject.rfc4514_string() == "CN=renamed"
 
 

@@ -20,7 +20,8 @@ from cert_operator.pem import serial_hex
 from cert_operator.spec import CA_CONFIG, CERT_CONFIG
 from kubeception_testenv import EtcdServer, GuestAPIServer, SecretVolume, find_binary, wait_for
 from operatorkit.kinds import SECRET
-from tests.cert.helpers import ca_config, cert_config, ready, status
+from operatorkit.testing import status_of
+from tests.cert.helpers import ca_config, cert_config, ready
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -180,14 +181,14 @@ def test_guest_apiserver_isolation_renewal_and_rotation(kube, namespace, start_c
             traffic.start()
             try:
                 # Renewal: the live server moves to the renewed serving certificate.
-                first = status(kube, CERT_CONFIG, f"{a}-apiserver", namespace)["serial"]
+                first = status_of(kube, CERT_CONFIG, f"{a}-apiserver", namespace)["serial"]
                 wait_for(lambda: traffic.served is not None, timeout=10, message="first request")
                 wait_for(
                     lambda: traffic.served is not None and serial_hex(traffic.served) != first,
                     timeout=60,
                     message="the apiserver serving its renewed certificate",
                 )
-                assert serial_hex(traffic.served) == status(kube, CERT_CONFIG, f"{a}-apiserver", namespace)["serial"]
+                assert serial_hex(traffic.served) == status_of(kube, CERT_CONFIG, f"{a}-apiserver", namespace)["serial"]
                 old_admin = tmp_path / "old-admin"
                 old_admin.mkdir()
                 for key in ("tls.crt", "tls.key", "ca.crt"):
@@ -196,13 +197,13 @@ def test_guest_apiserver_isolation_renewal_and_rotation(kube, namespace, start_c
                 # Rotation: trust both, re-issue everything, retire the old CA — under traffic.
                 kube.patch(CA_CONFIG, a, {"spec": {"rotation": {"id": "r1", "overlap": "6s"}}}, namespace)
                 wait_for(
-                    lambda: status(kube, CA_CONFIG, a, namespace).get("rotation", {}).get("phase") == "Complete",
+                    lambda: status_of(kube, CA_CONFIG, a, namespace).get("rotation", {}).get("phase") == "Complete",
                     timeout=120,
                     message="rotation complete",
                 )
-                rotation = status(kube, CA_CONFIG, a, namespace)["rotation"]
+                rotation = status_of(kube, CA_CONFIG, a, namespace)["rotation"]
                 assert "settledAt" not in rotation, "a phase's settling time must not outlive the phase"
-                new_ca = status(kube, CA_CONFIG, a, namespace)["ca"]["certificate"]
+                new_ca = status_of(kube, CA_CONFIG, a, namespace)["ca"]["certificate"]
                 wait_for(lambda: issued_by(new_ca, traffic.served), timeout=30, message="serving from the new CA")
                 # Only the new CA is trusted now: the pre-rotation admin certificate is refused.
                 wait_for(

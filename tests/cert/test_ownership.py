@@ -6,30 +6,23 @@ from __future__ import annotations
 import base64
 import functools
 import uuid
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import pytest
 
 from cert_operator.spec import CA_CONFIG, CERT_CONFIG
 from kubeception_testenv import wait_for
-from operatorkit import ADOPT_ANNOTATION, ApiError, KubeClient, get_condition
+from operatorkit import ADOPT_ANNOTATION, ApiError, KubeClient
 from operatorkit.kinds import NAMESPACE, SECRET
-from tests.cert.helpers import ca_config, cert_config, ready, revoked, status
-
-if TYPE_CHECKING:
-    import hvac
+from operatorkit.testing import condition_of, status_of
+from tests.cert.helpers import ca_config, cert_config, issued_serials, ready, revoked
 
 TEST_LABEL = "kubeception.io/test"
 
 
 def condition(kube: KubeClient, kind: Any, name: str, namespace: str, reason: str) -> dict[str, Any] | None:
-    found = get_condition(status(kube, kind, name, namespace), "Ready")
+    found = condition_of(kube, kind, name, namespace)
     return found if found is not None and found["reason"] == reason else None
-
-
-def issued_serials(bao: hvac.Client, cluster: str) -> set[str]:
-    """Every certificate the cluster's mount has issued (the CA included)."""
-    return set(bao.list(f"pki-{cluster}/certs")["data"]["keys"])
 
 
 def foreign_secret(kube: KubeClient, name: str, namespace: str, type_: str = "kubernetes.io/tls") -> dict[str, Any]:
@@ -98,7 +91,7 @@ def test_a_secret_another_certconfig_owns_is_left_to_it(kube, namespace, bao, st
     wait_for(lambda: kube.get_or_none(CERT_CONFIG, "second", namespace) is None, timeout=10, message="deleted")
     assert kube.get(SECRET, "shared", namespace)["data"] == owned["data"]
     assert ready(kube, CERT_CONFIG, "first", namespace)
-    assert not revoked(bao, cluster, status(kube, CERT_CONFIG, "first", namespace)["serial"])
+    assert not revoked(bao, cluster, status_of(kube, CERT_CONFIG, "first", namespace)["serial"])
 
 
 def test_an_existing_secret_is_adopted_only_when_it_invites_it(kube, namespace, start_cert_operator):
@@ -132,7 +125,7 @@ def test_one_caconfig_per_cluster_across_namespaces(kube, namespace, bao, start_
             ca["metadata"]["labels"] = {TEST_LABEL: marker}
         kube.create(CA_CONFIG, first)
         wait_for(functools.partial(ready, kube, CA_CONFIG, "ca", namespace), timeout=30, message="first CA ready")
-        serial = status(kube, CA_CONFIG, "ca", namespace)["ca"]["serial"]
+        serial = status_of(kube, CA_CONFIG, "ca", namespace)["ca"]["serial"]
         kube.create(CA_CONFIG, second)
         refused = wait_for(
             functools.partial(condition, kube, CA_CONFIG, "ca", other, "NotOwned"), timeout=30, message="duplicate"
@@ -145,7 +138,7 @@ def test_one_caconfig_per_cluster_across_namespaces(kube, namespace, bao, start_
         assert f"pki-{cluster}/" in bao.sys.list_mounted_secrets_engines()["data"], "the first CA's mount survives"
         issuer = bao.read(f"pki-{cluster}/issuer/default")["data"]
         assert not issuer.get("revoked"), "and its CA is not revoked"
-        assert status(kube, CA_CONFIG, "ca", namespace)["ca"]["serial"] == serial
+        assert status_of(kube, CA_CONFIG, "ca", namespace)["ca"]["serial"] == serial
         assert ready(kube, CA_CONFIG, "ca", namespace)
         certificate = cert_config("api", namespace, cluster)
         certificate["metadata"]["labels"] = {TEST_LABEL: marker}
@@ -201,7 +194,7 @@ spec:
             return issued_serials(bao, cluster) - ca_serials
 
         wait_for(lambda: len(issued()) >= 2, timeout=30, message="two attempts")
-        failed = get_condition(status(kube, CERT_CONFIG, "unstorable", namespace), "Ready")
+        failed = condition_of(kube, CERT_CONFIG, "unstorable", namespace)
         assert failed is not None
         assert "this Secret may not be written" in failed["message"]
         # A serial listed here may be one the operator is still trying to store: revocation follows the refused
@@ -219,7 +212,7 @@ spec:
             timeout=10,
             message="every later certificate not stored revoked",
         )
-        assert not status(kube, CERT_CONFIG, "unstorable", namespace).get("pendingRevocations")
+        assert not status_of(kube, CERT_CONFIG, "unstorable", namespace).get("pendingRevocations")
     finally:
         control_plane.kubectl("delete", "validatingadmissionpolicybinding,validatingadmissionpolicy", policy)
 
@@ -230,16 +223,16 @@ def test_a_new_secret_name_moves_the_certificate(kube, namespace, bao, start_cer
     kube.create(CA_CONFIG, ca_config("ca", namespace, cluster))
     kube.create(CERT_CONFIG, cert_config("api", namespace, cluster, secretName="before"))
     wait_for(functools.partial(ready, kube, CERT_CONFIG, "api", namespace), timeout=30, message="issued")
-    old = status(kube, CERT_CONFIG, "api", namespace)["serial"]
+    old = status_of(kube, CERT_CONFIG, "api", namespace)["serial"]
     kube.patch(CERT_CONFIG, "api", {"spec": {"secretName": "after"}}, namespace)
     wait_for(
         lambda: (
-            status(kube, CERT_CONFIG, "api", namespace).get("secretName") == "after"
+            status_of(kube, CERT_CONFIG, "api", namespace).get("secretName") == "after"
             and kube.get_or_none(SECRET, "before", namespace) is None
         ),
         timeout=30,
         message="moved",
     )
     assert kube.get(SECRET, "after", namespace)["type"] == "kubernetes.io/tls"
-    assert status(kube, CERT_CONFIG, "api", namespace)["serial"] != old
+    assert status_of(kube, CERT_CONFIG, "api", namespace)["serial"] != old
     assert revoked(bao, cluster, old), "the certificate left behind is revoked"

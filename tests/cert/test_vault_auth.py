@@ -12,14 +12,14 @@ from typing import TYPE_CHECKING
 import hvac
 import hvac.exceptions
 import pytest
-from prometheus_client import REGISTRY
 
 from cert_operator.spec import CA_CONFIG, CERT_CONFIG
 from cert_operator.vault import Vault, VaultUnavailable
 from cert_operator.vault_auth import AppRoleAuth, KubernetesAuth, TokenAuth
 from kubeception_testenv import wait_for
 from kubeception_testenv._pki import LocalPKI
-from tests.cert.helpers import ca_config, cert_config, ready, status
+from operatorkit.testing import metric_sum, status_of
+from tests.cert.helpers import ca_config, cert_config, ready
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -31,7 +31,7 @@ POLICY = Path(__file__).parents[2] / "charts" / "cert-operator" / "files" / "vau
 
 
 def auth_count(action: str, result: str = "ok") -> float:
-    return REGISTRY.get_sample_value("kubeception_vault_auth_total", {"action": action, "result": result}) or 0.0
+    return metric_sum("kubeception_vault_auth_total", action=action, result=result)
 
 
 @pytest.fixture
@@ -66,7 +66,7 @@ def lifecycle(kube: KubeClient, namespace: str, bao: hvac.Client, cluster: str) 
     wait_for(functools.partial(ready, kube, CERT_CONFIG, "api", namespace), timeout=30, message="issued")
     kube.patch(CA_CONFIG, "ca", {"spec": {"rotation": {"id": "r1", "overlap": "1s"}}}, namespace)
     wait_for(
-        lambda: status(kube, CA_CONFIG, "ca", namespace).get("rotation", {}).get("phase") == "Complete",
+        lambda: status_of(kube, CA_CONFIG, "ca", namespace).get("rotation", {}).get("phase") == "Complete",
         timeout=60,
         message="rotation complete",
     )
@@ -108,9 +108,9 @@ def test_kubernetes_auth_with_token_renewal_and_the_chart_policy(
         timeout=60,
         message="tokens renewed, and replaced by new logins at their max TTL",
     )
-    first = status(kube, CERT_CONFIG, "short", namespace)["serial"]
+    first = status_of(kube, CERT_CONFIG, "short", namespace)["serial"]
     wait_for(
-        lambda: status(kube, CERT_CONFIG, "short", namespace).get("serial") not in (None, first),
+        lambda: status_of(kube, CERT_CONFIG, "short", namespace).get("serial") not in (None, first),
         timeout=30,
         message="a renewal with a fresh token",
     )

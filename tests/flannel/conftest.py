@@ -1,7 +1,10 @@
-"""Fixtures: the flannel-operator in-process against the real control plane, a real etcd and kwok nodes."""
+"""Fixtures: the flannel-operator in-process against the real control plane, a real etcd and kwok nodes; the
+FlannelConfig manifests and readers the flannel tests (and the suites that run a network) share."""
 
 from __future__ import annotations
 
+import json
+import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -9,7 +12,9 @@ import pytest
 
 from flannel_operator.controller import flannel_controller, shared_parts
 from flannel_operator.settings import FlannelSettings
-from operatorkit.testing import apply_crds, in_process_settings
+from flannel_operator.spec import FLANNEL_CONFIG
+from operatorkit import CLUSTER_LABEL
+from operatorkit.testing import apply_crds, in_process_settings, status_of
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -54,3 +59,33 @@ def start_flannel_operator(
         return operator_runner.start("flannel-operator", [flannel_controller(shared)], settings=shared.settings), shared
 
     return start
+
+
+def flannel_config(cluster: str, **spec: Any) -> dict[str, Any]:
+    return {
+        "apiVersion": FLANNEL_CONFIG.api_version,
+        "kind": FLANNEL_CONFIG.kind,
+        "metadata": {"name": cluster},
+        "spec": {"clusterID": cluster, **spec},
+    }
+
+
+def status(kube: KubeClient, name: str) -> dict[str, Any]:
+    return status_of(kube, FLANNEL_CONFIG, name)
+
+
+def etcd_get(etcd: EtcdServer, key: str) -> Any:
+    values = etcd.client().get(key)
+    return json.loads(values[0]) if values else None
+
+
+def unique(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:6]}"
+
+
+def labelled_pod(name: str, namespace: str, cluster: str) -> dict[str, Any]:
+    """A pod labelled with ``cluster``, as the platform labels a cluster's VM pods."""
+    return {
+        "metadata": {"name": name, "namespace": namespace, "labels": {CLUSTER_LABEL: cluster}},
+        "spec": {"containers": [{"name": "qemu", "image": "qemu:test"}]},
+    }

@@ -14,8 +14,7 @@ from flannel_operator.spec import FLANNEL_CONFIG
 from kubeception_testenv import ControlPlane, EtcdServer, wait_for
 from operatorkit import KubeClient, Operator, is_true, load_settings
 from tests.charts import helm, operator_args, render_chart, service_account_kubeconfig, without_address_plan
-from tests.flannel.conftest import settings_for
-from tests.flannel.test_flannel_operator import flannel_config, status, unique
+from tests.flannel.conftest import flannel_config, settings_for, status, unique
 
 pytestmark = pytest.mark.servers
 

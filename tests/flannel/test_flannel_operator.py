@@ -5,8 +5,6 @@ from __future__ import annotations
 import concurrent.futures
 import functools
 import ipaddress
-import json
-import uuid
 from typing import Any
 
 import pydantic
@@ -17,33 +15,11 @@ from flannel_operator.settings import EtcdSettings
 from flannel_operator.spec import FLANNEL_CONFIG
 from kubeception_testenv import ControlPlane, EtcdServer, wait_for
 from kubeception_testenv._pki import LocalPKI
-from operatorkit import CLUSTER_LABEL, KubeClient, get_condition, is_true
+from operatorkit import CLUSTER_LABEL, KubeClient, is_true
 from operatorkit.kinds import CLUSTER_ROLE_BINDING, DAEMON_SET, JOB, NAMESPACE, POD, SECRET
+from operatorkit.testing import condition_of, reason_of
 from tests.conftest import throwaway_namespace
-from tests.flannel.conftest import settings_for
-
-
-def flannel_config(cluster: str, **spec: Any) -> dict[str, Any]:
-    return {
-        "apiVersion": FLANNEL_CONFIG.api_version,
-        "kind": FLANNEL_CONFIG.kind,
-        "metadata": {"name": cluster},
-        "spec": {"clusterID": cluster, **spec},
-    }
-
-
-def status(kube: KubeClient, name: str) -> dict[str, Any]:
-    obj = kube.get_or_none(FLANNEL_CONFIG, name)
-    return (obj or {}).get("status") or {}
-
-
-def etcd_get(etcd: EtcdServer, key: str) -> Any:
-    values = etcd.client().get(key)
-    return json.loads(values[0]) if values else None
-
-
-def unique(prefix: str) -> str:
-    return f"{prefix}-{uuid.uuid4().hex[:6]}"
+from tests.flannel.conftest import etcd_get, flannel_config, labelled_pod, settings_for, status, unique
 
 
 def test_network_comes_up_on_every_host(control_plane: ControlPlane, kube, etcd_server, start_flannel_operator):
@@ -101,7 +77,7 @@ def test_the_network_is_ready_only_while_every_host_runs_it(kube, start_flannel_
         )
 
     def not_ready() -> dict[str, Any] | None:
-        ready = get_condition(status(kube, cluster), "Ready")
+        ready = condition_of(kube, FLANNEL_CONFIG, cluster)
         return ready if ready and ready["status"] == "False" and status(kube, cluster)["hostsReady"] == 0 else None
 
     ready = wait_for(not_ready, timeout=60, message="not Ready while no host runs the network")
@@ -123,7 +99,7 @@ def test_the_network_is_ready_only_while_every_host_runs_it(kube, start_flannel_
     for pod in pods[1:]:
         kube.delete(POD, pod["metadata"]["name"], namespace)
     wait_for(lambda: is_true(status(kube, cluster), "Ready"), timeout=60, message="Ready again on every host")
-    assert (get_condition(status(kube, cluster), "Ready") or {})["message"].endswith("3/3 hosts run it")
+    assert (condition_of(kube, FLANNEL_CONFIG, cluster) or {})["message"].endswith("3/3 hosts run it")
     kube.delete(FLANNEL_CONFIG, cluster)
     wait_for(lambda: kube.get_or_none(FLANNEL_CONFIG, cluster) is None, timeout=120, message="deleted")
 
@@ -158,13 +134,6 @@ def test_spec_change_rolls_the_daemonset_and_keeps_leases(kube, etcd_server, sta
     assert etcd.get(lease_key) == [b'{"PublicIP":"192.0.2.1","BackendType":"vxlan"}'], "leases survive"
 
 
-def labelled_pod(name: str, namespace: str, cluster: str) -> dict[str, Any]:
-    return {
-        "metadata": {"name": name, "namespace": namespace, "labels": {CLUSTER_LABEL: cluster}},
-        "spec": {"containers": [{"name": "qemu", "image": "qemu:test"}]},
-    }
-
-
 def test_delete_waits_for_vms_cleans_hosts_and_leaves_nothing(kube, etcd_server, start_flannel_operator, namespace):
     """Deletion waits for the VM pods of the cluster's own namespaces (labelled with the cluster by the platform),
     never for a tenant's pod that merely carries the cluster's label in a namespace of its own."""
@@ -180,11 +149,11 @@ def test_delete_waits_for_vms_cleans_hosts_and_leaves_nothing(kube, etcd_server,
 
         kube.delete(FLANNEL_CONFIG, cluster)
         wait_for(
-            lambda: (get_condition(status(kube, cluster), "Ready") or {}).get("reason") == "WaitingForVMs",
+            lambda: reason_of(kube, FLANNEL_CONFIG, cluster) == "WaitingForVMs",
             timeout=30,
             message="deletion waiting for the VM pods",
         )
-        message = (get_condition(status(kube, cluster), "Ready") or {})["message"]
+        message = (condition_of(kube, FLANNEL_CONFIG, cluster) or {})["message"]
         assert f"{namespace}/vm-master-0" in message
         assert "squatter" not in message
         assert etcd_get(etcd_server, st["etcdKey"]) is not None, "the network outlives its VMs"
@@ -243,7 +212,7 @@ def test_hundred_concurrent_allocations_never_overlap_and_survive_restart(kube, 
 
 
 def refused(kube: KubeClient, name: str) -> dict[str, Any] | None:
-    condition = get_condition(status(kube, name), "Allocated")
+    condition = condition_of(kube, FLANNEL_CONFIG, name, type_="Allocated")
     return condition if condition is not None and condition["status"] == "False" else None
 
 
@@ -274,7 +243,7 @@ def test_clashing_requests_name_the_other_cluster(kube, start_flannel_operator):
         assert isinstance(condition, dict)
         assert condition["reason"] == "Conflict"
         assert expected in condition["message"]
-        ready = get_condition(status(kube, name), "Ready")
+        ready = condition_of(kube, FLANNEL_CONFIG, name)
         assert ready is not None
         assert ready["reason"] == "AllocationConflict"
     for name in (first, second, third, outside, services):

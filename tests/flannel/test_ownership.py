@@ -12,9 +12,10 @@ import pytest
 from flannel_operator import key
 from flannel_operator.spec import FLANNEL_CONFIG
 from kubeception_testenv import wait_for
-from operatorkit import ADOPT_ANNOTATION, ApiError, get_condition, is_true
+from operatorkit import ADOPT_ANNOTATION, ApiError, is_true
 from operatorkit.kinds import DAEMON_SET, NAMESPACE, POD
-from tests.flannel.test_flannel_operator import etcd_get, flannel_config, labelled_pod, status, unique
+from operatorkit.testing import condition_of, reason_of
+from tests.flannel.conftest import etcd_get, flannel_config, labelled_pod, status, unique
 
 if TYPE_CHECKING:
     from kubeception_testenv import EtcdServer
@@ -23,11 +24,6 @@ if TYPE_CHECKING:
 
 def allocated(kube: KubeClient, name: str) -> bool:
     return is_true(status(kube, name), "Allocated")
-
-
-def reason_of(kube: KubeClient, name: str, condition: str = "Ready") -> str | None:
-    found = get_condition(status(kube, name), condition)
-    return found["reason"] if found else None
 
 
 def test_one_flannelconfig_per_cluster_is_enforced_by_the_api_server(kube, flannel_crd):
@@ -54,9 +50,17 @@ def test_a_clashing_bridge_is_refused_and_deleting_the_loser_leaves_the_winner(
     kube.create(FLANNEL_CONFIG, flannel_config(reserved, network="10.96.0.0/18"))
     for name in (loser, reserved):
         kube.create(POD, labelled_pod(f"claims-{name}", namespace, name))
-    wait_for(lambda: reason_of(kube, loser, "Allocated") == "Conflict", timeout=30, message="loser refused")
-    wait_for(lambda: reason_of(kube, reserved, "Allocated") == "Reserved", timeout=30, message="impossible spec")
-    message = (get_condition(status(kube, loser), "Allocated") or {})["message"]
+    wait_for(
+        lambda: reason_of(kube, FLANNEL_CONFIG, loser, type_="Allocated") == "Conflict",
+        timeout=30,
+        message="loser refused",
+    )
+    wait_for(
+        lambda: reason_of(kube, FLANNEL_CONFIG, reserved, type_="Allocated") == "Reserved",
+        timeout=30,
+        message="impossible spec",
+    )
+    message = (condition_of(kube, FLANNEL_CONFIG, loser, type_="Allocated") or {})["message"]
     assert f"bridge br-shared is used by cluster {winner}" in message
     assert kube.get_or_none(NAMESPACE, f"flannel-{loser}") is None, "the loser builds nothing"
 
@@ -118,8 +122,8 @@ def test_an_etcd_network_claimed_by_another_is_never_touched(kube, etcd_server: 
         return {meta["key"].decode(): value.decode() for value, meta in etcd.get_prefix(f"{prefix}/")}
 
     kube.create(FLANNEL_CONFIG, flannel_config(cluster))
-    wait_for(lambda: reason_of(kube, cluster) == "NotOwned", timeout=30, message="refusal")
-    message = (get_condition(status(kube, cluster), "Ready") or {})["message"]
+    wait_for(lambda: reason_of(kube, FLANNEL_CONFIG, cluster) == "NotOwned", timeout=30, message="refusal")
+    message = (condition_of(kube, FLANNEL_CONFIG, cluster) or {})["message"]
     assert "belongs to FlannelConfig ghost" in message
     assert f"{ADOPT_ANNOTATION}=orphaned" in message, "ghost no longer exists: says how to take over"
     assert keys() == theirs
@@ -137,12 +141,14 @@ def test_an_orphaned_network_is_taken_over_only_on_request(kube, etcd_server: Et
     etcd = etcd_server.client()
     etcd.put(f"{prefix}/owner", foreign_claim(cluster))  # a previous FlannelConfig of this name, force-deleted
     kube.create(FLANNEL_CONFIG, flannel_config(cluster))
-    wait_for(lambda: reason_of(kube, cluster) == "NotOwned", timeout=30, message="refusal")
+    wait_for(lambda: reason_of(kube, FLANNEL_CONFIG, cluster) == "NotOwned", timeout=30, message="refusal")
     kube.patch(FLANNEL_CONFIG, cluster, {"metadata": {"annotations": {ADOPT_ANNOTATION: "orphaned"}}})
     uid = kube.get(FLANNEL_CONFIG, cluster)["metadata"]["uid"]
     wait_for(lambda: json.loads(etcd.get(f"{prefix}/owner")[0])["uid"] == uid, timeout=30, message="taken over")
     # Configured, and not Ready all the same: no host is selected to run it.
-    wait_for(lambda: reason_of(kube, cluster) == "NoHosts", timeout=30, message="configured, on no host")
+    wait_for(
+        lambda: reason_of(kube, FLANNEL_CONFIG, cluster) == "NoHosts", timeout=30, message="configured, on no host"
+    )
     kube.delete(FLANNEL_CONFIG, cluster)
     wait_for(lambda: kube.get_or_none(FLANNEL_CONFIG, cluster) is None, timeout=60, message="deleted")
     assert etcd.get_prefix(f"{prefix}/") == [], "its own now: removed with it"
@@ -159,8 +165,8 @@ def test_a_namespace_it_does_not_own_is_left_alone(kube, start_flannel_operator)
         lookalike["metadata"]["labels"][key.APP_LABEL] = "flannel"
         kube.create(POD, lookalike)
         kube.create(FLANNEL_CONFIG, flannel_config(cluster))
-        wait_for(lambda: reason_of(kube, cluster) == "NotOwned", timeout=30, message="refusal")
-        message = (get_condition(status(kube, cluster), "Ready") or {})["message"]
+        wait_for(lambda: reason_of(kube, FLANNEL_CONFIG, cluster) == "NotOwned", timeout=30, message="refusal")
+        message = (condition_of(kube, FLANNEL_CONFIG, cluster) or {})["message"]
         assert f"Namespace flannel-{cluster} already exists and is not managed by FlannelConfig {cluster}" in message
         assert f"kubectl annotate namespaces flannel-{cluster} {ADOPT_ANNOTATION}=FlannelConfig/{cluster}" in message
         kube.delete(FLANNEL_CONFIG, cluster)

@@ -17,7 +17,6 @@ from typing import TYPE_CHECKING, Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from prometheus_client import REGISTRY
 
 from cert_operator.controller import ca_controller, cert_controller
 from cert_operator.spec import CA_CONFIG, CERT_CONFIG
@@ -27,8 +26,9 @@ from flannel_operator.controller import flannel_controller, shared_parts
 from flannel_operator.spec import FLANNEL_CONFIG
 from kubeception_testenv import wait_for
 from kvm_operator.spec import KVM_CONFIG
-from operatorkit import ApiError, Kind, KubeClient, get_condition, is_true
+from operatorkit import ApiError, Kind, KubeClient, is_true
 from operatorkit.kinds import NAMESPACE, SECRET
+from operatorkit.testing import condition_of, metric_sum
 from tests.cert.helpers import ca_config, cert_config, ready
 from tests.flannel.conftest import settings_for
 
@@ -215,17 +215,11 @@ def snapshot(kube: KubeClient, bao: hvac.Client, etcd: etcd3gw.Etcd3Client, vict
 
 
 def panics() -> float:
-    return sum(
-        s.value
-        for m in REGISTRY.collect()
-        if m.name == "controller_runtime_reconcile_panics"
-        for s in m.samples
-        if s.name.endswith("_total")
-    )
+    return metric_sum("controller_runtime_reconcile_panics_total")
 
 
 def reconciles() -> float:
-    return sum(s.value for m in REGISTRY.collect() if m.name == "controller_runtime_reconcile" for s in m.samples)
+    return metric_sum("controller_runtime_reconcile_total")
 
 
 def readable(message: str) -> bool:
@@ -247,11 +241,7 @@ def throw(kube: KubeClient, kind: Kind, obj: dict[str, Any], namespace: str | No
         return f"refused {refusal.status}"
     try:
         condition = wait_for(
-            lambda: (
-                (c := get_condition((kube.get_or_none(kind, name, namespace) or {}).get("status"), "Ready"))
-                and c.get("observedGeneration") == 1
-                and c
-            ),
+            lambda: (c := condition_of(kube, kind, name, namespace)) and c.get("observedGeneration") == 1 and c,
             timeout=30,
             message=f"a Ready condition on {kind.kind} {name}",
         )

@@ -25,9 +25,9 @@ from ingress_operator.spec import INGRESS_CONFIG
 from kubeception_testenv import EtcdServer, GuestAPIServer, LocalAddresses, Server, find_binary, wait_for
 from kubeception_testenv._pki import LocalPKI
 from kubeception_testenv._ports import free_port
-from operatorkit import CLUSTER_LABEL, get_condition
+from operatorkit import CLUSTER_LABEL
 from operatorkit.kinds import ENDPOINT_SLICE, NAMESPACE, SERVICE
-from operatorkit.testing import apply_crds, in_process_settings
+from operatorkit.testing import apply_crds, condition_of, in_process_settings
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
@@ -305,8 +305,7 @@ def _drop_finalizers(kube: KubeClient) -> bool:
 
 
 def condition(kube: KubeClient, name: str, type_: str = "Ready") -> dict[str, Any] | None:
-    obj = kube.get_or_none(INGRESS_CONFIG, name)
-    return None if obj is None else get_condition(obj.get("status"), type_)
+    return condition_of(kube, INGRESS_CONFIG, name, type_=type_)
 
 
 def kubeconfig_for(guest: Guest, server: str, workdir: Path, cert: Path | None = None, key: Path | None = None) -> Path:

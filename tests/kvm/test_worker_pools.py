@@ -10,71 +10,27 @@ deletion leaving nothing."""
 from __future__ import annotations
 
 import base64
-import datetime
 import functools
 import gzip
 import json
 import time
 import uuid
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import pytest
-from prometheus_client import REGISTRY
 
-from kubeception_testenv import EtcdServer, GuestAPIServer, SecretVolume, wait_for
+from kubeception_testenv import EtcdServer, wait_for
 from kubeception_testenv._ports import free_port
 from kvm_operator import key
-from kvm_operator.launcher.vm import ACCELERATOR_LABEL
 from kvm_operator.shared import CERT_CONFIG, FLANNEL_CONFIG
 from kvm_operator.spec import KVM_CONFIG
 from operatorkit import ApiError, KubeClient, is_true
 from operatorkit.kinds import EVENT, NAMESPACE, NODE, POD, POD_DISRUPTION_BUDGET, SECRET, SERVICE_ACCOUNT, STATEFUL_SET
+from operatorkit.testing import metric_sum
 from tests.conftest import throwaway_namespace
-from tests.kvm.conftest import condition, kvm_config, status
-from tests.realnodes.test_kvm import GuestAccess
-
-if TYPE_CHECKING:
-    from pathlib import Path
+from tests.kvm.conftest import condition, guest_client, kvm_config, play_flannel, pod_uid, register, start_guest, status
 
 POOL = {"name": "default", "replicas": 1, "cpus": 1, "memory": "1Gi", "disk": "4Gi", "labels": {"tier": "web"}}
-
-
-def play_flannel(kube: KubeClient, cluster: str) -> None:
-    """What flannel-operator reports once the cluster's network is up on the hosts: its bridge."""
-    now = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-    ready = {"type": "Ready", "status": "True", "reason": "Ready", "message": "", "lastTransitionTime": now}
-    kube.patch(
-        FLANNEL_CONFIG,
-        cluster,
-        {"status": {"bridge": f"br-{cluster}", "network": "10.9.0.0/16", "vni": 9, "conditions": [ready]}},
-        subresource="status",
-    )
-
-
-def register(guest: KubeClient, node: str, *, ready: bool = True, version: str = "v1.36.3") -> None:
-    """What the VM's kubelet does: register its Node (with the labels its boot configuration names) and report it."""
-    if guest.get_or_none(NODE, node) is None:
-        labels = {key.POOL_LABEL: "default", "tier": "web", ACCELERATOR_LABEL: "tcg"}
-        guest.create(NODE, {"metadata": {"name": node, "labels": labels}})
-    now = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-    ready_condition = {
-        "type": "Ready",
-        "status": "True" if ready else "False",
-        "reason": "KubeletReady" if ready else "NodeStatusUnknown",
-        "lastHeartbeatTime": now,
-        "lastTransitionTime": now,
-    }
-    guest.patch(
-        NODE, node, {"status": {"conditions": [ready_condition], "nodeInfo": {"kubeletVersion": version}}},
-        subresource="status",
-    )  # fmt: skip
-
-
-def pod_uid(kube: KubeClient, cluster: str, node: str) -> str | None:
-    pod = kube.get_or_none(POD, node, key.workers_namespace(cluster))
-    if pod is None or pod["metadata"].get("deletionTimestamp") or (pod.get("status") or {}).get("phase") != "Running":
-        return None
-    return str(pod["metadata"]["uid"])
 
 
 def pool_status(kube: KubeClient, cluster: str, namespace: str) -> dict[str, Any]:
@@ -105,48 +61,20 @@ def versions(kube: KubeClient, cluster: str, namespace: str) -> dict[str, str]:
 
 def guest_writes(port: int) -> float:
     """Every write any in-process operator sent to the guest API server on ``port`` so far."""
-    return sum(
-        sample.value
-        for metric in REGISTRY.collect()
-        if metric.name == "rest_client_requests"
-        for sample in metric.samples
-        if sample.name == "rest_client_requests_total"
-        and sample.labels["method"] in ("POST", "PUT", "PATCH", "DELETE")
-        and sample.labels["host"].endswith(f":{port}")
+    return metric_sum(
+        "rest_client_requests_total",
+        method=lambda method: method in ("POST", "PUT", "PATCH", "DELETE"),
+        host=lambda host: host.endswith(f":{port}"),
     )
 
 
 def reconciles() -> float:
-    return sum(
-        REGISTRY.get_sample_value("controller_runtime_reconcile_total", {"controller": "kvmconfig", "result": r}) or 0
-        for r in ("success", "error", "requeue", "requeue_after")
-    )
+    return metric_sum("controller_runtime_reconcile_total", controller="kvmconfig")  # every result
 
 
 @pytest.fixture
 def guest_port() -> int:
     return free_port()
-
-
-def start_guest(kube: KubeClient, cluster: str, workdir: Path, port: int, etcd: EtcdServer) -> GuestAPIServer:
-    """The guest's API server with the serving certificate and CA cert-operator issued for the cluster."""
-    volume = SecretVolume(workdir / "apiserver")
-    data = kube.get(SECRET, "apiserver", key.namespace(cluster))["data"]
-    volume.write({name: base64.b64decode(value) for name, value in data.items()})
-    return GuestAPIServer(
-        workdir,
-        etcd_url=etcd.url,
-        serving_cert=volume.path("tls.crt"),
-        serving_key=volume.path("tls.key"),
-        client_ca=volume.path("ca.crt"),
-        name=f"guest-{cluster}",
-        port=port,
-    )
-
-
-def guest_client(kube: KubeClient, cluster: str, namespace: str, port: int, workdir: Path) -> KubeClient:
-    """The cluster's admin kubeconfig (its Secret), pointed at the guest's API server."""
-    return KubeClient.load(str(GuestAccess(kube, cluster, namespace, "127.0.0.1", workdir, port).kubeconfig))
 
 
 def test_a_pool_scales_drains_rolls_repairs_and_goes(kube, namespace, start_kvm, guest_port, tmp_path):

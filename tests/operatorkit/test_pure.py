@@ -6,6 +6,7 @@ import re
 from typing import Any
 
 import pytest
+from prometheus_client import REGISTRY, Counter
 
 from operatorkit import Kind, NotOwned, Owner, Status, by_label, check_claim, is_subset, object_key
 from operatorkit._base.conditions import clean_reason, set_condition
@@ -13,6 +14,7 @@ from operatorkit._runtime.reconcile import deletion_wait
 from operatorkit._runtime.store import Store
 from operatorkit._runtime.writes import merge_patch
 from operatorkit.kinds import CONFIG_MAP, NAMESPACE
+from operatorkit.testing import metric_sum
 
 
 def test_condition_transition_time_moves_only_when_status_flips():
@@ -253,3 +255,20 @@ def test_a_refusal_names_the_namespace_and_whether_and_how_the_object_can_be_han
 )
 def test_a_deletion_that_waits_long_looks_less_often(requested, waited, cap, expected):
     assert deletion_wait(requested, waited, cap) == expected
+
+
+def test_metric_sum_adds_the_samples_whose_labels_match():
+    counter = Counter("operatorkit_test_metric_sum", "metric_sum's own test", ["controller", "host"])
+    try:
+        counter.labels("a", "127.0.0.1:6443").inc(2)
+        counter.labels("a", "127.0.0.1:7443").inc(3)
+        counter.labels("b", "127.0.0.1:6443").inc(5)
+        name = "operatorkit_test_metric_sum_total"
+        assert metric_sum(name) == 10
+        assert metric_sum(name, controller="a") == 5
+        assert metric_sum(name, controller="a", host=lambda host: host.endswith(":6443")) == 2
+        assert metric_sum(name, controller="c") == 0, "nothing counted yet"
+        assert metric_sum(name, missing="x") == 0, "a label the metric does not have matches nothing"
+        assert metric_sum("operatorkit_test_metric_sum") == 0, "a sample's name, not the metric's"
+    finally:
+        REGISTRY.unregister(counter)

@@ -24,26 +24,18 @@ from operatorkit import (
 from operatorkit.example import GREETING
 from operatorkit.example.controller import GreetingSpec, greeting_controller
 from operatorkit.kinds import CONFIG_MAP, EVENT
+from operatorkit.testing import condition_of, metric_sum, reason_of
 from tests.operatorkit.conftest import greeting
 
 pytestmark = pytest.mark.usefixtures("greeting_crd")
 
 
 def reconciles(controller: str, result: str = "success") -> float:
-    return (
-        REGISTRY.get_sample_value("controller_runtime_reconcile_total", {"controller": controller, "result": result})
-        or 0.0
-    )
+    return metric_sum("controller_runtime_reconcile_total", controller=controller, result=result)
 
 
 def requests(method: str) -> float:
-    return sum(
-        sample.value
-        for metric in REGISTRY.collect()
-        if metric.name == "rest_client_requests"
-        for sample in metric.samples
-        if sample.labels.get("method") == method
-    )
+    return metric_sum("rest_client_requests_total", method=method)
 
 
 def configmap(kube: KubeClient, namespace: str, name: str) -> dict[str, Any] | None:
@@ -86,7 +78,7 @@ def test_invalid_spec_is_a_condition_not_a_retry_storm(kube, namespace, run_oper
     kube.create(GREETING, {**greeting("bad", namespace), "spec": {"message": "", "colour": "red"}})
 
     def invalid_condition() -> dict[str, Any] | None:
-        return get_condition(kube.get(GREETING, "bad", namespace).get("status"), "Ready")
+        return condition_of(kube, GREETING, "bad", namespace)
 
     condition = wait_for(
         lambda: (c := invalid_condition()) and c["reason"] == "InvalidSpec" and c,
@@ -292,7 +284,7 @@ def test_a_status_the_model_rejects_is_not_written(kube, namespace, run_operator
     kube.create(GREETING, greeting("g", namespace))
 
     def invalid() -> dict[str, Any] | None:
-        condition = get_condition(kube.get(GREETING, "g", namespace).get("status"), "Ready")
+        condition = condition_of(kube, GREETING, "g", namespace)
         return condition if condition and condition["reason"] == "InvalidStatus" else None
 
     condition = wait_for(invalid, timeout=20, message="InvalidStatus")
@@ -320,7 +312,7 @@ class Holder(Resource[GreetingSpec]):
 
 
 def deletion_waiting(controller: str) -> float:
-    return REGISTRY.get_sample_value("operatorkit_deletion_waiting_seconds", {"controller": controller}) or 0.0
+    return metric_sum("operatorkit_deletion_waiting_seconds", controller=controller)
 
 
 def test_a_spec_made_invalid_is_deleted_with_the_deletion_spec_and_a_held_deletion_is_measured(
@@ -341,17 +333,14 @@ def test_a_spec_made_invalid_is_deleted_with_the_deletion_spec_and_a_held_deleti
     wait_for(lambda: is_true(kube.get(GREETING, "g", namespace).get("status"), "Ready"), timeout=20, message="ready")
     kube.patch(GREETING, "g", {"spec": {"message": ""}}, namespace)
     wait_for(
-        lambda: (
-            (get_condition(kube.get(GREETING, "g", namespace).get("status"), "Ready") or {}).get("reason")
-            == "InvalidSpec"
-        ),
+        lambda: reason_of(kube, GREETING, "g", namespace) == "InvalidSpec",
         timeout=20,
         message="InvalidSpec",
     )
     kube.delete(GREETING, "g", namespace)
     wait_for(lambda: deletion_waiting("fallback") >= 1, timeout=20, message="the held deletion measured")
     assert holder.seen[0] == ("g", True), "the deletion spec, while valid_spec says the stored one is not valid"
-    condition = get_condition(kube.get(GREETING, "g", namespace).get("status"), "Ready") or {}
+    condition = condition_of(kube, GREETING, "g", namespace) or {}
     assert (condition.get("reason"), condition.get("message")) == ("Deleting", "waiting for the gate")
     holder.open.set()
     wait_for(lambda: kube.get_or_none(GREETING, "g", namespace) is None, timeout=20, message="deleted")

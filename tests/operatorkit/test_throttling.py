@@ -8,10 +8,10 @@ import uuid
 from typing import TYPE_CHECKING, Any
 
 import pytest
-from prometheus_client import REGISTRY
 
 from operatorkit import KubeClient
 from operatorkit.kinds import CONFIG_MAP
+from operatorkit.testing import metric_sum
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -22,13 +22,7 @@ FLOW_CONTROL = "flowcontrol.apiserver.k8s.io/v1"
 
 
 def rejected_429() -> float:
-    return sum(
-        sample.value
-        for metric in REGISTRY.collect()
-        if metric.name == "rest_client_requests"
-        for sample in metric.samples
-        if sample.labels.get("code") == "429"
-    )
+    return metric_sum("rest_client_requests_total", code="429")
 
 
 @pytest.fixture

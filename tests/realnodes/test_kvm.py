@@ -7,10 +7,7 @@ keeps asking, and deletion leaves nothing."""
 
 from __future__ import annotations
 
-import base64
 import functools
-import socket
-import ssl
 import threading
 import time
 import uuid
@@ -24,11 +21,10 @@ from kvm_operator import key
 from kvm_operator.resources.apiserver import PORT as API_PORT
 from kvm_operator.resources.etcd import CLIENT_PORT as ETCD_CLIENT_PORT
 from kvm_operator.spec import KVM_CONFIG
-from operatorkit import is_true
-from operatorkit.kinds import DEPLOYMENT, NAMESPACE, POD, SECRET, STATEFUL_SET
+from operatorkit.kinds import DEPLOYMENT, NAMESPACE, POD, STATEFUL_SET
 from tests.ingress.conftest import kubectl
-from tests.kvm.conftest import kvm_config, status
-from tests.realnodes.test_node import PYTHON_IMAGE, connects, pod, running
+from tests.kvm.conftest import GuestAccess, kvm_config, status
+from tests.realnodes.helpers import PYTHON_IMAGE, SMALL, connects, pod, ready, running, wait_ready
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -36,59 +32,6 @@ if TYPE_CHECKING:
     from operatorkit import KubeClient
 
 PREVIOUS, CURRENT = "1.36.1", "1.36.3"
-# Requests a 2-core node fits two guests in (one with 3 replicas) beside the platform; the defaults ask for more.
-SMALL = {
-    "etcd": {"cpu": "20m", "memory": "256Mi"},
-    "apiserver": {"cpu": "50m", "memory": "512Mi"},
-    "controllerManager": {"cpu": "20m", "memory": "256Mi"},
-    "scheduler": {"cpu": "10m", "memory": "128Mi"},
-}
-
-
-class GuestAccess:
-    """A guest's kubeconfig Secret, pointed at one HAProxy (users resolve api.<cluster>.<base domain> to it; the
-    server name stays the cluster's for SNI), and the same credentials for a raw HTTPS client."""
-
-    def __init__(
-        self, kube: KubeClient, cluster: str, namespace: str, haproxy: str, workdir: Path, port: int = 443
-    ) -> None:
-        secret = kube.get(SECRET, key.kubeconfig_secret(cluster), namespace)
-        config = yaml.safe_load(base64.b64decode(secret["data"]["value"]))
-        self.cluster = config["clusters"][0]["cluster"]
-        self.user = config["users"][0]["user"]
-        self.hostname: str = self.cluster["tls-server-name"]
-        self.haproxy = haproxy
-        self.port = port
-        config["clusters"][0]["cluster"]["server"] = f"https://{haproxy}:{port}"
-        self.kubeconfig = workdir / f"{cluster}.kubeconfig"
-        self.kubeconfig.write_text(yaml.safe_dump(config))
-        self.workdir = workdir
-
-    def kubeconfig_as(self, other: GuestAccess) -> Path:
-        """This cluster's endpoint with ``other``'s admin credentials."""
-        config = yaml.safe_load(self.kubeconfig.read_text())
-        config["users"][0]["user"] = other.user
-        path = self.workdir / f"{uuid.uuid4().hex[:6]}.kubeconfig"
-        path.write_text(yaml.safe_dump(config))
-        return path
-
-    def context(self) -> ssl.SSLContext:
-        ca = base64.b64decode(self.cluster["certificate-authority-data"]).decode()
-        context = ssl.create_default_context(cadata=ca)
-        cert, private = self.workdir / f"{self.hostname}.crt", self.workdir / f"{self.hostname}.key"
-        cert.write_bytes(base64.b64decode(self.user["client-certificate-data"]))
-        private.write_bytes(base64.b64decode(self.user["client-key-data"]))
-        context.load_cert_chain(cert, private)
-        return context
-
-    def get(self, context: ssl.SSLContext, path: str) -> int:
-        """GET ``path`` on a fresh connection through HAProxy (each request may land on another replica)."""
-        with (
-            socket.create_connection((self.haproxy, self.port), timeout=10) as raw,
-            context.wrap_socket(raw, server_hostname=self.hostname) as tls,
-        ):
-            tls.sendall(f"GET {path} HTTP/1.1\r\nHost: {self.hostname}\r\nConnection: close\r\n\r\n".encode())
-            return int(tls.recv(64).decode(errors="replace").split()[1])
 
 
 def pod_ip(kube: KubeClient, cluster: str, component: str) -> str:
@@ -111,17 +54,6 @@ def probe_pod(name: str, namespace: str) -> dict[str, Any]:
 def answering(access: GuestAccess) -> bool:
     listed = kubectl(access.kubeconfig, "get", "namespaces", "-o", "name", "--request-timeout=5s")
     return listed.returncode == 0 and "namespace/kube-system" in listed.stdout.split()
-
-
-def ready(kube: KubeClient, cluster: str, namespace: str) -> bool:
-    return is_true(status(kube, cluster, namespace), "Ready")
-
-
-def wait_ready(kube: KubeClient, cluster: str, namespace: str, timeout: float) -> None:
-    try:
-        wait_for(lambda: ready(kube, cluster, namespace), timeout=timeout)
-    except TimeoutError as exc:
-        raise AssertionError(f"KVMConfig {cluster} not Ready: {status(kube, cluster, namespace)}") from exc
 
 
 def running_versions(kube: KubeClient, cluster: str) -> set[str]:

@@ -17,32 +17,14 @@ from kubeception_testenv import find_binary, wait_for
 from kubeception_testenv.controlplane import network_policy_rules
 from kubeception_testenv.images import version
 from kubeception_testenv.network import NODE_NETWORKS, free_subnet, run
-from kubeception_testenv.nodes import REAL_NODE_LABEL
-from operatorkit import is_true
 from operatorkit.kinds import NETWORK_POLICY, NODE, POD, SERVICE
+from tests.realnodes.helpers import PYTHON_IMAGE, connects, pod, python_in, running
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
-    from kubeception_testenv import ControlPlane
-    from operatorkit import KubeClient
 
-PYTHON_IMAGE = f"ghcr.io/kubeception/operators:{version()}"  # python3, the one image with an interpreter
 TOOLS_IMAGE = f"ghcr.io/kubeception/tools:{version()}"
-
-
-def pod(name: str, namespace: str, image: str, command: list[str], labels: dict[str, str] | None = None) -> Any:
-    container = {"name": "main", "image": image, "imagePullPolicy": "Never", "command": command}
-    return {
-        "apiVersion": "v1",
-        "kind": "Pod",
-        "metadata": {"name": name, "namespace": namespace, "labels": labels or {}},
-        "spec": {
-            "nodeSelector": {REAL_NODE_LABEL: "real"},
-            "terminationGracePeriodSeconds": 1,
-            "containers": [container],
-        },
-    }
 
 
 def web_server(name: str, namespace: str, labels: dict[str, str] | None = None) -> Any:
@@ -51,20 +33,6 @@ def web_server(name: str, namespace: str, labels: dict[str, str] | None = None) 
     manifest = pod(name, namespace, PYTHON_IMAGE, serve, labels)
     manifest["spec"]["containers"][0]["readinessProbe"] = {"tcpSocket": {"port": 8000}, "periodSeconds": 1}
     return manifest
-
-
-def running(kube: KubeClient, name: str, namespace: str) -> dict[str, Any]:
-    """Wait until the pod is Ready; returns it."""
-    wait_for(
-        lambda: is_true((kube.get_or_none(POD, name, namespace) or {}).get("status", {}), "Ready"),
-        timeout=90,
-        message=f"pod {name} to be Ready",
-    )
-    return kube.get(POD, name, namespace)
-
-
-def python_in(plane: ControlPlane, namespace: str, pod_name: str, code: str) -> subprocess.CompletedProcess[str]:
-    return plane.kubectl("-n", namespace, "exec", pod_name, "--", "python3", "-c", code, check=False)
 
 
 def test_a_pod_runs_and_its_logs_and_exec_reach_the_kubelet(real_plane, real_kube, real_namespace):
@@ -123,14 +91,6 @@ def test_port_forward_reaches_a_pod(real_plane, real_kube, real_namespace):
     finally:
         forward.terminate()
         forward.wait(10)
-
-
-def connects(plane: ControlPlane, namespace: str, pod_name: str, address: str, port: int) -> bool:
-    """Whether a TCP connection from the pod to ``address:port`` is accepted within 3 s."""
-    code = f"import socket; socket.create_connection(({address!r}, {port}), timeout=3).close()"
-    result = python_in(plane, namespace, pod_name, code)
-    assert result.returncode == 0 or "timed out" in result.stderr, result.stderr  # refused or unreachable: a bug
-    return result.returncode == 0
 
 
 def network_policy(name: str, namespace: str, ingress: list[dict[str, Any]]) -> dict[str, Any]:

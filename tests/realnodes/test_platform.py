@@ -20,11 +20,12 @@ from kubeception_testenv import wait_for
 from kubeception_testenv.images import version
 from kubeception_testenv.network import run
 from kubeception_testenv.platform import NAMESPACE, VAULT_AUTH_MOUNT
-from operatorkit import get_condition, is_true
+from operatorkit import is_true
 from operatorkit.kinds import LEASE, POD
 from operatorkit.kinds import NAMESPACE as NAMESPACE_KIND
+from operatorkit.testing import condition_of
 from tests.cert.helpers import ca_config, cert_config, ready, secret_cert
-from tests.flannel.test_flannel_operator import flannel_config, status
+from tests.flannel.conftest import flannel_config, status
 
 
 def operator_pods(kube: Any, name: str) -> list[dict[str, Any]]:
@@ -145,7 +146,7 @@ def test_a_guest_network_comes_up_on_the_real_node_and_goes_without_a_trace(
     assert f"FLANNEL_SUBNET={subnet.rsplit('.', 1)[0]}." in env_file.read_text()
 
     def refused() -> str | None:
-        ready = get_condition(status(real_kube, broken), "Ready") or {}
+        ready = condition_of(real_kube, FLANNEL_CONFIG, broken) or {}
         message = str(ready.get("message") or "")
         return message if ready.get("reason") == "HostsNotReady" and "Failed to find interface" in message else None
 

@@ -23,9 +23,10 @@ from kvm_operator.launcher.tap import tap_name
 from kvm_operator.spec import KVM_CONFIG
 from operatorkit import KubeClient, get_condition, is_true
 from operatorkit.kinds import DEPLOYMENT, EVENT, NAMESPACE, NODE, POD, POD_DISRUPTION_BUDGET
+from operatorkit.testing import condition_of
 from tests.ingress.conftest import kubectl
-from tests.kvm.conftest import kvm_config, status
-from tests.realnodes.test_kvm import SMALL, GuestAccess, wait_ready
+from tests.kvm.conftest import GuestAccess, kvm_config, status
+from tests.realnodes.helpers import SMALL, wait_ready
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -44,7 +45,7 @@ def wait_workers(kube: KubeClient, cluster: str, namespace: str, workers: str, t
     try:
         wait_for(lambda: workers_ready(kube, cluster, namespace, workers), timeout=timeout)
     except TimeoutError as exc:
-        said = get_condition(status(kube, cluster, namespace), "WorkersReady")
+        said = condition_of(kube, KVM_CONFIG, cluster, namespace, type_="WorkersReady")
         raise AssertionError(f"workers not {workers}: {said}") from exc
 
 

@@ -41,7 +41,7 @@ from kvm_operator.shared import FLANNEL_CONFIG as KVM_FLANNEL_CONFIG
 from kvm_operator.shared import INGRESS_CONFIG as KVM_INGRESS_CONFIG
 from kvm_operator.shared import Shared as KVMShared
 from kvm_operator.spec import KVM_CONFIG
-from operatorkit import ApiError, Kind, KubeClient, Operator, get_condition, is_true
+from operatorkit import ApiError, Kind, KubeClient, Operator, is_true
 from operatorkit.kinds import (
     CLUSTER_ROLE_BINDING,
     CONFIG_MAP,
@@ -58,18 +58,16 @@ from operatorkit.kinds import (
     STATEFUL_SET,
 )
 from operatorkit.platform import DOMAIN_CLAIM
-from operatorkit.testing import in_process_settings
+from operatorkit.testing import condition_of, in_process_settings, status_of
 from tests.aws.conftest import aws_config
 from tests.aws.conftest import credentials as aws_credentials
 from tests.aws.conftest import settings as aws_settings
-from tests.cert.helpers import ca_config, cert_config, ready, status
+from tests.cert.helpers import ca_config, cert_config, ready
 from tests.charts import render_chart, service_account_kubeconfig
-from tests.flannel.conftest import settings_for
-from tests.flannel.test_flannel_operator import flannel_config
-from tests.flannel.test_flannel_operator import status as flannel_status
+from tests.flannel.conftest import flannel_config, settings_for
+from tests.flannel.conftest import status as flannel_status
 from tests.ingress.conftest import Agent, backend_service, cluster_namespace, ingress_config, set_endpoints
-from tests.kvm.conftest import kvm_config
-from tests.kvm.test_worker_pools import guest_client, play_flannel, pod_uid, register, start_guest
+from tests.kvm.conftest import guest_client, kvm_config, play_flannel, pod_uid, register, start_guest
 from tests.security.conftest import audit_events, denied, granted, install, used
 
 if TYPE_CHECKING:
@@ -117,7 +115,7 @@ def hand_over(
     object over under its chart's admission policy (nothing denied: assert_least_privilege). Returns the refusal."""
 
     def refusal() -> str | None:
-        ready = get_condition(admin.get(primary, name, namespace).get("status"), "Ready") or {}
+        ready = condition_of(admin, primary, name, namespace) or {}
         message = str(ready.get("message") or "")
         return message if ready.get("reason") == "NotOwned" and message.startswith(what) else None
 
@@ -308,7 +306,7 @@ def test_cert_operator_uses_every_grant_and_is_denied_nothing(audited, admin, re
         admin.patch(CERT_CONFIG, "api", {"spec": {"altNames": [f"www.{cluster}.local"]}}, namespace)  # re-issue
         wait_for(
             lambda: (
-                status(admin, CERT_CONFIG, "api", namespace).get("observedGeneration") == 2
+                status_of(admin, CERT_CONFIG, "api", namespace).get("observedGeneration") == 2
                 and ready(admin, CERT_CONFIG, "api", namespace)
             ),
             timeout=30,
@@ -316,7 +314,7 @@ def test_cert_operator_uses_every_grant_and_is_denied_nothing(audited, admin, re
         )
         admin.patch(CA_CONFIG, "ca", {"spec": {"rotation": {"id": "r1", "overlap": "0s"}}}, namespace)
         wait_for(
-            lambda: (status(admin, CA_CONFIG, "ca", namespace).get("rotation") or {}).get("phase") == "Complete",
+            lambda: (status_of(admin, CA_CONFIG, "ca", namespace).get("rotation") or {}).get("phase") == "Complete",
             timeout=60,
             message="CA rotated",
         )

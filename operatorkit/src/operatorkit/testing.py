@@ -4,7 +4,8 @@ The suite provides a ``kube`` fixture (a :class:`~operatorkit.KubeClient` for it
 ``operator_runner``, which starts operators in-process — no leader election, HTTP on free loopback ports, caches
 synced before it returns — and stops every one of them at teardown. :func:`apply_crds` installs CRDs and waits
 until the API server serves them. Waiting is always on a condition with a deadline (:func:`wait_until`), never
-a sleep; :func:`holds_for` asserts that something stays true over an observation window.
+a sleep; :func:`holds_for` asserts that something stays true over an observation window. :func:`status_of`,
+:func:`condition_of` and :func:`reason_of` read what an operator reported; :func:`metric_sum` reads what it counted.
 """
 
 from __future__ import annotations
@@ -16,8 +17,9 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 import yaml
+from prometheus_client import REGISTRY
 
-from operatorkit import KubeClient, Operator, OperatorSettings, is_true
+from operatorkit import KubeClient, Operator, OperatorSettings, get_condition, is_true
 from operatorkit.kinds import CUSTOM_RESOURCE_DEFINITION
 from operatorkit.platform import PLATFORM_ENV
 
@@ -25,11 +27,16 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
     from pathlib import Path
 
-    from operatorkit import Controller
+    from operatorkit import Controller, Kind
 
 
 def wait_until(condition: Callable[[], Any], *, timeout: float, interval: float = 0.1, message: str = "") -> Any:
-    """Poll ``condition`` until it returns something truthy (returned); ``TimeoutError`` after ``timeout``."""
+    """Poll ``condition`` until it returns something truthy (returned); ``TimeoutError`` after ``timeout``.
+
+    An exception from ``condition`` counts as "not yet" (an object not created yet, a server still starting) and
+    the last one is chained to the ``TimeoutError``, so a timeout shows why it never held. The test environment's
+    ``kubeception_testenv.wait_for`` is this function.
+    """
     deadline = time.monotonic() + timeout
     last: BaseException | None = None
     while True:
@@ -52,6 +59,50 @@ def holds_for(condition: Callable[[], Any], seconds: float, interval: float = 0.
             return False
         time.sleep(interval)
     return bool(condition())
+
+
+def status_of(kube: KubeClient, kind: Kind, name: str, namespace: str | None = None) -> dict[str, Any]:
+    """The object's ``status`` (``{}`` before the operator wrote one). An object that does not exist raises
+    :class:`~operatorkit.ApiError` — inside :func:`wait_until` that is "not yet", in an assertion a failure — so a
+    check that something is *absent* from the status cannot pass on an object that vanished."""
+    return dict(kube.get(kind, name, namespace).get("status") or {})
+
+
+def condition_of(
+    kube: KubeClient, kind: Kind, name: str, namespace: str | None = None, *, type_: str = "Ready"
+) -> dict[str, Any] | None:
+    """The object's condition ``type_`` (None while it has none); a missing object raises, as in :func:`status_of`."""
+    return get_condition(status_of(kube, kind, name, namespace), type_)
+
+
+def reason_of(
+    kube: KubeClient, kind: Kind, name: str, namespace: str | None = None, *, type_: str = "Ready"
+) -> str | None:
+    """The ``reason`` of the object's condition ``type_`` (None while it has none)."""
+    found = condition_of(kube, kind, name, namespace, type_=type_)
+    return found["reason"] if found else None
+
+
+def metric_sum(name: str, /, **labels: str | Callable[[str], bool]) -> float:
+    """The sum of the samples called ``name`` (``…_total`` for a counter) in prometheus_client's default registry
+    whose labels match ``labels`` — each a value, or a predicate on the value; labels not named may be anything.
+    0 when nothing matches (nothing counted yet)."""
+
+    def matches(sample_labels: dict[str, str]) -> bool:
+        for label, wanted in labels.items():
+            value = sample_labels.get(label)
+            if value is None or not (wanted(value) if callable(wanted) else value == wanted):
+                return False
+        return True
+
+    return float(
+        sum(
+            sample.value
+            for metric in REGISTRY.collect()
+            for sample in metric.samples
+            if sample.name == name and matches(sample.labels)
+        )
+    )
 
 
 def in_process_settings(settings: type[OperatorSettings] = OperatorSettings, **overrides: Any) -> OperatorSettings:

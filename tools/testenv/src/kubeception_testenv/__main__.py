@@ -23,11 +23,11 @@ import threading
 from pathlib import Path
 
 from kubeception_testenv import reaper
-from kubeception_testenv._process import wait_for
 from kubeception_testenv.controlplane import PLATFORM_ENV, ControlPlane
 from kubeception_testenv.images import build_all, recipes
 from kubeception_testenv.platform import Platform
 from kubeception_testenv.servers import EtcdServer, MotoServer, OpenBaoServer
+from operatorkit.testing import wait_until
 
 _DEFAULT_STATE = Path(".run")
 
@@ -154,7 +154,7 @@ def _up(state: Path, nodes: int, real_nodes: int, timeout: float) -> int:
         )
     (state / "supervisor.pid").write_text(str(proc.pid))
     try:
-        wait_for(
+        wait_until(
             lambda: (state / "env").exists() or proc.poll() is not None,
             timeout=timeout,
             message="the local environment",
@@ -182,7 +182,7 @@ def _down(state: Path, timeout: float) -> int:
         return 0
     os.kill(pid, signal.SIGTERM)
     try:
-        wait_for(lambda: _supervisor_pid(state) is None, timeout=timeout, message="the supervisor to stop")
+        wait_until(lambda: _supervisor_pid(state) is None, timeout=timeout, message="the supervisor to stop")
     except TimeoutError:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(pid, signal.SIGKILL)

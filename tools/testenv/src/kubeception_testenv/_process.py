@@ -16,8 +16,10 @@ import time
 import weakref
 from typing import TYPE_CHECKING, Self
 
+from operatorkit.testing import wait_until
+
 if TYPE_CHECKING:
-    from collections.abc import Callable, Mapping, Sequence
+    from collections.abc import Mapping, Sequence
     from pathlib import Path
     from types import TracebackType
 
@@ -32,30 +34,6 @@ class ServerError(RuntimeError):
 def _die_with_parent() -> None:
     libc = ctypes.CDLL(None, use_errno=True)
     libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
-
-
-def wait_for(
-    condition: Callable[[], object],
-    *,
-    timeout: float,
-    interval: float = 0.1,
-    message: str = "condition",
-) -> object:
-    """Poll ``condition`` until it returns a truthy value; raise ``TimeoutError`` after ``timeout`` seconds.
-
-    Exceptions raised by ``condition`` count as "not yet" and the last one is chained to the timeout.
-    """
-    deadline = time.monotonic() + timeout
-    last_error: BaseException | None = None
-    while True:
-        try:
-            if result := condition():
-                return result
-        except Exception as exc:
-            last_error = exc
-        if time.monotonic() >= deadline:
-            raise TimeoutError(f"timed out after {timeout:.0f} s waiting for {message}") from last_error
-        time.sleep(interval)
 
 
 class StartStop:
@@ -134,7 +112,7 @@ class Server(StartStop):
     def wait_healthy(self) -> Self:
         """Block until the launched process is healthy; stop it and raise :class:`ServerError` if not."""
         try:
-            wait_for(self._healthy_or_exited, timeout=self.start_timeout, message=f"{self.name} to be healthy")
+            wait_until(self._healthy_or_exited, timeout=self.start_timeout, message=f"{self.name} to be healthy")
         except (TimeoutError, ServerError) as exc:
             self.stop()
             raise ServerError(f"{self.name} did not become healthy: {exc}\n{self.log_tail()}") from exc

@@ -24,11 +24,12 @@ from kubeception_testenv._binaries import find_binary
 from kubeception_testenv._http import client_tls_context, http_status
 from kubeception_testenv._pki import KeyPair, LocalPKI
 from kubeception_testenv._ports import free_port, sticky_port
-from kubeception_testenv._process import Server, StartStop, wait_for
+from kubeception_testenv._process import Server, StartStop
 from kubeception_testenv.images import version
 from kubeception_testenv.network import NodeNetwork, run
 from kubeception_testenv.nodes import CLUSTER_DNS, REAL_NODE_LABEL, RealNode
 from kubeception_testenv.servers import EtcdServer
+from operatorkit.testing import wait_until
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -429,7 +430,7 @@ class ControlPlane(StartStop):
             self._create_nodes()
             self._start_real_nodes()
             self.wait_nodes_ready()
-            wait_for(self._default_service_account, timeout=30, message="the default ServiceAccount")
+            wait_until(self._default_service_account, timeout=30, message="the default ServiceAccount")
             if self.real_nodes and self.network_policies is not None:
                 self._install_network_policies()
             if self.real_nodes and self.cluster_dns is not None:
@@ -574,7 +575,7 @@ class ControlPlane(StartStop):
 
     def wait_nodes_ready(self, timeout: float = 90) -> None:
         total = self.node_count + len(self.real_nodes)
-        wait_for(lambda: len(self.ready_nodes()) >= total, timeout=timeout, message=f"{total} nodes to be Ready")
+        wait_until(lambda: len(self.ready_nodes()) >= total, timeout=timeout, message=f"{total} nodes to be Ready")
 
     def _install_cluster_dns(self, timeout: float = 60) -> None:
         manifest = string.Template((Path(__file__).parent / "addons" / "cluster-dns.yaml").read_text())
@@ -591,7 +592,7 @@ class ControlPlane(StartStop):
             "rollout", "status", "daemonset/kube-network-policies", "-n", "kube-system", f"--timeout={timeout:.0f}s"
         )
         for node in self.real_nodes:
-            wait_for(
+            wait_until(
                 functools.partial(network_policy_rules, node.address.netns),
                 timeout=timeout,
                 message=f"kube-network-policies' nftables table on {node.name}",

@@ -27,8 +27,9 @@ import yaml
 
 from kubeception_testenv._binaries import find_binary
 from kubeception_testenv._http import http_status
-from kubeception_testenv._process import Server, StartStop, wait_for
+from kubeception_testenv._process import Server, StartStop
 from kubeception_testenv.images import version
+from operatorkit.testing import wait_until
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
@@ -346,7 +347,7 @@ def remove_cgroup_root(root: str) -> list[str]:
                     with contextlib.suppress(ProcessLookupError):
                         os.kill(int(pid), signal.SIGKILL)
             try:
-                wait_for(functools.partial(_rmdir, group), timeout=10, message=f"cgroup {group} to empty")
+                wait_until(functools.partial(_rmdir, group), timeout=10, message=f"cgroup {group} to empty")
             except TimeoutError:
                 stuck.append(str(group))
     parent = root.lstrip("/").split("/")[0]
