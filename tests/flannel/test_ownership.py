@@ -37,7 +37,7 @@ def test_one_flannelconfig_per_cluster_is_enforced_by_the_api_server(kube, flann
 def test_a_clashing_bridge_is_refused_and_deleting_the_loser_leaves_the_winner(
     kube, etcd_server: EtcdServer, start_flannel_operator, namespace
 ):
-    """The loser of a clash, and a FlannelConfig asking for a reserved range, hold no network: their deletion waits
+    """The loser of a clash, and a FlannelConfig asking for a range outside the platform's flannel pool, hold no network: their deletion waits
     for nothing — not for pods a tenant labelled with their cluster ids — and goes within seconds."""
     start_flannel_operator()
     winner, loser, reserved = unique("win"), unique("lose"), unique("reserved")
@@ -56,7 +56,7 @@ def test_a_clashing_bridge_is_refused_and_deleting_the_loser_leaves_the_winner(
         message="loser refused",
     )
     wait_for(
-        lambda: reason_of(kube, FLANNEL_CONFIG, reserved, type_="Allocated") == "Reserved",
+        lambda: reason_of(kube, FLANNEL_CONFIG, reserved, type_="Allocated") == "OutsidePlan",
         timeout=30,
         message="impossible spec",
     )
