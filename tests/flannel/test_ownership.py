@@ -37,8 +37,9 @@ def test_one_flannelconfig_per_cluster_is_enforced_by_the_api_server(kube, flann
 def test_a_clashing_bridge_is_refused_and_deleting_the_loser_leaves_the_winner(
     kube, etcd_server: EtcdServer, start_flannel_operator, namespace
 ):
-    """The loser of a clash, and a FlannelConfig asking for a range outside the platform's flannel pool, hold no network: their deletion waits
-    for nothing — not for pods a tenant labelled with their cluster ids — and goes within seconds."""
+    """The loser of a clash, and a FlannelConfig asking for a range outside the platform's flannel pool, hold no
+    network: their deletion waits for nothing — not for pods a tenant labelled with their cluster ids — and goes
+    within seconds."""
     start_flannel_operator()
     winner, loser, reserved = unique("win"), unique("lose"), unique("reserved")
     kube.create(FLANNEL_CONFIG, flannel_config(winner, bridgeName="br-shared"))
