@@ -35,11 +35,11 @@ VM = "10.64.1.2"
 
 
 def forward(destination: str, port: int = 443, oif: str = "eth0", **more: object) -> Packet:
-    return Packet("forward", A(str(more.pop("source", VM))), A(destination), port=port, oif=oif, **more)  # type: ignore[arg-type]
+    return Packet("forward", A(str(more.pop("source", VM))), A(destination), port=port, oif=oif, **more)
 
 
 def to_host(destination: str, port: int = 443, **more: object) -> Packet:
-    return Packet("input", A(str(more.pop("source", VM))), A(destination), port=port, **more)  # type: ignore[arg-type]
+    return Packet("input", A(str(more.pop("source", VM))), A(destination), port=port, **more)
 
 
 @pytest.mark.parametrize(
@@ -156,7 +156,7 @@ def test_refused_inputs(change: dict[str, object], problem: str) -> None:
         **change,
     }
     with pytest.raises(ValueError, match=re.escape(problem)):
-        confinement.policy(**args)  # type: ignore[arg-type]
+        confinement.policy(**args)
 
 
 def test_the_table_name() -> None:
