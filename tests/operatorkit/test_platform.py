@@ -9,7 +9,9 @@ import pydantic
 import pytest
 
 from operatorkit.platform import (
+    GUEST_ENDPOINTS_MAX,
     AddressRefused,
+    GuestEndpoint,
     NameRefused,
     PlatformSettings,
     check_domain,
@@ -173,3 +175,40 @@ def test_the_pools_never_overlap() -> None:
         PlatformSettings.model_validate({"pools": {"flannel": "10.0.0.0/8", "vpc": "10.128.0.0/9"}})
     with pytest.raises(pydantic.ValidationError, match="base domains"):
         PlatformSettings.model_validate({"domains": ["Not_A_Domain"]})
+
+
+@pytest.mark.parametrize(
+    ("text", "refusal"),
+    [
+        ("10.213.5.1:443/tcp", None),
+        ("10.213.5.1:5000/tcp", None),
+        ("192.0.2.53:53/udp", None),
+        ("10.213.5.1:443", "is not address:port/proto"),
+        ("10.213.5.1:443/sctp", "is not address:port/proto"),
+        ("registry.kubeception.test:443/tcp", "is not address:port/proto"),  # by address: a rule cannot follow a name
+        ("[fd00::1]:443/tcp", "is not address:port/proto"),  # IPv4 only: the VMs' IPv6 is dropped
+        ("10.213.5.1:0/tcp", "the port must be 1 to 65535"),
+        ("10.213.5.1:65536/tcp", "the port must be 1 to 65535"),
+        ("10.213.5.300:443/tcp", "Octet 300"),
+        ("127.0.0.1:443/tcp", "a unicast address a VM can be routed to"),
+        ("169.254.169.254:80/tcp", "a unicast address a VM can be routed to"),  # a cloud's metadata service
+        ("0.0.0.0:443/tcp", "a unicast address a VM can be routed to"),
+        ("224.0.0.1:123/udp", "a unicast address a VM can be routed to"),
+        ("255.255.255.255:67/udp", "a unicast address a VM can be routed to"),
+        ("1" * 300, "is not address:port/proto"),
+    ],
+)
+def test_a_guest_endpoint(text: str, refusal: str | None) -> None:
+    if refusal is None:
+        plan = PlatformSettings.model_validate({"guest_endpoints": [text]})
+        assert [str(e) for e in plan.endpoints()] == [text]
+        return
+    with pytest.raises(pydantic.ValidationError, match=refusal):
+        PlatformSettings.model_validate({"guest_endpoints": [text]})
+
+
+def test_guest_endpoints_are_bounded() -> None:
+    many = [f"10.213.5.1:{port}/tcp" for port in range(1, GUEST_ENDPOINTS_MAX + 2)]
+    with pytest.raises(pydantic.ValidationError, match=f"at most {GUEST_ENDPOINTS_MAX} items"):
+        PlatformSettings.model_validate({"guest_endpoints": many})
+    assert GuestEndpoint.parse("10.213.5.1:443/tcp") == (ipaddress.IPv4Address("10.213.5.1"), 443, "tcp")

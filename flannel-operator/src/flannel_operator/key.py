@@ -52,6 +52,20 @@ def interface_name_problem(name: str) -> str | None:
     return None
 
 
+CONFINEMENT_PREFIX = "kubeception-"
+NFT_NAME_MAX = 255
+"""nftables' limit on a table's name (NFT_NAME_MAXLEN 256, with the terminating NUL)."""
+
+
+def confinement_table(bridge: str) -> str:
+    """The nftables table (family ``inet``) confining the VMs on ``bridge``: ``kubeception-<bridge>``. It is an
+    nft identifier as it stands (a letter first, then ``[A-Za-z0-9_./-]``: a bridge name is ``[A-Za-z0-9_.-]``) and
+    at most 27 characters, far inside nft's limit; one bridge per cluster on a host, so one table per cluster."""
+    if problem := interface_name_problem(bridge):
+        raise ValueError(f"bridge {bridge!r}: {problem}")
+    return f"{CONFINEMENT_PREFIX}{bridge}"
+
+
 def default_bridge(cluster_id: str) -> str:
     """``br-<clusterID>`` when that fits the 15-character interface-name limit; a longer id keeps its first six
     characters and adds five hex digits of its hash, so two ids never truncate to one name. (A hash can still

@@ -30,7 +30,9 @@ from operatorkit._core.domains import (
     within,
 )
 from operatorkit._core.plan import (
+    GUEST_ENDPOINTS_MAX,
     AddressRefused,
+    GuestEndpoint,
     MotherNetworks,
     PlatformSettings,
     Pools,
@@ -55,10 +57,12 @@ def platform_field() -> Any:
 __all__ = [
     "DOMAIN_CLAIM",
     "DOMAIN_CLAIM_INDEX",
+    "GUEST_ENDPOINTS_MAX",
     "HELD",
     "PENDING",
     "PLATFORM_ENV",
     "AddressRefused",
+    "GuestEndpoint",
     "MotherNetworks",
     "NameClash",
     "NameRefused",

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Annotated, Literal, NamedTuple
 
 import pydantic
 
@@ -58,6 +58,44 @@ class Pools(_Group):
     """AWS guests' VPCs (aws-operator allocates here; a requested one must lie here too)."""
 
 
+_GUEST_ENDPOINT = re.compile(r"^(?P<address>[0-9.]{7,15}):(?P<port>[0-9]{1,5})/(?P<protocol>tcp|udp)$")
+GUEST_ENDPOINTS_MAX = 32
+_NOT_ROUTED_TO_VMS = [IPv4Network(n) for n in ("0.0.0.0/8", "127.0.0.0/8", "169.254.0.0/16")]
+
+
+class GuestEndpoint(NamedTuple):
+    """A platform endpoint a guest's VMs may reach through its bridge: an IPv4 unicast address, a port, a protocol."""
+
+    address: ipaddress.IPv4Address
+    port: int
+    protocol: Literal["tcp", "udp"]
+
+    def __str__(self) -> str:
+        return f"{self.address}:{self.port}/{self.protocol}"
+
+    @classmethod
+    def parse(cls, text: str) -> GuestEndpoint:
+        """``address:port/proto`` (``10.213.7.1:443/tcp``), or ValueError saying what is wrong."""
+        match = _GUEST_ENDPOINT.match(text)
+        if match is None:
+            raise ValueError(f"{text[:40]!r} is not address:port/proto (an IPv4 address, a port, tcp or udp)")
+        try:
+            address = ipaddress.IPv4Address(match["address"])
+        except ValueError as error:
+            raise ValueError(f"{text!r}: {error}") from None
+        port = int(match["port"])
+        if not 1 <= port <= 65535:
+            raise ValueError(f"{text!r}: the port must be 1 to 65535")
+        if any(address in net for net in _NOT_ROUTED_TO_VMS) or address.is_multicast or address.is_reserved:
+            raise ValueError(f"{text!r}: the address must be a unicast address a VM can be routed to")
+        protocol: Literal["tcp", "udp"] = "tcp" if match["protocol"] == "tcp" else "udp"
+        return cls(address, port, protocol)
+
+
+def _guest_endpoint(value: str) -> str:
+    return str(GuestEndpoint.parse(value))
+
+
 class PlatformSettings(_Group):
     """The platform's plan: the same in every operator (chart values ``platform``)."""
 
@@ -68,6 +106,12 @@ class PlatformSettings(_Group):
     belong to the cluster whose id is their first label below it, and no cluster may hold a base domain."""
     mother: MotherNetworks = MotherNetworks()
     pools: Pools = Pools()
+    guest_endpoints: list[Annotated[str, pydantic.AfterValidator(_guest_endpoint)]] = pydantic.Field(
+        default_factory=list, max_length=GUEST_ENDPOINTS_MAX
+    )
+    """The platform's endpoints guests' VMs may reach, ``address:port/proto`` (``10.213.7.1:443/tcp``): the ingress's
+    API and apps ports, the platform registry. Each is opened by address and port in every cluster's VM
+    confinement (flannel-operator); everything else of the address plan stays closed to the VMs."""
 
     @pydantic.field_validator("domains")
     @classmethod
@@ -86,6 +130,10 @@ class PlatformSettings(_Group):
     def with_domain(self, domain: str | None) -> list[str]:
         """The base domains, with an operator's own (its setting) counted even if the plan leaves it out."""
         return sorted({*self.domains, *([domain] if domain else [])})
+
+    def endpoints(self) -> list[GuestEndpoint]:
+        """:attr:`guest_endpoints`, parsed (validated already)."""
+        return [GuestEndpoint.parse(text) for text in self.guest_endpoints]
 
     def mother_networks(self) -> list[tuple[str, IPv4Network]]:
         """The mother's networks, each with what it is (for messages)."""
