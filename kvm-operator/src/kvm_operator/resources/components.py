@@ -18,7 +18,7 @@ from kvm_operator.resources._pod import (
     pod_spec,
     rollout,
 )
-from kvm_operator.resources._workload import Workload
+from kvm_operator.resources._workload import Workload, workloads
 from operatorkit.kinds import CONFIG_MAP, DEPLOYMENT
 
 if TYPE_CHECKING:
@@ -58,6 +58,11 @@ class ComponentKubeconfigs(ClusterObject):
         }
 
 
+def serving(apiserver: Object | None) -> bool:
+    """Whether at least one API server replica is available (the controller-manager and scheduler need one)."""
+    return apiserver is not None and int((apiserver.get("status") or {}).get("availableReplicas", 0)) > 0
+
+
 class _Component(Workload):
     kind = DEPLOYMENT
     binary = ""
@@ -71,6 +76,11 @@ class _Component(Workload):
         raise NotImplementedError
 
     def manifest(self, ctx: KVMContext) -> Object | None:
+        found = workloads(ctx)
+        if found[self.component] is None and not serving(found[key.APISERVER]):
+            # Made once an API server answers (its Deployment's status change wakes this cluster): started before,
+            # the component only exits, again and again, into a back-off of minutes that outlasts the wait.
+            return None
         cluster, config = ctx.spec.cluster_id, f"{MOUNT}/{self.component}.conf"
         command = [
             self.binary,
