@@ -12,6 +12,7 @@ Usage: ``python -m kubeception_testenv images`` (``make images``) builds every i
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import gzip
 import hashlib
@@ -22,6 +23,7 @@ import subprocess
 import sys
 import tarfile
 import tempfile
+import time
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,6 +39,7 @@ RECIPES = ROOT / "images"
 SUITE = "bookworm"
 PYTHON_TARGET = "/opt/kubeception/site-packages"
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"  # Docker's, which images assume
+STALE_AFTER_SECONDS = 86400  # an older build of an image unused this long is deleted
 _EPOCH = 0  # every file of a layer gets this mtime: the same inputs give the same image digest
 _TRIM = ("usr/share/man", "usr/share/info", "usr/share/locale", "usr/share/lintian", "var/cache/apt",
          "var/cache/debconf", "var/lib/apt/lists", "var/log")  # fmt: skip
@@ -128,6 +131,7 @@ def build(recipe: Recipe) -> Path:
     """The image's OCI archive, built unless the cache has it."""
     target = archive_path(recipe)
     if target.exists():
+        target.touch()  # in use: another checkout's clean-up keeps it
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix=f"image-{recipe.short}-", dir=target.parent) as tmp:
@@ -144,9 +148,12 @@ def build(recipe: Recipe) -> Path:
         partial = target.with_suffix(".partial")
         _write_oci_archive(recipe, rootfs, partial)
         partial.rename(target)
+    # Older builds of this image go once no checkout has used them for a day: a second clone (or worktree) at
+    # another commit builds its own and must not find its archive deleted under it.
     for stale in target.parent.glob(f"{recipe.short}-*.tar"):
-        if stale != target:
-            stale.unlink()
+        with contextlib.suppress(FileNotFoundError):
+            if stale != target and time.time() - stale.stat().st_mtime > STALE_AFTER_SECONDS:
+                stale.unlink()
     return target
 
 
