@@ -42,8 +42,13 @@ def test_a_pod_runs_and_its_logs_and_exec_reach_the_kubelet(real_plane, real_kub
 
     assert status["spec"]["nodeName"] == "real-node-0"
     assert ipaddress.ip_address(status["status"]["podIP"]) in real_plane.real_node("real-node-0").address.pod_cidr
-    logs = real_plane.kubectl("-n", real_namespace, "logs", "shell")
-    assert logs.stdout.strip() == "started on shell"
+    # Running is not written yet: the container's first line reaches its log file a moment later (a loaded run
+    # read an empty log).
+    wait_for(
+        lambda: real_plane.kubectl("-n", real_namespace, "logs", "shell").stdout.strip() == "started on shell",
+        timeout=30,
+        message="the container's first line in its log, through the kubelet",
+    )
     address = real_plane.kubectl("-n", real_namespace, "exec", "shell", "--", "ip", "-4", "-o", "addr", "show", "eth0")
     assert status["status"]["podIP"] + "/" in address.stdout
 
