@@ -51,7 +51,7 @@ def test_a_vm_pod_asks_for_its_size_and_overcommits_cpu_only_when_told():
     assert resources["requests"] == {"cpu": "500m", "memory": "2368Mi"}
     assert resources["limits"] == {"cpu": "2", "memory": "2368Mi"}
     # The API server's own form (2Gi, not 2048Mi; 1, not 1000m): what is applied reads back the same.
-    even = VMPod("node:v1", "vm:1", "br0", "boot", cpus=4, memory_mib=1792, disk_gib=10, cpu_allocation_ratio=4)
+    even = VMPod("node:v1", "vm:1", "br0", "boot", cpus=4, memory_mib=1728, disk_gib=10, cpu_allocation_ratio=4)
     assert even.spec()["containers"][0]["resources"]["requests"] == {"cpu": "1", "memory": "2Gi"}
 
 
