@@ -72,7 +72,7 @@ STREAMS ?= --stream realnodes='-m realnodes -p no:cacheprovider' \
            --stream aws='tests/aws tests/security -m "not realnodes" -p no:cacheprovider' \
            --stream servers='-m "not realnodes" --ignore=tests/aws --ignore=tests/security -p no:cacheprovider'
 
-test: deps testenv images ## everything CI runs: lint and mypy beside the suite's two streams; durations in $(RESULTS)
+test: deps testenv images ## everything CI runs: lint and mypy beside the suite's three streams; durations in $(RESULTS)
 	$(PY) python -m kubeception_testenv.testrun --out $(RESULTS) $(STREAMS) --beside lint='$(MAKE) --no-print-directory lint typecheck'
 
 test-unit: deps ## the unit lane: pure logic and rendering, no servers, no Go builds (about a minute)
