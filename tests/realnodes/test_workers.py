@@ -120,7 +120,9 @@ def tenant_targets(
     plane: ControlPlane, kube: KubeClient, platform: Platform, moto: MotoServer, cluster: str, gateway: str
 ) -> dict[str, tuple[str, int]]:
     """What a tenant root on its VM tries: every endpoint of the platform a host reaches, by the address it listens
-    on — none of them a guest endpoint."""
+    on — none of them a guest endpoint. The VMs' gateway is the bridge's own address on the node: flanneld's health
+    port listens on every address there."""
+    health_port = int(kube.get(FLANNEL_CONFIG, cluster)["status"]["healthPort"])
     etcd_pods = kube.list(POD, key.namespace(cluster), label_selector=f"{key.NAME_LABEL}={key.ETCD}")["items"]
     node = str(plane.real_node("real-node-0").address.ip)
     return {
@@ -129,7 +131,7 @@ def tenant_targets(
         "OpenBao": host_port(platform.vault_url),
         "moto": host_port(moto.url),
         "mother kubelet": (node, 10250),
-        "mother kubelet, at the VMs' gateway": (gateway, 10250),
+        "the node's flanneld, at the VMs' gateway": (gateway, health_port),
         "control-plane etcd pod": (etcd_pods[0]["status"]["podIP"], 2379),
         "mother Service": (kube.get(SERVICE, "kubernetes", "default")["spec"]["clusterIP"], 443),
     }
