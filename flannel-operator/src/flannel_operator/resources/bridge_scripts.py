@@ -27,7 +27,13 @@ env_file=/run/flannel/${BRIDGE}.env
 # The lease, validated (it is pasted into nft's input), then the table: replaced as a whole, in one transaction.
 confine() {
   . "$env_file"
-  if ! printf '%s\n' "${FLANNEL_SUBNET:-}" | grep -Eqx '([0-9]{1,3}\.){3}[0-9]{1,3}/[0-9]{1,2}'; then
+  # One line of digits, dots and a slash (grep alone would pass a second line: nft would run it as a command).
+  subnet_ok=false
+  case "${FLANNEL_SUBNET:-}" in
+    '' | *[!0-9./]*) ;;
+    *) printf '%s\n' "$FLANNEL_SUBNET" | grep -Eqx '([0-9]{1,3}\.){3}[0-9]{1,3}/[0-9]{1,2}' && subnet_ok=true ;;
+  esac
+  if [ "$subnet_ok" != true ]; then
     echo "FLANNEL_SUBNET in $env_file is not an IPv4 address/prefix: no confinement, no bridge" >&2
     return 1
   fi
