@@ -10,6 +10,7 @@ import pytest
 
 from flannel_operator import confinement, key
 from flannel_operator.confinement import Packet, judge
+from operatorkit import platform
 from operatorkit.platform import PlatformSettings
 
 A = ipaddress.ip_address
@@ -162,5 +163,6 @@ def test_refused_inputs(change: dict[str, object], problem: str) -> None:
 def test_the_table_name() -> None:
     assert key.confinement_table("br-demo") == "kubeception-br-demo"
     longest = key.confinement_table("b" * key.IFNAME_MAX)
-    assert len(longest) == 27 <= key.NFT_NAME_MAX
+    assert len(longest) == 27 <= platform.NFT_NAME_MAX
+    assert platform.confinement_table("br-demo") == "kubeception-br-demo"  # the launcher reads the same name
     assert re.fullmatch(r"[A-Za-z][A-Za-z0-9_./-]*", key.confinement_table("br-a.b_c"))  # an nft identifier

@@ -74,8 +74,18 @@ def test_the_vm_image_runs_qemu_and_the_launcher(archives, tmp_path):
 
     assert inside("qemu-system-x86_64", "--version").startswith("QEMU emulator version 7.2")
     assert "--accelerator" in inside("python3", "-m", "kvm_operator.launcher", "--help")
+    assert inside("nft", "--version").startswith("nftables v1."), "the launcher checks the bridge's table"
     assert not (root / "usr/lib/x86_64-linux-gnu/qemu/ui-gtk.so").exists(), "no GUI"
     assert archives["vm"].stat().st_size < 200 * 2**20
+
+
+def test_the_tools_image_has_ip_and_nft(archives, tmp_path):
+    """flannel-operator's bridge container and cleanup Job: iproute2 for the bridge, nft for its confinement table."""
+    root = tmp_path / "tools"
+    with layer(archives["tools"]) as image:
+        image.extractall(root, filter="fully_trusted")
+    for command in (["ip", "-V"], ["nft", "--version"]):
+        subprocess.run(["chroot", str(root), *command], capture_output=True, check=True, env={"PATH": DEFAULT_PATH})
 
 
 def test_the_node_image_boots_from_its_kernel_and_initramfs_and_copies_them(archives):

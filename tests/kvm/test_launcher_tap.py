@@ -1,5 +1,6 @@
 """The launcher's tap, for real, in a network namespace the test makes: on the bridge while the launcher holds it,
-gone with the launcher even when it is killed before its clean-up (the grace period of a VM pod running out)."""
+gone with the launcher even when it is killed before its clean-up (the grace period of a VM pod running out), and
+never on a bridge without its confinement table."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import pytest
 
 from kubeception_testenv import wait_for
 from kubeception_testenv.network import run
+from operatorkit.platform import confinement_table
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -34,9 +36,15 @@ def netns() -> Iterator[str]:
     run("ip", "netns", "add", name)
     try:
         run("ip", "link", "add", BRIDGE, "type", "bridge", netns=name)
+        confine(name)
         yield name
     finally:
         run("ip", "netns", "delete", name)
+
+
+def confine(netns: str) -> None:
+    """The bridge's confinement table, as flannel-operator's bridge container loads it (its rules matter not here)."""
+    run("nft", "add", "table", "inet", confinement_table(BRIDGE), netns=netns)
 
 
 def link(netns: str, name: str) -> str:
@@ -85,3 +93,23 @@ def test_a_persistent_tap_of_the_vm_is_replaced_and_a_foreign_link_is_refused(ne
     assert refused.returncode != 0
     assert "link vmforeign exists and is not a tap of this launcher: not touching it" in stderr
     assert "bridge" in run("ip", "-d", "-o", "link", "show", "vmforeign", netns=netns).stdout, "left as it was"
+
+
+def test_no_tap_goes_on_a_bridge_without_its_confinement_table(netns: str):
+    run("nft", "delete", "table", "inet", confinement_table(BRIDGE), netns=netns)
+    run("nft", "add", "table", "inet", "kubeception-br-other", netns=netns)  # another bridge's table is no proof
+    refused = hold(netns, "vmunconfined")
+    _, stderr = refused.communicate(timeout=30)
+    assert refused.returncode != 0
+    assert f"bridge {BRIDGE} is not confined: nft list table inet kubeception-{BRIDGE} failed" in stderr
+    assert not link(netns, "vmunconfined"), "no tap made"
+
+    confine(netns)
+    launcher = hold(netns, "vmunconfined")
+    try:
+        assert launcher.stdout is not None
+        assert launcher.stdout.readline().strip().isdigit(), launcher.stderr.read() if launcher.stderr else ""
+        assert f"master {BRIDGE}" in link(netns, "vmunconfined")
+    finally:
+        launcher.kill()
+        launcher.wait()

@@ -23,6 +23,7 @@ from kubeception_testenv.platform import NAMESPACE, VAULT_AUTH_MOUNT
 from operatorkit import is_true
 from operatorkit.kinds import LEASE, POD
 from operatorkit.kinds import NAMESPACE as NAMESPACE_KIND
+from operatorkit.platform import confinement_table
 from operatorkit.testing import condition_of
 from tests.cert.helpers import ca_config, cert_config, ready, secret_cert
 from tests.flannel.conftest import flannel_config, status
@@ -144,6 +145,9 @@ def test_a_guest_network_comes_up_on_the_real_node_and_goes_without_a_trace(
     assert subnet.rsplit(".", 1)[0] in addresses  # the bridge carries the node's leased /24
     env_file = real_node.path(f"/run/flannel/{bridge}.env")  # the node's own /run
     assert f"FLANNEL_SUBNET={subnet.rsplit('.', 1)[0]}." in env_file.read_text()
+    table = confinement_table(bridge)  # what its VMs may reach, loaded before the bridge was made
+    confined = run("nft", "list", "table", "inet", table, netns=node.netns).stdout
+    assert f'iifname "{bridge}" ip saddr != {subnet} counter' in confined, confined  # the node's lease
 
     def refused() -> str | None:
         ready = condition_of(real_kube, FLANNEL_CONFIG, broken) or {}
@@ -168,6 +172,7 @@ def test_a_guest_network_comes_up_on_the_real_node_and_goes_without_a_trace(
     assert f" {bridge}:" not in links
     assert f"flannel.{vni}:" not in links
     assert not list(real_node.path("/run/flannel").glob(f"{bridge}.*"))
+    assert run("nft", "list", "table", "inet", table, netns=node.netns, check=False).returncode != 0, "table removed"
     assert not list(etcd.get_prefix(prefix + "/"))
     wait_for(
         lambda: real_kube.get_or_none(NAMESPACE_KIND, f"flannel-{cluster}") is None,

@@ -13,4 +13,5 @@ app.kubernetes.io/part-of: kubeception
 - --platform.mother.nodes={{ .Values.platform.mother.nodes | toJson }}
 - --platform.pools.flannel={{ .Values.platform.pools.flannel }}
 - --platform.pools.vpc={{ .Values.platform.pools.vpc }}
+- --platform.guest-endpoints={{ .Values.platform.guestEndpoints | toJson }}
 {{- end -}}

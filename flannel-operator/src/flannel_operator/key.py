@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import re
 
-from operatorkit import CLUSTER_LABEL, MANAGED_BY_LABEL
+from operatorkit import CLUSTER_LABEL, MANAGED_BY_LABEL, platform
 
 MANAGER = "flannel-operator"
 NAMESPACE_PREFIX = "flannel-"
@@ -52,18 +52,13 @@ def interface_name_problem(name: str) -> str | None:
     return None
 
 
-CONFINEMENT_PREFIX = "kubeception-"
-NFT_NAME_MAX = 255
-"""nftables' limit on a table's name (NFT_NAME_MAXLEN 256, with the terminating NUL)."""
-
-
 def confinement_table(bridge: str) -> str:
-    """The nftables table (family ``inet``) confining the VMs on ``bridge``: ``kubeception-<bridge>``. It is an
-    nft identifier as it stands (a letter first, then ``[A-Za-z0-9_./-]``: a bridge name is ``[A-Za-z0-9_.-]``) and
-    at most 27 characters, far inside nft's limit; one bridge per cluster on a host, so one table per cluster."""
+    """The nftables table (family ``inet``) confining the VMs on ``bridge``: ``kubeception-<bridge>``
+    (operatorkit.platform's derivation, which kvm-operator's launcher reads too); one bridge per cluster on a host,
+    so one table per cluster."""
     if problem := interface_name_problem(bridge):
         raise ValueError(f"bridge {bridge!r}: {problem}")
-    return f"{CONFINEMENT_PREFIX}{bridge}"
+    return platform.confinement_table(bridge)
 
 
 def default_bridge(cluster_id: str) -> str:

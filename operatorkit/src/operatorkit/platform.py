@@ -30,7 +30,9 @@ from operatorkit._core.domains import (
     within,
 )
 from operatorkit._core.plan import (
+    CONFINEMENT_PREFIX,
     GUEST_ENDPOINTS_MAX,
+    NFT_NAME_MAX,
     AddressRefused,
     GuestEndpoint,
     MotherNetworks,
@@ -39,6 +41,7 @@ from operatorkit._core.plan import (
     check_flannel_network,
     check_guest_ranges,
     check_vpc,
+    confinement_table,
     free_network,
 )
 
@@ -55,10 +58,12 @@ def platform_field() -> Any:
 
 
 __all__ = [
+    "CONFINEMENT_PREFIX",
     "DOMAIN_CLAIM",
     "DOMAIN_CLAIM_INDEX",
     "GUEST_ENDPOINTS_MAX",
     "HELD",
+    "NFT_NAME_MAX",
     "PENDING",
     "PLATFORM_ENV",
     "AddressRefused",
@@ -74,6 +79,7 @@ __all__ = [
     "check_vpc",
     "claim_names",
     "cluster_domain",
+    "confinement_table",
     "domain_of",
     "domains_for",
     "free_network",

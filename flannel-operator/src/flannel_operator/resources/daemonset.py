@@ -4,12 +4,11 @@ that fails leaves its last log lines as its termination message: the reason Host
 
 from __future__ import annotations
 
-import hashlib
 from typing import TYPE_CHECKING
 
 from flannel_operator import key
 from flannel_operator.resources._object import ClusterObject
-from flannel_operator.resources.bridge_scripts import SCRIPTS
+from flannel_operator.resources.bridge_scripts import scripts, scripts_hash
 from operatorkit import RequeueAfter, owned_by
 from operatorkit.kinds import DAEMON_SET, NAMESPACE, POD
 
@@ -27,7 +26,7 @@ class FlannelDaemonSet(ClusterObject):
             return {"metadata": {"name": key.DAEMON_SET, "namespace": namespace}}
         spec, settings, etcd = ctx.spec, self.shared.settings, self.shared.etcd
         bridge, port = str(ctx.status["bridge"]), int(ctx.status["healthPort"])
-        scripts_hash = hashlib.sha256(repr(sorted(SCRIPTS.items())).encode()).hexdigest()[:16]
+        annotations = {key.SCRIPTS_HASH_ANNOTATION: scripts_hash(scripts(ctx, settings))}
         selector = {key.APP_LABEL: "flannel", **key.labels(ctx.name)}
         flanneld_args = [
             f"--etcd-endpoints={etcd.settings.endpoint}",
@@ -62,7 +61,7 @@ class FlannelDaemonSet(ClusterObject):
                 "selector": {"matchLabels": selector},
                 "updateStrategy": {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 1}},
                 "template": {
-                    "metadata": {"labels": selector, "annotations": {key.SCRIPTS_HASH_ANNOTATION: scripts_hash}},
+                    "metadata": {"labels": selector, "annotations": annotations},
                     "spec": {
                         "serviceAccountName": key.SERVICE_ACCOUNT,
                         "hostNetwork": True,

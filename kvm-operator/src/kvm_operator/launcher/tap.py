@@ -3,6 +3,9 @@
 The tap is not persistent: the kernel removes it when the last descriptor closes, so a launcher killed before its
 own clean-up (a pod's grace period running out under load) leaves no link behind on the node. That is how
 libvirt hands taps to QEMU, too.
+
+No tap goes on a bridge whose confinement table (``inet kubeception-<bridge>``, flannel-operator's, loaded before it
+makes the bridge) is missing: a tenant is root on its VM, and a VM on an unconfined bridge reaches the platform.
 """
 
 from __future__ import annotations
@@ -12,6 +15,8 @@ import hashlib
 import os
 import struct
 import subprocess
+
+from operatorkit.platform import confinement_table
 
 # linux/if_tun.h: a tap (Ethernet frames), without the packet-information header QEMU does not expect, with the
 # virtio-net header QEMU would ask for itself (checksum and segmentation offloads).
@@ -37,6 +42,22 @@ def _ip(*args: str, check: bool = True) -> None:
         raise RuntimeError(f"ip {' '.join(args)}: {result.stderr.strip()}")
 
 
+def check_confined(bridge: str) -> None:
+    """RuntimeError unless ``bridge``'s confinement table exists in this network namespace."""
+    table = confinement_table(bridge)
+    try:
+        result = subprocess.run(["nft", "list", "table", "inet", table], capture_output=True, text=True, check=False)
+    except OSError as error:
+        result = subprocess.CompletedProcess([], 1, "", str(error))
+    if result.returncode != 0:
+        said = result.stderr.strip().splitlines()[:1]
+        raise RuntimeError(
+            f"bridge {bridge} is not confined: nft list table inet {table} failed ({said[0] if said else 'no output'})."
+            " flannel-operator's bridge container loads that table before it creates the bridge; no VM is attached"
+            " to a bridge without it"
+        )
+
+
 class Tap:
     """The tap ``name`` on ``bridge``: :meth:`open` makes it and returns its descriptor, :meth:`close` lets it go."""
 
@@ -45,6 +66,7 @@ class Tap:
         self.fd: int | None = None
 
     def open(self) -> int:
+        check_confined(self.bridge)
         # The name derives from the VM's: a tap left by an earlier run of the same VM (a persistent one of an older
         # launcher) is ours to replace; a link of that name that is no tap is someone else's, and left alone.
         if link_exists(self.name):

@@ -149,6 +149,24 @@ class PlatformSettings(_Group):
         ]
 
 
+CONFINEMENT_PREFIX = "kubeception-"
+IFNAME_MAX = 15
+"""Linux's limit on an interface name (IFNAMSIZ 16, with the terminating NUL)."""
+NFT_NAME_MAX = 255
+"""nftables' limit on a table's name (NFT_NAME_MAXLEN 256, with the terminating NUL)."""
+
+
+def confinement_table(bridge: str) -> str:
+    """The nftables table (family ``inet``) confining the worker VMs on a cluster's ``bridge``:
+    ``kubeception-<bridge>``. flannel-operator writes it on every host of the bridge; kvm-operator's launcher
+    attaches no VM to a bridge without it — one derivation both read. It is an nft identifier as it stands (a letter
+    first, then ``[A-Za-z0-9_./-]``: a bridge name is ``[A-Za-z0-9_.-]``) and at most 27 characters, far inside
+    nft's limit."""
+    if not 1 <= len(bridge) <= IFNAME_MAX or not re.fullmatch(r"[A-Za-z0-9_.-]+", bridge) or bridge in (".", ".."):
+        raise ValueError(f"bridge {bridge[:40]!r}: not a Linux interface name (1 to {IFNAME_MAX} of [A-Za-z0-9_.-])")
+    return f"{CONFINEMENT_PREFIX}{bridge}"
+
+
 class AddressRefused(ValueError):
     """A network the plan does not allow; the message says which range it meets."""
 

@@ -42,6 +42,7 @@ def reap_dead() -> list[str]:
         name = line.split(":")[1].strip().split("@")[0]
         if (match := _NAME.match(name)) and not _alive(int(match.group(1))):
             run("ip", "link", "delete", name, check=False)
+            run("nft", "delete", "table", "inet", f"kubeception-{name}", check=False)  # NodeGuest's stand-in, if any
             removed.append(name)
     return removed
 

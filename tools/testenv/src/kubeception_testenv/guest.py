@@ -26,8 +26,10 @@ from kubeception_testenv._pki import KeyPair, LocalPKI
 from kubeception_testenv._ports import free_port
 from kubeception_testenv._process import Server
 from kubeception_testenv.addresses import LocalAddresses
+from kubeception_testenv.network import run
 from kubeception_testenv.nodes import write_kubeconfig
 from kubeception_testenv.servers import EtcdServer
+from operatorkit.platform import confinement_table
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
@@ -186,6 +188,12 @@ class NodeGuest:
         self.kubeconfig = write_kubeconfig(self.workdir / "admin.kubeconfig", self.server.url, pki.ca.cert, admin)
         assert addresses.subnet is not None
         self.bridge, self.network = addresses.link, addresses.subnet
+        # The launcher attaches no tap to a bridge without its confinement table (flannel-operator's on a mother's
+        # host). This bridge has no tenant to confine and its API server listens on the bridge's own address, so the
+        # table is an empty one: it stands for the real one without filtering anything.
+        table = confinement_table(self.bridge)
+        run("nft", "add", "table", "inet", table)
+        self._stack.callback(run, "nft", "delete", "table", "inet", table, check=False)
         return self
 
     def __exit__(self, *exc: object) -> None:

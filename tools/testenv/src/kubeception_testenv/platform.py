@@ -42,6 +42,7 @@ AWS_AMI = "ami-12c6146b"  # one of moto's images: the local "AWS" boots nothing
 BASE_DOMAIN = "kubeception.test"  # guest API hostnames: api.<cluster>.<base domain>
 VAULT_CA_SECRET = "vault-ca"  # cert-operator's vault.caSecret: OpenBao's CA
 ETCD_CLIENT_SECRET = "flannel-etcd-client"  # flannel-operator's etcd.tlsSecret (its default)
+INGRESS_PORTS = (443, 80)  # HAProxy's TLS and HTTP ports (ingress-operator's tlsPort, httpPort; the charts' defaults)
 
 
 class InstallError(RuntimeError):
@@ -137,9 +138,12 @@ class Platform:
         )
 
     def platform_values(self) -> dict[str, object]:
-        """The platform's plan, the same for every chart: the base domains (the guests' and the AWS guests') and
-        this mother's own networks (pools: the charts' defaults, which none of them overlaps)."""
-        return {"domains": [self.base_domain, self.aws_base_domain], "mother": self.mother}
+        """The platform's plan, the same for every chart: the base domains (the guests' and the AWS guests'), this
+        mother's own networks (pools: the charts' defaults, which none of them overlaps) and what guests' VMs may
+        reach of it: the HAProxy their API address names, on its TLS port (guest APIs, routed by SNI; kvm-operator's
+        ``routing.port``) and HTTP port (the charts' defaults)."""
+        endpoints = [f"{self.ingress_address}:{port}/tcp" for port in INGRESS_PORTS] if self.ingress_address else []
+        return {"domains": [self.base_domain, self.aws_base_domain], "mother": self.mother, "guestEndpoints": endpoints}
 
     @property
     def aws_base_domain(self) -> str:
