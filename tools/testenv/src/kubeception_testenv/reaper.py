@@ -10,6 +10,7 @@ at the start of every control plane with real nodes, and by hand: ``python -m ku
 
 from __future__ import annotations
 
+import fcntl
 import ipaddress
 import json
 import os
@@ -52,9 +53,19 @@ def forget(run_id: str) -> None:
 
 
 def reap() -> list[str]:
-    """Clean up after every recorded run whose process is gone; returns their run ids."""
+    """Clean up after every recorded run whose process is gone; returns their run ids. One reaper at a time (a
+    lock beside the records): two runs starting together would both remove the same dead run's cgroups."""
+    RECORDS.mkdir(mode=0o700, exist_ok=True)
+    with (RECORDS / ".lock").open("a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        return _reap()
+
+
+def _reap() -> list[str]:
     reaped = []
-    for path in sorted(RECORDS.glob("*.json")) if RECORDS.is_dir() else []:
+    for path in sorted(RECORDS.glob("*.json")):
+        if not path.exists():
+            continue
         content: dict[str, Any] = json.loads(path.read_text())
         if content["start_time"] is not None and _start_time(content["pid"]) == content["start_time"]:
             continue  # its run is still going
