@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 from kvm_operator import addons, key
 from kvm_operator.guest import GuestClients, GuestUnreachable
 from kvm_operator.spec import KVMConfigSpec, KVMConfigStatus
-from operatorkit import Resource, is_subset
+from operatorkit import ApiError, Resource, is_subset
 from operatorkit.kinds import DAEMON_SET, DEPLOYMENT
 
 if TYPE_CHECKING:
@@ -123,7 +123,13 @@ class Addons(Resource[KVMConfigSpec, KVMConfigStatus]):
             repaired: list[str] = []
             for (kind, obj), found in zip(manifests, current, strict=True):
                 if found is None or not is_subset(obj, found):
-                    applied = guest.apply(kind, obj, field_manager=key.ADDON_MANAGER, force=True)
+                    try:
+                        applied = guest.apply(kind, obj, field_manager=key.ADDON_MANAGER, force=True)
+                    except ApiError as exc:
+                        if exc.transient:
+                            raise
+                        refused.append(f"{name}: the guest API refused {describe(kind, obj)}: {exc}"[:300])
+                        continue
                     if found is not None:
                         repaired.append(describe(kind, obj))
                     found = applied
