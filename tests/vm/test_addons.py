@@ -175,7 +175,7 @@ def test_pods_on_a_vm_resolve_and_reach_services_through_the_addons(
         print(f"worker VM: Node Ready {time.monotonic() - started:.1f} s after the launcher started ({vm.accelerator})")
         wait_for(lambda: rolled_out(kube), timeout=420, message=f"kube-proxy and CoreDNS ready ({vm.log_path})")
         print(f"add-ons ready {time.monotonic() - started:.1f} s after the launcher started")
-        kube.create(SERVICE_ACCOUNT, {"metadata": {"name": "default", "namespace": "default"}})
+        wait_for(lambda: kube.get_or_none(SERVICE_ACCOUNT, "default", "default"), timeout=60, message="default SA")
         kube.create(POD, pod("web", "echo hello from web > /tmp/index.html; exec /bin/busybox httpd -f -p 8080 -h /tmp",
                              {"app": "web"}))  # fmt: skip
         kube.create(
