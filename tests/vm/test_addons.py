@@ -121,7 +121,7 @@ def worker_config(guest: NodeGuest) -> dict[str, Any]:
     )
 
 
-def pod(name: str, script: str, labels: dict[str, str] | None = None) -> dict[str, Any]:
+def pod(name: str, script: str, labels: dict[str, str] | None = None, **env: str) -> dict[str, Any]:
     return {
         "metadata": {"name": name, "namespace": "default", "labels": labels or {}},
         "spec": {
@@ -134,6 +134,7 @@ def pod(name: str, script: str, labels: dict[str, str] | None = None) -> dict[st
                     "image": BUSYBOX,
                     "imagePullPolicy": "Never",
                     "command": ["/bin/busybox", "sh", "-c", script],
+                    "env": [{"name": k, "value": v} for k, v in env.items()],
                 }
             ],
         },
@@ -146,16 +147,21 @@ def rolled_out(kube: KubeClient) -> bool:
     return bool(proxy.get("numberReady", 0) >= 1 and dns.get("readyReplicas", 0) >= 1)
 
 
-# The client: resolves the API's Service and the web Service by name, fetches the page through the ClusterIP, shows
-# its routes. Each step retried a little (kube-proxy syncs its rules a moment after the Service appears).
+# The client: shows its routes, fetches the page through the web Service's ClusterIP, resolves the API's Service and
+# the web Service by name and fetches the page from the address the name gave. Each step retried a little (kube-proxy
+# syncs its rules a moment after the Service appears). HTTP by busybox nc: the static busybox's wget crashes.
 CLIENT = """
 b=/bin/busybox
-try() { for i in 1 2 3 4 5 6 7 8 9 10; do "$@" && return 0; $b sleep 2; done; return 1; }
+try() { for i in 1 2 3 4 5; do "$@" && return 0; $b sleep 2; done; return 1; }
 resolve() { $b nslookup "$1" > "/tmp/$2" 2>&1; $b grep -q '^Name' "/tmp/$2"; }
+get() { printf 'GET / HTTP/1.0\\r\\n\\r\\n' | $b nc -w 3 "$1" 80 > "/tmp/$2"; $b grep -q hello "/tmp/$2"; }
 echo "routes: $($b ip route | $b tr '\\n' ';')"
+echo "resolv: $($b tr '\\n' ';' < /etc/resolv.conf)"
+try get "$WEB_IP" by-ip; echo "by-ip: $($b tail -1 /tmp/by-ip)"
 try resolve kubernetes.default.svc.cluster.local api; echo "api: $($b grep -A1 '^Name' /tmp/api | $b tail -1)"
 try resolve web.default.svc.cluster.local web; echo "web: $($b grep -A1 '^Name' /tmp/web | $b tail -1)"
-try $b wget -q -T 5 -O /tmp/page http://web.default.svc.cluster.local/; echo "page: $($b cat /tmp/page)"
+address=$($b grep -A1 '^Name' /tmp/web | $b tail -1 | $b cut -d' ' -f2)
+try get "$address" by-name; echo "page: $($b tail -1 /tmp/by-name)"
 $b cat /tmp/api /tmp/web
 """
 
@@ -189,16 +195,23 @@ def test_pods_on_a_vm_resolve_and_reach_services_through_the_addons(
         wait_for(
             lambda: kube.get(POD, "web", "default").get("status", {}).get("podIP"), timeout=120, message="web runs"
         )
-        kube.create(POD, pod("client", CLIENT))
-        wait_for(
-            lambda: kube.get(POD, "client", "default").get("status", {}).get("phase") in ("Succeeded", "Failed"),
-            timeout=180,
-            message="the client ran",
-        )
+        kube.create(POD, pod("client", CLIENT, WEB_IP=web_ip))
+        try:
+            wait_for(
+                lambda: kube.get(POD, "client", "default").get("status", {}).get("phase") in ("Succeeded", "Failed"),
+                timeout=300,
+                message="the client ran",
+            )
+        finally:
+            for selector in ("k8s-app=kube-proxy", "k8s-app=kube-dns"):
+                shown = kubectl(guest.kubeconfig, "logs", "-n", "kube-system", "-l", selector, "--tail=30")
+                print(selector, shown.stdout[-3000:], shown.stderr[-500:])
+            print("client:", kubectl(guest.kubeconfig, "logs", "client", "--namespace=default").stdout)
         logs = kubectl(guest.kubeconfig, "logs", "client", "--namespace=default").stdout
         found = dict(line.split(": ", 1) for line in logs.splitlines() if ": " in line)
         assert found.get("routes", "").startswith("default via 10.244."), logs
+        assert found.get("by-ip") == "hello from web", ("the ClusterIP answered, by kube-proxy's rules", logs)
         assert found.get("api", "").endswith("10.97.0.1"), ("kubernetes.default resolved by CoreDNS", logs)
         assert found.get("web", "").endswith(web_ip), ("the web Service resolved", logs)
-        assert found.get("page") == "hello from web", ("the ClusterIP answered, by kube-proxy's rules", logs)
+        assert found.get("page") == "hello from web", ("the Service reached by its name", logs)
         print(f"checked {time.monotonic() - started:.1f} s after the launcher started")
