@@ -27,6 +27,9 @@ func preloadImages() {
 		if err := run("/usr/local/bin/ctr", "-n", "k8s.io", "images", "import", "--local", archive); err != nil {
 			logf("preload %s: %v", filepath.Base(archive), err)
 		} else {
+			// The archive lives in RAM (the root file system is a tmpfs) and containerd now holds the image on the
+			// state disk: tens of MiB a 1 GiB worker gets back. Every boot imports afresh from a new initramfs.
+			_ = os.Remove(archive)
 			logf("preloaded %s", filepath.Base(archive))
 		}
 	}
