@@ -383,3 +383,23 @@ def test_the_largest_vni_whose_device_name_fits_is_accepted(kube, namespace, fla
     for kind, fields in ((FLANNEL_CONFIG, {"vni": 9_999_999}), (KVM_CONFIG, {"network": {"vni": 9_999_999}})):
         obj = named(kind, namespace, **fields)  # a dry run: validated, nothing stored
         kube.request("POST", kind.path(namespace if kind.namespaced else None), query={"dryRun": "All"}, body=obj)
+
+
+BAD_RESOLVERS = [
+    (["10.0.0.1", "10.0.0.2", "10.0.0.3", "10.0.0.4"], "at most 3"),  # the C library reads three
+    (["fd00::53"], "must be an IPv4 address"),
+    (["dns.example"], "must be an IPv4 address"),
+]
+
+
+@pytest.mark.parametrize(("servers", "why"), BAD_RESOLVERS, ids=[str(s) for s, _ in BAD_RESOLVERS])
+def test_a_cluster_s_resolvers_are_checked_at_admission(
+    kube: KubeClient, namespace: str, kvm_crds: None, servers: list[str], why: str
+) -> None:
+    with pytest.raises(ApiError) as refused:
+        kube.create(KVM_CONFIG, named(KVM_CONFIG, namespace, network={"dns": {"servers": servers}}))
+    assert refused.value.status == 422, refused.value
+    assert why in refused.value.message, refused.value.message
+    accepted = kube.create(KVM_CONFIG, named(KVM_CONFIG, namespace, network={"dns": {"servers": ["10.0.0.53"]}}))
+    assert accepted["spec"]["addons"] == {"kubeProxy": {"enabled": True}, "coreDNS": {"enabled": True}}, "defaults"
+    kube.delete(KVM_CONFIG, accepted["metadata"]["name"], namespace)

@@ -187,6 +187,7 @@ def start_guest(kube: KubeClient, cluster: str, workdir: Path, port: int, etcd: 
         client_ca=volume.path("ca.crt"),
         name=f"guest-{cluster}",
         port=port,
+        service_cidr="172.31.0.0/16",  # the KVMConfig's default serviceCIDR: its add-ons' kube-dns is at .10
     )
 
 

@@ -25,6 +25,8 @@ BOOT = bootconfig.WorkerBoot(
     sandbox_image="ghcr.io/kubeception/pause:0.2.0",
     labels={"kubeception.io/pool": "default"},
     taints=["dedicated=gpu:NoSchedule", "spot:PreferNoSchedule"],
+    cluster_dns=ipaddress.IPv4Address("172.31.0.10"),
+    dns_servers=(ipaddress.IPv4Address("10.1.0.53"), ipaddress.IPv4Address("10.1.0.54")),
 )
 
 
@@ -112,3 +114,38 @@ def test_the_launcher_adds_the_accelerator_label_and_reads_gzipped_configs():
     assert (
         bootconfig.loads(packed) == bootconfig.loads(bootconfig.dumps(config)) == json.loads(bootconfig.dumps(config))
     )
+
+
+def test_the_node_resolves_through_the_cluster_s_servers_and_its_pods_through_cluster_dns():
+    written = files(bootconfig.render(BOOT))
+    assert written["/etc/resolv.conf"][1] == "nameserver 10.1.0.53\nnameserver 10.1.0.54\n"
+    kubelet = yaml.safe_load(written[bootconfig.KUBELET_CONFIG][1])
+    assert kubelet["clusterDNS"] == ["172.31.0.10"]
+    assert kubelet["clusterDomain"] == "cluster.local"
+    assert kubelet["resolvConf"] == "/etc/resolv.conf"
+    bare = files(bootconfig.render(dataclasses.replace(BOOT, dns_servers=())))
+    assert bare["/etc/resolv.conf"][1] == "", "no declared servers: nothing resolves off the node"
+
+
+def test_pods_have_a_default_route_hairpin_masquerade_and_host_ports():
+    cni = json.loads(files(bootconfig.render(BOOT))["/etc/cni/net.d/10-pods.conflist"][1])
+    bridge, portmap = cni["plugins"]
+    assert bridge["type"] == "bridge"
+    assert bridge["isGateway"] is True
+    assert bridge["isDefaultGateway"] is True, "Services and the world via the node"
+    assert bridge["hairpinMode"] is True
+    assert bridge["ipMasq"] is True
+    assert bridge["ipMasqBackend"] == "nftables"
+    assert bridge["mtu"] == 1400, "under a VM link on the mother's VXLAN (1450), room for the guest's own"
+    assert portmap == {"type": "portmap", "capabilities": {"portMappings": True}, "backend": "nftables"}
+
+
+def test_the_pods_mtu_follows_the_vm_s_link():
+    network = bootconfig.NodeNetwork(
+        "02:00:00:00:00:01", ipaddress.IPv4Interface("10.1.2.10/24"), ipaddress.IPv4Address("10.1.2.1"), 1500
+    )
+    for boot in (BOOT, dataclasses.replace(BOOT, pod_cidr=None)):
+        config = bootconfig.with_network(bootconfig.render(boot), boot.node, network)
+        written = files(config)
+        path = bootconfig.CNI_CONFLIST if boot.pod_cidr else bootconfig.CNI_TEMPLATE
+        assert json.loads(written[path][1])["plugins"][0]["mtu"] == 1450

@@ -25,7 +25,21 @@ from kvm_operator import key
 from kvm_operator.shared import CERT_CONFIG, FLANNEL_CONFIG
 from kvm_operator.spec import KVM_CONFIG
 from operatorkit import ApiError, KubeClient, is_true
-from operatorkit.kinds import EVENT, NAMESPACE, NODE, POD, POD_DISRUPTION_BUDGET, SECRET, SERVICE_ACCOUNT, STATEFUL_SET
+from operatorkit.kinds import (
+    CLUSTER_ROLE_BINDING,
+    CONFIG_MAP,
+    DAEMON_SET,
+    DEPLOYMENT,
+    EVENT,
+    NAMESPACE,
+    NODE,
+    POD,
+    POD_DISRUPTION_BUDGET,
+    SECRET,
+    SERVICE,
+    SERVICE_ACCOUNT,
+    STATEFUL_SET,
+)
 from operatorkit.testing import metric_sum
 from tests.conftest import throwaway_namespace
 from tests.kvm.conftest import condition, guest_client, kvm_config, play_flannel, pod_uid, register, start_guest, status
@@ -70,6 +84,109 @@ def guest_writes(port: int) -> float:
 
 def reconciles() -> float:
     return metric_sum("controller_runtime_reconcile_total", controller="kvmconfig")  # every result
+
+
+def addons_say(kube: KubeClient, cluster: str, namespace: str, text: str, status_: str = "False") -> bool:
+    found = condition(kube, cluster, namespace, "AddonsReady")
+    return found.get("status") == status_ and text in found.get("message", "")
+
+
+def kube_proxy_image(guest: KubeClient) -> str:
+    return str(guest.get(DAEMON_SET, "kube-proxy", "kube-system")["spec"]["template"]["spec"]["containers"][0]["image"])
+
+
+def play_rollout(guest: KubeClient, ready: int) -> None:
+    """What the guest's DaemonSet and Deployment controllers report (this guest runs none): ``ready`` pods each."""
+    for kind, name in ((DAEMON_SET, "kube-proxy"), (DEPLOYMENT, "coredns")):
+        obj = guest.get(kind, name, "kube-system")
+        generation = obj["metadata"]["generation"]
+        if kind == DAEMON_SET:
+            counts = {"desiredNumberScheduled": 1, "numberReady": ready, "updatedNumberScheduled": 1,
+                      "currentNumberScheduled": 1, "numberMisscheduled": 0}  # fmt: skip
+        else:
+            counts = {"replicas": 1, "readyReplicas": ready, "updatedReplicas": 1}
+        guest.patch(kind, name, {"status": {"observedGeneration": generation, **counts}}, "kube-system",
+                    subresource="status")  # fmt: skip
+
+
+def check_addons(kube: KubeClient, guest: KubeClient, cluster: str, namespace: str) -> None:
+    """kube-proxy and CoreDNS applied in the guest with their label and field manager; AddonsReady counts their
+    pods; drift and a deleted object repaired; an object of the same name that is not the operator's left alone and
+    named."""
+    proxy = guest.get(DAEMON_SET, "kube-proxy", "kube-system")
+    assert proxy["metadata"]["labels"][key.ADDON_LABEL] == "kube-proxy"
+    assert {f["manager"] for f in proxy["metadata"]["managedFields"]} >= {key.ADDON_MANAGER}
+    assert kube_proxy_image(guest) == "ghcr.io/kubeception/kube-proxy:v1.36.3"
+    assert guest.get(DEPLOYMENT, "coredns", "kube-system")["spec"]["replicas"] == 1, "min(2, workers)"
+    dns = guest.get(SERVICE, "kube-dns", "kube-system")
+    assert dns["spec"]["clusterIP"] == "172.31.0.10"
+    assert dns["metadata"]["labels"][key.ADDON_LABEL] == "coredns"
+    assert guest.get(CLUSTER_ROLE_BINDING, "kubeception:kube-proxy")["roleRef"]["name"] == "system:node-proxier"
+    # No controller runs their pods here: not ready, and the condition says what it counted.
+    wait_for(
+        lambda: addons_say(kube, cluster, namespace, "DaemonSet kube-system/kube-proxy not yet observed"),
+        timeout=30,
+        message="AddonsReady names what is not running",
+    )
+    play_rollout(guest, ready=0)
+    wait_for(
+        lambda: addons_say(kube, cluster, namespace, "not ready: coredns: Deployment kube-system/coredns 0/1 ready"),
+        timeout=30,
+        message="AddonsReady counts ready pods",
+    )
+    play_rollout(guest, ready=1)
+    wait_for(
+        lambda: addons_say(kube, cluster, namespace, "kube-proxy: DaemonSet kube-system/kube-proxy 1/1 ready", "True"),
+        timeout=30,
+        message="AddonsReady True once every add-on's pods are ready",
+    )
+    # Drift: a changed field and a deleted object, both put back by the next health check.
+    guest.patch(DEPLOYMENT, "coredns", {"spec": {"replicas": 5}}, "kube-system", field_manager="someone")
+    guest.delete(CONFIG_MAP, "kube-proxy", "kube-system")
+    wait_for(
+        lambda: (
+            guest.get(DEPLOYMENT, "coredns", "kube-system")["spec"]["replicas"] == 1
+            and guest.get_or_none(CONFIG_MAP, "kube-proxy", "kube-system") is not None
+        ),
+        timeout=30,
+        message="drift repaired",
+    )
+    wait_for(lambda: said(kube, namespace, "AddonRepaired", "Deployment kube-system/coredns"), timeout=30,
+             message="AddonRepaired Event")  # fmt: skip
+    # Someone else's kube-dns: never touched, named in the condition; the rest of CoreDNS waits for it.
+    guest.delete(SERVICE, "kube-dns", "kube-system")
+    foreign = guest.create(
+        SERVICE,
+        {
+            "metadata": {"name": "kube-dns", "namespace": "kube-system", "labels": {"owner": "user"}},
+            "spec": {"ports": [{"port": 5353, "protocol": "UDP"}]},
+        },
+    )
+    wait_for(
+        lambda: addons_say(
+            kube, cluster, namespace, "coredns not applied: Service kube-system/kube-dns exists without"
+        ),
+        timeout=30,
+        message="the foreign object named",
+    )
+    assert condition(kube, cluster, namespace, "AddonsReady")["reason"] == "Refused"
+    guest.patch(DEPLOYMENT, "coredns", {"spec": {"replicas": 4}}, "kube-system", field_manager="someone")
+    passes = reconciles()
+    wait_for(lambda: reconciles() >= passes + 3, timeout=30, message="three more passes")
+    found = guest.get(SERVICE, "kube-dns", "kube-system")
+    assert found["metadata"]["resourceVersion"] == foreign["metadata"]["resourceVersion"], "left alone"
+    assert guest.get(DEPLOYMENT, "coredns", "kube-system")["spec"]["replicas"] == 4, "nothing of CoreDNS applied"
+    guest.delete(SERVICE, "kube-dns", "kube-system")
+    wait_for(
+        lambda: (
+            (svc := guest.get_or_none(SERVICE, "kube-dns", "kube-system")) is not None
+            and svc["metadata"]["labels"].get(key.ADDON_LABEL) == "coredns"
+        ),
+        timeout=30,
+        message="the operator's own kube-dns once the foreign one is gone",
+    )
+    play_rollout(guest, ready=1)
+    wait_for(lambda: addons_say(kube, cluster, namespace, "1/1 ready", "True"), timeout=30, message="Ready again")
 
 
 @pytest.fixture
@@ -129,6 +246,7 @@ def test_a_pool_scales_drains_rolls_repairs_and_goes(kube, namespace, start_kvm,
         assert st["workerPools"][0]["nodes"] == [
             {"name": "worker-default-0", "ready": True, "version": "v1.36.3", "accelerator": "tcg", "upToDate": True}
         ]
+        check_addons(kube, guest, cluster, namespace)
 
         # Scale up: the second VM starts once its certificate is issued.
         kube.patch(KVM_CONFIG, cluster, {"spec": {"workerPools": [{**POOL, "replicas": 2}]}}, namespace)
@@ -204,6 +322,11 @@ def test_a_pool_scales_drains_rolls_repairs_and_goes(kube, namespace, start_kvm,
         register(guest, "worker-default-0", version="v1.36.4")
         wait_for(lambda: is_true(status(kube, cluster, namespace), "WorkersReady"), timeout=30, message="rolled")
         assert pool_status(kube, cluster, namespace)["nodes"][0]["version"] == "v1.36.4"
+        wait_for(
+            lambda: kube_proxy_image(guest) == "ghcr.io/kubeception/kube-proxy:v1.36.4",
+            timeout=30,
+            message="kube-proxy follows the cluster's version",
+        )
         wait_for(
             lambda: said(kube, namespace, "WorkerReplaced", "new version or shape"),
             timeout=30,

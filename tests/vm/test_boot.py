@@ -18,7 +18,7 @@ import pytest
 
 from kubeception_testenv import find_binary, wait_for
 from kubeception_testenv.guest import NodeGuest, WorkerVM
-from kubeception_testenv.images import RECIPES, Recipe, build, extract, version
+from kubeception_testenv.images import RECIPES, Recipe, version
 from kvm_operator import bootconfig
 from kvm_operator.launcher.settings import LauncherSettings
 from kvm_operator.launcher.tap import tap_name
@@ -53,13 +53,6 @@ table inet probe {
     fib daddr type local tcp dport 3 reject; meta l4proto tcp tcp dport 4 queue num 98 bypass; }
 }
 """
-
-
-@pytest.fixture(scope="module")
-def boot_files(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    archive = build(Recipe.load(RECIPES / "node.yaml"))
-    kernel, initrd = extract(archive, ["boot/vmlinuz", "boot/initrd.img"], tmp_path_factory.mktemp("node-image"))
-    return kernel, initrd
 
 
 @pytest.fixture(scope="module")

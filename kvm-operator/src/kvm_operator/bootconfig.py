@@ -34,6 +34,9 @@ KUBELET_KUBECONFIG = "/etc/kubernetes/kubelet.conf"
 NETWORK_FILE = "/etc/systemd/network/10-node.network"
 CNI_BINARIES = "/usr/lib/cni"  # the node image's, from containernetworking/plugins (on Flatcar: /opt/cni/bin)
 CNI_TEMPLATE = "/etc/containerd/cni.template"
+CNI_CONFLIST = "/etc/cni/net.d/10-pods.conflist"
+VXLAN_OVERHEAD = 50
+DEFAULT_LINK_MTU = 1450  # a VM on the mother's flannel VXLAN (1500 - 50), until the launcher knows its link
 STATE_DISK_SERIAL = "kubeception-state"  # the launcher's virtio disk; udev (and nodeinit) name it by this serial
 STATE_DISK = f"/dev/disk/by-id/virtio-{STATE_DISK_SERIAL}"
 _SECRET = 0o600
@@ -56,7 +59,11 @@ class WorkerBoot:
     """This node's pods; by default the one the guest controller-manager gives the Node (``--allocate-node-cidrs``),
     which the kubelet hands to containerd, which writes the CNI config from a template."""
     cluster_dns: ipaddress.IPv4Address | None = None
+    """The guest's CoreDNS Service (:func:`kvm_operator.key.cluster_dns`): the kubelet's ``clusterDNS``."""
     cluster_domain: str = "cluster.local"
+    dns_servers: tuple[ipaddress.IPv4Address, ...] = ()
+    """The cluster's declared resolvers: the node's ``/etc/resolv.conf`` (what the node pulls images with, and what
+    CoreDNS forwards to: its pods take the node's resolver). None: an empty one, nothing resolves off the guest."""
     labels: dict[str, str] = field(default_factory=dict)
     taints: list[str] = field(default_factory=list)  # key=value:Effect, kubelet's --register-with-taints form
     max_pods: int = 110
@@ -79,6 +86,7 @@ def render(boot: WorkerBoot) -> dict[str, Any]:
     files = [
         _file("/etc/hostname", boot.node + "\n"),
         _file("/etc/hosts", _hosts(boot)),
+        _file("/etc/resolv.conf", "".join(f"nameserver {server}\n" for server in boot.dns_servers)),
         _file(f"{PKI}/ca.crt", boot.ca_pem),
         _file(f"{PKI}/node.crt", boot.cert_pem),
         _file(f"{PKI}/node.key", boot.key_pem, mode=_SECRET),
@@ -112,7 +120,26 @@ def with_network(config: dict[str, Any], node: str, network: NodeNetwork) -> dic
             hosts = _text(entry["contents"]["source"]) + f"{network.address.ip} {node}\n"
             entry["contents"]["source"] = _source(hosts)
     files.append(_file(NETWORK_FILE, _network(network)))
+    if network.mtu:
+        files = [_with_mtu(entry, pod_mtu(network.mtu)) for entry in files]
     return {**config, "storage": {**config["storage"], "files": files}}
+
+
+def pod_mtu(link_mtu: int) -> int:
+    """The pods' MTU under a VM link of ``link_mtu``: room for the guest's own VXLAN header (50 bytes), so pod
+    traffic between VMs is never fragmented or dropped."""
+    return link_mtu - VXLAN_OVERHEAD
+
+
+def _with_mtu(entry: dict[str, Any], mtu: int) -> dict[str, Any]:
+    """The CNI file ``entry`` with its bridge's MTU set to ``mtu`` (other files as they are)."""
+    if entry["path"] not in (CNI_TEMPLATE, CNI_CONFLIST):
+        return entry
+    cni = json.loads(_text(entry["contents"]["source"]))
+    for plugin in cni["plugins"]:
+        if plugin["type"] == "bridge":
+            plugin["mtu"] = mtu
+    return {**entry, "contents": {"source": _source(json.dumps(cni, indent=2))}}
 
 
 def with_labels(config: dict[str, Any], labels: dict[str, str]) -> dict[str, Any]:
@@ -264,11 +291,16 @@ disabled_plugins = ["io.containerd.snapshotter.v1.btrfs", "io.containerd.snapsho
 def _cni_file(boot: WorkerBoot) -> dict[str, Any]:
     """A fixed CNI config when the boot names the node's pod range, else containerd's template for it."""
     if boot.pod_cidr is not None:
-        return _file("/etc/cni/net.d/10-pods.conflist", json.dumps(_cni(str(boot.pod_cidr)), indent=2))
+        return _file(CNI_CONFLIST, json.dumps(_cni(str(boot.pod_cidr)), indent=2))
     return _file(CNI_TEMPLATE, json.dumps(_cni("{{.PodCIDR}}"), indent=2))
 
 
 def _cni(pod_cidr: str) -> dict[str, Any]:
+    """The pods' network on the VM: a bridge that is their gateway and their default route (Services' ClusterIPs
+    and everything off the VM go through the node, where kube-proxy's rules and its routes take them on), hairpin
+    (a pod reaching itself through its Service), masquerade of what leaves the node's pod range (nothing routes
+    back to it off the VM yet), an MTU under the VM's link (:func:`with_network` sets it from the
+    lease), and host ports by ``portmap`` (the nftables one: the node has no iptables)."""
     return {
         "cniVersion": "1.0.0",
         "name": "pods",
@@ -277,8 +309,13 @@ def _cni(pod_cidr: str) -> dict[str, Any]:
                 "type": "bridge",
                 "bridge": "cni0",
                 "isGateway": True,
-                "ipMasq": False,
+                "isDefaultGateway": True,
+                "hairpinMode": True,
+                "ipMasq": True,  # pods reach past the VM (the API's address, the resolvers) as the node
+                "ipMasqBackend": "nftables",
+                "mtu": pod_mtu(DEFAULT_LINK_MTU),
                 "ipam": {"type": "host-local", "ranges": [[{"subnet": pod_cidr}]]},
             },
+            {"type": "portmap", "capabilities": {"portMappings": True}, "backend": "nftables"},
         ],
     }

@@ -5,7 +5,8 @@ Creation: the guest's ranges checked against the platform's plan → the namespa
 the API hostname's claim → the target version → PKI (CAConfig, CertConfigs) → the
 network (FlannelConfig) → encryption key, component kubeconfigs, Services, NetworkPolicies, disruption budgets →
 etcd, API server, controller-manager, scheduler (in upgrade order) → the API endpoint (IngressConfig) → the admin
-kubeconfig → the workers' namespace, node certificates, boot configurations, worker pools → status. Deletion
+kubeconfig → the workers' namespace, node certificates, boot configurations, worker pools → the add-ons in the
+guest (kube-proxy, CoreDNS) → status. Deletion
 therefore goes: the worker VMs (not drained: the guest goes) → their boot Secrets and certificates → their
 namespace → the route → the control plane with its Services, policies, budgets, key and kubeconfigs (one tier) →
 the network and the PKI (one tier; cert-operator revokes and removes the mount) → the hostname's claim → the
@@ -17,7 +18,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from kvm_operator import key
+from kvm_operator.guest import GuestClients
 from kvm_operator.resources._object import ClusterObject, DeletedTogether
+from kvm_operator.resources.addons import Addons
 from kvm_operator.resources.apiserver import APIServer, APIServerService
 from kvm_operator.resources.boot_configs import BootConfigs
 from kvm_operator.resources.children import APIEndpoint, ClusterNetwork
@@ -70,6 +73,7 @@ def together(tier: str, *members: ClusterObject) -> list[Resource[KVMConfigSpec,
 
 
 def kvm_controller(shared: Shared, **overrides: Any) -> Controller[KVMConfigSpec, KVMConfigStatus]:
+    guests = GuestClients()  # one client per guest, for its workers and its add-ons
     resources: list[Resource[KVMConfigSpec, KVMConfigStatus]] = [
         DeletionDone(),
         GuestAddresses(shared),
@@ -101,7 +105,8 @@ def kvm_controller(shared: Shared, **overrides: Any) -> Controller[KVMConfigSpec
         WorkersNamespace(shared),
         NodeCertificates(shared),
         BootConfigs(shared),
-        WorkerPools(shared),
+        WorkerPools(shared, guests=guests),
+        Addons(shared, guests=guests),
         ClusterStatus(shared),
     ]
     return Controller(

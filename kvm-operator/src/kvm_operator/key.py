@@ -9,9 +9,12 @@ pools never derive one node name.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from operatorkit import CLUSTER_LABEL, MANAGED_BY_LABEL
+
+if TYPE_CHECKING:
+    import ipaddress
 
 MANAGER = "kvm-operator"
 COMPONENT_LABEL = "app.kubernetes.io/component"
@@ -112,3 +115,14 @@ def boot_secret(pool: str) -> str:
 
 def pool_labels(cluster_id: str, pool: str) -> dict[str, str]:
     return {**labels(cluster_id), POOL_LABEL: pool}
+
+
+ADDON_LABEL = "kubeception.io/addon"  # on every object an add-on is made of, in the guest: what kvm-operator may touch
+ADDON_MANAGER = "kvm-operator-addons"  # the field manager of its server-side applies in the guest
+CLUSTER_DOMAIN = "cluster.local"
+
+
+def cluster_dns(service_cidr: ipaddress.IPv4Network) -> ipaddress.IPv4Address:
+    """The guest's CoreDNS Service address: the 10th of its Service network (kubeadm's rule), the kubelets'
+    ``clusterDNS``."""
+    return service_cidr[10]

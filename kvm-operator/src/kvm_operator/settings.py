@@ -45,6 +45,11 @@ class ImageSettings(_Group):
     """The worker pods' QEMU and launcher (images/vm.yaml)."""
     pause: str = pydantic.Field(default="ghcr.io/kubeception/pause:0.2.0", max_length=250)
     """The sandbox image of the worker VMs' containerd (preloaded in the node image)."""
+    kube_proxy: str = pydantic.Field(default="ghcr.io/kubeception/kube-proxy", max_length=200)
+    """The guests' kube-proxy add-on: ``<this>:v<Kubernetes version>`` (images/kube-proxy.yaml), the cluster's own
+    version; preloaded in the node image of that version."""
+    coredns: str = pydantic.Field(default="ghcr.io/kubeception/coredns:0.2.0", max_length=250)
+    """The guests' CoreDNS add-on (images/coredns.yaml; preloaded in the node image)."""
     pull_policy: str = pydantic.Field(default="IfNotPresent", pattern=r"^(Always|IfNotPresent|Never)$")
 
 
@@ -86,7 +91,11 @@ class VMSettings(_Group):
     """No repairs while more of a pool than this is unhealthy (a network or control-plane problem, not the VMs':
     Cluster API's maxUnhealthy); one unhealthy VM is always repaired, so a pool of one heals too."""
     health_check_seconds: float = pydantic.Field(default=15.0, ge=1, le=3600)
-    """How often a cluster with workers looks at its guest Nodes (the guest's changes raise no mother event)."""
+    """How often a cluster with workers looks at its guest Nodes (the guest's changes raise no mother event), and
+    every guest at its add-ons (drift repaired, readiness reported)."""
+    dns_servers: list[ipaddress.IPv4Address] = pydantic.Field(default_factory=list, max_length=3)
+    """The worker VMs' resolvers when a KVMConfig declares none (``spec.network.dns.servers``). Empty: the nodes
+    resolve nothing but ``/etc/hosts``, and the guest's CoreDNS answers only for the guest's own names."""
 
 
 class KVMSettings(OperatorSettings):

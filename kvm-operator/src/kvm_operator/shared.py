@@ -9,6 +9,8 @@ from kvm_operator import key
 from operatorkit import Kind
 
 if TYPE_CHECKING:
+    import ipaddress
+
     from kvm_operator.settings import KVMSettings
     from kvm_operator.spec import KVMConfigSpec
 
@@ -25,3 +27,7 @@ class Shared:
 
     def api_hostname(self, spec: KVMConfigSpec) -> str:
         return spec.api_hostname or key.api_hostname(spec.cluster_id, self.settings.routing.base_domain)
+
+    def dns_servers(self, spec: KVMConfigSpec) -> list[ipaddress.IPv4Address]:
+        """The cluster's declared resolvers: its own, else the operator's default."""
+        return list(spec.network.dns.servers or self.settings.vms.dns_servers)

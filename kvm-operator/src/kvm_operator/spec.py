@@ -23,6 +23,8 @@ if TYPE_CHECKING:
 KVM_CONFIG = Kind("kubeception.io/v1alpha1", "KVMConfig", "kvmconfigs")
 MAX_POOLS = 16
 MAX_WORKERS = 200
+MAX_DNS_SERVERS = 3
+"""The C library reads three ``nameserver`` lines; the kubelet warns about more."""
 VNI_MAX = 9_999_999
 """flannel names the cluster's VXLAN device ``flannel.<VNI>`` on every host: Linux allows 15 characters."""
 _DNS_LABEL = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
@@ -151,6 +153,13 @@ class WorkerPool(_Model):
         return mebibytes(self.disk) // 1024
 
 
+class DNS(_Model):
+    servers: list[ipaddress.IPv4Address] = pydantic.Field(default_factory=list, max_length=MAX_DNS_SERVERS)
+    """The cluster's resolvers: its nodes' ``/etc/resolv.conf`` (CoreDNS forwards what is not the guest's to them)
+    and the FlannelConfig's ``dns`` (the VMs may reach them and nothing else of the kind). Empty: the operator's
+    ``vms.dnsServers``."""
+
+
 class Network(_Model):
     """The guest's networks. ``cidr``/``vni`` (the flannel network the VMs sit on) are allocated by flannel-operator
     when empty; service and pod CIDRs are the guest's own and may repeat across clusters (they never leave it)."""
@@ -161,6 +170,7 @@ class Network(_Model):
         default=ipaddress.IPv4Network("172.31.0.0/16"), alias="serviceCIDR"
     )
     pod_cidr: ipaddress.IPv4Network = pydantic.Field(default=ipaddress.IPv4Network("172.30.0.0/16"), alias="podCIDR")
+    dns: DNS = DNS()
 
     @pydantic.field_validator("vni")
     @classmethod
@@ -185,6 +195,18 @@ class Network(_Model):
         return self
 
 
+class Addon(_Model):
+    enabled: bool = True
+
+
+class Addons(_Model):
+    """The add-ons kvm-operator keeps in the guest (:mod:`kvm_operator.addons`), each on unless turned off; their
+    versions follow the cluster's (kube-proxy) or the platform's (CoreDNS)."""
+
+    kube_proxy: Addon = pydantic.Field(default=Addon(), alias="kubeProxy")
+    core_dns: Addon = pydantic.Field(default=Addon(), alias="coreDNS")
+
+
 class KVMConfigSpec(_Model):
     cluster_id: str = pydantic.Field(alias="clusterID", pattern=_DNS_LABEL, min_length=3, max_length=30)
     """The cluster's id: its control plane's namespace and the name of every child object. Immutable."""
@@ -196,6 +218,7 @@ class KVMConfigSpec(_Model):
     network: Network = Network()
     api_hostname: str | None = pydantic.Field(default=None, alias="apiHostname", pattern=_HOSTNAME, max_length=253)
     """Default: ``api.<clusterID>.<base domain>`` (the operator's setting)."""
+    addons: Addons = Addons()
 
     @pydantic.field_validator("cluster_id")
     @classmethod

@@ -25,6 +25,8 @@ class ClusterNetwork(ClusterObject):
             spec["network"] = str(network.cidr)
         if network.vni is not None:
             spec["vni"] = network.vni
+        if servers := self.shared.dns_servers(ctx.spec):  # the VMs' resolvers, opened to them (issue 23's table)
+            spec["dns"] = {"servers": [str(s) for s in servers]}
         return {
             "apiVersion": FLANNEL_CONFIG.api_version,
             "kind": FLANNEL_CONFIG.kind,

@@ -104,8 +104,10 @@ class GuestAPIServer(Server):
         authorization_mode: str = "RBAC",
         kubelet_client: KeyPair | None = None,
         port: int | None = None,
+        service_cidr: str = "10.97.0.0/16",
     ) -> None:
         self.name = name
+        self.service_cidr = service_cidr
         super().__init__(workdir)
         self.address = address
         self.port = port or free_port()
@@ -131,7 +133,7 @@ class GuestAPIServer(Server):
             f"--service-account-key-file={self.sa.cert}",
             f"--service-account-signing-key-file={self.sa.key}",
             "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
-            "--service-cluster-ip-range=10.97.0.0/16",
+            f"--service-cluster-ip-range={self.service_cidr}",
             f"--authorization-mode={self.authorization_mode}",
             "--allow-privileged=true",  # as kvm-operator's guest API servers: node add-ons are privileged pods
             "--profiling=false",

@@ -1,0 +1,102 @@
+"""The add-ons kvm-operator keeps in every guest, one pure renderer per add-on: what the guest's API is given,
+as (kind, object) pairs in the order they are applied. Every object carries ``kubeception.io/addon=<name>`` —
+the mark of what the operator may change; an object of the same name without it is someone else's, and is left
+alone (:mod:`kvm_operator.resources.addons`).
+
+* ``kube-proxy`` — a DaemonSet with a ServiceAccount (kubeadm's and Kamaji's way: no per-node certificate to issue,
+  its token rotates), nftables mode, the cluster's own Kubernetes version;
+* ``coredns`` — the cluster DNS: a Deployment behind Service ``kube-dns`` at the Service network's 10th address
+  (the kubelets' ``clusterDNS``), forwarding what is not the guest's to the node's resolvers.
+
+Both reach the guest's API the way the kubelets do — by its name, through the platform's ingress — with their
+ServiceAccount's token: the ``kubernetes`` Service's endpoints are the API server pods' addresses on the mother,
+which a worker VM may not reach.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import yaml
+
+from kvm_operator import key
+from operatorkit import MANAGED_BY_LABEL
+
+if TYPE_CHECKING:
+    import ipaddress
+
+    from operatorkit import Kind, Object
+
+NAMESPACE = "kube-system"
+SA_DIR = "/var/run/secrets/kubernetes.io/serviceaccount"
+KUBE_PROXY, COREDNS = "kube-proxy", "coredns"
+ADDONS = (KUBE_PROXY, COREDNS)
+
+Manifests = list[tuple["Kind", "Object"]]
+
+
+@dataclass(frozen=True)
+class Guest:
+    """What the add-ons are rendered from: the guest's coordinates and the operator's images."""
+
+    version: str  # the Kubernetes version the whole control plane runs
+    api_host: str
+    api_port: int
+    api_address: ipaddress.IPv4Address | None  # where api_host answers (the ingress); None: DNS says
+    pod_cidr: ipaddress.IPv4Network
+    service_cidr: ipaddress.IPv4Network
+    workers: int  # desired worker Nodes, all pools
+    forward: bool  # the nodes have resolvers: CoreDNS forwards to them
+    kube_proxy_image: str  # without the tag: ``:v<version>`` is added
+    coredns_image: str
+    pull_policy: str = "IfNotPresent"
+    cluster_domain: str = key.CLUSTER_DOMAIN
+
+
+def labels(addon: str) -> dict[str, str]:
+    return {key.ADDON_LABEL: addon, MANAGED_BY_LABEL: key.MANAGER}
+
+
+def metadata(name: str, addon: str, namespace: str | None = NAMESPACE) -> dict[str, Any]:
+    found: dict[str, Any] = {"name": name, "labels": labels(addon)}
+    if namespace:
+        found["namespace"] = namespace
+    return found
+
+
+def token_kubeconfig(guest: Guest, user: str) -> str:
+    """A kubeconfig reaching the guest's API by its name with the pod's ServiceAccount token (re-read as the
+    kubelet rotates it) and the cluster's CA (the token volume's ``ca.crt``)."""
+    return yaml.safe_dump(
+        {
+            "apiVersion": "v1",
+            "kind": "Config",
+            "clusters": [
+                {
+                    "name": "guest",
+                    "cluster": {
+                        "server": f"https://{guest.api_host}:{guest.api_port}",
+                        "certificate-authority": f"{SA_DIR}/ca.crt",
+                    },
+                }
+            ],
+            "users": [{"name": user, "user": {"tokenFile": f"{SA_DIR}/token"}}],
+            "contexts": [{"name": "guest", "context": {"cluster": "guest", "user": user}}],
+            "current-context": "guest",
+        },
+        sort_keys=False,
+    )
+
+
+def host_aliases(guest: Guest) -> list[dict[str, Any]]:
+    """The API's name for a pod off the node's network (a hostNetwork pod reads the node's ``/etc/hosts``)."""
+    return [{"ip": str(guest.api_address), "hostnames": [guest.api_host]}] if guest.api_address else []
+
+
+def render(guest: Guest, enabled: dict[str, bool]) -> dict[str, Manifests]:
+    """Every enabled add-on's objects, by add-on."""
+    from kvm_operator.addons import coredns, kube_proxy  # they import this module's helpers
+
+    renderers = {KUBE_PROXY: kube_proxy.render, COREDNS: coredns.render}
+    return {name: renderers[name](guest) for name in ADDONS if enabled.get(name, True)}

@@ -1,0 +1,105 @@
+"""kube-proxy: a DaemonSet on every worker (hostNetwork, privileged: it writes the node's nftables rules), its
+ServiceAccount bound to ``system:node-proxier`` (the bootstrap role kubeadm binds), and its configuration."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import yaml
+
+from kvm_operator.addons import KUBE_PROXY, NAMESPACE, Guest, Manifests, labels, metadata, token_kubeconfig
+from operatorkit.kinds import CLUSTER_ROLE_BINDING, CONFIG_MAP, DAEMON_SET, SERVICE_ACCOUNT
+
+if TYPE_CHECKING:
+    from operatorkit import Object
+
+CONFIG_DIR = "/var/lib/kube-proxy"
+BINDING = "kubeception:kube-proxy"
+
+
+def configuration(guest: Guest) -> dict[str, object]:
+    return {
+        "apiVersion": "kubeproxy.config.k8s.io/v1alpha1",
+        "kind": "KubeProxyConfiguration",
+        "mode": "nftables",  # the node has nft and the modules, no iptables
+        "clusterCIDR": str(guest.pod_cidr),
+        "clientConnection": {"kubeconfig": f"{CONFIG_DIR}/kubeconfig.conf"},
+        "bindAddress": "0.0.0.0",
+        "metricsBindAddress": "127.0.0.1:10249",
+        "healthzBindAddress": "0.0.0.0:10256",
+    }
+
+
+def daemonset(guest: Guest) -> Object:
+    select = {"k8s-app": KUBE_PROXY}
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "DaemonSet",
+        "metadata": metadata(KUBE_PROXY, KUBE_PROXY),
+        "spec": {
+            "selector": {"matchLabels": select},
+            "updateStrategy": {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 1}},
+            "template": {
+                "metadata": {"labels": {**select, **labels(KUBE_PROXY)}},
+                "spec": {
+                    "serviceAccountName": KUBE_PROXY,
+                    "priorityClassName": "system-node-critical",
+                    "hostNetwork": True,
+                    "dnsPolicy": "ClusterFirstWithHostNet",
+                    "nodeSelector": {"kubernetes.io/os": "linux"},
+                    "tolerations": [{"operator": "Exists"}],
+                    "containers": [
+                        {
+                            "name": KUBE_PROXY,
+                            "image": f"{guest.kube_proxy_image}:v{guest.version}",
+                            "imagePullPolicy": guest.pull_policy,
+                            "command": [
+                                "/usr/local/bin/kube-proxy",
+                                f"--config={CONFIG_DIR}/config.conf",
+                                "--hostname-override=$(NODE_NAME)",
+                            ],
+                            "env": [{"name": "NODE_NAME", "valueFrom": {"fieldRef": {"fieldPath": "spec.nodeName"}}}],
+                            "securityContext": {"privileged": True},
+                            "resources": {"requests": {"cpu": "10m", "memory": "32Mi"}},
+                            "livenessProbe": {
+                                "httpGet": {"path": "/livez", "port": 10256, "host": "127.0.0.1"},
+                                "initialDelaySeconds": 30,
+                                "periodSeconds": 30,
+                            },
+                            "volumeMounts": [{"name": "config", "mountPath": CONFIG_DIR, "readOnly": True}],
+                        }
+                    ],
+                    "volumes": [{"name": "config", "configMap": {"name": KUBE_PROXY}}],
+                },
+            },
+        },
+    }
+
+
+def render(guest: Guest) -> Manifests:
+    files = {
+        "config.conf": yaml.safe_dump(configuration(guest), sort_keys=False),
+        "kubeconfig.conf": token_kubeconfig(guest, KUBE_PROXY),
+    }
+    return [
+        (SERVICE_ACCOUNT, {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": metadata(KUBE_PROXY, KUBE_PROXY)}),
+        (
+            CLUSTER_ROLE_BINDING,
+            {
+                "apiVersion": "rbac.authorization.k8s.io/v1",
+                "kind": "ClusterRoleBinding",
+                "metadata": metadata(BINDING, KUBE_PROXY, namespace=None),
+                "roleRef": {
+                    "apiGroup": "rbac.authorization.k8s.io",
+                    "kind": "ClusterRole",
+                    "name": "system:node-proxier",
+                },
+                "subjects": [{"kind": "ServiceAccount", "name": KUBE_PROXY, "namespace": NAMESPACE}],
+            },
+        ),
+        (
+            CONFIG_MAP,
+            {"apiVersion": "v1", "kind": "ConfigMap", "metadata": metadata(KUBE_PROXY, KUBE_PROXY), "data": files},
+        ),
+        (DAEMON_SET, daemonset(guest)),
+    ]

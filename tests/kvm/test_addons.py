@@ -1,0 +1,152 @@
+"""The guest add-ons' renderers (pure logic): what kube-proxy and CoreDNS are made of, and what follows the
+cluster. tests/kvm/test_worker_pools.py applies them to a real guest API server; tests/vm/test_addons.py runs
+them on a real worker VM."""
+
+from __future__ import annotations
+
+import dataclasses
+import ipaddress
+
+import pytest
+import yaml
+
+from kvm_operator import addons, key
+from kvm_operator.addons import coredns, kube_proxy
+from kvm_operator.resources.addons import readiness
+from operatorkit.kinds import CONFIG_MAP, DAEMON_SET, DEPLOYMENT, SERVICE
+
+GUEST = addons.Guest(
+    version="1.36.3",
+    api_host="api.c1.kubeception.test",
+    api_port=443,
+    api_address=ipaddress.IPv4Address("10.1.0.5"),
+    pod_cidr=ipaddress.IPv4Network("172.30.0.0/16"),
+    service_cidr=ipaddress.IPv4Network("172.31.0.0/16"),
+    workers=3,
+    forward=True,
+    kube_proxy_image="ghcr.io/kubeception/kube-proxy",
+    coredns_image="ghcr.io/kubeception/coredns:0.2.0",
+)
+
+
+def by_kind(manifests: addons.Manifests) -> dict[str, dict]:  # type: ignore[type-arg]
+    return {obj["kind"]: obj for _, obj in manifests}
+
+
+@pytest.mark.parametrize(
+    ("cidr", "address"),
+    [("172.31.0.0/16", "172.31.0.10"), ("10.96.0.0/12", "10.96.0.10"), ("192.168.7.0/24", "192.168.7.10")],
+)
+def test_cluster_dns_is_the_10th_address_of_the_service_network(cidr: str, address: str) -> None:
+    assert key.cluster_dns(ipaddress.IPv4Network(cidr)) == ipaddress.IPv4Address(address)
+
+
+def test_every_object_carries_the_addon_label_and_only_enabled_addons_render() -> None:
+    rendered = addons.render(GUEST, {"kube-proxy": True, "coredns": True})
+    assert list(rendered) == ["kube-proxy", "coredns"]
+    for name, manifests in rendered.items():
+        for kind, obj in manifests:
+            assert obj["metadata"]["labels"][key.ADDON_LABEL] == name, (name, obj["metadata"])
+            assert obj["kind"] == kind.kind
+            assert obj["apiVersion"] == kind.api_version
+            assert ("namespace" in obj["metadata"]) == kind.namespaced
+    assert list(addons.render(GUEST, {"kube-proxy": False, "coredns": True})) == ["coredns"]
+
+
+def test_kube_proxy_runs_the_cluster_version_in_nftables_mode_on_every_node() -> None:
+    found = by_kind(kube_proxy.render(GUEST))
+    assert found["ClusterRoleBinding"]["roleRef"]["name"] == "system:node-proxier"
+    assert found["ClusterRoleBinding"]["subjects"] == [
+        {"kind": "ServiceAccount", "name": "kube-proxy", "namespace": "kube-system"}
+    ]
+    config = yaml.safe_load(found["ConfigMap"]["data"]["config.conf"])
+    assert config["mode"] == "nftables"
+    assert config["clusterCIDR"] == "172.30.0.0/16"
+    kubeconfig = yaml.safe_load(found["ConfigMap"]["data"]["kubeconfig.conf"])
+    assert kubeconfig["clusters"][0]["cluster"]["server"] == "https://api.c1.kubeception.test:443", "the API by name"
+    assert kubeconfig["users"][0]["user"] == {"tokenFile": f"{addons.SA_DIR}/token"}
+    pod = found["DaemonSet"]["spec"]["template"]["spec"]
+    assert pod["hostNetwork"] is True
+    assert pod["serviceAccountName"] == "kube-proxy"
+    assert pod["tolerations"] == [{"operator": "Exists"}], "on every worker, tainted or not"
+    container = pod["containers"][0]
+    assert container["image"] == "ghcr.io/kubeception/kube-proxy:v1.36.3"
+    assert container["securityContext"] == {"privileged": True}
+    upgraded = by_kind(kube_proxy.render(dataclasses.replace(GUEST, version="1.37.0")))
+    image = upgraded["DaemonSet"]["spec"]["template"]["spec"]["containers"][0]["image"]
+    assert image == "ghcr.io/kubeception/kube-proxy:v1.37.0", "kube-proxy follows the cluster's version"
+
+
+@pytest.mark.parametrize(("workers", "replicas"), [(0, 0), (1, 1), (2, 2), (3, 2), (100, 2)])
+def test_coredns_replicas_are_min_2_workers(workers: int, replicas: int) -> None:
+    found = by_kind(coredns.render(dataclasses.replace(GUEST, workers=workers)))
+    assert found["Deployment"]["spec"]["replicas"] == replicas
+
+
+def test_coredns_answers_the_cluster_domain_and_forwards_the_rest_to_the_node_s_resolvers() -> None:
+    found = by_kind(coredns.render(GUEST))
+    service = found["Service"]
+    assert service["metadata"]["name"] == "kube-dns"
+    assert service["spec"]["clusterIP"] == "172.31.0.10"
+    assert {(p["port"], p["protocol"]) for p in service["spec"]["ports"]} == {(53, "UDP"), (53, "TCP"), (9153, "TCP")}
+    corefile = found["ConfigMap"]["data"]["Corefile"]
+    plugins = ("errors", "health", "ready", "kubernetes cluster.local in-addr.arpa ip6.arpa", "cache 30", "loop",
+               "reload", "loadbalance", "forward . /etc/resolv.conf", "kubeconfig /etc/coredns/kubeconfig")  # fmt: skip
+    for plugin in plugins:
+        assert plugin in corefile, plugin
+    pod = found["Deployment"]["spec"]["template"]["spec"]
+    assert pod["dnsPolicy"] == "Default", "its own resolvers are the node's: what forward sends to"
+    assert pod["hostAliases"] == [{"ip": "10.1.0.5", "hostnames": ["api.c1.kubeception.test"]}]
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    assert pod["containers"][0]["image"] == "ghcr.io/kubeception/coredns:0.2.0"
+    rules = found["ClusterRole"]["rules"]
+    assert all(set(rule["verbs"]) <= {"list", "watch"} for rule in rules), "CoreDNS only reads"
+    silent = by_kind(coredns.render(dataclasses.replace(GUEST, forward=False, api_address=None)))
+    assert "forward" not in silent["ConfigMap"]["data"]["Corefile"], "no resolvers: nothing to forward to"
+    assert silent["Deployment"]["spec"]["template"]["spec"]["hostAliases"] == []
+
+
+@pytest.mark.parametrize(
+    ("kind", "obj", "ready", "counted"),
+    [
+        (DAEMON_SET, None, False, "missing"),
+        (DAEMON_SET, {"metadata": {"generation": 2}, "status": {"observedGeneration": 1}}, False, "not yet observed"),
+        (
+            DAEMON_SET,
+            {"metadata": {"generation": 1}, "status": {"observedGeneration": 1, "desiredNumberScheduled": 2,
+                                                       "numberReady": 1, "updatedNumberScheduled": 2}},
+            False,
+            "1/2 ready, 2/2 up to date",
+        ),
+        (
+            DAEMON_SET,
+            {"metadata": {"generation": 1}, "status": {"observedGeneration": 1, "desiredNumberScheduled": 2,
+                                                       "numberReady": 2, "updatedNumberScheduled": 2}},
+            True,
+            "2/2 ready, 2/2 up to date",
+        ),
+        (
+            DEPLOYMENT,
+            {"metadata": {"generation": 3}, "spec": {"replicas": 2},
+             "status": {"observedGeneration": 3, "readyReplicas": 2, "updatedReplicas": 1}},
+            False,
+            "2/2 ready, 1/2 up to date",
+        ),
+        (
+            DEPLOYMENT,
+            {"metadata": {"generation": 3}, "spec": {"replicas": 2},
+             "status": {"observedGeneration": 3, "readyReplicas": 2, "updatedReplicas": 2}},
+            True,
+            "2/2 ready, 2/2 up to date",
+        ),
+    ],
+)  # fmt: skip
+def test_readiness_counts_ready_and_up_to_date_pods(kind, obj, ready, counted) -> None:
+    found, message = readiness(kind, obj)
+    assert found is ready
+    assert message.startswith(counted), message
+
+
+def test_the_kinds_are_what_the_guest_serves() -> None:
+    kinds = {kind for manifests in addons.render(GUEST, {}).values() for kind, _ in manifests}
+    assert {CONFIG_MAP, DAEMON_SET, DEPLOYMENT, SERVICE} <= kinds
