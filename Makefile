@@ -68,16 +68,13 @@ pytest: deps images ## the test suite against real servers, in one process (PYTE
 RESULTS ?= $(STATE)/test-results
 # Three pytest processes at once (on 2 cores: the real-node stream mostly waits on VMs and control planes, the AWS
 # stream on the operator's polls of moto): measured in DEVELOPMENT.md's timings.
-# Four pytest processes: the guest scenarios on a mother with a real node and the platform's charts, the rest of
-# the real-node lane (nodes, VMs, images: another mother), the AWS suite with the audited lifecycles, and the rest.
-GUESTS := tests/realnodes/test_kvm.py tests/realnodes/test_workers.py tests/realnodes/test_ingress.py \
-          tests/realnodes/test_platform.py
-STREAMS ?= --stream guests='$(GUESTS) -p no:cacheprovider' \
-           --stream realnodes='-m realnodes $(addprefix --ignore=,$(GUESTS)) -p no:cacheprovider' \
+# One mother with a real node at a time: the real-node lane split in two streams starved both guests' control
+# planes on 2 cores.
+STREAMS ?= --stream realnodes='-m realnodes -p no:cacheprovider' \
            --stream aws='tests/aws tests/security -m "not realnodes" -p no:cacheprovider' \
            --stream servers='-m "not realnodes" --ignore=tests/aws --ignore=tests/security -p no:cacheprovider'
 
-test: deps testenv images ## everything CI runs: lint and mypy beside the suite's four streams; durations in $(RESULTS)
+test: deps testenv images ## everything CI runs: lint and mypy beside the suite's three streams; durations in $(RESULTS)
 	$(PY) python -m kubeception_testenv.testrun --out $(RESULTS) $(STREAMS) --beside lint='$(MAKE) --no-print-directory lint typecheck'
 
 test-unit: deps ## the unit lane: pure logic and rendering, no servers, no Go builds (about a minute)
