@@ -23,6 +23,7 @@ from kvm_operator.settings import ImageSettings
 from operatorkit import KubeClient
 from operatorkit.kinds import CONFIG_MAP, DAEMON_SET, DEPLOYMENT, POD, SERVICE, SERVICE_ACCOUNT
 from tests.ingress.conftest import kubectl
+from tests.vm.conftest import worker_config as boot_config
 
 if TYPE_CHECKING:
     from collections.abc import Iterator, Sequence
@@ -105,20 +106,7 @@ def guest_addons(guest: NodeGuest) -> addons.Guest:
 
 
 def worker_config(guest: NodeGuest) -> dict[str, Any]:
-    certificate = guest.node_certificate(NODE_NAME)
-    return bootconfig.render(
-        bootconfig.WorkerBoot(
-            node=NODE_NAME,
-            api_host=API_HOST,
-            api_port=guest.server.port,
-            api_address=guest.gateway,
-            ca_pem=guest.pki.ca.cert.read_text(),
-            cert_pem=certificate.cert.read_text(),
-            key_pem=certificate.key.read_text(),
-            sandbox_image=f"ghcr.io/kubeception/pause:{version()}",
-            cluster_dns=key.cluster_dns(SERVICE_CIDR),
-        )
-    )
+    return boot_config(guest, API_HOST, NODE_NAME, cluster_dns=key.cluster_dns(SERVICE_CIDR))
 
 
 def pod(name: str, script: str, labels: dict[str, str] | None = None, **env: str) -> dict[str, Any]:

@@ -26,6 +26,7 @@ from kvm_operator.launcher.vm import kvm_available, mac_address
 from operatorkit import KubeClient
 from operatorkit.kinds import NODE, POD, SERVICE_ACCOUNT
 from tests.ingress.conftest import kubectl
+from tests.vm.conftest import worker_config as boot_config
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -62,20 +63,7 @@ def guest(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NodeGuest]:
 
 
 def worker_config(guest: NodeGuest, node: str = NODE_NAME) -> dict[str, object]:
-    certificate = guest.node_certificate(node)
-    return bootconfig.render(
-        bootconfig.WorkerBoot(
-            node=node,
-            api_host=API_HOST,
-            api_port=guest.server.port,
-            api_address=guest.gateway,
-            ca_pem=guest.pki.ca.cert.read_text(),
-            cert_pem=certificate.cert.read_text(),
-            key_pem=certificate.key.read_text(),
-            sandbox_image=f"ghcr.io/kubeception/pause:{version()}",
-            labels={"kubeception.io/pool": "default"},
-        )
-    )
+    return boot_config(guest, API_HOST, node, labels={"kubeception.io/pool": "default"})
 
 
 def netfilter_pod() -> dict[str, object]:
