@@ -48,6 +48,7 @@ class Case:
     test: str
     seconds: float
     outcome: str  # passed, failed, error, skipped
+    message: str = ""  # the first line of a failure's or error's message
 
 
 @dataclass
@@ -95,12 +96,13 @@ def read_junit(path: Path) -> list[Case]:
         classname = case.get("classname", "")  # tests.kvm.test_worker_pools
         parts = classname.split(".")
         suite = parts[1] if len(parts) > 2 and parts[0] == "tests" else parts[0]
-        outcome = "passed"
+        outcome, message = "passed", ""
         for child in case:
             if child.tag in ("failure", "error", "skipped"):
                 outcome = {"failure": "failed"}.get(child.tag, child.tag)
+                message = (child.get("message") or child.text or "").strip().split("\n", 1)[0]
         test = f"{'/'.join(parts)}.py::{case.get('name')}"
-        cases.append(Case(suite, test, float(case.get("time", 0)), outcome))
+        cases.append(Case(suite, test, float(case.get("time", 0)), outcome, message))
     return cases
 
 
@@ -132,6 +134,16 @@ def render(report: Report) -> str:
     for case in sorted(report.cases, key=lambda c: -c.seconds)[:SLOWEST]:
         lines.append(f"| `{case.test}` | {_minutes(case.seconds)} |")
     return "\n".join(lines) + "\n"
+
+
+def failures(report: Report, width: int = 300) -> str:
+    """One line per failed test: its id and the first line of why, cut to ``width`` — printed last, so that the
+    tail of a CI log (often all one gets to see) says what failed."""
+    return "".join(
+        f"FAILED {case.test} ({case.outcome}): {case.message[:width]}\n"
+        for case in report.cases
+        if case.outcome in ("failed", "error")
+    )
 
 
 def update(path: Path, text: str) -> None:
@@ -191,7 +203,15 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     failed = [s.name for s in streams if s.returncode != 0]
     if failed:
+        sys.stdout.flush()
         print(f"failed: {', '.join(failed)} (logs in {out})", file=sys.stderr)
+        print(failures(report), end="", file=sys.stderr)
+        for stream in streams:
+            cases = read_junit(stream.junit) if stream.junit and stream.junit.exists() else []
+            if stream.returncode != 0 and not any(case.outcome in ("failed", "error") for case in cases):
+                # It ended without a failed test (a crash, a lint error): its last words say why.
+                tail = stream.log.read_text().splitlines()[-10:] if stream.log.exists() else []
+                print(f"[{stream.name}] exited {stream.returncode}:", *tail, sep="\n  ", file=sys.stderr)
     return 1 if failed else 0
 
 
