@@ -20,7 +20,7 @@ PLAN = PlatformSettings.model_validate(
     {
         "mother": {"pods": ["172.20.0.0/16"], "services": ["172.21.0.0/16"], "nodes": ["192.168.50.0/24"]},
         "pools": {"flannel": "10.64.0.0/10", "vpc": "10.128.0.0/9"},
-        "guest_endpoints": ["192.168.50.1:443/tcp", "192.168.50.1:5000/tcp"],
+        "guest_endpoints": ["192.168.50.1:443/tcp", "192.168.50.1:5000/tcp", "192.168.50.1:30000-30999/tcp"],
     }
 )
 POLICY = confinement.policy(
@@ -52,6 +52,8 @@ def to_host(destination: str, port: int = 443, **more: object) -> Packet:
         (forward("192.168.50.1", 443), "accept", "platform endpoint 192.168.50.1:443/tcp"),  # ingress elsewhere
         (forward("192.168.50.1", 5000), "accept", "platform endpoint 192.168.50.1:5000/tcp"),  # the registry
         (to_host("192.168.50.1", 443), "accept", "platform endpoint"),  # the ingress on this very host
+        (forward("192.168.50.1", 30000), "accept", "platform endpoint 192.168.50.1:30000-30999/tcp"),  # its pool
+        (to_host("192.168.50.1", 30999), "accept", "platform endpoint 192.168.50.1:30000-30999/tcp"),
         (forward("172.20.3.4", 53, protocol="udp", original=A("172.21.0.10")), "accept", "declared DNS servers (udp)"),
         (forward("172.20.3.4", 53, protocol="tcp", original=A("172.21.0.10")), "accept", "declared DNS servers (tcp)"),
         (forward("192.168.50.2", 123, protocol="udp"), "accept", "declared NTP servers"),
@@ -60,6 +62,8 @@ def to_host(destination: str, port: int = 443, **more: object) -> Packet:
         (forward("172.20.1.5", 40000, established=True), "accept", "replies"),  # the API server → a kubelet
         # the platform
         (forward("192.168.50.1", 22), "drop", "the platform's address plan"),  # an endpoint's other port
+        (forward("192.168.50.1", 31000), "drop", "the platform's address plan"),  # past the range
+        (to_host("192.168.50.1", 29999), "drop", "the host's own addresses"),  # before it
         (forward("192.168.50.1", 443, protocol="udp"), "drop", "the platform's address plan"),  # ... other protocol
         (forward("192.168.50.2", 123, protocol="tcp"), "drop", "the platform's address plan"),
         (forward("172.20.1.5", 2379), "drop", "the platform's address plan, as it leaves"),  # a control plane's etcd
@@ -118,6 +122,10 @@ def test_the_rendered_rules() -> None:
     assert (
         'iifname "br-demo" meta l4proto tcp ct original ip daddr 192.168.50.1 ct original proto-dst 443 counter '
         'accept comment "platform endpoint 192.168.50.1:443/tcp"'
+    ) in text
+    assert (
+        'iifname "br-demo" meta l4proto tcp ct original ip daddr 192.168.50.1 ct original proto-dst 30000-30999 '
+        'counter accept comment "platform endpoint 192.168.50.1:30000-30999/tcp"'
     ) in text
     assert 'iifname "br-demo" oifname "flannel.1001" ip daddr 10.64.0.0/18 counter accept' in text
     assert 'iifname "br-demo" ip saddr != 10.64.1.0/24 counter drop' in text

@@ -46,7 +46,8 @@ PLAN = PlatformSettings.model_validate(
     {
         "mother": {"pods": ["172.20.0.0/16"], "services": ["172.21.0.0/16"], "nodes": ["192.168.50.0/24"]},
         "pools": {"flannel": "10.64.0.0/10", "vpc": "10.128.0.0/9"},
-        "guest_endpoints": ["192.168.50.7:443/tcp", "192.168.50.1:443/tcp"],  # the ingress elsewhere and here
+        # the ingress elsewhere and here, and its pool of per-route ports here
+        "guest_endpoints": ["192.168.50.7:443/tcp", "192.168.50.1:443/tcp", "192.168.50.1:30000-30009/tcp"],
     }
 )
 DNS, NTP = "172.21.0.10", "192.168.50.7"  # the DNS server: a mother Service, DNATed to a pod
@@ -235,6 +236,8 @@ def host(tmp_path: Path) -> Iterator[Host]:
         servers.tcp(net.ns("host"), 2379)  # the host's own ports, on every address
         servers.tcp(net.ns("host"), 10250)
         servers.tcp(net.ns("host"), 443)  # an endpoint on this host
+        servers.tcp(net.ns("host"), 30005)  # a port of the endpoint's range
+        servers.tcp(net.ns("host"), 30010)  # the port after it
         servers.tcp(net.ns("host"), 2379, socket.AF_INET6)
         for port in (443, 22, 2379):
             servers.tcp(net.ns("mother"), port)
@@ -289,6 +292,8 @@ def probes(net: Host) -> dict[str, str]:
         "the cluster's VM on another host": lambda: tcp(vm, "10.64.2.5", 8080),
         "endpoint on another node": lambda: tcp(vm, "192.168.50.7", 443),
         "endpoint on this host": lambda: tcp(vm, "192.168.50.1", 443),
+        "a port in an endpoint's range": lambda: tcp(vm, "192.168.50.1", 30005),
+        "the port after an endpoint's range": lambda: tcp(vm, "192.168.50.1", 30010),
         "declared DNS (a Service)": lambda: udp(vm, DNS, 53),
         "declared NTP": lambda: udp(vm, NTP, 123),
         "the outside": lambda: tcp(vm, "203.0.113.5", 80),
@@ -316,6 +321,7 @@ ALLOWED = {
     "the cluster's VM on another host",
     "endpoint on another node",
     "endpoint on this host",
+    "a port in an endpoint's range",
     "declared DNS (a Service)",
     "declared NTP",
     "the outside",

@@ -183,12 +183,17 @@ def test_the_pools_never_overlap() -> None:
         ("10.213.5.1:443/tcp", None),
         ("10.213.5.1:5000/tcp", None),
         ("192.0.2.53:53/udp", None),
+        ("10.213.5.1:30000-30999/tcp", None),  # the ingress's pool of per-route ports
+        ("10.213.5.1:30000-30000/tcp", "a range's last port must be above its first"),
+        ("10.213.5.1:30999-30000/tcp", "a range's last port must be above its first"),
+        ("10.213.5.1:30000-70000/tcp", "a port must be 1 to 65535"),
+        ("10.213.5.1:30000-/tcp", "is not address:port/proto"),
         ("10.213.5.1:443", "is not address:port/proto"),
         ("10.213.5.1:443/sctp", "is not address:port/proto"),
         ("registry.kubeception.test:443/tcp", "is not address:port/proto"),  # by address: a rule cannot follow a name
         ("[fd00::1]:443/tcp", "is not address:port/proto"),  # IPv4 only: the VMs' IPv6 is dropped
-        ("10.213.5.1:0/tcp", "the port must be 1 to 65535"),
-        ("10.213.5.1:65536/tcp", "the port must be 1 to 65535"),
+        ("10.213.5.1:0/tcp", "a port must be 1 to 65535"),
+        ("10.213.5.1:65536/tcp", "a port must be 1 to 65535"),
         ("10.213.5.300:443/tcp", "Octet 300"),
         ("127.0.0.1:443/tcp", "a unicast address a VM can be routed to"),
         ("169.254.169.254:80/tcp", "a unicast address a VM can be routed to"),  # a cloud's metadata service
@@ -211,4 +216,5 @@ def test_guest_endpoints_are_bounded() -> None:
     many = [f"10.213.5.1:{port}/tcp" for port in range(1, GUEST_ENDPOINTS_MAX + 2)]
     with pytest.raises(pydantic.ValidationError, match=f"at most {GUEST_ENDPOINTS_MAX} items"):
         PlatformSettings.model_validate({"guest_endpoints": many})
-    assert GuestEndpoint.parse("10.213.5.1:443/tcp") == (ipaddress.IPv4Address("10.213.5.1"), 443, "tcp")
+    assert GuestEndpoint.parse("10.213.5.1:443/tcp") == (ipaddress.IPv4Address("10.213.5.1"), 443, "tcp", None)
+    assert GuestEndpoint.parse("10.213.5.1:30000-30999/tcp").ports == (30000, 30999)

@@ -81,7 +81,8 @@ class Rule:
     """The destination as the packet leaves (after DNAT)."""
     original_daddr: tuple[IPv4Network, ...] = ()
     """The destination as the VM sent it (before DNAT)."""
-    original_dport: int | None = None
+    original_dport: tuple[int, int] | None = None
+    """The destination port as the VM sent it: the first and last of a range (the same for one port)."""
 
 
 @dataclass(frozen=True)
@@ -136,7 +137,7 @@ def policy(
             f"platform endpoint {endpoint}",
             protocol=endpoint.protocol,
             original_daddr=_host(endpoint.address),
-            original_dport=endpoint.port,
+            original_dport=endpoint.ports,
         )
         for endpoint in plan.endpoints()
     ]
@@ -149,13 +150,21 @@ def policy(
                 f"declared DNS servers ({protocol})",
                 protocol=protocol,
                 original_daddr=dns4,
-                original_dport=DNS_PORT,
+                original_dport=(DNS_PORT, DNS_PORT),
             )
             for protocol in ("udp", "tcp")
             if dns4
         ),
         *(
-            [Rule("accept", "declared NTP servers", protocol="udp", original_daddr=ntp4, original_dport=NTP_PORT)]
+            [
+                Rule(
+                    "accept",
+                    "declared NTP servers",
+                    protocol="udp",
+                    original_daddr=ntp4,
+                    original_dport=(NTP_PORT, NTP_PORT),
+                )
+            ]
             if ntp4
             else []
         ),
@@ -220,7 +229,8 @@ def _rule(rule: Rule, policy: Policy) -> str:
     if rule.original_daddr:
         parts.append(f"ct original ip daddr {_set(rule.original_daddr)}")
     if rule.original_dport is not None:
-        parts.append(f"ct original proto-dst {rule.original_dport}")
+        first, last = rule.original_dport
+        parts.append(f"ct original proto-dst {first}" if first == last else f"ct original proto-dst {first}-{last}")
     parts += ["counter", rule.verdict, f'comment "{rule.why}"']
     return " ".join(parts)
 
@@ -299,5 +309,5 @@ def _matches(rule: Rule, packet: Packet, lease: IPv4Network | None) -> bool:
         and (rule.protocol is None or rule.protocol == packet.protocol)
         and (not rule.daddr or any(packet.destination in net for net in rule.daddr))
         and (not rule.original_daddr or any(original in net for net in rule.original_daddr))
-        and (rule.original_dport is None or rule.original_dport == packet.port)
+        and (rule.original_dport is None or rule.original_dport[0] <= packet.port <= rule.original_dport[1])
     )

@@ -58,38 +58,55 @@ class Pools(_Group):
     """AWS guests' VPCs (aws-operator allocates here; a requested one must lie here too)."""
 
 
-_GUEST_ENDPOINT = re.compile(r"^(?P<address>[0-9.]{7,15}):(?P<port>[0-9]{1,5})/(?P<protocol>tcp|udp)$")
+_GUEST_ENDPOINT = re.compile(
+    r"^(?P<address>[0-9.]{7,15}):(?P<port>[0-9]{1,5})(-(?P<last>[0-9]{1,5}))?/(?P<protocol>tcp|udp)$"
+)
 GUEST_ENDPOINTS_MAX = 32
 _NOT_ROUTED_TO_VMS = [IPv4Network(n) for n in ("0.0.0.0/8", "127.0.0.0/8", "169.254.0.0/16")]
 
 
 class GuestEndpoint(NamedTuple):
-    """A platform endpoint a guest's VMs may reach through its bridge: an IPv4 unicast address, a port, a protocol."""
+    """A platform endpoint a guest's VMs may reach through its bridge: an IPv4 unicast address, a port (or a range
+    of them: the ingress's pool of per-route ports), a protocol."""
 
     address: ipaddress.IPv4Address
     port: int
     protocol: Literal["tcp", "udp"]
+    last: int | None = None
+    """The range's last port; None: ``port`` alone."""
 
     def __str__(self) -> str:
-        return f"{self.address}:{self.port}/{self.protocol}"
+        ports = f"{self.port}-{self.last}" if self.last is not None else str(self.port)
+        return f"{self.address}:{ports}/{self.protocol}"
+
+    @property
+    def ports(self) -> tuple[int, int]:
+        """The first and last port (the same for one port)."""
+        return self.port, self.last if self.last is not None else self.port
 
     @classmethod
     def parse(cls, text: str) -> GuestEndpoint:
-        """``address:port/proto`` (``10.213.7.1:443/tcp``), or ValueError saying what is wrong."""
+        """``address:port/proto`` or ``address:first-last/proto`` (``10.213.7.1:443/tcp``,
+        ``10.213.7.1:30000-30999/tcp``), or ValueError saying what is wrong."""
         match = _GUEST_ENDPOINT.match(text)
         if match is None:
-            raise ValueError(f"{text[:40]!r} is not address:port/proto (an IPv4 address, a port, tcp or udp)")
+            raise ValueError(
+                f"{text[:40]!r} is not address:port/proto or address:first-last/proto "
+                "(an IPv4 address, a port or a range of ports, tcp or udp)"
+            )
         try:
             address = ipaddress.IPv4Address(match["address"])
         except ValueError as error:
             raise ValueError(f"{text!r}: {error}") from None
-        port = int(match["port"])
-        if not 1 <= port <= 65535:
-            raise ValueError(f"{text!r}: the port must be 1 to 65535")
+        port, last = int(match["port"]), int(match["last"]) if match["last"] else None
+        if not 1 <= port <= 65535 or (last is not None and not 1 <= last <= 65535):
+            raise ValueError(f"{text!r}: a port must be 1 to 65535")
+        if last is not None and last <= port:
+            raise ValueError(f"{text!r}: a range's last port must be above its first")
         if any(address in net for net in _NOT_ROUTED_TO_VMS) or address.is_multicast or address.is_reserved:
             raise ValueError(f"{text!r}: the address must be a unicast address a VM can be routed to")
         protocol: Literal["tcp", "udp"] = "tcp" if match["protocol"] == "tcp" else "udp"
-        return cls(address, port, protocol)
+        return cls(address, port, protocol, last)
 
 
 def _guest_endpoint(value: str) -> str:
@@ -109,9 +126,11 @@ class PlatformSettings(_Group):
     guest_endpoints: list[Annotated[str, pydantic.AfterValidator(_guest_endpoint)]] = pydantic.Field(
         default_factory=list, max_length=GUEST_ENDPOINTS_MAX
     )
-    """The platform's endpoints guests' VMs may reach, ``address:port/proto`` (``10.213.7.1:443/tcp``): the ingress's
-    API and apps ports, the platform registry. Each is opened by address and port in every cluster's VM
-    confinement (flannel-operator); everything else of the address plan stays closed to the VMs."""
+    """The platform's endpoints guests' VMs may reach, ``address:port/proto`` (``10.213.7.1:443/tcp``) or
+    ``address:first-last/proto`` (``10.213.7.1:30000-30999/tcp``): the ingress's API and apps ports and its pool of
+    per-route ports (a guest's API without SNI: the guest's ``kubernetes`` Service), the platform registry. Each is
+    opened by address and port in every cluster's VM confinement (flannel-operator); everything else of the address
+    plan stays closed to the VMs."""
 
     @pydantic.field_validator("domains")
     @classmethod

@@ -43,6 +43,7 @@ BASE_DOMAIN = "kubeception.test"  # guest API hostnames: api.<cluster>.<base dom
 VAULT_CA_SECRET = "vault-ca"  # cert-operator's vault.caSecret: OpenBao's CA
 ETCD_CLIENT_SECRET = "flannel-etcd-client"  # flannel-operator's etcd.tlsSecret (its default)
 INGRESS_PORTS = (443, 80)  # HAProxy's TLS and HTTP ports (ingress-operator's tlsPort, httpPort; the charts' defaults)
+INGRESS_POOL = (30000, 30999)  # its pool of per-route ports (ingress-operator's ports.min, ports.max; the defaults)
 
 
 class InstallError(RuntimeError):
@@ -141,8 +142,10 @@ class Platform:
         """The platform's plan, the same for every chart: the base domains (the guests' and the AWS guests'), this
         mother's own networks (pools: the charts' defaults, which none of them overlaps) and what guests' VMs may
         reach of it: the HAProxy their API address names, on its TLS port (guest APIs, routed by SNI; kvm-operator's
-        ``routing.port``) and HTTP port (the charts' defaults)."""
-        endpoints = [f"{self.ingress_address}:{port}/tcp" for port in INGRESS_PORTS] if self.ingress_address else []
+        ``routing.port``), HTTP port and pool of per-route ports (a guest API without SNI: what the guest's
+        ``kubernetes`` Service leads to) — the charts' defaults."""
+        ports = [*(str(port) for port in INGRESS_PORTS), "-".join(str(port) for port in INGRESS_POOL)]
+        endpoints = [f"{self.ingress_address}:{port}/tcp" for port in ports] if self.ingress_address else []
         return {"domains": [self.base_domain, self.aws_base_domain], "mother": self.mother, "guestEndpoints": endpoints}
 
     @property
