@@ -69,9 +69,9 @@ RESULTS ?= $(STATE)/test-results
 # Three pytest processes at once (on 2 cores: the real-node stream mostly waits on VMs and control planes, the AWS
 # stream on the operator's polls of moto): measured in DEVELOPMENT.md's timings.
 # One mother with a real node at a time: the real-node lane split in two streams starved both guests' control
-# planes on 2 cores.
-STREAMS ?= --stream realnodes='-m realnodes -p no:cacheprovider' \
-           --stream aws='tests/aws tests/security -m "not realnodes" -p no:cacheprovider' \
+# planes on 2 cores. The images' own tests (no mother) run in the shorter AWS stream.
+STREAMS ?= --stream realnodes='-m realnodes --ignore=tests/images -p no:cacheprovider' \
+           --stream aws='tests/aws tests/security tests/images -p no:cacheprovider' \
            --stream servers='-m "not realnodes" --ignore=tests/aws --ignore=tests/security -p no:cacheprovider'
 
 test: deps testenv images ## everything CI runs: lint and mypy beside the suite's three streams; durations in $(RESULTS)
