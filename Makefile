@@ -73,9 +73,12 @@ RESULTS ?= $(STATE)/test-results
 STREAMS ?= --stream realnodes='-m realnodes --ignore=tests/images -p no:cacheprovider' \
            --stream aws='tests/aws tests/security tests/images -p no:cacheprovider' \
            --stream servers='-m "not realnodes" --ignore=tests/aws --ignore=tests/security -p no:cacheprovider'
+# The real-node stream is the long pole and the one whose guests starve (control planes, TCG VMs) when the cores are
+# contended: the others, which have slack, run nicer.
+NICE ?= --nice aws=10 --nice servers=10 --nice lint=15
 
 test: deps testenv images ## everything CI runs: lint and mypy beside the suite's three streams; durations in $(RESULTS)
-	$(PY) python -m kubeception_testenv.testrun --out $(RESULTS) $(STREAMS) --beside lint='$(MAKE) --no-print-directory lint typecheck'
+	$(PY) python -m kubeception_testenv.testrun --out $(RESULTS) $(STREAMS) $(NICE) --beside lint='$(MAKE) --no-print-directory lint typecheck'
 
 test-unit: deps ## the unit lane: pure logic and rendering, no servers, no Go builds (about a minute)
 	$(PY) pytest -m unit -p no:cacheprovider $(PYTEST_ARGS)

@@ -173,6 +173,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=Path(".run/test-results"))
     parser.add_argument("--stream", action="append", default=[], help="NAME='pytest arguments'")
     parser.add_argument("--beside", action="append", default=[], help="NAME='a command run beside the streams'")
+    parser.add_argument("--nice", action="append", default=[], help="NAME=N: run that stream N nicer")
     parser.add_argument("--report", action="store_true", help="only report on the run in --out")
     parser.add_argument("--update", type=Path, help="rewrite this file's generated timings block")
     args = parser.parse_args(argv)
@@ -190,6 +191,14 @@ def main(argv: list[str] | None = None) -> int:
         for spec in args.beside:
             name, _, command_line = spec.partition("=")
             streams.append(Stream(name, shlex.split(command_line), out / f"{name}.log"))
+        # Nicer streams (and the servers they start, which inherit it) yield the cores to the long pole when they are
+        # contended: the streams with slack take longer, the run does not.
+        nice = {name: int(n) for name, _, n in (spec.partition("=") for spec in args.nice)}
+        for stream in streams:
+            if stream.name in nice:
+                stream.command = ["nice", "-n", str(nice.pop(stream.name)), *stream.command]
+        if nice:
+            parser.error(f"--nice names no stream: {', '.join(nice)}")
         wall = run_streams(streams)
         (out / "wall-seconds").write_text(f"{wall:.1f}")
         (out / "streams.tsv").write_text("".join(f"{s.name}\t{s.seconds:.1f}\n" for s in streams))
