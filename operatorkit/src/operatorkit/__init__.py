@@ -35,6 +35,15 @@ from operatorkit._core.settings import (
 )
 from operatorkit._core.signals import CancelReconcile, ReconcileError, RequeueAfter, SkipResource, TerminalError
 from operatorkit._core.status import Condition, Status
+from operatorkit._core.vocabulary import (
+    DNS_LABEL,
+    DNS_SUBDOMAIN,
+    DOMAIN,
+    LABEL_KEY,
+    LABEL_VALUE,
+    RESERVED_LABEL_KEY,
+    SettingsGroup,
+)
 from operatorkit._runtime.informer import Informer
 from operatorkit._runtime.manager import Operator
 from operatorkit._runtime.run import load_settings, run
@@ -43,9 +52,15 @@ from operatorkit.kinds import Kind
 __all__ = [
     "ADOPT_ANNOTATION",
     "CLUSTER_LABEL",
+    "DNS_LABEL",
+    "DNS_SUBDOMAIN",
+    "DOMAIN",
+    "LABEL_KEY",
+    "LABEL_VALUE",
     "MANAGED_BY_LABEL",
     "PAUSED_ANNOTATION",
     "READY",
+    "RESERVED_LABEL_KEY",
     "ApiError",
     "CRUDResource",
     "CacheReader",
@@ -70,6 +85,7 @@ __all__ = [
     "ReconcileSettings",
     "RequeueAfter",
     "Resource",
+    "SettingsGroup",
     "SkipResource",
     "Status",
     "TerminalError",
