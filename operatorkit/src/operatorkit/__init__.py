@@ -24,7 +24,15 @@ from operatorkit._core.names import (
     selector,
 )
 from operatorkit._core.ownership import NotOwned, Owner, check_claim, owned_by, owner_of
-from operatorkit._core.resource import CRUDResource, ObjectResource, Patch, Resource, is_subset
+from operatorkit._core.resource import (
+    CRUDResource,
+    DeletedInOrder,
+    DeletedTogether,
+    ObjectResource,
+    Patch,
+    Resource,
+    is_subset,
+)
 from operatorkit._core.settings import (
     HTTPSettings,
     LeaderElectionSettings,
@@ -68,6 +76,8 @@ __all__ = [
     "Condition",
     "Context",
     "Controller",
+    "DeletedInOrder",
+    "DeletedTogether",
     "HTTPSettings",
     "Index",
     "Informer",
