@@ -14,6 +14,7 @@ from operatorkit._base.metrics import precreate
 from operatorkit._core.cache import CacheReader, Index, by_field, by_label, by_owner_uid, object_key
 from operatorkit._core.context import Context
 from operatorkit._core.controller import Controller, Watch
+from operatorkit._core.lost import clear_lost, report_lost
 from operatorkit._core.names import (
     ADOPT_ANNOTATION,
     CLUSTER_LABEL,
@@ -105,6 +106,7 @@ __all__ = [
     "by_label",
     "by_owner_uid",
     "check_claim",
+    "clear_lost",
     "get_condition",
     "is_subset",
     "is_true",
@@ -115,6 +117,7 @@ __all__ = [
     "owned_by",
     "owner_of",
     "precreate",
+    "report_lost",
     "run",
     "selector",
 ]
