@@ -233,6 +233,7 @@ def test_invalid_specs_are_refused_at_admission(kube: KubeClient, namespace: str
         {"clusterID": "x-workers"},
         {"workerPools": [{"name": "p", "minSize": 3, "desired": 1}]},
         {"workerPools": [{"name": "p", "labels": {"kubernetes.io/role": "x"}}]},
+        {"workerPools": [{"name": "p", "labels": {"bad key": "x"}}]},  # keys checked as the model does (issue 28)
         {"vpcCIDR": "10.0.0.0/8x"},
         {"masters": {"replicas": 2}},
         {"credentials": {"secretName": "A_B"}},

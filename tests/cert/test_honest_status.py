@@ -16,7 +16,7 @@ from cert_operator import pem
 from cert_operator.resources.ca_health import CAHealth
 from cert_operator.spec import CA_CONFIG, CERT_CONFIG, CAConfigStatus
 from kubeception_testenv import wait_for
-from operatorkit import ApiError, Context, get_condition
+from operatorkit import ApiError, Context, get_condition, timestamps
 from operatorkit.kinds import EVENT, SECRET
 from operatorkit.testing import condition_of, holds_for, metric_sum, reason_of, status_of
 from tests.cert.helpers import ca_config, cert_config, issued_serials, ready
@@ -157,15 +157,15 @@ def ca_context(not_before: str, not_after: str) -> Context[Any, CAConfigStatus]:
 
 
 def test_an_expired_ca_is_not_ready_and_one_about_to_expire_is_revisited_in_time():
-    expired = ca_context("2020-01-01T00:00:00Z", pem.rfc3339(pem.now().replace(microsecond=0)))
+    expired = ca_context("2020-01-01T00:00:00Z", timestamps.stamp(timestamps.now().replace(microsecond=0)))
     CAHealth().ensure_created(expired)
     condition = get_condition(expired.status, "Ready")
     assert condition is not None
     assert (condition["status"], condition["reason"]) == ("False", "CAExpired")
     assert "rotate it" in condition["message"]
 
-    soon = pem.now().replace(microsecond=0) + datetime.timedelta(seconds=90)
-    valid = ca_context("2020-01-01T00:00:00Z", pem.rfc3339(soon))
+    soon = timestamps.now().replace(microsecond=0) + datetime.timedelta(seconds=90)
+    valid = ca_context("2020-01-01T00:00:00Z", timestamps.stamp(soon))
     CAHealth().ensure_created(valid)
     assert (get_condition(valid.status, "Ready") or {}).get("status") == "True"
     assert valid.requeue_delay is not None

@@ -385,6 +385,26 @@ def test_the_largest_vni_whose_device_name_fits_is_accepted(kube, namespace, fla
         kube.request("POST", kind.path(namespace if kind.namespaced else None), query={"dryRun": "All"}, body=obj)
 
 
+BAD_LABEL_KEYS = [
+    ("bad key", "label keys are"),  # the kubelet's --node-labels would refuse it: the VM never joins
+    ("a/b/c", "label keys are"),
+    (f"{'a' * 251}/bb", "label keys are"),  # 253 characters at most
+    ("node-role.kubernetes.io/x", "reserved"),
+]
+
+
+@pytest.mark.parametrize(("label", "why"), BAD_LABEL_KEYS, ids=[k[:20] for k, _ in BAD_LABEL_KEYS])
+def test_a_pool_s_label_keys_are_checked_at_admission(
+    kube: KubeClient, namespace: str, kvm_crds: None, label: str, why: str
+) -> None:
+    """The model refuses a malformed key; the CRD did not (issue 28: found by comparing them), so such a cluster
+    was stored and then stuck on InvalidSpec instead of refused with a message."""
+    with pytest.raises(ApiError) as refused:
+        kube.create(KVM_CONFIG, named(KVM_CONFIG, namespace, workerPools=[{"name": "a", "labels": {label: "x"}}]))
+    assert refused.value.status == 422, refused.value
+    assert why in refused.value.message, refused.value.message
+
+
 BAD_RESOLVERS = [
     (["10.0.0.1", "10.0.0.2", "10.0.0.3", "10.0.0.4"], "at most 3"),  # the C library reads three
     (["fd00::53"], "must be an IPv4 address"),

@@ -272,3 +272,25 @@ def test_metric_sum_adds_the_samples_whose_labels_match():
         assert metric_sum("operatorkit_test_metric_sum") == 0, "a sample's name, not the metric's"
     finally:
         REGISTRY.unregister(counter)
+
+
+def test_timestamps_are_written_as_kubernetes_writes_them_and_read_back_leniently():
+    """One format for every operator (issue 28: four helpers wrote two formats); what an earlier version stored
+    (aws-operator's ``+00:00``), fractions and a time without offset are read back, as UTC."""
+    import datetime
+
+    from operatorkit import timestamps
+
+    moment = datetime.datetime(2026, 12, 7, 3, 54, 0, 500_000, tzinfo=datetime.timezone(datetime.timedelta(hours=2)))
+    assert timestamps.stamp(moment) == "2026-12-07T01:54:00Z"
+    utc = datetime.datetime(2026, 12, 7, 1, 54, tzinfo=datetime.UTC)
+    for text in (
+        "2026-12-07T01:54:00Z",
+        "2026-12-07T01:54:00+00:00",
+        "2026-12-07T01:54:00",
+        "2026-12-07T03:54:00+02:00",
+    ):
+        assert timestamps.parse(text) == utc, text
+    assert timestamps.since(timestamps.stamp(timestamps.now() + datetime.timedelta(hours=1))) == 0.0
+    with pytest.raises(ValueError, match="Invalid isoformat"):
+        timestamps.parse("yesterday")

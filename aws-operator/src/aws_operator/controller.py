@@ -13,7 +13,6 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from aws_operator import key
-from aws_operator.resources._object import ClusterObject, DeletedTogether
 from aws_operator.resources.bucket import Bucket
 from aws_operator.resources.certificate_objects import CertificateObjects
 from aws_operator.resources.credentials import Credentials
@@ -29,13 +28,14 @@ from aws_operator.resources.vpc import PlannedVPC, VPCNetwork
 from aws_operator.resources.zone import ZoneClaim
 from aws_operator.shared import CA_CONFIG, CERT_CONFIG, Shared
 from aws_operator.spec import AWS_CONFIG, AWSConfigSpec, AWSConfigStatus, deletion_spec
-from operatorkit import Controller
+from operatorkit import Controller, DeletedTogether
 from operatorkit.kinds import NAMESPACE, SECRET
 from operatorkit.platform import DOMAIN_CLAIM, DOMAIN_CLAIM_INDEX
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
+    from aws_operator.resources._object import ClusterObject
     from aws_operator.settings import AWSSettings
     from operatorkit import Resource
 

@@ -5,11 +5,10 @@ waits for a change set's approval (gauges: sum them for alerts)."""
 from __future__ import annotations
 
 import contextlib
-import datetime
 
 from prometheus_client import Counter, Gauge, Histogram
 
-from operatorkit import precreate
+from operatorkit import precreate, timestamps
 
 OPERATIONS = ("create", "update", "delete")
 RESULTS = ("succeeded", "failed")
@@ -62,10 +61,7 @@ def finished(operation: str, succeeded: bool, started_at: str | None) -> None:
     """Count a stack operation that reached its final state (``started_at``: ``updatedAt`` of its start)."""
     stack_operations.labels(operation, RESULTS[0] if succeeded else RESULTS[1]).inc()
     if started_at:
-        started = datetime.datetime.fromisoformat(started_at)
-        stack_operation_duration.labels(operation).observe(
-            max(0.0, (datetime.datetime.now(datetime.UTC) - started).total_seconds())
-        )
+        stack_operation_duration.labels(operation).observe(timestamps.since(started_at))
 
 
 def forget(namespace: str, cluster: str) -> None:

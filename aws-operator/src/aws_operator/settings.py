@@ -5,15 +5,11 @@ from __future__ import annotations
 
 import pydantic
 
-from operatorkit import OperatorSettings, operator_config
+from operatorkit import DOMAIN, OperatorSettings, SettingsGroup, operator_config
 from operatorkit.platform import PlatformSettings, platform_field
 
 
-class _Group(pydantic.BaseModel):
-    model_config = pydantic.ConfigDict(extra="forbid", use_attribute_docstrings=True, frozen=True)
-
-
-class AWSAPISettings(_Group):
+class AWSAPISettings(SettingsGroup):
     endpoint_url: str | None = pydantic.Field(default=None, pattern=r"^https?://[^\s/]+(/.*)?$", max_length=200)
     """One endpoint for every AWS service (a local moto server in tests and the demo); unset, AWS's own."""
     external_id_prefix: str = pydantic.Field(default="kubeception", pattern=r"^[A-Za-z0-9+=,.@:/-]{2,64}$")
@@ -25,30 +21,30 @@ class AWSAPISettings(_Group):
     """Connect and read timeout of one AWS call (standard retry mode retries throttling and 5xx three times)."""
 
 
-class NetworkSettings(_Group):
+class NetworkSettings(SettingsGroup):
     """The VPC pool itself and the mother's networks are the platform's plan (``platform.*``)."""
 
     vpc_prefix: int = pydantic.Field(default=16, ge=16, le=24)
     """The size of an allocated VPC CIDR (``platform.pools.vpc`` is cut into these)."""
 
 
-class DNSSettings(_Group):
+class DNSSettings(SettingsGroup):
     base_domain: str = pydantic.Field(
         default="aws.kubeception.test",
         max_length=150,
-        pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)+$",
+        pattern=DOMAIN,
     )
     """A guest's zone defaults to ``<clusterID>.<base domain>``; its API is ``api.<zone>``. Counted among the
     platform's base domains (``platform.domains``) whether or not the plan lists it."""
 
 
-class ImageSettings(_Group):
+class ImageSettings(SettingsGroup):
     amis: dict[str, dict[str, str]] = pydantic.Field(default_factory=dict, max_length=32)
     """Kubernetes version → region → the machine image (AMI id) masters and workers boot; a version without an
     image for the cluster's region is refused with a condition."""
 
 
-class StackSettings(_Group):
+class StackSettings(SettingsGroup):
     poll_seconds: float = pydantic.Field(default=5.0, ge=0.5, le=300)
     """How often a stack or change set in progress is looked at (its events say how far it got)."""
     drift_check_seconds: float = pydantic.Field(default=600.0, ge=5, le=86400)

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Annotated, Literal
 
 import pydantic
 
-from operatorkit import Context, Kind, Status
+from operatorkit import DNS_LABEL, DOMAIN, LABEL_KEY, LABEL_VALUE, RESERVED_LABEL_KEY, Context, Kind, Status
 
 if TYPE_CHECKING:
     from operatorkit import Object
@@ -23,25 +23,18 @@ if TYPE_CHECKING:
 AWS_CONFIG = Kind("kubeception.io/v1alpha1", "AWSConfig", "awsconfigs")
 MAX_POOLS = 10
 MAX_POOL_SIZE = 100
-_DNS_LABEL = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
-_HOSTNAME = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)+$"
 _VERSION = r"^1\.[0-9]{1,3}\.[0-9]{1,3}$"
 _REGION = r"^[a-z]{2}(-[a-z]+)+-[0-9]{1,2}$"
 _ZONE = r"^[a-z]{2}(-[a-z]+)+-[0-9]{1,2}[a-z]$"
 _INSTANCE_TYPE = r"^[a-z][a-z0-9-]{0,15}\.[a-z0-9]{1,15}$"
 _HOSTED_ZONE_ID = r"^Z[A-Z0-9]{1,31}$"
 ROLE_ARN = re.compile(r"^arn:aws(-[a-z]+)*:iam::[0-9]{12}:role/[A-Za-z0-9+=,.@_/-]{1,512}$")
-_LABEL_KEY = (
-    r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$"
-)
-_RESERVED_LABEL = re.compile(r"^([^/]*\.)?(kubernetes\.io|k8s\.io|kubeception\.io)/")
-_LABEL_VALUE = r"^([A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)?$"
 RESERVED_IDS = re.compile(r"^(kube-|kubeception|default$|openshift|flannel-)|-workers$")
 """Cluster ids that would name a namespace of the mother, or one another operator derives from a cluster id
 (flannel-operator's ``flannel-<id>``, kvm-operator's ``<id>-workers``)."""
 
-LabelKey = Annotated[str, pydantic.Field(pattern=_LABEL_KEY, max_length=253)]
-LabelValue = Annotated[str, pydantic.Field(pattern=_LABEL_VALUE, max_length=63)]
+LabelKey = Annotated[str, pydantic.Field(pattern=LABEL_KEY, max_length=253)]
+LabelValue = Annotated[str, pydantic.Field(pattern=LABEL_VALUE, max_length=63)]
 InstanceType = Annotated[str, pydantic.Field(pattern=_INSTANCE_TYPE, max_length=32)]
 
 
@@ -65,7 +58,7 @@ class WorkerPool(_Model):
     """An Auto Scaling group of workers of one instance type. Changing the type replaces the pool's instances
     (a rolling update, one at a time); changing the sizes only scales."""
 
-    name: str = pydantic.Field(pattern=_DNS_LABEL, max_length=20)
+    name: str = pydantic.Field(pattern=DNS_LABEL, max_length=20)
     instance_type: InstanceType = pydantic.Field(default="m5.large", alias="instanceType")
     min_size: int = pydantic.Field(default=1, ge=0, le=MAX_POOL_SIZE, alias="minSize")
     max_size: int = pydantic.Field(default=3, ge=0, le=MAX_POOL_SIZE, alias="maxSize")
@@ -76,7 +69,7 @@ class WorkerPool(_Model):
     @pydantic.field_validator("labels")
     @classmethod
     def _own_labels(cls, value: dict[str, str]) -> dict[str, str]:
-        reserved = [k for k in value if _RESERVED_LABEL.match(k)]
+        reserved = [k for k in value if RESERVED_LABEL_KEY.match(k)]
         if reserved:
             raise ValueError(f"labels {reserved}: keys under kubernetes.io, k8s.io and kubeception.io are reserved")
         return value
@@ -94,19 +87,21 @@ class WorkerPool(_Model):
 class DNS(_Model):
     """Where the guest's names live: ``api.<zone>`` (the API load balancer) and ``*.<zone>`` (the ingress one)."""
 
-    zone: str | None = pydantic.Field(default=None, pattern=_HOSTNAME, max_length=200)
+    zone: str | None = pydantic.Field(default=None, pattern=DOMAIN, max_length=200)
     """Default ``<clusterID>.<base domain>`` (the operator's setting)."""
-    hosted_zone_id: str | None = pydantic.Field(default=None, alias="hostedZoneID", pattern=_HOSTED_ZONE_ID)
+    hosted_zone_id: str | None = pydantic.Field(
+        default=None, alias="hostedZoneID", pattern=_HOSTED_ZONE_ID, max_length=32
+    )
     """An existing Route 53 zone of the guest account for ``zone``; unset, the stack creates the zone."""
 
 
 class Credentials(_Model):
-    secret_name: str = pydantic.Field(alias="secretName", pattern=_DNS_LABEL, max_length=253)
+    secret_name: str = pydantic.Field(alias="secretName", pattern=DNS_LABEL, max_length=253)
     """A Secret in this AWSConfig's namespace whose ``roleARN`` names the role to assume in the guest's account."""
 
 
 class AWSConfigSpec(_Model):
-    cluster_id: str = pydantic.Field(alias="clusterID", pattern=_DNS_LABEL, min_length=3, max_length=30)
+    cluster_id: str = pydantic.Field(alias="clusterID", pattern=DNS_LABEL, min_length=3, max_length=30)
     """The cluster's id: its namespace on the mother, and the name of its stacks, bucket and key. Immutable."""
     organization: LabelValue = ""
     team: LabelValue = ""

@@ -17,6 +17,7 @@ from typing import Any
 
 from aws_operator.aws import AWSError, call
 from aws_operator.templates.guest import master_logical_ids
+from operatorkit import timestamps
 
 COMPLETE = {"CREATE_COMPLETE", "UPDATE_COMPLETE", "UPDATE_ROLLBACK_COMPLETE", "IMPORT_COMPLETE"}
 CREATE_FAILED = {"CREATE_FAILED", "ROLLBACK_IN_PROGRESS", "ROLLBACK_COMPLETE", "ROLLBACK_FAILED"}
@@ -36,10 +37,6 @@ def canonical(template: dict[str, Any]) -> str:
 def current_template(cfn: Any, name: str) -> dict[str, Any]:
     body = call("cloudformation:GetTemplate", cfn.get_template, StackName=name)["TemplateBody"]
     return dict(json.loads(body) if isinstance(body, str) else body)
-
-
-def now() -> str:
-    return datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
 
 
 def describe(cfn: Any, name: str) -> dict[str, Any] | None:
@@ -86,7 +83,7 @@ def latest_events(cfn: Any, name: str, since: str | None) -> list[dict[str, Any]
     """The stack's events since ``since`` (RFC 3339), newest first (one page: what a condition can show)."""
     events = call("cloudformation:DescribeStackEvents", cfn.describe_stack_events, StackName=name)["StackEvents"]
     if since:
-        start = datetime.datetime.fromisoformat(since)
+        start = timestamps.parse(since)
         events = [e for e in events if e["Timestamp"] >= start - datetime.timedelta(seconds=1)]
     return list(events)
 

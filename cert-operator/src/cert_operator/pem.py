@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime
 import hashlib
 import ipaddress
 
@@ -22,14 +21,6 @@ def serial_hex(cert: x509.Certificate) -> str:
     return ":".join(raw[i : i + 2] for i in range(0, len(raw), 2))
 
 
-def rfc3339(moment: datetime.datetime) -> str:
-    return moment.astimezone(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def now() -> datetime.datetime:
-    return datetime.datetime.now(datetime.UTC)
-
-
 def bundle(certificates: list[str]) -> str:
     """PEM certificates as one trust bundle (the order is kept: the active CA first)."""
     return "".join(c.strip() + "\n" for c in certificates)
@@ -38,10 +29,6 @@ def bundle(certificates: list[str]) -> str:
 def bundle_hash(pem_bundle: str) -> str:
     """A short fingerprint of a trust bundle: CertConfigs report which bundle their Secret carries."""
     return hashlib.sha256(pem_bundle.encode()).hexdigest()[:16]
-
-
-def parse_time(value: str) -> datetime.datetime:
-    return datetime.datetime.strptime(value, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=datetime.UTC)
 
 
 def split(pem_bundle: str) -> list[str]:

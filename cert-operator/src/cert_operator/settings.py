@@ -8,13 +8,11 @@ from typing import Literal
 
 import pydantic
 
-from operatorkit import OperatorSettings, operator_config
+from operatorkit import OperatorSettings, SettingsGroup, operator_config
 
 
-class VaultAuthSettings(pydantic.BaseModel):
+class VaultAuthSettings(SettingsGroup):
     """How the operator logs in to Vault; the token is renewed and replaced by a new login when needed."""
-
-    model_config = pydantic.ConfigDict(extra="forbid", use_attribute_docstrings=True, frozen=True)
 
     method: Literal["token", "kubernetes", "approle"] = "token"
     """token: VAULT_TOKEN or token-file; kubernetes: the pod's service account JWT; approle: role and secret id."""
@@ -39,10 +37,8 @@ class VaultAuthSettings(pydantic.BaseModel):
         return self
 
 
-class VaultSettings(pydantic.BaseModel):
+class VaultSettings(SettingsGroup):
     """The Vault (or OpenBao) server holding every guest cluster's PKI mount."""
-
-    model_config = pydantic.ConfigDict(extra="forbid", use_attribute_docstrings=True, frozen=True)
 
     address: str = pydantic.Field(default_factory=lambda: os.environ.get("VAULT_ADDR", ""), validate_default=True)
     """Vault's URL (default: VAULT_ADDR)."""
@@ -58,10 +54,8 @@ class VaultSettings(pydantic.BaseModel):
         return value
 
 
-class CertificateSettings(pydantic.BaseModel):
+class CertificateSettings(SettingsGroup):
     """How certificates are issued."""
-
-    model_config = pydantic.ConfigDict(extra="forbid", use_attribute_docstrings=True, frozen=True)
 
     min_reissue_interval: float = pydantic.Field(default=10.0, ge=0, le=3600)
     """Seconds between two issuances for one CertConfig, whatever asks for more (spec churn, a Secret deleted

@@ -8,13 +8,11 @@ from typing import Annotated, Literal
 
 import pydantic
 
-from operatorkit import Context, Kind, Status
+from operatorkit import DNS_LABEL, DNS_SUBDOMAIN, Context, Kind, Status
 
 CA_CONFIG = Kind("kubeception.io/v1alpha1", "CAConfig", "caconfigs")
 CERT_CONFIG = Kind("kubeception.io/v1alpha1", "CertConfig", "certconfigs")
-_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 _DNS_NAME = r"^(\*\.)?[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
-_DNS_SUBDOMAIN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
 _PRINTABLE = r"^[^\x00-\x1f\x7f]+$"
 _DURATION = re.compile(r"^([0-9]{1,9})(s|m|h|d)$")
 MINUTE, HOUR, DAY = 60, 3600, 86400
@@ -23,6 +21,8 @@ MINUTE, HOUR, DAY = 60, 3600, 86400
 CA_TTL = (HOUR, 30 * 365 * DAY)
 CERT_TTL = (MINUTE, 10 * 365 * DAY)
 OVERLAP = (0, DAY)
+KEY_BITS = {"rsa": (2048, 3072, 4096), "ec": (256, 384, 521)}
+"""The key sizes Vault issues CAs with, per key type."""
 
 
 def seconds(duration: str) -> int:
@@ -50,7 +50,7 @@ class _Model(pydantic.BaseModel):
 class Role(_Model):
     """A Vault PKI role: what certificates of one service of the cluster may say."""
 
-    name: str = pydantic.Field(pattern=_DNS_LABEL.pattern, max_length=63)
+    name: str = pydantic.Field(pattern=DNS_LABEL, max_length=63)
     allowed_domains: list[DNSName] = pydantic.Field(default_factory=list, alias="allowedDomains", max_length=50)
     allow_subdomains: bool = pydantic.Field(default=False, alias="allowSubdomains")
     allow_bare_domains: bool = pydantic.Field(default=False, alias="allowBareDomains")
@@ -69,7 +69,7 @@ class Rotation(_Model):
     """A staged CA rotation; a new ``id`` starts one. ``overlap`` is how long each stage is left to propagate
     (kubelets refresh mounted Secrets within about a minute) before the next one starts."""
 
-    id: str = pydantic.Field(pattern=_DNS_LABEL.pattern, max_length=40)
+    id: str = pydantic.Field(pattern=DNS_LABEL, max_length=40)
     overlap: Duration = "5m"
 
     @pydantic.model_validator(mode="after")
@@ -79,18 +79,23 @@ class Rotation(_Model):
 
 
 class CAConfigSpec(_Model):
-    cluster_id: str = pydantic.Field(alias="clusterID", pattern=_DNS_LABEL.pattern, max_length=40)
+    cluster_id: str = pydantic.Field(alias="clusterID", pattern=DNS_LABEL, max_length=40)
     common_name: Printable = pydantic.Field(alias="commonName")
     ttl: Duration = "87600h"
     key_type: Literal["rsa", "ec"] = pydantic.Field(default="rsa", alias="keyType")
-    key_bits: int = pydantic.Field(default=2048, alias="keyBits")
+    key_bits: int = pydantic.Field(
+        default=2048,
+        alias="keyBits",
+        json_schema_extra={"enum": [bits for sizes in KEY_BITS.values() for bits in sizes]},
+    )
+    """One of :data:`KEY_BITS` for the key type (checked below, with a message that says which)."""
     roles: list[Role] = pydantic.Field(default_factory=list, max_length=32)
     rotation: Rotation | None = None
 
     @pydantic.model_validator(mode="after")
     def _valid(self) -> CAConfigSpec:
         _within(self.ttl, CA_TTL, "ttl")
-        allowed = {"rsa": (2048, 3072, 4096), "ec": (256, 384, 521)}[self.key_type]
+        allowed = KEY_BITS[self.key_type]
         if self.key_bits not in allowed:
             raise ValueError(f"keyBits {self.key_bits} is not valid for {self.key_type}: use one of {allowed}")
         names = [role.name for role in self.roles]
@@ -103,8 +108,8 @@ class CAConfigSpec(_Model):
 
 
 class CertConfigSpec(_Model):
-    cluster_id: str = pydantic.Field(alias="clusterID", pattern=_DNS_LABEL.pattern, max_length=40)
-    role: str = pydantic.Field(pattern=_DNS_LABEL.pattern, max_length=63)
+    cluster_id: str = pydantic.Field(alias="clusterID", pattern=DNS_LABEL, max_length=40)
+    role: str = pydantic.Field(pattern=DNS_LABEL, max_length=63)
     common_name: Printable = pydantic.Field(alias="commonName")
     alt_names: list[DNSName] = pydantic.Field(default_factory=list, alias="altNames", max_length=100)
     ip_sans: list[ipaddress.IPv4Address | ipaddress.IPv6Address] = pydantic.Field(
@@ -113,7 +118,7 @@ class CertConfigSpec(_Model):
     organizations: list[Printable] = pydantic.Field(default_factory=list, max_length=10)
     ttl: Duration = "720h"
     renew_before: Duration | None = pydantic.Field(default=None, alias="renewBefore")
-    secret_name: str | None = pydantic.Field(default=None, alias="secretName", pattern=_DNS_SUBDOMAIN, max_length=253)
+    secret_name: str | None = pydantic.Field(default=None, alias="secretName", pattern=DNS_SUBDOMAIN, max_length=253)
 
     @pydantic.model_validator(mode="after")
     def _renew_before_ttl(self) -> CertConfigSpec:

@@ -17,7 +17,7 @@ import hvac.exceptions
 import requests
 
 from cert_operator import metrics, pem
-from operatorkit import ReconcileError, TerminalError
+from operatorkit import ReconcileError, TerminalError, timestamps
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -176,8 +176,8 @@ class Vault:
             "issuer": data.get("issuer_name") or data["issuer_id"],
             "issuerID": data["issuer_id"],
             "serial": pem.serial_hex(cert),
-            "notBefore": pem.rfc3339(cert.not_valid_before_utc),
-            "notAfter": pem.rfc3339(cert.not_valid_after_utc),
+            "notBefore": timestamps.stamp(cert.not_valid_before_utc),
+            "notAfter": timestamps.stamp(cert.not_valid_after_utc),
             "certificate": data["certificate"].strip(),
         }
 

@@ -5,15 +5,11 @@ from __future__ import annotations
 import pydantic
 
 from flannel_operator.key import VNI_MAX
-from operatorkit import OperatorSettings, operator_config
+from operatorkit import OperatorSettings, SettingsGroup, operator_config
 from operatorkit.platform import PlatformSettings, platform_field
 
 
-class _Group(pydantic.BaseModel):
-    model_config = pydantic.ConfigDict(extra="forbid", use_attribute_docstrings=True, frozen=True)
-
-
-class EtcdSettings(_Group):
+class EtcdSettings(SettingsGroup):
     """The mother's etcd, where every host's flannel client reads its cluster's network config."""
 
     endpoint: str = pydantic.Field(pattern=r"^https?://[^\s/]+$")
@@ -35,7 +31,7 @@ class EtcdSettings(_Group):
         return self
 
 
-class AllocationSettings(_Group):
+class AllocationSettings(SettingsGroup):
     """How cluster networks and VNIs are allocated when a FlannelConfig leaves them empty. The network pool and
     the mother's networks (never given to a cluster) are the platform's plan: ``platform.pools.flannel``,
     ``platform.mother``."""
@@ -51,7 +47,7 @@ class AllocationSettings(_Group):
     cluster gets base + VNI mod 40000 unless another holds it."""
 
 
-class HostSettings(_Group):
+class HostSettings(SettingsGroup):
     """Which mother nodes run flannel (and the guest VMs on its bridges)."""
 
     node_selector: dict[str, str] = pydantic.Field(default_factory=dict)
@@ -65,7 +61,7 @@ class HostSettings(_Group):
         return value
 
 
-class ImageSettings(_Group):
+class ImageSettings(SettingsGroup):
     """The images of the per-cluster DaemonSet and cleanup Jobs."""
 
     flannel: str = "ghcr.io/kubeception/flannel:0.2.0"

@@ -4,21 +4,21 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from typing import Annotated
+from typing import Annotated, Any
 
 import pydantic
 
 from flannel_operator import key
-from operatorkit import Context, Kind, Status
+from operatorkit import DNS_LABEL, DNS_SUBDOMAIN, Context, Kind, Status
 
 FLANNEL_CONFIG = Kind("kubeception.io/v1alpha1", "FlannelConfig", "flannelconfigs", namespaced=False)
 VNI_MAX = key.VNI_MAX
 """flanneld names the VXLAN device ``flannel.<VNI>``: a larger VNI names a device Linux refuses."""
-_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 _IFNAME = re.compile(r"^[A-Za-z0-9_.-]{1,15}$")
+_IFNAME_SCHEMA: dict[str, Any] = {"pattern": _IFNAME.pattern, "maxLength": 15}
+"""What the interface-name validators enforce, stated in the schema (the CRD checks it too); the validators
+keep their messages, which say why."""
 
-
-_HOSTNAME = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 MAX_SERVERS = 8
 
 
@@ -26,7 +26,7 @@ def _hostname_or_ip(value: str) -> str:
     try:
         ipaddress.ip_address(value)
     except ValueError:
-        if len(value) > 253 or not _HOSTNAME.match(value):
+        if len(value) > 253 or not re.match(DNS_SUBDOMAIN, value):
             raise ValueError("must be an IP address or a DNS name") from None
     return value
 
@@ -40,8 +40,8 @@ class DNSServers(pydantic.BaseModel):
 
 class NTPServers(pydantic.BaseModel):
     model_config = pydantic.ConfigDict(extra="forbid")
-    servers: list[Annotated[str, pydantic.AfterValidator(_hostname_or_ip)]] = pydantic.Field(
-        default_factory=list, max_length=MAX_SERVERS
+    servers: list[Annotated[str, pydantic.Field(max_length=253), pydantic.AfterValidator(_hostname_or_ip)]] = (
+        pydantic.Field(default_factory=list, max_length=MAX_SERVERS)
     )
 
 
@@ -51,21 +51,14 @@ class FlannelConfigSpec(pydantic.BaseModel):
 
     model_config = pydantic.ConfigDict(extra="forbid", populate_by_name=True)
 
-    cluster_id: str = pydantic.Field(alias="clusterID", min_length=1, max_length=40)
+    cluster_id: str = pydantic.Field(alias="clusterID", min_length=1, max_length=40, pattern=DNS_LABEL)
     network: ipaddress.IPv4Network | None = None
     subnet_len: int = pydantic.Field(default=24, alias="subnetLen", ge=8, le=30)
-    vni: int | None = pydantic.Field(default=None, ge=1)
-    bridge_name: str | None = pydantic.Field(default=None, alias="bridgeName")
+    vni: int | None = pydantic.Field(default=None, ge=1, json_schema_extra={"maximum": VNI_MAX})
+    bridge_name: str | None = pydantic.Field(default=None, alias="bridgeName", json_schema_extra=_IFNAME_SCHEMA)
     dns: DNSServers = pydantic.Field(default_factory=DNSServers)
     ntp: NTPServers = pydantic.Field(default_factory=NTPServers)
-    host_interface: str | None = pydantic.Field(default=None, alias="hostInterface")
-
-    @pydantic.field_validator("cluster_id")
-    @classmethod
-    def _dns_label(cls, value: str) -> str:
-        if not _DNS_LABEL.match(value):
-            raise ValueError("must be a DNS label: lower-case letters, digits and '-'")
-        return value
+    host_interface: str | None = pydantic.Field(default=None, alias="hostInterface", json_schema_extra=_IFNAME_SCHEMA)
 
     @pydantic.field_validator("network")
     @classmethod

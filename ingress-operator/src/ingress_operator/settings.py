@@ -5,20 +5,14 @@ from __future__ import annotations
 
 import pydantic
 
-from operatorkit import OperatorSettings, operator_config
+from operatorkit import DNS_SUBDOMAIN, OperatorSettings, SettingsGroup, operator_config
 from operatorkit.platform import PlatformSettings, platform_field
 
 
-class _Group(pydantic.BaseModel):
-    model_config = pydantic.ConfigDict(extra="forbid", use_attribute_docstrings=True, frozen=True)
-
-
-class RoutingSettings(_Group):
+class RoutingSettings(SettingsGroup):
     """What users outside the mother see."""
 
-    base_domain: str | None = pydantic.Field(
-        default=None, max_length=200, pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
-    )
+    base_domain: str | None = pydantic.Field(default=None, max_length=200, pattern=DNS_SUBDOMAIN)
     """When set, every hostname of cluster <id> must lie under <id>.<base domain> (no cluster can take another's
     names), and empty hostname lists default to api.<id>.<base domain> and *.<id>.<base domain>. Counted among the
     platform's base domains (``platform.domains``) whether or not the plan lists it."""
@@ -30,14 +24,14 @@ class RoutingSettings(_Group):
     """HAProxy's shared HTTP port (Host routing)."""
 
 
-class PortSettings(_Group):
+class PortSettings(SettingsGroup):
     """The pool frontend ports are allocated from, when a route asks for a port of its own."""
 
     min: int = pydantic.Field(default=30000, ge=1024, le=65535)
     max: int = pydantic.Field(default=30999, ge=1024, le=65535)
 
 
-class HAProxySettings(_Group):
+class HAProxySettings(SettingsGroup):
     """The shape of the HAProxy configuration the agents render (the operator allocates within it)."""
 
     servers_per_backend: int = pydantic.Field(default=8, ge=1, le=64)
@@ -47,7 +41,7 @@ class HAProxySettings(_Group):
     reload (a seamless one)."""
 
 
-class TableSettings(_Group):
+class TableSettings(SettingsGroup):
     """The routing table: one ConfigMap, written by the operator, read by every agent."""
 
     namespace: str = pydantic.Field(default="kubeception-system", max_length=63)
@@ -56,7 +50,7 @@ class TableSettings(_Group):
     """Seconds between two writes of the table: route changes within it are written together."""
 
 
-class AgentSettings(_Group):
+class AgentSettings(SettingsGroup):
     """Where the operator reads what each HAProxy agent has applied (``Ready`` means every agent serves the route)."""
 
     urls: list[str] = pydantic.Field(default_factory=list, max_length=64)

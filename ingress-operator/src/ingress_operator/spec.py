@@ -15,22 +15,15 @@ from typing import Annotated, Literal
 
 import pydantic
 
-from operatorkit import Context, Kind, Status
+from operatorkit import DNS_LABEL, DOMAIN, Context, Kind, Status
 
 INGRESS_CONFIG = Kind("kubeception.io/v1alpha1", "IngressConfig", "ingressconfigs", namespaced=False)
 MAX_HOSTNAMES = 16
-_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
-_HOSTNAME = re.compile(r"^(\*\.)?[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)+$")
-_PORT_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 
-
-def _hostname(value: str) -> str:
-    if len(value) > 253 or not _HOSTNAME.match(value):
-        raise ValueError("must be a lower-case DNS name with at least two labels, optionally starting with '*.'")
-    return value
-
-
-Hostname = Annotated[str, pydantic.AfterValidator(_hostname)]
+Hostname = Annotated[str, pydantic.Field(pattern=DOMAIN, max_length=253)]
+"""An exact name: a lower-case DNS name of at least two labels."""
+WildcardHostname = Annotated[str, pydantic.Field(pattern=r"^(\*\.)?" + DOMAIN.removeprefix("^"), max_length=253)]
+"""A name or a ``*.`` wildcard of one label, as in TLS."""
 
 
 class _Model(pydantic.BaseModel):
@@ -41,7 +34,7 @@ class Backend(_Model):
     """A Service in the mother; its ready EndpointSlice endpoints become HAProxy's servers."""
 
     service: str = pydantic.Field(min_length=1, max_length=63, pattern=r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
-    namespace: str = pydantic.Field(min_length=1, max_length=63, pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+    namespace: str = pydantic.Field(min_length=1, max_length=63, pattern=DNS_LABEL)
     port: int | str = 443
     """The Service port: its number or its name."""
 
@@ -50,7 +43,7 @@ class Backend(_Model):
     def _port(cls, value: int | str) -> int | str:
         if isinstance(value, int) and not 1 <= value <= 65535:
             raise ValueError("must be a port number 1-65535 or a port name")
-        if isinstance(value, str) and (len(value) > 15 or not _PORT_NAME.match(value)):
+        if isinstance(value, str) and (len(value) > 15 or not re.match(DNS_LABEL, value)):
             raise ValueError("must be a port number 1-65535 or a port name")
         return value
 
@@ -62,16 +55,9 @@ class APIRoute(_Model):
     frontend_port: bool = pydantic.Field(default=False, alias="frontendPort")
     """Also give the API a TCP port of its own from the operator's pool (clients without SNI)."""
 
-    @pydantic.field_validator("hostnames")
-    @classmethod
-    def _exact(cls, value: list[str]) -> list[str]:
-        if any(name.startswith("*.") for name in value):
-            raise ValueError("an API hostname cannot be a wildcard")
-        return value
-
 
 class IngressRoute(_Model):
-    hostnames: list[Hostname] = pydantic.Field(default_factory=list, max_length=MAX_HOSTNAMES)
+    hostnames: list[WildcardHostname] = pydantic.Field(default_factory=list, max_length=MAX_HOSTNAMES)
     """Names or ``*.`` wildcards (one label, as in TLS); empty: ``*.<clusterID>.<base domain>``."""
     http: Backend | None = None
     """Plain HTTP, routed by the Host header."""
@@ -82,16 +68,9 @@ class IngressRoute(_Model):
 
 
 class IngressConfigSpec(_Model):
-    cluster_id: str = pydantic.Field(alias="clusterID", min_length=1, max_length=40)
+    cluster_id: str = pydantic.Field(alias="clusterID", min_length=1, max_length=40, pattern=DNS_LABEL)
     api: APIRoute | None = None
     ingress: IngressRoute | None = None
-
-    @pydantic.field_validator("cluster_id")
-    @classmethod
-    def _dns_label(cls, value: str) -> str:
-        if not _DNS_LABEL.match(value):
-            raise ValueError("must be a DNS label: lower-case letters, digits and '-'")
-        return value
 
 
 RouteName = Literal["api", "https", "http"]

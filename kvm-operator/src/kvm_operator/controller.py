@@ -19,7 +19,6 @@ from typing import TYPE_CHECKING, Any
 
 from kvm_operator import key
 from kvm_operator.guest import GuestClients
-from kvm_operator.resources._object import ClusterObject, DeletedTogether
 from kvm_operator.resources.addons import Addons
 from kvm_operator.resources.apiserver import APIServer, APIServerService
 from kvm_operator.resources.boot_configs import BootConfigs
@@ -40,7 +39,7 @@ from kvm_operator.resources.worker_pools import WorkerPools
 from kvm_operator.resources.workers_namespace import WorkersNamespace
 from kvm_operator.shared import CA_CONFIG, CERT_CONFIG, FLANNEL_CONFIG, INGRESS_CONFIG, Shared
 from kvm_operator.spec import KVM_CONFIG, KVMConfigSpec, KVMConfigStatus, deletion_spec
-from operatorkit import CLUSTER_LABEL, Controller, Index, Watch, by_field, by_label, object_key
+from operatorkit import CLUSTER_LABEL, Controller, DeletedTogether, Index, Watch, by_field, by_label, object_key
 from operatorkit.kinds import (
     CONFIG_MAP,
     DEPLOYMENT,
@@ -57,6 +56,7 @@ from operatorkit.platform import DOMAIN_CLAIM, DOMAIN_CLAIM_INDEX
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
+    from kvm_operator.resources._object import ClusterObject
     from kvm_operator.settings import KVMSettings
     from operatorkit import CacheReader, Object, Resource
 

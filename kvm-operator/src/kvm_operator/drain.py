@@ -12,8 +12,7 @@ import contextlib
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from kvm_operator import timestamps
-from operatorkit import ApiError
+from operatorkit import ApiError, timestamps
 from operatorkit.kinds import EVENT, NODE, POD
 
 if TYPE_CHECKING:

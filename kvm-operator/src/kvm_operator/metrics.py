@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 from prometheus_client import Counter, Gauge, Histogram
 
-from kvm_operator.timestamps import since, stamp
+from operatorkit.timestamps import since, stamp
 
 if TYPE_CHECKING:
     from kvm_operator.spec import KVMContext

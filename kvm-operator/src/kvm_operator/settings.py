@@ -7,19 +7,15 @@ import ipaddress
 
 import pydantic
 
-from operatorkit import OperatorSettings, operator_config
+from operatorkit import DNS_SUBDOMAIN, OperatorSettings, SettingsGroup, operator_config
 from operatorkit.platform import PlatformSettings, platform_field
 
 
-class _Group(pydantic.BaseModel):
-    model_config = pydantic.ConfigDict(extra="forbid", use_attribute_docstrings=True, frozen=True)
-
-
-class RoutingSettings(_Group):
+class RoutingSettings(SettingsGroup):
     base_domain: str = pydantic.Field(
         default="kubeception.test",
         max_length=200,
-        pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$",
+        pattern=DNS_SUBDOMAIN,
     )
     """Guest API hostnames default to api.<clusterID>.<base domain> (ingress-operator's base domain); counted among
     the platform's base domains (``platform.domains``) whether or not the plan lists it."""
@@ -31,7 +27,7 @@ class RoutingSettings(_Group):
     ``api.<cluster>.<base domain>`` through DNS."""
 
 
-class ImageSettings(_Group):
+class ImageSettings(SettingsGroup):
     """The control plane's images (images/kubernetes.yaml and images/etcd.yaml build them)."""
 
     kubernetes: str = pydantic.Field(default="ghcr.io/kubeception/kubernetes", max_length=200)
@@ -53,12 +49,12 @@ class ImageSettings(_Group):
     pull_policy: str = pydantic.Field(default="IfNotPresent", pattern=r"^(Always|IfNotPresent|Never)$")
 
 
-class VersionSettings(_Group):
+class VersionSettings(SettingsGroup):
     supported: list[str] = pydantic.Field(default_factory=lambda: ["1.36.1", "1.36.3"], min_length=1, max_length=32)
     """Kubernetes versions this installation has images for; others are refused with a condition."""
 
 
-class PlacementSettings(_Group):
+class PlacementSettings(SettingsGroup):
     spread: str = pydantic.Field(default="required", pattern=r"^(required|preferred)$")
     """How a 3-replica control plane's pods spread over mother nodes: ``required`` puts each replica of a
     component on a node of its own (a node lost costs one replica; with fewer nodes than replicas the rest stay
@@ -67,7 +63,7 @@ class PlacementSettings(_Group):
     """Mother nodes the guests' control planes run on (e.g. nodes labelled for hosted control planes)."""
 
 
-class VMSettings(_Group):
+class VMSettings(SettingsGroup):
     """Where worker VMs run and how their pools are kept healthy."""
 
     node_selector: dict[str, str] = pydantic.Field(default_factory=dict, max_length=16)

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Annotated, Literal
 
 import pydantic
 
-from operatorkit import Context, Kind, Status
+from operatorkit import DNS_LABEL, DOMAIN, LABEL_KEY, LABEL_VALUE, RESERVED_LABEL_KEY, Context, Kind, Status
 
 if TYPE_CHECKING:
     from operatorkit import Object
@@ -27,23 +27,16 @@ MAX_DNS_SERVERS = 3
 """The C library reads three ``nameserver`` lines; the kubelet warns about more."""
 VNI_MAX = 9_999_999
 """flannel names the cluster's VXLAN device ``flannel.<VNI>`` on every host: Linux allows 15 characters."""
-_DNS_LABEL = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
-_HOSTNAME = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)+$"
 _VERSION = re.compile(r"^1\.([0-9]{1,3})\.([0-9]{1,3})$")
+_VERSION_FORMAT = r"^1\.[0-9]{1,3}\.[0-9]{1,3}$"
 _QUANTITY = r"^[0-9]{1,6}(\.[0-9]{1,3})?(m|Ki|Mi|Gi|Ti|k|M|G|T)?$"
-_LABEL_KEY = (
-    r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$"
-)
-_RESERVED_LABEL = re.compile(r"^([^/]*\.)?(kubernetes\.io|k8s\.io|kubeception\.io)/")
-"""Node label keys a pool may not set: the kubelet may set few of them, and kubeception.io/ ones are ours."""
-_LABEL_VALUE = r"^([A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)?$"
 RESERVED_IDS = re.compile(r"^(kube-|kubeception|default$|openshift|flannel-)")
 """Cluster ids that would name a namespace the mother itself uses — or one another operator derives from a cluster
 id (flannel-operator's ``flannel-<cluster>``): cluster ``flannel-b`` must not take cluster ``b``'s namespace."""
 
 Quantity = Annotated[str, pydantic.Field(pattern=_QUANTITY, max_length=16)]
-LabelKey = Annotated[str, pydantic.Field(pattern=_LABEL_KEY, max_length=253)]
-LabelValue = Annotated[str, pydantic.Field(pattern=_LABEL_VALUE, max_length=63)]
+LabelKey = Annotated[str, pydantic.Field(pattern=LABEL_KEY, max_length=253)]
+LabelValue = Annotated[str, pydantic.Field(pattern=LABEL_VALUE, max_length=63)]
 
 
 _BINARY = {"Mi": 1, "Gi": 1024, "Ti": 1024 * 1024}
@@ -91,7 +84,7 @@ class EtcdStorage(_Model):
     type: Literal["emptyDir", "persistentVolumeClaim"] = "emptyDir"
     size: Quantity = "1Gi"
     storage_class_name: str | None = pydantic.Field(
-        default=None, alias="storageClassName", pattern=_DNS_LABEL, max_length=63
+        default=None, alias="storageClassName", pattern=DNS_LABEL, max_length=63
     )
 
 
@@ -112,12 +105,12 @@ class WorkerPool(_Model):
     """Worker VMs of one shape: a StatefulSet of VM pods, each one guest Node named after its pod. Changing the
     shape (CPUs, memory, disk, labels, taints) replaces the pool's VMs one at a time, as a version change does."""
 
-    name: str = pydantic.Field(pattern=_DNS_LABEL, max_length=20)
+    name: str = pydantic.Field(pattern=DNS_LABEL, max_length=20)
     replicas: int = pydantic.Field(default=1, ge=0, le=100)
     cpus: int = pydantic.Field(default=2, ge=1, le=64)
-    memory: Quantity = "2Gi"
+    memory: str = pydantic.Field(default="2Gi", pattern=r"^[0-9]{1,7}(Mi|Gi|Ti)$", max_length=10)
     """The VM's RAM (its pod asks for this plus QEMU's overhead): 512Mi to 256Gi."""
-    disk: Quantity = "10Gi"
+    disk: str = pydantic.Field(default="10Gi", pattern=r"^[0-9]{1,7}(Gi|Ti)$", max_length=10)
     """The VM's state disk (containerd's images, the kubelet's pods), a sparse file in the pod's emptyDir."""
     labels: dict[LabelKey, LabelValue] = pydantic.Field(default_factory=dict, max_length=32)
     taints: list[Taint] = pydantic.Field(default_factory=list, max_length=16)
@@ -139,7 +132,7 @@ class WorkerPool(_Model):
     @pydantic.field_validator("labels")
     @classmethod
     def _own_labels(cls, value: dict[str, str]) -> dict[str, str]:
-        reserved = [k for k in value if _RESERVED_LABEL.match(k)]
+        reserved = [k for k in value if RESERVED_LABEL_KEY.match(k)]
         if reserved:
             raise ValueError(f"labels {reserved}: keys under kubernetes.io, k8s.io and kubeception.io are reserved")
         return value
@@ -165,7 +158,7 @@ class Network(_Model):
     when empty; service and pod CIDRs are the guest's own and may repeat across clusters (they never leave it)."""
 
     cidr: ipaddress.IPv4Network | None = None
-    vni: int | None = pydantic.Field(default=None, ge=1)
+    vni: int | None = pydantic.Field(default=None, ge=1, json_schema_extra={"maximum": VNI_MAX})
     service_cidr: ipaddress.IPv4Network = pydantic.Field(
         default=ipaddress.IPv4Network("172.31.0.0/16"), alias="serviceCIDR"
     )
@@ -208,15 +201,15 @@ class Addons(_Model):
 
 
 class KVMConfigSpec(_Model):
-    cluster_id: str = pydantic.Field(alias="clusterID", pattern=_DNS_LABEL, min_length=3, max_length=30)
+    cluster_id: str = pydantic.Field(alias="clusterID", pattern=DNS_LABEL, min_length=3, max_length=30)
     """The cluster's id: its control plane's namespace and the name of every child object. Immutable."""
     organization: LabelValue = ""
     team: LabelValue = ""
-    kubernetes_version: str = pydantic.Field(alias="kubernetesVersion", max_length=16)
+    kubernetes_version: str = pydantic.Field(alias="kubernetesVersion", pattern=_VERSION_FORMAT, max_length=16)
     control_plane: ControlPlane = pydantic.Field(default=ControlPlane(), alias="controlPlane")
     worker_pools: list[WorkerPool] = pydantic.Field(default_factory=list, alias="workerPools", max_length=MAX_POOLS)
     network: Network = Network()
-    api_hostname: str | None = pydantic.Field(default=None, alias="apiHostname", pattern=_HOSTNAME, max_length=253)
+    api_hostname: str | None = pydantic.Field(default=None, alias="apiHostname", pattern=DOMAIN, max_length=253)
     """Default: ``api.<clusterID>.<base domain>`` (the operator's setting)."""
     addons: Addons = Addons()
 

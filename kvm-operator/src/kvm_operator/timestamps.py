@@ -1,24 +1,7 @@
-"""Kubernetes' timestamps (RFC 3339, seconds, UTC) as the API servers write them — in the mother and in guests."""
+"""Kubernetes' timestamps: :mod:`operatorkit.timestamps`, under the name the worker pools import."""
 
 from __future__ import annotations
 
-import datetime
+from operatorkit.timestamps import FORMAT, now, parse, since, stamp
 
-FORMAT = "%Y-%m-%dT%H:%M:%SZ"
-
-
-def now() -> datetime.datetime:
-    return datetime.datetime.now(datetime.UTC)
-
-
-def stamp(moment: datetime.datetime | None = None) -> str:
-    return (moment or now()).strftime(FORMAT)
-
-
-def parse(value: str) -> datetime.datetime:
-    return datetime.datetime.strptime(value, FORMAT).replace(tzinfo=datetime.UTC)
-
-
-def since(value: str) -> float:
-    """Seconds from ``value`` until now (never negative)."""
-    return max(0.0, (now() - parse(value)).total_seconds())
+__all__ = ["FORMAT", "now", "parse", "since", "stamp"]

@@ -14,6 +14,7 @@ from operatorkit._base.metrics import precreate
 from operatorkit._core.cache import CacheReader, Index, by_field, by_label, by_owner_uid, object_key
 from operatorkit._core.context import Context
 from operatorkit._core.controller import Controller, Watch
+from operatorkit._core.lost import clear_lost, report_lost
 from operatorkit._core.names import (
     ADOPT_ANNOTATION,
     CLUSTER_LABEL,
@@ -24,7 +25,15 @@ from operatorkit._core.names import (
     selector,
 )
 from operatorkit._core.ownership import NotOwned, Owner, check_claim, owned_by, owner_of
-from operatorkit._core.resource import CRUDResource, ObjectResource, Patch, Resource, is_subset
+from operatorkit._core.resource import (
+    CRUDResource,
+    DeletedInOrder,
+    DeletedTogether,
+    ObjectResource,
+    Patch,
+    Resource,
+    is_subset,
+)
 from operatorkit._core.settings import (
     HTTPSettings,
     LeaderElectionSettings,
@@ -35,6 +44,15 @@ from operatorkit._core.settings import (
 )
 from operatorkit._core.signals import CancelReconcile, ReconcileError, RequeueAfter, SkipResource, TerminalError
 from operatorkit._core.status import Condition, Status
+from operatorkit._core.vocabulary import (
+    DNS_LABEL,
+    DNS_SUBDOMAIN,
+    DOMAIN,
+    LABEL_KEY,
+    LABEL_VALUE,
+    RESERVED_LABEL_KEY,
+    SettingsGroup,
+)
 from operatorkit._runtime.informer import Informer
 from operatorkit._runtime.manager import Operator
 from operatorkit._runtime.run import load_settings, run
@@ -43,9 +61,15 @@ from operatorkit.kinds import Kind
 __all__ = [
     "ADOPT_ANNOTATION",
     "CLUSTER_LABEL",
+    "DNS_LABEL",
+    "DNS_SUBDOMAIN",
+    "DOMAIN",
+    "LABEL_KEY",
+    "LABEL_VALUE",
     "MANAGED_BY_LABEL",
     "PAUSED_ANNOTATION",
     "READY",
+    "RESERVED_LABEL_KEY",
     "ApiError",
     "CRUDResource",
     "CacheReader",
@@ -53,6 +77,8 @@ __all__ = [
     "Condition",
     "Context",
     "Controller",
+    "DeletedInOrder",
+    "DeletedTogether",
     "HTTPSettings",
     "Index",
     "Informer",
@@ -70,6 +96,7 @@ __all__ = [
     "ReconcileSettings",
     "RequeueAfter",
     "Resource",
+    "SettingsGroup",
     "SkipResource",
     "Status",
     "TerminalError",
@@ -79,6 +106,7 @@ __all__ = [
     "by_label",
     "by_owner_uid",
     "check_claim",
+    "clear_lost",
     "get_condition",
     "is_subset",
     "is_true",
@@ -89,6 +117,7 @@ __all__ = [
     "owned_by",
     "owner_of",
     "precreate",
+    "report_lost",
     "run",
     "selector",
 ]

@@ -3,7 +3,8 @@ networks, the pools guests' networks come from) and the claims that give every r
 
 An operator adds the plan to its settings with :func:`platform_field` and checks what its objects ask for with the
 pure functions here; a controller that routes or publishes names owns :data:`DOMAIN_CLAIM` objects (declare it in
-``owns`` and :data:`DOMAIN_CLAIM_INDEX` in ``indexes``) and calls :func:`claim_names` before it does.
+``owns`` and :data:`DOMAIN_CLAIM_INDEX` in ``indexes``) and calls :func:`claim_names` before it does — or runs
+a :class:`NameClaim` step, which claims before the steps after it and gives back after them.
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ from operatorkit._core.domains import (
     DOMAIN_CLAIM_INDEX,
     HELD,
     PENDING,
+    Claim,
+    NameClaim,
     NameClash,
     NameRefused,
     check_domain,
@@ -67,8 +70,10 @@ __all__ = [
     "PENDING",
     "PLATFORM_ENV",
     "AddressRefused",
+    "Claim",
     "GuestEndpoint",
     "MotherNetworks",
+    "NameClaim",
     "NameClash",
     "NameRefused",
     "PlatformSettings",

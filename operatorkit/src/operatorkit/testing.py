@@ -6,6 +6,7 @@ synced before it returns — and stops every one of them at teardown. :func:`app
 until the API server serves them. Waiting is always on a condition with a deadline (:func:`wait_until`), never
 a sleep; :func:`holds_for` asserts that something stays true over an observation window. :func:`status_of`,
 :func:`condition_of` and :func:`reason_of` read what an operator reported; :func:`metric_sum` reads what it counted.
+:func:`crd_disagreements` names where a CRD's schema and the spec and status models disagree (empty: they agree).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import yaml
 from prometheus_client import REGISTRY
 
 from operatorkit import KubeClient, Operator, OperatorSettings, get_condition, is_true
+from operatorkit._core.crdschema import crd_disagreements as crd_disagreements
 from operatorkit.kinds import CUSTOM_RESOURCE_DEFINITION
 from operatorkit.platform import PLATFORM_ENV
 

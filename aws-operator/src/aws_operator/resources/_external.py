@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, NoReturn
 
+import operatorkit
 from aws_operator import key, metrics
 from aws_operator.spec import AWS_CONFIG
 from operatorkit import READY, NotOwned, Owner, ReconcileError, check_claim
@@ -25,10 +26,6 @@ if TYPE_CHECKING:
 
 LOST = "StateLost"
 MADE = ("key", "bucket", "stack")
-
-
-class Lost(ReconcileError):
-    reason = LOST
 
 
 def claim(ctx: AWSContext) -> str:
@@ -73,25 +70,21 @@ def recreate_requested(ctx: AWSContext, what: str) -> bool:
     return what in {part.strip() for part in wanted.split(",")}
 
 
-def mark_lost(ctx: AWSContext, what: str, message: str) -> str:
-    """``what`` (stack, bucket, key) existed and is gone: the StateLost condition, a Warning, the metric."""
+def mark_lost(ctx: AWSContext, what: str, message: str) -> ReconcileError:
+    """``what`` (stack, bucket, key) existed and is gone: :func:`operatorkit.report_lost` under ``StateLost``, and
+    the metric. Returns the error; drift reports and goes on."""
     text = f"{message}; it is not recreated by itself (annotate {key.RECREATE_ANNOTATION}={what} to make a new one)"
-    if not any(c.get("type") == LOST and c.get("status") == "True" for c in ctx.status.get("conditions", [])):
-        ctx.event("Warning", LOST, text)
-    ctx.set_condition(LOST, "True", f"{what.capitalize()}Lost", text)
-    ctx.set_condition(READY, "False", LOST, text)
     metrics.state_lost.labels(ctx.namespace or "", ctx.name).set(1)
-    return text
+    return operatorkit.report_lost(ctx, LOST, f"{what.capitalize()}Lost", text)
 
 
 def report_lost(ctx: AWSContext, what: str, message: str) -> NoReturn:
     """:func:`mark_lost`, and stop here: what needs the lost state cannot go on."""
-    raise Lost(mark_lost(ctx, what, message))
+    raise mark_lost(ctx, what, message)
 
 
 def not_lost(ctx: AWSContext) -> None:
-    if any(c.get("type") == LOST for c in ctx.status.get("conditions", [])):
-        ctx.set_condition(LOST, "False", "Present", "the cluster's stack, bucket and key exist")
+    operatorkit.clear_lost(ctx, LOST, "Present", "the cluster's stack, bucket and key exist")
     metrics.state_lost.labels(ctx.namespace or "", ctx.name).set(0)
 
 

@@ -10,7 +10,6 @@ not be tested here; the checks above are list and describe calls any endpoint an
 
 from __future__ import annotations
 
-import datetime
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -20,7 +19,7 @@ from aws_operator.resources import bucket as buckets
 from aws_operator.resources import encryption_key
 from aws_operator.resources._external import mark_lost, not_lost
 from aws_operator.spec import AWSConfigSpec, AWSConfigStatus
-from operatorkit import Resource
+from operatorkit import Resource, timestamps
 
 if TYPE_CHECKING:
     from aws_operator.shared import Shared
@@ -34,7 +33,7 @@ def due(ctx: AWSContext, every: float) -> float:
     last = ctx.status.get("driftCheckedAt")
     if not last:
         return 0.0
-    elapsed = (datetime.datetime.now(datetime.UTC) - datetime.datetime.fromisoformat(last)).total_seconds()
+    elapsed = timestamps.since(last)
     return max(0.0, every - elapsed)
 
 
@@ -49,7 +48,7 @@ class Drift(Resource[AWSConfigSpec, AWSConfigStatus]):
             ctx.requeue_after(wait)
             return
         found = self.check(ctx)
-        ctx.status["driftCheckedAt"] = stacks.now()
+        ctx.status["driftCheckedAt"] = timestamps.stamp()
         gauge = metrics.drifted.labels(ctx.namespace or "", ctx.name)
         if found:
             message = "; ".join(found[:10])

@@ -35,7 +35,7 @@ from aws_operator.resources._external import (
 )
 from aws_operator.spec import AWSConfigSpec, AWSConfigStatus
 from aws_operator.templates.guest import GuestInputs, Pool, render
-from operatorkit import READY, CancelReconcile, ReconcileError, RequeueAfter, Resource
+from operatorkit import READY, CancelReconcile, ReconcileError, RequeueAfter, Resource, timestamps
 
 if TYPE_CHECKING:
     from aws_operator.shared import Shared
@@ -133,7 +133,7 @@ class GuestStack(Resource[AWSConfigSpec, AWSConfigStatus]):
         if ctx.status.get("failedTemplate") == digest:
             not_ready(ctx, "CreateFailed", create_failed(name, entry.get("reason") or "see the Events"))
             raise CancelReconcile
-        entry |= {"operation": "create", "pendingHash": digest, "updatedAt": stacks.now(), "templateHash": None}
+        entry |= {"operation": "create", "pendingHash": digest, "updatedAt": timestamps.stamp(), "templateHash": None}
         record_made(ctx, "stack", before_call=True)
         try:
             call(
@@ -324,7 +324,7 @@ class GuestStack(Resource[AWSConfigSpec, AWSConfigStatus]):
         )
         metrics.change_sets.labels("executed").inc()
         ctx.event("Normal", "ChangeSetExecuted", f"{current['name']} on stack {name}")
-        entry |= {"operation": "update", "pendingHash": digest, "updatedAt": stacks.now()}
+        entry |= {"operation": "update", "pendingHash": digest, "updatedAt": timestamps.stamp()}
         ctx.status.pop("changeSet", None)
 
     @staticmethod
@@ -370,7 +370,7 @@ class GuestStack(Resource[AWSConfigSpec, AWSConfigStatus]):
                 ctx.event("Warning", "StackDeleteFailed", f"stack {name}: {reason}; trying again")
             if status != "DELETE_IN_PROGRESS":
                 if entry.get("operation") != "delete":
-                    entry |= {"operation": "delete", "updatedAt": stacks.now()}
+                    entry |= {"operation": "delete", "updatedAt": timestamps.stamp()}
                 self._delete_stack(cfn, stack)
                 ctx.event("Normal", "StackDeleting", f"deleting stack {name}")
             stack = stacks.describe(cfn, name)

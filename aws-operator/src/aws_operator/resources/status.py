@@ -15,7 +15,7 @@ from aws_operator import key, metrics, stacks
 from aws_operator.aws import call
 from aws_operator.resources._external import LOST
 from aws_operator.spec import AWSConfigSpec, AWSConfigStatus
-from operatorkit import READY, Resource, is_true
+from operatorkit import READY, Resource, is_true, timestamps
 
 if TYPE_CHECKING:
     from aws_operator.shared import Shared
@@ -30,7 +30,7 @@ class ClusterStatus(Resource[AWSConfigSpec, AWSConfigStatus]):
         spec = ctx.spec
         ctx.status |= {"clusterID": spec.cluster_id, "kubernetesVersion": spec.kubernetes_version}
         if not ctx.status.get("createdAt"):
-            ctx.status["createdAt"] = stacks.now()
+            ctx.status["createdAt"] = timestamps.stamp()
         desired = {"master": spec.masters.replicas} | {f"worker-{p.name}": p.desired for p in spec.worker_pools}
         counted = self._in_service(ctx, desired)
         masters = counted.get("master", 0)
@@ -65,7 +65,7 @@ class ClusterStatus(Resource[AWSConfigSpec, AWSConfigStatus]):
         if not is_true(ctx.status, READY):
             ctx.event("Normal", "Ready", message)
         if not ctx.status.get("readyAt"):
-            ctx.status["readyAt"] = stacks.now()
+            ctx.status["readyAt"] = timestamps.stamp()
         ctx.set_condition(READY, "True", "InstancesInService", message)
         gauge.set(1)
 

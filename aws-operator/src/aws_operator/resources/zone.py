@@ -10,8 +10,7 @@ from typing import TYPE_CHECKING
 
 from aws_operator import key
 from aws_operator.spec import AWSConfigSpec, AWSConfigStatus
-from operatorkit import READY, Resource
-from operatorkit.platform import NameClash, NameRefused, claim_names, release_domains
+from operatorkit.platform import Claim, NameClaim
 
 if TYPE_CHECKING:
     from aws_operator.shared import Shared
@@ -19,22 +18,12 @@ if TYPE_CHECKING:
 
 
 @dataclass
-class ZoneClaim(Resource[AWSConfigSpec, AWSConfigStatus]):
+class ZoneClaim(NameClaim[AWSConfigSpec, AWSConfigStatus]):
+    """Released after the stack: then nothing publishes the zone any more."""
+
     shared: Shared
 
-    def ensure_created(self, ctx: AWSContext) -> None:
+    def claim(self, ctx: AWSContext) -> Claim:
         settings, cluster = self.shared.settings, ctx.spec.cluster_id
-        try:
-            claim_names(
-                ctx,
-                [self.shared.zone(ctx)],
-                cluster=cluster,
-                bases=settings.platform.with_domain(settings.dns.base_domain),
-                labels=key.labels(cluster),
-            )
-        except (NameRefused, NameClash) as exc:
-            ctx.set_condition(READY, "False", exc.reason, f"zone: {exc}")
-            raise
-
-    def ensure_deleted(self, ctx: AWSContext) -> None:
-        release_domains(ctx, ctx.name)  # after the stack: nothing publishes the zone any more
+        bases = settings.platform.with_domain(settings.dns.base_domain)
+        return Claim("zone", [self.shared.zone(ctx)], cluster, bases, key.labels(cluster))

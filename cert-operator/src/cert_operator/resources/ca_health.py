@@ -7,9 +7,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from cert_operator import pem
 from cert_operator.spec import CAConfigSpec, CAConfigStatus
-from operatorkit import READY, Resource
+from operatorkit import READY, Resource, timestamps
 
 if TYPE_CHECKING:
     from cert_operator.spec import CAContext
@@ -19,8 +18,8 @@ if TYPE_CHECKING:
 class CAHealth(Resource[CAConfigSpec, CAConfigStatus]):
     def ensure_created(self, ctx: CAContext) -> None:
         ca = ctx.status["ca"]
-        not_before, not_after = pem.parse_time(ca["notBefore"]), pem.parse_time(ca["notAfter"])
-        now = pem.now()
+        not_before, not_after = timestamps.parse(ca["notBefore"]), timestamps.parse(ca["notAfter"])
+        now = timestamps.now()
         if now >= not_after:
             ctx.set_condition(
                 READY,

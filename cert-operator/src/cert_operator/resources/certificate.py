@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 from cert_operator import key, metrics, pem
 from cert_operator.spec import CA_CONFIG, CAConfigSpec, CertConfigSpec, CertConfigStatus, seconds
 from cert_operator.vault import VaultRefused, VaultUnavailable
-from operatorkit import READY, CancelReconcile, Object, Resource, TerminalError, get_condition, is_true
+from operatorkit import READY, CancelReconcile, Object, Resource, TerminalError, get_condition, is_true, timestamps
 from operatorkit.kinds import SECRET
 
 if TYPE_CHECKING:
@@ -121,10 +121,10 @@ class Certificate(Resource[CertConfigSpec, CertConfigStatus]):
             raise TerminalError(
                 f"ttl {spec.ttl} is longer than role {spec.role}'s maxTTL {role.max_ttl}", reason="TTLTooLong"
             )
-        if pem.now() + datetime.timedelta(seconds=ttl) > ca.certificate.not_valid_after_utc:
+        if timestamps.now() + datetime.timedelta(seconds=ttl) > ca.certificate.not_valid_after_utc:
             raise TerminalError(
                 f"ttl {spec.ttl} would outlive the cluster's CA (valid until "
-                f"{pem.rfc3339(ca.certificate.not_valid_after_utc)}); rotate the CA or ask for less",
+                f"{timestamps.stamp(ca.certificate.not_valid_after_utc)}); rotate the CA or ask for less",
                 reason="TTLTooLong",
             )
 
@@ -191,7 +191,7 @@ class Certificate(Resource[CertConfigSpec, CertConfigStatus]):
             return "SpecChanged"
         if not pem.issued_by(current, ca.certificate):
             return "CARotated"
-        if pem.now() >= self._renew_at(ctx.spec, current):
+        if timestamps.now() >= self._renew_at(ctx.spec, current):
             return "Renew"
         return None
 
@@ -209,7 +209,7 @@ class Certificate(Resource[CertConfigSpec, CertConfigStatus]):
         """Seconds until this CertConfig may be issued a certificate again (0: now)."""
         if not ctx.recorded.issued_at:
             return 0.0
-        since = (pem.now() - pem.parse_time(ctx.recorded.issued_at)).total_seconds()
+        since = (timestamps.now() - timestamps.parse(ctx.recorded.issued_at)).total_seconds()
         return max(0.0, self.min_reissue_interval - since)
 
     def _current(self, secret: Object | None) -> x509.Certificate | None:
@@ -238,11 +238,11 @@ class Certificate(Resource[CertConfigSpec, CertConfigStatus]):
         annotations = {
             key.SPEC_HASH_ANNOTATION: wanted,
             key.SERIAL_ANNOTATION: serial,
-            key.ISSUED_AT_ANNOTATION: pem.rfc3339(pem.now()),
+            key.ISSUED_AT_ANNOTATION: timestamps.stamp(timestamps.now()),
         }
         if issued["issuing_ca"].strip() not in trust:  # issued while the CA was switched: trust it too
             trust = pem.bundle([issued["issuing_ca"], *pem.split(trust)])
-        ctx.status["issuedAt"] = pem.rfc3339(pem.now())
+        ctx.status["issuedAt"] = timestamps.stamp(timestamps.now())
         try:
             self._write_secret(ctx, name, annotations, issued["certificate"], issued["private_key"], trust)
         except Exception:
@@ -252,7 +252,7 @@ class Certificate(Resource[CertConfigSpec, CertConfigStatus]):
         ctx.event(
             "Normal",
             "Issued" if reason == "Issue" else "Renewed",
-            f"certificate {serial} for {spec.common_name!r}, valid until {pem.rfc3339(cert.not_valid_after_utc)} "
+            f"certificate {serial} for {spec.common_name!r}, valid until {timestamps.stamp(cert.not_valid_after_utc)} "
             f"({reason})",
         )
         return cert
@@ -282,15 +282,15 @@ class Certificate(Resource[CertConfigSpec, CertConfigStatus]):
             ctx.event("Normal", "SecretMoved", f"certificate moved from Secret {old} to {name}")
 
     def _record(self, ctx: CertContext, name: str, current: x509.Certificate, ca: ClusterCA) -> None:
-        renew_at = max(self._renew_at(ctx.spec, current), pem.now() + datetime.timedelta(seconds=1))
+        renew_at = max(self._renew_at(ctx.spec, current), timestamps.now() + datetime.timedelta(seconds=1))
         ctx.status.update(
             {
                 "clusterID": ctx.spec.cluster_id,
                 "secretName": name,
                 "serial": pem.serial_hex(current),
-                "notBefore": pem.rfc3339(current.not_valid_before_utc),
-                "notAfter": pem.rfc3339(current.not_valid_after_utc),
-                "nextRenewal": pem.rfc3339(renew_at),
+                "notBefore": timestamps.stamp(current.not_valid_before_utc),
+                "notAfter": timestamps.stamp(current.not_valid_after_utc),
+                "nextRenewal": timestamps.stamp(renew_at),
                 "caSerial": _issuer_serial(current, ca),
                 "trustBundleHash": pem.bundle_hash(ca.trust),
             }
@@ -298,18 +298,18 @@ class Certificate(Resource[CertConfigSpec, CertConfigStatus]):
         metrics.expiry_timestamp.labels(ctx.namespace or "", ctx.name, ctx.spec.cluster_id).set(
             current.not_valid_after_utc.timestamp()
         )
-        ctx.requeue_after(max(1.0, (renew_at - pem.now()).total_seconds()))
+        ctx.requeue_after(max(1.0, (renew_at - timestamps.now()).total_seconds()))
 
     def _ready(self, ctx: CertContext, current: x509.Certificate, ca: ClusterCA) -> None:
         """Ready from what the stored certificate says, checked against the spec, the clock and the CA."""
-        spec, now = ctx.spec, pem.now()
+        spec, now = ctx.spec, timestamps.now()
         problems = pem.differences(
             current, spec.common_name, spec.alt_names, [str(ip) for ip in spec.ip_sans], spec.organizations
         )
         if not current.not_valid_before_utc <= now < current.not_valid_after_utc:
             problems.append(
-                f"not valid now (valid {pem.rfc3339(current.not_valid_before_utc)} to "
-                f"{pem.rfc3339(current.not_valid_after_utc)})"
+                f"not valid now (valid {timestamps.stamp(current.not_valid_before_utc)} to "
+                f"{timestamps.stamp(current.not_valid_after_utc)})"
             )
         if not pem.issued_by(current, ca.certificate):
             problems.append("not signed by the cluster's active CA")
@@ -322,7 +322,7 @@ class Certificate(Resource[CertConfigSpec, CertConfigStatus]):
             READY,
             "True",
             "Valid",
-            f"certificate {pem.serial_hex(current)} valid until {pem.rfc3339(current.not_valid_after_utc)}, "
+            f"certificate {pem.serial_hex(current)} valid until {timestamps.stamp(current.not_valid_after_utc)}, "
             "signed by the cluster's CA, with every requested name",
         )
 

@@ -6,11 +6,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+import operatorkit
 from cert_operator import key, metrics
-from operatorkit import READY, ReconcileError
 
 if TYPE_CHECKING:
     from cert_operator.spec import CAContext
+    from operatorkit import ReconcileError
 
 
 def recreate_requested(ctx: CAContext) -> bool:
@@ -28,14 +29,12 @@ def report_lost(ctx: CAContext, what: str) -> ReconcileError:
         f"recreated: restore Vault, or — knowing every certificate and every client trusting the old CA must be "
         f"replaced — annotate this CAConfig {key.RECREATE_CA_ANNOTATION}={lost.serial}"
     )
-    ctx.set_condition("CALost", "True", "NotInVault", message)
-    ctx.set_condition(READY, "False", "CALost", message)
     metrics.ca_lost.labels(ctx.namespace or "", ctx.name, lost.serial).set(1)
-    return ReconcileError(message, reason="CALost")
+    return operatorkit.report_lost(ctx, "CALost", "NotInVault", message)
 
 
 def clear_lost(ctx: CAContext) -> None:
-    ctx.set_condition("CALost", "False", "InVault", "the recorded CA is in Vault")
+    operatorkit.clear_lost(ctx, "CALost", "InVault", "the recorded CA is in Vault")
     lost = ctx.recorded.ca
     if lost is not None:
         metrics.clear_ca_lost(ctx.namespace or "", ctx.name)

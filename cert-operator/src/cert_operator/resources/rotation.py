@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 from cert_operator import key, pem
 from cert_operator.resources.cluster import cluster_cert_configs
 from cert_operator.spec import CAConfigSpec, CAConfigStatus, Rotation, seconds
-from operatorkit import Object, Resource
+from operatorkit import Object, Resource, timestamps
 
 if TYPE_CHECKING:
     from cert_operator.spec import CAContext
@@ -90,7 +90,7 @@ class CARotation(Resource[CAConfigSpec, CAConfigStatus]):
             "newIssuerID": new["issuerID"],
             "newSerial": new["serial"],
             "trustBundle": pem.bundle([new["certificate"], old["certificate"]]),
-            "startedAt": pem.rfc3339(pem.now()),
+            "startedAt": timestamps.stamp(timestamps.now()),
         }
 
     def _trusting(self, ctx: CAContext, state: dict[str, Any], overlap: datetime.timedelta) -> None:
@@ -131,7 +131,7 @@ class CARotation(Resource[CAConfigSpec, CAConfigStatus]):
                 self.vault.call("delete old CA key", lambda c: c.delete(f"{mount}/key/{key_id}"))
         ctx.event("Normal", "RotationComplete", f"rotation {state['id']}: old CA {state['oldSerial']} retired")
         ctx.set_condition("Rotating", "False", COMPLETE, f"rotation {state['id']} complete")
-        state.update(phase=COMPLETE, completedAt=pem.rfc3339(pem.now()))
+        state.update(phase=COMPLETE, completedAt=timestamps.stamp(timestamps.now()))
         state.pop("trustBundle", None)
         state.pop("settledAt", None)
 
@@ -154,12 +154,12 @@ class CARotation(Resource[CAConfigSpec, CAConfigStatus]):
             ctx.requeue_after(30)  # CertConfig changes wake us earlier
             return False
         if not state.get("settledAt"):
-            state["settledAt"] = pem.rfc3339(pem.now())
-        until = pem.parse_time(state["settledAt"]) + overlap
-        if pem.now() < until:
+            state["settledAt"] = timestamps.stamp(timestamps.now())
+        until = timestamps.parse(state["settledAt"]) + overlap
+        if timestamps.now() < until:
             ctx.set_condition(
-                "Rotating", "True", phase, f"all CertConfigs {what[1]}; overlap until {pem.rfc3339(until)}"
+                "Rotating", "True", phase, f"all CertConfigs {what[1]}; overlap until {timestamps.stamp(until)}"
             )
-            ctx.requeue_after((until - pem.now()).total_seconds())
+            ctx.requeue_after((until - timestamps.now()).total_seconds())
             return False
         return True

@@ -19,15 +19,7 @@ from typing import TYPE_CHECKING
 from kvm_operator import key
 from kvm_operator.spec import KVMConfigSpec, KVMConfigStatus
 from operatorkit import READY, Resource, TerminalError
-from operatorkit.platform import (
-    AddressRefused,
-    NameClash,
-    NameRefused,
-    check_flannel_network,
-    check_guest_ranges,
-    claim_names,
-    release_domains,
-)
+from operatorkit.platform import AddressRefused, Claim, NameClaim, check_flannel_network, check_guest_ranges
 
 if TYPE_CHECKING:
     from kvm_operator.shared import Shared
@@ -54,23 +46,13 @@ class GuestAddresses(Resource[KVMConfigSpec, KVMConfigStatus]):
 
 
 @dataclass
-class APIHostnameClaim(Resource[KVMConfigSpec, KVMConfigStatus]):
+class APIHostnameClaim(NameClaim[KVMConfigSpec, KVMConfigStatus]):
+    """Released after the route and the certificates naming the hostname are gone."""
+
     shared: Shared
 
-    def ensure_created(self, ctx: KVMContext) -> None:
+    def claim(self, ctx: KVMContext) -> Claim:
         settings, cluster = self.shared.settings, ctx.spec.cluster_id
         hostname = self.shared.api_hostname(ctx.spec)
-        try:
-            claim_names(
-                ctx,
-                [hostname],
-                cluster=cluster,
-                bases=settings.platform.with_domain(settings.routing.base_domain),
-                labels=key.labels(cluster),
-            )
-        except (NameRefused, NameClash) as exc:
-            ctx.set_condition(READY, "False", exc.reason, f"API hostname {hostname}: {exc}")
-            raise
-
-    def ensure_deleted(self, ctx: KVMContext) -> None:
-        release_domains(ctx, ctx.name)  # after the route and the certificates naming it are gone
+        bases = settings.platform.with_domain(settings.routing.base_domain)
+        return Claim(f"API hostname {hostname}", [hostname], cluster, bases, key.labels(cluster))

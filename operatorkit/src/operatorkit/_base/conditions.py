@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-import datetime
 import re
 from typing import Any, Literal
+
+from operatorkit import timestamps
 
 ConditionStatus = Literal["True", "False", "Unknown"]
 _REASON_INVALID = re.compile(r"[^A-Za-z0-9_,:]")
 _MAX_MESSAGE = 32768
-
-
-def now_rfc3339() -> str:
-    return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def clean_reason(reason: str) -> str:
@@ -45,9 +42,9 @@ def set_condition(
         if unchanged:
             return False
         transition = existing.get("lastTransitionTime") if existing.get("status") == status else None
-        conditions[index] = {**wanted, "lastTransitionTime": transition or now_rfc3339()}
+        conditions[index] = {**wanted, "lastTransitionTime": transition or timestamps.stamp()}
         return True
-    conditions.append({**wanted, "lastTransitionTime": now_rfc3339()})
+    conditions.append({**wanted, "lastTransitionTime": timestamps.stamp()})
     return True
 
 

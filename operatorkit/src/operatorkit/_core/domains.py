@@ -27,12 +27,14 @@ routed or published is gone.
 from __future__ import annotations
 
 import hashlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from operatorkit._base.client import ApiError
 from operatorkit._core.cache import Index, by_label
-from operatorkit._core.names import CLUSTER_LABEL, OWNER_KIND_LABEL, OWNER_NAME_LABEL, OWNER_NAMESPACE_LABEL
+from operatorkit._core.context import SpecT, StatusT
+from operatorkit._core.names import CLUSTER_LABEL, OWNER_KIND_LABEL, OWNER_NAME_LABEL, OWNER_NAMESPACE_LABEL, READY
 from operatorkit._core.ownership import Owner, owned_by
+from operatorkit._core.resource import Resource
 from operatorkit._core.signals import ReconcileError, TerminalError
 from operatorkit.kinds import Kind
 
@@ -288,3 +290,36 @@ def release_domains(ctx: Context[Any, Any], cluster: str, keep: Iterable[str] = 
         meta = claim["metadata"]
         if meta["name"] not in kept and owned_by(claim, ctx.obj) and not meta.get("deletionTimestamp"):
             ctx.client.delete(DOMAIN_CLAIM, meta["name"], uid=meta["uid"])
+
+
+class Claim(NamedTuple):
+    """What a :class:`NameClaim` holds: ``names`` for cluster ``cluster`` (under the platform's ``bases``), its
+    claims carrying ``labels``; ``subject`` is how a refusal's condition names what was refused."""
+
+    subject: str
+    names: list[str]
+    cluster: str
+    bases: Iterable[str]
+    labels: dict[str, str]
+
+
+class NameClaim(Resource[SpecT, StatusT]):
+    """Claim-before-create as a step: placed before every step that routes or publishes the names, it claims them
+    (:func:`claim_names`) before any of those runs, and — deletion going in reverse — gives them back
+    (:func:`release_domains`) after all of them are gone. A name the cluster may not use, or one another cluster
+    holds, stops the reconcile here with ``Ready=False`` naming the holder. Subclasses say what: :meth:`claim`.
+    The primary is named after its cluster id (the claims are released by ``ctx.name``, which needs no spec)."""
+
+    def claim(self, ctx: Context[SpecT, StatusT]) -> Claim:
+        raise NotImplementedError
+
+    def ensure_created(self, ctx: Context[SpecT, StatusT]) -> None:
+        claim = self.claim(ctx)
+        try:
+            claim_names(ctx, claim.names, cluster=claim.cluster, bases=claim.bases, labels=claim.labels)
+        except (NameRefused, NameClash) as exc:
+            ctx.set_condition(READY, "False", exc.reason, f"{claim.subject}: {exc}")
+            raise
+
+    def ensure_deleted(self, ctx: Context[SpecT, StatusT]) -> None:
+        release_domains(ctx, ctx.name)

@@ -27,18 +27,15 @@ from typing import TYPE_CHECKING, Annotated, Literal, NamedTuple
 
 import pydantic
 
+from operatorkit._core.vocabulary import DOMAIN, SettingsGroup
+
 if TYPE_CHECKING:
     from collections.abc import Iterable
 
 IPv4Network = ipaddress.IPv4Network
-_DOMAIN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)+$"
 
 
-class _Group(pydantic.BaseModel):
-    model_config = pydantic.ConfigDict(extra="forbid", use_attribute_docstrings=True, frozen=True)
-
-
-class MotherNetworks(_Group):
+class MotherNetworks(SettingsGroup):
     """What the mother cluster's hosts route already."""
 
     pods: list[IPv4Network] = pydantic.Field(default_factory=list, max_length=32)
@@ -49,7 +46,7 @@ class MotherNetworks(_Group):
     """The networks its nodes' addresses are in (where HAProxy answers guests)."""
 
 
-class Pools(_Group):
+class Pools(SettingsGroup):
     """Where guests' networks come from; the two never overlap."""
 
     flannel: IPv4Network = IPv4Network("10.64.0.0/10")
@@ -113,7 +110,7 @@ def _guest_endpoint(value: str) -> str:
     return str(GuestEndpoint.parse(value))
 
 
-class PlatformSettings(_Group):
+class PlatformSettings(SettingsGroup):
     """The platform's plan: the same in every operator (chart values ``platform``)."""
 
     domains: list[str] = pydantic.Field(
@@ -135,7 +132,7 @@ class PlatformSettings(_Group):
     @pydantic.field_validator("domains")
     @classmethod
     def _domains(cls, value: list[str]) -> list[str]:
-        bad = [d for d in value if len(d) > 200 or not re.match(_DOMAIN, d)]
+        bad = [d for d in value if len(d) > 200 or not re.match(DOMAIN, d)]
         if bad:
             raise ValueError(f"{bad}: base domains are lower-case DNS names with at least two labels")
         return value

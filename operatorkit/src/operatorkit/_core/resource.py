@@ -10,13 +10,16 @@ apply only when a desired field differs — and only if this primary object owns
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
 
 from operatorkit._core.context import SpecT, StatusT
 from operatorkit._core.ownership import owned_by, refusal
+from operatorkit._core.signals import RequeueAfter
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from operatorkit._base.client import Object
     from operatorkit._core.context import Context
     from operatorkit.kinds import Kind
@@ -197,3 +200,58 @@ class ObjectResource(CRUDResource[SpecT, "Object", StatusT]):
                 meta = manifest["metadata"]
                 current = ctx.lookup(self.kind, meta["name"], meta.get("namespace"))
         return Patch(delete=current)
+
+
+@dataclass
+class DeletedInOrder(ObjectResource[SpecT, StatusT]):
+    """An object the controller deletes itself, in the order of its resource list (deletion goes in reverse): the
+    step waits until the object is gone before the next one runs — unless it is a member of a
+    :class:`DeletedTogether` tier, which waits for all its members at once. For objects tied to the primary by
+    labels rather than an ownerReference (in another namespace), which garbage collection would not delete, or
+    not in order."""
+
+    waits: bool = field(default=True, kw_only=True)
+    """False in a tier: its :class:`DeletedTogether` waits for it."""
+
+    def needs_finalizer(self, primary: Kind) -> bool:
+        return True
+
+    def ensure_deleted(self, ctx: Context[SpecT, StatusT]) -> None:
+        super().ensure_deleted(ctx)
+        if self.waits and (left := self.remaining(ctx)):
+            raise RequeueAfter(2, f"waiting for {left} to go")
+
+    def remaining(self, ctx: Context[SpecT, StatusT]) -> str | None:
+        """``"<Kind> <name>"`` while the object is still there and ours (never one of the same name another owns),
+        else None. Read from the watch cache: waiting costs no API call per object and pass."""
+        current = self.current_state(ctx)
+        if current is None or not owned_by(current, ctx.obj):
+            return None
+        return f"{self.kind.kind} {current['metadata']['name']}"
+
+
+@dataclass
+class DeletedTogether(Resource[SpecT, StatusT]):
+    """A deletion tier: placed before its members in the resource list, it runs after them at deletion, when each
+    has been asked to delete without waiting, and waits until all are gone — one wait for many objects (a CA and
+    its certificates, a control plane's objects) instead of one per object in a row."""
+
+    tier: str
+    members: Sequence[DeletedInOrder[SpecT, StatusT]]
+
+    @property
+    def name(self) -> str:
+        return f"{self.tier}-gone"
+
+    def __post_init__(self) -> None:
+        for member in self.members:
+            member.waits = False
+
+    def ensure_created(self, ctx: Context[SpecT, StatusT]) -> None:
+        return None
+
+    def ensure_deleted(self, ctx: Context[SpecT, StatusT]) -> None:
+        left = [name for member in self.members if (name := member.remaining(ctx))]
+        if left:
+            more = f" and {len(left) - 3} more" if len(left) > 3 else ""
+            raise RequeueAfter(2, f"waiting for {', '.join(left[:3])}{more} to go")

@@ -22,12 +22,10 @@ from typing import Literal
 import pydantic
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-
-class _Group(pydantic.BaseModel):
-    model_config = pydantic.ConfigDict(extra="forbid", use_attribute_docstrings=True, frozen=True)
+from operatorkit._core.vocabulary import SettingsGroup
 
 
-class LeaderElectionSettings(_Group):
+class LeaderElectionSettings(SettingsGroup):
     """Leader election on a Lease: every replica keeps warm caches, only the leader reconciles."""
 
     enabled: bool = True
@@ -51,7 +49,7 @@ class LeaderElectionSettings(_Group):
         return self
 
 
-class HTTPSettings(_Group):
+class HTTPSettings(SettingsGroup):
     """The HTTP endpoints; an empty address turns one off."""
 
     metrics_address: str = ":8080"
@@ -60,7 +58,7 @@ class HTTPSettings(_Group):
     """host:port of /healthz (no stalled watch) and /readyz (caches synced). May equal the metrics address."""
 
 
-class ReconcileSettings(_Group):
+class ReconcileSettings(SettingsGroup):
     """How hard one object may be worked on: retries back off, and no object is reconciled faster than a floor."""
 
     backoff_base: float = pydantic.Field(default=0.005, gt=0)
@@ -76,7 +74,7 @@ class ReconcileSettings(_Group):
     events come in a burst)."""
 
 
-class WatchSettings(_Group):
+class WatchSettings(SettingsGroup):
     """The shared informers."""
 
     inactivity_timeout: float = pydantic.Field(default=180.0, gt=0)

@@ -7,8 +7,9 @@ import threading
 from collections import OrderedDict
 from typing import TYPE_CHECKING, Literal
 
+from operatorkit import timestamps
 from operatorkit._base.client import ApiError
-from operatorkit._base.conditions import clean_reason, now_rfc3339
+from operatorkit._base.conditions import clean_reason
 from operatorkit.kinds import EVENT
 
 if TYPE_CHECKING:
@@ -34,7 +35,7 @@ class EventRecorder:
         namespace = meta.get("namespace") or "default"
         reason = clean_reason(reason)
         cache_key = (meta.get("uid", ""), type_, reason, message)
-        now = now_rfc3339()
+        now = timestamps.stamp()
         with self._lock:
             previous = self._seen.get(cache_key)
         try:

@@ -12,7 +12,6 @@ duration goes to ``operatorkit_resource_step_duration_seconds{controller,resourc
 from __future__ import annotations
 
 import copy
-import datetime
 import threading
 import time
 from dataclasses import dataclass
@@ -20,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import pydantic
 
+from operatorkit import timestamps
 from operatorkit._base import metrics
 from operatorkit._base.client import ApiError
 from operatorkit._base.logs import resource_scope
@@ -61,10 +61,9 @@ def since(timestamp: str | None) -> float | None:
     if not timestamp:
         return None
     try:
-        then = datetime.datetime.fromisoformat(timestamp)
+        return timestamps.since(timestamp)
     except ValueError:
         return None
-    return max(0.0, (datetime.datetime.now(datetime.UTC) - then).total_seconds())
 
 
 def spec_problems(error: pydantic.ValidationError) -> str:
