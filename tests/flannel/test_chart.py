@@ -49,7 +49,10 @@ def test_chart_passes_flags_the_operator_understands():
         "/etc/etcd-client/tls.key",
     )
     values = ["etcd.tlsSecret=etcd-certs", "hosts.nodeSelector=type=kvm", "allocation.vniMin=5"]
-    plan = ["platform.mother.pods={10.244.0.0/16,10.245.0.0/16}", "platform.guestEndpoints={10.213.7.1:443/tcp,10.213.7.1:30000-30999/tcp}"]
+    plan = [
+        "platform.mother.pods={10.244.0.0/16,10.245.0.0/16}",
+        "platform.guestEndpoints={10.213.7.1:443/tcp,10.213.7.1:30000-30999/tcp}",
+    ]
     custom = load_settings(FlannelSettings, operator_args(render("ops", *values, *plan)))
     assert custom.etcd.cert_file == "/etc/etcd-client/tls.crt"
     assert custom.hosts.node_selector == {"type": "kvm"}
