@@ -74,12 +74,27 @@ def _evict(guest: KubeClient, pod: Object, node: str) -> str | None:
     return None
 
 
+def drain_started(node: Object, now: datetime.datetime) -> datetime.datetime | None:
+    """When the drain of a cordoned Node started, as recorded on it — None when it is not cordoned or the record is
+    no moment up to ``now``: the guest's admin (root on the node) can write the annotation, and a value that does
+    not parse, or lies in the future, only restarts the clock (never an error that stops the pool's reconcile)."""
+    recorded = (node["metadata"].get("annotations") or {}).get(DRAIN_STARTED)
+    if not recorded or not (node.get("spec") or {}).get("unschedulable"):
+        return None
+    try:
+        started = timestamps.parse(str(recorded)[:64])
+    except ValueError:
+        return None
+    return started if started <= now else None
+
+
 def cordon(guest: KubeClient, node: Object) -> datetime.datetime:
     """Mark the Node unschedulable and record when its drain started (unless it did already); that moment."""
-    recorded = (node["metadata"].get("annotations") or {}).get(DRAIN_STARTED)
-    if recorded and (node.get("spec") or {}).get("unschedulable"):
-        return timestamps.parse(recorded)
-    started = timestamps.now()
+    now = timestamps.now()
+    recorded = drain_started(node, now)
+    if recorded is not None:
+        return recorded
+    started = now
     guest.patch(
         NODE,
         node["metadata"]["name"],
