@@ -165,6 +165,24 @@ def orgs(
         control_plane.kubectl("delete", "--wait=false", "-f", "-", input=manifest, check=False)
 
 
+def test_chart_lints_and_rejects_bad_values(tmp_path: Path) -> None:
+    helm = str(find_binary("helm"))
+    assert subprocess.run([helm, "lint", str(CHART)], capture_output=True, check=False).returncode == 0
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(
+        yaml.safe_dump(
+            {
+                "organizations": [{"name": "Not_A_Label", "admins": {"users": [""]}}],
+                "defaultQuota": {"memoryPerCluster": "lots", "controlPlaneReplicas": 2},
+            }
+        )
+    )
+    result = subprocess.run([helm, "lint", str(CHART), f"--values={bad}"], capture_output=True, text=True, check=False)
+    assert result.returncode != 0
+    for field in ("/organizations/0/name", "/organizations/0/admins/users/0", "/defaultQuota"):
+        assert field in result.stdout + result.stderr, field
+
+
 def test_an_organization_is_a_labelled_namespace_with_its_quota(orgs: Organizations) -> None:
     namespace = orgs.admin.get(NAMESPACE, orgs.a)
     assert namespace["metadata"]["labels"]["kubeception.io/organization"] == orgs.name_a
