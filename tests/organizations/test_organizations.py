@@ -17,20 +17,20 @@ from aws_operator.spec import AWS_CONFIG
 from kubeception_testenv import find_binary
 from kvm_operator.spec import KVM_CONFIG
 from operatorkit import ApiError, KubeClient
-from operatorkit.kinds import CLUSTER_ROLE, CONFIG_MAP, EVENT, NAMESPACE, SECRET
+from operatorkit.kinds import CLUSTER_ROLE, CONFIG_MAP, EVENT, NAMESPACE, SECRET, Kind
 from operatorkit.testing import apply_crds, wait_until
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
 
     from kubeception_testenv import ControlPlane
-    from operatorkit.kinds import Kind
 
 pytestmark = pytest.mark.servers
 
 ROOT = Path(__file__).parents[2]
 CHART = ROOT / "charts" / "kubeception-organizations"
 RESOURCE_QUOTA_PATH = "/api/v1/namespaces/{}/resourcequotas/kubeception-organization"
+CREDENTIAL_REQUEST = Kind("kubeception.io/v1alpha1", "GuestCredentialRequest", "guestcredentialrequests")
 QUOTA = {
     "kvmClusters": 2,
     "awsClusters": 1,
@@ -99,14 +99,20 @@ def cluster_id() -> str:
 def orgs(
     control_plane: ControlPlane, kube: KubeClient, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Organizations]:
-    apply_crds(kube, ROOT / "crds" / "kvmconfigs.kubeception.io.yaml", ROOT / "crds" / "awsconfigs.kubeception.io.yaml")
+    apply_crds(
+        kube,
+        *(
+            ROOT / "crds" / f"{plural}.kubeception.io.yaml"
+            for plural in ("kvmconfigs", "awsconfigs", "guestcredentialrequests")
+        ),
+    )
     suffix = uuid.uuid4().hex[:6]
     name_a, name_b = f"a-{suffix}", f"b-{suffix}"
     alice = f"alice-{suffix}"
     values = {
         "organizations": [
             {"name": name_a, "admins": {"users": [alice]}, "viewers": {"groups": [f"{name_a}-team"]}, "quota": QUOTA},
-            {"name": name_b},
+            {"name": name_b, "credentials": {"maxTTL": "30m", "access": ["view", "masters"]}},
         ]
     }
     manifest = render(values, tmp_path_factory.mktemp("orgs") / "values.yaml")
@@ -148,18 +154,25 @@ def orgs(
         return False
 
     wait_until(probe_refused, timeout=30, message="the organization policies are in force")
+
+    def probe_identity() -> bool:
+        made = kube.create(CREDENTIAL_REQUEST, {"metadata": {"generateName": "probe-"}, "spec": {"cluster": "demo"}}, a)
+        kube.delete(CREDENTIAL_REQUEST, made["metadata"]["name"], a)
+        return True
+
+    wait_until(probe_identity, timeout=30, message="the credential policies are in force")
     try:
         yield Organizations(
             a=a,
             b=b,
             name_a=name_a,
             admin=kube,
-            alice=KubeClient.load(str(control_plane.user_kubeconfig(alice))),
+            alice=KubeClient.load(str(control_plane.user_kubeconfig(alice, ("devs",)))),
             viewer=KubeClient.load(str(control_plane.user_kubeconfig(f"viewer-{suffix}", (f"{name_a}-team",)))),
         )
     finally:
         for namespace in (a, b):
-            for kind in (KVM_CONFIG, AWS_CONFIG):
+            for kind in (KVM_CONFIG, AWS_CONFIG, CREDENTIAL_REQUEST):
                 for item in kube.list(kind, namespace)["items"]:
                     kube.delete(kind, item["metadata"]["name"], namespace)
         control_plane.kubectl("delete", "--wait=false", "-f", "-", input=manifest, check=False)
@@ -172,14 +185,21 @@ def test_chart_lints_and_rejects_bad_values(tmp_path: Path) -> None:
     bad.write_text(
         yaml.safe_dump(
             {
-                "organizations": [{"name": "Not_A_Label", "admins": {"users": [""]}}],
+                "organizations": [
+                    {"name": "Not_A_Label", "admins": {"users": [""]}, "credentials": {"access": ["root"]}}
+                ],
                 "defaultQuota": {"memoryPerCluster": "lots", "controlPlaneReplicas": 2},
             }
         )
     )
     result = subprocess.run([helm, "lint", str(CHART), f"--values={bad}"], capture_output=True, text=True, check=False)
     assert result.returncode != 0
-    for field in ("/organizations/0/name", "/organizations/0/admins/users/0", "/defaultQuota"):
+    for field in (
+        "/organizations/0/name",
+        "/organizations/0/admins/users/0",
+        "/organizations/0/credentials",
+        "/defaultQuota",
+    ):
         assert field in result.stdout + result.stderr, field
 
 
@@ -355,3 +375,56 @@ def test_without_its_quota_an_organization_gets_no_new_cluster_and_keeps_its_old
             },
             namespace=orgs.b,
         )
+
+
+def credential_request(name: str, **spec: Any) -> dict[str, Any]:
+    return {"metadata": {"name": name}, "spec": {"cluster": "demo", **spec}}
+
+
+def test_a_credential_request_is_for_the_requesters_own_identity(orgs: Organizations) -> None:
+    alice, user = orgs.alice, f"alice-{orgs.name_a.removeprefix('a-')}"
+    made = alice.create(CREDENTIAL_REQUEST, credential_request("mine"), namespace=orgs.a)
+    assert made["spec"]["user"] == user
+    assert set(made["spec"]["groups"]) == {"devs", "system:authenticated"}
+    assert (made["spec"]["access"], made["spec"]["ttl"]) == ("view", "1h")
+    own = alice.create(
+        CREDENTIAL_REQUEST, credential_request("own", user=user, groups=["devs"], access="admin", ttl="8h"), orgs.a
+    )
+    assert own["spec"]["groups"] == ["devs"]
+
+    refused: list[tuple[dict[str, Any], str]] = [
+        ({"user": "bob"}, f"spec.user is bob, but you are {user}: a credential is only for the name the mother"),
+        ({"user": "system:admin"}, f"spec.user is system:admin, but you are {user}"),
+        ({"groups": ["devs", "system:masters"]}, "spec.groups names system:masters, which you are not in"),
+        ({"groups": ["b-team"]}, "spec.groups names b-team, which you are not in"),
+        ({"access": "masters"}, f"organization {orgs.name_a} grants guest access view,edit,admin, not masters"),
+        ({"ttl": "9h"}, f"a ttl of 9h is beyond organization {orgs.name_a}'s 8h (credentialMaxTTL in {orgs.a}/"),
+        ({"ttl": "481m"}, "a ttl of 481m is beyond"),
+    ]
+    for index, (spec, message) in enumerate(refused):
+        error = refusal(
+            functools.partial(alice.create, CREDENTIAL_REQUEST, credential_request(f"r{index}", **spec), orgs.a)
+        )
+        assert error.status == 403, spec
+        assert message in error.message, (spec, error.message)
+
+    # the identity admitted stays: the spec cannot change, not even by a platform admin
+    error = refusal(lambda: orgs.admin.patch(CREDENTIAL_REQUEST, "mine", {"spec": {"user": "bob"}}, orgs.a))
+    assert "a credential request cannot change" in error.message
+    # nobody asks in another organization, nor a viewer in their own
+    assert refusal(lambda: alice.create(CREDENTIAL_REQUEST, credential_request("x"), namespace=orgs.b)).status == 403
+    assert (
+        refusal(lambda: orgs.viewer.create(CREDENTIAL_REQUEST, credential_request("x"), namespace=orgs.a)).status == 403
+    )
+
+
+def test_system_masters_and_ttls_follow_the_organization(orgs: Organizations) -> None:
+    # organization b lists masters and caps at 30m; the platform admin (in system:masters) asks there as himself
+    made = orgs.admin.create(CREDENTIAL_REQUEST, credential_request("admin", access="masters", ttl="30m"), orgs.b)
+    assert "system:masters" in made["spec"]["groups"]
+    error = refusal(lambda: orgs.admin.create(CREDENTIAL_REQUEST, credential_request("long", ttl="1h"), orgs.b))
+    assert "a ttl of 1h is beyond" in error.message
+    error = refusal(
+        lambda: orgs.admin.create(CREDENTIAL_REQUEST, credential_request("e", access="edit", ttl="5m"), orgs.b)
+    )
+    assert "grants guest access view,masters, not edit" in error.message
