@@ -17,7 +17,7 @@ from aws_operator.spec import AWS_CONFIG
 from kubeception_testenv import find_binary
 from kvm_operator.spec import KVM_CONFIG
 from operatorkit import ApiError, KubeClient
-from operatorkit.kinds import CLUSTER_ROLE, CONFIG_MAP, EVENT, NAMESPACE, SECRET, Kind
+from operatorkit.kinds import CLUSTER_ROLE, CONFIG_MAP, EVENT, NAMESPACE, ROLE_BINDING, SECRET, Kind
 from operatorkit.testing import apply_crds, wait_until
 
 if TYPE_CHECKING:
@@ -46,6 +46,7 @@ class Organizations:
     a: str  # org-<a>: alice is its cluster-admin, group <a>-team its viewers
     b: str  # org-<b>: nobody of these tests is bound there
     name_a: str
+    alice_name: str
     admin: KubeClient
     alice: KubeClient
     viewer: KubeClient
@@ -166,6 +167,7 @@ def orgs(
             a=a,
             b=b,
             name_a=name_a,
+            alice_name=alice,
             admin=kube,
             alice=KubeClient.load(str(control_plane.user_kubeconfig(alice, ("devs",)))),
             viewer=KubeClient.load(str(control_plane.user_kubeconfig(f"viewer-{suffix}", (f"{name_a}-team",)))),
@@ -253,6 +255,42 @@ def test_a_member_manages_clusters_in_their_organization_and_nothing_in_another(
     for what, call in forbidden:
         assert refusal(call).status == 403, what
     alice.delete(KVM_CONFIG, name, orgs.a)
+
+
+def test_only_platform_admins_write_an_organizations_quota(orgs: Organizations) -> None:
+    """Even where RBAC lets a member write ConfigMaps (the built-in edit role), the quota's is refused."""
+    binding = {
+        "metadata": {"name": "edit"},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "edit"},
+        "subjects": [{"kind": "User", "apiGroup": "rbac.authorization.k8s.io", "name": orgs.alice_name}],
+    }
+    orgs.admin.create(ROLE_BINDING, binding, namespace=orgs.a)
+    try:
+        raise_quota = functools.partial(
+            orgs.alice.patch, CONFIG_MAP, "kubeception-organization", {"data": {"workersPerCluster": "99"}}, orgs.a
+        )
+        # RBAC now lets her (other ConfigMaps are hers to write); admission does not
+        wait_until(lambda: orgs.alice.create(CONFIG_MAP, {"metadata": {"name": "hers"}}, orgs.a), timeout=30)
+        delete_all = functools.partial(orgs.alice.request, "DELETE", f"/api/v1/namespaces/{orgs.a}/configmaps")
+        delete = functools.partial(orgs.alice.delete, CONFIG_MAP, "kubeception-organization", orgs.a)
+        for call in (raise_quota, delete, delete_all):
+            error = refusal(call)
+            assert error.status == 403
+            assert f"the quota of organization {orgs.name_a} is written only by its platform admins" in error.message
+            assert f"not by {orgs.alice_name}" in error.message
+        assert orgs.admin.get(CONFIG_MAP, "kubeception-organization", orgs.a)["data"]["workersPerCluster"] == "3"
+    finally:
+        orgs.admin.delete(ROLE_BINDING, "edit", orgs.a)
+        orgs.admin.delete(CONFIG_MAP, "hers", orgs.a)  # False if her deletecollection took it
+
+
+def test_an_organization_goes_with_its_quota(orgs: Organizations) -> None:
+    """The quota's guard lets the namespace controller empty a namespace being deleted."""
+    name = f"org-c-{uuid.uuid4().hex[:6]}"
+    orgs.admin.create(NAMESPACE, {"metadata": {"name": name, "labels": {"kubeception.io/organization": name}}})
+    orgs.admin.create(CONFIG_MAP, {"metadata": {"name": "kubeception-organization"}, "data": {}}, name)
+    orgs.admin.delete(NAMESPACE, name)
+    wait_until(lambda: orgs.admin.get_or_none(NAMESPACE, name) is None, timeout=60, message=f"{name} is gone")
 
 
 def test_a_cluster_names_only_its_own_organization(orgs: Organizations) -> None:
@@ -382,7 +420,7 @@ def credential_request(name: str, **spec: Any) -> dict[str, Any]:
 
 
 def test_a_credential_request_is_for_the_requesters_own_identity(orgs: Organizations) -> None:
-    alice, user = orgs.alice, f"alice-{orgs.name_a.removeprefix('a-')}"
+    alice, user = orgs.alice, orgs.alice_name
     made = alice.create(CREDENTIAL_REQUEST, credential_request("mine"), namespace=orgs.a)
     assert made["spec"]["user"] == user
     assert set(made["spec"]["groups"]) == {"devs", "system:authenticated"}
