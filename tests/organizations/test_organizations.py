@@ -208,6 +208,7 @@ def test_chart_lints_and_rejects_bad_values(tmp_path: Path) -> None:
 def test_an_organization_is_a_labelled_namespace_with_its_quota(orgs: Organizations) -> None:
     namespace = orgs.admin.get(NAMESPACE, orgs.a)
     assert namespace["metadata"]["labels"]["kubeception.io/organization"] == orgs.name_a
+    assert namespace["metadata"]["labels"]["kubeception.io/role"] == "organization"
     hard = orgs.admin.request("GET", RESOURCE_QUOTA_PATH.format(orgs.a))["spec"]["hard"]
     assert hard == {"count/kvmconfigs.kubeception.io": "2", "count/awsconfigs.kubeception.io": "1"}
 
@@ -287,7 +288,8 @@ def test_only_platform_admins_write_an_organizations_quota(orgs: Organizations) 
 def test_an_organization_goes_with_its_quota(orgs: Organizations) -> None:
     """The quota's guard lets the namespace controller empty a namespace being deleted."""
     name = f"org-c-{uuid.uuid4().hex[:6]}"
-    orgs.admin.create(NAMESPACE, {"metadata": {"name": name, "labels": {"kubeception.io/organization": name}}})
+    labels = {"kubeception.io/role": "organization", "kubeception.io/organization": name}
+    orgs.admin.create(NAMESPACE, {"metadata": {"name": name, "labels": labels}})
     orgs.admin.create(CONFIG_MAP, {"metadata": {"name": "kubeception-organization"}, "data": {}}, name)
     orgs.admin.delete(NAMESPACE, name)
     wait_until(lambda: orgs.admin.get_or_none(NAMESPACE, name) is None, timeout=60, message=f"{name} is gone")
