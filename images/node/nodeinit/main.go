@@ -22,6 +22,7 @@ const (
 	ignitionConfig = "/sys/firmware/qemu_fw_cfg/by_name/opt/org.flatcar-linux/config/raw"
 	modulesList    = "/etc/kubeception/modules"
 	preloadDir     = "/usr/lib/kubeception/images" // not under /var/lib: the state disk is mounted there
+	preloadWait    = 3 * time.Minute               // the most the kubelet waits for the preloaded images
 	stopTimeout    = 20 * time.Second
 	sysFinitModule = 313 // finit_module(2) on x86_64; the syscall package does not name it
 )
@@ -42,7 +43,15 @@ func main() {
 		poweroff()
 	}
 	supervisor := newSupervisor(units)
-	go preloadImages()
+	// The kubelet starts once the preloaded images are in containerd: a pod it starts before (kube-proxy, CoreDNS)
+	// would find its image missing, try a registry no node reaches, and back off for minutes. A Ready Node can run
+	// its add-ons at once.
+	preloaded := make(chan struct{})
+	supervisor.gate("kubelet.service", preloaded, preloadWait)
+	go func() {
+		preloadImages()
+		close(preloaded)
+	}()
 	supervisor.start()
 	logf("up: %d units running", len(units))
 	waitForShutdown()

@@ -128,15 +128,23 @@ func readEnvironmentFile(path string) []string {
 }
 
 type supervisor struct {
-	units    []unit
-	mu       sync.Mutex
-	pids     map[string]int
-	stopping bool
-	wg       sync.WaitGroup
+	units       []unit
+	mu          sync.Mutex
+	pids        map[string]int
+	stopping    bool
+	wg          sync.WaitGroup
+	gates       map[string]<-chan struct{} // set before start
+	gateTimeout time.Duration
 }
 
 func newSupervisor(units []unit) *supervisor {
-	return &supervisor{units: units, pids: map[string]int{}}
+	return &supervisor{units: units, pids: map[string]int{}, gates: map[string]<-chan struct{}{}}
+}
+
+// gate holds the first start of unit name until open is closed, or timeout passed.
+func (s *supervisor) gate(name string, open <-chan struct{}, timeout time.Duration) {
+	s.gates[name] = open
+	s.gateTimeout = timeout
 }
 
 func (s *supervisor) start() {
@@ -149,6 +157,13 @@ func (s *supervisor) start() {
 // keep runs one unit, again after RestartSec when it exits and Restart= asks for it.
 func (s *supervisor) keep(u unit) {
 	defer s.wg.Done()
+	if open, ok := s.gates[u.name]; ok {
+		select {
+		case <-open:
+		case <-time.After(s.gateTimeout):
+			logf("%s: starting without waiting any longer for its gate", u.name)
+		}
+	}
 	for {
 		for _, pre := range u.pre {
 			if err := s.runOnce(u, pre); err != nil {
