@@ -15,7 +15,7 @@ from flannel_operator.settings import EtcdSettings
 from flannel_operator.spec import FLANNEL_CONFIG
 from kubeception_testenv import ControlPlane, EtcdServer, wait_for
 from kubeception_testenv._pki import LocalPKI
-from operatorkit import CLUSTER_LABEL, KubeClient, is_true
+from operatorkit import CLUSTER_LABEL, KubeClient, get_condition, is_true
 from operatorkit.kinds import CLUSTER_ROLE_BINDING, DAEMON_SET, JOB, NAMESPACE, POD, SECRET
 from operatorkit.testing import condition_of, reason_of
 from tests.conftest import throwaway_namespace
@@ -77,8 +77,9 @@ def test_the_network_is_ready_only_while_every_host_runs_it(kube, start_flannel_
         )
 
     def not_ready() -> dict[str, Any] | None:
-        ready = condition_of(kube, FLANNEL_CONFIG, cluster)
-        return ready if ready and ready["status"] == "False" and status(kube, cluster)["hostsReady"] == 0 else None
+        current = status(kube, cluster)  # the condition and the count from one read: two reads may see two writes
+        ready = get_condition(current, "Ready")
+        return ready if ready and ready["status"] == "False" and current["hostsReady"] == 0 else None
 
     ready = wait_for(not_ready, timeout=60, message="not Ready while no host runs the network")
     assert isinstance(ready, dict)

@@ -22,7 +22,7 @@ from kvm_operator import key
 from kvm_operator.controller import kvm_controller
 from kvm_operator.launcher.vm import ACCELERATOR_LABEL
 from kvm_operator.settings import KVMSettings
-from kvm_operator.shared import FLANNEL_CONFIG, INGRESS_CONFIG, Shared
+from kvm_operator.shared import FLANNEL_CONFIG, Shared
 from kvm_operator.spec import KVM_CONFIG
 from operatorkit import KubeClient
 from operatorkit.kinds import NODE, POD, SECRET
@@ -146,13 +146,6 @@ def play_flannel(kube: KubeClient, cluster: str) -> None:
         {"status": {"bridge": f"br-{cluster}", "network": "10.9.0.0/16", "vni": 9, "conditions": [ready]}},
         subresource="status",
     )
-
-
-def play_ingress(kube: KubeClient, cluster: str, port: int) -> None:
-    """What ingress-operator reports once it routes the cluster's API (kvm-operator asked for a port of its own)."""
-    wait_for(lambda: kube.get_or_none(INGRESS_CONFIG, cluster), timeout=30, message=f"IngressConfig {cluster}")
-    route = {"name": "api", "backend": "tls-1", "hostnames": [f"api.{cluster}.kubeception.test"], "port": port}
-    kube.patch(INGRESS_CONFIG, cluster, {"status": {"routes": [route]}}, subresource="status")
 
 
 def register(guest: KubeClient, node: str, *, ready: bool = True, version: str = "v1.36.3") -> None:

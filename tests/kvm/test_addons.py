@@ -1,6 +1,6 @@
-"""The guest add-ons' renderers (pure logic): what kube-proxy, CoreDNS and the ``kubernetes`` Service's endpoints
-are made of, and what follows the cluster. tests/kvm/test_worker_pools.py applies them to a real guest API server;
-tests/realnodes/test_guests.py runs them on a guest's real worker VMs."""
+"""The guest add-ons' renderers (pure logic): what kube-proxy and CoreDNS are made of, and what follows the
+cluster. tests/kvm/test_worker_pools.py applies them to a real guest API server; tests/realnodes/test_guests.py runs
+them on a guest's real worker VM."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ import pytest
 import yaml
 
 from kvm_operator import addons, key
-from kvm_operator.addons import api_endpoints, coredns, kube_proxy
-from kvm_operator.resources.addons import ours, readiness
+from kvm_operator.addons import coredns, kube_proxy
+from kvm_operator.resources.addons import readiness
 from operatorkit.kinds import CONFIG_MAP, DAEMON_SET, DEPLOYMENT, SERVICE
 
 GUEST = addons.Guest(
@@ -29,9 +29,6 @@ GUEST = addons.Guest(
 )
 
 
-FRONTED = dataclasses.replace(GUEST, api_frontend=(ipaddress.IPv4Address("10.1.0.5"), 30007))
-
-
 def by_kind(manifests: addons.Manifests) -> dict[str, dict]:  # type: ignore[type-arg]
     return {obj["kind"]: obj for _, obj in manifests}
 
@@ -45,46 +42,15 @@ def test_cluster_dns_is_the_10th_address_of_the_service_network(cidr: str, addre
 
 
 def test_every_object_carries_the_addon_label_and_only_enabled_addons_render() -> None:
-    rendered = addons.render(FRONTED, {"kube-proxy": True, "coredns": True})
-    assert list(rendered) == ["api-endpoints", "kube-proxy", "coredns"]
+    rendered = addons.render(GUEST, {"kube-proxy": True, "coredns": True})
+    assert list(rendered) == ["kube-proxy", "coredns"]
     for name, manifests in rendered.items():
         for kind, obj in manifests:
             assert obj["metadata"]["labels"][key.ADDON_LABEL] == name, (name, obj["metadata"])
             assert obj["kind"] == kind.kind
             assert obj["apiVersion"] == kind.api_version
             assert ("namespace" in obj["metadata"]) == kind.namespaced
-    assert list(addons.render(GUEST, {"kube-proxy": False, "coredns": True})) == ["api-endpoints", "coredns"]
-    assert addons.render(GUEST, {})["api-endpoints"] == [], "no port from the ingress yet: nothing to lead to"
-
-
-def test_the_kubernetes_service_leads_to_the_ingress_port_given_to_the_api() -> None:
-    found = by_kind(api_endpoints.render(FRONTED))
-    slice_ = found["EndpointSlice"]
-    assert (slice_["metadata"]["name"], slice_["metadata"]["namespace"]) == ("kubernetes", "default")
-    assert slice_["metadata"]["labels"]["kubernetes.io/service-name"] == "kubernetes", "what kube-proxy selects by"
-    assert slice_["endpoints"] == [{"addresses": ["10.1.0.5"], "conditions": {"ready": True}}]
-    assert slice_["ports"] == [{"name": "https", "port": 30007, "protocol": "TCP"}], "the Service's port name"
-    endpoints = found["Endpoints"]
-    assert endpoints["subsets"] == [{"addresses": [{"ip": "10.1.0.5"}], "ports": slice_["ports"]}]
-    assert endpoints["metadata"]["labels"]["endpointslice.kubernetes.io/skip-mirror"] == "true"
-
-
-@pytest.mark.parametrize(
-    ("labels", "managers", "taken"),
-    [
-        ({key.ADDON_LABEL: "api-endpoints"}, ["kvm-operator-addons"], True),
-        ({}, ["kube-apiserver"], True),  # what the API server wrote before it ran without a reconciler
-        ({}, ["kube-apiserver", "someone"], False),  # someone else wrote to it too
-        ({}, ["someone"], False),
-        ({key.ADDON_LABEL: "coredns"}, ["kvm-operator-addons"], False),
-    ],
-)
-def test_the_api_servers_own_endpoints_are_taken_over_and_nobody_elses(
-    labels: dict[str, str], managers: list[str], taken: bool
-) -> None:
-    found = {"metadata": {"labels": labels, "managedFields": [{"manager": m} for m in managers]}}
-    assert ours(found, "api-endpoints") is taken
-    assert not ours({"metadata": {"managedFields": [{"manager": "kube-apiserver"}]}}, "coredns")
+    assert list(addons.render(GUEST, {"kube-proxy": False, "coredns": True})) == ["coredns"]
 
 
 def test_kube_proxy_runs_the_cluster_version_in_nftables_mode_on_every_node() -> None:
@@ -138,11 +104,6 @@ def test_coredns_answers_the_cluster_domain_and_forwards_the_rest_to_the_node_s_
     silent = by_kind(coredns.render(dataclasses.replace(GUEST, forward=False, api_address=None)))
     assert "forward" not in silent["ConfigMap"]["data"]["Corefile"], "no resolvers: nothing to forward to"
     assert silent["Deployment"]["spec"]["template"]["spec"]["hostAliases"] == []
-    # Once the kubernetes Service leads to the ingress, CoreDNS uses it as any pod does (in-cluster config).
-    fronted = by_kind(coredns.render(FRONTED))
-    assert "kubeconfig" not in fronted["ConfigMap"]["data"]["Corefile"]
-    assert set(fronted["ConfigMap"]["data"]) == {"Corefile"}
-    assert fronted["Deployment"]["spec"]["template"]["spec"]["hostAliases"] == []
 
 
 @pytest.mark.parametrize(

@@ -30,8 +30,6 @@ from operatorkit.kinds import (
     CONFIG_MAP,
     DAEMON_SET,
     DEPLOYMENT,
-    ENDPOINT_SLICE,
-    ENDPOINTS,
     EVENT,
     NAMESPACE,
     NODE,
@@ -44,17 +42,7 @@ from operatorkit.kinds import (
 )
 from operatorkit.testing import metric_sum
 from tests.conftest import throwaway_namespace
-from tests.kvm.conftest import (
-    condition,
-    guest_client,
-    kvm_config,
-    play_flannel,
-    play_ingress,
-    pod_uid,
-    register,
-    start_guest,
-    status,
-)
+from tests.kvm.conftest import condition, guest_client, kvm_config, play_flannel, pod_uid, register, start_guest, status
 
 POOL = {"name": "default", "replicas": 1, "cpus": 1, "memory": "1Gi", "disk": "4Gi", "labels": {"tier": "web"}}
 
@@ -125,17 +113,6 @@ def check_addons(kube: KubeClient, guest: KubeClient, cluster: str, namespace: s
     """kube-proxy and CoreDNS applied in the guest with their label and field manager; AddonsReady counts their
     pods; drift and a deleted object repaired; an object of the same name that is not the operator's left alone and
     named."""
-    # The kubernetes Service leads to the ingress's port for this API, once ingress-operator gave one.
-    wait_for(
-        lambda: addons_say(kube, cluster, namespace, "ingress-operator has given the API no port yet"),
-        timeout=30,
-        message="AddonsReady says the kubernetes Service waits for the ingress's port",
-    )
-    play_ingress(kube, cluster, port=30001)
-    wait_for(lambda: guest.get_or_none(ENDPOINT_SLICE, "kubernetes", "default"), timeout=30, message="its endpoints")
-    found = guest.get(ENDPOINT_SLICE, "kubernetes", "default")
-    assert (found["endpoints"][0]["addresses"], found["ports"][0]["port"]) == (["127.0.0.1"], 30001)
-    assert guest.get(ENDPOINTS, "kubernetes", "default")["subsets"][0]["ports"][0]["port"] == 30001
     proxy = guest.get(DAEMON_SET, "kube-proxy", "kube-system")
     assert proxy["metadata"]["labels"][key.ADDON_LABEL] == "kube-proxy"
     assert {f["manager"] for f in proxy["metadata"]["managedFields"]} >= {key.ADDON_MANAGER}

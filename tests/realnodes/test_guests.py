@@ -50,7 +50,6 @@ from operatorkit import KubeClient, get_condition, is_true
 from operatorkit.kinds import (
     DAEMON_SET,
     DEPLOYMENT,
-    ENDPOINT_SLICE,
     EVENT,
     NAMESPACE,
     NODE,
@@ -225,9 +224,7 @@ b=/bin/busybox
 try() { for i in 1 2 3 4 5; do "$@" && return 0; $b sleep 2; done; return 1; }
 resolve() { $b nslookup "$1" > "/tmp/$2" 2>&1; $b grep -q '^Name' "/tmp/$2"; }
 get() { printf 'GET / HTTP/1.0\\r\\n\\r\\n' | $b nc -w 3 "$1" 80 > "/tmp/$2"; $b grep -q hello "/tmp/$2"; }
-reach_api() { echo | $b nc -w 3 "$API_IP" 443 > /dev/null 2>&1; }
 echo "routes: $($b ip route | $b tr '\\n' ';')"
-try reach_api; echo "api-tcp: $?"
 try get "$PAGE_IP" by-ip; echo "by-ip: $($b tail -1 /tmp/by-ip)"
 try resolve kubernetes.default.svc.cluster.local api; echo "api: $($b grep -A1 '^Name' /tmp/api | $b tail -1)"
 try resolve page.default.svc.cluster.local page; echo "page: $($b grep -A1 '^Name' /tmp/page | $b tail -1)"
@@ -236,17 +233,10 @@ try get "$address" by-name; echo "by-name: $($b tail -1 /tmp/by-name)"
 """
 
 
-def services_through_the_addons(kube: KubeClient, cluster: str, guest: KubeClient, access: GuestAccess) -> None:
+def services_through_the_addons(guest: KubeClient, access: GuestAccess) -> None:
     """A pod on the VM has a default route, resolves ``kubernetes.default`` and a Service by name through CoreDNS
-    (the kubelet's clusterDNS), and reaches the Service by its ClusterIP and by its name (kube-proxy's rules). The
-    ``kubernetes`` Service leads to the ingress's port for this API — CoreDNS itself reads the API through it."""
+    (the kubelet's clusterDNS), and reaches the Service by its ClusterIP and by its name (kube-proxy's rules)."""
     wait_for(lambda: addons_rolled_out(guest), timeout=420, message="kube-proxy and CoreDNS ready in the guest")
-    routes = kube.get(INGRESS_CONFIG, cluster)["status"]["routes"]
-    api_port = next(route.get("port") for route in routes if route["name"] == "api")
-    assert api_port, ("ingress-operator gave the API a port of its own", routes)
-    slice_ = guest.get(ENDPOINT_SLICE, "kubernetes", "default")
-    assert slice_["endpoints"][0]["addresses"] == [access.haproxy], slice_
-    assert slice_["ports"] == [{"name": "https", "port": api_port, "protocol": "TCP"}], slice_
     wait_for(lambda: guest.get_or_none(SERVICE_ACCOUNT, "default", "default"), timeout=60, message="default SA")
     serve = "echo hello from page > /tmp/index.html; exec /bin/busybox httpd -f -p 8080 -h /tmp"
     guest.create(POD, busybox_pod("page", serve, {"app": "page"}))
@@ -256,13 +246,12 @@ def services_through_the_addons(kube: KubeClient, cluster: str, guest: KubeClien
     page_ip = guest.get(SERVICE, "page", "default")["spec"]["clusterIP"]
     api_ip = guest.get(SERVICE, "kubernetes", "default")["spec"]["clusterIP"]
     wait_for(lambda: guest.get(POD, "page", "default").get("status", {}).get("podIP"), timeout=240, message="page")
-    guest.create(POD, busybox_pod("client", CLIENT, PAGE_IP=page_ip, API_IP=api_ip))
+    guest.create(POD, busybox_pod("client", CLIENT, PAGE_IP=page_ip))
     wait_for(lambda: finished(guest, "client"), timeout=300, message="the client to run")
     logs = kubectl(access.kubeconfig, "logs", "client").stdout
     found = dict(line.split(": ", 1) for line in logs.splitlines() if ": " in line)
     assert found.get("routes", "").startswith("default via "), ("the CNI's default route", logs)
     assert found.get("by-ip") == "hello from page", ("the ClusterIP answered, by kube-proxy's rules", logs)
-    assert found.get("api-tcp") == "0", ("the kubernetes Service leads to the ingress", logs)
     assert found.get("api", "").endswith(api_ip), ("kubernetes.default resolved by CoreDNS", logs)
     assert found.get("page", "").endswith(page_ip), ("the page Service resolved", logs)
     assert found.get("by-name") == "hello from page", ("the Service reached by its name", logs)
@@ -403,7 +392,7 @@ class Scenario:
         self.a_is_a_cluster_of_its_own()
         self.b_is_another_and_its_policies_hold()
         self.a_runs_a_pod_and_reads_its_log()
-        services_through_the_addons(self.kube, self.a, self.guest_a, self.access_a)
+        services_through_the_addons(self.guest_a, self.access_a)
         self.a_tenant_reaches_nothing_of_the_platform_or_of_b()
         self.deleting_b_leaves_a_alone()
         self.scale_up_then_drain_down()

@@ -6,13 +6,11 @@ alone (:mod:`kvm_operator.resources.addons`).
 * ``kube-proxy`` — a DaemonSet with a ServiceAccount (kubeadm's and Kamaji's way: no per-node certificate to issue,
   its token rotates), nftables mode, the cluster's own Kubernetes version;
 * ``coredns`` — the cluster DNS: a Deployment behind Service ``kube-dns`` at the Service network's 10th address
-  (the kubelets' ``clusterDNS``), forwarding what is not the guest's to the node's resolvers;
-* ``api-endpoints`` — where the ``kubernetes`` Service leads: the platform's ingress, on the port it gave the
-  cluster's API (:mod:`kvm_operator.addons.api_endpoints`); not optional, it is the guest's own API.
+  (the kubelets' ``clusterDNS``), forwarding what is not the guest's to the node's resolvers.
 
-kube-proxy reaches the guest's API the way the kubelets do — by its name, through the platform's ingress — with
-its ServiceAccount's token (it makes the ``kubernetes`` Service work, so cannot use it); CoreDNS, like any pod,
-through the ``kubernetes`` Service once ``api-endpoints`` leads it somewhere (until then by name as kube-proxy).
+Both reach the guest's API the way the kubelets do — by its name, through the platform's ingress — with their
+ServiceAccount's token: the ``kubernetes`` Service's endpoints are the API server pods' addresses on the mother,
+which a worker VM may not reach.
 """
 
 from __future__ import annotations
@@ -32,8 +30,8 @@ if TYPE_CHECKING:
 
 NAMESPACE = "kube-system"
 SA_DIR = "/var/run/secrets/kubernetes.io/serviceaccount"
-KUBE_PROXY, COREDNS, API_ENDPOINTS = "kube-proxy", "coredns", "api-endpoints"
-ADDONS = (API_ENDPOINTS, KUBE_PROXY, COREDNS)
+KUBE_PROXY, COREDNS = "kube-proxy", "coredns"
+ADDONS = (KUBE_PROXY, COREDNS)
 
 Manifests = list[tuple["Kind", "Object"]]
 
@@ -54,9 +52,6 @@ class Guest:
     coredns_image: str
     pull_policy: str = "IfNotPresent"
     cluster_domain: str = key.CLUSTER_DOMAIN
-    api_frontend: tuple[ipaddress.IPv4Address, int] | None = None
-    """Where the ``kubernetes`` Service leads: the ingress's address and the port it gave this API (a route by port,
-    no SNI needed); None: not known (yet) — the Service is left as the API server made it."""
 
 
 def labels(addon: str) -> dict[str, str]:
@@ -101,7 +96,7 @@ def host_aliases(guest: Guest) -> list[dict[str, Any]]:
 
 def render(guest: Guest, enabled: dict[str, bool]) -> dict[str, Manifests]:
     """Every enabled add-on's objects, by add-on."""
-    from kvm_operator.addons import api_endpoints, coredns, kube_proxy  # they import this module's helpers
+    from kvm_operator.addons import coredns, kube_proxy  # they import this module's helpers
 
-    renderers = {API_ENDPOINTS: api_endpoints.render, KUBE_PROXY: kube_proxy.render, COREDNS: coredns.render}
+    renderers = {KUBE_PROXY: kube_proxy.render, COREDNS: coredns.render}
     return {name: renderers[name](guest) for name in ADDONS if enabled.get(name, True)}

@@ -1,9 +1,8 @@
 """CoreDNS, the guest's cluster DNS (kubeadm's shape): a Deployment of ``min(2, workers)`` replicas spread over
 the workers, Service ``kube-dns`` at the 10th address of the Service network (what every kubelet's ``clusterDNS``
 names), a ClusterRole to read Services, EndpointSlices, Pods and Namespaces, and the Corefile: the cluster domain
-from the guest's API (through the ``kubernetes`` Service, as any pod), everything else forwarded to the node's
-resolvers (the cluster's declared DNS servers; no ``forward`` when there are none: CoreDNS refuses an empty
-resolv.conf)."""
+from the guest's API, everything else forwarded to the node's resolvers (the cluster's declared DNS servers; no
+``forward`` when there are none: CoreDNS refuses an empty resolv.conf)."""
 
 from __future__ import annotations
 
@@ -36,14 +35,11 @@ def replicas(workers: int) -> int:
 
 
 def corefile(guest: Guest) -> str:
-    """The Corefile; the API through the ``kubernetes`` Service (in-cluster) when it leads to the ingress, else by
-    the API's name with a token kubeconfig."""
     forward = "    forward . /etc/resolv.conf {\n        max_concurrent 1000\n    }\n" if guest.forward else ""
-    api = "" if guest.api_frontend else f"        kubeconfig {CONFIG_DIR}/kubeconfig guest\n"
     return (
         ".:53 {\n    errors\n    health {\n        lameduck 5s\n    }\n    ready\n"
         f"    kubernetes {guest.cluster_domain} in-addr.arpa ip6.arpa {{\n"
-        f"{api}"
+        f"        kubeconfig {CONFIG_DIR}/kubeconfig guest\n"
         "        pods insecure\n        fallthrough in-addr.arpa ip6.arpa\n        ttl 30\n    }\n"
         "    prometheus :9153\n"
         f"{forward}"
@@ -72,7 +68,7 @@ def deployment(guest: Guest) -> Object:
                     "serviceAccountName": COREDNS,
                     "priorityClassName": "system-cluster-critical",
                     "dnsPolicy": "Default",  # the node's resolvers: what `forward` sends to
-                    "hostAliases": [] if guest.api_frontend else host_aliases(guest),
+                    "hostAliases": host_aliases(guest),
                     "nodeSelector": {"kubernetes.io/os": "linux"},
                     "tolerations": [{"key": "CriticalAddonsOnly", "operator": "Exists"}],
                     "affinity": {
@@ -145,9 +141,7 @@ def render(guest: Guest) -> Manifests:
         {"apiGroups": [""], "resources": ["endpoints", "services", "pods", "namespaces"], "verbs": ["list", "watch"]},
         {"apiGroups": ["discovery.k8s.io"], "resources": ["endpointslices"], "verbs": ["list", "watch"]},
     ]
-    files = {"Corefile": corefile(guest)}
-    if not guest.api_frontend:
-        files["kubeconfig"] = token_kubeconfig(guest, COREDNS)
+    files = {"Corefile": corefile(guest), "kubeconfig": token_kubeconfig(guest, COREDNS)}
     return [
         (SERVICE_ACCOUNT, {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": metadata(COREDNS, COREDNS)}),
         (

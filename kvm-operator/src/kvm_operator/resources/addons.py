@@ -17,28 +17,20 @@ from typing import TYPE_CHECKING
 
 from kvm_operator import addons, key
 from kvm_operator.guest import GuestClients, GuestUnreachable
-from kvm_operator.shared import INGRESS_CONFIG
 from kvm_operator.spec import KVMConfigSpec, KVMConfigStatus
 from operatorkit import ApiError, Resource, is_subset
 from operatorkit.kinds import DAEMON_SET, DEPLOYMENT
 
 if TYPE_CHECKING:
-    import ipaddress
-
     from kvm_operator.shared import Shared
     from kvm_operator.spec import KVMContext
     from operatorkit import Kind, KubeClient, Object
 
 ADDONS_READY = "AddonsReady"
-API_SERVER_MANAGER = "kube-apiserver"
 
 
 def enabled(spec: KVMConfigSpec) -> dict[str, bool]:
-    return {
-        addons.API_ENDPOINTS: True,  # the guest's own API: not an option
-        addons.KUBE_PROXY: spec.addons.kube_proxy.enabled,
-        addons.COREDNS: spec.addons.core_dns.enabled,
-    }
+    return {addons.KUBE_PROXY: spec.addons.kube_proxy.enabled, addons.COREDNS: spec.addons.core_dns.enabled}
 
 
 def describe(kind: Kind, obj: Object) -> str:
@@ -47,21 +39,7 @@ def describe(kind: Kind, obj: Object) -> str:
 
 
 def ours(obj: Object, addon: str) -> bool:
-    """Labelled as the add-on's — or, for ``api-endpoints``, written by the guest's API server alone (before it ran
-    with ``--endpoint-reconciler-type=none``: a guest made by an earlier operator), which the operator takes over."""
-    if obj["metadata"].get("labels", {}).get(key.ADDON_LABEL) == addon:
-        return True
-    managers = {field.get("manager") for field in obj["metadata"].get("managedFields") or []}
-    return addon == addons.API_ENDPOINTS and managers == {API_SERVER_MANAGER}
-
-
-def api_frontend(ctx: KVMContext, shared: Shared) -> tuple[ipaddress.IPv4Address, int] | None:
-    """The ingress's address and the port ingress-operator gave this cluster's API (its IngressConfig's status)."""
-    address = shared.settings.routing.address
-    ingress = ctx.cache(INGRESS_CONFIG).get_by_name(ctx.spec.cluster_id)
-    routes = ((ingress or {}).get("status") or {}).get("routes") or []
-    port = next((route.get("port") for route in routes if route.get("name") == "api"), None)
-    return (address, int(port)) if address is not None and port else None
+    return bool(obj["metadata"].get("labels", {}).get(key.ADDON_LABEL) == addon)
 
 
 def readiness(kind: Kind, obj: Object | None) -> tuple[bool, str]:
@@ -120,7 +98,6 @@ class Addons(Resource[KVMConfigSpec, KVMConfigStatus]):
             kube_proxy_image=settings.images.kube_proxy,
             coredns_image=settings.images.coredns,
             pull_policy=settings.images.pull_policy,
-            api_frontend=api_frontend(ctx, self.shared),
         )
 
     def _keep(self, ctx: KVMContext, guest: KubeClient, version: str) -> None:
@@ -129,9 +106,6 @@ class Addons(Resource[KVMConfigSpec, KVMConfigStatus]):
         refused: list[str] = []
         checked: list[str] = []
         missing: list[str] = []
-        if self.shared.settings.routing.address is not None and not rendered[addons.API_ENDPOINTS]:
-            missing.append(f"{addons.API_ENDPOINTS}: ingress-operator has given the API no port yet (IngressConfig "
-                           f"{ctx.spec.cluster_id}): the kubernetes Service leads nowhere")  # fmt: skip
         for name, manifests in rendered.items():
             if not wanted[name]:
                 self._remove(ctx, guest, name, manifests)

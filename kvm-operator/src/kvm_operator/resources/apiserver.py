@@ -74,10 +74,6 @@ class APIServer(Workload):
             # HAProxy stops sending it connections before it closes its listener (no failed request in a roll).
             "--shutdown-delay-duration=5s",
         ]
-        if self.shared.settings.routing.address is not None:
-            # The kubernetes Service leads to the ingress (kvm_operator.addons.api_endpoints), not to these pods,
-            # which a worker VM may not reach: the operator keeps its endpoints.
-            command.append("--endpoint-reconciler-type=none")
         volumes, mounts = [], []
         for name in MOUNTED:
             volume, mount = certificate_volume(name)

@@ -49,9 +49,6 @@ class APIEndpoint(ClusterObject):
                 "api": {
                     "hostnames": [self.shared.api_hostname(ctx.spec)],
                     "backend": {"service": key.APISERVER, "namespace": key.namespace(cluster), "port": 443},
-                    # A port of its own, for clients without SNI: the guest's kubernetes Service leads there
-                    # (kvm_operator.addons.api_endpoints) when the operator knows the ingress's address.
-                    "frontendPort": self.shared.settings.routing.address is not None,
                 },
             },
         }

@@ -125,7 +125,7 @@ class PlatformSettings(SettingsGroup):
     )
     """The platform's endpoints guests' VMs may reach, ``address:port/proto`` (``10.213.7.1:443/tcp``) or
     ``address:first-last/proto`` (``10.213.7.1:30000-30999/tcp``): the ingress's API and apps ports and its pool of
-    per-route ports (a guest's API without SNI: the guest's ``kubernetes`` Service), the platform registry. Each is
+    per-route ports (a guest's API or apps without SNI), the platform registry. Each is
     opened by address and port in every cluster's VM confinement (flannel-operator); everything else of the address
     plan stays closed to the VMs."""
 

@@ -142,8 +142,8 @@ class Platform:
         """The platform's plan, the same for every chart: the base domains (the guests' and the AWS guests'), this
         mother's own networks (pools: the charts' defaults, which none of them overlaps) and what guests' VMs may
         reach of it: the HAProxy their API address names, on its TLS port (guest APIs, routed by SNI; kvm-operator's
-        ``routing.port``), HTTP port and pool of per-route ports (a guest API without SNI: what the guest's
-        ``kubernetes`` Service leads to) — the charts' defaults."""
+        ``routing.port``), HTTP port and pool of per-route ports (a guest's API or apps without SNI) — the charts'
+        defaults."""
         ports = [*(str(port) for port in INGRESS_PORTS), "-".join(str(port) for port in INGRESS_POOL)]
         endpoints = [f"{self.ingress_address}:{port}/tcp" for port in ports] if self.ingress_address else []
         return {"domains": [self.base_domain, self.aws_base_domain], "mother": self.mother, "guestEndpoints": endpoints}
