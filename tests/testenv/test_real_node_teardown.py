@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from kubeception_testenv import ControlPlane, reaper
+from kubeception_testenv import ControlPlane, reaper, wait_for
 from kubeception_testenv.images import build_all, version
 from kubeception_testenv.nodes import MountNamespace, cgroup_hierarchies
 
@@ -51,8 +51,9 @@ def test_stopping_a_real_node_leaves_nothing_on_the_host(tmp_path: Path):
         plane.kubectl("apply", "-f", "-", input=POD % version())
         plane.kubectl("wait", "--for=condition=Ready", "pod/busy", "--timeout=90s")
         node = plane.real_node("real-node-0")
-        # The pod's hostPath is in the node's own /run, not the host's.
-        assert node.path("/run/kubeception-teardown-test/mine").is_dir()
+        # The pod's hostPath is in the node's own /run, not the host's (made by its command once it runs: Ready
+        # comes with the start of the process, not with its first line).
+        wait_for(lambda: node.path("/run/kubeception-teardown-test/mine").is_dir(), timeout=30, message="mine made")
         assert not Path("/run/kubeception-teardown-test").exists()
         # On the host: the node's network namespace and the pin of its mount namespace, none of the pod's mounts.
         pins = {f"/run/netns/{node.address.netns}", str(node.namespace.holder), str(node.namespace.file)}
