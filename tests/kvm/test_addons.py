@@ -1,5 +1,5 @@
 """The guest add-ons' renderers (pure logic): what kube-proxy and CoreDNS are made of, and what follows the
-cluster. tests/kvm/test_worker_pools.py applies them to a real guest API server; tests/realnodes/test_guests.py runs
+cluster. tests/kvm/test_worker_pools.py applies them to a real guest API server; tests/realnodes/test_two_guests.py runs
 them on a guest's real worker VM."""
 
 from __future__ import annotations

@@ -351,6 +351,8 @@ class Asker(threading.Thread):
         self.join(timeout=30)
 
 
+# Named to run last in its directory: the lighter real-node tests (the HAProxy pod's own, the node's) first, so the
+# platform's first routes and reloads are not made under this scenario's load.
 # The one real-node guest scenario (about 15 minutes in `make test` on 2 cores, beside the other streams, whose load
 # stretches every wait): held to 40 minutes, not the suite's 15.
 @pytest.mark.timeout(2400)
