@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 from typing import Any, Literal
 
+import pydantic
+
 from operatorkit import timestamps
 
 ConditionStatus = Literal["True", "False", "Unknown"]
@@ -48,13 +50,20 @@ def set_condition(
     return True
 
 
-def get_condition(status: dict[str, Any] | None, type_: str) -> dict[str, Any] | None:
+def get_condition(status: dict[str, Any] | pydantic.BaseModel | None, type_: str) -> dict[str, Any] | None:
+    """Condition ``type_`` of a status — a dict as the API stores it, or a status model — as the API stores it."""
+    if isinstance(status, pydantic.BaseModel):
+        for model in getattr(status, "conditions", None) or []:
+            if model.type == type_:
+                found: dict[str, Any] = model.model_dump(mode="json", by_alias=True, exclude_none=True)
+                return found
+        return None
     for condition in (status or {}).get("conditions", []):
         if condition.get("type") == type_:
             return dict(condition)
     return None
 
 
-def is_true(status: dict[str, Any] | None, type_: str) -> bool:
+def is_true(status: dict[str, Any] | pydantic.BaseModel | None, type_: str) -> bool:
     condition = get_condition(status, type_)
     return condition is not None and condition.get("status") == "True"

@@ -1,9 +1,14 @@
 """What a resource sees during one reconcile: the object, its spec, a mutable status, and helpers that write only
-what this object owns."""
+what this object owns.
+
+``ctx.status`` is typed by the controller's status model when the model derives from
+:class:`~operatorkit.TypedStatus` (``ctx.status.endpoint = ...``), and is the plain dict of the stored status
+otherwise (the path of operators that have not moved to a typed status yet); mypy knows which from the
+context's status type."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Generic, Protocol
+from typing import TYPE_CHECKING, Any, Generic, Protocol, overload
 
 import orjson
 from typing_extensions import TypeVar
@@ -12,7 +17,15 @@ from operatorkit._base.client import ApiError
 from operatorkit._base.conditions import ConditionStatus, set_condition
 from operatorkit._core.ownership import Owner, check_owned, owned_by, refusal, with_owner
 from operatorkit._core.signals import TerminalError
-from operatorkit._core.status import Status
+from operatorkit._core.status import (
+    Condition,
+    Status,
+    TypedStatus,
+    drop_unknown_fields,
+    dump_status,
+    parse_status,
+    status_changes,
+)
 
 if TYPE_CHECKING:
     import logging
@@ -25,16 +38,39 @@ if TYPE_CHECKING:
 
 SpecT = TypeVar("SpecT")
 StatusT = TypeVar("StatusT", bound=Status, default=Status)
+TypedT = TypeVar("TypedT", bound=TypedStatus)
+UntypedT = TypeVar("UntypedT", bound=Status)
 
 
 class EventSink(Protocol):
     def record(self, obj: Object, type_: Literal["Normal", "Warning"], reason: str, message: str) -> None: ...
 
 
+class _StatusAttribute:
+    """``ctx.status``: the status model's instance for a :class:`TypedStatus` model, else a dict — a descriptor so
+    that mypy types it by the context's status type (an overloaded ``__get__``; a property cannot be)."""
+
+    @overload
+    def __get__(self, ctx: Context[Any, TypedT], owner: type[Any]) -> TypedT: ...
+    @overload
+    def __get__(self, ctx: Context[Any, UntypedT], owner: type[Any]) -> dict[str, Any]: ...
+    def __get__(self, ctx: Context[Any, Any], owner: type[Any]) -> Any:
+        return ctx._status
+
+    @overload
+    def __set__(self, ctx: Context[Any, TypedT], value: TypedT) -> None: ...
+    @overload
+    def __set__(self, ctx: Context[Any, UntypedT], value: dict[str, Any]) -> None: ...
+    def __set__(self, ctx: Context[Any, Any], value: Any) -> None:
+        ctx._status = value
+
+
 class Context(Generic[SpecT, StatusT]):
     """One reconcile of one object. Status changes are collected in :attr:`status` and written once, only if
     they differ; :attr:`recorded` is the status as it was when the reconcile started, typed by the controller's
     status model — what deletion code reads instead of a spec that may no longer validate."""
+
+    status = _StatusAttribute()
 
     def __init__(
         self,
@@ -52,6 +88,7 @@ class Context(Generic[SpecT, StatusT]):
         remember: Callable[[Kind, Object], None],
         save: Callable[[Context[Any, Any]], None] | None = None,
         deletion_spec: SpecT | None = None,
+        status_model: type[Status] | None = None,
     ) -> None:
         self.obj = obj
         self.client = client
@@ -60,8 +97,10 @@ class Context(Generic[SpecT, StatusT]):
         self.deleting = deleting
         self._read_recorded = recorded
         self._recorded: StatusT | None = None
-        # A JSON round trip copies plain API data several times faster than copy.deepcopy.
-        self.status: dict[str, Any] = orjson.loads(orjson.dumps(obj.get("status") or {}))
+        self._status_model = status_model
+        self._typed = status_model is not None and issubclass(status_model, TypedStatus)
+        self._status: Any = None
+        self.reset_status()
         self._spec, self._spec_error = spec, spec_error
         self._deletion_spec = deletion_spec
         self._events = events
@@ -137,9 +176,44 @@ class Context(Generic[SpecT, StatusT]):
 
     # -- status and events -------------------------------------------------------------------------------------
     def set_condition(self, type_: str, status: ConditionStatus, reason: str, message: str = "") -> None:
-        conditions = self.status.setdefault("conditions", [])
-        set_condition(conditions, type_, status, reason, message, self.generation)
+        if self._typed:
+            model: TypedStatus = self._status
+            conditions = [dump_status(condition) for condition in model.conditions]
+            if set_condition(conditions, type_, status, reason, message, self.generation):
+                model.conditions = [Condition.model_validate(condition) for condition in conditions]
+        else:
+            set_condition(self._status.setdefault("conditions", []), type_, status, reason, message, self.generation)
         self.conditions_set.add(type_)
+
+    def observe_generation(self) -> None:
+        """``status.observedGeneration``: the generation this reconcile acted on (the runtime sets it)."""
+        if self._typed:
+            self._status.observed_generation = self.generation
+        else:
+            self._status["observedGeneration"] = self.generation
+
+    def reset_status(self) -> None:
+        """Start :attr:`status` again from the stored status (the runtime does, before writing only a condition
+        over a status the model refused)."""
+        stored = self.obj.get("status") or {}
+        if self._typed:
+            assert self._status_model is not None
+            self._status = parse_status(self._status_model, stored, self.log)
+        else:
+            # A JSON round trip copies plain API data several times faster than copy.deepcopy.
+            self._status = orjson.loads(orjson.dumps(stored))
+
+    def desired_status(self) -> dict[str, Any]:
+        """The status to write, as the API stores it: for a typed status the stored one with the fields this
+        reconcile changed; fields the model does not declare dropped."""
+        if self._typed:
+            assert self._status_model is not None
+            desired: dict[str, Any] = status_changes(self._status_model, self.obj.get("status") or {}, self._status)
+        else:
+            desired = self._status
+        if self._status_model is not None:
+            drop_unknown_fields(self._status_model, desired)
+        return desired
 
     def event(self, type_: Literal["Normal", "Warning"], reason: str, message: str) -> None:
         self._events.record(self.obj, type_, reason, message)

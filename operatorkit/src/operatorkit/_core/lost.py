@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from operatorkit._base.conditions import get_condition, is_true
 from operatorkit._core.names import READY
 from operatorkit._core.signals import ReconcileError
 
@@ -24,7 +25,7 @@ if TYPE_CHECKING:
 def report_lost(ctx: Context[Any, Any], condition: str, reason: str, message: str) -> ReconcileError:
     """Report lost state under condition type ``condition`` (True, ``reason``, ``message``); the error that stops
     the reconcile, with ``condition`` as its reason."""
-    if not any(c.get("type") == condition and c.get("status") == "True" for c in ctx.status.get("conditions", [])):
+    if not is_true(ctx.status, condition):
         ctx.event("Warning", condition, message)
     ctx.set_condition(condition, "True", reason, message)
     ctx.set_condition(READY, "False", condition, message)
@@ -33,5 +34,5 @@ def report_lost(ctx: Context[Any, Any], condition: str, reason: str, message: st
 
 def clear_lost(ctx: Context[Any, Any], condition: str, reason: str, message: str) -> None:
     """The state is there (again): ``condition`` False with ``reason`` and ``message`` — if the object had it."""
-    if any(c.get("type") == condition for c in ctx.status.get("conditions", [])):
+    if get_condition(ctx.status, condition) is not None:
         ctx.set_condition(condition, "False", reason, message)

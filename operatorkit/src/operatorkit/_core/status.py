@@ -4,14 +4,24 @@
 declare are dropped (an earlier version's fields); a status the model rejects is a bug in the operator, so it
 is not written: the object gets ``Ready=False InvalidStatus`` with the validation
 message instead and the key is retried with backoff.
+
+A model derived from :class:`TypedStatus` also types ``ctx.status``: resources read and write its attributes, and
+what is written is the difference to the stored status (:func:`status_changes`) — a field the operator never
+changed is not sent, so a default the model fills in is not written and a field another writer keeps is not
+dropped. A model derived from :class:`Status` alone leaves ``ctx.status`` a dict (the path of operators that have
+not moved yet).
 """
 
 from __future__ import annotations
 
 import datetime
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import pydantic
+from typing_extensions import TypeVar
+
+if TYPE_CHECKING:
+    import logging
 
 
 class Condition(pydantic.BaseModel):
@@ -37,6 +47,60 @@ class Status(pydantic.BaseModel):
 
     observed_generation: int | None = pydantic.Field(default=None, alias="observedGeneration", ge=0)
     conditions: list[Condition] = pydantic.Field(default_factory=list)
+
+
+ModelT = TypeVar("ModelT", bound=Status)
+
+
+class TypedStatus(Status):
+    """A status read and written as a model: ``ctx.status`` is an instance of the controller's ``status_model``.
+
+    Set a field to change it, to None to remove it (a field with a default: set the default); lists and nested
+    models may be changed in place. Conditions go through ``ctx.set_condition`` as before."""
+
+
+def _alias(name: str, field: pydantic.fields.FieldInfo) -> str:
+    return field.alias or name
+
+
+def parse_status(model: type[ModelT], data: dict[str, Any], log: logging.LoggerAdapter[Any] | None = None) -> ModelT:
+    """The stored status as ``model`` reads it: fields the model does not declare left out, and a field whose
+    stored value the model refuses left out too (logged) rather than the whole status — a status another writer
+    broke in one field still names everything else the operator made."""
+    known = {_alias(name, f) for name, f in model.model_fields.items()}
+    data = {key: value for key, value in data.items() if key in known}
+    for _ in range(len(data) + 1):
+        try:
+            return model.model_validate(data)
+        except pydantic.ValidationError as exc:
+            refused = {str(error["loc"][0]) for error in exc.errors() if error["loc"]}
+            if log is not None:
+                log.warning("stored status does not fit %s in %s", model.__name__, ", ".join(sorted(refused)))
+            if not refused & data.keys():
+                break
+            data = {key: value for key, value in data.items() if key not in refused}
+    return model()
+
+
+def dump_status(status: pydantic.BaseModel) -> dict[str, Any]:
+    """A status model as the API stores it: JSON, camelCase, no nulls (a field set to None is a field removed)."""
+    return status.model_dump(mode="json", by_alias=True, exclude_none=True)
+
+
+def status_changes(model: type[Status], stored: dict[str, Any], status: pydantic.BaseModel) -> dict[str, Any]:
+    """The status to write: ``stored`` with every top-level field whose value ``status`` changed replaced (or
+    removed, when it is now None). Unchanged fields keep their stored form, so only what the operator changed goes
+    into the merge patch."""
+    before = dump_status(parse_status(model, stored))
+    after = dump_status(status)
+    desired = dict(stored)
+    for key in before.keys() | after.keys():
+        if before.get(key) != after.get(key):
+            if key in after:
+                desired[key] = after[key]
+            else:
+                desired.pop(key, None)
+    return desired
 
 
 def drop_unknown_fields(model: type[pydantic.BaseModel], status: dict[str, Any]) -> None:

@@ -11,7 +11,6 @@ duration goes to ``operatorkit_resource_step_duration_seconds{controller,resourc
 
 from __future__ import annotations
 
-import copy
 import threading
 import time
 from dataclasses import dataclass
@@ -26,7 +25,7 @@ from operatorkit._base.logs import resource_scope
 from operatorkit._core.context import Context
 from operatorkit._core.names import PAUSED_ANNOTATION
 from operatorkit._core.signals import CancelReconcile, ReconcileError, RequeueAfter, SkipResource, TerminalError
-from operatorkit._core.status import Status, drop_unknown_fields, status_problems
+from operatorkit._core.status import Status, parse_status, status_problems
 
 if TYPE_CHECKING:
     import logging
@@ -145,10 +144,12 @@ class Reconciler:
             outcome = self._failed(ctx, exc, terminal=False)
         if deleting:
             self._held(key, meta["deletionTimestamp"] if ctx.finalizer_kept is not None else None)
-        if (problems := self._status_problems(ctx)) is not None:
+        desired = ctx.desired_status()
+        if (problems := self._status_problems(ctx, desired)) is not None:
             outcome = self._invalid_status(ctx, problems)  # checked only when it would be written
+            desired = ctx.desired_status()
         try:
-            self.writer.write_status(ctx)
+            self.writer.write_status(ctx, desired)
         except ApiError as exc:
             log.warning("could not write status: %s", exc)
             return Outcome("error", rate_limited=True)
@@ -188,35 +189,30 @@ class Reconciler:
             remember=self.remember,
             save=self._save,
             deletion_spec=deletion_spec,
+            status_model=self.declaration.status_model,
         )
 
-    def _status_problems(self, ctx: Context[Any, Any]) -> str | None:
-        """Why the status to be written does not fit the model (None: it fits, or is unchanged)."""
+    def _status_problems(self, ctx: Context[Any, Any], desired: dict[str, Any]) -> str | None:
+        """Why the status to be written (``desired``) does not fit the model (None: it fits, or is unchanged)."""
         if self.declaration.status_model is None:
             return None
-        drop_unknown_fields(self.status_model, ctx.status)
-        if ctx.status == (ctx.obj.get("status") or {}):
+        if desired == (ctx.obj.get("status") or {}):
             return None
-        return status_problems(self.status_model, ctx.status)
+        return status_problems(self.status_model, desired)
 
     def _save(self, ctx: Context[Any, Any]) -> None:
         """:meth:`Context.save_status`: the status written now; the rest of the reconcile writes only what changes
         after it."""
-        if (problems := self._status_problems(ctx)) is not None:
+        desired = ctx.desired_status()
+        if (problems := self._status_problems(ctx, desired)) is not None:
             raise ReconcileError(f"operator bug, status not saved: {problems}", reason="InvalidStatus")
-        written = self.writer.write_status(ctx)
+        written = self.writer.write_status(ctx, desired)
         if written is not None:
             ctx.obj = {**ctx.obj, "metadata": written["metadata"], "status": written.get("status") or {}}
 
     def _recorded(self, obj: Object, log: logging.LoggerAdapter[Any]) -> Status:
-        """The stored status, typed; fields of other versions dropped. One the model rejects reads as empty."""
-        data = dict(obj.get("status") or {})
-        drop_unknown_fields(self.status_model, data)
-        try:
-            return self.status_model.model_validate(data)
-        except pydantic.ValidationError as exc:
-            log.warning("stored status does not fit %s: %s", self.status_model.__name__, exc.error_count())
-            return self.status_model()
+        """The stored status, typed; fields of other versions dropped, and fields the model refuses (logged)."""
+        return parse_status(self.status_model, obj.get("status") or {}, log)
 
     # -- the two flows -----------------------------------------------------------------------------------------
     def _step(self, resource: Resource[Any, Any], step: str, ctx: Context[Any, Any]) -> None:
@@ -286,7 +282,7 @@ class Reconciler:
         return Outcome("success")
 
     def _mark_ready(self, ctx: Context[Any, Any]) -> None:
-        ctx.status["observedGeneration"] = ctx.generation
+        ctx.observe_generation()
         ready = self.declaration.ready_condition
         if ready and ready not in ctx.conditions_set:
             ctx.set_condition(ready, "True", "Reconciled", "")
@@ -305,7 +301,7 @@ class Reconciler:
         if self.declaration.ready_condition:
             ctx.set_condition(self.declaration.ready_condition, "False", reason, message)
         if terminal:
-            ctx.status["observedGeneration"] = ctx.generation
+            ctx.observe_generation()
         ctx.event("Warning", reason, message)
         # A deletion is retried with backoff whatever failed: nothing but finishing it releases the object.
         return Outcome("error", rate_limited=not terminal or ctx.deleting)
@@ -314,7 +310,7 @@ class Reconciler:
         """A status the model rejects is the operator's bug: keep the stored one and say so on the object."""
         ctx.log.error("not writing an invalid status: %s", problems)
         metrics.reconcile_errors_total.labels(self.name).inc()
-        ctx.status = copy.deepcopy(ctx.obj.get("status") or {})
+        ctx.reset_status()
         if self.declaration.ready_condition:
             ctx.set_condition(self.declaration.ready_condition, "False", "InvalidStatus", f"operator bug: {problems}")
         return Outcome("error", rate_limited=True)

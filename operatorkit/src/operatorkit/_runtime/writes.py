@@ -73,13 +73,13 @@ class PrimaryWriter:
             if not exc.not_found:
                 raise
 
-    def write_status(self, ctx: Context[Any, Any]) -> Object | None:
-        """Write ``ctx.status`` if it differs from what is stored, as a merge patch of what changed; the object as
-        written (None when nothing was)."""
+    def write_status(self, ctx: Context[Any, Any], desired: dict[str, Any]) -> Object | None:
+        """Write ``desired`` (``ctx.desired_status()``) if it differs from what is stored, as a merge patch of what
+        changed; the object as written (None when nothing was)."""
         if ctx.deleting and ctx.finalizer_kept is None:
             return None  # the finalizer is gone; the object may be too
         original = ctx.obj.get("status") or {}
-        if ctx.status == original or not (patch := merge_patch(original, ctx.status)):
+        if desired == original or not (patch := merge_patch(original, desired)):
             return None
         meta = ctx.obj["metadata"]
         try:
