@@ -4,10 +4,9 @@ the CRD's (camelCase) names — no server needed."""
 from __future__ import annotations
 
 import logging
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal, TypeVar, assert_type
 
 import pydantic
-from typing_extensions import assert_type
 
 from operatorkit import Context, Status, TypedStatus, get_condition, is_true
 from operatorkit._runtime.writes import merge_patch
@@ -127,8 +126,11 @@ def test_conditions_keep_their_helpers_and_their_transition_times():
     ctx.set_condition("Ready", "False", "Waiting", "stack creating")
     patch = patch_of(ctx)
     (ready,) = patch["conditions"]
-    assert ready["type"] == "Ready" and ready["reason"] == "Waiting" and ready["observedGeneration"] == 4
-    assert ready["lastTransitionTime"].endswith("Z") and len(ready["lastTransitionTime"]) == 20
+    assert ready["type"] == "Ready"
+    assert ready["reason"] == "Waiting"
+    assert ready["observedGeneration"] == 4
+    assert ready["lastTransitionTime"].endswith("Z")
+    assert len(ready["lastTransitionTime"]) == 20
     assert get_condition(ctx.status, "Ready") == ready
     assert not is_true(ctx.status, "Ready")
     # Stored, then set again the same: nothing to write; flipped: a new transition time.

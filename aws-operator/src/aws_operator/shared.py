@@ -45,11 +45,11 @@ class Shared:
 
     def account(self, ctx: AWSContext) -> Account:
         """The guest account, as the role the Credentials step assumed (recorded, so deletion needs no Secret)."""
-        role, region = ctx.status.get("roleARN"), ctx.status.get("region")
+        role, region = ctx.status.role_arn, ctx.status.region
         if not role or not region:
             raise NoAccount("no role assumed yet (CredentialsValid says why)")
         return self.aws.account(role, ctx.namespace or "", region)
 
     def has_account(self, ctx: AWSContext) -> bool:
         """Whether anything can have been made in AWS for this cluster (a role was assumed once)."""
-        return bool(ctx.status.get("roleARN") and ctx.status.get("region"))
+        return bool(ctx.status.role_arn and ctx.status.region)

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Annotated, Literal
 
 import pydantic
 
-from operatorkit import DNS_LABEL, DOMAIN, LABEL_KEY, LABEL_VALUE, RESERVED_LABEL_KEY, Context, Kind, Status
+from operatorkit import DNS_LABEL, DOMAIN, LABEL_KEY, LABEL_VALUE, RESERVED_LABEL_KEY, Context, Kind, TypedStatus
 
 if TYPE_CHECKING:
     from operatorkit import Object
@@ -148,7 +148,17 @@ class AWSConfigSpec(_Model):
         return self
 
 
-class StackStatus(_Model):
+class _StatusPart(pydantic.BaseModel):
+    """A part of the status: changed in place by the resources (not frozen, unlike the spec's parts)."""
+
+    model_config = pydantic.ConfigDict(extra="forbid", populate_by_name=True)
+
+
+Made = Literal["key", "bucket", "stack"]
+"""What an AWSConfig makes in its account and records in ``status.made``."""
+
+
+class StackStatus(_StatusPart):
     name: str
     status: str | None = None
     reason: str | None = None
@@ -162,7 +172,7 @@ class StackStatus(_Model):
     """When the last operation started (RFC 3339)."""
 
 
-class ChangeSetStatus(_Model):
+class ChangeSetStatus(_StatusPart):
     name: str
     template_hash: str = pydantic.Field(alias="templateHash")
     changes: list[str] = pydantic.Field(default_factory=list, max_length=64)
@@ -172,13 +182,13 @@ class ChangeSetStatus(_Model):
     approval_required: bool = pydantic.Field(default=False, alias="approvalRequired")
 
 
-class PoolStatus(_Model):
+class PoolStatus(_StatusPart):
     name: str
     desired: int = 0
     in_service: int = pydantic.Field(default=0, alias="inService")
 
 
-class AWSConfigStatus(Status):
+class AWSConfigStatus(TypedStatus):
     cluster_id: str | None = pydantic.Field(default=None, alias="clusterID")
     account: str | None = None
     role_arn: str | None = pydantic.Field(default=None, alias="roleARN")
@@ -189,7 +199,7 @@ class AWSConfigStatus(Status):
     bucket: str | None = None
     uploaded: dict[str, str] = pydantic.Field(default_factory=dict)
     """Object → what it was rendered from (a certificate's serial, a boot config's hash): uploaded only on change."""
-    made: list[Literal["key", "bucket", "stack"]] = pydantic.Field(default_factory=list, max_length=3)
+    made: list[Made] = pydantic.Field(default_factory=list, max_length=3)
     """What may have been made in the account: recorded (and written) before the call that makes it; deletion looks
     only for these, so an AWSConfig that never made anything deletes without an AWS call."""
     stacks: list[StackStatus] = pydantic.Field(default_factory=list)

@@ -43,7 +43,7 @@ from operatorkit._core.settings import (
     operator_config,
 )
 from operatorkit._core.signals import CancelReconcile, ReconcileError, RequeueAfter, SkipResource, TerminalError
-from operatorkit._core.status import Condition, Status, TypedStatus
+from operatorkit._core.status import Condition, Status, TypedStatus, required
 from operatorkit._core.vocabulary import (
     DNS_LABEL,
     DNS_SUBDOMAIN,
@@ -119,6 +119,7 @@ __all__ = [
     "owner_of",
     "precreate",
     "report_lost",
+    "required",
     "run",
     "selector",
 ]

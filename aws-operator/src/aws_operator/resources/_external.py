@@ -22,10 +22,10 @@ from aws_operator.spec import AWS_CONFIG
 from operatorkit import READY, NotOwned, Owner, ReconcileError, check_claim
 
 if TYPE_CHECKING:
-    from aws_operator.spec import AWSContext
+    from aws_operator.spec import AWSContext, Made
 
 LOST = "StateLost"
-MADE = ("key", "bucket", "stack")
+MADE: tuple[Made, ...] = ("key", "bucket", "stack")
 
 
 def claim(ctx: AWSContext) -> str:
@@ -92,20 +92,20 @@ def made(ctx: AWSContext) -> set[str]:
     """What this AWSConfig may have made in its account (of :data:`MADE`): what ``status.made`` records — and, for a
     status of an earlier version, what its key, bucket and stack entries show was made."""
     status = ctx.status
-    found = {str(what) for what in status.get("made") or []}
-    if status.get("keyARN"):
+    found = {str(what) for what in status.made}
+    if status.key_arn:
         found.add("key")
-    if status.get("bucket"):
+    if status.bucket:
         found.add("bucket")
-    if any(e.get("templateHash") or e.get("operation") for e in status.get("stacks") or []):
+    if any(entry.template_hash or entry.operation for entry in status.stacks):
         found.add("stack")
     return found
 
 
-def record_made(ctx: AWSContext, what: str, *, before_call: bool = False) -> None:
+def record_made(ctx: AWSContext, what: Made, *, before_call: bool = False) -> None:
     """Record that ``what`` is (or, ``before_call``, is about to be) this AWSConfig's in its account. Before a call
     that makes it the status is written at once, so no crash can hide what the call made from deletion."""
-    recorded: list[str] = ctx.status.setdefault("made", [])
+    recorded = ctx.status.made
     if what in recorded:
         return
     recorded.append(what)

@@ -20,7 +20,7 @@ from aws_operator.resources._external import (
     tag_list,
 )
 from aws_operator.spec import AWSConfigSpec, AWSConfigStatus
-from operatorkit import NotOwned, ReconcileError, Resource
+from operatorkit import NotOwned, ReconcileError, Resource, required
 
 if TYPE_CHECKING:
     from aws_operator.shared import Shared
@@ -57,7 +57,7 @@ def our_bucket(ctx: AWSContext, shared: Shared) -> str | None:
     if not shared.has_account(ctx) or "bucket" not in made(ctx):
         return None
     status = ctx.status
-    return str(status.get("bucket") or key.bucket(ctx.name, status["account"], status["region"]))
+    return status.bucket or key.bucket(ctx.name, required(status.account, "account"), required(status.region, "region"))
 
 
 @dataclass
@@ -65,7 +65,7 @@ class Bucket(Resource[AWSConfigSpec, AWSConfigStatus]):
     shared: Shared
 
     def ensure_created(self, ctx: AWSContext) -> None:
-        if ctx.status.get("bucket") and not recreate_requested(ctx, "bucket"):
+        if ctx.status.bucket and not recreate_requested(ctx, "bucket"):
             return  # the drift check looks at it periodically
         account = self.shared.account(ctx)
         s3 = account.client("s3")
@@ -77,8 +77,8 @@ class Bucket(Resource[AWSConfigSpec, AWSConfigStatus]):
             if ctx.recorded.bucket and not recreate_requested(ctx, "bucket"):
                 report_lost(ctx, "bucket", f"S3 bucket {ctx.recorded.bucket} no longer exists")
             self._create(ctx, s3, name)
-            ctx.status["uploaded"] = {}  # a new bucket holds nothing yet
-        ctx.status["bucket"] = name
+            ctx.status.uploaded = {}  # a new bucket holds nothing yet
+        ctx.status.bucket = name
 
     def _create(self, ctx: AWSContext, s3: Any, name: str) -> None:
         region = ctx.spec.region
@@ -106,7 +106,7 @@ class Bucket(Resource[AWSConfigSpec, AWSConfigStatus]):
                     {
                         "ApplyServerSideEncryptionByDefault": {
                             "SSEAlgorithm": "aws:kms",
-                            "KMSMasterKeyID": ctx.status["keyARN"],
+                            "KMSMasterKeyID": required(ctx.status.key_arn, "keyARN"),
                         },
                         "BucketKeyEnabled": True,
                     }

@@ -18,7 +18,7 @@ from aws_operator.resources._external import check_owner
 from aws_operator.resources.bucket import exists, our_bucket, owner_tag
 from aws_operator.shared import CERT_CONFIG, Shared
 from aws_operator.spec import AWSConfigSpec, AWSConfigStatus
-from operatorkit import READY, CancelReconcile, ReconcileError, Resource, is_true
+from operatorkit import READY, CancelReconcile, ReconcileError, Resource, is_true, required
 from operatorkit.kinds import SECRET
 
 if TYPE_CHECKING:
@@ -39,8 +39,8 @@ def boot_configs(ctx: AWSContext, shared: Shared) -> dict[str, bytes]:
         "cluster_id": spec.cluster_id,
         "kubernetes_version": spec.kubernetes_version,
         "api_hostname": f"api.{zone}",
-        "bucket": ctx.status["bucket"],
-        "key_arn": ctx.status["keyARN"],
+        "bucket": required(ctx.status.bucket, "bucket"),
+        "key_arn": required(ctx.status.key_arn, "keyARN"),
     }
     configs = {
         key.boot_object("master"): bootconfig.render(
@@ -78,7 +78,7 @@ class CertificateObjects(Resource[AWSConfigSpec, AWSConfigStatus]):
             ctx.set_condition(CONDITION, "False", "WaitingForCertificates", message)
             ctx.set_condition(READY, "False", "WaitingForCertificates", message)
             raise CancelReconcile  # the CertConfigs' changes bring the cluster back
-        uploaded: dict[str, str] = dict(ctx.status.get("uploaded") or {})
+        uploaded = dict(ctx.status.uploaded)
         wanted: dict[str, tuple[str, Any]] = {
             key.certificate_object(name): (serial, name) for name, serial in serials.items()
         }
@@ -89,7 +89,7 @@ class CertificateObjects(Resource[AWSConfigSpec, AWSConfigStatus]):
         stale = [obj for obj in uploaded if obj not in wanted]
         if changed or stale:
             account = self.shared.account(ctx)
-            s3, kms, bucket = account.client("s3"), account.client("kms"), ctx.status["bucket"]
+            s3, kms, bucket = account.client("s3"), account.client("kms"), required(ctx.status.bucket, "bucket")
             for obj in changed:
                 source, what = wanted[obj]
                 body = self._encrypted(ctx, kms, obj, what) if obj.startswith("certificates/") else what
@@ -100,28 +100,30 @@ class CertificateObjects(Resource[AWSConfigSpec, AWSConfigStatus]):
                     Key=obj,
                     Body=body,
                     ServerSideEncryption="aws:kms",
-                    SSEKMSKeyId=ctx.status["keyARN"],
+                    SSEKMSKeyId=required(ctx.status.key_arn, "keyARN"),
                     Metadata={"source": source},
                 )
                 uploaded[obj] = source
             for obj in stale:
                 call("s3:DeleteObject", s3.delete_object, Bucket=bucket, Key=obj)
                 uploaded.pop(obj)
-            ctx.status["uploaded"] = uploaded
+            ctx.status.uploaded = uploaded
             ctx.event("Normal", "ObjectsUploaded", f"s3://{bucket}: {len(changed)} uploaded, {len(stale)} removed")
         ctx.set_condition(
             CONDITION,
             "True",
             "Uploaded",
-            f"{len(serials)} certificates encrypted with {ctx.status['keyARN']} and "
-            f"{len(wanted) - len(serials)} boot configs in s3://{ctx.status['bucket']}, each as its source now is",
+            f"{len(serials)} certificates encrypted with {ctx.status.key_arn} and "
+            f"{len(wanted) - len(serials)} boot configs in s3://{ctx.status.bucket}, each as its source now is",
         )
 
     def _encrypted(self, ctx: AWSContext, kms: Any, obj: str, name: str) -> bytes:
         secret = ctx.client.get(SECRET, name, key.namespace(ctx.spec.cluster_id))
         data = secret.get("data") or {}
         bundle = json.dumps({k: data.get(k, "") for k in ("tls.crt", "tls.key", "ca.crt")}).encode()
-        return envelope.seal(kms, ctx.status["keyARN"], bundle, encryption_context(ctx.spec.cluster_id, obj))
+        return envelope.seal(
+            kms, required(ctx.status.key_arn, "keyARN"), bundle, encryption_context(ctx.spec.cluster_id, obj)
+        )
 
     def ensure_deleted(self, ctx: AWSContext) -> None:
         bucket = our_bucket(ctx, self.shared)
@@ -140,7 +142,7 @@ class CertificateObjects(Resource[AWSConfigSpec, AWSConfigStatus]):
                 Bucket=bucket,
                 Delete={"Objects": [{"Key": o["Key"]} for o in listed], "Quiet": True},
             )
-        ctx.status["uploaded"] = {}
+        ctx.status.uploaded = {}
         left = call("s3:ListObjectsV2", s3.list_objects_v2, Bucket=bucket, MaxKeys=1).get("KeyCount", 0)
         if left:
             raise ReconcileError(f"S3 bucket {bucket} not empty after emptying it", reason="BucketNotEmpty")

@@ -35,8 +35,8 @@ class Credentials(Resource[AWSConfigSpec, AWSConfigStatus]):
         spec = ctx.spec
         secret_name = spec.credentials.secret_name
         role = self._role(ctx, secret_name)
-        recorded_role = ctx.status.get("roleARN")
-        if recorded_role and ctx.status.get("stacks") and recorded_role.split(":")[4] != role.split(":")[4]:
+        recorded_role = ctx.status.role_arn
+        if recorded_role and ctx.status.stacks and recorded_role.split(":")[4] != role.split(":")[4]:
             self._refuse(
                 ctx,
                 "AccountChanged",
@@ -47,11 +47,11 @@ class Credentials(Resource[AWSConfigSpec, AWSConfigStatus]):
         try:
             account = self.shared.aws.account(role, ctx.namespace or "", spec.region)
         except AWSError as exc:
-            if not ctx.status.get("roleARN"):
+            if not ctx.status.role_arn:
                 with self.shared.account_lock:  # nothing was made in it: the account is not this cluster's
                     self.shared.account_reserved.pop(object_key(ctx.obj), None)
             self._refuse(ctx, "AssumeRoleFailed", f"cannot assume {role}: {exc.code}: {exc.aws_message}")
-        ctx.status |= {"roleARN": role, "account": account.account_id, "region": spec.region}
+        ctx.status.role_arn, ctx.status.account, ctx.status.region = role, account.account_id, spec.region
         ctx.set_condition(
             CONDITION,
             "True",

@@ -19,7 +19,7 @@ from aws_operator.resources import bucket as buckets
 from aws_operator.resources import encryption_key
 from aws_operator.resources._external import mark_lost, not_lost
 from aws_operator.spec import AWSConfigSpec, AWSConfigStatus
-from operatorkit import Resource, timestamps
+from operatorkit import Resource, get_condition, timestamps
 
 if TYPE_CHECKING:
     from aws_operator.shared import Shared
@@ -30,7 +30,7 @@ CONDITION = "Drifted"
 
 def due(ctx: AWSContext, every: float) -> float:
     """Seconds until the next check (0: now)."""
-    last = ctx.status.get("driftCheckedAt")
+    last = ctx.status.drift_checked_at
     if not last:
         return 0.0
     elapsed = timestamps.since(last)
@@ -48,11 +48,11 @@ class Drift(Resource[AWSConfigSpec, AWSConfigStatus]):
             ctx.requeue_after(wait)
             return
         found = self.check(ctx)
-        ctx.status["driftCheckedAt"] = timestamps.stamp()
+        ctx.status.drift_checked_at = timestamps.stamp()
         gauge = metrics.drifted.labels(ctx.namespace or "", ctx.name)
         if found:
             message = "; ".join(found[:10])
-            was: dict[str, Any] = next((c for c in ctx.status.get("conditions", []) if c.get("type") == CONDITION), {})
+            was = get_condition(ctx.status, CONDITION) or {}
             if was.get("status") != "True" or was.get("message") != message:
                 ctx.event("Warning", "Drifted", message)
             ctx.set_condition(CONDITION, "True", "AccountDiffers", message)
@@ -68,14 +68,14 @@ class Drift(Resource[AWSConfigSpec, AWSConfigStatus]):
         name = key.stack(ctx.spec.cluster_id)
         cfn = account.client("cloudformation")
         stack = stacks.describe(cfn, name)
-        entry: dict[str, Any] = next((e for e in ctx.status.get("stacks", []) if e.get("name") == name), {})
+        recorded_hash = next((entry.template_hash for entry in ctx.status.stacks if entry.name == name), None)
         if stack is None:
             mark_lost(ctx, "stack", f"CloudFormation stack {name} no longer exists")
             return [f"stack {name} is gone"]
         if stack["StackStatus"] not in stacks.COMPLETE:
             found.append(f"stack {name} is {stack['StackStatus']}")
         template = stacks.current_template(cfn, name)
-        if entry.get("templateHash") and stacks.template_hash(stacks.canonical(template)) != entry["templateHash"]:
+        if recorded_hash and stacks.template_hash(stacks.canonical(template)) != recorded_hash:
             found.append(f"stack {name} was updated outside kubeception")
         found += self._groups(account, cfn, name, template)
         vpc = next((r for r in stacks.resources(cfn, name).values() if r["LogicalResourceId"] == "VPC"), None)
@@ -87,15 +87,15 @@ class Drift(Resource[AWSConfigSpec, AWSConfigStatus]):
                     raise
                 found.append(f"VPC {vpc['PhysicalResourceId']} is gone")
         s3 = account.client("s3")
-        if ctx.status.get("bucket") and not buckets.exists(s3, ctx.status["bucket"]):
-            found.append(f"bucket {ctx.status['bucket']} is gone")
-            mark_lost(ctx, "bucket", f"S3 bucket {ctx.status['bucket']} no longer exists")
-        if ctx.status.get("keyARN"):
-            described = encryption_key.describe(account.client("kms"), ctx.status["keyARN"])
+        if (bucket := ctx.status.bucket) and not buckets.exists(s3, bucket):
+            found.append(f"bucket {bucket} is gone")
+            mark_lost(ctx, "bucket", f"S3 bucket {bucket} no longer exists")
+        if key_arn := ctx.status.key_arn:
+            described = encryption_key.describe(account.client("kms"), key_arn)
             if described is None or described.get("KeyState") != "Enabled":
                 state = (described or {}).get("KeyState", "gone")
-                found.append(f"key {ctx.status['keyARN']} is {state}")
-                mark_lost(ctx, "key", f"KMS key {ctx.status['keyARN']} is {state}")
+                found.append(f"key {key_arn} is {state}")
+                mark_lost(ctx, "key", f"KMS key {key_arn} is {state}")
         if not any(f.endswith("is gone") for f in found):
             not_lost(ctx)
         return found

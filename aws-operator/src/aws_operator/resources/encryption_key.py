@@ -70,7 +70,7 @@ class EncryptionKey(Resource[AWSConfigSpec, AWSConfigStatus]):
     shared: Shared
 
     def ensure_created(self, ctx: AWSContext) -> None:
-        if ctx.status.get("keyARN") and not recreate_requested(ctx, "key"):
+        if ctx.status.key_arn and not recreate_requested(ctx, "key"):
             return  # the drift check looks at it periodically
         kms = self.shared.account(ctx).client("kms")
         alias = key.key_alias(ctx.spec.cluster_id)
@@ -79,14 +79,14 @@ class EncryptionKey(Resource[AWSConfigSpec, AWSConfigStatus]):
             require_owner(ctx, owner_tag(kms, found["KeyId"]), f"KMS key {alias}")
             record_made(ctx, "key")
             if found.get("KeyState") not in {"Enabled"}:
-                if ctx.status.get("keyARN") == found["Arn"]:
+                if ctx.status.key_arn == found["Arn"]:
                     report_lost(ctx, "key", f"KMS key {alias} is {found.get('KeyState')}")
                 raise ReconcileError(f"KMS key {alias} is {found.get('KeyState')}", reason="KeyUnusable")
         else:
             if ctx.recorded.key_arn and not recreate_requested(ctx, "key"):
                 report_lost(ctx, "key", f"KMS key {ctx.recorded.key_arn} ({alias}) no longer exists")
             found = self._unaliased(ctx, kms, alias) or self._create(ctx, kms, alias)
-        ctx.status["keyARN"] = found["Arn"]
+        ctx.status.key_arn = found["Arn"]
 
     def _unaliased(self, ctx: AWSContext, kms: Any, alias: str) -> dict[str, Any] | None:
         """A key this AWSConfig made before its alias was: taken, so a stopped operator does not make a second."""

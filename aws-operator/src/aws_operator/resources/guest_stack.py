@@ -33,9 +33,9 @@ from aws_operator.resources._external import (
     require_owner,
     tag_list,
 )
-from aws_operator.spec import AWSConfigSpec, AWSConfigStatus
+from aws_operator.spec import AWSConfigSpec, AWSConfigStatus, ChangeSetStatus, StackStatus
 from aws_operator.templates.guest import GuestInputs, Pool, render
-from operatorkit import READY, CancelReconcile, ReconcileError, RequeueAfter, Resource, timestamps
+from operatorkit import READY, CancelReconcile, ReconcileError, RequeueAfter, Resource, required, timestamps
 
 if TYPE_CHECKING:
     from aws_operator.shared import Shared
@@ -66,26 +66,26 @@ def inputs(ctx: AWSContext, shared: Shared) -> GuestInputs:
     return GuestInputs(
         cluster_id=spec.cluster_id,
         kubernetes_version=spec.kubernetes_version,
-        vpc_cidr=ipaddress.IPv4Network(ctx.status["vpcCIDR"]),
+        vpc_cidr=ipaddress.IPv4Network(required(ctx.status.vpc_cidr, "vpcCIDR")),
         zones=tuple(spec.availability_zones),
         ami=ami,
         master_type=spec.masters.instance_type,
         masters=spec.masters.replicas,
         pools=tuple(Pool(p.name, p.instance_type, p.min_size, p.max_size, p.desired) for p in spec.worker_pools),
-        bucket=ctx.status["bucket"],
-        key_arn=ctx.status["keyARN"],
+        bucket=required(ctx.status.bucket, "bucket"),
+        key_arn=required(ctx.status.key_arn, "keyARN"),
         zone=shared.zone(ctx),
         hosted_zone_id=spec.dns.hosted_zone_id,
         claim=claim(ctx),
     )
 
 
-def stack_entry(ctx: AWSContext, name: str) -> dict[str, Any]:
+def stack_entry(ctx: AWSContext, name: str) -> StackStatus:
     """This stack's entry in ``status.stacks`` (made when missing): updated in place, written with the status."""
-    entries: list[dict[str, Any]] = ctx.status.setdefault("stacks", [])
-    found = next((e for e in entries if e.get("name") == name), None)
+    entries = ctx.status.stacks
+    found = next((entry for entry in entries if entry.name == name), None)
     if found is None:
-        found = {"name": name}
+        found = StackStatus(name=name)
         entries.append(found)
     return found
 
@@ -111,9 +111,9 @@ class GuestStack(Resource[AWSConfigSpec, AWSConfigStatus]):
         digest = stacks.template_hash(body)
         name = key.stack(ctx.spec.cluster_id)
         entry = stack_entry(ctx, name)
-        settled = entry.get("status") in stacks.COMPLETE and not entry.get("operation")
+        settled = entry.status in stacks.COMPLETE and not entry.operation
         asked = recreate_requested(ctx, "stack")  # the drift check found it gone: look, and make it again
-        if settled and entry.get("templateHash") == digest and not ctx.status.get("changeSet") and not asked:
+        if settled and entry.template_hash == digest and not ctx.status.change_set and not asked:
             self._ready(ctx, entry)
             return
         cfn = self.shared.account(ctx).client("cloudformation")
@@ -126,14 +126,15 @@ class GuestStack(Resource[AWSConfigSpec, AWSConfigStatus]):
 
     # -- creation ------------------------------------------------------------------------------------------------
     def _create(
-        self, ctx: AWSContext, cfn: Any, name: str, body: str, digest: str, entry: dict[str, Any]
+        self, ctx: AWSContext, cfn: Any, name: str, body: str, digest: str, entry: StackStatus
     ) -> dict[str, Any]:
-        if entry.get("templateHash") and not recreate_requested(ctx, "stack"):
+        if entry.template_hash and not recreate_requested(ctx, "stack"):
             report_lost(ctx, "stack", f"CloudFormation stack {name} no longer exists")
-        if ctx.status.get("failedTemplate") == digest:
-            not_ready(ctx, "CreateFailed", create_failed(name, entry.get("reason") or "see the Events"))
+        if ctx.status.failed_template == digest:
+            not_ready(ctx, "CreateFailed", create_failed(name, entry.reason or "see the Events"))
             raise CancelReconcile
-        entry |= {"operation": "create", "pendingHash": digest, "updatedAt": timestamps.stamp(), "templateHash": None}
+        entry.operation, entry.pending_hash, entry.updated_at = "create", digest, timestamps.stamp()
+        entry.template_hash = None
         record_made(ctx, "stack", before_call=True)
         try:
             call(
@@ -161,13 +162,14 @@ class GuestStack(Resource[AWSConfigSpec, AWSConfigStatus]):
             self._create_failed(ctx, cfn, name, entry, "the stack was rolled back and deleted")
         return found
 
-    def _create_failed(self, ctx: AWSContext, cfn: Any, name: str, entry: dict[str, Any], reason: str) -> NoReturn:
-        ctx.status["failedTemplate"] = entry.get("pendingHash")
-        metrics.finished("create", False, entry.get("updatedAt"))
+    def _create_failed(self, ctx: AWSContext, cfn: Any, name: str, entry: StackStatus, reason: str) -> NoReturn:
+        ctx.status.failed_template = entry.pending_hash
+        metrics.finished("create", False, entry.updated_at)
         leftover = stacks.describe(cfn, name)
         if leftover is not None and key.same_owner(stacks.tag(leftover, key.OWNER_TAG), claim(ctx)):
             self._delete_stack(cfn, leftover)
-        entry |= {"operation": None, "pendingHash": None, "status": None, "reason": reason}
+        entry.operation = entry.pending_hash = entry.status = None
+        entry.reason = reason
         message = create_failed(name, reason)
         ctx.event("Warning", "StackCreateFailed", message)
         not_ready(ctx, "CreateFailed", message)
@@ -179,39 +181,39 @@ class GuestStack(Resource[AWSConfigSpec, AWSConfigStatus]):
         ctx: AWSContext,
         cfn: Any,
         stack: dict[str, Any],
-        entry: dict[str, Any],
+        entry: StackStatus,
         body: str,
         digest: str,
         depth: int,
     ) -> None:
         status = stack["StackStatus"]
-        entry |= {"status": status, "reason": stack.get("StackStatusReason")}
+        entry.status, entry.reason = status, stack.get("StackStatusReason")
         poll = self.shared.settings.stacks.poll_seconds
         if status in stacks.CREATE_FAILED or status == "REVIEW_IN_PROGRESS":
             if status == "ROLLBACK_IN_PROGRESS":
-                not_ready(ctx, "RollingBack", stacks.progress(cfn, stack, entry.get("updatedAt")))
+                not_ready(ctx, "RollingBack", stacks.progress(cfn, stack, entry.updated_at))
                 raise RequeueAfter(poll, "stack rolling back")
-            self._create_failed(ctx, cfn, stack["StackName"], entry, stacks.failure(cfn, stack, entry.get("updatedAt")))
+            self._create_failed(ctx, cfn, stack["StackName"], entry, stacks.failure(cfn, stack, entry.updated_at))
         if status.endswith("_IN_PROGRESS"):
-            not_ready(ctx, "Progressing", stacks.progress(cfn, stack, entry.get("updatedAt")))
+            not_ready(ctx, "Progressing", stacks.progress(cfn, stack, entry.updated_at))
             raise RequeueAfter(poll, f"stack {status}")
         if status not in stacks.COMPLETE:  # UPDATE_ROLLBACK_FAILED, DELETE_FAILED: a person must look
-            reason = stacks.failure(cfn, stack, entry.get("updatedAt"))
+            reason = stacks.failure(cfn, stack, entry.updated_at)
             not_ready(ctx, status.title().replace("_", ""), f"stack {stack['StackName']} is {status}: {reason}")
             raise ReconcileError(f"stack {stack['StackName']} is {status}: {reason}", reason="StackFailed")
         self._finished(ctx, cfn, stack, entry)
         if not stack.get("EnableTerminationProtection"):
             protect(cfn, stack["StackName"], enabled=True)
         outputs = stacks.outputs(stack)
-        ctx.status["endpoint"] = outputs.get("APIEndpoint") or ctx.status.get("endpoint")
+        ctx.status.endpoint = outputs.get("APIEndpoint") or ctx.status.endpoint
         if ctx.spec.dns.hosted_zone_id is None and outputs.get("HostedZoneID"):
-            ctx.status["hostedZoneID"] = outputs["HostedZoneID"]  # the zone the stack made: ours to sweep
-        if entry.get("templateHash") == digest:
+            ctx.status.hosted_zone_id = outputs["HostedZoneID"]  # the zone the stack made: ours to sweep
+        if entry.template_hash == digest:
             self._drop_change_set(ctx, cfn, stack["StackName"])
             self._ready(ctx, entry)
             return
-        if ctx.status.get("failedTemplate") == digest:
-            not_ready(ctx, "UpdateFailed", f"updating stack {stack['StackName']} failed: {entry.get('reason')}")
+        if ctx.status.failed_template == digest:
+            not_ready(ctx, "UpdateFailed", f"updating stack {stack['StackName']} failed: {entry.reason}")
             raise CancelReconcile
         if depth > 0:
             raise RequeueAfter(poll, "stack changed again")
@@ -220,24 +222,24 @@ class GuestStack(Resource[AWSConfigSpec, AWSConfigStatus]):
         if found is not None:
             self._follow(ctx, cfn, found, entry, body, digest, depth + 1)
 
-    def _finished(self, ctx: AWSContext, cfn: Any, stack: dict[str, Any], entry: dict[str, Any]) -> None:
+    def _finished(self, ctx: AWSContext, cfn: Any, stack: dict[str, Any], entry: StackStatus) -> None:
         """Book an operation that reached its final state (or a stack found without one: a restart's)."""
-        operation, status = entry.get("operation"), stack["StackStatus"]
+        operation, status = entry.operation, stack["StackStatus"]
         if operation is None:
-            if entry.get("templateHash") is None:  # made by a process that stopped before recording it
-                entry["templateHash"] = self._current_hash(cfn, stack["StackName"])
+            if entry.template_hash is None:  # made by a process that stopped before recording it
+                entry.template_hash = self._current_hash(cfn, stack["StackName"])
             return
         succeeded = status != "UPDATE_ROLLBACK_COMPLETE"
-        metrics.finished(operation, succeeded, entry.get("updatedAt"))
+        metrics.finished(operation, succeeded, entry.updated_at)
         if succeeded:
-            entry["templateHash"] = entry.get("pendingHash")
+            entry.template_hash = entry.pending_hash
             ctx.event("Normal", f"Stack{operation.capitalize()}d", f"stack {stack['StackName']}: {status}")
         else:
-            reason = stacks.failure(cfn, stack, entry.get("updatedAt"))
-            ctx.status["failedTemplate"] = entry.get("pendingHash")
-            entry["reason"] = reason
+            reason = stacks.failure(cfn, stack, entry.updated_at)
+            ctx.status.failed_template = entry.pending_hash
+            entry.reason = reason
             ctx.event("Warning", "StackUpdateFailed", f"stack {stack['StackName']} rolled back: {reason}")
-        entry |= {"operation": None, "pendingHash": None}
+        entry.operation = entry.pending_hash = None
 
     @staticmethod
     def _current_hash(cfn: Any, name: str) -> str:
@@ -245,11 +247,11 @@ class GuestStack(Resource[AWSConfigSpec, AWSConfigStatus]):
 
     # -- change sets ---------------------------------------------------------------------------------------------
     def _change(
-        self, ctx: AWSContext, cfn: Any, stack: dict[str, Any], entry: dict[str, Any], body: str, digest: str
+        self, ctx: AWSContext, cfn: Any, stack: dict[str, Any], entry: StackStatus, body: str, digest: str
     ) -> None:
         name = stack["StackName"]
-        current = ctx.status.get("changeSet")
-        if current and current.get("templateHash") != digest:
+        current = ctx.status.change_set
+        if current and current.template_hash != digest:
             self._drop_change_set(ctx, cfn, name)
             current = None
         fresh = current is None
@@ -266,45 +268,42 @@ class GuestStack(Resource[AWSConfigSpec, AWSConfigStatus]):
                 Tags=tag_list(claim_tags(ctx)),
                 ClientToken=change_set,
             )
-            current = {"name": change_set, "templateHash": digest}
-            ctx.status["changeSet"] = current
-        described = stacks.change_set_changes(cfn, name, current["name"])
+            current = ChangeSetStatus(name=change_set, template_hash=digest)
+            ctx.status.change_set = current
+        described = stacks.change_set_changes(cfn, name, current.name)
         state = described.get("Status")
         if state in {"CREATE_PENDING", "CREATE_IN_PROGRESS"}:
-            not_ready(ctx, "ChangeSetPending", f"change set {current['name']} is {state}")
+            not_ready(ctx, "ChangeSetPending", f"change set {current.name} is {state}")
             raise RequeueAfter(self.shared.settings.stacks.poll_seconds, "change set being made")
         if state != "CREATE_COMPLETE":
             reason = str(described.get("StatusReason") or state)
             self._drop_change_set(ctx, cfn, name)
             if any(text in reason for text in stacks.NO_CHANGES):
                 metrics.change_sets.labels("empty").inc()
-                entry["templateHash"] = digest
+                entry.template_hash = digest
                 return
             metrics.change_sets.labels("failed").inc()
-            ctx.status["failedTemplate"] = digest
-            entry["reason"] = reason
-            ctx.event("Warning", "ChangeSetFailed", f"change set {current['name']}: {reason}")
-            not_ready(ctx, "ChangeSetFailed", f"change set {current['name']} failed: {reason}")
+            ctx.status.failed_template = digest
+            entry.reason = reason
+            ctx.event("Warning", "ChangeSetFailed", f"change set {current.name}: {reason}")
+            not_ready(ctx, "ChangeSetFailed", f"change set {current.name} failed: {reason}")
             raise CancelReconcile
         pools = {f"Pool{key.pool_id(p.name)}": p.name for p in ctx.spec.worker_pools}
         plan = stacks.classify(described.get("Changes", []), pools)
-        current |= {
-            "changes": plan.changes[:64],
-            "replaces": plan.replaces[:64],
-            "approvalRequired": plan.approval_required,
-        }
+        current.changes, current.replaces = plan.changes[:64], plan.replaces[:64]
+        current.approval_required = plan.approval_required
         if fresh:
             replaces = f"; replaces {', '.join(plan.replaces)}" if plan.replaces else "; replaces nothing"
             ctx.event(
                 "Warning" if plan.approval_required else "Normal",
                 "ChangeSetCreated",
-                f"{current['name']}: {len(plan.changes)} change(s): {', '.join(plan.changes[:8])}{replaces}",
+                f"{current.name}: {len(plan.changes)} change(s): {', '.join(plan.changes[:8])}{replaces}",
             )
         gauge = metrics.approval_pending.labels(ctx.namespace or "", ctx.name)
-        if plan.approval_required and ctx.annotations.get(key.APPROVE_ANNOTATION) != current["name"]:
+        if plan.approval_required and ctx.annotations.get(key.APPROVE_ANNOTATION) != current.name:
             message = (
-                f"change set {current['name']} replaces {', '.join(plan.replaces)}; to run it, annotate this "
-                f"AWSConfig {key.APPROVE_ANNOTATION}={current['name']}"
+                f"change set {current.name} replaces {', '.join(plan.replaces)}; to run it, annotate this "
+                f"AWSConfig {key.APPROVE_ANNOTATION}={current.name}"
             )
             if fresh:
                 metrics.change_sets.labels("waiting").inc()
@@ -314,39 +313,37 @@ class GuestStack(Resource[AWSConfigSpec, AWSConfigStatus]):
             raise CancelReconcile
         gauge.set(0)
         if plan.approval_required:
-            ctx.set_condition(APPROVAL, "True", "Approved", f"change set {current['name']} approved by annotation")
+            ctx.set_condition(APPROVAL, "True", "Approved", f"change set {current.name} approved by annotation")
         call(
             "cloudformation:ExecuteChangeSet",
             cfn.execute_change_set,
             StackName=name,
-            ChangeSetName=current["name"],
-            ClientRequestToken=current["name"],
+            ChangeSetName=current.name,
+            ClientRequestToken=current.name,
         )
         metrics.change_sets.labels("executed").inc()
-        ctx.event("Normal", "ChangeSetExecuted", f"{current['name']} on stack {name}")
-        entry |= {"operation": "update", "pendingHash": digest, "updatedAt": timestamps.stamp()}
-        ctx.status.pop("changeSet", None)
+        ctx.event("Normal", "ChangeSetExecuted", f"{current.name} on stack {name}")
+        entry.operation, entry.pending_hash, entry.updated_at = "update", digest, timestamps.stamp()
+        ctx.status.change_set = None
 
     @staticmethod
     def _drop_change_set(ctx: AWSContext, cfn: Any, stack: str) -> None:
-        current = ctx.status.pop("changeSet", None)
+        current, ctx.status.change_set = ctx.status.change_set, None
         if not current:
             return
         try:
-            call(
-                "cloudformation:DeleteChangeSet", cfn.delete_change_set, StackName=stack, ChangeSetName=current["name"]
-            )
+            call("cloudformation:DeleteChangeSet", cfn.delete_change_set, StackName=stack, ChangeSetName=current.name)
         except AWSError as exc:
             if exc.code not in {"ChangeSetNotFound", "ChangeSetNotFoundException", "ValidationError"}:
                 raise
 
-    def _ready(self, ctx: AWSContext, entry: dict[str, Any]) -> None:
-        ctx.status.pop("failedTemplate", None)
+    def _ready(self, ctx: AWSContext, entry: StackStatus) -> None:
+        ctx.status.failed_template = None
         ctx.set_condition(
             CONDITION,
             "True",
             "StackComplete",
-            f"stack {entry['name']} is {entry.get('status')} with the current template ({entry.get('templateHash')})",
+            f"stack {entry.name} is {entry.status} with the current template ({entry.template_hash})",
         )
 
     # -- deletion ------------------------------------------------------------------------------------------------
@@ -362,22 +359,22 @@ class GuestStack(Resource[AWSConfigSpec, AWSConfigStatus]):
             if not check_owner(ctx, stacks.tag(stack, key.OWNER_TAG), f"CloudFormation stack {name}"):
                 return
             status = stack["StackStatus"]
-            entry["status"] = status
+            entry.status = status
             if status.endswith("_IN_PROGRESS") and status != "DELETE_IN_PROGRESS":
                 raise RequeueAfter(self.shared.settings.stacks.poll_seconds, f"stack {status}: deleting after it")
             if status == "DELETE_FAILED":
-                reason = stacks.failure(cfn, stack, entry.get("updatedAt"))
+                reason = stacks.failure(cfn, stack, entry.updated_at)
                 ctx.event("Warning", "StackDeleteFailed", f"stack {name}: {reason}; trying again")
             if status != "DELETE_IN_PROGRESS":
-                if entry.get("operation") != "delete":
-                    entry |= {"operation": "delete", "updatedAt": timestamps.stamp()}
+                if entry.operation != "delete":
+                    entry.operation, entry.updated_at = "delete", timestamps.stamp()
                 self._delete_stack(cfn, stack)
                 ctx.event("Normal", "StackDeleting", f"deleting stack {name}")
             stack = stacks.describe(cfn, name)
             if stack is not None:
-                entry["status"] = stack["StackStatus"]
+                entry.status = stack["StackStatus"]
                 raise RequeueAfter(self.shared.settings.stacks.poll_seconds, f"stack {name} {stack['StackStatus']}")
-        own_zone = ctx.status.get("hostedZoneID")
+        own_zone = ctx.status.hosted_zone_id
         left = left_behind(account, ctx.name, claim(ctx), own_zone)
         if left:
             swept = sweep(account, ctx.name, claim(ctx), own_zone)
@@ -386,10 +383,10 @@ class GuestStack(Resource[AWSConfigSpec, AWSConfigStatus]):
             left = left_behind(account, ctx.name, claim(ctx), own_zone)
         if left:
             raise ReconcileError(f"stack {name} is gone but left behind: {', '.join(left)}", reason="LeftBehind")
-        if entry.get("operation") == "delete":
-            metrics.finished("delete", True, entry.get("updatedAt"))
+        if entry.operation == "delete":
+            metrics.finished("delete", True, entry.updated_at)
             ctx.event("Normal", "StackDeleted", f"stack {name} and everything it made are gone")
-        entry |= {"operation": None, "status": "DELETE_COMPLETE"}
+        entry.operation, entry.status = None, "DELETE_COMPLETE"
 
     @staticmethod
     def _delete_stack(cfn: Any, stack: dict[str, Any]) -> None:

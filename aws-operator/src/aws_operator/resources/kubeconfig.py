@@ -54,7 +54,7 @@ class GuestKubeconfig(Resource[AWSConfigSpec, AWSConfigStatus]):
         cluster = ctx.spec.cluster_id
         admin = ctx.cache(CERT_CONFIG).get_by_name("admin", key.namespace(cluster))
         serial = ((admin or {}).get("status") or {}).get("serial")
-        server = ctx.status.get("endpoint") or f"https://api.{self.shared.zone(ctx)}"
+        server = ctx.status.endpoint or f"https://api.{self.shared.zone(ctx)}"
         if admin is None or not serial or not is_true(admin.get("status"), "Ready"):
             return
         name = key.kubeconfig_secret(cluster)
@@ -66,7 +66,7 @@ class GuestKubeconfig(Resource[AWSConfigSpec, AWSConfigStatus]):
                 annotations.get(SERIAL_ANNOTATION),
                 annotations.get(ENDPOINT_ANNOTATION),
             ) == (serial, server):
-                ctx.status["kubeconfigSecret"] = name
+                ctx.status.kubeconfig_secret = name
                 return
         secret = ctx.client.get(SECRET, "admin", key.namespace(cluster))
         config = render(cluster, server, secret["data"])
@@ -86,4 +86,4 @@ class GuestKubeconfig(Resource[AWSConfigSpec, AWSConfigStatus]):
             },
         )
         ctx.event("Normal", "KubeconfigWritten", f"Secret {name}: admin certificate {serial}, server {server}")
-        ctx.status["kubeconfigSecret"] = name
+        ctx.status.kubeconfig_secret = name

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from aws_operator import key, metrics, stacks
 from aws_operator.aws import call
 from aws_operator.resources._external import LOST
-from aws_operator.spec import AWSConfigSpec, AWSConfigStatus
+from aws_operator.spec import AWSConfigSpec, AWSConfigStatus, PoolStatus
 from operatorkit import READY, Resource, is_true, timestamps
 
 if TYPE_CHECKING:
@@ -28,22 +28,20 @@ class ClusterStatus(Resource[AWSConfigSpec, AWSConfigStatus]):
 
     def ensure_created(self, ctx: AWSContext) -> None:
         spec = ctx.spec
-        ctx.status |= {"clusterID": spec.cluster_id, "kubernetesVersion": spec.kubernetes_version}
-        if not ctx.status.get("createdAt"):
-            ctx.status["createdAt"] = timestamps.stamp()
+        status = ctx.status
+        status.cluster_id, status.kubernetes_version = spec.cluster_id, spec.kubernetes_version
+        if not status.created_at:
+            status.created_at = timestamps.stamp()
         desired = {"master": spec.masters.replicas} | {f"worker-{p.name}": p.desired for p in spec.worker_pools}
         counted = self._in_service(ctx, desired)
         masters = counted.get("master", 0)
-        pools: list[dict[str, Any]] = [
-            {"name": p.name, "desired": p.desired, "inService": counted.get(f"worker-{p.name}", 0)}
+        workers = sum(counted.get(f"worker-{p.name}", 0) for p in spec.worker_pools)
+        status.masters = f"{masters}/{spec.masters.replicas}"
+        status.workers = f"{workers}/{sum(p.desired for p in spec.worker_pools)}"
+        status.worker_pools = [
+            PoolStatus(name=p.name, desired=p.desired, in_service=counted.get(f"worker-{p.name}", 0))
             for p in spec.worker_pools
         ]
-        workers = sum(counted.get(f"worker-{p.name}", 0) for p in spec.worker_pools)
-        ctx.status |= {
-            "masters": f"{masters}/{spec.masters.replicas}",
-            "workers": f"{workers}/{sum(p.desired for p in spec.worker_pools)}",
-            "workerPools": pools,
-        }
         short = [
             f"{role} {counted.get(role, 0)}/{want}" for role, want in desired.items() if counted.get(role, 0) < want
         ]
@@ -53,29 +51,29 @@ class ClusterStatus(Resource[AWSConfigSpec, AWSConfigStatus]):
             ctx.requeue_after(self.shared.settings.stacks.poll_seconds)
             gauge.set(0)
             return
-        if is_true(ctx.status, LOST):
+        if is_true(status, LOST):
             gauge.set(0)
             return  # Ready says what was lost (the drift check found it gone)
         stack = key.stack(spec.cluster_id)
         message = (
             f"stack {stack} complete with the current template; certificates delivered; {masters} master(s) and "
             f"{workers} worker(s) InService in their Auto Scaling groups; the API at "
-            f"{ctx.status.get('endpoint')} is not probed from the mother"
+            f"{status.endpoint} is not probed from the mother"
         )
-        if not is_true(ctx.status, READY):
+        if not is_true(status, READY):
             ctx.event("Normal", "Ready", message)
-        if not ctx.status.get("readyAt"):
-            ctx.status["readyAt"] = timestamps.stamp()
+        if not status.ready_at:
+            status.ready_at = timestamps.stamp()
         ctx.set_condition(READY, "True", "InstancesInService", message)
         gauge.set(1)
 
     def _in_service(self, ctx: AWSContext, desired: dict[str, int]) -> dict[str, int]:
         """Role → InService instances: read from AWS while short of ``desired`` or when the drift check is due."""
-        recorded = {"master": int((ctx.status.get("masters") or "0/0").split("/")[0])} | {
-            f"worker-{p['name']}": int(p.get("inService", 0)) for p in ctx.status.get("workerPools") or []
+        recorded = {"master": int((ctx.status.masters or "0/0").split("/")[0])} | {
+            f"worker-{p.name}": p.in_service for p in ctx.status.worker_pools
         }
         settled = all(recorded.get(role, 0) >= want for role, want in desired.items())
-        checked_now = ctx.status.get("driftCheckedAt") != ctx.recorded.drift_checked_at
+        checked_now = ctx.status.drift_checked_at != ctx.recorded.drift_checked_at
         if settled and not checked_now:
             return recorded
         account = self.shared.account(ctx)

@@ -39,7 +39,7 @@ class PlannedVPC(Resource[AWSConfigSpec, AWSConfigStatus]):
 
     def ensure_created(self, ctx: AWSContext) -> None:
         wanted = ctx.spec.vpc_cidr
-        if wanted is None or ctx.status.get("vpcCIDR"):
+        if wanted is None or ctx.status.vpc_cidr:
             return
         try:
             check_vpc(wanted, self.shared.settings.platform)
@@ -53,7 +53,7 @@ class VPCNetwork(Resource[AWSConfigSpec, AWSConfigStatus]):
 
     def ensure_created(self, ctx: AWSContext) -> None:
         me = object_key(ctx.obj)
-        recorded = ctx.status.get("vpcCIDR")
+        recorded = ctx.status.vpc_cidr
         wanted = ctx.spec.vpc_cidr
         if recorded and wanted is not None and str(wanted) != recorded:
             self.refuse(ctx, f"vpcCIDR {wanted}: this cluster's VPC is {recorded} and cannot change")
@@ -84,7 +84,7 @@ class VPCNetwork(Resource[AWSConfigSpec, AWSConfigStatus]):
                     self.refuse(ctx, f"no free /{prefix} left in the VPC pool {plan.pools.vpc} (platform.pools.vpc)")
                 chosen = found
             self.shared.vpc_reserved[me] = str(chosen)
-        ctx.status["vpcCIDR"] = str(chosen)
+        ctx.status.vpc_cidr = str(chosen)
 
     def ensure_deleted(self, ctx: AWSContext) -> None:
         with self.shared.vpc_lock:

@@ -20,6 +20,8 @@ from typing import TYPE_CHECKING, Any, Literal
 import pydantic
 from typing_extensions import TypeVar
 
+from operatorkit._core.signals import ReconcileError
+
 if TYPE_CHECKING:
     import logging
 
@@ -50,6 +52,15 @@ class Status(pydantic.BaseModel):
 
 
 ModelT = TypeVar("ModelT", bound=Status)
+T = TypeVar("T")
+
+
+def required(value: T | None, field: str) -> T:
+    """A status field an earlier step records, for a step that cannot go on without it: a missing one stops the
+    reconcile with a reason (the earlier step says why), where a dict status raised KeyError."""
+    if value is None:
+        raise ReconcileError(f"status.{field} is not recorded yet", reason="StatusIncomplete")
+    return value
 
 
 class TypedStatus(Status):
@@ -83,8 +94,12 @@ def parse_status(model: type[ModelT], data: dict[str, Any], log: logging.LoggerA
 
 
 def dump_status(status: pydantic.BaseModel) -> dict[str, Any]:
-    """A status model as the API stores it: JSON, camelCase, no nulls (a field set to None is a field removed)."""
-    return status.model_dump(mode="json", by_alias=True, exclude_none=True)
+    """A status model as the API stores it: JSON, camelCase, no nulls (a field set to None is a field removed).
+    Inside a top-level field only what was set (read from the stored status, given to a constructor, assigned) is
+    kept — a nested model's defaults are not written, as a dict status never held them; a top-level field is kept
+    whole, so a default list changed in place is seen (:func:`status_changes` then sends only what changed)."""
+    whole = status.model_dump(mode="json", by_alias=True, exclude_none=True)
+    return whole | status.model_dump(mode="json", by_alias=True, exclude_none=True, exclude_unset=True)
 
 
 def status_changes(model: type[Status], stored: dict[str, Any], status: pydantic.BaseModel) -> dict[str, Any]:
