@@ -15,7 +15,7 @@ from typing import Annotated, Literal
 
 import pydantic
 
-from operatorkit import DNS_LABEL, DOMAIN, Context, Kind, Status
+from operatorkit import DNS_LABEL, DOMAIN, Context, Kind, TypedStatus
 
 INGRESS_CONFIG = Kind("kubeception.io/v1alpha1", "IngressConfig", "ingressconfigs", namespaced=False)
 MAX_HOSTNAMES = 16
@@ -76,7 +76,13 @@ class IngressConfigSpec(_Model):
 RouteName = Literal["api", "https", "http"]
 
 
-class RouteStatus(_Model):
+class _StatusPart(pydantic.BaseModel):
+    """A part of the status: changed in place by the resources (not frozen, unlike the spec's parts)."""
+
+    model_config = pydantic.ConfigDict(extra="forbid", populate_by_name=True)
+
+
+class RouteStatus(_StatusPart):
     """One route as HAProxy serves it; ``backend`` and ``port`` are allocations (the source of truth on restart)."""
 
     name: RouteName
@@ -87,7 +93,7 @@ class RouteStatus(_Model):
     """Ready endpoints of the backend Service behind the route."""
 
 
-class IngressConfigStatus(Status):
+class IngressConfigStatus(TypedStatus):
     cluster_id: str | None = pydantic.Field(default=None, alias="clusterID")
     routes: list[RouteStatus] = pydantic.Field(default_factory=list, max_length=3)
     endpoints: list[str] = pydantic.Field(default_factory=list, max_length=3 * MAX_HOSTNAMES + 3)

@@ -63,15 +63,12 @@ class NetworkAllocation(Resource[FlannelConfigSpec, FlannelConfigStatus]):
         except PoolExhausted as exc:
             ctx.set_condition("Allocated", "False", "PoolExhausted", str(exc))
             raise ReconcileError(str(exc), reason="PoolExhausted") from exc
-        ctx.status.update(
-            {
-                "clusterID": spec.cluster_id,
-                "network": str(allocation.network),
-                "vni": allocation.vni,
-                "bridge": allocation.bridge,
-                "healthPort": allocation.health_port,
-                "subnetLen": spec.subnet_len,
-            }
+        status = ctx.status
+        status.cluster_id, status.network, status.vni = spec.cluster_id, str(allocation.network), allocation.vni
+        status.bridge, status.health_port, status.subnet_len = (
+            allocation.bridge,
+            allocation.health_port,
+            spec.subnet_len,
         )
         ctx.set_condition(
             "Allocated", "True", "Allocated", f"{allocation.network}, VNI {allocation.vni}, bridge {allocation.bridge}"

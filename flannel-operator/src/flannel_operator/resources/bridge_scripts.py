@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 from flannel_operator import confinement, key
 from flannel_operator.resources._object import ClusterObject
+from operatorkit import required
 from operatorkit.kinds import CONFIG_MAP
 
 if TYPE_CHECKING:
@@ -87,11 +88,11 @@ rm -rf "/run/flannel/${BRIDGE}.vms"  # the VMs' address claims (kvm-operator's l
 def scripts(ctx: FlannelContext, settings: FlannelSettings) -> dict[str, str]:
     """The ConfigMap's data: both scripts, the cluster's confinement table (without the host's lease: the bridge
     container defines ``$lease``) and its removal."""
-    bridge, vni = str(ctx.status["bridge"]), int(ctx.status["vni"])
+    bridge, vni = required(ctx.status.bridge, "bridge"), required(ctx.status.vni, "vni")
     policy = confinement.policy(
         bridge=bridge,
         vxlan=key.vxlan_device(vni),
-        network=ipaddress.IPv4Network(ctx.status["network"]),
+        network=ipaddress.IPv4Network(required(ctx.status.network, "network")),
         lease=None,
         plan=settings.platform,
         dns=ctx.spec.dns.servers,

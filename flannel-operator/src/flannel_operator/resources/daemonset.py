@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 from flannel_operator import key
 from flannel_operator.resources._object import ClusterObject
 from flannel_operator.resources.bridge_scripts import scripts, scripts_hash
-from operatorkit import RequeueAfter, owned_by
+from operatorkit import RequeueAfter, owned_by, required
 from operatorkit.kinds import DAEMON_SET, NAMESPACE, POD
 
 if TYPE_CHECKING:
@@ -25,7 +25,7 @@ class FlannelDaemonSet(ClusterObject):
         if ctx.deleting:
             return {"metadata": {"name": key.DAEMON_SET, "namespace": namespace}}
         spec, settings, etcd = ctx.spec, self.shared.settings, self.shared.etcd
-        bridge, port = str(ctx.status["bridge"]), int(ctx.status["healthPort"])
+        bridge, port = required(ctx.status.bridge, "bridge"), required(ctx.status.health_port, "healthPort")
         annotations = {key.SCRIPTS_HASH_ANNOTATION: scripts_hash(scripts(ctx, settings))}
         selector = {key.APP_LABEL: "flannel", **key.labels(ctx.name)}
         flanneld_args = [

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 from flannel_operator.etcd import flannel_network_config
 from flannel_operator.spec import FLANNEL_CONFIG, FlannelConfigSpec, FlannelConfigStatus
-from operatorkit import NotOwned, Owner, Resource, check_claim
+from operatorkit import NotOwned, Owner, Resource, check_claim, required
 
 if TYPE_CHECKING:
     from flannel_operator.shared import Shared
@@ -25,12 +25,13 @@ class EtcdNetworkConfig(Resource[FlannelConfigSpec, FlannelConfigStatus]):
     shared: Shared
 
     def ensure_created(self, ctx: FlannelContext) -> None:
-        etcd, bridge = self.shared.etcd, str(ctx.status["bridge"])
+        etcd, bridge = self.shared.etcd, required(ctx.status.bridge, "bridge")
         claim_network(self.shared, ctx, bridge)
-        config = flannel_network_config(ctx.status["network"], ctx.spec.subnet_len, ctx.status["vni"])
+        network, vni = required(ctx.status.network, "network"), required(ctx.status.vni, "vni")
+        config = flannel_network_config(network, ctx.spec.subnet_len, vni)
         if etcd.write_config(bridge, config):
             ctx.log.info("wrote network config to etcd")
-        ctx.status["etcdKey"] = etcd.config_key(bridge)
+        ctx.status.etcd_key = etcd.config_key(bridge)
 
     def ensure_deleted(self, ctx: FlannelContext) -> None:
         # What was recorded, not the spec: a spec that no longer validates must not block the cleanup.

@@ -74,7 +74,7 @@ class HostsStatus(Resource[FlannelConfigSpec, FlannelConfigStatus]):
         desired, ready = int(status.get("desiredNumberScheduled", 0)), int(status.get("numberReady", 0))
         updated = int(status.get("updatedNumberScheduled", 0))
         current = (daemonset or {}).get("metadata", {}).get("generation") == status.get("observedGeneration")
-        ctx.status["hostsDesired"], ctx.status["hostsReady"] = desired, ready
+        ctx.status.hosts_desired, ctx.status.hosts_ready = desired, ready
         if daemonset is None or not current:
             ctx.set_condition(HOSTS_READY, "False", "Pending", "the DaemonSet controller has not placed its pods yet")
         elif desired == 0:

@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 class NetworkReady(Resource[FlannelConfigSpec, FlannelConfigStatus]):
     def ensure_created(self, ctx: FlannelContext) -> None:
         status = ctx.status
-        ready, desired = int(status.get("hostsReady") or 0), int(status.get("hostsDesired") or 0)
+        ready, desired = status.hosts_ready or 0, status.hosts_desired or 0
         hosts = get_condition(status, HOSTS_READY) or {}
         if desired == 0 or ready < desired:
             ctx.set_condition(
@@ -31,6 +31,6 @@ class NetworkReady(Resource[FlannelConfigSpec, FlannelConfigStatus]):
             READY,
             "True",
             "NetworkConfigured",
-            f"{status['network']}, VNI {status['vni']}, bridge {status['bridge']}: config in etcd at "
-            f"{status['etcdKey']}; {ready}/{desired} hosts run it",
+            f"{status.network}, VNI {status.vni}, bridge {status.bridge}: config in etcd at "
+            f"{status.etcd_key}; {ready}/{desired} hosts run it",
         )

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 from ingress_operator import key
 from ingress_operator.claims import Clash, Held, PoolExhausted, Want
-from ingress_operator.spec import IngressConfigSpec, IngressConfigStatus
+from ingress_operator.spec import IngressConfigSpec, IngressConfigStatus, RouteStatus
 from operatorkit import ReconcileError, Resource, TerminalError
 from operatorkit.platform import NameClash, NameRefused, claim_names, release_domains
 
@@ -93,15 +93,15 @@ class RouteClaims(Resource[IngressConfigSpec, IngressConfigStatus]):
             ctx.set_condition("Claimed", "False", "PoolExhausted", str(exc))
             raise ReconcileError(str(exc), reason="PoolExhausted") from exc
         previous = {route.name: route for route in ctx.recorded.routes}
-        ctx.status["clusterID"] = spec.cluster_id
-        ctx.status["routes"] = [
-            {
-                "name": name,
-                "backend": held[name].backend,
-                "hostnames": list(want.hostnames),
-                "port": held[name].port,
-                "endpoints": previous[name].endpoints if name in previous else 0,
-            }
+        ctx.status.cluster_id = spec.cluster_id
+        ctx.status.routes = [
+            RouteStatus(
+                name=name,
+                backend=held[name].backend,
+                hostnames=list(want.hostnames),
+                port=held[name].port,
+                endpoints=previous[name].endpoints if name in previous else 0,
+            )
             for name, want in wanted.items()
         ]
         release_domains(ctx, spec.cluster_id, keep=domains)  # names no longer wanted

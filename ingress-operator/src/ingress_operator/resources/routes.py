@@ -111,41 +111,41 @@ class Routes(Resource[IngressConfigSpec, IngressConfigStatus]):
 
     def ensure_created(self, ctx: IngressContext) -> None:
         spec, limit = ctx.spec, self.shared.settings.haproxy.servers_per_backend
-        for namespace in sorted({backend_of(spec, r["name"]).namespace for r in ctx.status["routes"]}):
+        for namespace in sorted({backend_of(spec, r.name).namespace for r in ctx.status.routes}):
             self._check_namespace(ctx, namespace)
         routes, problems, missing = [], [], []
-        for recorded in ctx.status["routes"]:
-            backend = backend_of(spec, recorded["name"])
+        for recorded in ctx.status.routes:
+            backend = backend_of(spec, recorded.name)
             try:
                 ready = servers(ctx, backend)
             except BackendMissing as exc:
                 ready = []
                 missing.append(exc.reason)
-                problems.append(f"{recorded['name']}: {exc}")
+                problems.append(f"{recorded.name}: {exc}")
             else:
                 if not ready:
                     problems.append(
-                        f"{recorded['name']}: Service {backend.namespace}/{backend.service} port "
+                        f"{recorded.name}: Service {backend.namespace}/{backend.service} port "
                         f"{backend.port} has no ready endpoint"
                     )
                 elif len(ready) > limit:
-                    problems.append(f"{recorded['name']}: {len(ready)} ready endpoints, {limit} routed")
-            recorded["endpoints"] = len(ready)
+                    problems.append(f"{recorded.name}: {len(ready)} ready endpoints, {limit} routed")
+            recorded.endpoints = len(ready)
             routes.append(
                 Route(
-                    recorded["backend"],
+                    recorded.backend,
                     ctx.name,
-                    key.parse_backend(recorded["backend"])[0],
-                    tuple(recorded["hostnames"]),
-                    recorded["port"],
+                    key.parse_backend(recorded.backend)[0],
+                    tuple(recorded.hostnames),
+                    recorded.port,
                     tuple(ready[:limit]),
                 )
             )
-        ctx.status["revision"] = self.shared.table.set_routes(ctx.name, routes)
+        ctx.status.revision = self.shared.table.set_routes(ctx.name, routes)
         if problems:
             ctx.set_condition("BackendsReady", "False", missing[0] if missing else "NoEndpoints", "; ".join(problems))
         else:
-            counts = ", ".join(f"{r['name']} {r['endpoints']}" for r in ctx.status["routes"])
+            counts = ", ".join(f"{r.name} {r.endpoints}" for r in ctx.status.routes)
             ctx.set_condition("BackendsReady", "True", "EndpointsReady", f"ready endpoints: {counts}")
 
     def ensure_deleted(self, ctx: IngressContext) -> None:

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 from ingress_operator import metrics
 from ingress_operator.resources.routes import BACKEND_MISSING
 from ingress_operator.spec import IngressConfigSpec, IngressConfigStatus
-from operatorkit import READY, Resource, get_condition
+from operatorkit import READY, Resource, get_condition, required
 from operatorkit.kinds import ENDPOINT_SLICE
 
 if TYPE_CHECKING:
@@ -24,13 +24,13 @@ RECHECK_REFUSED = 30.0
 
 def user_endpoints(ctx: IngressContext, shared: Shared) -> list[str]:
     routing, urls = shared.settings.routing, list[str]()
-    for route in ctx.status["routes"]:
-        scheme = "http" if route["name"] == "http" else "https"
+    for route in ctx.status.routes:
+        scheme = "http" if route.name == "http" else "https"
         port = routing.http_port if scheme == "http" else routing.tls_port
         default = 80 if scheme == "http" else 443
-        urls.extend(f"{scheme}://{name}{'' if port == default else f':{port}'}" for name in route["hostnames"])
-        if route["port"] is not None and routing.public_host:
-            urls.append(f"tcp://{routing.public_host}:{route['port']}")
+        urls.extend(f"{scheme}://{name}{'' if port == default else f':{port}'}" for name in route.hostnames)
+        if route.port is not None and routing.public_host:
+            urls.append(f"tcp://{routing.public_host}:{route.port}")
     return urls
 
 
@@ -39,7 +39,7 @@ class Served(Resource[IngressConfigSpec, IngressConfigStatus]):
     shared: Shared
 
     def ensure_created(self, ctx: IngressContext) -> None:
-        ctx.status["endpoints"] = user_endpoints(ctx, self.shared)
+        ctx.status.endpoints = user_endpoints(ctx, self.shared)
         backends_ready = get_condition(ctx.status, "BackendsReady") or {}
         if backends_ready.get("status") == "False" and backends_ready.get("reason") in BACKEND_MISSING:
             # The route is in the table, but nothing can answer it until the spec or the Service changes (the
@@ -47,7 +47,7 @@ class Served(Resource[IngressConfigSpec, IngressConfigStatus]):
             reason, message = str(backends_ready["reason"]), str(backends_ready.get("message") or "")
             ctx.set_condition(READY, "False", reason, message)
             return
-        revision = int(ctx.status["revision"])
+        revision = required(ctx.status.revision, "revision")
         if self.shared.table.error:
             ctx.set_condition(READY, "False", "TableNotWritten", self.shared.table.error)
             ctx.requeue_after(5)
@@ -59,7 +59,7 @@ class Served(Resource[IngressConfigSpec, IngressConfigStatus]):
             ctx.requeue_after(5)
             return
         statuses = self.shared.agents.statuses(urls)
-        backends = {route["backend"] for route in ctx.status["routes"]}
+        backends = {route.backend for route in ctx.status.routes}
         for status in statuses:
             failed = {b: why for b, why in status.failed.items() if b in backends}
             if status.revision >= revision and failed:
@@ -84,5 +84,5 @@ class Served(Resource[IngressConfigSpec, IngressConfigStatus]):
             READY,
             "True",
             "Served",
-            f"{len(ctx.status['routes'])} routes served by {len(statuses)} agents at revision {revision}",
+            f"{len(ctx.status.routes)} routes served by {len(statuses)} agents at revision {revision}",
         )
