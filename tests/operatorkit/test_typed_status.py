@@ -150,3 +150,30 @@ def test_the_runtime_writes_observed_generation_and_resets_a_refused_status():
     ctx.reset_status()
     assert ctx.status.endpoint == "https://old"
     assert patch_of(ctx) == {}
+
+
+def test_after_a_write_ahead_only_what_changed_since_is_sent():
+    ctx = context(STORED, ClusterStatus)
+    ctx.status.made.append("bucket")
+    written = ctx.desired_status()
+    assert patch_of(ctx) == {"made": ["bucket"]}
+    ctx.obj = {**ctx.obj, "status": written}  # what the runtime does with the answer of ctx.save_status()
+    assert patch_of(ctx) == {}
+    ctx.status.endpoint = "e"
+    assert patch_of(ctx) == {"endpoint": "e"}
+
+
+def test_a_nested_model_writes_what_was_set_not_its_defaults():
+    class Pool(pydantic.BaseModel):
+        model_config = pydantic.ConfigDict(populate_by_name=True)
+
+        name: str
+        desired: int = 0
+        in_service: int = pydantic.Field(default=0, alias="inService")
+
+    class PoolsStatus(TypedStatus):
+        pools: list[Pool] = pydantic.Field(default_factory=list)
+
+    ctx = context({}, PoolsStatus)
+    ctx.status.pools.append(Pool(name="a", in_service=2))
+    assert patch_of(ctx) == {"pools": [{"name": "a", "inService": 2}]}  # as a dict status would have held it

@@ -100,6 +100,7 @@ class Context(Generic[SpecT, StatusT]):
         self._status_model = status_model
         self._typed = status_model is not None and issubclass(status_model, TypedStatus)
         self._status: Any = None
+        self._base: tuple[object, dict[str, Any]] = (None, {})  # the stored status and its dump as the model reads it
         self.reset_status()
         self._spec, self._spec_error = spec, spec_error
         self._deletion_spec = deletion_spec
@@ -199,6 +200,7 @@ class Context(Generic[SpecT, StatusT]):
         if self._typed:
             assert self._status_model is not None
             self._status = parse_status(self._status_model, stored, self.log)
+            self._base = (self.obj.get("status"), dump_status(self._status))  # before anything changes it
         else:
             # A JSON round trip copies plain API data several times faster than copy.deepcopy.
             self._status = orjson.loads(orjson.dumps(stored))
@@ -208,7 +210,10 @@ class Context(Generic[SpecT, StatusT]):
         reconcile changed; fields the model does not declare dropped."""
         if self._typed:
             assert self._status_model is not None
-            desired: dict[str, Any] = status_changes(self._status_model, self.obj.get("status") or {}, self._status)
+            stored = self.obj.get("status")
+            if stored is not self._base[0]:  # written since (save_status): compare with what is stored now
+                self._base = (stored, dump_status(parse_status(self._status_model, stored or {})))
+            desired: dict[str, Any] = status_changes(stored or {}, self._base[1], self._status)
         else:
             desired = self._status
         if self._status_model is not None:

@@ -98,15 +98,17 @@ def dump_status(status: pydantic.BaseModel) -> dict[str, Any]:
     Inside a top-level field only what was set (read from the stored status, given to a constructor, assigned) is
     kept — a nested model's defaults are not written, as a dict status never held them; a top-level field is kept
     whole, so a default list changed in place is seen (:func:`status_changes` then sends only what changed)."""
-    whole = status.model_dump(mode="json", by_alias=True, exclude_none=True)
-    return whole | status.model_dump(mode="json", by_alias=True, exclude_none=True, exclude_unset=True)
+    fields = type(status).model_fields
+    every_field_set = type(status).model_construct(
+        _fields_set=set(fields), **{name: getattr(status, name) for name in fields}
+    )
+    return every_field_set.model_dump(mode="json", by_alias=True, exclude_none=True, exclude_unset=True)
 
 
-def status_changes(model: type[Status], stored: dict[str, Any], status: pydantic.BaseModel) -> dict[str, Any]:
-    """The status to write: ``stored`` with every top-level field whose value ``status`` changed replaced (or
-    removed, when it is now None). Unchanged fields keep their stored form, so only what the operator changed goes
-    into the merge patch."""
-    before = dump_status(parse_status(model, stored))
+def status_changes(stored: dict[str, Any], before: dict[str, Any], status: pydantic.BaseModel) -> dict[str, Any]:
+    """The status to write: ``stored`` with every top-level field whose value ``status`` changed from ``before``
+    (``stored`` as the model read it, dumped) replaced — or removed, when it is now None. Unchanged fields keep their
+    stored form, so only what the operator changed goes into the merge patch."""
     after = dump_status(status)
     desired = dict(stored)
     for key in before.keys() | after.keys():
