@@ -70,6 +70,8 @@ class TimedOut(PluginError):
 def explain(error: ApiError, *, verb: str, what: str, namespace: str | None) -> PluginError:
     """``error`` from ``verb`` on ``what`` (a resource, e.g. ``kvmconfigs.kubeception.io``) as a person can act on."""
     where = f"in namespace {namespace}" if namespace else "in all namespaces" if namespace is None else "cluster-wide"
+    if error.status == 403 and _admission(error.message):
+        return Invalid(f"refused at admission: {error.message}")
     if error.status == 403:
         hint = (
             "ask a platform admin for a RoleBinding of kubeception:cluster-viewer (read) or kubeception:cluster-admin "
@@ -87,6 +89,12 @@ def explain(error: ApiError, *, verb: str, what: str, namespace: str | None) -> 
     if error.status == 409:
         return PluginError(f"conflict: {error.message} (try again)")
     return PluginError(f"{verb} {what} {where}: {error}")
+
+
+def _admission(message: str) -> bool:
+    """Whether a 403 is an admission refusal (an organization's policy, its ResourceQuota) rather than RBAC's: the
+    API server answers both with Forbidden, and only RBAC's is fixed by a RoleBinding."""
+    return "denied request" in message or "exceeded quota" in message or "admission webhook" in message
 
 
 class Mother:
@@ -189,9 +197,15 @@ class Mother:
         """The guest's ``<cluster>-kubeconfig`` Secret (the shared ``system:masters`` credential)."""
         import base64
 
-        secret = self.call(
-            "get", SECRET, namespace, lambda: self.client.get(SECRET, f"{cluster}-kubeconfig", namespace)
-        )
+        try:
+            secret = self.call(
+                "get", SECRET, namespace, lambda: self.client.get(SECRET, f"{cluster}-kubeconfig", namespace)
+            )
+        except Forbidden as error:
+            raise Forbidden(
+                f"{error.message}\n  The admin kubeconfig is the guest's shared system:masters credential, for "
+                f"platform admins; get your own with `kubectl kubeception login {cluster} -n {namespace}`."
+            ) from error
         value = (secret.get("data") or {}).get("value")
         if not value:
             raise NotFound(f"Secret {namespace}/{cluster}-kubeconfig has no key 'value'")
