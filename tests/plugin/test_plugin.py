@@ -113,7 +113,8 @@ def orgs(control_plane: ControlPlane, kube: KubeClient, tmp_path_factory: pytest
     wait_until(lambda: kube.get(CLUSTER_ROLE, "kubeception:cluster-admin").get("rules"), timeout=30)
 
     def identity_set() -> bool:
-        made = kube.create(CREDENTIAL_REQUEST, {"metadata": {"generateName": "probe-"}, "spec": {"cluster": "probe"}}, a)
+        probe = {"metadata": {"generateName": "probe-"}, "spec": {"cluster": "probe"}}
+        made = kube.create(CREDENTIAL_REQUEST, probe, a)
         kube.delete(CREDENTIAL_REQUEST, made["metadata"]["name"], a)
         return bool(made["spec"].get("user"))
 

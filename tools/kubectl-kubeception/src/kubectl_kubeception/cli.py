@@ -128,7 +128,7 @@ def get_clusters(mother: Mother, namespace: str, all_namespaces: bool, output: s
     workers (ready/desired), Ready, API endpoint, age. -o wide adds the cluster id, control plane, region and the
     Ready reason; -o json|yaml prints the objects."""
     where = None if all_namespaces else namespace
-    items = [item for kind in (KVM_CONFIG, AWS_CONFIG) for item in mother.list_objects(kind, where)]
+    items = [item for kind in (KVM_CONFIG, AWS_CONFIG) for item in mother.installed(kind, where)]
     if output in ("json", "yaml"):
         printed(clusters.as_list(items), output)
         return
