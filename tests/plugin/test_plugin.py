@@ -224,7 +224,7 @@ def test_a_member_creates_lists_describes_scales_and_upgrades_her_clusters(orgs:
         "Pool/default",
         "1/2 ready, 2 up to date, v1.36.3",
         "Node/worker-default-1",
-        "not readable with your permissions",  # the operators' children are not hers to read
+        "not readable with your permissions: CAConfig, CertConfigs, FlannelConfig, IngressConfig",  # the operators'
     ):
         assert expected in described.output, expected
 

@@ -165,15 +165,16 @@ def describe_cluster(mother: Mother, namespace: str, name: str, kind: str | None
     cluster_id = (obj.get("spec") or {}).get("clusterID", name)
     selector = f"{CLUSTER_LABEL}={cluster_id}"
     certificates = mother.try_list(CERT_CONFIG, cluster_id, selector)
-    network = mother.get_or_none(FLANNEL_CONFIG, cluster_id, None) if obj["kind"] == "KVMConfig" else None
-    ingress = mother.get_or_none(INGRESS_CONFIG, cluster_id, None) if obj["kind"] == "KVMConfig" else None
     readable = certificates is not None  # the children are readable together (platform admins) or not at all
+    kvm = obj["kind"] == "KVMConfig"  # AWS guests have no FlannelConfig or IngressConfig
+    network = mother.get_or_none(FLANNEL_CONFIG, cluster_id, None) if kvm and readable else None
+    ingress = mother.get_or_none(INGRESS_CONFIG, cluster_id, None) if kvm and readable else None
     root = tree.build(
         obj,
         ca=mother.try_list(CA_CONFIG, cluster_id, selector),
         certificates=certificates,
-        network=network if readable else False,
-        ingress=ingress if readable else False,
+        network=network if readable or not kvm else False,
+        ingress=ingress if readable or not kvm else False,
     )
     click.echo(tree.render(root, now()))
 

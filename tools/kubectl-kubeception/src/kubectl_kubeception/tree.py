@@ -68,8 +68,14 @@ def group(name: str, objects: Sequence[Object], label: Callable[[Object], str]) 
     return summary
 
 
-def unreadable(name: str) -> Row:
-    return Row(name=name, ready="?", message="not readable with your permissions (the operators' own objects)")
+def unreadable(cluster_id: str, kinds: Sequence[str]) -> Row:
+    """One row for the children the caller may not read (a member: they are the operators' own objects, outside the
+    organization's namespace); the cluster's conditions above already report on them."""
+    return Row(
+        name=f"Children/{cluster_id}",
+        ready="?",
+        message=f"not readable with your permissions: {', '.join(kinds)} (the cluster's conditions report on them)",
+    )
 
 
 def pools(obj: Object) -> list[Row]:
@@ -148,19 +154,17 @@ def build(
     def named(o: Object) -> str:
         return f"{o.get('kind', '')}/{o['metadata'].get('namespace', cluster_id)}/{o['metadata']['name']}"
 
-    if ca is None:
-        root.children.append(unreadable(f"CAConfig/{cluster_id}"))
+    hidden = [kind for kind, found in (("CAConfig", ca), ("CertConfigs", certificates)) if found is None]
+    hidden += [kind for kind, found in (("FlannelConfig", network), ("IngressConfig", ingress)) if found is False]
     for item in ca or []:
         root.children.append(from_object(item, named(item)))
-    if certificates is None:
-        root.children.append(unreadable(f"CertConfigs/{cluster_id}"))
-    elif certificates:
+    if certificates:
         root.children.append(group(f"CertConfigs/{cluster_id}", certificates, named))
     for kind, found in (("FlannelConfig", network), ("IngressConfig", ingress)):
-        if found is False:
-            root.children.append(unreadable(f"{kind}/{cluster_id}"))
-        elif isinstance(found, dict):
+        if isinstance(found, dict):
             root.children.append(from_object(found, f"{kind}/{cluster_id}"))
+    if hidden:
+        root.children.append(unreadable(cluster_id, hidden))
     root.children += pools(obj)
     if (extra := addons(obj)) is not None:
         root.children.append(extra)
