@@ -327,9 +327,10 @@ def sign(control_plane: ControlPlane, csr_pem: str, user: str) -> tuple[str, str
     return certificate.public_bytes(serialization.Encoding.PEM).decode(), hex(certificate.serial_number)
 
 
-def login(orgs: Orgs, *args: str) -> subprocess.Popen[str]:
+def login(orgs: Orgs, *args: str, kubeconfig: Path | None = None) -> subprocess.Popen[str]:
     """``kubectl kubeception login`` as a person runs it: kubectl finds the plugin on PATH."""
-    env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}", "KUBECONFIG": str(orgs.alice_config)}
+    config = kubeconfig or orgs.alice_config
+    env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}", "KUBECONFIG": str(config)}
     return subprocess.Popen(
         [str(find_binary("kubectl")), "kubeception", "login", *args],
         env=env,
@@ -348,6 +349,17 @@ def pending_request(orgs: Orgs, cluster: str) -> dict[str, Any]:
     return request
 
 
+def issue(orgs: Orgs, control_plane: ControlPlane, request: dict[str, Any]) -> None:
+    """The issuer's answer: the CSR signed for the request's user, the CA, the serial, ``Issued`` True."""
+    certificate, serial = sign(control_plane, request["spec"]["csr"], request["spec"]["user"])
+    operator_status(orgs.admin, CREDENTIAL_REQUEST, request["metadata"]["name"], orgs.a, {
+        "certificate": certificate, "ca": control_plane.pki.ca.cert.read_text(), "serialNumber": serial,
+        "notAfter": "in an hour",
+        "conditions": [{"type": "Issued", "status": "True", "reason": "Signed", "message": serial,
+                        "lastTransitionTime": now()}],
+    })  # fmt: skip
+
+
 def test_login_writes_a_working_context_whose_key_never_left_the_machine(
     orgs: Orgs, control_plane: ControlPlane, tmp_path: Path
 ) -> None:
@@ -362,13 +374,7 @@ def test_login_writes_a_working_context_whose_key_never_left_the_machine(
     request = pending_request(orgs, name)
     spec = request["spec"]
     assert (spec["user"], spec["access"], spec["ttl"]) == (orgs.alice, "edit", "2h")  # her identity, from admission
-    certificate, serial = sign(control_plane, spec["csr"], spec["user"])
-    ca = control_plane.pki.ca.cert.read_text()
-    operator_status(orgs.admin, CREDENTIAL_REQUEST, request["metadata"]["name"], orgs.a, {
-        "certificate": certificate, "ca": ca, "serialNumber": serial, "notAfter": "in an hour",
-        "conditions": [{"type": "Issued", "status": "True", "reason": "Signed", "message": serial,
-                        "lastTransitionTime": now()}],
-    })  # fmt: skip
+    issue(orgs, control_plane, request)
     stdout, stderr = process.communicate(timeout=60)
     assert process.returncode == 0, stderr + stdout
     assert f"context {name}-{orgs.alice} written to {out}" in stdout
@@ -390,6 +396,19 @@ def test_login_writes_a_working_context_whose_key_never_left_the_machine(
         capture_output=True, text=True, check=False, timeout=60,
     )  # fmt: skip
     assert whoami.stdout == orgs.alice, whoami.stderr
+
+    # by default it merges into the mother's kubeconfig and keeps its current context (the mother's)
+    mother = tmp_path / "mother.kubeconfig"
+    mother.write_text(orgs.alice_config.read_text())
+    before = yaml.safe_load(mother.read_text())
+    process = login(orgs, name, "-n", orgs.a, kubeconfig=mother)
+    issue(orgs, control_plane, pending_request(orgs, name))
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 0, stderr
+    merged = yaml.safe_load(mother.read_text())
+    assert [c["name"] for c in merged["contexts"]] == [c["name"] for c in before["contexts"]] + [f"{name}-{orgs.alice}"]
+    assert merged["current-context"] == before["current-context"]
+    assert stat.S_IMODE(mother.stat().st_mode) == 0o600
 
 
 def test_a_refused_login_says_why_and_writes_nothing(orgs: Orgs, tmp_path: Path) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime
 import functools
 import json
+import os
 import sys
 import urllib.parse
 from pathlib import Path
@@ -69,6 +70,9 @@ def mother_options(command: Callable[..., None]) -> Callable[..., None]:
     @functools.wraps(command)
     def wrapper(kubeconfig: str | None, context_name: str | None, namespace: str | None, **kwargs: Any) -> None:
         namespace = namespace or kubeconfigs.namespace_of(kubeconfig, context_name)
+        click.get_current_context().meta["kubeconfig"] = kubeconfig  # where `login` merges, as `kubectl config` would
+        if kubeconfig is None:  # a kubeconfig before the pod's service account, as kubectl chooses
+            kubeconfig = os.pathsep.join(str(p) for p in kubeconfigs.paths(None) if p.exists()) or None
         command(Mother.connect(kubeconfig, context_name), namespace, **kwargs)
 
     return wrapper
@@ -361,7 +365,7 @@ def server_and_name(obj: Object, server: str | None) -> tuple[str, str | None]:
 @click.option(
     "--kubeconfig-out",
     type=click.Path(dir_okay=False, path_type=Path),
-    help="Write the context here (default: merge into the first file of $KUBECONFIG, else ~/.kube/config).",
+    help="Write the context here (default: merge into --kubeconfig, else $KUBECONFIG's first file, ~/.kube/config).",
 )
 @click.option("--server", help="The guest API's URL to use instead of the cluster's endpoint (its name stays for SNI).")
 @click.option("--switch/--no-switch", default=False, help="Make it the current context (a new file always is).")
@@ -399,7 +403,7 @@ def login_command(
     issued = login.wait(mother, namespace, name, timeout)
     login.check_for_key(issued, key)
     cluster_entry, user_entry = login.kubeconfig_entries(issued, key, url, tls_name)
-    path = kubeconfig_out or kubeconfigs.paths(None)[0]
+    path = kubeconfig_out or kubeconfigs.paths(click.get_current_context().meta.get("kubeconfig"))[0]
     context = f"{cluster}-{user}"
     existing = kubeconfigs.load(path)
     kubeconfigs.write(

@@ -181,15 +181,15 @@ class Mother:
         """Namespace → organization (the namespace's ``kubeception.io/organization`` label; for a member, who may not
         read namespaces, the organization's ConfigMap says it). Namespaces that are no organization are left out."""
         found: dict[str, str] = {}
-        if len(namespaces) > 1:
+        if len(namespaces) > 1:  # one list for all (platform admins may); the others are no organizations
             try:
                 listed = self.client.list(NAMESPACE, label_selector=f"{ROLE_LABEL}=organization")["items"]
             except ApiError:
-                listed = []
-            for item in listed:
-                if item["metadata"]["name"] in namespaces:
-                    found[item["metadata"]["name"]] = item["metadata"]["labels"].get(ORGANIZATION_LABEL, "")
-        for namespace in sorted(namespaces - set(found)):
+                listed = None
+            if listed is not None:
+                labels = {item["metadata"]["name"]: item["metadata"].get("labels") or {} for item in listed}
+                return {n: labels[n].get(ORGANIZATION_LABEL, "") for n in namespaces if n in labels}
+        for namespace in sorted(namespaces):
             obj = self.get_or_none(NAMESPACE, namespace, None)
             labels = (obj or {}).get("metadata", {}).get("labels") or {}
             if obj is not None:
