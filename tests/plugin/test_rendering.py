@@ -303,3 +303,53 @@ def test_the_outcome_of_a_request_is_pending_issued_or_the_issuers_refusal() -> 
     assert (
         login.request_name("demo", "system:serviceaccount:org-blue:ci") == "demo-system-serviceaccoun-"
     )  # 20 characters of the name
+
+
+def offline(tmp_path, *args: str, stdin: str = "") -> Any:
+    """The plugin in-process with a kubeconfig whose server is never contacted (``--dry-run=client``, usage errors)."""
+    from click.testing import CliRunner
+
+    from kubectl_kubeception.cli import cli
+
+    config = tmp_path / "kubeconfig"
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "current-context": "m",
+                "contexts": [{"name": "m", "context": {"cluster": "m", "user": "u", "namespace": "org-blue"}}],
+                "clusters": [{"name": "m", "cluster": {"server": "https://127.0.0.1:1"}}],
+                "users": [{"name": "u", "user": {"token": "unused"}}],
+            }
+        )
+    )
+    return CliRunner().invoke(cli, [*args, f"--kubeconfig={config}"], input=stdin, catch_exceptions=False)
+
+
+def test_create_from_a_file_takes_the_name_and_the_contexts_namespace(tmp_path) -> None:
+    template = yaml.safe_dump(
+        {"kind": "KVMConfig", "metadata": {"name": "old", "namespace": "elsewhere"}, "spec": {"clusterID": "old",
+         "kubernetesVersion": "1.36.1", "workerPools": [{"name": "gpu", "replicas": 2}]}}
+    )  # fmt: skip
+    result = offline(tmp_path, "create", "cluster", "demo", "-f", "-", "--version=1.36.3", "--dry-run=client",
+                     "-o", "yaml", stdin=template)  # fmt: skip
+    assert result.exit_code == 0, result.output
+    made = yaml.safe_load(result.output)
+    assert made["apiVersion"] == "kubeception.io/v1alpha1"
+    assert made["metadata"] == {"name": "demo", "namespace": "org-blue"}
+    assert made["spec"] == {
+        "clusterID": "demo",
+        "kubernetesVersion": "1.36.3",
+        "workerPools": [{"name": "gpu", "replicas": 2}],
+    }
+
+
+def test_usage_errors_say_what_is_missing(tmp_path) -> None:
+    no_version = offline(tmp_path, "create", "cluster", "demo", "--dry-run=client")
+    assert no_version.exit_code == 2
+    assert "--version is required" in no_version.output
+    bad_name = offline(tmp_path, "create", "cluster", "Demo_1", "--version=1.36.3", "--dry-run=client")
+    assert bad_name.exit_code == 2
+    assert "it is the cluster id" in bad_name.output
+    not_a_cluster = offline(tmp_path, "create", "cluster", "demo", "-f", "-", "--dry-run=client", stdin="kind: Pod\n")
+    assert not_a_cluster.exit_code == 5
+    assert "not a KVMConfig or AWSConfig (kind 'Pod')" in not_a_cluster.output
