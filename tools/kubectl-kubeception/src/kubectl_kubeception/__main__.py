@@ -1,0 +1,3 @@
+from kubectl_kubeception.cli import main
+
+main()

@@ -1,0 +1,454 @@
+"""The commands (click: help, shell completion, usage errors). Each command is a thin shell over the pure modules and
+:class:`~kubectl_kubeception.mother.Mother`."""
+
+from __future__ import annotations
+
+import datetime
+import functools
+import json
+import os
+import sys
+import urllib.parse
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import click
+import yaml
+
+from kubectl_kubeception import clusters, kubeconfigs, login, manifests, tree
+from kubectl_kubeception.mother import (
+    AWS_CONFIG,
+    CA_CONFIG,
+    CERT_CONFIG,
+    CLUSTER_KINDS,
+    CLUSTER_LABEL,
+    FLANNEL_CONFIG,
+    INGRESS_CONFIG,
+    KVM_CONFIG,
+    Invalid,
+    Mother,
+    NotFound,
+)
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from click.shell_completion import CompletionItem
+
+    from operatorkit import Object
+
+EPILOG = """\b
+Exit codes: 0 done; 1 another error; 2 a usage error; 3 not found; 4 forbidden (the message names the permission);
+5 refused as invalid (by the CRD, an admission policy or the checks here); 6 a credential refused by its issuer;
+7 timed out waiting for an answer.
+"""
+
+
+def now() -> datetime.datetime:
+    return datetime.datetime.now(datetime.UTC)
+
+
+class Aliases(click.Group):
+    """``get cluster`` and ``get clusters`` alike, as kubectl takes singular and plural."""
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        found = super().get_command(ctx, cmd_name)
+        if found is None and cmd_name in ("cluster", "clusters"):
+            found = super().get_command(ctx, "clusters" if cmd_name == "cluster" else "cluster")
+        return found
+
+
+def mother_options(command: Callable[..., None]) -> Callable[..., None]:
+    """``--kubeconfig``, ``--context`` and ``-n`` on every command (anywhere on the line, like kubectl's), turned into
+    a connected :class:`Mother` and the namespace to use."""
+
+    @click.option("--kubeconfig", envvar=None, help="The mother's kubeconfig (default: $KUBECONFIG, ~/.kube/config).")
+    @click.option("--context", "context_name", help="The kubeconfig context of the mother (default: the current one).")
+    @click.option(
+        "-n", "--namespace", help="The organization's namespace (default: the context's namespace, else default)."
+    )
+    @functools.wraps(command)
+    def wrapper(kubeconfig: str | None, context_name: str | None, namespace: str | None, **kwargs: Any) -> None:
+        namespace = namespace or kubeconfigs.namespace_of(kubeconfig, context_name)
+        click.get_current_context().meta["kubeconfig"] = kubeconfig  # where `login` merges, as `kubectl config` would
+        if kubeconfig is None:  # a kubeconfig before the pod's service account, as kubectl chooses
+            kubeconfig = os.pathsep.join(str(p) for p in kubeconfigs.paths(None) if p.exists()) or None
+        command(Mother.connect(kubeconfig, context_name), namespace, **kwargs)
+
+    return wrapper
+
+
+def complete_cluster(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[CompletionItem]:
+    """Cluster names of the namespace, for shell completion (nothing when the mother does not answer)."""
+    from click.shell_completion import CompletionItem
+
+    try:
+        params = ctx.params
+        namespace = params.get("namespace") or kubeconfigs.namespace_of(
+            params.get("kubeconfig"), params.get("context_name")
+        )
+        mother = Mother.connect(params.get("kubeconfig"), params.get("context_name"))
+        names = {o["metadata"]["name"] for kind in CLUSTER_KINDS.values() for o in mother.list_objects(kind, namespace)}
+    except Exception:  # completion must never fail loudly
+        return []
+    return [CompletionItem(n) for n in sorted(names) if n.startswith(incomplete)]
+
+
+def printed(obj: Any, output: str) -> None:
+    if output == "json":
+        click.echo(json.dumps(obj, indent=4))
+    else:
+        click.echo(yaml.safe_dump(obj, sort_keys=False), nl=False)
+
+
+@click.group(
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110}, epilog=EPILOG, cls=Aliases
+)
+@click.version_option(package_name="kubectl-kubeception")
+def cli() -> None:
+    """Your team's guest clusters on a kubeception mother: list and describe them, create, scale and upgrade them,
+    and log in to one with a short-lived certificate of your own.
+
+    It talks to the mother with your kubeconfig's current context (or --kubeconfig, --context) in your organization's
+    namespace (-n org-<name>, or the context's namespace). What you may do is what your organization's RoleBinding
+    grants: kubeception:cluster-viewer reads, kubeception:cluster-admin creates, scales, upgrades and logs in.
+
+    Shell completion: `source <(_KUBECTL_KUBECEPTION_COMPLETE=bash_source kubectl-kubeception)` (zsh_source,
+    fish_source); kubectl itself completes `kubectl kubeception ...` through kubectl_complete-kubeception.
+    """
+
+
+@cli.group(cls=Aliases)
+def get() -> None:
+    """List clusters."""
+
+
+@get.command("clusters")
+@mother_options
+@click.option("-A", "--all-namespaces", is_flag=True, help="Every namespace you may list (platform admins).")
+@click.option("-o", "--output", type=click.Choice(["table", "wide", "json", "yaml", "name"]), default="table")
+def get_clusters(mother: Mother, namespace: str, all_namespaces: bool, output: str) -> None:
+    """KVM and AWS guests in one table: organization, name, kind, version (running→wanted during an upgrade),
+    workers (ready/desired), Ready, API endpoint, age. -o wide adds the cluster id, control plane, region and the
+    Ready reason; -o json|yaml prints the objects."""
+    where = None if all_namespaces else namespace
+    items = [item for kind in (KVM_CONFIG, AWS_CONFIG) for item in mother.installed(kind, where)]
+    if output in ("json", "yaml"):
+        printed(clusters.as_list(items), output)
+        return
+    if output == "name":
+        for item in items:
+            click.echo(f"{item['kind'].lower()}.kubeception.io/{item['metadata']['name']}")
+        return
+    if not items:
+        click.echo("No clusters found" + ("." if all_namespaces else f" in namespace {namespace}."), err=True)
+        return
+    summaries = [clusters.summarize(item) for item in items]
+    organizations = mother.organizations({c.namespace for c in summaries})
+    click.echo(clusters.table(summaries, organizations, now(), all_namespaces=all_namespaces, wide=output == "wide"))
+
+
+@cli.group(cls=Aliases)
+def describe() -> None:
+    """Show one cluster in detail."""
+
+
+@describe.command("cluster")
+@mother_options
+@click.argument("name", shell_complete=complete_cluster)
+@click.option("--kind", type=click.Choice(sorted(CLUSTER_KINDS)), help="Only this kind (default: KVM, then AWS).")
+@click.option("-o", "--output", type=click.Choice(["tree", "json", "yaml"]), default="tree")
+def describe_cluster(mother: Mother, namespace: str, name: str, kind: str | None, output: str) -> None:
+    """The cluster as a tree of conditions, like `clusterctl describe cluster`: its own conditions, the children its
+    operator made (CAConfig, CertConfigs, FlannelConfig, IngressConfig — shown as unreadable where your role does not
+    let you read them), its worker pools and nodes, its add-ons. A row that is not Ready shows why."""
+    obj = mother.find_cluster(name, namespace, kind)
+    if output != "tree":
+        printed(obj, output)
+        return
+    cluster_id = (obj.get("spec") or {}).get("clusterID", name)
+    selector = f"{CLUSTER_LABEL}={cluster_id}"
+    certificates = mother.try_list(CERT_CONFIG, cluster_id, selector)
+    readable = certificates is not None  # the children are readable together (platform admins) or not at all
+    kvm = obj["kind"] == "KVMConfig"  # AWS guests have no FlannelConfig or IngressConfig
+    network = mother.get_or_none(FLANNEL_CONFIG, cluster_id, None) if kvm and readable else None
+    ingress = mother.get_or_none(INGRESS_CONFIG, cluster_id, None) if kvm and readable else None
+    root = tree.build(
+        obj,
+        ca=mother.try_list(CA_CONFIG, cluster_id, selector),
+        certificates=certificates,
+        network=network if readable or not kvm else False,
+        ingress=ingress if readable or not kvm else False,
+    )
+    click.echo(tree.render(root, now()))
+
+
+@cli.group(cls=Aliases)
+def create() -> None:
+    """Create a cluster."""
+
+
+@create.command("cluster")
+@mother_options
+@click.argument("name")
+@click.option("--kind", type=click.Choice(sorted(CLUSTER_KINDS)), default="kvm", show_default=True)
+@click.option("--version", "version", help="Kubernetes version, e.g. 1.36.3 (required without --from-file).")
+@click.option("--workers", type=click.IntRange(0, 100), default=1, show_default=True, help="Workers in the pool.")
+@click.option("--pool", default="default", show_default=True, help="The worker pool's name.")
+@click.option(
+    "--replicas", type=click.Choice(["1", "3"]), default="1", show_default=True, help="Control-plane replicas."
+)
+@click.option("--cpus", type=click.IntRange(1, 64), help="KVM: virtual CPUs per worker VM (default 2).")
+@click.option("--memory", help="KVM: memory per worker VM, e.g. 2Gi (default 2Gi).")
+@click.option("--region", default="eu-central-1", show_default=True, help="AWS: the region.")
+@click.option("--zone", "zones", multiple=True, help="AWS: an availability zone (repeat; default <region>a).")
+@click.option("--credentials-secret", default="aws-account", show_default=True, help="AWS: the account's Secret.")
+@click.option("--instance-type", help="AWS: the workers' instance type (default m5.large).")
+@click.option(
+    "-f", "--from-file", "from_file", type=click.File(), help="A KVMConfig or AWSConfig manifest (- for stdin)."
+)
+@click.option(
+    "--dry-run",
+    type=click.Choice(["none", "client", "server"]),
+    default="none",
+    show_default=True,
+    help="client: print only; server: the API server validates and admits it without storing it.",
+)
+@click.option("-o", "--output", type=click.Choice(["yaml", "json"]), help="Print the manifest (what was stored).")
+def create_cluster(
+    mother: Mother,
+    namespace: str,
+    name: str,
+    kind: str,
+    version: str | None,
+    workers: int,
+    pool: str,
+    replicas: str,
+    cpus: int | None,
+    memory: str | None,
+    region: str,
+    zones: tuple[str, ...],
+    credentials_secret: str,
+    instance_type: str | None,
+    from_file: Any,
+    dry_run: str,
+    output: str | None,
+) -> None:
+    """Create cluster NAME (its cluster id too) from flags, or from a manifest with --from-file (NAME and -n then
+    replace the file's). `--dry-run=client -o yaml` prints the manifest to keep or edit. The CRD and your
+    organization's quota judge it; their refusal is printed as the API server gives it."""
+    if not manifests.NAME.match(name) or len(name) > 30:
+        raise click.BadParameter(
+            "at most 30 lowercase letters, digits and '-' (it is the cluster id)", param_hint="NAME"
+        )
+    if from_file is not None:
+        obj = yaml.safe_load(from_file.read()) or {}
+        if obj.get("kind") not in ("KVMConfig", "AWSConfig"):
+            raise Invalid(f"{from_file.name}: not a KVMConfig or AWSConfig (kind {obj.get('kind')!r})")
+        obj.setdefault("apiVersion", "kubeception.io/v1alpha1")
+        obj["metadata"] = {**(obj.get("metadata") or {}), "name": name, "namespace": namespace}
+        obj.setdefault("spec", {})["clusterID"] = name
+        if version is not None:
+            manifests.check_version(version)
+            obj["spec"]["kubernetesVersion"] = version
+    else:
+        if version is None:
+            raise click.UsageError("--version is required (e.g. --version 1.36.3), or give --from-file")
+        manifests.check_version(version)
+        if kind == "kvm":
+            obj = manifests.kvm_config(
+                name, namespace, version=version, workers=workers, pool=pool, cpus=cpus, memory=memory,
+                replicas=int(replicas),
+            )  # fmt: skip
+        else:
+            obj = manifests.aws_config(
+                name, namespace, version=version, workers=workers, pool=pool, replicas=int(replicas), region=region,
+                zones=zones, credentials=credentials_secret, instance_type=instance_type,
+            )  # fmt: skip
+    target = KVM_CONFIG if obj["kind"] == "KVMConfig" else AWS_CONFIG
+    if dry_run == "client":
+        if output:
+            printed(obj, output)
+        else:
+            click.echo(f"{target.kind.lower()}.kubeception.io/{name} created (dry run)")
+        return
+    query = {"dryRun": "All"} if dry_run == "server" else None
+    made = mother.call(
+        "create",
+        target,
+        namespace,
+        lambda: mother.client.request("POST", target.path(namespace), query=query, body=obj),
+    )
+    if output:
+        printed(made, output)
+    else:
+        suffix = " (server dry run)" if dry_run == "server" else ""
+        click.echo(f"{target.kind.lower()}.kubeception.io/{name} created{suffix}")
+        if not suffix:
+            click.echo(f"watch it: kubectl kubeception describe cluster {name} -n {namespace}")
+
+
+@cli.group(cls=Aliases)
+def scale() -> None:
+    """Change a cluster's workers."""
+
+
+@scale.command("cluster")
+@mother_options
+@click.argument("name", shell_complete=complete_cluster)
+@click.option("--workers", type=click.IntRange(0, 100), required=True, help="Workers the pool should have.")
+@click.option("--pool", help="The pool (needed when the cluster has more than one).")
+def scale_cluster(mother: Mother, namespace: str, name: str, workers: int, pool: str | None) -> None:
+    """Set a worker pool's size: a KVM pool's replicas (VMs are added, or drained and removed), an AWS pool's desired
+    capacity (its maxSize raised, or minSize lowered, when needed). Your organization's quota may refuse it."""
+    obj = mother.find_cluster(name, namespace)
+    patch, said = manifests.scaled(obj, workers, pool)
+    target = CLUSTER_KINDS["kvm" if obj["kind"] == "KVMConfig" else "aws"]
+    mother.call("patch", target, namespace, lambda: mother.client.patch(target, name, patch, namespace))
+    click.echo(f"{target.kind.lower()}.kubeception.io/{name} scaled: {said}")
+
+
+@cli.group(cls=Aliases)
+def upgrade() -> None:
+    """Change a cluster's Kubernetes version."""
+
+
+@upgrade.command("cluster")
+@mother_options
+@click.argument("name", shell_complete=complete_cluster)
+@click.option("--to", "version", required=True, help="The Kubernetes version to run, e.g. 1.36.3.")
+def upgrade_cluster(mother: Mother, namespace: str, name: str, version: str) -> None:
+    """Ask for another Kubernetes version. Refused here: a version the CRD refuses, a minor downgrade, a skipped
+    minor. The operator rolls the control plane, then the workers, and refuses a version it has no images for with
+    the condition Upgrading=False VersionRefused, which lists the supported ones (see `describe cluster`)."""
+    obj = mother.find_cluster(name, namespace)
+    patch, said = manifests.upgraded(obj, version)
+    target = CLUSTER_KINDS["kvm" if obj["kind"] == "KVMConfig" else "aws"]
+    mother.call("patch", target, namespace, lambda: mother.client.patch(target, name, patch, namespace))
+    click.echo(f"{target.kind.lower()}.kubeception.io/{name} upgrading: {said}")
+    click.echo(f"watch it: kubectl kubeception describe cluster {name} -n {namespace}")
+
+
+def server_and_name(obj: Object, server: str | None) -> tuple[str, str | None]:
+    """The guest API's URL (``status.endpoint``, or ``--server``) and, with ``--server``, the endpoint's host name as
+    the TLS server name: the platform's HAProxy routes a guest's API by SNI."""
+    endpoint = clusters.endpoint(obj)
+    if server:
+        return server, urllib.parse.urlsplit(endpoint).hostname if endpoint else None
+    if not endpoint:
+        raise NotFound(
+            f"{obj['kind']} {obj['metadata']['name']} has no API endpoint yet (status.endpoint is empty): wait until "
+            "`describe cluster` shows EndpointReady, or give --server"
+        )
+    return endpoint, None
+
+
+@cli.command("login")
+@mother_options
+@click.argument("cluster", shell_complete=complete_cluster)
+@click.option(
+    "--ttl",
+    default="1h",
+    show_default=True,
+    help="How long the certificate lasts (m or h), at most your organization's maximum.",
+)
+@click.option(
+    "--access",
+    type=click.Choice(["view", "edit", "admin", "masters"]),
+    default="view",
+    show_default=True,
+    help="The guest ClusterRole you get (masters: system:masters, where your organization allows it).",
+)
+@click.option(
+    "--key-type", type=click.Choice(["ec", "rsa"]), default="ec", show_default=True, help="EC P-256 or RSA 2048."
+)
+@click.option(
+    "--kubeconfig-out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write the context here (default: merge into --kubeconfig, else $KUBECONFIG's first file, ~/.kube/config).",
+)
+@click.option("--server", help="The guest API's URL to use instead of the cluster's endpoint (its name stays for SNI).")
+@click.option("--switch/--no-switch", default=False, help="Make it the current context (a new file always is).")
+@click.option(
+    "--timeout", type=click.FloatRange(1, 3600), default=60, show_default=True, help="Seconds to wait for the issuer."
+)
+def login_command(
+    mother: Mother,
+    namespace: str,
+    cluster: str,
+    ttl: str,
+    access: str,
+    key_type: login.KeyType,
+    kubeconfig_out: Path | None,
+    server: str | None,
+    switch: bool,
+    timeout: float,
+) -> None:
+    """Get a client certificate for guest CLUSTER, for your own mother identity, and write a kubeconfig context
+    <cluster>-<you> for it.
+
+    The private key is made here and never sent: the mother gets a GuestCredentialRequest with its CSR; the name and
+    groups in it are the ones the mother authenticated (its admission sets them), cert-operator signs the CSR with the
+    guest's CA. The kubeconfig is written 0600. Unlike `kubeconfig`, the certificate is yours, short-lived, and
+    revoked when the request is deleted."""
+    target = mother.find_cluster(cluster, namespace)
+    url, tls_name = server_and_name(target, server)
+    user, _ = mother.whoami()
+    key = login.new_key(key_type)
+    made = login.request(
+        mother, namespace, cluster=cluster, user=user, access=access, ttl=ttl, csr=login.csr_pem(key, user)
+    )
+    name = made["metadata"]["name"]
+    click.echo(f"requested: GuestCredentialRequest {namespace}/{name} ({access}, {ttl}) for {user}", err=True)
+    issued = login.wait(mother, namespace, name, timeout)
+    login.check_for_key(issued, key)
+    cluster_entry, user_entry = login.kubeconfig_entries(issued, key, url, tls_name)
+    path = kubeconfig_out or kubeconfigs.paths(click.get_current_context().meta.get("kubeconfig"))[0]
+    context = f"{cluster}-{user}"
+    existing = kubeconfigs.load(path)
+    kubeconfigs.write(
+        path,
+        kubeconfigs.with_context(existing, name=context, cluster=cluster_entry, user=user_entry, switch=switch),
+    )
+    click.echo(f"context {context} written to {path} (certificate {issued.serial}, valid until {issued.not_after})")
+    hint = (
+        f"kubectl --kubeconfig {path} --context {context} get nodes"
+        if existing
+        else f"KUBECONFIG={path} kubectl get nodes"
+    )
+    click.echo(f"use it: {hint}")
+
+
+@cli.command("kubeconfig")
+@mother_options
+@click.argument("cluster", shell_complete=complete_cluster)
+@click.option("--server", help="Replace the server URL (keeping its TLS server name), e.g. an address of the ingress.")
+def kubeconfig_command(mother: Mother, namespace: str, cluster: str, server: str | None) -> None:
+    """For platform admins: print the guest's admin kubeconfig, from the Secret <cluster>-kubeconfig.
+
+    It is the guest's shared system:masters credential (long-lived, the same for everyone who reads it, not revocable
+    one person at a time); organization members cannot read Secrets and use `login` instead."""
+    text = mother.admin_kubeconfig(cluster, namespace)
+    if server:
+        config = yaml.safe_load(text)
+        for entry in config.get("clusters") or []:
+            entry["cluster"]["server"] = server
+        text = yaml.safe_dump(config, sort_keys=False)
+    click.echo(text, nl=not text.endswith("\n"))
+
+
+def main() -> None:
+    cli.main(prog_name="kubectl kubeception", complete_var="_KUBECTL_KUBECEPTION_COMPLETE")
+
+
+def complete() -> None:
+    """``kubectl_complete-kubeception``: kubectl (1.26+) runs it with the words after ``kubectl kubeception`` and the
+    word being completed; it prints one candidate per line and cobra's directive (4: no file completion)."""
+    from click.shell_completion import ShellComplete
+
+    words = [w for w in sys.argv[1:] if w != "__complete"]
+    args, incomplete = words[:-1], words[-1] if words else ""
+    completer = ShellComplete(cli, {}, "kubectl kubeception", "_KUBECTL_KUBECEPTION_COMPLETE")
+    for item in completer.get_completions(args, incomplete):
+        click.echo(item.value)
+    click.echo(":4")
