@@ -8,6 +8,10 @@ from __future__ import annotations
 
 import datetime
 import functools
+import json
+import ssl
+import urllib.error
+import urllib.request
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 from cryptography import x509
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
@@ -22,6 +27,7 @@ from cert_operator.controller import ca_controller, guest_controller
 from cert_operator.spec import CA_CONFIG
 from cert_operator.vault import Vault
 from cert_operator.vault_auth import TokenAuth
+from kubeception_testenv import GuestAPIServer
 from kvm_operator.spec import KVM_CONFIG
 from operatorkit import Kind, KubeClient, get_condition, is_true
 from operatorkit.testing import OperatorRunner, apply_crds, status_of, wait_until
@@ -39,7 +45,7 @@ if TYPE_CHECKING:
 
     import hvac
 
-    from kubeception_testenv import OpenBaoServer
+    from kubeception_testenv import ControlPlane, OpenBaoServer
 
 pytestmark = pytest.mark.servers
 
@@ -249,14 +255,77 @@ def test_a_signature_that_was_never_stored_is_revoked(guests: Guests) -> None:
     assert not revoked(guests.bao, guests.mine, status["serialNumber"])
 
 
-def test_a_certificate_is_marked_expired_after_its_not_after(guests: Guests) -> None:
-    org = guests.orgs
-    org.alice.create(CREDENTIAL_REQUEST, request("minute", guests.mine, csr_pem(), ttl="1m"), org.a)
-    not_after = wait_issued(org.admin, "minute", org.a)["notAfter"]
+def self_subject(server: GuestAPIServer, cert: Path, key: Path, ca: Path) -> dict[str, Any] | int:
+    """Who the guest API server says the client certificate is (SelfSubjectReview), or the HTTP status refusing it."""
+    context = ssl.create_default_context(cafile=str(ca))
+    context.load_cert_chain(str(cert), str(key))
+    body = json.dumps({"apiVersion": "authentication.k8s.io/v1", "kind": "SelfSubjectReview"}).encode()
+    review = urllib.request.Request(
+        f"{server.url}/apis/authentication.k8s.io/v1/selfsubjectreviews",
+        data=body,
+        method="POST",
+        headers={"Content-Type": "application/json"},
+    )
+    try:
+        with urllib.request.urlopen(review, context=context, timeout=10) as response:
+            user: dict[str, Any] = json.load(response)["status"]["userInfo"]
+            return user
+    except urllib.error.HTTPError as error:
+        return error.code
 
-    def expired() -> bool:
-        condition = get_condition(status_of(org.admin, CREDENTIAL_REQUEST, "minute", org.a), "Expired")
-        return condition is not None and condition["status"] == "True"
 
-    wait_until(expired, timeout=120, interval=1, message=f"Expired after {not_after}")
-    assert datetime.datetime.now(datetime.UTC) >= datetime.datetime.fromisoformat(not_after)
+def test_the_credential_authenticates_in_the_guest_until_it_expires(
+    guests: Guests, control_plane: ControlPlane, tmp_path: Path
+) -> None:
+    """A guest kube-apiserver trusting the cluster's CA (as kvm-operator's do) takes the issued certificate as the
+    user, in the access level's group; a 1-minute certificate stops working there once it has expired."""
+    org, cluster = guests.orgs, guests.mine
+    serving = guests.bao.secrets.pki.generate_certificate(
+        "api", f"apiserver.{cluster}.local", extra_params={"ip_sans": "127.0.0.1"}, mount_point=f"pki-{cluster}"
+    )["data"]
+    files = {"serving.crt": serving["certificate"], "serving.key": serving["private_key"]}
+    files["ca.crt"] = serving["issuing_ca"] + "\n"
+    keys = {}
+    for name in ("hour", "minute"):
+        keys[name] = ec.generate_private_key(ec.SECP256R1())
+        files[f"{name}.key"] = (
+            keys[name]
+            .private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+            .decode()
+        )
+    for name, text in files.items():
+        (tmp_path / name).write_text(text)
+    with GuestAPIServer(
+        tmp_path,
+        etcd_url=control_plane.etcd.url,
+        serving_cert=tmp_path / "serving.crt",
+        serving_key=tmp_path / "serving.key",
+        client_ca=tmp_path / "ca.crt",
+        name=f"guest-{cluster}",
+    ) as server:
+        for name, ttl in (("hour", "1h"), ("minute", "1m")):
+            org.alice.create(CREDENTIAL_REQUEST, request(name, cluster, csr_pem(key=keys[name]), ttl=ttl), org.a)
+        for name in ("hour", "minute"):
+            status = wait_issued(org.admin, name, org.a)
+            (tmp_path / f"{name}.crt").write_text(status["certificate"])
+            assert (tmp_path / "ca.crt").read_text().strip() in status["ca"]
+
+        def who(name: str) -> dict[str, Any] | int:
+            return self_subject(server, tmp_path / f"{name}.crt", tmp_path / f"{name}.key", tmp_path / "ca.crt")
+
+        for name in ("hour", "minute"):
+            user = who(name)
+            assert isinstance(user, dict), user
+            assert user["username"] == org.alice_name
+            assert set(user["groups"]) == {"kubeception:view", "system:authenticated"}
+
+        not_after = status_of(org.admin, CREDENTIAL_REQUEST, "minute", org.a)["notAfter"]
+
+        def expired() -> bool:
+            condition = get_condition(status_of(org.admin, CREDENTIAL_REQUEST, "minute", org.a), "Expired")
+            return condition is not None and condition["status"] == "True"
+
+        wait_until(expired, timeout=120, interval=1, message=f"Expired after {not_after}")
+        assert datetime.datetime.now(datetime.UTC) >= datetime.datetime.fromisoformat(not_after)
+        assert who("minute") == 401
+        assert isinstance(who("hour"), dict)
