@@ -232,7 +232,8 @@ def test_deleting_a_request_revokes_its_certificate(guests: Guests) -> None:
 
 def test_a_signature_that_was_never_stored_is_revoked(guests: Guests) -> None:
     """The process stopped (or its status write failed) between Vault's signature and the write storing it: the
-    write-ahead ``signingSince`` is all the status says. The next pass finds that certificate and revokes it."""
+    write-ahead ``signingSince`` is all the status says. The next pass finds that certificate and revokes it — and
+    not one another request stored for the same key."""
     org, kube = guests.orgs, guests.orgs.admin
     csr = csr_pem()
     paused = request("crashed", guests.mine, csr)
@@ -248,11 +249,15 @@ def test_a_signature_that_was_never_stored_is_revoked(guests: Guests) -> None:
     )
     lost = guests.bao.secrets.pki.sign_verbatim(csr, mount_point=f"pki-{guests.mine}", extra_params={"ttl": "1h"})
     lost_serial = lost["data"]["serial_number"]
+    # the same key in another request, stored: not this request's to revoke
+    kube.create(CREDENTIAL_REQUEST, request("twin", guests.mine, csr), org.a)
+    twin_serial = wait_issued(kube, "twin", org.a)["serialNumber"]
     kube.patch(CREDENTIAL_REQUEST, "crashed", {"metadata": {"annotations": {"kubeception.io/paused": None}}}, org.a)
     status = wait_issued(kube, "crashed", org.a)
     assert status["serialNumber"] != lost_serial
     assert revoked(guests.bao, guests.mine, lost_serial)
     assert not revoked(guests.bao, guests.mine, status["serialNumber"])
+    assert not revoked(guests.bao, guests.mine, twin_serial)
 
 
 def self_subject(server: GuestAPIServer, cert: Path, key: Path, ca: Path) -> dict[str, Any] | int:

@@ -3,8 +3,8 @@ Vault's answer and the write recording it): found in the cluster's mount and rev
 
 ``status.signingSince`` is written before a CSR goes to Vault and removed in the very write that stores the
 certificate and its serial. Found set with no certificate, every certificate of the mount carrying this request's
-public key and issued since then is revoked — a scan of the mount, costly but only on this rare path. Nothing
-issued that is not stored.
+public key and issued since then is revoked (but a serial another request of the cluster has stored) — a scan of
+the mount, costly but only on this rare path. Nothing issued that is not stored.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 from cert_operator import guest_policy, key, pem
 from cert_operator.resources.guest import revoke
-from cert_operator.spec import GuestCredentialRequestSpec, GuestCredentialRequestStatus
+from cert_operator.spec import GUEST_CREDENTIAL_REQUEST, GuestCredentialRequestSpec, GuestCredentialRequestStatus
 from operatorkit import Resource, timestamps
 
 if TYPE_CHECKING:
@@ -24,6 +24,15 @@ if TYPE_CHECKING:
 
 SKEW = datetime.timedelta(minutes=2)
 """Vault backdates notBefore (30 s by default); clocks differ a little."""
+
+
+def stored_serials(ctx: GuestContext, cluster_id: str) -> set[str]:
+    """The serials the cluster's requests have stored (from the cache, indexed by status.clusterID)."""
+    return {
+        str(serial)
+        for request in ctx.cache(GUEST_CREDENTIAL_REQUEST).by_index(key.GUEST_CLUSTER_INDEX, cluster_id)
+        if (serial := (request.get("status") or {}).get("serialNumber"))
+    }
 
 
 @dataclass
@@ -47,7 +56,10 @@ class UnstoredSignature(Resource[GuestCredentialRequestSpec, GuestCredentialRequ
             wanted = None  # a CSR the issuer refuses was never sent to Vault
         if wanted is not None:
             since = timestamps.parse(recorded.signing_since) - SKEW
+            stored = stored_serials(ctx, recorded.cluster_id)
             for serial in self._signed_for(recorded.cluster_id, wanted, since):
+                if serial.replace("-", ":") in stored:
+                    continue  # another request's (one key used twice): stored, so not this one's
                 revoke(self.vault, ctx, recorded.cluster_id, serial)
                 ctx.event("Warning", "UnstoredRevoked", f"revoked {serial}: signed for this request, never stored")
         ctx.status.pop("signingSince", None)
