@@ -29,7 +29,7 @@ from cert_operator.vault import Vault
 from cert_operator.vault_auth import TokenAuth
 from kubeception_testenv import GuestAPIServer
 from kvm_operator.spec import KVM_CONFIG
-from operatorkit import Kind, KubeClient, get_condition, is_true
+from operatorkit import ApiError, Kind, KubeClient, get_condition, is_true
 from operatorkit.testing import OperatorRunner, apply_crds, status_of, wait_until
 from tests.cert.helpers import ca_config, issued_serials, revoked
 from tests.organizations.test_organizations import (  # noqa: F401 — orgs is a fixture
@@ -218,6 +218,25 @@ def test_a_csr_the_issuer_cannot_accept_is_refused_with_a_reason(guests: Guests,
     assert condition["reason"] == "InvalidCSR"
     assert says in condition["message"]
     assert issued_serials(guests.bao, guests.mine) == before
+
+
+@pytest.mark.parametrize(
+    ("csr", "says"),
+    [
+        (
+            "MIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEA",
+            "spec.csr in body should match '^-----BEGIN CERTIFICATE REQUEST-----'",
+        ),
+        ("-----BEGIN CERTIFICATE REQUEST-----\n" + "A" * 4096, "spec.csr: Too long: may not be more than 4096"),
+    ],
+    ids=["not-pem", "too-long"],
+)
+def test_a_csr_field_that_is_not_a_pem_request_is_refused_at_admission(guests: Guests, csr: str, says: str) -> None:
+    org = guests.orgs
+    with pytest.raises(ApiError) as refused:
+        org.alice.create(CREDENTIAL_REQUEST, request("field", guests.mine, csr), org.a)
+    assert refused.value.status == 422
+    assert says in refused.value.message, refused.value.message
 
 
 def test_deleting_a_request_revokes_its_certificate(guests: Guests) -> None:
