@@ -12,7 +12,14 @@ import pytest
 import yaml
 
 from aws_operator.spec import AWSConfigSpec, AWSConfigStatus
-from cert_operator.spec import CAConfigSpec, CAConfigStatus, CertConfigSpec, CertConfigStatus
+from cert_operator.spec import (
+    CAConfigSpec,
+    CAConfigStatus,
+    CertConfigSpec,
+    CertConfigStatus,
+    GuestCredentialRequestSpec,
+    GuestCredentialRequestStatus,
+)
 from flannel_operator.spec import FlannelConfigSpec, FlannelConfigStatus
 from ingress_operator.spec import IngressConfigSpec, IngressConfigStatus
 from kvm_operator.spec import KVMConfigSpec, KVMConfigStatus
@@ -27,13 +34,13 @@ MODELS: dict[str, tuple[type[pydantic.BaseModel], type[pydantic.BaseModel]]] = {
     "caconfigs.kubeception.io": (CAConfigSpec, CAConfigStatus),
     "certconfigs.kubeception.io": (CertConfigSpec, CertConfigStatus),
     "flannelconfigs.kubeception.io": (FlannelConfigSpec, FlannelConfigStatus),
+    "guestcredentialrequests.kubeception.io": (GuestCredentialRequestSpec, GuestCredentialRequestStatus),
     "ingressconfigs.kubeception.io": (IngressConfigSpec, IngressConfigStatus),
     "kvmconfigs.kubeception.io": (KVMConfigSpec, KVMConfigStatus),
 }
-WITHOUT_MODEL = {"domainclaims.kubeception.io", "guestcredentialrequests.kubeception.io"}
-"""DomainClaims are written by operatorkit's claim functions only (``operatorkit.platform``), never by a person;
-GuestCredentialRequests have no operator yet (their admission policies are the whole of them so far): no spec
-model."""
+WITHOUT_MODEL = {"domainclaims.kubeception.io"}
+"""DomainClaims are written by operatorkit's claim functions only (``operatorkit.platform``), never by a person:
+no spec model."""
 
 
 def test_every_crd_is_checked_against_its_models():

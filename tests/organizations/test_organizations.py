@@ -12,6 +12,10 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 import yaml
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 
 from aws_operator.spec import AWS_CONFIG
 from kubeception_testenv import find_binary
@@ -157,7 +161,8 @@ def orgs(
     wait_until(probe_refused, timeout=30, message="the organization policies are in force")
 
     def probe_identity() -> bool:
-        made = kube.create(CREDENTIAL_REQUEST, {"metadata": {"generateName": "probe-"}, "spec": {"cluster": "demo"}}, a)
+        probe = {"metadata": {"generateName": "probe-"}, "spec": {"cluster": "demo", "csr": CSR}}
+        made = kube.create(CREDENTIAL_REQUEST, probe, a)
         kube.delete(CREDENTIAL_REQUEST, made["metadata"]["name"], a)
         return True
 
@@ -417,8 +422,21 @@ def test_without_its_quota_an_organization_gets_no_new_cluster_and_keeps_its_old
         )
 
 
+def csr_pem(common_name: str = "me", organization: str | None = None, key: Any = None) -> str:
+    """A certificate request as the plugin makes it: a key the user keeps, and a subject the issuer ignores."""
+    names = [x509.NameAttribute(NameOID.COMMON_NAME, common_name)]
+    if organization:
+        names.append(x509.NameAttribute(NameOID.ORGANIZATION_NAME, organization))
+    key = key or ec.generate_private_key(ec.SECP256R1())
+    request = x509.CertificateSigningRequestBuilder().subject_name(x509.Name(names)).sign(key, hashes.SHA256())
+    return request.public_bytes(serialization.Encoding.PEM).decode()
+
+
+CSR = csr_pem()
+
+
 def credential_request(name: str, **spec: Any) -> dict[str, Any]:
-    return {"metadata": {"name": name}, "spec": {"cluster": "demo", **spec}}
+    return {"metadata": {"name": name}, "spec": {"cluster": "demo", "csr": CSR, **spec}}
 
 
 def test_a_credential_request_is_for_the_requesters_own_identity(orgs: Organizations) -> None:

@@ -15,14 +15,18 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 import yaml
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 
 from aws_operator.controller import aws_controller
 from aws_operator.shared import CA_CONFIG as AWS_CA_CONFIG
 from aws_operator.shared import CERT_CONFIG as AWS_CERT_CONFIG
 from aws_operator.shared import Shared as AWSShared
 from aws_operator.spec import AWS_CONFIG
-from cert_operator.controller import ca_controller, cert_controller
-from cert_operator.spec import CA_CONFIG, CERT_CONFIG
+from cert_operator.controller import ca_controller, cert_controller, guest_controller
+from cert_operator.spec import CA_CONFIG, CERT_CONFIG, GUEST_CREDENTIAL_REQUEST
 from cert_operator.vault import Vault
 from cert_operator.vault_auth import TokenAuth
 from flannel_operator.controller import flannel_controller, shared_parts
@@ -291,7 +295,9 @@ def test_cert_operator_uses_every_grant_and_is_denied_nothing(audited, admin, re
     settings = in_process_settings(
         leader_election={"enabled": True, "namespace": release, "id": "cert-operator-leader"}
     )
-    operator = Operator([ca_controller(vault), cert_controller(vault, 1)], settings, client=client)
+    operator = Operator(
+        [ca_controller(vault), cert_controller(vault, 1), guest_controller(vault)], settings, client=client
+    )
     operator.start()
     namespace = f"tenant-{uuid.uuid4().hex[:6]}"
     admin.create(NAMESPACE, {"metadata": {"name": namespace}})
@@ -318,6 +324,17 @@ def test_cert_operator_uses_every_grant_and_is_denied_nothing(audited, admin, re
             timeout=60,
             message="CA rotated",
         )
+        # A guest credential request for a cluster not in its namespace: the KVMConfig and AWSConfig are read by
+        # name (GET), the request refused in its status; its deletion removes the finalizer.
+        admin.create(GUEST_CREDENTIAL_REQUEST, guest_request("creds", namespace, cluster))
+        issued = functools.partial(condition_of, admin, GUEST_CREDENTIAL_REQUEST, "creds", namespace, type_="Issued")
+        wait_for(lambda: (issued() or {}).get("reason") == "ClusterNotFound", timeout=30, message="refused")
+        admin.delete(GUEST_CREDENTIAL_REQUEST, "creds", namespace)
+        wait_for(
+            lambda: admin.get_or_none(GUEST_CREDENTIAL_REQUEST, "creds", namespace) is None,
+            timeout=30,
+            message="request deleted",
+        )
         admin.create(CERT_CONFIG, cert_config("bad", namespace, cluster, role="nope"))  # Warning Events, repeated
         wait_for(lambda: count_events(admin, "UnknownRole") >= 1, timeout=30, message="refused")
         admin.patch(CERT_CONFIG, "bad", {"metadata": {"labels": {"again": "1"}}}, namespace)
@@ -330,6 +347,24 @@ def test_cert_operator_uses_every_grant_and_is_denied_nothing(audited, admin, re
         operator.stop()
         admin.delete(NAMESPACE, namespace)
     assert_least_privilege(manifest, audit_events(audited, f"system:serviceaccount:{release}:cert-operator"))
+
+
+def guest_request(name: str, namespace: str, cluster: str) -> dict[str, Any]:
+    """A GuestCredentialRequest as the organizations' admission policies leave it (not installed here)."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "alice")])
+    csr = x509.CertificateSigningRequestBuilder().subject_name(subject).sign(key, hashes.SHA256())
+    return {
+        "apiVersion": GUEST_CREDENTIAL_REQUEST.api_version,
+        "kind": GUEST_CREDENTIAL_REQUEST.kind,
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": {
+            "cluster": cluster,
+            "user": "alice",
+            "groups": ["devs"],
+            "csr": csr.public_bytes(serialization.Encoding.PEM).decode(),
+        },
+    }
 
 
 def test_cert_operator_credentials_cannot_do_harm(admin, cert_sa):

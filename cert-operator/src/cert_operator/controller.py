@@ -8,12 +8,26 @@ from cert_operator import key
 from cert_operator.resources.ca_health import CAHealth
 from cert_operator.resources.cert_configs_gone import CertConfigsGone
 from cert_operator.resources.certificate import Certificate
+from cert_operator.resources.guest_certificate import GuestCertificate
+from cert_operator.resources.guest_expiry import GuestExpiry
+from cert_operator.resources.guest_identity import GuestIdentity
 from cert_operator.resources.mount import PKIMount
 from cert_operator.resources.published_ca import PublishedCA
 from cert_operator.resources.roles import Roles
 from cert_operator.resources.root_ca import RootCA
 from cert_operator.resources.rotation import REISSUING, TRUSTING, CARotation
-from cert_operator.spec import CA_CONFIG, CERT_CONFIG, CAConfigSpec, CAConfigStatus, CertConfigSpec, CertConfigStatus
+from cert_operator.resources.unstored_signature import UnstoredSignature
+from cert_operator.spec import (
+    CA_CONFIG,
+    CERT_CONFIG,
+    GUEST_CREDENTIAL_REQUEST,
+    CAConfigSpec,
+    CAConfigStatus,
+    CertConfigSpec,
+    CertConfigStatus,
+    GuestCredentialRequestSpec,
+    GuestCredentialRequestStatus,
+)
 from cert_operator.vault import Vault
 from cert_operator.vault_auth import from_settings
 from operatorkit import Controller, Index, Watch, by_field
@@ -91,6 +105,39 @@ def cert_controller(vault: Vault, min_reissue_interval: float = 10.0) -> Control
     )
 
 
+def waiting_guest_requests(ca: Object, primaries: CacheReader) -> list[str]:
+    """A CAConfig changing wakes the GuestCredentialRequests that wait for its cluster's CA (any namespace: the
+    request is in its organization, the CA in the cluster's namespace; the request checks ownership itself)."""
+    cluster = (ca.get("spec") or {}).get("clusterID", "")
+    return [
+        f"{r['metadata']['namespace']}/{r['metadata']['name']}"
+        for r in primaries.by_index(key.GUEST_CLUSTER_INDEX, cluster)
+        if not (r.get("status") or {}).get("serialNumber")
+    ]
+
+
+def guest_controller(vault: Vault) -> Controller[GuestCredentialRequestSpec, GuestCredentialRequestStatus]:
+    """Per-user guest credentials: a GuestCredentialRequest's CSR signed once by its cluster's CA."""
+    return Controller(
+        name="guestcredentialrequest",
+        kind=GUEST_CREDENTIAL_REQUEST,
+        spec_model=GuestCredentialRequestSpec,
+        status_model=GuestCredentialRequestStatus,
+        # Deletion runs in reverse: revoke the stored serial, then anything signed and never stored.
+        resources=[UnstoredSignature(vault), GuestIdentity(), GuestCertificate(vault), GuestExpiry()],
+        watches=[Watch(CA_CONFIG, waiting_guest_requests)],
+        indexes=[
+            Index(GUEST_CREDENTIAL_REQUEST, key.GUEST_CLUSTER_INDEX, by_field("status", "clusterID")),
+            _by_cluster(CA_CONFIG),
+        ],
+        ready_condition="Issued",
+    )
+
+
 def build(settings: CertSettings) -> Sequence[Controller[Any, Any]]:
     vault = Vault(settings.vault.address, from_settings(settings.vault.auth), ca_cert=settings.vault.ca_cert)
-    return [ca_controller(vault), cert_controller(vault, settings.certificates.min_reissue_interval)]
+    return [
+        ca_controller(vault),
+        cert_controller(vault, settings.certificates.min_reissue_interval),
+        guest_controller(vault),
+    ]

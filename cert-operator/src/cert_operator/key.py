@@ -12,6 +12,8 @@ ISSUED_AT_ANNOTATION = "kubeception.io/issued-at"
 RECREATE_CA_ANNOTATION = "kubeception.io/recreate-ca"
 """On a CAConfig whose CA was lost: the lost CA's serial. Only then is a new CA generated for the cluster — every
 certificate and every client trusting the old CA must then be replaced."""
+GUEST_CLUSTER_INDEX = "guest-cluster"
+"""The cache index of GuestCredentialRequests by status.clusterID: a CA becoming Ready wakes those waiting for it."""
 CLUSTER_INDEX = "cluster"
 """The cache index of CAConfigs and CertConfigs by spec.clusterID."""
 
@@ -19,6 +21,15 @@ CLUSTER_INDEX = "cluster"
 def mount(cluster_id: str) -> str:
     """The cluster's PKI secrets engine in Vault."""
     return f"pki-{cluster_id}"
+
+
+GUEST_ROLE_PREFIX = "guest-user-"
+"""The PKI roles the guest credential issuer keeps in a cluster's mount: CAConfig roles cannot be named so."""
+
+
+def guest_role(access: str) -> str:
+    """The PKI role guest credentials of one access level are signed with (its O is the access level's group)."""
+    return f"{GUEST_ROLE_PREFIX}{access}"
 
 
 def rotation_issuer(rotation_id: str) -> str:

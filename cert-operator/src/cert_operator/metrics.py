@@ -11,7 +11,7 @@ expiry_timestamp = Gauge(
 )
 issued_total = Counter("kubeception_certificates_issued_total", "Certificates issued, by why", ["cluster", "reason"])
 revocations_total = Counter("kubeception_certificate_revocations_total", "Certificates revoked", ["cluster"])
-for reason in ("Issue", "SpecChanged", "CARotated", "Renew"):
+for reason in ("Issue", "SpecChanged", "CARotated", "Renew", "GuestCredential"):
     issued_total.labels("", reason)
 vault_errors_total = Counter(
     "kubeception_vault_errors_total", "Failed Vault calls: refused (bad input), forbidden, unavailable, login", ["kind"]

@@ -9,6 +9,8 @@ from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from cryptography.x509.oid import NameOID
 
+ORGANIZATION = NameOID.ORGANIZATION_NAME
+
 
 def load(pem: str) -> x509.Certificate:
     return x509.load_pem_x509_certificate(pem.encode())

@@ -8,12 +8,19 @@ from typing import Annotated, Literal
 
 import pydantic
 
+from cert_operator.key import GUEST_ROLE_PREFIX
 from operatorkit import DNS_LABEL, DNS_SUBDOMAIN, Context, Kind, Status
 
 CA_CONFIG = Kind("kubeception.io/v1alpha1", "CAConfig", "caconfigs")
 CERT_CONFIG = Kind("kubeception.io/v1alpha1", "CertConfig", "certconfigs")
+GUEST_CREDENTIAL_REQUEST = Kind("kubeception.io/v1alpha1", "GuestCredentialRequest", "guestcredentialrequests")
+KVM_CONFIG = Kind("kubeception.io/v1alpha1", "KVMConfig", "kvmconfigs")
+AWS_CONFIG = Kind("kubeception.io/v1alpha1", "AWSConfig", "awsconfigs")
+CLUSTER_KINDS = (KVM_CONFIG, AWS_CONFIG)
+"""The guest clusters a GuestCredentialRequest may name (read by name in the request's own namespace only)."""
 _DNS_NAME = r"^(\*\.)?[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
 _PRINTABLE = r"^[^\x00-\x1f\x7f]+$"
+_GUEST_TTL = r"^[1-9][0-9]{0,3}(m|h)$"
 _DURATION = re.compile(r"^([0-9]{1,9})(s|m|h|d)$")
 MINUTE, HOUR, DAY = 60, 3600, 86400
 
@@ -21,6 +28,9 @@ MINUTE, HOUR, DAY = 60, 3600, 86400
 CA_TTL = (HOUR, 30 * 365 * DAY)
 CERT_TTL = (MINUTE, 10 * 365 * DAY)
 OVERLAP = (0, DAY)
+GUEST_MAX_TTL = DAY
+"""The longest guest credential the issuer signs, whatever an organization allows: a guest API server does not
+check revocation, so a credential's TTL is the only bound on a leaked one."""
 KEY_BITS = {"rsa": (2048, 3072, 4096), "ec": (256, 384, 521)}
 """The key sizes Vault issues CAs with, per key type."""
 
@@ -101,6 +111,10 @@ class CAConfigSpec(_Model):
         names = [role.name for role in self.roles]
         if len(names) != len(set(names)):
             raise ValueError("role names must be unique")
+        if reserved := [name for name in names if name.startswith(GUEST_ROLE_PREFIX)]:
+            raise ValueError(
+                f"role names starting with {GUEST_ROLE_PREFIX} are the guest credential issuer's: {reserved}"
+            )
         return self
 
     def role(self, name: str) -> Role | None:
@@ -179,5 +193,40 @@ class CertConfigStatus(Status):
     trust_bundle_hash: str | None = pydantic.Field(default=None, alias="trustBundleHash")
 
 
+class GuestCredentialRequestSpec(_Model):
+    """A user's request for a client certificate to a guest cluster of the request's organization (namespace).
+    ``user`` and ``groups`` are set at admission from the mother's authentication; the certificate's subject is the
+    issuer's choice (CN = user, O = the access level's group), never the CSR's."""
+
+    cluster: str = pydantic.Field(pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$", min_length=3, max_length=30)
+    access: Literal["view", "edit", "admin", "masters"] = "view"
+    ttl: str = pydantic.Field(default="1h", pattern=_GUEST_TTL, max_length=6)
+    user: str | None = pydantic.Field(default=None, max_length=253)
+    groups: list[Annotated[str, pydantic.Field(max_length=253)]] | None = pydantic.Field(default=None, max_length=64)
+    csr: str = pydantic.Field(pattern=r"^-----BEGIN CERTIFICATE REQUEST-----", max_length=4096)
+
+    @property
+    def organization(self) -> str:
+        """The certificate's O: the guest group of the access level (system:masters for masters)."""
+        return "system:masters" if self.access == "masters" else f"kubeception:{self.access}"
+
+    @property
+    def ttl_seconds(self) -> int:
+        return seconds(self.ttl)
+
+
+class GuestCredentialRequestStatus(Status):
+    cluster_id: str | None = pydantic.Field(default=None, alias="clusterID")
+    """The cluster's id (its PKI mount), recorded before anything is signed: deletion revokes there."""
+    signing_since: str | None = pydantic.Field(default=None, alias="signingSince")
+    """Written before a CSR is sent to Vault and removed in the write that stores the certificate: found set with no
+    certificate, it means a signature may exist that was never stored — found in the mount and revoked."""
+    certificate: str | None = None
+    ca: str | None = None
+    serial_number: str | None = pydantic.Field(default=None, alias="serialNumber")
+    not_after: str | None = pydantic.Field(default=None, alias="notAfter")
+
+
 CAContext = Context[CAConfigSpec, CAConfigStatus]
 CertContext = Context[CertConfigSpec, CertConfigStatus]
+GuestContext = Context[GuestCredentialRequestSpec, GuestCredentialRequestStatus]

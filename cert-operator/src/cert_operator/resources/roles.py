@@ -1,4 +1,5 @@
-"""Vault roles match the spec: created, updated when they differ, deleted when removed from the spec."""
+"""Vault roles match the spec: created, updated when they differ, deleted when removed from the spec — but for the
+guest credential issuer's ``guest-user-*`` roles, which it keeps in the same mount (the spec cannot name them)."""
 
 from __future__ import annotations
 
@@ -37,7 +38,8 @@ class Roles(Resource[CAConfigSpec, CAConfigStatus]):
             if role.name in existing and self._same(mount, role.name, desired):
                 continue
             self._write_role(mount, role.name, desired)
-        for stale in existing - {role.name for role in ctx.spec.roles}:
+        issuers = {name for name in existing if name.startswith(key.GUEST_ROLE_PREFIX)}
+        for stale in existing - issuers - {role.name for role in ctx.spec.roles}:
             self._delete_role(mount, stale)
         ctx.status["roles"] = sorted(role.name for role in ctx.spec.roles)
 
