@@ -28,6 +28,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from kubeception_testenv import find_binary
+from kubectl_kubeception import login as plugin_login
 from kubectl_kubeception.cli import cli
 from kubectl_kubeception.mother import AWS_CONFIG, CERT_CONFIG, CREDENTIAL_REQUEST, KVM_CONFIG
 from operatorkit.kinds import CLUSTER_ROLE, NAMESPACE, SECRET
@@ -64,17 +65,6 @@ def now() -> str:
     return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def crd_with_csr(path: Path, tmp: Path) -> Path:
-    """The GuestCredentialRequest CRD with ``spec.csr``. Another branch adds the field (with cert-operator's issuer);
-    until both are merged, the test adds it to its copy, or the API server would prune the CSR."""
-    crd = yaml.safe_load(path.read_text())
-    spec = crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]
-    spec["properties"].setdefault("csr", {"type": "string", "maxLength": 16384})
-    copy = tmp / path.name
-    copy.write_text(yaml.safe_dump(crd))
-    return copy
-
-
 @pytest.fixture(scope="module")
 def orgs(control_plane: ControlPlane, kube: KubeClient, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Orgs]:
     tmp = tmp_path_factory.mktemp("plugin")
@@ -84,7 +74,7 @@ def orgs(control_plane: ControlPlane, kube: KubeClient, tmp_path_factory: pytest
             ROOT / "crds" / f"{plural}.kubeception.io.yaml"
             for plural in ("kvmconfigs", "awsconfigs", "caconfigs", "certconfigs", "flannelconfigs", "ingressconfigs")
         ),
-        crd_with_csr(ROOT / "crds" / "guestcredentialrequests.kubeception.io.yaml", tmp),
+        ROOT / "crds" / "guestcredentialrequests.kubeception.io.yaml",
     )
     suffix = uuid.uuid4().hex[:6]
     name_a, name_b, alice = f"pa-{suffix}", f"pb-{suffix}", f"alice-{suffix}"
@@ -113,7 +103,8 @@ def orgs(control_plane: ControlPlane, kube: KubeClient, tmp_path_factory: pytest
     wait_until(lambda: kube.get(CLUSTER_ROLE, "kubeception:cluster-admin").get("rules"), timeout=30)
 
     def identity_set() -> bool:
-        probe = {"metadata": {"generateName": "probe-"}, "spec": {"cluster": "probe"}}
+        csr = plugin_login.csr_pem(plugin_login.new_key("ec"), "probe")
+        probe = {"metadata": {"generateName": "probe-"}, "spec": {"cluster": "probe", "csr": csr}}
         made = kube.create(CREDENTIAL_REQUEST, probe, a)
         kube.delete(CREDENTIAL_REQUEST, made["metadata"]["name"], a)
         return bool(made["spec"].get("user"))
