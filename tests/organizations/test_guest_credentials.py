@@ -10,6 +10,7 @@ import datetime
 import functools
 import json
 import ssl
+import subprocess
 import urllib.error
 import urllib.request
 import uuid
@@ -18,6 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
+from click.testing import CliRunner
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
@@ -27,7 +29,8 @@ from cert_operator.controller import ca_controller, guest_controller
 from cert_operator.spec import CA_CONFIG
 from cert_operator.vault import Vault
 from cert_operator.vault_auth import TokenAuth
-from kubeception_testenv import GuestAPIServer
+from kubeception_testenv import GuestAPIServer, find_binary
+from kubectl_kubeception.cli import cli
 from kvm_operator.spec import KVM_CONFIG
 from operatorkit import ApiError, Kind, KubeClient, get_condition, is_true
 from operatorkit.testing import OperatorRunner, apply_crds, status_of, wait_until
@@ -348,6 +351,24 @@ def test_the_credential_authenticates_in_the_guest_until_it_expires(
         def expired() -> bool:
             condition = get_condition(status_of(org.admin, CREDENTIAL_REQUEST, "minute", org.a), "Expired")
             return condition is not None and condition["status"] == "True"
+
+        # `kubectl kubeception login` as alice runs it, against this issuer: a context that is alice in the guest.
+        alice_config = control_plane.user_kubeconfig(org.alice_name, ("devs",))
+        out = tmp_path / "login.kubeconfig"
+        logged_in = CliRunner().invoke(
+            cli,
+            ["login", cluster, "-n", org.a, f"--kubeconfig={alice_config}", f"--kubeconfig-out={out}",
+             f"--server={server.url}", "--ttl=10m"],
+        )  # fmt: skip
+        assert logged_in.exit_code == 0, logged_in.output
+        whoami = subprocess.run(
+            [str(find_binary("kubectl")), f"--kubeconfig={out}", "auth", "whoami", "-o", "json"],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert whoami.returncode == 0, whoami.stderr
+        assert json.loads(whoami.stdout)["status"]["userInfo"]["username"] == org.alice_name
 
         wait_until(expired, timeout=120, interval=1, message=f"Expired after {not_after}")
         assert datetime.datetime.now(datetime.UTC) >= datetime.datetime.fromisoformat(not_after)
