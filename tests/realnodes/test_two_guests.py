@@ -43,7 +43,8 @@ from kubeception_testenv.network import run
 from kubeception_testenv.nodes import KUBELET_ROOT
 from kubeception_testenv.platform import REGISTRY_PORT
 from kvm_operator import key
-from kvm_operator.launcher.tap import tap_name
+from kvm_operator.launcher.tap import guard_table, tap_name
+from kvm_operator.launcher.vm import mac_address
 from kvm_operator.resources.apiserver import PORT as API_PORT
 from kvm_operator.resources.etcd import CLIENT_PORT as ETCD_CLIENT_PORT
 from kvm_operator.spec import KVM_CONFIG
@@ -620,6 +621,11 @@ class Scenario:
             lambda: restart_count(self.kube, workers) > restarts, timeout=60, message="the VM's container restarted"
         )
         wait_workers(self.kube, self.a, self.namespace, "1/1", timeout=300)
+        # The restarted launcher guarded its new tap before QEMU started: the VM sends as itself only.
+        guard = run("nft", "list", "table", "netdev", guard_table(tap_name(NODES[0], self.bridge)), netns=self.netns)
+        address = node_address(self.guest_a, NODES[0])
+        assert f"ether saddr != {mac_address(NODES[0])} drop" in guard.stdout, guard.stdout
+        assert f"ip saddr != {address} drop" in guard.stdout, guard.stdout
 
     def deletion_leaves_nothing(self, foreign: str) -> None:
         tap = tap_name(NODES[0], self.bridge)
@@ -628,6 +634,7 @@ class Scenario:
         wait_for(functools.partial(self.gone, self.a), timeout=300, message=f"{self.a} deleted with all it made")
         assert not answering(self.access_a), "the route must be gone with the cluster"
         assert tap not in run("ip", "-o", "link", netns=self.netns).stdout
+        assert guard_table(tap) not in run("nft", "list", "tables", netns=self.netns).stdout, "the tap's guard went"
         assert subprocess.run(["pgrep", "-f", f"id={tap},fd="], check=False).returncode == 1, "no QEMU left"
         assert not self.node.path(f"{KUBELET_ROOT}/pods/{pod_uid}").exists(), "the VM's disk went with its pod"
         assert not self.node.path(f"/run/flannel/{self.bridge}.vms").exists(), "no address claim left"
