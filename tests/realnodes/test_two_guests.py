@@ -265,6 +265,9 @@ def services_through_the_addons(guest: KubeClient, access: GuestAccess, registry
     wait_for(lambda: finished(guest, "client"), timeout=300, message="the client to run")
     logs = kubectl(access.kubeconfig, "logs", "client").stdout
     found = dict(line.split(": ", 1) for line in logs.splitlines() if ": " in line)
+    if not found.get("api"):  # what the guest's DNS was doing: printed whole (an assertion's message is cut short)
+        print(logs, kubectl(access.kubeconfig, "get", "pods", "-A", "-o", "wide").stdout, sep="\n")
+        print(kubectl(access.kubeconfig, "-n", "kube-system", "logs", "deployment/coredns", "--tail=30").stdout)
     assert found.get("routes", "").startswith("default via "), ("the CNI's default route", logs)
     assert found.get("by-ip") == "Welcome to nginx", ("the ClusterIP answered, by kube-proxy's rules", logs)
     assert found.get("api", "").endswith(api_ip), ("kubernetes.default resolved by CoreDNS", logs)
