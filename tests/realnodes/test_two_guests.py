@@ -624,11 +624,19 @@ class Scenario:
             lambda: restart_count(self.kube, workers) > restarts, timeout=60, message="the VM's container restarted"
         )
         wait_workers(self.kube, self.a, self.namespace, "1/1", timeout=300)
-        # The restarted launcher guarded its new tap before QEMU started: the VM sends as itself only.
-        guard = run("nft", "list", "table", "netdev", guard_table(tap_name(NODES[0], self.bridge)), netns=self.netns)
-        address = node_address(self.guest_a, NODES[0])
-        assert f"ether saddr != {mac_address(NODES[0])} drop" in guard.stdout, guard.stdout
-        assert f"ip saddr != {address} drop" in guard.stdout, guard.stdout
+        # The restarted launcher guards its new tap before QEMU starts: the VM sends as itself only. (The Node may
+        # still be Ready from before the kill, so the guard is waited for, not read once.)
+        table = guard_table(tap_name(NODES[0], self.bridge))
+        rules = (
+            f"ether saddr != {mac_address(NODES[0])} drop",
+            f"ip saddr != {node_address(self.guest_a, NODES[0])} drop",
+        )
+
+        def guarded() -> bool:
+            listed = run("nft", "list", "table", "netdev", table, netns=self.netns, check=False).stdout
+            return all(rule in listed for rule in rules)
+
+        wait_for(guarded, timeout=120, message=f"the restarted launcher's guard {table}")
 
     def deletion_leaves_nothing(self, foreign: str) -> None:
         tap = tap_name(NODES[0], self.bridge)
