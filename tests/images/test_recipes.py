@@ -13,6 +13,7 @@ import yaml
 from flannel_operator.settings import ImageSettings
 from kubeception_testenv._binaries import find_binary
 from kubeception_testenv.images import RECIPES, Recipe, recipes, version
+from kubeception_testenv.platform import REGISTRY_IMAGES
 from kvm_operator.settings import KVMSettings
 from tests.charts import render_chart
 
@@ -39,6 +40,11 @@ def test_charts_and_operators_name_the_images_built_here():
     assert {defaults.flannel, defaults.tools} <= built
     values = yaml.safe_load((CHARTS / "flannel-operator" / "values.yaml").read_text())["images"]
     assert {values["flannel"], values["tools"]} == {defaults.flannel, defaults.tools}
+    # The platform registry's chart runs the registry image, both its servers, and what it fills it with is built.
+    registry = [d for d in yaml.safe_load_all(render_chart(CHARTS / "kubeception-registry", "ops")) if d]
+    pod = next(d for d in registry if d["kind"] == "Deployment")["spec"]["template"]["spec"]
+    assert [c["image"] for c in pod["containers"]] == [f"ghcr.io/kubeception/registry:{version()}"] * 2
+    assert set(REGISTRY_IMAGES) <= {recipe.short for recipe in recipes()}
 
 
 def test_every_recipe_is_small_and_unprivileged_where_it_can_be():

@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from kvm_operator import addons, key
-from kvm_operator.addons import coredns, kube_proxy
+from kvm_operator.addons import access, coredns, kube_proxy
 from kvm_operator.resources.addons import readiness
 from operatorkit.kinds import CONFIG_MAP, DAEMON_SET, DEPLOYMENT, SERVICE
 
@@ -43,14 +43,26 @@ def test_cluster_dns_is_the_10th_address_of_the_service_network(cidr: str, addre
 
 def test_every_object_carries_the_addon_label_and_only_enabled_addons_render() -> None:
     rendered = addons.render(GUEST, {"kube-proxy": True, "coredns": True})
-    assert list(rendered) == ["kube-proxy", "coredns"]
+    assert list(rendered) == ["kube-proxy", "coredns", "access"]
     for name, manifests in rendered.items():
         for kind, obj in manifests:
             assert obj["metadata"]["labels"][key.ADDON_LABEL] == name, (name, obj["metadata"])
             assert obj["kind"] == kind.kind
             assert obj["apiVersion"] == kind.api_version
             assert ("namespace" in obj["metadata"]) == kind.namespaced
-    assert list(addons.render(GUEST, {"kube-proxy": False, "coredns": True})) == ["coredns"]
+    assert list(addons.render(GUEST, {"kube-proxy": False, "coredns": True, "access": False})) == ["coredns"]
+
+
+def test_the_groups_of_guest_credentials_get_the_guest_s_roles_of_their_name() -> None:
+    """What cert-operator's issuer signs (O=kubeception:<access>) is what the guest binds; masters needs nothing."""
+    bindings = {obj["metadata"]["name"]: obj for _, obj in access.render(GUEST)}
+    assert set(bindings) == {"kubeception:view", "kubeception:edit", "kubeception:admin"}
+    for level in ("view", "edit", "admin"):
+        binding = bindings[f"kubeception:{level}"]
+        assert binding["roleRef"] == {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": level}
+        assert binding["subjects"] == [
+            {"apiGroup": "rbac.authorization.k8s.io", "kind": "Group", "name": f"kubeception:{level}"}
+        ]
 
 
 def test_kube_proxy_runs_the_cluster_version_in_nftables_mode_on_every_node() -> None:

@@ -6,6 +6,7 @@ import dataclasses
 import gzip
 import ipaddress
 import json
+import tomllib
 from typing import Any
 from urllib.parse import unquote
 
@@ -149,3 +150,18 @@ def test_the_pods_mtu_follows_the_vm_s_link():
         written = files(config)
         path = bootconfig.CNI_CONFLIST if boot.pod_cidr else bootconfig.CNI_TEMPLATE
         assert json.loads(written[path][1])["plugins"][0]["mtu"] == 1450
+
+
+def test_images_by_name_come_from_the_platform_registry_as_containerd_s_mirror():
+    mirror = bootconfig.RegistryMirror(
+        "http://registry.kubeception.test:5000", ("docker.io", "ghcr.io"), ipaddress.IPv4Address("10.1.0.7")
+    )
+    written = files(bootconfig.render(dataclasses.replace(BOOT, registry=mirror)))
+    assert 'config_path = "/etc/containerd/certs.d"' in written["/etc/containerd/config.toml"][1]
+    for registry in ("docker.io", "ghcr.io"):
+        hosts = tomllib.loads(written[f"/etc/containerd/certs.d/{registry}/hosts.toml"][1])
+        assert hosts == {"host": {"http://registry.kubeception.test:5000": {"capabilities": ["pull", "resolve"]}}}
+    assert "10.1.0.7 registry.kubeception.test\n" in written["/etc/hosts"][1], "the mirror's name resolves"
+    bare = files(bootconfig.render(BOOT))
+    assert not [path for path in bare if path.startswith("/etc/containerd/certs.d/")]
+    assert bare["/etc/hosts"][1] == "127.0.0.1 localhost\n10.1.0.5 api.c1.kubeception.test\n"

@@ -28,9 +28,10 @@ def test_chart_lints_and_rejects_bad_values():
         "--set=workers=0",
         "--set=routing.baseDomain=Not_A_Domain",
         "--set=controlPlane.versions[0]=latest",
+        "--set=registry.mirror=ftp://registry:5000",
     )
     assert bad.returncode != 0
-    for field in ("/workers", "/routing/baseDomain", "/controlPlane/versions/0"):
+    for field in ("/workers", "/routing/baseDomain", "/controlPlane/versions/0", "/registry/mirror"):
         assert field in bad.stdout + bad.stderr
 
 
@@ -43,6 +44,14 @@ def test_chart_passes_flags_the_operator_understands():
     assert settings.versions.supported == ["1.36.3", "1.37.1"]
     assert settings.images.kubernetes == "ghcr.io/kubeception/kubernetes"
     assert settings.leader_election.id == "kvm-operator"
+    assert settings.registry.mirror == ""
+    mirrored = render_chart(
+        CHART, "ops", "registry.mirror=http://registry.example.com:5000", "registry.mirrorOf={docker.io}",
+        "registry.address=10.0.0.5",
+    )  # fmt: skip
+    registry = load_settings(KVMSettings, operator_args(mirrored)).registry
+    assert registry.mirror == "http://registry.example.com:5000"
+    assert (registry.mirror_of, str(registry.address)) == (["docker.io"], "10.0.0.5")
 
 
 def test_rendered_chart_is_accepted_by_the_server(control_plane: ControlPlane, namespace: str):

@@ -41,8 +41,10 @@ from kubeception_testenv import MotoServer, wait_for
 from kubeception_testenv.images import version
 from kubeception_testenv.network import run
 from kubeception_testenv.nodes import KUBELET_ROOT
+from kubeception_testenv.platform import REGISTRY_PORT
 from kvm_operator import key
-from kvm_operator.launcher.tap import tap_name
+from kvm_operator.launcher.tap import guard_table, tap_name
+from kvm_operator.launcher.vm import mac_address
 from kvm_operator.resources.apiserver import PORT as API_PORT
 from kvm_operator.resources.etcd import CLIENT_PORT as ETCD_CLIENT_PORT
 from kvm_operator.spec import KVM_CONFIG
@@ -77,6 +79,7 @@ POOL = {"name": "default", "replicas": 1, "cpus": 1, "memory": "1Gi", "disk": "4
 BUSYBOX = f"ghcr.io/kubeception/busybox:{version()}"
 NODES = ("worker-default-0", "worker-default-1")
 OWN_API = "own API through the ingress"
+REGISTRY = "the platform registry, read-only"
 
 
 # --- the guests as the mother sees them ---
@@ -216,47 +219,64 @@ def addons_rolled_out(guest: KubeClient) -> bool:
 
 
 # The client: shows its routes, fetches the page through the page Service's ClusterIP, resolves the API's Service
-# and the page Service by name and fetches the page from the address the name gave. Each step retried a little
-# (kube-proxy syncs its rules a moment after the Service appears). HTTP by busybox nc: the static busybox's wget
-# crashes.
+# and the page Service by name and fetches the page from the address the name gave, then tries to push into the
+# platform registry (read-only to the VMs). Each step retried a little (kube-proxy syncs its rules a moment after
+# the Service appears). HTTP by busybox nc: the static busybox's wget crashes.
 CLIENT = """
 b=/bin/busybox
 try() { for i in 1 2 3 4 5; do "$@" && return 0; $b sleep 2; done; return 1; }
 resolve() { $b nslookup "$1" > "/tmp/$2" 2>&1; $b grep -q '^Name' "/tmp/$2"; }
-get() { printf 'GET / HTTP/1.0\\r\\n\\r\\n' | $b nc -w 3 "$1" 80 > "/tmp/$2"; $b grep -q hello "/tmp/$2"; }
+get() { printf 'GET / HTTP/1.0\\r\\n\\r\\n' | $b nc -w 3 "$1" 80 > "/tmp/$2"; $b grep -q 'Welcome to nginx' "/tmp/$2"; }
+said() { $b grep -o 'Welcome to nginx' "/tmp/$1" | $b head -1; }
 echo "routes: $($b ip route | $b tr '\\n' ';')"
-try get "$PAGE_IP" by-ip; echo "by-ip: $($b tail -1 /tmp/by-ip)"
+try get "$PAGE_IP" by-ip; echo "by-ip: $(said by-ip)"
 try resolve kubernetes.default.svc.cluster.local api; echo "api: $($b grep -A1 '^Name' /tmp/api | $b tail -1)"
 try resolve page.default.svc.cluster.local page; echo "page: $($b grep -A1 '^Name' /tmp/page | $b tail -1)"
 address=$($b grep -A1 '^Name' /tmp/page | $b tail -1 | $b cut -d' ' -f2)
-try get "$address" by-name; echo "by-name: $($b tail -1 /tmp/by-name)"
+try get "$address" by-name; echo "by-name: $(said by-name)"
+printf 'POST /v2/library/nginx/blobs/uploads/ HTTP/1.0\\r\\n\\r\\n' | $b nc -w 3 "$REGISTRY" 5000 > /tmp/push
+echo "push: $($b head -1 /tmp/push | $b tr -d '\\r')"
 """
 
 
-def services_through_the_addons(guest: KubeClient, access: GuestAccess) -> None:
-    """A pod on the VM has a default route, resolves ``kubernetes.default`` and a Service by name through CoreDNS
-    (the kubelet's clusterDNS), and reaches the Service by its ClusterIP and by its name (kube-proxy's rules)."""
+def services_through_the_addons(guest: KubeClient, access: GuestAccess, registry: str) -> None:
+    """What a user does first: ``kubectl create deployment page --image=nginx`` — the image pulled by name (with
+    the default pull policy: ``Always`` for ``latest``) from the platform registry, containerd's mirror for
+    docker.io — and ``kubectl expose``. A pod on the VM has a default route, resolves ``kubernetes.default`` and
+    the Service by name through CoreDNS (the kubelet's clusterDNS), and reaches nginx by the Service's ClusterIP and
+    by its name (kube-proxy's rules); the registry refuses it a push."""
     wait_for(lambda: addons_rolled_out(guest), timeout=420, message="kube-proxy and CoreDNS ready in the guest")
     wait_for(lambda: guest.get_or_none(SERVICE_ACCOUNT, "default", "default"), timeout=60, message="default SA")
-    serve = "echo hello from page > /tmp/index.html; exec /bin/busybox httpd -f -p 8080 -h /tmp"
-    guest.create(POD, busybox_pod("page", serve, {"app": "page"}))
-    service = {"metadata": {"name": "page", "namespace": "default"},
-               "spec": {"selector": {"app": "page"}, "ports": [{"port": 80, "targetPort": 8080}]}}  # fmt: skip
-    guest.create(SERVICE, service)
+    started = time.monotonic()
+    for command in (("create", "deployment", "page", "--image=nginx"), ("expose", "deployment", "page", "--port=80")):
+        made = kubectl(access.kubeconfig, *command)
+        assert made.returncode == 0, made.stderr
+    page = guest.get(DEPLOYMENT, "page", "default")["spec"]["template"]["spec"]["containers"][0]
+    assert (page["image"], page["imagePullPolicy"]) == ("nginx", "Always"), page
+    wait_for(
+        lambda: (guest.get(DEPLOYMENT, "page", "default").get("status") or {}).get("readyReplicas") == 1,
+        timeout=300,
+        message="nginx pulled by name and running",
+    )
+    print(f"`create deployment --image=nginx` -> nginx ready in {time.monotonic() - started:.1f} s")
     page_ip = guest.get(SERVICE, "page", "default")["spec"]["clusterIP"]
     api_ip = guest.get(SERVICE, "kubernetes", "default")["spec"]["clusterIP"]
-    wait_for(lambda: guest.get(POD, "page", "default").get("status", {}).get("podIP"), timeout=240, message="page")
-    guest.create(POD, busybox_pod("client", CLIENT, PAGE_IP=page_ip))
+    guest.create(POD, busybox_pod("client", CLIENT, PAGE_IP=page_ip, REGISTRY=registry))
     wait_for(lambda: finished(guest, "client"), timeout=300, message="the client to run")
     logs = kubectl(access.kubeconfig, "logs", "client").stdout
     found = dict(line.split(": ", 1) for line in logs.splitlines() if ": " in line)
+    if not found.get("api"):  # what the guest's DNS was doing: printed whole (an assertion's message is cut short)
+        print(logs, kubectl(access.kubeconfig, "get", "pods", "-A", "-o", "wide").stdout, sep="\n")
+        print(kubectl(access.kubeconfig, "-n", "kube-system", "logs", "deployment/coredns", "--tail=30").stdout)
     assert found.get("routes", "").startswith("default via "), ("the CNI's default route", logs)
-    assert found.get("by-ip") == "hello from page", ("the ClusterIP answered, by kube-proxy's rules", logs)
+    assert found.get("by-ip") == "Welcome to nginx", ("the ClusterIP answered, by kube-proxy's rules", logs)
     assert found.get("api", "").endswith(api_ip), ("kubernetes.default resolved by CoreDNS", logs)
     assert found.get("page", "").endswith(page_ip), ("the page Service resolved", logs)
-    assert found.get("by-name") == "hello from page", ("the Service reached by its name", logs)
-    for name in ("client", "page"):
-        guest.delete(POD, name, "default")
+    assert found.get("by-name") == "Welcome to nginx", ("the Service reached by its name", logs)
+    assert found.get("push", "").split(" ")[1:2] == ["405"], ("the registry refuses a push from a VM", logs)
+    guest.delete(POD, "client", "default")
+    guest.delete(DEPLOYMENT, "page", "default")
+    guest.delete(SERVICE, "page", "default")
 
 
 # --- the tenant's probes ---
@@ -394,7 +414,7 @@ class Scenario:
         self.a_is_a_cluster_of_its_own()
         self.b_is_another_and_its_policies_hold()
         self.a_runs_a_pod_and_reads_its_log()
-        services_through_the_addons(self.guest_a, self.access_a)
+        services_through_the_addons(self.guest_a, self.access_a, self.haproxy)
         self.a_tenant_reaches_nothing_of_the_platform_or_of_b()
         self.deleting_b_leaves_a_alone()
         self.scale_up_then_drain_down()
@@ -503,10 +523,9 @@ class Scenario:
         )
         control["spec"]["hostNetwork"] = True
         self.kube.create(POD, control)
-        verdicts = probed(
-            self.guest_a, self.access_a, "tenant-probe", NODES[0], {**targets, OWN_API: (self.haproxy, 443)}
-        )
-        assert verdicts.pop(OWN_API) == "open", verdicts
+        allowed = {OWN_API: (self.haproxy, 443), REGISTRY: (self.haproxy, REGISTRY_PORT)}
+        verdicts = probed(self.guest_a, self.access_a, "tenant-probe", NODES[0], {**targets, **allowed})
+        assert [verdicts.pop(name) for name in allowed] == ["open", "open"], verdicts
         assert verdicts == dict.fromkeys(targets, "timed out"), verdicts  # dropped: no answer, not even a refusal
         running(self.kube, "platform-reach", self.namespace)
         # The mother's NetworkPolicies admit only a control plane's own pods to its etcd pod: not this one.
@@ -605,6 +624,19 @@ class Scenario:
             lambda: restart_count(self.kube, workers) > restarts, timeout=60, message="the VM's container restarted"
         )
         wait_workers(self.kube, self.a, self.namespace, "1/1", timeout=300)
+        # The restarted launcher guards its new tap before QEMU starts: the VM sends as itself only. (The Node may
+        # still be Ready from before the kill, so the guard is waited for, not read once.)
+        table = guard_table(tap_name(NODES[0], self.bridge))
+        rules = (
+            f"ether saddr != {mac_address(NODES[0])} drop",
+            f"ip saddr != {node_address(self.guest_a, NODES[0])} drop",
+        )
+
+        def guarded() -> bool:
+            listed = run("nft", "list", "table", "netdev", table, netns=self.netns, check=False).stdout
+            return all(rule in listed for rule in rules)
+
+        wait_for(guarded, timeout=120, message=f"the restarted launcher's guard {table}")
 
     def deletion_leaves_nothing(self, foreign: str) -> None:
         tap = tap_name(NODES[0], self.bridge)
@@ -613,6 +645,7 @@ class Scenario:
         wait_for(functools.partial(self.gone, self.a), timeout=300, message=f"{self.a} deleted with all it made")
         assert not answering(self.access_a), "the route must be gone with the cluster"
         assert tap not in run("ip", "-o", "link", netns=self.netns).stdout
+        assert guard_table(tap) not in run("nft", "list", "tables", netns=self.netns).stdout, "the tap's guard went"
         assert subprocess.run(["pgrep", "-f", f"id={tap},fd="], check=False).returncode == 1, "no QEMU left"
         assert not self.node.path(f"{KUBELET_ROOT}/pods/{pod_uid}").exists(), "the VM's disk went with its pod"
         assert not self.node.path(f"/run/flannel/{self.bridge}.vms").exists(), "no address claim left"

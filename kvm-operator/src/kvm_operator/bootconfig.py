@@ -17,7 +17,7 @@ import gzip
 import json
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
-from urllib.parse import quote, unquote
+from urllib.parse import quote, unquote, urlsplit
 
 import yaml
 
@@ -34,6 +34,7 @@ KUBELET_KUBECONFIG = "/etc/kubernetes/kubelet.conf"
 NETWORK_FILE = "/etc/systemd/network/10-node.network"
 CNI_BINARIES = "/usr/lib/cni"  # the node image's, from containernetworking/plugins (on Flatcar: /opt/cni/bin)
 CNI_TEMPLATE = "/etc/containerd/cni.template"
+REGISTRY_HOSTS = "/etc/containerd/certs.d"  # containerd's config_path: <registry>/hosts.toml
 CNI_CONFLIST = "/etc/cni/net.d/10-pods.conflist"
 VXLAN_OVERHEAD = 50
 DEFAULT_LINK_MTU = 1450  # a VM on the mother's flannel VXLAN (1500 - 50), until the launcher knows its link
@@ -67,6 +68,19 @@ class WorkerBoot:
     labels: dict[str, str] = field(default_factory=dict)
     taints: list[str] = field(default_factory=list)  # key=value:Effect, kubelet's --register-with-taints form
     max_pods: int = 110
+    registry: RegistryMirror | None = None
+    """Where containerd pulls the images of the mirrored registries from (the platform registry)."""
+
+
+@dataclass(frozen=True)
+class RegistryMirror:
+    """The platform registry as containerd's mirror (``hosts.toml`` per mirrored registry, containerd's
+    ``config_path``): ``nginx`` is pulled as ``<url>/v2/library/nginx/...``, and from ``docker.io`` only if the
+    mirror fails."""
+
+    url: str  # http(s)://host[:port]
+    mirror_of: tuple[str, ...]
+    address: ipaddress.IPv4Address | None = None  # where the url's host answers (/etc/hosts); None: DNS says
 
 
 @dataclass(frozen=True)
@@ -93,6 +107,7 @@ def render(boot: WorkerBoot) -> dict[str, Any]:
         _file(KUBELET_KUBECONFIG, _kubelet_kubeconfig(boot), mode=_SECRET),
         _file(KUBELET_CONFIG, yaml.safe_dump(_kubelet_config(boot), sort_keys=False)),
         _file("/etc/containerd/config.toml", _containerd_config(boot)),
+        *_registry_files(boot.registry),
         _cni_file(boot),
     ]
     # The state disk (containerd's images and snapshots, the kubelet's pods) is made anew at every boot: a worker
@@ -191,7 +206,19 @@ def _text(source: str) -> str:
 
 def _hosts(boot: WorkerBoot) -> str:
     api = f"{boot.api_address} {boot.api_host}\n" if boot.api_address else ""
-    return f"127.0.0.1 localhost\n{api}"
+    registry = ""
+    if boot.registry is not None and boot.registry.address is not None:
+        registry = f"{boot.registry.address} {urlsplit(boot.registry.url).hostname}\n"
+    return f"127.0.0.1 localhost\n{api}{registry}"
+
+
+def _registry_files(mirror: RegistryMirror | None) -> list[dict[str, Any]]:
+    """One ``hosts.toml`` per mirrored registry: the mirror first, for pulls and tag resolution (a plain-HTTP
+    mirror by its ``http://`` scheme), then the registry itself (containerd's default ``server``)."""
+    if mirror is None:
+        return []
+    hosts = f'[host."{mirror.url}"]\n  capabilities = ["pull", "resolve"]\n'
+    return [_file(f"{REGISTRY_HOSTS}/{registry}/hosts.toml", hosts) for registry in mirror.mirror_of]
 
 
 def _network(network: NodeNetwork) -> str:
@@ -282,6 +309,9 @@ disabled_plugins = ["io.containerd.snapshotter.v1.btrfs", "io.containerd.snapsho
 
 [plugins.{runtime}.containerd.runtimes.runc]
   runtime_type = "io.containerd.runc.v2"
+
+[plugins."io.containerd.cri.v1.images".registry]
+  config_path = "{REGISTRY_HOSTS}"
 
 [plugins."io.containerd.cri.v1.images".pinned_images]
   sandbox = "{boot.sandbox_image}"

@@ -4,6 +4,7 @@ versions."""
 from __future__ import annotations
 
 import ipaddress
+from typing import Annotated
 
 import pydantic
 
@@ -94,6 +95,29 @@ class VMSettings(SettingsGroup):
     resolve nothing but ``/etc/hosts``, and the guest's CoreDNS answers only for the guest's own names."""
 
 
+REGISTRY_URL = r"^https?://[a-z0-9]([-a-z0-9.]*[a-z0-9])?(:[0-9]{1,5})?$"
+REGISTRY_HOST = r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?(:[0-9]{1,5})?$"
+
+
+class RegistrySettings(SettingsGroup):
+    """The platform registry worker VMs pull images by name from: containerd's mirror for the registries a guest's
+    images name (``nginx`` is ``docker.io/library/nginx``), so a guest without a way to the internet runs them."""
+
+    mirror: str = pydantic.Field(default="", max_length=250, pattern=rf"({REGISTRY_URL})|^$")
+    """``http(s)://<host>[:port]`` of an OCI registry (``charts/kubeception-registry``, or the platform's own
+    Harbor, Zot, …) serving the images under their upstream paths (``library/nginx``, ``kubeception/coredns``).
+    It must be among ``platform.guestEndpoints`` (the VMs reach nothing else of the platform). Empty: the VMs
+    pull from the registries the images name."""
+    mirror_of: list[Annotated[str, pydantic.Field(max_length=253, pattern=REGISTRY_HOST)]] = pydantic.Field(
+        default_factory=lambda: ["docker.io", "registry.k8s.io", "ghcr.io", "quay.io"], max_length=16
+    )
+    """The registries whose images the mirror serves; each still falls back to the registry itself when the
+    mirror has not the image (where the platform gives the guests egress)."""
+    address: ipaddress.IPv4Address | None = None
+    """Where the mirror's host name answers, for the VMs (an ``/etc/hosts`` line, like ``routing.address``);
+    unset: their resolvers say."""
+
+
 class KVMSettings(OperatorSettings):
     model_config = operator_config("kvm-operator")
 
@@ -102,5 +126,6 @@ class KVMSettings(OperatorSettings):
     images: ImageSettings = ImageSettings()
     versions: VersionSettings = VersionSettings()
     placement: PlacementSettings = PlacementSettings()
+    registry: RegistrySettings = RegistrySettings()
     vms: VMSettings = VMSettings()
     """Worker VMs (``workers`` is operatorkit's: how many objects reconcile at once)."""

@@ -6,7 +6,9 @@ alone (:mod:`kvm_operator.resources.addons`).
 * ``kube-proxy`` — a DaemonSet with a ServiceAccount (kubeadm's and Kamaji's way: no per-node certificate to issue,
   its token rotates), nftables mode, the cluster's own Kubernetes version;
 * ``coredns`` — the cluster DNS: a Deployment behind Service ``kube-dns`` at the Service network's 10th address
-  (the kubelets' ``clusterDNS``), forwarding what is not the guest's to the node's resolvers.
+  (the kubelets' ``clusterDNS``), forwarding what is not the guest's to the node's resolvers;
+* ``access`` — the groups of per-user guest credentials (``kubeception:view|edit|admin``) bound to the guest's
+  ClusterRoles of that name (always on).
 
 Both reach the guest's API the way the kubelets do — by its name, through the platform's ingress — with their
 ServiceAccount's token: the ``kubernetes`` Service's endpoints are the API server pods' addresses on the mother,
@@ -30,8 +32,8 @@ if TYPE_CHECKING:
 
 NAMESPACE = "kube-system"
 SA_DIR = "/var/run/secrets/kubernetes.io/serviceaccount"
-KUBE_PROXY, COREDNS = "kube-proxy", "coredns"
-ADDONS = (KUBE_PROXY, COREDNS)
+KUBE_PROXY, COREDNS, ACCESS = "kube-proxy", "coredns", "access"
+ADDONS = (KUBE_PROXY, COREDNS, ACCESS)
 
 Manifests = list[tuple["Kind", "Object"]]
 
@@ -96,7 +98,7 @@ def host_aliases(guest: Guest) -> list[dict[str, Any]]:
 
 def render(guest: Guest, enabled: dict[str, bool]) -> dict[str, Manifests]:
     """Every enabled add-on's objects, by add-on."""
-    from kvm_operator.addons import coredns, kube_proxy  # they import this module's helpers
+    from kvm_operator.addons import access, coredns, kube_proxy  # they import this module's helpers
 
-    renderers = {KUBE_PROXY: kube_proxy.render, COREDNS: coredns.render}
+    renderers = {KUBE_PROXY: kube_proxy.render, COREDNS: coredns.render, ACCESS: access.render}
     return {name: renderers[name](guest) for name in ADDONS if enabled.get(name, True)}

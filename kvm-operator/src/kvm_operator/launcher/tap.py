@@ -6,6 +6,12 @@ libvirt hands taps to QEMU, too.
 
 No tap goes on a bridge whose confinement table (``inet kubeception-<bridge>``, flannel-operator's, loaded before it
 makes the bridge) is missing: a tenant is root on its VM, and a VM on an unconfined bridge reaches the platform.
+
+The bridge's table judges by address, so each tap gets a guard of its own (:func:`guard`, ``netdev
+kubeception-<tap>``, on the tap's ingress, before the bridge sees a frame): a VM sends only IPv4 and ARP, from its
+own MAC and its own address — it cannot answer ARP for its gateway or a sibling VM, take their traffic, or send as
+them. The guard is loaded before QEMU starts and deleted with the tap; one left by a launcher killed before its
+clean-up matches no device, and the VM's next start on this host replaces it.
 """
 
 from __future__ import annotations
@@ -15,8 +21,12 @@ import hashlib
 import os
 import struct
 import subprocess
+from typing import TYPE_CHECKING
 
 from operatorkit.platform import confinement_table
+
+if TYPE_CHECKING:
+    import ipaddress
 
 # linux/if_tun.h: a tap (Ethernet frames), without the packet-information header QEMU does not expect, with the
 # virtio-net header QEMU would ask for itself (checksum and segmentation offloads).
@@ -30,6 +40,40 @@ def tap_name(name: str, bridge: str) -> str:
     """``vm`` + 10 hex characters of a hash of the bridge's and the VM's names, within Linux's 15 characters: VMs
     of two clusters (two bridges) with the same node name on one host get taps of their own."""
     return "vm" + hashlib.sha256(f"{bridge}/{name}".encode()).hexdigest()[:10]
+
+
+def guard_table(tap: str) -> str:
+    """The tap's guard: ``netdev kubeception-<tap>`` (tap names are unique on a host: :func:`tap_name`)."""
+    return f"kubeception-{tap}"
+
+
+def guard(tap: str, mac: str, address: ipaddress.IPv4Address | None) -> str:
+    """The tap's guard, replacing any of that name in one transaction (``nft -f -``): frames from the VM other than
+    IPv4 and ARP, or not from ``mac``, or (with ``address``) ARP or IPv4 not from ``address``, are dropped."""
+    table = guard_table(tap)
+    rules = [
+        'ether type != { ip, arp } drop comment "IPv4 and ARP only: no IPv6, VLAN tags or other protocols"',
+        f'ether saddr != {mac} drop comment "not the VM\'s own MAC"',
+        f'arp saddr ether != {mac} drop comment "ARP for a MAC not its own"',
+    ]
+    if address is not None:
+        rules += [
+            # 0.0.0.0: an ARP probe (RFC 5227) before an address is taken
+            f'arp saddr ip != {{ {address}, 0.0.0.0 }} drop comment "ARP for an address not its own"',
+            f'ip saddr != {address} drop comment "IPv4 from an address not its own"',
+        ]
+    body = "\n".join(f"    {rule}" for rule in rules)
+    return (
+        f"table netdev {table}\ndelete table netdev {table}\n"
+        f"table netdev {table} {{\n  chain ingress {{\n"
+        f'    type filter hook ingress device "{tap}" priority -500; policy accept;\n{body}\n  }}\n}}\n'
+    )
+
+
+def _nft(script: str) -> None:
+    result = subprocess.run(["nft", "-f", "-"], input=script, capture_output=True, text=True, check=False)
+    if result.returncode != 0:
+        raise RuntimeError(f"nft -f: {result.stderr.strip()}")
 
 
 def link_exists(name: str) -> bool:
@@ -64,6 +108,7 @@ class Tap:
     def __init__(self, name: str, bridge: str) -> None:
         self.name, self.bridge = name, bridge
         self.fd: int | None = None
+        self.guarded = False
 
     def open(self) -> int:
         check_confined(self.bridge)
@@ -85,8 +130,18 @@ class Tap:
             raise
         return self.fd
 
+    def guard(self, mac: str, address: ipaddress.IPv4Address | None) -> None:
+        """Load the tap's guard (:func:`guard`): before QEMU starts, so the VM's first frame meets it."""
+        _nft(guard(self.name, mac, address))
+        self.guarded = True
+
     def close(self) -> None:
-        """Closing the launcher's descriptor removes the tap once QEMU's copy is closed too (QEMU has exited)."""
+        """Closing the launcher's descriptor removes the tap once QEMU's copy is closed too (QEMU has exited); the
+        guard goes with it."""
+        if self.guarded:
+            table = guard_table(self.name)
+            _nft(f"table netdev {table}\ndelete table netdev {table}\n")
+            self.guarded = False
         if self.fd is not None:
             os.close(self.fd)
             self.fd = None

@@ -19,6 +19,7 @@ from kvm_operator.launcher.qmp import QMP, QMPError
 from kvm_operator.launcher.tap import Tap, link_exists, tap_name
 
 if TYPE_CHECKING:
+    import ipaddress
     from pathlib import Path
 
     from kvm_operator.launcher.settings import LauncherSettings
@@ -99,8 +100,9 @@ class VM:
             self.tap.open()
         try:
             self._config = bootconfig.loads(s.boot_config.read_bytes())
-            if s.flannel_env is not None:
-                self._join_network(s.flannel_env)
+            address = self._join_network(s.flannel_env) if s.flannel_env is not None else None
+            if self.tap is not None:
+                self.tap.guard(self.mac, address)
             self.accelerator = self._choose_accelerator()
             if self._process is None:
                 self._start(self.accelerator)
@@ -117,7 +119,7 @@ class VM:
         """Ask the guest to power down (SIGTERM of the pod); :meth:`run` then waits for it."""
         self._stop.set()
 
-    def _join_network(self, lease_file: Path) -> None:
+    def _join_network(self, lease_file: Path) -> ipaddress.IPv4Address:
         """Take an address in this host's lease; the boot configuration gets it."""
         lease, bridge = read_lease(lease_file), self.settings.bridge or ""
         self._claims = AddressClaims(
@@ -127,6 +129,7 @@ class VM:
         network = bootconfig.NodeNetwork(self.mac, address, lease.gateway.ip, lease.mtu)
         self._config = bootconfig.with_network(self._config, self.settings.name, network)
         log.info("VM %s takes %s on %s (gateway %s)", self.settings.name, address, bridge, lease.gateway.ip)
+        return address.ip
 
     def _choose_accelerator(self) -> str:
         requested = self.settings.accelerator

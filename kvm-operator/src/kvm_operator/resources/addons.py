@@ -30,7 +30,11 @@ ADDONS_READY = "AddonsReady"
 
 
 def enabled(spec: KVMConfigSpec) -> dict[str, bool]:
-    return {addons.KUBE_PROXY: spec.addons.kube_proxy.enabled, addons.COREDNS: spec.addons.core_dns.enabled}
+    return {
+        addons.KUBE_PROXY: spec.addons.kube_proxy.enabled,
+        addons.COREDNS: spec.addons.core_dns.enabled,
+        addons.ACCESS: True,  # what per-user guest credentials are given: not a choice
+    }
 
 
 def describe(kind: Kind, obj: Object) -> str:

@@ -31,7 +31,7 @@ BOOT_ANNOTATION = "kubeception.io/boot"
 def boot_inputs(ctx: KVMContext, shared: Shared, pool: WorkerPool) -> dict[str, Any]:
     """What every node of the pool boots with, besides its own name and certificate."""
     labels = {**pool.labels, key.POOL_LABEL: pool.name}
-    return {
+    inputs: dict[str, Any] = {
         "api_host": shared.api_hostname(ctx.spec),
         "api_port": shared.settings.routing.port,
         "api_address": shared.settings.routing.address,
@@ -42,6 +42,10 @@ def boot_inputs(ctx: KVMContext, shared: Shared, pool: WorkerPool) -> dict[str, 
         "labels": labels,
         "taints": [f"{t.key}={t.value}:{t.effect}" if t.value else f"{t.key}:{t.effect}" for t in pool.taints],
     }
+    if mirror := shared.settings.registry.mirror:  # only when set: pools of an installation without one keep their hash
+        registry = shared.settings.registry
+        inputs["registry"] = bootconfig.RegistryMirror(mirror, tuple(registry.mirror_of), registry.address)
+    return inputs
 
 
 def inputs_hash(ctx: KVMContext, shared: Shared, pool: WorkerPool) -> str:

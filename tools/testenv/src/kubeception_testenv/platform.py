@@ -22,7 +22,8 @@ import hvac
 import yaml
 
 from kubeception_testenv._binaries import find_binary
-from kubeception_testenv.images import ROOT
+from kubeception_testenv.images import ROOT, archive_path, recipes
+from kubeception_testenv.network import run
 from kubeception_testenv.nodes import REAL_NODE_LABEL
 
 if TYPE_CHECKING:
@@ -44,6 +45,19 @@ VAULT_CA_SECRET = "vault-ca"  # cert-operator's vault.caSecret: OpenBao's CA
 ETCD_CLIENT_SECRET = "flannel-etcd-client"  # flannel-operator's etcd.tlsSecret (its default)
 INGRESS_PORTS = (443, 80)  # HAProxy's TLS and HTTP ports (ingress-operator's tlsPort, httpPort; the charts' defaults)
 INGRESS_POOL = (30000, 30999)  # its pool of per-route ports (ingress-operator's ports.min, ports.max; the defaults)
+REGISTRY = "kubeception-registry"  # the platform registry's chart and release
+REGISTRY_PORT, REGISTRY_FILL_PORT = 5000, 5001  # its read-only port for the VMs, its fill port on the node's loopback
+REGISTRY_IMAGES = {
+    "nginx": ("library/nginx:latest",),  # what `--image=nginx` names: docker.io/library/nginx:latest
+    "busybox": ("library/busybox:latest",),
+    "pause": (),
+    "coredns": (),
+    "kube-proxy-v1.36.3": (),
+    "kube-proxy-v1.36.1": (),
+}
+"""What the guests pull by name: recipe (short name) -> more names for it; every one also under its own path
+(``kubeception/nginx:0.2.0``, what ``ghcr.io/kubeception/nginx:0.2.0`` is pulled as). The add-ons are preloaded
+on the VMs; the registry has them for a node whose preload is gone (containerd's garbage collection)."""
 
 
 class InstallError(RuntimeError):
@@ -75,6 +89,8 @@ class Platform:
     etcd_ca: str = ""  # the network etcd's CA and a client certificate (files), for flannel-operator and flanneld
     etcd_cert: str = ""
     etcd_key: str = ""
+    registry_node: str = ""  # the real node the platform registry runs on (the ingress's); empty: no registry
+    registry_netns: str = ""  # that node's network namespace: its loopback has the registry's fill port
 
     @classmethod
     def on(cls, plane: ControlPlane, openbao: OpenBaoServer, etcd: EtcdServer, **options: Any) -> Platform:
@@ -87,6 +103,9 @@ class Platform:
             options.setdefault("etcd_ca", str(etcd.ca_file))
             options.setdefault("etcd_cert", str(etcd.client_cert.cert))
             options.setdefault("etcd_key", str(etcd.client_cert.key))
+        if plane.real_nodes:
+            options.setdefault("registry_node", plane.real_nodes[0].name)
+            options.setdefault("registry_netns", plane.real_nodes[0].address.netns)
         return cls(
             kubeconfig=plane.kubeconfig,
             api_url=plane.url,
@@ -102,6 +121,8 @@ class Platform:
         self.apply_crds()
         self.configure_vault()
         self.tls_secrets()
+        if self.registry_node:
+            self.helm_install(REGISTRY, self.registry_values())
         self.helm_install("cert-operator", self.cert_operator_values())
         self.helm_install("flannel-operator", self.flannel_operator_values())
         self.helm_install("ingress-operator", self.ingress_operator_values())
@@ -112,6 +133,9 @@ class Platform:
         for name in self.operators:
             self.wait_available(name, timeout)
         self.wait_available("ingress-operator-haproxy", timeout, kind="daemonset")
+        if self.registry_node:
+            self.wait_available(REGISTRY, timeout)
+            self.fill_registry()
 
     def apply_crds(self) -> None:
         self._kubectl("apply", "--server-side", "-f", str(CRDS))
@@ -145,6 +169,8 @@ class Platform:
         ``routing.port``), HTTP port and pool of per-route ports (a guest's API or apps without SNI) — the charts'
         defaults."""
         ports = [*(str(port) for port in INGRESS_PORTS), "-".join(str(port) for port in INGRESS_POOL)]
+        if self.registry_node:
+            ports.append(str(REGISTRY_PORT))  # the platform registry, on the same node's address (read-only)
         endpoints = [f"{self.ingress_address}:{port}/tcp" for port in ports] if self.ingress_address else []
         return {"domains": [self.base_domain, self.aws_base_domain], "mother": self.mother, "guestEndpoints": endpoints}
 
@@ -204,6 +230,9 @@ class Platform:
         routing: dict[str, object] = {"baseDomain": self.base_domain}
         if self.ingress_address:
             routing["address"] = self.ingress_address
+        registry: dict[str, object] = {}
+        if self.registry_node and self.ingress_address:  # by a name the VMs' /etc/hosts gives, like the API's
+            registry = {"mirror": f"http://{self.registry_host}:{REGISTRY_PORT}", "address": self.ingress_address}
         return {
             "replicas": self.replicas,
             "platform": self.platform_values(),
@@ -214,8 +243,29 @@ class Platform:
                 "accelerator": self.accelerator,
                 "cpuAllocationRatio": self.cpu_allocation_ratio,
             },
+            "registry": registry,
             "nodeSelector": {REAL_NODE_LABEL: "real"},
         }
+
+    @property
+    def registry_host(self) -> str:
+        return f"registry.{self.base_domain}"
+
+    def registry_values(self) -> dict[str, object]:
+        """On the ingress's node (the VMs are given its address), storage in an emptyDir: filled at every install."""
+        return {"nodeSelector": {"kubernetes.io/hostname": self.registry_node}}
+
+    def fill_registry(self) -> None:
+        """Push the images guests pull by name (:data:`REGISTRY_IMAGES`) through the fill port, on the node's
+        loopback (``skopeo`` in the node's network namespace): again at each install, copying only what is new."""
+        for recipe in recipes():
+            if recipe.short not in REGISTRY_IMAGES:
+                continue
+            own = recipe.ref.split("/", 1)[1]  # ghcr.io/kubeception/nginx:0.2.0 -> kubeception/nginx:0.2.0
+            for name in (own, *REGISTRY_IMAGES[recipe.short]):
+                target = f"docker://127.0.0.1:{REGISTRY_FILL_PORT}/{name}"
+                copy = ("skopeo", "copy", "--quiet", "--insecure-policy", "--dest-tls-verify=false")
+                run(*copy, f"oci-archive:{archive_path(recipe)}", target, netns=self.registry_netns)
 
     @property
     def operators(self) -> tuple[str, ...]:
@@ -277,7 +327,7 @@ class Platform:
         )
 
     def uninstall(self) -> None:
-        for name in self.operators:
+        for name in (*self.operators, *([REGISTRY] if self.registry_node else [])):
             self._run(
                 str(find_binary("helm")),
                 "uninstall",
