@@ -24,6 +24,7 @@ machine: another tenant's VM is tried in tests/flannel/test_confinement_netns.py
 from __future__ import annotations
 
 import functools
+import json
 import re
 import subprocess
 import threading
@@ -34,6 +35,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 import yaml
+from click.testing import CliRunner
 
 from flannel_operator.spec import FLANNEL_CONFIG
 from ingress_operator.spec import INGRESS_CONFIG
@@ -42,6 +44,7 @@ from kubeception_testenv.images import version
 from kubeception_testenv.network import run
 from kubeception_testenv.nodes import KUBELET_ROOT
 from kubeception_testenv.platform import REGISTRY_PORT
+from kubectl_kubeception.cli import cli
 from kvm_operator import key
 from kvm_operator.launcher.tap import guard_table, tap_name
 from kvm_operator.launcher.vm import mac_address
@@ -415,6 +418,7 @@ class Scenario:
         self.b_is_another_and_its_policies_hold()
         self.a_runs_a_pod_and_reads_its_log()
         services_through_the_addons(self.guest_a, self.access_a, self.haproxy)
+        self.a_user_logs_in_with_a_credential_of_their_own()
         self.a_tenant_reaches_nothing_of_the_platform_or_of_b()
         self.deleting_b_leaves_a_alone()
         self.scale_up_then_drain_down()
@@ -505,6 +509,27 @@ class Scenario:
         logs = kubectl(self.access_a.kubeconfig, "logs", "hello")
         assert (logs.returncode, logs.stdout.strip()) == (0, "hello from a VM"), logs.stderr
         wait_for(lambda: table_listing(self.netns, table) is not None, timeout=60, message="the table re-asserted")
+
+    def a_user_logs_in_with_a_credential_of_their_own(self) -> None:
+        """``kubectl kubeception login`` (the plugin, a key made here) gets a certificate from cert-operator's issuer
+        for the mother identity; the guest takes it in group ``kubeception:view``, bound to its ``view`` role by
+        kvm-operator: it reads, and may not write."""
+        out = self.workdir / "login.kubeconfig"
+        logged_in = CliRunner().invoke(
+            cli,
+            ["login", self.a, "-n", self.namespace, "--access=view", "--ttl=10m", "--timeout=120",
+             f"--kubeconfig={self.plane.kubeconfig}", f"--kubeconfig-out={out}", f"--server=https://{self.haproxy}:443"],
+        )  # fmt: skip
+        assert logged_in.exit_code == 0, logged_in.output
+        read = kubectl(out, "get", "pods", "-n", "kube-system")
+        assert read.returncode == 0, read.stderr
+        assert "coredns" in read.stdout, read.stdout
+        wrote = kubectl(out, "create", "namespace", "not-with-view")
+        assert wrote.returncode != 0, "view may not write"
+        assert "forbidden" in wrote.stderr.lower(), wrote.stderr
+        whoami = kubectl(out, "auth", "whoami", "-o", "json")
+        groups = json.loads(whoami.stdout)["status"]["userInfo"]["groups"]
+        assert "kubeception:view" in groups, whoami.stdout
 
     def a_tenant_reaches_nothing_of_the_platform_or_of_b(self) -> None:
         """Root on ``a``'s VM: the platform's endpoints and everything of ``b`` are closed to it, its own API through
