@@ -33,6 +33,7 @@ pytestmark = pytest.mark.servers
 
 ROOT = Path(__file__).parents[2]
 CHART = ROOT / "charts" / "kubeception-organizations"
+CONFIRM_DELETE = "kubeception.io/confirm-delete"
 RESOURCE_QUOTA_PATH = "/api/v1/namespaces/{}/resourcequotas/kubeception-organization"
 CREDENTIAL_REQUEST = Kind("kubeception.io/v1alpha1", "GuestCredentialRequest", "guestcredentialrequests")
 QUOTA = {
@@ -54,6 +55,12 @@ class Organizations:
     admin: KubeClient
     alice: KubeClient
     viewer: KubeClient
+
+
+def delete_confirmed(client: KubeClient, kind: Kind, name: str, namespace: str) -> None:
+    """Delete a cluster of an organization as its deletion protection asks: confirmed by name first."""
+    client.patch(kind, name, {"metadata": {"annotations": {CONFIRM_DELETE: name}}}, namespace)
+    client.delete(kind, name, namespace)
 
 
 def render(values: dict[str, Any], path: Path) -> str:
@@ -155,10 +162,22 @@ def orgs(
             kube.create(KVM_CONFIG, kvm("probe", organization=name_b), namespace=a)
         except ApiError as error:
             return error.status in (400, 403, 422) and "ValidatingAdmissionPolicy" in error.message
-        kube.delete(KVM_CONFIG, "probe", a)
+        delete_confirmed(kube, KVM_CONFIG, "probe", a)
         return False
 
     wait_until(probe_refused, timeout=30, message="the organization policies are in force")
+    kube.create(KVM_CONFIG, kvm("probe-delete"), namespace=a)
+
+    def deletion_refused() -> bool:
+        try:
+            kube.delete(KVM_CONFIG, "probe-delete", a)
+        except ApiError as error:
+            return error.status == 403
+        kube.create(KVM_CONFIG, kvm("probe-delete"), namespace=a)  # gone before the policy held: again
+        return False
+
+    wait_until(deletion_refused, timeout=30, message="deletion protection is in force")
+    delete_confirmed(kube, KVM_CONFIG, "probe-delete", a)
 
     def probe_identity() -> bool:
         probe = {"metadata": {"generateName": "probe-"}, "spec": {"cluster": "demo", "csr": CSR}}
@@ -260,7 +279,7 @@ def test_a_member_manages_clusters_in_their_organization_and_nothing_in_another(
     ]
     for what, call in forbidden:
         assert refusal(call).status == 403, what
-    alice.delete(KVM_CONFIG, name, orgs.a)
+    delete_confirmed(alice, KVM_CONFIG, name, orgs.a)
 
 
 def test_only_platform_admins_write_an_organizations_quota(orgs: Organizations) -> None:
@@ -309,7 +328,7 @@ def test_a_cluster_names_only_its_own_organization(orgs: Organizations) -> None:
     assert f"leave it empty or set it to {orgs.name_a}" in refused.message
     orgs.alice.create(KVM_CONFIG, kvm(name, organization=orgs.name_a), namespace=orgs.a)
     assert refusal(lambda: orgs.alice.patch(KVM_CONFIG, name, {"spec": {"organization": "b"}}, orgs.a)).status == 403
-    orgs.alice.delete(KVM_CONFIG, name, orgs.a)
+    delete_confirmed(orgs.alice, KVM_CONFIG, name, orgs.a)
 
 
 POOL = {"name": "p", "replicas": 1, "cpus": 1, "memory": "512Mi"}
@@ -389,7 +408,7 @@ def test_the_organizations_quota_counts_clusters_and_admits_what_fits(orgs: Orga
     finally:
         orgs.admin.patch(CONFIG_MAP, "kubeception-organization", {"data": {"workersPerCluster": "3"}}, orgs.a)
     for name in (first, second):
-        alice.delete(KVM_CONFIG, name, orgs.a)
+        delete_confirmed(alice, KVM_CONFIG, name, orgs.a)
 
 
 def test_without_its_quota_an_organization_gets_no_new_cluster_and_keeps_its_old_ones(orgs: Organizations) -> None:
@@ -408,7 +427,7 @@ def test_without_its_quota_an_organization_gets_no_new_cluster_and_keeps_its_old
         # an operator's finalizer comes off, the cluster scales and goes
         admin.patch(KVM_CONFIG, name, {"metadata": {"finalizers": ["kubeception.io/test"]}}, orgs.b)
         admin.patch(KVM_CONFIG, name, {"spec": {"workerPools": [{**POOL, "replicas": 1}]}}, orgs.b)
-        admin.delete(KVM_CONFIG, name, orgs.b)
+        delete_confirmed(admin, KVM_CONFIG, name, orgs.b)
         admin.patch(KVM_CONFIG, name, {"metadata": {"finalizers": None}}, orgs.b)
         wait_until(lambda: admin.get_or_none(KVM_CONFIG, name, orgs.b) is None, timeout=30)
     finally:
@@ -486,3 +505,19 @@ def test_system_masters_and_ttls_follow_the_organization(orgs: Organizations) ->
         lambda: orgs.admin.create(CREDENTIAL_REQUEST, credential_request("e", access="edit", ttl="5m"), orgs.b)
     )
     assert "grants guest access view,masters, not edit" in error.message
+
+
+def test_a_cluster_is_deleted_only_once_confirmed_by_name(orgs: Organizations) -> None:
+    """Deletion protection: a plain delete of a member's cluster — or a platform admin's, or a confirmation naming
+    another cluster — is refused with the command that confirms; confirmed by its own name, it goes."""
+    alice, name = orgs.alice, cluster_id()
+    alice.create(KVM_CONFIG, kvm(name), namespace=orgs.a)
+    for who in (alice, orgs.admin):
+        refused = refusal(functools.partial(who.delete, KVM_CONFIG, name, orgs.a))
+        assert refused.status == 403, refused.message
+        assert f"KVMConfig {orgs.a}/{name} is protected from deletion" in refused.message
+        assert f"kubectl annotate kvmconfigs -n {orgs.a} {name} {CONFIRM_DELETE}={name}" in refused.message
+    alice.patch(KVM_CONFIG, name, {"metadata": {"annotations": {CONFIRM_DELETE: "another"}}}, orgs.a)
+    assert refusal(lambda: alice.delete(KVM_CONFIG, name, orgs.a)).status == 403
+    delete_confirmed(alice, KVM_CONFIG, name, orgs.a)
+    assert alice.get_or_none(KVM_CONFIG, name, orgs.a) is None

@@ -432,3 +432,28 @@ def test_kubectl_completes_the_plugins_commands() -> None:
         env=env, capture_output=True, text=True, check=False, timeout=60,
     )  # fmt: skip
     assert "describe" in result.stdout.splitlines(), result.stdout + result.stderr
+
+
+def test_delete_asks_then_confirms_past_the_organizations_deletion_protection(orgs: Orgs) -> None:
+    """A plain delete of an organization's cluster is refused with the command that confirms; the plugin asks,
+    and a "no" deletes nothing; a "yes" confirms by name and deletes."""
+    name = cluster_id()
+    assert run(orgs.alice_config, "create", "cluster", name, "-n", orgs.a, "--version=1.36.3").exit_code == 0
+    plain = subprocess.run(
+        [str(find_binary("kubectl")), f"--kubeconfig={orgs.alice_config}", "delete", "kvmconfig", name, "-n", orgs.a],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert plain.returncode != 0, "deletion protection refuses a plain delete"
+    assert "kubeception.io/confirm-delete" in plain.stderr, plain.stderr
+    declined = CliRunner().invoke(
+        cli, ["delete", "cluster", name, "-n", orgs.a, f"--kubeconfig={orgs.alice_config}"], input="n\n"
+    )
+    assert declined.exit_code != 0, declined.output
+    assert orgs.admin.get_or_none(KVM_CONFIG, name, orgs.a) is not None
+    deleted = CliRunner().invoke(
+        cli, ["delete", "cluster", name, "-n", orgs.a, f"--kubeconfig={orgs.alice_config}"], input="y\n"
+    )
+    assert deleted.exit_code == 0, deleted.output
+    assert orgs.admin.get_or_none(KVM_CONFIG, name, orgs.a) is None

@@ -288,6 +288,9 @@ def create_cluster(
             click.echo(f"watch it: kubectl kubeception describe cluster {name} -n {namespace}")
 
 
+CONFIRM_DELETE = "kubeception.io/confirm-delete"  # charts/kubeception-organizations' deletion protection
+
+
 @cli.group(cls=Aliases)
 def scale() -> None:
     """Change a cluster's workers."""
@@ -306,6 +309,32 @@ def scale_cluster(mother: Mother, namespace: str, name: str, workers: int, pool:
     target = CLUSTER_KINDS["kvm" if obj["kind"] == "KVMConfig" else "aws"]
     mother.call("patch", target, namespace, lambda: mother.client.patch(target, name, patch, namespace))
     click.echo(f"{target.kind.lower()}.kubeception.io/{name} scaled: {said}")
+
+
+@cli.group(cls=Aliases)
+def delete() -> None:
+    """Delete a cluster."""
+
+
+@delete.command("cluster")
+@mother_options
+@click.argument("name", shell_complete=complete_cluster)
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+def delete_cluster(mother: Mother, namespace: str, name: str, yes: bool) -> None:
+    """Delete cluster NAME and everything it made (control plane, workers, network, certificates, route).
+
+    An organization protects its clusters from a stray `kubectl delete`: a cluster goes only once the annotation
+    kubeception.io/confirm-delete names it. This asks you, sets the annotation, then deletes."""
+    obj = mother.find_cluster(name, namespace)
+    target = CLUSTER_KINDS["kvm" if obj["kind"] == "KVMConfig" else "aws"]
+    if not yes:
+        click.confirm(f"Delete {obj['kind']} {namespace}/{name} and everything it made?", abort=True)
+    confirm = {"metadata": {"annotations": {CONFIRM_DELETE: name}}}
+    mother.call("patch", target, namespace, lambda: mother.client.patch(target, name, confirm, namespace))
+    uid = obj["metadata"]["uid"]  # the cluster confirmed, not a successor of the same name
+    mother.call("delete", target, namespace, lambda: mother.client.delete(target, name, namespace, uid=uid))
+    click.echo(f"{target.kind.lower()}.kubeception.io/{name} deleting (confirmed by {CONFIRM_DELETE})")
+    click.echo(f"watch it go: kubectl kubeception describe cluster {name} -n {namespace}")
 
 
 @cli.group(cls=Aliases)

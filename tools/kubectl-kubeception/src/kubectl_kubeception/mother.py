@@ -7,7 +7,7 @@ as an operator would.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
@@ -31,6 +31,8 @@ ORGANIZATION_LABEL = "kubeception.io/organization"
 ROLE_LABEL = "kubeception.io/role"
 CLUSTER_LABEL = "kubeception.io/cluster"
 ORGANIZATION_CONFIG_MAP = "kubeception-organization"  # the organization's quota; its members may read it
+
+T = TypeVar("T")
 
 
 class PluginError(click.ClickException):
@@ -111,7 +113,7 @@ class Mother:
             raise PluginError(f"cannot use the kubeconfig: {error}") from error
         return cls(client)
 
-    def call(self, verb: str, kind: Kind, namespace: str | None, action: Callable[[], Object]) -> Object:
+    def call(self, verb: str, kind: Kind, namespace: str | None, action: Callable[[], T]) -> T:
         try:
             return action()
         except ApiError as error:
