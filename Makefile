@@ -101,10 +101,10 @@ demo: up ## the local demo: the platform installed by its charts on the real nod
 	@source $(STATE)/env && $(PY) kubectl apply -f examples/flannelconfig.yaml -f examples/certificates.yaml -f examples/kvmconfig.yaml -f examples/awsconfig.yaml >/dev/null
 	@source $(STATE)/env && $(PY) kubectl wait --for=condition=HostsReady --timeout=120s flannelconfig/sample >/dev/null
 	@source $(STATE)/env && $(PY) kubectl wait --for=condition=Ready --timeout=120s certconfig/sample-apiserver >/dev/null
-	@source $(STATE)/env && $(PY) kubectl wait --for=condition=Ready --timeout=300s -n team-blue kvmconfig/demo >/dev/null
-	@source $(STATE)/env && $(PY) kubectl wait --for=condition=WorkersReady --timeout=300s -n team-blue kvmconfig/demo >/dev/null
-	@source $(STATE)/env && $(PY) kubectl wait --for=condition=Ready --timeout=300s -n team-blue awsconfig/demo-aws >/dev/null
-	@$(PY) python -m kubeception_testenv guest-kubeconfig --state $(STATE) --cluster team-blue/demo > $(STATE)/guest.kubeconfig
+	@source $(STATE)/env && $(PY) kubectl wait --for=condition=Ready --timeout=300s -n org-acme kvmconfig/demo >/dev/null
+	@source $(STATE)/env && $(PY) kubectl wait --for=condition=WorkersReady --timeout=300s -n org-acme kvmconfig/demo >/dev/null
+	@source $(STATE)/env && $(PY) kubectl wait --for=condition=Ready --timeout=300s -n org-acme awsconfig/demo-aws >/dev/null
+	@$(PY) python -m kubeception_testenv guest-kubeconfig --state $(STATE) --cluster org-acme/demo > $(STATE)/guest.kubeconfig
 	@source $(STATE)/env && $(PY) kubectl get kvmconfigs,awsconfigs,flannelconfigs,caconfigs,certconfigs -A >&2
 	@source $(STATE)/env && $(PY) kubectl get pods -n demo-workers -o wide >&2
 	@echo "# demo ready. The guest cluster demo, through HAProxy on the real node, its worker a VM in pod demo-workers/worker-default-0:" >&2

@@ -24,12 +24,13 @@ from pathlib import Path
 
 from kubeception_testenv import reaper
 from kubeception_testenv.controlplane import PLATFORM_ENV, ControlPlane
-from kubeception_testenv.images import build_all, recipes
+from kubeception_testenv.images import ROOT, build_all, recipes
 from kubeception_testenv.platform import Platform
 from kubeception_testenv.servers import EtcdServer, MotoServer, OpenBaoServer
 from operatorkit.testing import wait_until
 
 _DEFAULT_STATE = Path(".run")
+DEMO_ORGANIZATION = "acme"  # examples/: the demo's clusters are in its namespace, org-acme
 
 
 def _serve(state: Path, nodes: int, real_nodes: int) -> int:
@@ -117,7 +118,13 @@ def _install(state: Path) -> int:
         return 1
     platform = _platform(state)
     platform.install()
+    # The demo's clusters belong to an organization (namespace org-acme), as a team's would: its roles, quota,
+    # deletion protection and credential policies in force.
+    platform.helm_install("kubeception-organizations", {"organizations": [{"name": DEMO_ORGANIZATION}]})
+    examples = [ROOT / "examples" / f"{kind}.yaml" for kind in ("kvmconfig", "awsconfig")]
+    wait_until(lambda: platform.admits(*examples), timeout=60, message=f"org-{DEMO_ORGANIZATION}'s policies in force")
     print(f"# {', '.join(platform.operators)} installed in {platform.namespace}", file=sys.stderr)
+    print(f"# organization {DEMO_ORGANIZATION}: namespace org-{DEMO_ORGANIZATION}", file=sys.stderr)
     return 0
 
 

@@ -351,6 +351,15 @@ class Platform:
             entry["cluster"]["server"] = f"https://{node}:443"
         return str(yaml.safe_dump(config))
 
+    def admits(self, *manifests: Path) -> bool:
+        """The API server would admit ``manifests`` now (a server-side dry run): an admission policy just installed,
+        and the parameters it reads, are in force."""
+        try:
+            self._kubectl("apply", "--dry-run=server", *(f"--filename={m}" for m in manifests))
+        except InstallError:
+            return False
+        return True
+
     def _kubectl(self, *args: str, timeout: float = 120) -> str:
         return self._run(str(find_binary("kubectl")), f"--kubeconfig={self.kubeconfig}", *args, timeout=timeout)
 
