@@ -227,7 +227,7 @@ def addons_rolled_out(guest: KubeClient) -> bool:
 # the Service appears). HTTP by busybox nc: the static busybox's wget crashes.
 CLIENT = """
 b=/bin/busybox
-try() { for i in 1 2 3 4 5; do "$@" && return 0; $b sleep 2; done; return 1; }
+try() { for i in $($b seq 20); do "$@" && return 0; $b sleep 2; done; return 1; }
 resolve() { $b nslookup "$1" > "/tmp/$2" 2>&1; $b grep -q '^Name' "/tmp/$2"; }
 get() { printf 'GET / HTTP/1.0\\r\\n\\r\\n' | $b nc -w 3 "$1" 80 > "/tmp/$2"; $b grep -q 'Welcome to nginx' "/tmp/$2"; }
 said() { $b grep -o 'Welcome to nginx' "/tmp/$1" | $b head -1; }
