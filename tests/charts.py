@@ -61,3 +61,12 @@ def operator_args(manifest: str) -> list[str]:
         if doc and doc["kind"] == "Deployment":
             return list(doc["spec"]["template"]["spec"]["containers"][0]["args"])
     raise AssertionError("the chart renders no Deployment")
+
+
+def remove_organizations(control_plane: ControlPlane, *namespaces: str) -> None:
+    """A test's organizations go with their namespaces (the namespace controller deletes their clusters past the
+    deletion protection); charts/kubeception-organizations' cluster-wide roles and policies stay, the same for every
+    suite that installs it: a policy deleted and made again reads its parameters only minutes later ("no params
+    found"), refusing the next suite's clusters."""
+    for namespace in namespaces:
+        control_plane.kubectl("delete", "namespace", "--wait=false", namespace, check=False)

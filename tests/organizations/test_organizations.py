@@ -23,6 +23,7 @@ from kvm_operator.spec import KVM_CONFIG
 from operatorkit import ApiError, KubeClient
 from operatorkit.kinds import CLUSTER_ROLE, CONFIG_MAP, EVENT, NAMESPACE, ROLE_BINDING, SECRET, Kind
 from operatorkit.testing import apply_crds, wait_until
+from tests.charts import remove_organizations
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
@@ -198,19 +199,7 @@ def orgs(
             viewer=KubeClient.load(str(control_plane.user_kubeconfig(f"viewer-{suffix}", (f"{name_a}-team",)))),
         )
     finally:
-        for namespace in (a, b):
-            for kind in (KVM_CONFIG, AWS_CONFIG, CREDENTIAL_REQUEST):
-                for item in kube.list(kind, namespace)["items"]:
-                    name = item["metadata"]["name"]  # clusters are deleted as their deletion protection asks
-                    confirm = {"metadata": {"annotations": {"kubeception.io/confirm-delete": name}}}
-                    if kind != CREDENTIAL_REQUEST:
-                        kube.patch(kind, name, confirm, namespace)
-                    kube.delete(kind, name, namespace)
-        # The organizations' namespaces (and all in them) go; the chart's cluster-wide roles and policies stay, the
-        # same for every suite that installs it: a policy deleted and made again reads its parameters only minutes
-        # later ("no params found"), failing the next suite's clusters.
-        for namespace in (a, b):
-            control_plane.kubectl("delete", "namespace", "--wait=false", namespace, check=False)
+        remove_organizations(control_plane, a, b)
 
 
 def test_chart_lints_and_rejects_bad_values(tmp_path: Path) -> None:

@@ -33,6 +33,7 @@ from kubectl_kubeception.cli import cli
 from kubectl_kubeception.mother import AWS_CONFIG, CERT_CONFIG, CREDENTIAL_REQUEST, KVM_CONFIG
 from operatorkit.kinds import CLUSTER_ROLE, NAMESPACE, SECRET
 from operatorkit.testing import apply_crds, wait_until
+from tests.charts import remove_organizations
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -122,19 +123,7 @@ def orgs(control_plane: ControlPlane, kube: KubeClient, tmp_path_factory: pytest
             alice_config=control_plane.user_kubeconfig(alice),
         )
     finally:
-        for namespace in (a, b):
-            for kind in (KVM_CONFIG, AWS_CONFIG, CREDENTIAL_REQUEST):
-                for item in kube.list(kind, namespace)["items"]:
-                    name = item["metadata"]["name"]  # clusters are deleted as their deletion protection asks
-                    confirm = {"metadata": {"annotations": {"kubeception.io/confirm-delete": name}}}
-                    if kind != CREDENTIAL_REQUEST:
-                        kube.patch(kind, name, confirm, namespace)
-                    kube.delete(kind, name, namespace)
-        # The organizations' namespaces (and all in them) go; the chart's cluster-wide roles and policies stay, the
-        # same for every suite that installs it: a policy deleted and made again reads its parameters only minutes
-        # later ("no params found"), failing the next suite's clusters.
-        for namespace in (a, b):
-            control_plane.kubectl("delete", "namespace", "--wait=false", namespace, check=False)
+        remove_organizations(control_plane, a, b)
 
 
 def run(config: Path, *args: str) -> Result:
