@@ -35,7 +35,6 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 import yaml
-from click.testing import CliRunner
 
 from flannel_operator.spec import FLANNEL_CONFIG
 from ingress_operator.spec import INGRESS_CONFIG
@@ -44,7 +43,8 @@ from kubeception_testenv.images import version
 from kubeception_testenv.network import run
 from kubeception_testenv.nodes import KUBELET_ROOT
 from kubeception_testenv.platform import REGISTRY_PORT
-from kubectl_kubeception.cli import cli
+from kubectl_kubeception import login as plugin_login
+from kubectl_kubeception.mother import CREDENTIAL_REQUEST
 from kvm_operator import key
 from kvm_operator.launcher.tap import guard_table, tap_name
 from kvm_operator.launcher.vm import mac_address
@@ -511,25 +511,43 @@ class Scenario:
         wait_for(lambda: table_listing(self.netns, table) is not None, timeout=60, message="the table re-asserted")
 
     def a_user_logs_in_with_a_credential_of_their_own(self) -> None:
-        """``kubectl kubeception login`` (the plugin, a key made here) gets a certificate from cert-operator's issuer
-        for the mother identity; the guest takes it in group ``kubeception:view``, bound to its ``view`` role by
-        kvm-operator: it reads, and may not write."""
-        out = self.workdir / "login.kubeconfig"
-        logged_in = CliRunner().invoke(
-            cli,
-            ["login", self.a, "-n", self.namespace, "--access=view", "--ttl=10m", "--timeout=120",
-             f"--kubeconfig={self.plane.kubeconfig}", f"--kubeconfig-out={out}", f"--server=https://{self.haproxy}:443"],
-        )  # fmt: skip
-        assert logged_in.exit_code == 0, logged_in.output
-        read = kubectl(out, "get", "pods", "-n", "kube-system")
-        assert read.returncode == 0, read.stderr
+        """A person's own certificate for the guest, from cert-operator's issuer (installed by its chart): a key and
+        CSR made here by the plugin's code, the request as an organization's admission leaves it (``spec.user`` —
+        this namespace is no organization's, so the test writes what the policy would); the guest takes it in group
+        ``kubeception:view``, which kvm-operator binds to its ``view`` role: it reads, and may not write.
+        (``kubectl kubeception login`` itself, through an organization's admission: tests/organizations.)"""
+        key = plugin_login.new_key("ec")
+        request = {"metadata": {"name": "alice-view", "namespace": self.namespace}, "spec": {
+            "cluster": self.a, "access": "view", "ttl": "10m", "user": "alice", "groups": ["devs"],
+            "csr": plugin_login.csr_pem(key, "alice")}}  # fmt: skip
+        self.kube.create(CREDENTIAL_REQUEST, request, self.namespace)
+        issued = wait_for(
+            lambda: plugin_login.outcome(self.kube.get(CREDENTIAL_REQUEST, "alice-view", self.namespace)),
+            timeout=120,
+            message="the issuer's certificate",
+        )
+        plugin_login.check_for_key(issued, key)
+        cluster, user = plugin_login.kubeconfig_entries(
+            issued, key, f"https://{self.haproxy}:443", self.access_a.hostname
+        )
+        config = {"apiVersion": "v1", "kind": "Config", "current-context": "alice",
+                  "clusters": [{"name": self.a, "cluster": cluster}], "users": [{"name": "alice", "user": user}],
+                  "contexts": [{"name": "alice", "context": {"cluster": self.a, "user": "alice"}}]}  # fmt: skip
+        mine = self.workdir / "alice.kubeconfig"
+        mine.write_text(yaml.safe_dump(config))
+        whoami = kubectl(mine, "auth", "whoami", "-o", "json")
+        assert whoami.returncode == 0, whoami.stderr
+        info = json.loads(whoami.stdout)["status"]["userInfo"]
+        assert (info["username"], "kubeception:view" in info["groups"]) == ("alice", True), info
+        read = wait_for(
+            lambda: (found := kubectl(mine, "get", "pods", "-n", "kube-system")).returncode == 0 and found,
+            timeout=60,
+            message="alice reads the guest's pods (kvm-operator's binding of kubeception:view)",
+        )
         assert "coredns" in read.stdout, read.stdout
-        wrote = kubectl(out, "create", "namespace", "not-with-view")
+        wrote = kubectl(mine, "create", "namespace", "not-with-view")
         assert wrote.returncode != 0, "view may not write"
         assert "forbidden" in wrote.stderr.lower(), wrote.stderr
-        whoami = kubectl(out, "auth", "whoami", "-o", "json")
-        groups = json.loads(whoami.stdout)["status"]["userInfo"]["groups"]
-        assert "kubeception:view" in groups, whoami.stdout
 
     def a_tenant_reaches_nothing_of_the_platform_or_of_b(self) -> None:
         """Root on ``a``'s VM: the platform's endpoints and everything of ``b`` are closed to it, its own API through
