@@ -91,6 +91,7 @@ class Platform:
     etcd_key: str = ""
     registry_node: str = ""  # the real node the platform registry runs on (the ingress's); empty: no registry
     registry_netns: str = ""  # that node's network namespace: its loopback has the registry's fill port
+    refused: str = ""  # why the last :meth:`admits` was refused
 
     @classmethod
     def on(cls, plane: ControlPlane, openbao: OpenBaoServer, etcd: EtcdServer, **options: Any) -> Platform:
@@ -356,7 +357,8 @@ class Platform:
         and the parameters it reads, are in force."""
         try:
             self._kubectl("apply", "--dry-run=server", *(f"--filename={m}" for m in manifests))
-        except InstallError:
+        except InstallError as error:
+            self.refused = str(error)  # what the last try was told, for the message of whoever waits
             return False
         return True
 
