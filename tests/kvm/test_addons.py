@@ -55,8 +55,16 @@ def test_every_object_carries_the_addon_label_and_only_enabled_addons_render() -
 
 def test_the_groups_of_guest_credentials_get_the_guest_s_roles_of_their_name() -> None:
     """What cert-operator's issuer signs (O=kubeception:<access>) is what the guest binds; masters needs nothing."""
-    bindings = {obj["metadata"]["name"]: obj for _, obj in access.render(GUEST)}
-    assert set(bindings) == {"kubeception:view", "kubeception:edit", "kubeception:admin"}
+    rendered = access.render(GUEST)
+    bindings = {obj["metadata"]["name"]: obj for kind, obj in rendered if kind.kind == "ClusterRoleBinding"}
+    assert set(bindings) == {"kubeception:view", "kubeception:edit", "kubeception:admin", "kubeception:nodes"}
+    nodes = next(obj for kind, obj in rendered if kind.kind == "ClusterRole")
+    assert nodes["rules"] == [{"apiGroups": [""], "resources": ["nodes"], "verbs": ["get", "list", "watch"]}]
+    assert {s["name"] for s in bindings["kubeception:nodes"]["subjects"]} == {
+        "kubeception:view",
+        "kubeception:edit",
+        "kubeception:admin",
+    }, "every credential sees the nodes (none of the three roles grants them)"
     for level in ("view", "edit", "admin"):
         binding = bindings[f"kubeception:{level}"]
         assert binding["roleRef"] == {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": level}

@@ -545,6 +545,8 @@ class Scenario:
             message="alice reads the guest's pods (kvm-operator's binding of kubeception:view)",
         )
         assert "coredns" in read.stdout, read.stdout
+        nodes = kubectl(mine, "get", "nodes")
+        assert NODES[0] in nodes.stdout, nodes.stderr  # kubeception:nodes: every credential sees the nodes
         wrote = kubectl(mine, "create", "namespace", "not-with-view")
         assert wrote.returncode != 0, "view may not write"
         assert "forbidden" in wrote.stderr.lower(), wrote.stderr

@@ -102,7 +102,10 @@ def pools(obj: Object) -> list[Row]:
             message = f"{ready}/{desired} in service"
         row = Row(name=f"Pool/{name}", ready="True" if ready >= desired else "False", message=message)
         for node in seen.get("nodes") or []:
-            details = [f"v{node['version']}" if node.get("version") else "", node.get("accelerator") or ""]
+            details = [
+                "v" + str(node["version"]).removeprefix("v") if node.get("version") else "",
+                node.get("accelerator") or "",
+            ]
             details.append("" if node.get("upToDate") else "to roll")
             row.children.append(
                 Row(
