@@ -123,7 +123,9 @@ def _install(state: Path) -> int:
     platform.helm_install("kubeception-organizations", {"organizations": [{"name": DEMO_ORGANIZATION}]})
     examples = [ROOT / "examples" / f"{kind}.yaml" for kind in ("kvmconfig", "awsconfig")]
     try:
-        wait_until(lambda: platform.admits(*examples), timeout=60, message="examples/ admitted")
+        # Up to the quota controller's full resync (5 min): a new ResourceQuota it could not count at once (its
+        # kinds' CRDs discovered late) refuses every new cluster with "status unknown for quota" until then.
+        wait_until(lambda: platform.admits(*examples), timeout=330, interval=2, message="examples/ admitted")
     except TimeoutError:
         print(f"kubeception: org-{DEMO_ORGANIZATION} does not admit examples/: {platform.refused}", file=sys.stderr)
         raise
