@@ -168,7 +168,7 @@ class Platform:
         mother's own networks (pools: the charts' defaults, which none of them overlaps) and what guests' VMs may
         reach of it: the HAProxy their API address names, on its TLS port (guest APIs, routed by SNI; kvm-operator's
         ``routing.port``), HTTP port and pool of per-route ports (a guest's API or apps without SNI) — the charts'
-        defaults."""
+        defaults —, and the platform registry's read-only port on the same node."""
         ports = [*(str(port) for port in INGRESS_PORTS), "-".join(str(port) for port in INGRESS_POOL)]
         if self.registry_node:
             ports.append(str(REGISTRY_PORT))  # the platform registry, on the same node's address (read-only)
