@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime
 import functools
-import logging
 import time
 import uuid
 from typing import Any
@@ -18,7 +17,7 @@ from cert_operator.spec import CA_CONFIG, CERT_CONFIG, CAConfigStatus
 from kubeception_testenv import wait_for
 from operatorkit import ApiError, Context, get_condition, timestamps
 from operatorkit.kinds import EVENT, SECRET
-from operatorkit.testing import condition_of, holds_for, metric_sum, reason_of, status_of
+from operatorkit.testing import condition_of, holds_for, metric_sum, offline_context, reason_of, status_of
 from tests.cert.helpers import ca_config, cert_config, issued_serials, ready
 
 
@@ -141,19 +140,9 @@ def test_ca_parameters_change_only_through_a_rotation(kube, namespace, start_cer
 def ca_context(not_before: str, not_after: str) -> Context[Any, CAConfigStatus]:
     """A CAConfig reconcile's context holding a CA with the given validity (pure logic: no server involved)."""
     ca = {"serial": "01", "notBefore": not_before, "notAfter": not_after}
-    return Context(
-        obj={"metadata": {"name": "ca", "namespace": "ns", "uid": "u", "generation": 1}, "status": {"ca": ca}},
-        spec=None,
-        spec_error=None,
-        recorded=CAConfigStatus,
-        client=None,
-        log=logging.LoggerAdapter(logging.getLogger("t"), {}),
-        field_manager="t",
-        events=None,
-        caches={},
-        deleting=False,
-        remember=lambda kind, obj: None,
-    )
+    obj = {"metadata": {"name": "ca", "namespace": "ns", "uid": "u", "generation": 1}, "status": {"ca": ca}}
+    ctx: Context[Any, CAConfigStatus] = offline_context(obj, CAConfigStatus)
+    return ctx
 
 
 def test_an_expired_ca_is_not_ready_and_one_about_to_expire_is_revisited_in_time():

@@ -14,7 +14,7 @@ from operatorkit._runtime.reconcile import deletion_wait
 from operatorkit._runtime.store import Store
 from operatorkit._runtime.writes import merge_patch
 from operatorkit.kinds import CONFIG_MAP, NAMESPACE
-from operatorkit.testing import metric_sum
+from operatorkit.testing import metric_sum, offline_context
 
 
 def test_condition_transition_time_moves_only_when_status_flips():
@@ -88,7 +88,6 @@ def test_store_indices_follow_updates_and_deletes():
 
 
 def test_dependents_are_owned_by_reference_or_by_labels_across_scopes():
-    import logging
 
     from operatorkit import Context
     from operatorkit.kinds import CLUSTER_ROLE_BINDING
@@ -98,19 +97,7 @@ def test_dependents_are_owned_by_reference_or_by_labels_across_scopes():
         "kind": "Greeting",
         "metadata": {"name": "g", "namespace": "ns", "uid": "u1", "generation": 1},
     }
-    ctx: Context[dict[str, Any]] = Context(
-        obj=owner,
-        spec={},
-        spec_error=None,
-        recorded=Status,
-        client=None,
-        log=logging.LoggerAdapter(logging.getLogger("t"), {}),
-        field_manager="t",
-        events=None,
-        caches={},
-        deleting=False,
-        remember=lambda kind, obj: None,
-    )
+    ctx: Context[dict[str, Any]] = offline_context(owner, Status, spec={})
     owned = ctx.own(CONFIG_MAP, {"metadata": {"name": "c", "namespace": "ns"}})
     assert owned["metadata"]["ownerReferences"][0]["uid"] == "u1"
     labelled = ctx.own(CLUSTER_ROLE_BINDING, {"metadata": {"name": "crb", "labels": {"keep": "me"}}})

@@ -3,13 +3,13 @@ the CRD's (camelCase) names — no server needed."""
 
 from __future__ import annotations
 
-import logging
 from typing import Any, Literal, TypeVar, assert_type
 
 import pydantic
 
 from operatorkit import Context, Status, TypedStatus, get_condition, is_true
 from operatorkit._runtime.writes import merge_patch
+from operatorkit.testing import offline_context
 
 
 class Stack(pydantic.BaseModel):
@@ -36,20 +36,9 @@ StatusT = TypeVar("StatusT", bound=Status)
 
 
 def context(status: dict[str, Any], model: type[StatusT]) -> Context[Any, StatusT]:
-    return Context(
-        obj={"metadata": {"name": "c", "uid": "u", "generation": 4}, "status": status},
-        spec={},
-        spec_error=None,
-        recorded=model,
-        client=None,
-        log=logging.LoggerAdapter(logging.getLogger("t"), {}),
-        field_manager="t",
-        events=None,
-        caches={},
-        deleting=False,
-        remember=lambda kind, obj: None,
-        status_model=model,
-    )
+    obj = {"metadata": {"name": "c", "uid": "u", "generation": 4}, "status": status}
+    ctx: Context[Any, StatusT] = offline_context(obj, model, spec={}, status_model=model)
+    return ctx
 
 
 def patch_of(ctx: Context[Any, Any]) -> dict[str, Any]:

@@ -12,15 +12,17 @@ a sleep; :func:`holds_for` asserts that something stays true over an observation
 from __future__ import annotations
 
 import json
+import logging
 import os
 import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import pytest
 import yaml
 from prometheus_client import REGISTRY
 
 from operatorkit import KubeClient, Operator, OperatorSettings, get_condition, is_true
+from operatorkit._core.context import Context
 from operatorkit._core.crdschema import crd_disagreements as crd_disagreements
 from operatorkit.kinds import CUSTOM_RESOURCE_DEFINITION
 from operatorkit.platform import PLATFORM_ENV
@@ -29,7 +31,29 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
     from pathlib import Path
 
-    from operatorkit import Controller, Kind
+    from operatorkit import Controller, Kind, Object
+    from operatorkit._core.context import EventSink
+    from operatorkit._core.status import Status
+
+
+def offline_context(
+    obj: Object, recorded: Callable[[], Any], *, spec: Any = None, status_model: type[Status] | None = None
+) -> Context[Any, Any]:
+    """A reconcile's context for pure tests of a resource: ``obj`` as read, no API server, events or caches."""
+    return Context(
+        obj=obj,
+        spec=spec,
+        spec_error=None,
+        recorded=recorded,
+        client=cast("KubeClient", None),
+        log=logging.LoggerAdapter(logging.getLogger("operatorkit.testing"), {}),
+        field_manager="test",
+        events=cast("EventSink", None),
+        caches={},
+        deleting=False,
+        remember=lambda kind, obj: None,
+        status_model=status_model,
+    )
 
 
 def wait_until(condition: Callable[[], Any], *, timeout: float, interval: float = 0.1, message: str = "") -> Any:
