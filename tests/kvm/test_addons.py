@@ -6,12 +6,13 @@ from __future__ import annotations
 
 import dataclasses
 import ipaddress
+import json
 
 import pytest
 import yaml
 
 from kvm_operator import addons, key
-from kvm_operator.addons import access, coredns, kube_proxy
+from kvm_operator.addons import access, coredns, flannel, kube_proxy, network_policies
 from kvm_operator.resources.addons import readiness
 from operatorkit.kinds import CONFIG_MAP, DAEMON_SET, DEPLOYMENT, SERVICE
 
@@ -43,14 +44,48 @@ def test_cluster_dns_is_the_10th_address_of_the_service_network(cidr: str, addre
 
 def test_every_object_carries_the_addon_label_and_only_enabled_addons_render() -> None:
     rendered = addons.render(GUEST, {"kube-proxy": True, "coredns": True})
-    assert list(rendered) == ["kube-proxy", "coredns", "access"]
+    assert list(rendered) == ["flannel", "network-policies", "kube-proxy", "coredns", "access"]
     for name, manifests in rendered.items():
         for kind, obj in manifests:
             assert obj["metadata"]["labels"][key.ADDON_LABEL] == name, (name, obj["metadata"])
             assert obj["kind"] == kind.kind
             assert obj["apiVersion"] == kind.api_version
             assert ("namespace" in obj["metadata"]) == kind.namespaced
-    assert list(addons.render(GUEST, {"kube-proxy": False, "coredns": True, "access": False})) == ["coredns"]
+    only_dns = {"flannel": False, "network-policies": False, "kube-proxy": False, "coredns": True, "access": False}
+    assert list(addons.render(GUEST, only_dns)) == ["coredns"]
+
+
+def test_flannel_routes_the_pod_network_on_a_port_of_its_own_and_masquerades_what_leaves_it() -> None:
+    found = by_kind(flannel.render(GUEST))
+    conf = json.loads(found["ConfigMap"]["data"]["net-conf.json"])
+    assert conf == {"Network": "172.30.0.0/16", "EnableNFTables": True, "Backend": {"Type": "vxlan", "Port": 8475}}
+    assert flannel.VXLAN_PORT not in (4789, 8472), "not the outer VXLAN's port"
+    kubeconfig = yaml.safe_load(found["ConfigMap"]["data"]["kubeconfig"])
+    assert kubeconfig["clusters"][0]["cluster"]["server"] == "https://api.c1.kubeception.test:443", "the API by name"
+    assert found["ClusterRole"]["rules"] == [
+        {"apiGroups": [""], "resources": ["nodes"], "verbs": ["get", "list", "watch"]},
+        {"apiGroups": [""], "resources": ["nodes/status"], "verbs": ["patch"]},
+    ], "upstream's grants, less reading pods"
+    pod = found["DaemonSet"]["spec"]["template"]["spec"]
+    assert pod["hostNetwork"] is True
+    assert pod["tolerations"] == [{"operator": "Exists"}]
+    command = pod["containers"][0]["command"]
+    assert {"--kube-subnet-mgr", "--ip-masq"} <= set(command), "the Nodes' ranges; masquerade off the pod network"
+    assert pod["containers"][0]["image"] == "ghcr.io/kubeception/flannel:0.2.0"
+
+
+def test_network_policies_reach_the_api_by_name_and_read_only_what_they_judge() -> None:
+    found = by_kind(network_policies.render(GUEST))
+    assert found["ClusterRole"]["rules"] == [
+        {"apiGroups": [""], "resources": ["pods", "namespaces"], "verbs": ["list", "watch"]},
+        {"apiGroups": ["networking.k8s.io"], "resources": ["networkpolicies"], "verbs": ["list", "watch"]},
+    ]
+    container = found["DaemonSet"]["spec"]["template"]["spec"]["containers"][0]
+    env = {e["name"]: e.get("value") for e in container["env"]}
+    assert (env["KUBERNETES_SERVICE_HOST"], env["KUBERNETES_SERVICE_PORT"]) == ("api.c1.kubeception.test", "443"), (
+        "not the kubernetes Service: its endpoints are the API server pods, which a VM may not reach"
+    )
+    assert container["securityContext"]["capabilities"] == {"drop": ["ALL"], "add": ["NET_ADMIN"]}
 
 
 def test_the_groups_of_guest_credentials_get_the_guest_s_roles_of_their_name() -> None:

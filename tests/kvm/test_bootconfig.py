@@ -139,6 +139,9 @@ def test_pods_have_a_default_route_hairpin_masquerade_and_host_ports():
     assert bridge["ipMasqBackend"] == "nftables"
     assert bridge["mtu"] == 1400, "under a VM link on the mother's VXLAN (1450), room for the guest's own"
     assert portmap == {"type": "portmap", "capabilities": {"portMappings": True}, "backend": "nftables"}
+    joined_boot = dataclasses.replace(BOOT, masquerade=False)
+    joined = json.loads(files(bootconfig.render(joined_boot))[bootconfig.CNI_CONFLIST][1])
+    assert joined["plugins"][0]["ipMasq"] is False, "with the guest's pod network, flanneld masquerades (off it only)"
 
 
 def test_the_pods_mtu_follows_the_vm_s_link():

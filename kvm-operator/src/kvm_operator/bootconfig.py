@@ -70,6 +70,10 @@ class WorkerBoot:
     max_pods: int = 110
     registry: RegistryMirror | None = None
     """Where containerd pulls the images of the mirrored registries from (the platform registry)."""
+    masquerade: bool = True
+    """Whether the node's CNI masquerades what its pods send off the node. Not with the guest's pod network
+    (:mod:`kvm_operator.addons.flannel`): a pod's address must reach the other nodes' pods unchanged (their
+    NetworkPolicy judges it), and flanneld masquerades only what leaves the pod network."""
 
 
 @dataclass(frozen=True)
@@ -321,16 +325,16 @@ disabled_plugins = ["io.containerd.snapshotter.v1.btrfs", "io.containerd.snapsho
 def _cni_file(boot: WorkerBoot) -> dict[str, Any]:
     """A fixed CNI config when the boot names the node's pod range, else containerd's template for it."""
     if boot.pod_cidr is not None:
-        return _file(CNI_CONFLIST, json.dumps(_cni(str(boot.pod_cidr)), indent=2))
-    return _file(CNI_TEMPLATE, json.dumps(_cni("{{.PodCIDR}}"), indent=2))
+        return _file(CNI_CONFLIST, json.dumps(_cni(str(boot.pod_cidr), boot.masquerade), indent=2))
+    return _file(CNI_TEMPLATE, json.dumps(_cni("{{.PodCIDR}}", boot.masquerade), indent=2))
 
 
-def _cni(pod_cidr: str) -> dict[str, Any]:
+def _cni(pod_cidr: str, masquerade: bool) -> dict[str, Any]:
     """The pods' network on the VM: a bridge that is their gateway and their default route (Services' ClusterIPs
     and everything off the VM go through the node, where kube-proxy's rules and its routes take them on), hairpin
-    (a pod reaching itself through its Service), masquerade of what leaves the node's pod range (nothing routes
-    back to it off the VM yet), an MTU under the VM's link (:func:`with_network` sets it from the
-    lease), and host ports by ``portmap`` (the nftables one: the node has no iptables)."""
+    (a pod reaching itself through its Service), masquerade of what leaves the node's pod range unless the
+    guest's pod network does it (:attr:`WorkerBoot.masquerade`), an MTU under the VM's link (:func:`with_network`
+    sets it from the lease), and host ports by ``portmap`` (the nftables one: the node has no iptables)."""
     return {
         "cniVersion": "1.0.0",
         "name": "pods",
@@ -341,7 +345,7 @@ def _cni(pod_cidr: str) -> dict[str, Any]:
                 "isGateway": True,
                 "isDefaultGateway": True,
                 "hairpinMode": True,
-                "ipMasq": True,  # pods reach past the VM (the API's address, the resolvers) as the node
+                "ipMasq": masquerade,  # pods reach past the VM (the API's address, the resolvers) as the node
                 "ipMasqBackend": "nftables",
                 "mtu": pod_mtu(DEFAULT_LINK_MTU),
                 "ipam": {"type": "host-local", "ranges": [[{"subnet": pod_cidr}]]},

@@ -194,8 +194,11 @@ class Addon(_Model):
 
 class Addons(_Model):
     """The add-ons kvm-operator keeps in the guest (:mod:`kvm_operator.addons`), each on unless turned off; their
-    versions follow the cluster's (kube-proxy) or the platform's (CoreDNS)."""
+    versions follow the cluster's (kube-proxy) or the platform's (the others). With ``podNetwork`` off, each node's
+    pods masquerade as the node and reach no pod on another node: bring a CNI of your own."""
 
+    pod_network: Addon = pydantic.Field(default=Addon(), alias="podNetwork")
+    network_policy: Addon = pydantic.Field(default=Addon(), alias="networkPolicy")
     kube_proxy: Addon = pydantic.Field(default=Addon(), alias="kubeProxy")
     core_dns: Addon = pydantic.Field(default=Addon(), alias="coreDNS")
 

@@ -7,10 +7,13 @@ alone (:mod:`kvm_operator.resources.addons`).
   its token rotates), nftables mode, the cluster's own Kubernetes version;
 * ``coredns`` — the cluster DNS: a Deployment behind Service ``kube-dns`` at the Service network's 10th address
   (the kubelets' ``clusterDNS``), forwarding what is not the guest's to the node's resolvers;
+* ``flannel`` — the pod network between the nodes: flanneld's VXLAN on a port of its own, pods' addresses kept
+  between nodes, masquerade of what leaves the pod network;
+* ``network-policies`` — NetworkPolicy enforced on every node (kube-network-policies);
 * ``access`` — the groups of per-user guest credentials (``kubeception:view|edit|admin``) bound to the guest's
   ClusterRoles of that name (always on).
 
-Both reach the guest's API the way the kubelets do — by its name, through the platform's ingress — with their
+All reach the guest's API the way the kubelets do — by its name, through the platform's ingress — with their
 ServiceAccount's token: the ``kubernetes`` Service's endpoints are the API server pods' addresses on the mother,
 which a worker VM may not reach.
 """
@@ -33,7 +36,8 @@ if TYPE_CHECKING:
 NAMESPACE = "kube-system"
 SA_DIR = "/var/run/secrets/kubernetes.io/serviceaccount"
 KUBE_PROXY, COREDNS, ACCESS = "kube-proxy", "coredns", "access"
-ADDONS = (KUBE_PROXY, COREDNS, ACCESS)
+FLANNEL, NETWORK_POLICIES = "flannel", "network-policies"
+ADDONS = (FLANNEL, NETWORK_POLICIES, KUBE_PROXY, COREDNS, ACCESS)
 
 Manifests = list[tuple["Kind", "Object"]]
 
@@ -52,6 +56,8 @@ class Guest:
     forward: bool  # the nodes have resolvers: CoreDNS forwards to them
     kube_proxy_image: str  # without the tag: ``:v<version>`` is added
     coredns_image: str
+    flannel_image: str = "ghcr.io/kubeception/flannel:0.2.0"
+    network_policies_image: str = "ghcr.io/kubeception/kube-network-policies:0.2.0"
     pull_policy: str = "IfNotPresent"
     cluster_domain: str = key.CLUSTER_DOMAIN
 
@@ -98,7 +104,13 @@ def host_aliases(guest: Guest) -> list[dict[str, Any]]:
 
 def render(guest: Guest, enabled: dict[str, bool]) -> dict[str, Manifests]:
     """Every enabled add-on's objects, by add-on."""
-    from kvm_operator.addons import access, coredns, kube_proxy  # they import this module's helpers
+    from kvm_operator.addons import access, coredns, flannel, kube_proxy, network_policies  # they import this module
 
-    renderers = {KUBE_PROXY: kube_proxy.render, COREDNS: coredns.render, ACCESS: access.render}
+    renderers = {
+        FLANNEL: flannel.render,
+        NETWORK_POLICIES: network_policies.render,
+        KUBE_PROXY: kube_proxy.render,
+        COREDNS: coredns.render,
+        ACCESS: access.render,
+    }
     return {name: renderers[name](guest) for name in ADDONS if enabled.get(name, True)}

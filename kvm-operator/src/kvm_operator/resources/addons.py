@@ -31,6 +31,8 @@ ADDONS_READY = "AddonsReady"
 
 def enabled(spec: KVMConfigSpec) -> dict[str, bool]:
     return {
+        addons.FLANNEL: spec.addons.pod_network.enabled,
+        addons.NETWORK_POLICIES: spec.addons.network_policy.enabled,
         addons.KUBE_PROXY: spec.addons.kube_proxy.enabled,
         addons.COREDNS: spec.addons.core_dns.enabled,
         addons.ACCESS: True,  # what per-user guest credentials are given: not a choice
@@ -101,6 +103,8 @@ class Addons(Resource[KVMConfigSpec, KVMConfigStatus]):
             forward=bool(self.shared.dns_servers(spec)),
             kube_proxy_image=settings.images.kube_proxy,
             coredns_image=settings.images.coredns,
+            flannel_image=settings.images.flannel,
+            network_policies_image=settings.images.network_policies,
             pull_policy=settings.images.pull_policy,
         )
 

@@ -42,6 +42,8 @@ def boot_inputs(ctx: KVMContext, shared: Shared, pool: WorkerPool) -> dict[str, 
         "labels": labels,
         "taints": [f"{t.key}={t.value}:{t.effect}" if t.value else f"{t.key}:{t.effect}" for t in pool.taints],
     }
+    if ctx.spec.addons.pod_network.enabled:  # only then: pools without the pod network keep their hash
+        inputs["masquerade"] = False
     if mirror := shared.settings.registry.mirror:  # only when set: pools of an installation without one keep their hash
         registry = shared.settings.registry
         inputs["registry"] = bootconfig.RegistryMirror(mirror, tuple(registry.mirror_of), registry.address)
