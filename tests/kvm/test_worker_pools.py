@@ -97,7 +97,9 @@ def kube_proxy_image(guest: KubeClient) -> str:
 
 def play_rollout(guest: KubeClient, ready: int) -> None:
     """What the guest's DaemonSet and Deployment controllers report (this guest runs none): ``ready`` pods each."""
-    for kind, name in ((DAEMON_SET, "kube-proxy"), (DEPLOYMENT, "coredns")):
+    workloads = ((DAEMON_SET, "flannel"), (DAEMON_SET, "network-policies"), (DAEMON_SET, "kube-proxy"),
+                 (DEPLOYMENT, "coredns"))  # fmt: skip
+    for kind, name in workloads:
         obj = guest.get(kind, name, "kube-system")
         generation = obj["metadata"]["generation"]
         if kind == DAEMON_SET:

@@ -57,6 +57,7 @@ from operatorkit.kinds import (
     DEPLOYMENT,
     EVENT,
     NAMESPACE,
+    NETWORK_POLICY,
     NODE,
     POD,
     POD_DISRUPTION_BUDGET,
@@ -206,7 +207,7 @@ def web(replicas: int = 1) -> dict[str, Any]:
                             "name": "web",
                             "image": BUSYBOX,
                             "imagePullPolicy": "Never",
-                            "command": ["/bin/busybox", "sleep", "3600"],
+                            "command": ["/bin/busybox", "sh", "-c", SERVE_WEB],
                         }
                     ],
                 },
@@ -215,10 +216,18 @@ def web(replicas: int = 1) -> dict[str, Any]:
     }
 
 
+WEB_PORT = 8080
+SERVE_WEB = (
+    "/bin/busybox mkdir -p /tmp/www && echo served by web > /tmp/www/index.html"
+    f" && exec /bin/busybox httpd -f -p {WEB_PORT} -h /tmp/www"
+)
+
+
 def addons_rolled_out(guest: KubeClient) -> bool:
-    proxy = (guest.get_or_none(DAEMON_SET, "kube-proxy", "kube-system") or {}).get("status") or {}
+    daemons = [(guest.get_or_none(DAEMON_SET, name, "kube-system") or {}).get("status") or {}
+               for name in ("kube-proxy", "flannel", "network-policies")]  # fmt: skip
     dns = (guest.get_or_none(DEPLOYMENT, "coredns", "kube-system") or {}).get("status") or {}
-    return bool(proxy.get("numberReady", 0) >= 1 and dns.get("readyReplicas", 0) >= 1)
+    return bool(all(d.get("numberReady", 0) >= 1 for d in daemons) and dns.get("readyReplicas", 0) >= 1)
 
 
 # The client: shows its routes, fetches the page through the page Service's ClusterIP, resolves the API's Service
@@ -248,7 +257,7 @@ def services_through_the_addons(guest: KubeClient, access: GuestAccess, registry
     docker.io — and ``kubectl expose``. A pod on the VM has a default route, resolves ``kubernetes.default`` and
     the Service by name through CoreDNS (the kubelet's clusterDNS), and reaches nginx by the Service's ClusterIP and
     by its name (kube-proxy's rules); the registry refuses it a push."""
-    wait_for(lambda: addons_rolled_out(guest), timeout=420, message="kube-proxy and CoreDNS ready in the guest")
+    wait_for(lambda: addons_rolled_out(guest), timeout=420, message="the pod network, kube-proxy and CoreDNS ready")
     wait_for(lambda: guest.get_or_none(SERVICE_ACCOUNT, "default", "default"), timeout=60, message="default SA")
     started = time.monotonic()
     for command in (("create", "deployment", "page", "--image=nginx"), ("expose", "deployment", "page", "--port=80")):
@@ -622,6 +631,7 @@ class Scenario:
                   "selector": {"matchLabels": {"app": "web"}}}}  # fmt: skip
         guest.create(POD_DISRUPTION_BUDGET, budget)
         wait_for(lambda: on_node(guest, "web") == NODES[1], timeout=240, message="web on the second VM")
+        self.pods_reach_each_other_across_vms_as_their_policies_say()
 
         # 2 → 1: the second Node is drained (web moves to the first VM), then its VM stops and its Node goes.
         started = time.monotonic()
@@ -633,6 +643,55 @@ class Scenario:
         assert any(NODES[1] in e["message"] for e in evicted), "the eviction is an Event in the guest"
         assert kube.get_or_none(POD, NODES[1], key.workers_namespace(cluster)) is None
         wait_workers(kube, cluster, namespace, "1/1", timeout=60)
+
+    def pods_reach_each_other_across_vms_as_their_policies_say(self) -> None:
+        """The guest's pod network (flannel's VXLAN between the VMs): a pod on the first VM reaches web on the
+        second by its pod address, by its Service's name and by the Service's NodePort on both VMs; a
+        NetworkPolicy denying web's ingress stops it, one allowing pods labelled ``role=client`` lets it through
+        once the prober has that label — so the policy judged the prober's own address, carried unmasqueraded
+        from the other VM."""
+        guest, access = self.guest_a, self.access_a
+        started = time.monotonic()
+        service = {"metadata": {"name": "web", "namespace": "default"},
+                   "spec": {"type": "NodePort", "selector": {"app": "web"}, "ports": [{"port": WEB_PORT}]}}  # fmt: skip
+        guest.create(SERVICE, service)
+        prober = busybox_pod("prober", "exec /bin/busybox sleep 3600")
+        prober["spec"]["nodeName"] = NODES[0]
+        guest.create(POD, prober)
+        wait_for(
+            lambda: (guest.get(POD, "prober", "default").get("status") or {}).get("phase") == "Running",
+            timeout=180,
+            message="the prober running on the first VM",
+        )
+        web_ip = next(p["status"]["podIP"] for p in guest.list(POD, "default", label_selector="app=web")["items"])
+
+        def served(target: str, port: int = WEB_PORT) -> bool:
+            request = f"printf 'GET / HTTP/1.0\\r\\n\\r\\n' | /bin/busybox nc -w 3 {target} {port}"
+            done = kubectl(access.kubeconfig, "exec", "prober", "--", "/bin/busybox", "sh", "-c", request)
+            return "served by web" in done.stdout
+
+        wait_for(lambda: served(web_ip), timeout=180, message=f"web's pod {web_ip} on the other VM answering")
+        print(f"pod to pod across the VMs in {time.monotonic() - started:.1f} s")
+        wait_for(lambda: served("web.default.svc.cluster.local"), timeout=120, message="web by its Service's name")
+        node_port = guest.get(SERVICE, "web", "default")["spec"]["ports"][0]["nodePort"]
+        for node in NODES:
+            address = node_address(guest, node)
+            wait_for(lambda: served(address, node_port), timeout=60, message=f"web's NodePort on {node}")  # noqa: B023
+        deny = {"metadata": {"name": "web-deny", "namespace": "default"},
+                "spec": {"podSelector": {"matchLabels": {"app": "web"}}, "policyTypes": ["Ingress"]}}  # fmt: skip
+        guest.create(NETWORK_POLICY, deny)
+        wait_for(lambda: not served(web_ip), timeout=120, message="web's ingress denied by the NetworkPolicy")
+        clients = [{"from": [{"podSelector": {"matchLabels": {"role": "client"}}}]}]
+        allow = {"metadata": {"name": "web-from-clients", "namespace": "default"},
+                 "spec": {"podSelector": {"matchLabels": {"app": "web"}}, "ingress": clients}}  # fmt: skip
+        guest.create(NETWORK_POLICY, allow)
+        assert not served(web_ip), "the prober is not a client: still denied"
+        guest.patch(POD, "prober", {"metadata": {"labels": {"role": "client"}}}, "default")
+        wait_for(lambda: served(web_ip), timeout=120, message="web answering the prober labelled role=client")
+        print(f"pod network and NetworkPolicy across the VMs in {time.monotonic() - started:.1f} s")
+        for kind, name in ((NETWORK_POLICY, "web-deny"), (NETWORK_POLICY, "web-from-clients"), (SERVICE, "web")):
+            guest.delete(kind, name, "default")
+        guest.delete(POD, "prober", "default")
 
     def upgrade_drops_no_request_and_replaces_the_vm(self) -> None:
         """The three replicas roll one component at a time while a client asks without pause; then the VM is
