@@ -71,7 +71,7 @@ def test_flannel_routes_the_pod_network_on_a_port_of_its_own_and_masquerades_wha
     assert pod["tolerations"] == [{"operator": "Exists"}]
     command = pod["containers"][0]["command"]
     assert {"--kube-subnet-mgr", "--ip-masq"} <= set(command), "the Nodes' ranges; masquerade off the pod network"
-    assert pod["containers"][0]["image"] == "ghcr.io/kubeception/flannel:0.2.0"
+    assert pod["containers"][0]["image"] == "ghcr.io/kubeception/flannel-guest:0.2.0"
 
 
 def test_network_policies_reach_the_api_by_name_and_read_only_what_they_judge() -> None:

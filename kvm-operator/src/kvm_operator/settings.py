@@ -47,8 +47,8 @@ class ImageSettings(SettingsGroup):
     version; preloaded in the node image of that version."""
     coredns: str = pydantic.Field(default="ghcr.io/kubeception/coredns:0.2.0", max_length=250)
     """The guests' CoreDNS add-on (images/coredns.yaml; preloaded in the node image)."""
-    flannel: str = pydantic.Field(default="ghcr.io/kubeception/flannel:0.2.0", max_length=250)
-    """The guests' pod network add-on, flanneld (images/flannel.yaml; pulled by the nodes)."""
+    flannel: str = pydantic.Field(default="ghcr.io/kubeception/flannel-guest:0.2.0", max_length=250)
+    """The guests' pod network add-on, flanneld (images/flannel-guest.yaml; pulled by the nodes)."""
     network_policies: str = pydantic.Field(default="ghcr.io/kubeception/kube-network-policies:0.2.0", max_length=250)
     """The guests' NetworkPolicy add-on (images/kube-network-policies.yaml; pulled by the nodes)."""
     pull_policy: str = pydantic.Field(default="IfNotPresent", pattern=r"^(Always|IfNotPresent|Never)$")

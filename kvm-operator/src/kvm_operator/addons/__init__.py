@@ -56,7 +56,7 @@ class Guest:
     forward: bool  # the nodes have resolvers: CoreDNS forwards to them
     kube_proxy_image: str  # without the tag: ``:v<version>`` is added
     coredns_image: str
-    flannel_image: str = "ghcr.io/kubeception/flannel:0.2.0"
+    flannel_image: str = "ghcr.io/kubeception/flannel-guest:0.2.0"
     network_policies_image: str = "ghcr.io/kubeception/kube-network-policies:0.2.0"
     pull_policy: str = "IfNotPresent"
     cluster_domain: str = key.CLUSTER_DOMAIN

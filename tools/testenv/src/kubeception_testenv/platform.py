@@ -54,7 +54,7 @@ REGISTRY_IMAGES = {
     "coredns": (),
     "kube-proxy-v1.36.3": (),
     "kube-proxy-v1.36.1": (),
-    "flannel": (),  # the guests' pod network and NetworkPolicy add-ons: pulled, not preloaded
+    "flannel-guest": (),  # the guests' pod network and NetworkPolicy add-ons: pulled, not preloaded
     "kube-network-policies": (),
 }
 """What the guests pull by name: recipe (short name) -> more names for it; every one also under its own path
