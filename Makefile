@@ -10,7 +10,7 @@ WORKSPACE := $(shell sed -n '/^members = \[/,/\]/p' pyproject.toml | grep -o '"[
 REAL_NODES ?= 1
 PY       := $(UV) run --locked --no-sync
 # command:package — what the tests and the real nodes use from Debian (runc has seccomp; CNI plugins in /usr/lib/cni)
-DEBIAN   := haproxy:haproxy promtool:prometheus runc:runc /usr/lib/cni/bridge:containernetworking-plugins \
+DEBIAN   := haproxy:haproxy prometheus:prometheus promtool:prometheus runc:runc /usr/lib/cni/bridge:containernetworking-plugins \
             iptables:iptables nft:nftables conntrack:conntrack mmdebstrap:mmdebstrap skopeo:skopeo
 # without their recommends (QEMU's would bring a GUI): the worker VMs' tests boot QEMU on the host
 DEBIAN_LEAN := qemu-system-x86_64:qemu-system-x86
@@ -31,7 +31,7 @@ define apt-install
 	fi
 endef
 
-system-deps: ## Debian packages: haproxy, promtool, runc, CNI plugins, iptables, nftables, conntrack, mmdebstrap, QEMU
+system-deps: ## Debian packages: haproxy, prometheus (and promtool), runc, CNI plugins, iptables, nftables, conntrack, mmdebstrap, QEMU
 	$(call apt-install,$(DEBIAN),)
 	$(call apt-install,$(DEBIAN_LEAN),--no-install-recommends)
 
@@ -89,7 +89,7 @@ test-fast: deps testenv ## the lane without real nodes or VMs: real servers on l
 timings: ## rewrite DEVELOPMENT.md's timings tables from the last `make test` (in $(RESULTS))
 	$(PY) python -m kubeception_testenv.testrun --report --out $(RESULTS) --update DEVELOPMENT.md
 
-up: deps images ## start the mother cluster (kwok + $(REAL_NODES) real node), OpenBao, moto, etcd in the background
+up: deps images ## start the mother cluster (kwok + $(REAL_NODES) real node), OpenBao, moto, etcd, Prometheus in the background
 	@$(PY) python -m kubeception_testenv up --state $(STATE) --real-nodes $(REAL_NODES)
 	@echo "# (also in $(STATE)/env: eval \"\$$(cat $(STATE)/env)\")" >&2
 
@@ -105,6 +105,7 @@ demo: up ## the local demo: the platform installed by its charts on the real nod
 	@source $(STATE)/env && $(PY) kubectl wait --for=condition=WorkersReady --timeout=300s -n org-acme kvmconfig/demo >/dev/null
 	@source $(STATE)/env && $(PY) kubectl wait --for=condition=Ready --timeout=300s -n org-acme awsconfig/demo-aws >/dev/null
 	@$(PY) python -m kubeception_testenv guest-kubeconfig --state $(STATE) --cluster org-acme/demo > $(STATE)/guest.kubeconfig
+	@$(PY) python -m kubeception_testenv scrape-guest --state $(STATE) --cluster org-acme/demo
 	@source $(STATE)/env && $(PY) kubectl get kvmconfigs,awsconfigs,flannelconfigs,caconfigs,certconfigs -A >&2
 	@source $(STATE)/env && $(PY) kubectl get pods -n demo-workers -o wide >&2
 	@echo "# demo ready. The guest cluster demo, through HAProxy on the real node, its worker a VM in pod demo-workers/worker-default-0:" >&2
@@ -112,6 +113,7 @@ demo: up ## the local demo: the platform installed by its charts on the real nod
 	@echo "kubectl get nodes"
 	@$(PY) kubectl --kubeconfig $(STATE)/guest.kubeconfig get nodes -o wide
 	@echo "# the mother: source $(STATE)/env; operators: kubectl -n kubeception-system logs deploy/kvm-operator" >&2
+	@source $(STATE)/env && echo "# Prometheus (every operator replica, the guest's API server, monitoring/alerts.yaml): $$KUBECEPTION_PROMETHEUS_URL" >&2
 
 bench: deps testenv ## benchmarks (prints tables; see docs/benchmarks.md)
 	$(PY) python bench/controllers.py --objects 1000

@@ -65,7 +65,7 @@ def test_up_then_down_leaves_no_process(tmp_path: Path):
     assert "export KUBECONFIG=" in up.stdout
     supervisor = int((state / "supervisor.pid").read_text())
     servers = _children_of(supervisor)
-    assert len(servers) == 8  # etcd, apiserver, kcm, scheduler, kwok, openbao, moto, flannel etcd
+    assert len(servers) == 9  # etcd, apiserver, kcm, scheduler, kwok, openbao, moto, flannel etcd, prometheus
 
     nodes = subprocess.run(
         [

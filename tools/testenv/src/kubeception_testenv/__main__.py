@@ -1,11 +1,13 @@
 """``python -m kubeception_testenv up|install|down|status|images``: the local mother cluster for the demo.
 
 ``up`` starts a detached supervisor that owns every server (control plane, kwok and real nodes, OpenBao, moto,
-the network etcd) and writes ``<state>/env`` once all are healthy; ``install`` installs the platform on it
-(CRDs, Vault's side of cert-operator's login, the operators from their charts); ``guest-kubeconfig --cluster
-<namespace>/<name>`` prints a guest cluster's kubeconfig pointed at the real node's HAProxy; ``down`` asks the
-supervisor to stop (SIGTERM), waits, and kills its process group if anything is left. ``images`` builds the OCI images;
-``reap`` removes what runs that died without cleaning up left on the host (:mod:`kubeception_testenv.reaper`).
+the network etcd, Prometheus on loopback: :mod:`kubeception_testenv.prometheus`) and writes ``<state>/env`` once
+all are healthy; ``install`` installs the platform on it (CRDs, Vault's side of cert-operator's login, the
+operators from their charts); ``guest-kubeconfig --cluster <namespace>/<name>`` prints a guest cluster's
+kubeconfig pointed at the real node's HAProxy, ``scrape-guest --cluster ...`` has Prometheus scrape its API
+server; ``down`` asks the supervisor to stop (SIGTERM), waits, and kills its process group if anything is left.
+``images`` builds the OCI images; ``reap`` removes what runs that died without cleaning up left on the host
+(:mod:`kubeception_testenv.reaper`).
 """
 
 from __future__ import annotations
@@ -22,14 +24,20 @@ import sys
 import threading
 from pathlib import Path
 
+import yaml
+
 from kubeception_testenv import reaper
+from kubeception_testenv._ports import sticky_port
 from kubeception_testenv.controlplane import PLATFORM_ENV, ControlPlane
 from kubeception_testenv.images import ROOT, build_all, recipes
-from kubeception_testenv.platform import Platform
+from kubeception_testenv.platform import NAMESPACE, Platform
+from kubeception_testenv.prometheus import DISCOVERY_USER, PodTargets, PrometheusServer, grant_discovery
 from kubeception_testenv.servers import EtcdServer, MotoServer, OpenBaoServer
+from operatorkit import KubeClient
 from operatorkit.testing import wait_until
 
 _DEFAULT_STATE = Path(".run")
+PROMETHEUS_ENV = "KUBECEPTION_PROMETHEUS_URL"
 DEMO_ORGANIZATION = "acme"  # examples/: the demo's clusters are in its namespace, org-acme
 
 
@@ -49,11 +57,22 @@ def _serve(state: Path, nodes: int, real_nodes: int) -> int:
         MotoServer(state / "moto", host=plane.host),
         EtcdServer(state / "flannel-etcd", name="flannel-etcd", host=plane.host, tls=True, keep_pki=True),
     )
+    (state / "prometheus").mkdir(parents=True, exist_ok=True)
+    prometheus = PrometheusServer(state / "prometheus", port=sticky_port(state / "prometheus" / "port"))
+    discovery: PodTargets | None = None
     try:
         plane.start()
         for server in side:
             server.start()
         openbao, moto, etcd = side
+        # Prometheus on loopback (its data kept in the state), scraping the platform's pods on the real nodes.
+        grant_discovery(KubeClient.load(str(plane.kubeconfig)), NAMESPACE)
+        networks = [plane.network.pods, plane.network.subnet] if plane.network is not None else []
+        discovery = PodTargets(
+            prometheus, KubeClient.load(str(plane.user_kubeconfig(DISCOVERY_USER))), [NAMESPACE], networks
+        )
+        prometheus.start()
+        discovery.start()
         env = {
             "KUBECONFIG": str(plane.kubeconfig.resolve()),
             "VAULT_ADDR": openbao.url,
@@ -63,6 +82,7 @@ def _serve(state: Path, nodes: int, real_nodes: int) -> int:
             "AWS_SECRET_ACCESS_KEY": "testing",
             "AWS_DEFAULT_REGION": "eu-central-1",
             "KUBECEPTION_ETCD_ENDPOINT": etcd.url,
+            PROMETHEUS_ENV: prometheus.url,
         }
         if openbao.ca_file is not None:
             env["VAULT_CACERT"] = str(openbao.ca_file)
@@ -80,7 +100,7 @@ def _serve(state: Path, nodes: int, real_nodes: int) -> int:
             json.dumps(
                 {
                     "startup_seconds": round(plane.startup_seconds, 1),
-                    "pids": {s.name: s.pid for s in (*plane.servers, *side)},
+                    "pids": {s.name: s.pid for s in (*plane.servers, *side, prometheus)},
                 },
                 indent=2,
             )
@@ -91,6 +111,9 @@ def _serve(state: Path, nodes: int, real_nodes: int) -> int:
         partial.rename(state / "env")
         stop.wait()
     finally:
+        if discovery is not None:
+            discovery.stop()
+        prometheus.stop()
         for server in reversed(side):
             server.stop()
         plane.stop()
@@ -138,6 +161,19 @@ def _guest_kubeconfig(state: Path, cluster: str) -> int:
     namespace, _, name = cluster.rpartition("/")
     platform = _platform(state)
     print(platform.guest_kubeconfig(namespace or "default", name), end="")
+    return 0
+
+
+def _scrape_guest(state: Path, cluster: str) -> int:
+    """Add guest ``cluster``'s API server to the running Prometheus's jobs (kept for the next ``up``)."""
+    namespace, _, name = cluster.rpartition("/")
+    namespace = namespace or "default"
+    kubeconfig = yaml.safe_load(_platform(state).guest_kubeconfig(namespace, name))
+    workdir = state / "prometheus"
+    prometheus = PrometheusServer(workdir, port=int((workdir / "port").read_text()))
+    pid = json.loads((state / "status.json").read_text())["pids"].get("prometheus") if _supervisor_pid(state) else None
+    prometheus.scrape_guest(namespace, name, kubeconfig, pid)
+    print(f"# Prometheus scrapes guest {namespace}/{name}'s API server", file=sys.stderr)
     return 0
 
 
@@ -210,9 +246,10 @@ def _down(state: Path, timeout: float) -> int:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m kubeception_testenv", description=__doc__)
     parser.add_argument(
-        "action", choices=["up", "install", "down", "status", "images", "reap", "serve", "guest-kubeconfig"]
+        "action",
+        choices=["up", "install", "down", "status", "images", "reap", "serve", "guest-kubeconfig", "scrape-guest"],
     )
-    parser.add_argument("--cluster", default="", help="guest-kubeconfig: <namespace>/<KVMConfig name>")
+    parser.add_argument("--cluster", default="", help="guest-kubeconfig, scrape-guest: <namespace>/<KVMConfig name>")
     parser.add_argument("--state", type=Path, default=_DEFAULT_STATE, help="state directory (default .run)")
     parser.add_argument("--nodes", type=int, default=3, help="number of kwok nodes")
     parser.add_argument("--real-nodes", type=int, default=0, help="number of real nodes (kubelet + containerd)")
@@ -232,6 +269,8 @@ def main(argv: list[str] | None = None) -> int:
         return _install(state)
     if args.action == "guest-kubeconfig":
         return _guest_kubeconfig(state, args.cluster)
+    if args.action == "scrape-guest":
+        return _scrape_guest(state, args.cluster)
     if args.action == "down":
         return _down(state, args.timeout)
     running = _supervisor_pid(state) is not None
