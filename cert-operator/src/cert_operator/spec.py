@@ -9,7 +9,7 @@ from typing import Annotated, Literal
 import pydantic
 
 from cert_operator.key import GUEST_ROLE_PREFIX
-from operatorkit import DNS_LABEL, DNS_SUBDOMAIN, Context, Kind, Status
+from operatorkit import DNS_LABEL, DNS_SUBDOMAIN, Context, Kind, TypedStatus
 
 CA_CONFIG = Kind("kubeception.io/v1alpha1", "CAConfig", "caconfigs")
 CERT_CONFIG = Kind("kubeception.io/v1alpha1", "CertConfig", "certconfigs")
@@ -170,7 +170,7 @@ class RotationStatus(_Model):
     completed_at: str | None = pydantic.Field(default=None, alias="completedAt")
 
 
-class CAConfigStatus(Status):
+class CAConfigStatus(TypedStatus):
     cluster_id: str | None = pydantic.Field(default=None, alias="clusterID")
     mount: str | None = None
     roles: list[str] = pydantic.Field(default_factory=list)
@@ -179,11 +179,11 @@ class CAConfigStatus(Status):
     rotation: RotationStatus | None = None
 
 
-class CertConfigStatus(Status):
+class CertConfigStatus(TypedStatus):
     cluster_id: str | None = pydantic.Field(default=None, alias="clusterID")
     secret_name: str | None = pydantic.Field(default=None, alias="secretName")
     issued_at: str | None = pydantic.Field(default=None, alias="issuedAt")
-    pending_revocations: list[str] = pydantic.Field(default_factory=list, alias="pendingRevocations")
+    pending_revocations: list[str] | None = pydantic.Field(default=None, alias="pendingRevocations")
     """Serials issued or replaced but not yet revoked (Vault was unreachable): revoked before anything else."""
     serial: str | None = None
     not_before: str | None = pydantic.Field(default=None, alias="notBefore")
@@ -215,7 +215,7 @@ class GuestCredentialRequestSpec(_Model):
         return seconds(self.ttl)
 
 
-class GuestCredentialRequestStatus(Status):
+class GuestCredentialRequestStatus(TypedStatus):
     cluster_id: str | None = pydantic.Field(default=None, alias="clusterID")
     """The cluster's id (its PKI mount), recorded before anything is signed: deletion revokes there."""
     signing_since: str | None = pydantic.Field(default=None, alias="signingSince")
