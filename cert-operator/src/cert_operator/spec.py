@@ -173,7 +173,8 @@ class RotationStatus(_Model):
 class CAConfigStatus(TypedStatus):
     cluster_id: str | None = pydantic.Field(default=None, alias="clusterID")
     mount: str | None = None
-    roles: list[str] = pydantic.Field(default_factory=list)
+    roles: list[str] | None = None
+    """None until the roles are first written: a CA without roles records an empty list."""
     ca: IssuerStatus | None = None
     trust_bundle: str | None = pydantic.Field(default=None, alias="trustBundle")
     rotation: RotationStatus | None = None

@@ -33,6 +33,6 @@ class CAHealth(Resource[CAConfigSpec, CAConfigStatus]):
             ctx.set_condition(READY, "False", "CANotYetValid", f"CA {ca.serial} is valid from {ca.not_before}")
             ctx.requeue_after((not_before - now).total_seconds())
             return
-        roles = ", ".join(ctx.status.roles) or "none"
+        roles = ", ".join(ctx.status.roles or []) or "none"
         ctx.set_condition(READY, "True", "CAValid", f"CA {ca.serial} valid until {ca.not_after}; roles: {roles}")
         ctx.requeue_after(max(1.0, (not_after - now).total_seconds()))  # to flip Ready when it expires
