@@ -9,7 +9,7 @@ from typing import Annotated, Literal
 import pydantic
 
 from cert_operator.key import GUEST_ROLE_PREFIX
-from operatorkit import DNS_LABEL, DNS_SUBDOMAIN, Context, Kind, TypedStatus
+from operatorkit import DNS_LABEL, DNS_SUBDOMAIN, Context, Kind, Status
 
 CA_CONFIG = Kind("kubeception.io/v1alpha1", "CAConfig", "caconfigs")
 CERT_CONFIG = Kind("kubeception.io/v1alpha1", "CertConfig", "certconfigs")
@@ -170,7 +170,7 @@ class RotationStatus(_Model):
     completed_at: str | None = pydantic.Field(default=None, alias="completedAt")
 
 
-class CAConfigStatus(TypedStatus):
+class CAConfigStatus(Status):
     cluster_id: str | None = pydantic.Field(default=None, alias="clusterID")
     mount: str | None = None
     roles: list[str] | None = None
@@ -180,7 +180,7 @@ class CAConfigStatus(TypedStatus):
     rotation: RotationStatus | None = None
 
 
-class CertConfigStatus(TypedStatus):
+class CertConfigStatus(Status):
     cluster_id: str | None = pydantic.Field(default=None, alias="clusterID")
     secret_name: str | None = pydantic.Field(default=None, alias="secretName")
     issued_at: str | None = pydantic.Field(default=None, alias="issuedAt")
@@ -216,7 +216,7 @@ class GuestCredentialRequestSpec(_Model):
         return seconds(self.ttl)
 
 
-class GuestCredentialRequestStatus(TypedStatus):
+class GuestCredentialRequestStatus(Status):
     cluster_id: str | None = pydantic.Field(default=None, alias="clusterID")
     """The cluster's id (its PKI mount), recorded before anything is signed: deletion revokes there."""
     signing_since: str | None = pydantic.Field(default=None, alias="signingSince")

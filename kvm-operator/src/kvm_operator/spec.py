@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Annotated, Literal
 
 import pydantic
 
-from operatorkit import DNS_LABEL, DOMAIN, LABEL_KEY, LABEL_VALUE, RESERVED_LABEL_KEY, Context, Kind, TypedStatus
+from operatorkit import DNS_LABEL, DOMAIN, LABEL_KEY, LABEL_VALUE, RESERVED_LABEL_KEY, Context, Kind, Status
 
 if TYPE_CHECKING:
     from operatorkit import Object
@@ -260,7 +260,7 @@ class PoolStatus(_Model):
     nodes: list[NodeStatus] = pydantic.Field(default_factory=list)
 
 
-class KVMConfigStatus(TypedStatus):
+class KVMConfigStatus(Status):
     cluster_id: str | None = pydantic.Field(default=None, alias="clusterID")
     kubernetes_version: str | None = pydantic.Field(default=None, alias="kubernetesVersion")
     """The version the whole control plane runs (set once every component rolled to it)."""
