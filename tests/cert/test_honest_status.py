@@ -139,9 +139,12 @@ def test_ca_parameters_change_only_through_a_rotation(kube, namespace, start_cer
 
 def ca_context(not_before: str, not_after: str) -> Context[Any, CAConfigStatus]:
     """A CAConfig reconcile's context holding a CA with the given validity (pure logic: no server involved)."""
-    ca = {"serial": "01", "notBefore": not_before, "notAfter": not_after}
-    obj = {"metadata": {"name": "ca", "namespace": "ns", "uid": "u", "generation": 1}, "status": {"ca": ca}}
-    ctx: Context[Any, CAConfigStatus] = offline_context(obj, CAConfigStatus)
+    ca = {"issuer": "root", "issuerID": "i1", "serial": "01", "notBefore": not_before, "notAfter": not_after}
+    obj = {
+        "metadata": {"name": "ca", "namespace": "ns", "uid": "u", "generation": 1},
+        "status": {"ca": {**ca, "certificate": "-----BEGIN CERTIFICATE-----"}},
+    }
+    ctx: Context[Any, CAConfigStatus] = offline_context(obj, CAConfigStatus, status_model=CAConfigStatus)
     return ctx
 
 

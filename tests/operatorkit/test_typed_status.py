@@ -7,7 +7,7 @@ from typing import Any, Literal, TypeVar, assert_type
 
 import pydantic
 
-from operatorkit import Context, Status, TypedStatus, get_condition, is_true
+from operatorkit import Context, Status, get_condition, is_true
 from operatorkit._runtime.writes import merge_patch
 from operatorkit.testing import offline_context
 
@@ -19,17 +19,13 @@ class Stack(pydantic.BaseModel):
     template_hash: str | None = pydantic.Field(default=None, alias="templateHash")
 
 
-class ClusterStatus(TypedStatus):
+class ClusterStatus(Status):
     cluster_id: str | None = pydantic.Field(default=None, alias="clusterID")
     endpoint: str | None = None
     made: list[Literal["key", "bucket"]] = pydantic.Field(default_factory=list)
     stacks: list[Stack] = pydantic.Field(default_factory=list)
     uploaded: dict[str, str] = pydantic.Field(default_factory=dict)
     port: int | None = pydantic.Field(default=None, ge=1, le=65535)
-
-
-class LegacyStatus(Status):
-    endpoint: str | None = None
 
 
 StatusT = TypeVar("StatusT", bound=Status)
@@ -59,9 +55,9 @@ def test_the_status_is_the_model_and_mypy_knows_it():
     assert_type(typed.status, ClusterStatus)
     assert typed.status.cluster_id == "c1"
     assert typed.status.stacks[0].template_hash == "h1"
-    legacy = context({"endpoint": "e"}, LegacyStatus)
-    assert_type(legacy.status, dict[str, Any])  # operators that have not moved keep the dict
-    assert legacy.status == {"endpoint": "e"}
+    bare = context({"observedGeneration": 3, "legacyField": "x"}, Status)
+    assert_type(bare.status, Status)  # a controller without a status model of its own: Status itself
+    assert bare.status.observed_generation == 3
 
 
 def test_an_unchanged_status_is_not_written_and_defaults_the_model_fills_in_are_not_sent():
@@ -160,7 +156,7 @@ def test_a_nested_model_writes_what_was_set_not_its_defaults():
         desired: int = 0
         in_service: int = pydantic.Field(default=0, alias="inService")
 
-    class PoolsStatus(TypedStatus):
+    class PoolsStatus(Status):
         pools: list[Pool] = pydantic.Field(default_factory=list)
 
     ctx = context({}, PoolsStatus)

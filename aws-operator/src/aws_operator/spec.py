@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Annotated, Literal
 
 import pydantic
 
-from operatorkit import DNS_LABEL, DOMAIN, LABEL_KEY, LABEL_VALUE, RESERVED_LABEL_KEY, Context, Kind, TypedStatus
+from operatorkit import DNS_LABEL, DOMAIN, LABEL_KEY, LABEL_VALUE, RESERVED_LABEL_KEY, Context, Kind, Status
 
 if TYPE_CHECKING:
     from operatorkit import Object
@@ -188,7 +188,7 @@ class PoolStatus(_StatusPart):
     in_service: int = pydantic.Field(default=0, alias="inService")
 
 
-class AWSConfigStatus(TypedStatus):
+class AWSConfigStatus(Status):
     cluster_id: str | None = pydantic.Field(default=None, alias="clusterID")
     account: str | None = None
     role_arn: str | None = pydantic.Field(default=None, alias="roleARN")

@@ -173,7 +173,8 @@ class RotationStatus(_Model):
 class CAConfigStatus(Status):
     cluster_id: str | None = pydantic.Field(default=None, alias="clusterID")
     mount: str | None = None
-    roles: list[str] = pydantic.Field(default_factory=list)
+    roles: list[str] | None = None
+    """None until the roles are first written: a CA without roles records an empty list."""
     ca: IssuerStatus | None = None
     trust_bundle: str | None = pydantic.Field(default=None, alias="trustBundle")
     rotation: RotationStatus | None = None
@@ -183,7 +184,7 @@ class CertConfigStatus(Status):
     cluster_id: str | None = pydantic.Field(default=None, alias="clusterID")
     secret_name: str | None = pydantic.Field(default=None, alias="secretName")
     issued_at: str | None = pydantic.Field(default=None, alias="issuedAt")
-    pending_revocations: list[str] = pydantic.Field(default_factory=list, alias="pendingRevocations")
+    pending_revocations: list[str] | None = pydantic.Field(default=None, alias="pendingRevocations")
     """Serials issued or replaced but not yet revoked (Vault was unreachable): revoked before anything else."""
     serial: str | None = None
     not_before: str | None = pydantic.Field(default=None, alias="notBefore")

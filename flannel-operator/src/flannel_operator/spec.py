@@ -9,7 +9,7 @@ from typing import Annotated, Any
 import pydantic
 
 from flannel_operator import key
-from operatorkit import DNS_LABEL, DNS_SUBDOMAIN, Context, Kind, TypedStatus
+from operatorkit import DNS_LABEL, DNS_SUBDOMAIN, Context, Kind, Status
 
 FLANNEL_CONFIG = Kind("kubeception.io/v1alpha1", "FlannelConfig", "flannelconfigs", namespaced=False)
 VNI_MAX = key.VNI_MAX
@@ -103,7 +103,7 @@ class FlannelConfigSpec(pydantic.BaseModel):
         return self.bridge_name or key.default_bridge(self.cluster_id)
 
 
-class FlannelConfigStatus(TypedStatus):
+class FlannelConfigStatus(Status):
     """What the operator records: the allocation (the source of truth when the operator restarts), where the
     config lives in etcd, and how many hosts run the network."""
 

@@ -15,7 +15,7 @@ from typing import Annotated, Literal
 
 import pydantic
 
-from operatorkit import DNS_LABEL, DOMAIN, Context, Kind, TypedStatus
+from operatorkit import DNS_LABEL, DOMAIN, Context, Kind, Status
 
 INGRESS_CONFIG = Kind("kubeception.io/v1alpha1", "IngressConfig", "ingressconfigs", namespaced=False)
 MAX_HOSTNAMES = 16
@@ -93,7 +93,7 @@ class RouteStatus(_StatusPart):
     """Ready endpoints of the backend Service behind the route."""
 
 
-class IngressConfigStatus(TypedStatus):
+class IngressConfigStatus(Status):
     cluster_id: str | None = pydantic.Field(default=None, alias="clusterID")
     routes: list[RouteStatus] = pydantic.Field(default_factory=list, max_length=3)
     endpoints: list[str] = pydantic.Field(default_factory=list, max_length=3 * MAX_HOSTNAMES + 3)

@@ -66,11 +66,12 @@ def first_available(ctx: KVMContext) -> str:
 
 
 def upgrade_started(ctx: KVMContext) -> None:
-    ctx.status["upgradeStartedAt"] = stamp()
+    ctx.status.upgrade_started_at = stamp()
 
 
 def upgrade_finished(ctx: KVMContext) -> None:
-    if started := ctx.status.pop("upgradeStartedAt", None):
+    started, ctx.status.upgrade_started_at = ctx.status.upgrade_started_at, None
+    if started:
         upgrade_duration.observe(since(started))
 
 

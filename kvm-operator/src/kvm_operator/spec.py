@@ -277,7 +277,8 @@ class KVMConfigStatus(Status):
     """``ready/desired`` API server replicas, for the printer column."""
     workers: str | None = None
     """``ready/desired`` worker Nodes of every pool, for the printer column."""
-    worker_pools: list[PoolStatus] = pydantic.Field(default_factory=list, alias="workerPools")
+    worker_pools: list[PoolStatus] | None = pydantic.Field(default=None, alias="workerPools")
+    """None until the pools are first reported: a cluster without pools reports an empty list."""
     network: str | None = None
     vni: int | None = None
     created_at: str | None = pydantic.Field(default=None, alias="createdAt")

@@ -43,7 +43,7 @@ from operatorkit._core.settings import (
     operator_config,
 )
 from operatorkit._core.signals import CancelReconcile, ReconcileError, RequeueAfter, SkipResource, TerminalError
-from operatorkit._core.status import Condition, Status, TypedStatus, required
+from operatorkit._core.status import Condition, Status, required
 from operatorkit._core.vocabulary import (
     DNS_LABEL,
     DNS_SUBDOMAIN,
@@ -100,7 +100,6 @@ __all__ = [
     "SkipResource",
     "Status",
     "TerminalError",
-    "TypedStatus",
     "Watch",
     "WatchSettings",
     "by_field",

@@ -242,7 +242,7 @@ class Certificate(Resource[CertConfigSpec, CertConfigStatus]):
         }
         if issued["issuing_ca"].strip() not in trust:  # issued while the CA was switched: trust it too
             trust = pem.bundle([issued["issuing_ca"], *pem.split(trust)])
-        ctx.status["issuedAt"] = timestamps.stamp(timestamps.now())
+        ctx.status.issued_at = timestamps.stamp(timestamps.now())
         try:
             self._write_secret(ctx, name, annotations, issued["certificate"], issued["private_key"], trust)
         except Exception:
@@ -283,18 +283,12 @@ class Certificate(Resource[CertConfigSpec, CertConfigStatus]):
 
     def _record(self, ctx: CertContext, name: str, current: x509.Certificate, ca: ClusterCA) -> None:
         renew_at = max(self._renew_at(ctx.spec, current), timestamps.now() + datetime.timedelta(seconds=1))
-        ctx.status.update(
-            {
-                "clusterID": ctx.spec.cluster_id,
-                "secretName": name,
-                "serial": pem.serial_hex(current),
-                "notBefore": timestamps.stamp(current.not_valid_before_utc),
-                "notAfter": timestamps.stamp(current.not_valid_after_utc),
-                "nextRenewal": timestamps.stamp(renew_at),
-                "caSerial": _issuer_serial(current, ca),
-                "trustBundleHash": pem.bundle_hash(ca.trust),
-            }
-        )
+        status = ctx.status
+        status.cluster_id, status.secret_name, status.serial = ctx.spec.cluster_id, name, pem.serial_hex(current)
+        status.not_before = timestamps.stamp(current.not_valid_before_utc)
+        status.not_after = timestamps.stamp(current.not_valid_after_utc)
+        status.next_renewal, status.ca_serial = timestamps.stamp(renew_at), _issuer_serial(current, ca)
+        status.trust_bundle_hash = pem.bundle_hash(ca.trust)
         metrics.expiry_timestamp.labels(ctx.namespace or "", ctx.name, ctx.spec.cluster_id).set(
             current.not_valid_after_utc.timestamp()
         )
@@ -345,16 +339,16 @@ class Certificate(Resource[CertConfigSpec, CertConfigStatus]):
         try:
             self._revoke(ctx, cluster, serial)
         except VaultUnavailable:
-            pending = ctx.status.setdefault("pendingRevocations", [])
+            pending = ctx.status.pending_revocations or []
             if serial not in pending:
-                pending.append(serial)
+                ctx.status.pending_revocations = [*pending, serial]
 
     def _revoke_pending(self, ctx: CertContext, cluster: str) -> None:
-        for serial in list(ctx.status.get("pendingRevocations", [])):
+        for serial in list(ctx.status.pending_revocations or []):
             self._revoke(ctx, cluster, serial)  # raises while Vault is unreachable: nothing new is issued
-            ctx.status["pendingRevocations"].remove(serial)
-        if not ctx.status.get("pendingRevocations"):
-            ctx.status.pop("pendingRevocations", None)
+            ctx.status.pending_revocations = [p for p in ctx.status.pending_revocations or [] if p != serial]
+        if not ctx.status.pending_revocations:
+            ctx.status.pending_revocations = None  # none left: the field goes
 
     def ensure_deleted(self, ctx: CertContext) -> None:
         recorded = ctx.recorded

@@ -71,7 +71,7 @@ class GuestCertificate(Resource[GuestCredentialRequestSpec, GuestCredentialReque
         self._ensure_role(mount, role, spec.organization)
 
         # Write-ahead: a signature this process does not live to store is found and revoked on the next pass.
-        ctx.status.update({"clusterID": cluster_id, "signingSince": timestamps.stamp(timestamps.now())})
+        ctx.status.cluster_id, ctx.status.signing_since = cluster_id, timestamps.stamp(timestamps.now())
         ctx.set_condition(ISSUED, "False", "Signing", f"signing with role {role} of mount {mount}")
         ctx.save_status()
         params = {"ttl": f"{spec.ttl_seconds}s", "format": "pem", "exclude_cn_from_sans": True}
@@ -85,15 +85,9 @@ class GuestCertificate(Resource[GuestCredentialRequestSpec, GuestCredentialReque
         if problems:
             revoke(self.vault, ctx, cluster_id, serial)
             raise TerminalError(f"Vault signed {serial} with {'; '.join(problems)}: revoked", reason="NotAsRequested")
-        ctx.status.pop("signingSince", None)
-        ctx.status.update(
-            {
-                "certificate": signed["certificate"].strip() + "\n",
-                "ca": ca.trust,
-                "serialNumber": serial,
-                "notAfter": timestamps.stamp(cert.not_valid_after_utc),
-            }
-        )
+        status = ctx.status
+        status.signing_since, status.certificate, status.ca = None, signed["certificate"].strip() + "\n", ca.trust
+        status.serial_number, status.not_after = serial, timestamps.stamp(cert.not_valid_after_utc)
         ctx.set_condition(ISSUED, "True", ISSUED, f"certificate {serial} for {user} ({spec.organization})")
         try:
             ctx.save_status()  # certificate and serial in one write

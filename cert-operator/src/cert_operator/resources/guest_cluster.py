@@ -48,7 +48,7 @@ def cluster_ca(ctx: GuestContext) -> tuple[str, GuestCA]:
     ca = ready_ca(configs, cluster_id)
     if ca is None:
         if cluster_id:
-            ctx.status["clusterID"] = cluster_id
+            ctx.status.cluster_id = cluster_id
         why = "no CAConfig yet" if not configs else "its CAConfig is not Ready"
         ctx.set_condition("Issued", "False", "CANotReady", f"cluster {ctx.spec.cluster}'s CA: {why}; waiting")
         ctx.requeue_after(CA_RECHECK)

@@ -19,8 +19,8 @@ MIN_REQUEUE = 5.0
 @dataclass
 class GuestExpiry(Resource[GuestCredentialRequestSpec, GuestCredentialRequestStatus]):
     def ensure_created(self, ctx: GuestContext) -> None:
-        not_after = ctx.status.get("notAfter")
-        if not_after is None or not (issued(ctx) or ctx.status.get("serialNumber")):
+        not_after = ctx.status.not_after
+        if not_after is None or not (issued(ctx) or ctx.status.serial_number):
             return
         left = (timestamps.parse(not_after) - timestamps.now()).total_seconds()
         if left > 0:

@@ -58,8 +58,8 @@ class PKIMount(Resource[CAConfigSpec, CAConfigStatus]):
                 self.vault.call(
                     "tune PKI mount", lambda c: c.sys.tune_mount_configuration(mount, max_lease_ttl=f"{ttl}s")
                 )
-        ctx.status["clusterID"] = ctx.spec.cluster_id
-        ctx.status["mount"] = mount
+        ctx.status.cluster_id = ctx.spec.cluster_id
+        ctx.status.mount = mount
 
     def _check_claim(self, ctx: CAContext, mount: str, existing: dict[str, Any]) -> None:
         description = existing.get("description") or None

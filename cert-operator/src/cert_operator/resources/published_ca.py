@@ -25,7 +25,7 @@ class PublishedCA(ObjectResource[CAConfigSpec, CAConfigStatus]):
         if ctx.deleting:
             cluster = ctx.recorded.cluster_id
             return {"metadata": {"name": key.ca_config_map(cluster), "namespace": ctx.namespace}} if cluster else None
-        bundle = ctx.status.get("trustBundle")
+        bundle = ctx.status.trust_bundle
         if not bundle:
             return None
         cluster = ctx.spec.cluster_id

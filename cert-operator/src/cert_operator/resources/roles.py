@@ -41,7 +41,7 @@ class Roles(Resource[CAConfigSpec, CAConfigStatus]):
         issuers = {name for name in existing if name.startswith(key.GUEST_ROLE_PREFIX)}
         for stale in existing - issuers - {role.name for role in ctx.spec.roles}:
             self._delete_role(mount, stale)
-        ctx.status["roles"] = sorted(role.name for role in ctx.spec.roles)
+        ctx.status.roles = sorted(role.name for role in ctx.spec.roles)
 
     def _write_role(self, mount: str, name: str, desired: dict[str, Any]) -> None:
         self.vault.call(

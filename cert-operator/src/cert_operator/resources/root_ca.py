@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 from cert_operator import key
 from cert_operator.resources.lost import clear_lost, recreate_requested, report_lost
-from cert_operator.spec import CAConfigSpec, CAConfigStatus, seconds
+from cert_operator.spec import CAConfigSpec, CAConfigStatus, IssuerStatus, seconds
 from operatorkit import Resource
 
 if TYPE_CHECKING:
@@ -34,7 +34,7 @@ class RootCA(Resource[CAConfigSpec, CAConfigStatus]):
             raise report_lost(ctx, f"no issuer of mount {mount} is the recorded CA")
         if not issuers or (recorded is not None and recreate_requested(ctx) and not known & set(issuers)):
             self._generate(ctx, mount)
-        ctx.status["ca"] = self.vault.describe_issuer(mount, self.vault.default_issuer(mount))
+        ctx.status.ca = IssuerStatus.model_validate(self.vault.describe_issuer(mount, self.vault.default_issuer(mount)))
         clear_lost(ctx)
 
     def _generate(self, ctx: CAContext, mount: str) -> None:

@@ -20,18 +20,30 @@ from __future__ import annotations
 
 import datetime
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 
 from cert_operator import key, pem
 from cert_operator.resources.cluster import cluster_cert_configs
-from cert_operator.spec import CAConfigSpec, CAConfigStatus, Rotation, seconds
-from operatorkit import Object, Resource, timestamps
+from cert_operator.spec import CAConfigSpec, CAConfigStatus, IssuerStatus, Rotation, RotationStatus, seconds
+from operatorkit import Object, Resource, required, timestamps
 
 if TYPE_CHECKING:
     from cert_operator.spec import CAContext
     from cert_operator.vault import Vault
 
-TRUSTING, REISSUING, RETIRING, COMPLETE = "Trusting", "Reissuing", "Retiring", "Complete"
+TRUSTING: Final = "Trusting"
+REISSUING: Final = "Reissuing"
+RETIRING: Final = "Retiring"
+COMPLETE: Final = "Complete"
+
+
+def state_id(state: RotationStatus | None) -> str | None:
+    return state.id if state is not None else None
+
+
+def active_ca(ctx: CAContext) -> IssuerStatus:
+    """The mount's default issuer, as RootCA recorded it earlier in this reconcile."""
+    return required(ctx.status.ca, "ca")
 
 
 def issued_cert_configs(ctx: CAContext) -> list[Object]:
@@ -43,24 +55,26 @@ class CARotation(Resource[CAConfigSpec, CAConfigStatus]):
     vault: Vault
 
     def ensure_created(self, ctx: CAContext) -> None:
-        state: dict[str, Any] = dict(ctx.status.get("rotation") or {})
+        recorded = ctx.status.rotation
+        # A copy, recorded at the end: a step that fails leaves the stored phase to be resumed.
+        state = recorded.model_copy(deep=True) if recorded is not None else None
         requested = ctx.spec.rotation
-        if state.get("phase") in (None, COMPLETE) and (requested is None or requested.id == state.get("id")):
-            ctx.status["trustBundle"] = pem.bundle([ctx.status["ca"]["certificate"]])
+        if (state is None or state.phase == COMPLETE) and (requested is None or requested.id == state_id(state)):
+            ctx.status.trust_bundle = pem.bundle([active_ca(ctx).certificate])
             return
-        if state.get("phase") in (None, COMPLETE):
+        if state is None or state.phase == COMPLETE:
             assert requested is not None
             state = self._start(ctx, requested)
-        overlap = datetime.timedelta(seconds=seconds(state["overlap"]))
-        if state["phase"] == TRUSTING:
+        overlap = datetime.timedelta(seconds=seconds(state.overlap))
+        if state.phase == TRUSTING:
             self._trusting(ctx, state, overlap)
-        if state["phase"] == REISSUING:
+        if state.phase == REISSUING:
             self._reissuing(ctx, state, overlap)
-        if state["phase"] == RETIRING:
+        if state.phase == RETIRING:
             self._retire(ctx, state)
-        ctx.status["rotation"] = state
+        ctx.status.rotation = state
 
-    def _start(self, ctx: CAContext, requested: Rotation) -> dict[str, Any]:
+    def _start(self, ctx: CAContext, requested: Rotation) -> RotationStatus:
         spec, mount = ctx.spec, key.mount(ctx.spec.cluster_id)
         name = key.rotation_issuer(requested.id)
         if self.vault.read_or_none(f"read issuer {name}", f"{mount}/issuer/{name}") is None:
@@ -74,53 +88,53 @@ class CARotation(Resource[CAConfigSpec, CAConfigStatus]):
             self.vault.call(
                 "generate new root CA", lambda c: c.write(f"{mount}/issuers/generate/root/internal", **params)
             )
-        new = self.vault.describe_issuer(mount, name)
-        old = ctx.status["ca"]
+        new = IssuerStatus.model_validate(self.vault.describe_issuer(mount, name))
+        old = active_ca(ctx)
         ctx.event(
             "Normal",
             "RotationStarted",
-            f"rotation {requested.id}: new CA {new['serial']} trusted next to {old['serial']}",
+            f"rotation {requested.id}: new CA {new.serial} trusted next to {old.serial}",
         )
-        return {
-            "id": requested.id,
-            "overlap": requested.overlap,
-            "phase": TRUSTING,
-            "oldIssuerID": old["issuerID"],
-            "oldSerial": old["serial"],
-            "newIssuerID": new["issuerID"],
-            "newSerial": new["serial"],
-            "trustBundle": pem.bundle([new["certificate"], old["certificate"]]),
-            "startedAt": timestamps.stamp(timestamps.now()),
-        }
+        return RotationStatus(
+            id=requested.id,
+            overlap=requested.overlap,
+            phase=TRUSTING,
+            old_issuer_id=old.issuer_id,
+            old_serial=old.serial,
+            new_issuer_id=new.issuer_id,
+            new_serial=new.serial,
+            trust_bundle=pem.bundle([new.certificate, old.certificate]),
+            started_at=timestamps.stamp(timestamps.now()),
+        )
 
-    def _trusting(self, ctx: CAContext, state: dict[str, Any], overlap: datetime.timedelta) -> None:
-        ctx.status["trustBundle"] = state["trustBundle"]
-        wanted = pem.bundle_hash(state["trustBundle"])
+    def _trusting(self, ctx: CAContext, state: RotationStatus, overlap: datetime.timedelta) -> None:
+        bundle = ctx.status.trust_bundle = required(state.trust_bundle, "rotation.trustBundle")
+        wanted = pem.bundle_hash(bundle)
         pending = [c for c in issued_cert_configs(ctx) if c["status"].get("trustBundleHash") != wanted]
         if self._settled(ctx, state, pending, overlap, ("to carry both CAs", "carry both CAs")):
             mount = key.mount(ctx.spec.cluster_id)
             self.vault.call(
-                "switch default issuer", lambda c: c.write(f"{mount}/config/issuers", default=state["newIssuerID"])
+                "switch default issuer", lambda c: c.write(f"{mount}/config/issuers", default=state.new_issuer_id)
             )
-            ctx.status["ca"] = self.vault.describe_issuer(mount, self.vault.default_issuer(mount))
+            ctx.status.ca = IssuerStatus.model_validate(
+                self.vault.describe_issuer(mount, self.vault.default_issuer(mount))
+            )
             ctx.event(
                 "Normal",
                 "IssuerSwitched",
-                f"rotation {state['id']}: certificates are now issued by {state['newSerial']}",
+                f"rotation {state.id}: certificates are now issued by {state.new_serial}",
             )
-            state.update(phase=REISSUING)
-            state.pop("settledAt", None)
+            state.phase, state.settled_at = REISSUING, None
 
-    def _reissuing(self, ctx: CAContext, state: dict[str, Any], overlap: datetime.timedelta) -> None:
-        ctx.status["trustBundle"] = state["trustBundle"]
-        pending = [c for c in issued_cert_configs(ctx) if c["status"].get("caSerial") != state["newSerial"]]
+    def _reissuing(self, ctx: CAContext, state: RotationStatus, overlap: datetime.timedelta) -> None:
+        ctx.status.trust_bundle = required(state.trust_bundle, "rotation.trustBundle")
+        pending = [c for c in issued_cert_configs(ctx) if c["status"].get("caSerial") != state.new_serial]
         if self._settled(ctx, state, pending, overlap, ("to be re-issued by the new CA", "re-issued by the new CA")):
-            state.update(phase=RETIRING)
-            state.pop("settledAt", None)
+            state.phase, state.settled_at = RETIRING, None
 
-    def _retire(self, ctx: CAContext, state: dict[str, Any]) -> None:
-        mount, old = key.mount(ctx.spec.cluster_id), state["oldIssuerID"]
-        ctx.status["trustBundle"] = pem.bundle([ctx.status["ca"]["certificate"]])
+    def _retire(self, ctx: CAContext, state: RotationStatus) -> None:
+        mount, old = key.mount(ctx.spec.cluster_id), state.old_issuer_id
+        ctx.status.trust_bundle = pem.bundle([active_ca(ctx).certificate])
         issuer = self.vault.read_or_none(f"read issuer {old}", f"{mount}/issuer/{old}")
         if issuer is not None:
             if not issuer["data"].get("revoked"):
@@ -129,33 +143,32 @@ class CARotation(Resource[CAConfigSpec, CAConfigStatus]):
             key_id = issuer["data"].get("key_id")
             if key_id and self.vault.read_or_none(f"read key {key_id}", f"{mount}/key/{key_id}") is not None:
                 self.vault.call("delete old CA key", lambda c: c.delete(f"{mount}/key/{key_id}"))
-        ctx.event("Normal", "RotationComplete", f"rotation {state['id']}: old CA {state['oldSerial']} retired")
-        ctx.set_condition("Rotating", "False", COMPLETE, f"rotation {state['id']} complete")
-        state.update(phase=COMPLETE, completedAt=timestamps.stamp(timestamps.now()))
-        state.pop("trustBundle", None)
-        state.pop("settledAt", None)
+        ctx.event("Normal", "RotationComplete", f"rotation {state.id}: old CA {state.old_serial} retired")
+        ctx.set_condition("Rotating", "False", COMPLETE, f"rotation {state.id} complete")
+        state.phase, state.completed_at = COMPLETE, timestamps.stamp(timestamps.now())
+        state.trust_bundle = state.settled_at = None
 
     def _settled(
         self,
         ctx: CAContext,
-        state: dict[str, Any],
+        state: RotationStatus,
         pending: list[Any],
         overlap: datetime.timedelta,
         what: tuple[str, str],
     ) -> bool:
         """True once no CertConfig is pending and ``overlap`` has passed since; otherwise says what it waits for."""
-        phase = state["phase"]
+        phase = state.phase
         if pending:
             names = sorted(c["metadata"]["name"] for c in pending)
-            state.pop("settledAt", None)
+            state.settled_at = None
             ctx.set_condition(
                 "Rotating", "True", phase, f"waiting for {len(names)} CertConfigs {what[0]}: {', '.join(names[:5])}"
             )
             ctx.requeue_after(30)  # CertConfig changes wake us earlier
             return False
-        if not state.get("settledAt"):
-            state["settledAt"] = timestamps.stamp(timestamps.now())
-        until = timestamps.parse(state["settledAt"]) + overlap
+        if not state.settled_at:
+            state.settled_at = timestamps.stamp(timestamps.now())
+        until = timestamps.parse(state.settled_at) + overlap
         if timestamps.now() < until:
             ctx.set_condition(
                 "Rotating", "True", phase, f"all CertConfigs {what[1]}; overlap until {timestamps.stamp(until)}"

@@ -62,7 +62,7 @@ class UnstoredSignature(Resource[GuestCredentialRequestSpec, GuestCredentialRequ
                     continue  # another request's (one key used twice): stored, so not this one's
                 revoke(self.vault, ctx, recorded.cluster_id, serial)
                 ctx.event("Warning", "UnstoredRevoked", f"revoked {serial}: signed for this request, never stored")
-        ctx.status.pop("signingSince", None)
+        ctx.status.signing_since = None
         ctx.save_status()  # before signing again: the scan is not repeated for what it has just revoked
 
     def _signed_for(self, cluster_id: str, wanted: bytes, since: datetime.datetime) -> list[str]:

@@ -27,7 +27,7 @@ class Workload(ClusterObject):
     component: str = ""
 
     def version(self, ctx: KVMContext) -> str:
-        target = ctx.status.get("targetVersion") or ctx.spec.kubernetes_version
+        target = ctx.status.target_version or ctx.spec.kubernetes_version
         return versions.component_version(self.component, target, workloads(ctx))
 
     def metadata(self, ctx: KVMContext, version: str) -> dict[str, object]:

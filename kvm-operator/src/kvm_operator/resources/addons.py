@@ -70,7 +70,7 @@ class Addons(Resource[KVMConfigSpec, KVMConfigStatus]):
     guests: GuestClients = field(default_factory=GuestClients)
 
     def ensure_created(self, ctx: KVMContext) -> None:
-        version = ctx.status.get("kubernetesVersion")
+        version = ctx.status.kubernetes_version
         if not ctx.spec.worker_pools:  # nothing would run them; the guest is not asked until it has workers
             ctx.set_condition(ADDONS_READY, "True", "NoWorkers", "no worker pools: the add-ons wait for workers")
             return

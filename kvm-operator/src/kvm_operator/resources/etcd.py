@@ -23,7 +23,7 @@ DATA = "/var/lib/etcd"
 
 def members(ctx: KVMContext) -> int:
     """etcd's member count is set when the cluster is created (growing a running etcd needs member changes)."""
-    return int(ctx.status.get("etcdMembers") or ctx.spec.control_plane.replicas)
+    return ctx.status.etcd_members or ctx.spec.control_plane.replicas
 
 
 def client_url(cluster_id: str) -> str:
@@ -37,7 +37,7 @@ class EtcdCluster(Workload):
     def manifest(self, ctx: KVMContext) -> Object | None:
         cluster, storage = ctx.spec.cluster_id, ctx.spec.control_plane.etcd_storage
         namespace, count = key.namespace(cluster), members(ctx)
-        ctx.status["etcdMembers"] = count
+        ctx.status.etcd_members = count
         peer = f"$(POD_NAME).{key.etcd_peers(cluster)}.{namespace}.svc"
         initial = ",".join(
             f"etcd-{i}=https://etcd-{i}.{key.etcd_peers(cluster)}.{namespace}.svc:{PEER_PORT}" for i in range(count)

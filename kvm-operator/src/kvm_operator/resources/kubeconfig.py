@@ -64,7 +64,7 @@ class GuestKubeconfig(Resource[KVMConfigSpec, KVMConfigStatus]):
                 annotations.get(SERIAL_ANNOTATION),
                 annotations.get(ENDPOINT_ANNOTATION),
             ) == (serial, server):
-                ctx.status["kubeconfigSecret"] = name
+                ctx.status.kubeconfig_secret = name
                 return
         secret = ctx.client.get(SECRET, "admin", key.namespace(cluster))
         config = render(cluster, server, self.shared.api_hostname(ctx.spec), secret)
@@ -84,4 +84,4 @@ class GuestKubeconfig(Resource[KVMConfigSpec, KVMConfigStatus]):
             },
         )
         ctx.event("Normal", "KubeconfigWritten", f"Secret {name}: admin certificate {serial}, server {server}")
-        ctx.status["kubeconfigSecret"] = name
+        ctx.status.kubeconfig_secret = name

@@ -22,7 +22,7 @@ from kvm_operator.resources._workload import workloads
 from kvm_operator.resources.version import UPGRADING
 from kvm_operator.shared import CA_CONFIG, CERT_CONFIG, FLANNEL_CONFIG, INGRESS_CONFIG
 from kvm_operator.spec import KVMConfigSpec, KVMConfigStatus
-from operatorkit import READY, Resource, get_condition, is_true
+from operatorkit import READY, Resource, get_condition, is_true, required
 from operatorkit.kinds import POD
 
 if TYPE_CHECKING:
@@ -84,9 +84,9 @@ class ClusterStatus(Resource[KVMConfigSpec, KVMConfigStatus]):
     shared: Shared
 
     def ensure_created(self, ctx: KVMContext) -> None:
-        cluster = ctx.spec.cluster_id
+        cluster, status = ctx.spec.cluster_id, ctx.status
         namespace = key.namespace(cluster)
-        ctx.status["clusterID"] = cluster
+        status.cluster_id = cluster
         certs = [(CA_CONFIG, key.CA, ctx.cache(CA_CONFIG).get_by_name(key.CA, namespace))]
         certs += [(CERT_CONFIG, n, ctx.cache(CERT_CONFIG).get_by_name(n, namespace)) for n in key.CERTIFICATES]
         problems = [p for kind, name, obj in certs if (p := child_problem(kind, name, obj))]
@@ -96,32 +96,33 @@ class ClusterStatus(Resource[KVMConfigSpec, KVMConfigStatus]):
         problem = child_problem(FLANNEL_CONFIG, cluster, flannel)
         network_status = (flannel or {}).get("status") or {}
         if network_status.get("network"):
-            ctx.status["network"], ctx.status["vni"] = network_status["network"], network_status.get("vni")
-        network = _fold(ctx, NETWORK_READY, [problem] if problem else [], f"network {ctx.status.get('network')}")
+            status.network, status.vni = network_status["network"], network_status.get("vni")
+        network = _fold(ctx, NETWORK_READY, [problem] if problem else [], f"network {status.network}")
 
         ingress = ctx.cache(INGRESS_CONFIG).get_by_name(cluster)
         problem = child_problem(INGRESS_CONFIG, cluster, ingress)
         endpoints = ((ingress or {}).get("status") or {}).get("endpoints") or []
-        ctx.status["endpoint"] = endpoints[0] if endpoints else None
+        status.endpoint = endpoints[0] if endpoints else None
         endpoint = _fold(ctx, ENDPOINT_READY, [problem] if problem else [], f"served at {', '.join(endpoints)}")
 
         available = self._control_plane(ctx)
-        ready = certificates and network and endpoint and available and bool(ctx.status.get("kubeconfigSecret"))
+        ready = certificates and network and endpoint and available and bool(status.kubeconfig_secret)
         if ready:
-            running = ctx.status["kubernetesVersion"]
-            ctx.set_condition(READY, "True", "Ready", f"Kubernetes {running} at {ctx.status['endpoint']}")
-            if not ctx.status.get("availableAt"):
-                ctx.status["availableAt"] = metrics.first_available(ctx)
+            running = required(status.kubernetes_version, "kubernetesVersion")
+            ctx.set_condition(READY, "True", "Ready", f"Kubernetes {running} at {status.endpoint}")
+            if not status.available_at:
+                status.available_at = metrics.first_available(ctx)
         else:
-            waiting = [t for t in CONDITIONS if not is_true(ctx.status, t)] or ["the kubeconfig Secret"]
+            waiting = [t for t in CONDITIONS if not is_true(status, t)] or ["the kubeconfig Secret"]
             ctx.set_condition(READY, "False", "Waiting", f"waiting for {', '.join(waiting)}")
         metrics.ready.labels(ctx.namespace or "", ctx.name).set(1 if ready else 0)
 
     def _control_plane(self, ctx: KVMContext) -> bool:
-        target = ctx.status.get("targetVersion") or ctx.spec.kubernetes_version
+        status = ctx.status
+        target = status.target_version or ctx.spec.kubernetes_version
         found = workloads(ctx)
         api: dict[str, Any] = (found[key.APISERVER] or {}).get("status") or {}
-        ctx.status["controlPlaneReady"] = f"{api.get('availableReplicas', 0)}/{ctx.spec.control_plane.replicas}"
+        status.control_plane_ready = f"{api.get('availableReplicas', 0)}/{ctx.spec.control_plane.replicas}"
         pending = [c for c in versions.ORDER if not versions.available(found[c])]
         if pending:
             why = stuck_pods(ctx, pending)
@@ -134,17 +135,17 @@ class ClusterStatus(Resource[KVMConfigSpec, KVMConfigStatus]):
         else:
             ctx.set_condition(CONTROL_PLANE_AVAILABLE, "True", "Available", "etcd and every component available")
         upgrading = [c for c in versions.ORDER if not versions.rolled(found[c], target)]
-        refused = ctx.status.get("versionRefused")
+        refused = status.version_refused
         if refused:
             ctx.set_condition(UPGRADING, "False", "VersionRefused", refused)
         if not upgrading:
-            if ctx.status.get("kubernetesVersion") not in (None, target):
+            if status.kubernetes_version not in (None, target):
                 metrics.upgrade_finished(ctx)
-            ctx.status["kubernetesVersion"] = target
+            status.kubernetes_version = target
             if not refused:
                 ctx.set_condition(UPGRADING, "False", "UpToDate", f"every component runs {target}")
-        elif ctx.status.get("kubernetesVersion") not in (None, target):
-            if not ctx.status.get("upgradeStartedAt"):
+        elif status.kubernetes_version not in (None, target):
+            if not status.upgrade_started_at:
                 metrics.upgrade_started(ctx)
             ctx.set_condition(UPGRADING, "True", "Rolling", f"to {target}: {', '.join(upgrading)} still to roll")
         return not pending

@@ -22,15 +22,15 @@ class TargetVersion(Resource[KVMConfigSpec, KVMConfigStatus]):
     shared: Shared
 
     def ensure_created(self, ctx: KVMContext) -> None:
-        running, wanted = ctx.status.get("kubernetesVersion"), ctx.spec.kubernetes_version
+        status = ctx.status
+        running, wanted = status.kubernetes_version, ctx.spec.kubernetes_version
         problem = skew_problem(running, wanted, self.shared.settings.versions.supported)
         if problem is None:
-            ctx.status["targetVersion"] = wanted
-            ctx.status.pop("versionRefused", None)
+            status.target_version, status.version_refused = wanted, None
             return
-        ctx.status["versionRefused"] = f"{problem}; staying at {running or 'nothing'}"
-        ctx.set_condition(UPGRADING, "False", "VersionRefused", ctx.status["versionRefused"])
+        status.version_refused = f"{problem}; staying at {running or 'nothing'}"
+        ctx.set_condition(UPGRADING, "False", "VersionRefused", status.version_refused)
         if running is None:
             ctx.set_condition(READY, "False", "VersionRefused", problem)
             raise CancelReconcile  # nothing runs yet: no version to create the control plane with
-        ctx.status["targetVersion"] = running
+        status.target_version = running

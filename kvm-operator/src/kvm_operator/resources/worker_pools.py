@@ -96,7 +96,7 @@ class WorkerPools(Resource[KVMConfigSpec, KVMConfigStatus]):
             self._report(ctx, [], None)
             return
         ctx.requeue_after(self.shared.settings.vms.health_check_seconds)  # the guest's Nodes raise no mother event
-        version, network = ctx.status.get("kubernetesVersion"), bridge(ctx)
+        version, network = ctx.status.kubernetes_version, bridge(ctx)
         if version is None or network is None:
             waiting = "the control plane" if version is None else "the cluster's network (FlannelConfig)"
             self._report(ctx, [], f"waiting for {waiting} before starting VMs")
@@ -412,7 +412,7 @@ class WorkerPools(Resource[KVMConfigSpec, KVMConfigStatus]):
 
     def _report(self, ctx: KVMContext, pools: list[Pool], waiting: str | None) -> None:
         statuses, problems = [], [p for pool in pools for p in pool.problems]
-        version = ctx.status.get("kubernetesVersion")
+        version = ctx.status.kubernetes_version
         for pool in pools:
             revision = pool.update_revision()
             nodes = []
@@ -443,9 +443,9 @@ class WorkerPools(Resource[KVMConfigSpec, KVMConfigStatus]):
                 problems.append(f"{pool.name}: {status.ready}/{pool.want} Ready ({', '.join(missing[:3])})")
             elif (status.up_to_date < pool.want or pool.have != pool.want) and not pool.problems:
                 problems.append(f"{pool.name}: {status.up_to_date}/{pool.want} up to date")
-        ctx.status["workerPools"] = [s.model_dump(by_alias=True, exclude_none=True) for s in statuses]
+        ctx.status.worker_pools = statuses
         ready, desired = sum(s.ready for s in statuses), sum(s.desired for s in statuses)
-        ctx.status["workers"] = f"{ready}/{desired}"
+        ctx.status.workers = f"{ready}/{desired}"
         if waiting:
             problems.insert(0, waiting)
         problems = list(dict.fromkeys(problems))  # the guest's silence, said once for all pools

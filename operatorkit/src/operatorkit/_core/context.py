@@ -1,16 +1,13 @@
 """What a resource sees during one reconcile: the object, its spec, a mutable status, and helpers that write only
 what this object owns.
 
-``ctx.status`` is typed by the controller's status model when the model derives from
-:class:`~operatorkit.TypedStatus` (``ctx.status.endpoint = ...``), and is the plain dict of the stored status
-otherwise (the path of operators that have not moved to a typed status yet); mypy knows which from the
-context's status type."""
+``ctx.status`` is an instance of the controller's status model (``ctx.status.endpoint = ...``), typed for mypy by
+the context's status type."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Generic, Protocol, overload
+from typing import TYPE_CHECKING, Any, Generic, Protocol, cast
 
-import orjson
 from typing_extensions import TypeVar
 
 from operatorkit._base.client import ApiError
@@ -20,7 +17,6 @@ from operatorkit._core.signals import TerminalError
 from operatorkit._core.status import (
     Condition,
     Status,
-    TypedStatus,
     drop_unknown_fields,
     dump_status,
     parse_status,
@@ -38,31 +34,10 @@ if TYPE_CHECKING:
 
 SpecT = TypeVar("SpecT")
 StatusT = TypeVar("StatusT", bound=Status, default=Status)
-TypedT = TypeVar("TypedT", bound=TypedStatus)
-UntypedT = TypeVar("UntypedT", bound=Status)
 
 
 class EventSink(Protocol):
     def record(self, obj: Object, type_: Literal["Normal", "Warning"], reason: str, message: str) -> None: ...
-
-
-class _StatusAttribute:
-    """``ctx.status``: the status model's instance for a :class:`TypedStatus` model, else a dict — a descriptor so
-    that mypy types it by the context's status type (an overloaded ``__get__``; a property cannot be)."""
-
-    @overload
-    def __get__(self, ctx: Context[Any, TypedT], owner: type[Any]) -> TypedT: ...
-    @overload
-    def __get__(self, ctx: Context[Any, UntypedT], owner: type[Any]) -> dict[str, Any]: ...
-    def __get__(self, ctx: Context[Any, Any], owner: type[Any]) -> Any:
-        return ctx._status
-
-    @overload
-    def __set__(self, ctx: Context[Any, TypedT], value: TypedT) -> None: ...
-    @overload
-    def __set__(self, ctx: Context[Any, UntypedT], value: dict[str, Any]) -> None: ...
-    def __set__(self, ctx: Context[Any, Any], value: Any) -> None:
-        ctx._status = value
 
 
 class Context(Generic[SpecT, StatusT]):
@@ -70,7 +45,9 @@ class Context(Generic[SpecT, StatusT]):
     they differ; :attr:`recorded` is the status as it was when the reconcile started, typed by the controller's
     status model — what deletion code reads instead of a spec that may no longer validate."""
 
-    status = _StatusAttribute()
+    status: StatusT
+    """The status being written: the stored one as the controller's status model reads it, changed by the
+    resources' attributes (written once, at the end, as a merge patch of what changed)."""
 
     def __init__(
         self,
@@ -98,8 +75,6 @@ class Context(Generic[SpecT, StatusT]):
         self._read_recorded = recorded
         self._recorded: StatusT | None = None
         self._status_model = status_model
-        self._typed = status_model is not None and issubclass(status_model, TypedStatus)
-        self._status: Any = None
         self._base: tuple[object, dict[str, Any]] = (None, {})  # the stored status and its dump as the model reads it
         self.reset_status()
         self._spec, self._spec_error = spec, spec_error
@@ -175,47 +150,39 @@ class Context(Generic[SpecT, StatusT]):
         """During deletion: keep the finalizer, so deletion is replayed (e.g. dependents still exist)."""
         self.finalizer_kept = reason
 
+    @property
+    def _model(self) -> type[Status]:
+        return self._status_model or Status
+
     # -- status and events -------------------------------------------------------------------------------------
     def set_condition(self, type_: str, status: ConditionStatus, reason: str, message: str = "") -> None:
-        if self._typed:
-            model: TypedStatus = self._status
-            conditions = [dump_status(condition) for condition in model.conditions]
-            if set_condition(conditions, type_, status, reason, message, self.generation):
-                model.conditions = [Condition.model_validate(condition) for condition in conditions]
-        else:
-            set_condition(self._status.setdefault("conditions", []), type_, status, reason, message, self.generation)
+        conditions = [dump_status(condition) for condition in self.status.conditions]
+        if set_condition(conditions, type_, status, reason, message, self.generation):
+            # Only the condition set is read again: another one a resource appended stays as it was, and the
+            # status check before the write says what is wrong with it.
+            changed = next(index for index, condition in enumerate(conditions) if condition["type"] == type_)
+            models = list(self.status.conditions)
+            models[changed:] = [Condition.model_validate(conditions[changed]), *models[changed + 1 :]]
+            self.status.conditions = models
         self.conditions_set.add(type_)
 
     def observe_generation(self) -> None:
         """``status.observedGeneration``: the generation this reconcile acted on (the runtime sets it)."""
-        if self._typed:
-            self._status.observed_generation = self.generation
-        else:
-            self._status["observedGeneration"] = self.generation
+        self.status.observed_generation = self.generation
 
     def reset_status(self) -> None:
         """Start :attr:`status` again from the stored status (the runtime does, before writing only a condition
         over a status the model refused)."""
-        stored = self.obj.get("status") or {}
-        if self._typed:
-            assert self._status_model is not None
-            self._status = parse_status(self._status_model, stored, self.log)
-            self._base = (self.obj.get("status"), dump_status(self._status))  # before anything changes it
-        else:
-            # A JSON round trip copies plain API data several times faster than copy.deepcopy.
-            self._status = orjson.loads(orjson.dumps(stored))
+        self.status = cast("StatusT", parse_status(self._model, self.obj.get("status") or {}, self.log))
+        self._base = (self.obj.get("status"), dump_status(self.status))  # before anything changes it
 
     def desired_status(self) -> dict[str, Any]:
-        """The status to write, as the API stores it: for a typed status the stored one with the fields this
-        reconcile changed; fields the model does not declare dropped."""
-        if self._typed:
-            assert self._status_model is not None
-            stored = self.obj.get("status")
-            if stored is not self._base[0]:  # written since (save_status): compare with what is stored now
-                self._base = (stored, dump_status(parse_status(self._status_model, stored or {})))
-            desired: dict[str, Any] = status_changes(stored or {}, self._base[1], self._status)
-        else:
-            desired = self._status
+        """The status to write, as the API stores it: the stored one with the fields this reconcile changed; fields
+        the model does not declare dropped (none without a status model: nothing says which are known)."""
+        stored = self.obj.get("status")
+        if stored is not self._base[0]:  # written since (save_status): compare with what is stored now
+            self._base = (stored, dump_status(parse_status(self._model, stored or {})))
+        desired = status_changes(stored or {}, self._base[1], self.status)
         if self._status_model is not None:
             drop_unknown_fields(self._status_model, desired)
         return desired

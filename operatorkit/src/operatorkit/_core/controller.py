@@ -41,7 +41,7 @@ class Controller(Generic[SpecT, StatusT]):
 
     ``spec_model`` (a pydantic model) validates ``.spec``: resources see the model as ``ctx.spec``, and an
     invalid spec is a condition, never a crash. ``status_model`` checks every status before it is written and
-    types ``ctx.recorded`` — and ``ctx.status`` when it derives from :class:`~operatorkit.TypedStatus`. ``owns``
+    types ``ctx.recorded`` and ``ctx.status`` (:class:`~operatorkit.Status` without one). ``owns``
     lists kinds whose objects point back at the primary object (ownerReference, or owner labels across scopes):
     their changes reconcile the owner, and resources read them with ``ctx.cache(kind)``; ``owned_selector`` narrows
     those caches to this operator's objects.

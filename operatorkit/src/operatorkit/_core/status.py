@@ -5,11 +5,10 @@ declare are dropped (an earlier version's fields); a status the model rejects is
 is not written: the object gets ``Ready=False InvalidStatus`` with the validation
 message instead and the key is retried with backoff.
 
-A model derived from :class:`TypedStatus` also types ``ctx.status``: resources read and write its attributes, and
-what is written is the difference to the stored status (:func:`status_changes`) — a field the operator never
-changed is not sent, so a default the model fills in is not written and a field another writer keeps is not
-dropped. A model derived from :class:`Status` alone leaves ``ctx.status`` a dict (the path of operators that have
-not moved yet).
+The model also types ``ctx.status``: resources read and write its attributes, and what is written is the
+difference to the stored status (:func:`status_changes`) — a field the operator never changed is not sent, so a
+default the model fills in is not written and a field another writer keeps is not dropped. A controller without a
+``status_model`` gets :class:`Status` itself (observedGeneration and conditions).
 """
 
 from __future__ import annotations
@@ -43,7 +42,9 @@ class Condition(pydantic.BaseModel):
 
 
 class Status(pydantic.BaseModel):
-    """The part every operatorkit status has; subclass it with the operator's own fields."""
+    """The part every operatorkit status has; subclass it with the operator's own fields. ``ctx.status`` is an
+    instance of the controller's ``status_model``: set a field to change it, to None to remove it; lists and nested
+    models may be changed in place. Conditions go through ``ctx.set_condition``."""
 
     model_config = pydantic.ConfigDict(extra="forbid", populate_by_name=True)
 
@@ -57,17 +58,10 @@ T = TypeVar("T")
 
 def required(value: T | None, field: str) -> T:
     """A status field an earlier step records, for a step that cannot go on without it: a missing one stops the
-    reconcile with a reason (the earlier step says why), where a dict status raised KeyError."""
+    reconcile with a reason (the earlier step says why) rather than a KeyError or a None that goes on."""
     if value is None:
         raise ReconcileError(f"status.{field} is not recorded yet", reason="StatusIncomplete")
     return value
-
-
-class TypedStatus(Status):
-    """A status read and written as a model: ``ctx.status`` is an instance of the controller's ``status_model``.
-
-    Set a field to change it, to None to remove it (a field with a default: set the default); lists and nested
-    models may be changed in place. Conditions go through ``ctx.set_condition`` as before."""
 
 
 def _alias(name: str, field: pydantic.fields.FieldInfo) -> str:
