@@ -124,13 +124,19 @@ def serve(root: Path, command: str, probe: str, then: str = "") -> str:
 
 def test_guest_images_run_their_programs_without_a_shell(archives, tmp_path):
     """kube-proxy's image has no shell, only nft and its libraries beside kube-proxy: both run from its root;
-    flannel's has nft too (EnableNFTables); the node's initramfs has nft, its libraries and the nftables portmap,
-    and no iptables."""
+    flannel's has nft too (EnableNFTables), and the guests' flannel has no shell either, only iptables in its
+    nf_tables variant (flanneld gives up without one at start); the node's initramfs has nft, its libraries and the
+    nftables portmap, and no iptables."""
     env = {"PATH": DEFAULT_PATH}
-    for name in ("kube-proxy-v1.36.3", "flannel"):
+    for name in ("kube-proxy-v1.36.3", "flannel", "flannel-guest"):
         root = unpack(archives[name], tmp_path / name)
         run = subprocess.run(["chroot", str(root), "nft", "--version"], capture_output=True, text=True, env=env)
         assert run.stdout.startswith("nftables v1.0.6"), (name, run.stderr)
+    guest_flannel = tmp_path / "flannel-guest"
+    assert not (guest_flannel / "bin/sh").exists()
+    for command, says in ((["iptables", "--version"], "(nf_tables)"), (["flanneld", "--version"], "v0.28.10")):
+        run = subprocess.run(["chroot", str(guest_flannel), *command], capture_output=True, text=True, env=env)
+        assert says in run.stdout + run.stderr, (command, run.stdout, run.stderr)
     root = tmp_path / "kube-proxy-v1.36.3"
     assert not (root / "bin/sh").exists()
     version = subprocess.run(["chroot", str(root), "kube-proxy", "--version"], capture_output=True, text=True, env=env)
