@@ -123,6 +123,7 @@ bench: deps testenv ## benchmarks (prints tables; see docs/benchmarks.md)
 	$(PY) python bench/kvm.py --clusters 100
 	$(PY) python bench/workers.py --runs 2
 	$(PY) python bench/aws.py --clusters 50
+	$(PY) python bench/console.py --clusters 100
 
 clean: down
 	rm -rf $(STATE) .mypy_cache .ruff_cache .pytest_cache
