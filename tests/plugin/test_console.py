@@ -137,6 +137,7 @@ def test_a_member_sees_her_organization_and_walks_list_cluster_and_back_in_a_bro
         assert other not in listed
         assert endpoint in listed
         assert "1/2" in listed
+        assert f"kubectl kubeception get clusters -n {orgs.a}" in listed  # the command for what she sees
         shot("clusters")
 
         # keyboard only: Tab to the cluster's link, Enter

@@ -154,9 +154,10 @@ class Reader:
     def all_clusters(self) -> Response:
         try:
             found = self.clusters_in(None)
-            note = ""
+            note, where = "", ["-A"]
         except Forbidden:
             known, _ = self.organizations()
+            where = ["-n", next(iter(known))] if len(known) == 1 else ["-A"]  # the command that shows the same
             found, refused = [], []
             for namespace in sorted(known):
                 try:
@@ -172,7 +173,7 @@ class Reader:
             200,
             pages.clusters_page(
                 found, names, self.clock(), title="Clusters", note=note,
-                cli=pages.command("kubectl", "kubeception", "get", "clusters", "-A"),
+                cli=pages.command("kubectl", "kubeception", "get", "clusters", *where),
             ),
         )  # fmt: skip
 
