@@ -12,8 +12,9 @@ PY       := $(UV) run --locked --no-sync
 # command:package — what the tests and the real nodes use from Debian (runc has seccomp; CNI plugins in /usr/lib/cni)
 DEBIAN   := haproxy:haproxy prometheus:prometheus promtool:prometheus runc:runc /usr/lib/cni/bridge:containernetworking-plugins \
             iptables:iptables nft:nftables conntrack:conntrack mmdebstrap:mmdebstrap skopeo:skopeo
-# without their recommends (QEMU's would bring a GUI): the worker VMs' tests boot QEMU on the host
-DEBIAN_LEAN := qemu-system-x86_64:qemu-system-x86
+# without their recommends (QEMU's would bring a GUI): the worker VMs' tests boot QEMU on the host; the console's
+# test drives headless Chromium through chromedriver
+DEBIAN_LEAN := qemu-system-x86_64:qemu-system-x86 chromium:chromium chromedriver:chromium-driver
 
 .PHONY: help deps system-deps python-deps testenv images push lint typecheck pytest test test-unit test-fast timings up down demo bench clean
 
@@ -31,7 +32,7 @@ define apt-install
 	fi
 endef
 
-system-deps: ## Debian packages: haproxy, prometheus (and promtool), runc, CNI plugins, iptables, nftables, conntrack, mmdebstrap, QEMU
+system-deps: ## Debian packages: haproxy, prometheus (and promtool), runc, CNI plugins, iptables, nftables, conntrack, mmdebstrap, QEMU, Chromium
 	$(call apt-install,$(DEBIAN),)
 	$(call apt-install,$(DEBIAN_LEAN),--no-install-recommends)
 
@@ -122,6 +123,7 @@ bench: deps testenv ## benchmarks (prints tables; see docs/benchmarks.md)
 	$(PY) python bench/kvm.py --clusters 100
 	$(PY) python bench/workers.py --runs 2
 	$(PY) python bench/aws.py --clusters 50
+	$(PY) python bench/console.py --clusters 100
 
 clean: down
 	rm -rf $(STATE) .mypy_cache .ruff_cache .pytest_cache

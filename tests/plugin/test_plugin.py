@@ -15,8 +15,6 @@ import os
 import stat
 import subprocess
 import sys
-import uuid
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -28,102 +26,20 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from kubeception_testenv import find_binary
-from kubectl_kubeception import login as plugin_login
 from kubectl_kubeception.cli import cli
 from kubectl_kubeception.mother import AWS_CONFIG, CERT_CONFIG, CREDENTIAL_REQUEST, KVM_CONFIG
-from operatorkit.kinds import CLUSTER_ROLE, NAMESPACE, SECRET
-from operatorkit.testing import apply_crds, wait_until
-from tests.charts import remove_organizations
+from operatorkit.kinds import NAMESPACE, SECRET
+from operatorkit.testing import wait_until
+from tests.plugin.conftest import Orgs, cluster_id, now, operator_status, ready
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
-
     from click.testing import Result
 
     from kubeception_testenv import ControlPlane
-    from operatorkit import KubeClient
 
 pytestmark = pytest.mark.servers
 
-ROOT = Path(__file__).parents[2]
-CHART = ROOT / "charts" / "kubeception-organizations"
 BIN = Path(sys.executable).parent  # where kubectl-kubeception is installed, beside kubectl
-
-
-@dataclass(frozen=True)
-class Orgs:
-    a: str  # org-<name_a>: alice is its cluster-admin
-    b: str  # org-<name_b>: nobody of these tests is bound there
-    name_a: str
-    name_b: str
-    admin: KubeClient
-    admin_config: Path
-    alice: str
-    alice_config: Path
-
-
-def now() -> str:
-    return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-@pytest.fixture(scope="module")
-def orgs(control_plane: ControlPlane, kube: KubeClient, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Orgs]:
-    tmp = tmp_path_factory.mktemp("plugin")
-    apply_crds(
-        kube,
-        *(
-            ROOT / "crds" / f"{plural}.kubeception.io.yaml"
-            for plural in ("kvmconfigs", "awsconfigs", "caconfigs", "certconfigs", "flannelconfigs", "ingressconfigs")
-        ),
-        ROOT / "crds" / "guestcredentialrequests.kubeception.io.yaml",
-    )
-    suffix = uuid.uuid4().hex[:6]
-    name_a, name_b, alice = f"pa-{suffix}", f"pb-{suffix}", f"alice-{suffix}"
-    values = tmp / "values.yaml"
-    values.write_text(
-        yaml.safe_dump(
-            {
-                "organizations": [
-                    {"name": name_a, "admins": {"users": [alice]}, "quota": {"workersPerCluster": 3}},
-                    {"name": name_b},
-                ]
-            }
-        )
-    )
-    rendered = subprocess.run(
-        [str(find_binary("helm")), "template", "orgs", str(CHART), f"--values={values}", "--kube-version=1.36.3"],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    # The quota's object counts are tests/organizations' subject, and a ResourceQuota on a kind installed seconds ago
-    # is counted only minutes later: left out here, so clusters are made at once.
-    manifest = yaml.safe_dump_all(d for d in yaml.safe_load_all(rendered) if d and d["kind"] != "ResourceQuota")
-    control_plane.kubectl("apply", "-f", "-", input=manifest)
-    a, b = f"org-{name_a}", f"org-{name_b}"
-    wait_until(lambda: kube.get(CLUSTER_ROLE, "kubeception:cluster-admin").get("rules"), timeout=30)
-
-    def identity_set() -> bool:
-        csr = plugin_login.csr_pem(plugin_login.new_key("ec"), "probe")
-        probe = {"metadata": {"generateName": "probe-"}, "spec": {"cluster": "probe", "csr": csr}}
-        made = kube.create(CREDENTIAL_REQUEST, probe, a)
-        kube.delete(CREDENTIAL_REQUEST, made["metadata"]["name"], a)
-        return bool(made["spec"].get("user"))
-
-    wait_until(identity_set, timeout=30, message="the credential policies are in force")
-    try:
-        yield Orgs(
-            a=a,
-            b=b,
-            name_a=name_a,
-            name_b=name_b,
-            admin=kube,
-            admin_config=control_plane.kubeconfig,
-            alice=alice,
-            alice_config=control_plane.user_kubeconfig(alice),
-        )
-    finally:
-        remove_organizations(control_plane, a, b)
 
 
 def run(config: Path, *args: str) -> Result:
@@ -135,19 +51,6 @@ def expect(result: Result, code: int, *words: str) -> None:
     assert result.exit_code == code, result.output
     for word in words:
         assert word in result.output, result.output
-
-
-def operator_status(kube: KubeClient, kind: Any, name: str, namespace: str, status: dict[str, Any]) -> None:
-    """What the cluster's operator would write in its status."""
-    kube.patch(kind, name, {"status": status}, namespace, subresource="status")
-
-
-def ready(message: str) -> list[dict[str, str]]:
-    return [{"type": "Ready", "status": "True", "reason": "Ready", "message": message, "lastTransitionTime": now()}]
-
-
-def cluster_id() -> str:
-    return f"c-{uuid.uuid4().hex[:8]}"
 
 
 def test_a_member_creates_lists_describes_scales_and_upgrades_her_clusters(orgs: Orgs) -> None:

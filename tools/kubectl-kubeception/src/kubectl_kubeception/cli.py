@@ -15,15 +15,10 @@ from typing import TYPE_CHECKING, Any
 import click
 import yaml
 
-from kubectl_kubeception import clusters, kubeconfigs, login, manifests, tree
+from kubectl_kubeception import clusters, console, kubeconfigs, login, manifests, tree
 from kubectl_kubeception.mother import (
     AWS_CONFIG,
-    CA_CONFIG,
-    CERT_CONFIG,
     CLUSTER_KINDS,
-    CLUSTER_LABEL,
-    FLANNEL_CONFIG,
-    INGRESS_CONFIG,
     KVM_CONFIG,
     Invalid,
     Mother,
@@ -166,20 +161,7 @@ def describe_cluster(mother: Mother, namespace: str, name: str, kind: str | None
     if output != "tree":
         printed(obj, output)
         return
-    cluster_id = (obj.get("spec") or {}).get("clusterID", name)
-    selector = f"{CLUSTER_LABEL}={cluster_id}"
-    certificates = mother.try_list(CERT_CONFIG, cluster_id, selector)
-    readable = certificates is not None  # the children are readable together (platform admins) or not at all
-    kvm = obj["kind"] == "KVMConfig"  # AWS guests have no FlannelConfig or IngressConfig
-    network = mother.get_or_none(FLANNEL_CONFIG, cluster_id, None) if kvm and readable else None
-    ingress = mother.get_or_none(INGRESS_CONFIG, cluster_id, None) if kvm and readable else None
-    root = tree.build(
-        obj,
-        ca=mother.try_list(CA_CONFIG, cluster_id, selector),
-        certificates=certificates,
-        network=network if readable or not kvm else False,
-        ingress=ingress if readable or not kvm else False,
-    )
+    root = mother.cluster_tree(obj)
     click.echo(tree.render(root, now()))
 
 
@@ -464,6 +446,30 @@ def kubeconfig_command(mother: Mother, namespace: str, cluster: str, server: str
             entry["cluster"]["server"] = server
         text = yaml.safe_dump(config, sort_keys=False)
     click.echo(text, nl=not text.endswith("\n"))
+
+
+@cli.command("console")
+@mother_options
+@click.option(
+    "--port", type=click.IntRange(0, 65535), default=0, show_default=True, help="The port on 127.0.0.1 (0: a free one)."
+)
+def console_command(mother: Mother, namespace: str, port: int) -> None:
+    """A web console on 127.0.0.1: your organizations, their clusters (the `get clusters` table), each cluster's page
+    (the `describe cluster` tree, its recent Events, the command for the page). Read-only.
+
+    It reads with your kubeconfig, so it shows what you may read and names what you may not. Who may not list
+    namespaces sees the organization of -n (or the context's namespace) and opens others by name. Open the address it
+    prints: its token, exchanged for a cookie on the first visit, keeps others on this machine out. Ctrl-C stops it."""
+    server = console.serve(mother, [namespace], port)
+    click.echo(f"console: {server.url}")
+    click.echo("(reading with your kubeconfig; Ctrl-C stops it)", err=True)
+    sys.stdout.flush()
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
 
 
 def main() -> None:

@@ -11,8 +11,9 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
+from kubectl_kubeception import tree
 from operatorkit import ApiError, Kind, KubeClient
-from operatorkit.kinds import CONFIG_MAP, NAMESPACE, SECRET
+from operatorkit.kinds import CONFIG_MAP, EVENT, NAMESPACE, SECRET
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -121,9 +122,14 @@ class Mother:
         except OSError as error:  # the server cannot be reached: say which
             raise PluginError(f"cannot reach the mother's API server at {self.client.host}: {error}") from error
 
-    def list_objects(self, kind: Kind, namespace: str | None, label_selector: str | None = None) -> list[Object]:
+    def list_objects(
+        self, kind: Kind, namespace: str | None, label_selector: str | None = None, field_selector: str | None = None
+    ) -> list[Object]:
         found = self.call(
-            "list", kind, namespace, lambda: self.client.list(kind, namespace, label_selector=label_selector)
+            "list",
+            kind,
+            namespace,
+            lambda: self.client.list(kind, namespace, label_selector=label_selector, field_selector=field_selector),
         )
         items: list[Object] = found.get("items") or []
         for item in items:  # a list's items carry no apiVersion and kind
@@ -151,10 +157,12 @@ class Mother:
                 return None
             raise explain(error, verb="get", what=str(kind), namespace=namespace) from error
 
-    def try_list(self, kind: Kind, namespace: str | None, label_selector: str | None = None) -> list[Object] | None:
+    def try_list(
+        self, kind: Kind, namespace: str | None, label_selector: str | None = None, field_selector: str | None = None
+    ) -> list[Object] | None:
         """The objects, None when the caller may not list them (describe shows what it can read)."""
         try:
-            return self.list_objects(kind, namespace, label_selector)
+            return self.list_objects(kind, namespace, label_selector, field_selector)
         except PluginError as error:
             if isinstance(error, Forbidden | NotFound):
                 return None
@@ -178,6 +186,40 @@ class Mother:
             f"no {looked} named {name!r} in namespace {namespace}; "
             "list the clusters you can see with `kubectl kubeception get clusters -A` and name the namespace with -n"
         )
+
+    def cluster_tree(self, obj: Object) -> tree.Row:
+        """What ``describe cluster`` (and the console's cluster page) shows: the cluster and what its operator made
+        for it, each part the caller may read."""
+        cluster_id = (obj.get("spec") or {}).get("clusterID", obj["metadata"]["name"])
+        selector = f"{CLUSTER_LABEL}={cluster_id}"
+        certificates = self.try_list(CERT_CONFIG, cluster_id, selector)
+        readable = certificates is not None  # the children are readable together (platform admins) or not at all
+        kvm = obj["kind"] == "KVMConfig"  # AWS guests have no FlannelConfig or IngressConfig
+        network = self.get_or_none(FLANNEL_CONFIG, cluster_id, None) if kvm and readable else None
+        ingress = self.get_or_none(INGRESS_CONFIG, cluster_id, None) if kvm and readable else None
+        return tree.build(
+            obj,
+            ca=self.try_list(CA_CONFIG, cluster_id, selector),
+            certificates=certificates,
+            network=network if readable or not kvm else False,
+            ingress=ingress if readable or not kvm else False,
+        )
+
+    def events(self, obj: Object) -> list[Object] | None:
+        """The Events about this very object (by uid: not a predecessor's of the same name), newest first; None when
+        the caller may not list Events."""
+        meta = obj["metadata"]
+        selector = f"involvedObject.kind={obj['kind']},involvedObject.name={meta['name']}"
+        if meta.get("uid"):
+            selector += f",involvedObject.uid={meta['uid']}"
+        found = self.try_list(EVENT, meta.get("namespace"), field_selector=selector)
+        if found is None:
+            return None
+
+        def last_seen(event: Object) -> str:
+            return str(event.get("lastTimestamp") or event.get("eventTime") or event.get("firstTimestamp") or "")
+
+        return sorted(found, key=last_seen, reverse=True)
 
     def organizations(self, namespaces: set[str]) -> dict[str, str]:
         """Namespace → organization (the namespace's ``kubeception.io/organization`` label; for a member, who may not

@@ -174,18 +174,26 @@ def build(
     return root
 
 
-def render(root: Row, now: datetime.datetime) -> str:
-    """NAME (the tree), READY, REASON, SINCE, MESSAGE columns."""
-    rows = [["NAME", "READY", "REASON", "SINCE", "MESSAGE"]]
+def flatten(root: Row) -> list[tuple[str, Row]]:
+    """The rows in order, each with the tree drawn before its name (``├─``, ``└─``, ``│``): the text tree and the
+    console's table draw it alike."""
+    lines: list[tuple[str, Row]] = []
 
     def walk(row: Row, prefix: str, last: bool, top: bool) -> None:
-        branch = "" if top else ("└─" if last else "├─")
-        message = row.message if len(row.message) <= MESSAGE_WIDTH else row.message[: MESSAGE_WIDTH - 1] + "…"
-        since = age(row.since, now) if row.since else ""
-        rows.append([prefix + branch + row.name, row.ready, row.reason, since, " ".join(message.split())])
+        lines.append((prefix + ("" if top else ("└─" if last else "├─")), row))
         below = prefix + ("" if top else ("  " if last else "│ "))
         for i, child in enumerate(row.children):
             walk(child, below, i == len(row.children) - 1, False)
 
     walk(root, "", True, True)
+    return lines
+
+
+def render(root: Row, now: datetime.datetime) -> str:
+    """NAME (the tree), READY, REASON, SINCE, MESSAGE columns."""
+    rows = [["NAME", "READY", "REASON", "SINCE", "MESSAGE"]]
+    for drawn, row in flatten(root):
+        message = row.message if len(row.message) <= MESSAGE_WIDTH else row.message[: MESSAGE_WIDTH - 1] + "…"
+        since = age(row.since, now) if row.since else ""
+        rows.append([drawn + row.name, row.ready, row.reason, since, " ".join(message.split())])
     return columns(rows)

@@ -1,0 +1,198 @@
+"""`kubectl kubeception console` against the real API server of tests/plugin/conftest.py (the organizations chart's
+roles, two organizations, alice a member of one), looked at in headless Chromium: the organizations, the cluster
+list, a cluster's page reached with the keyboard only, back; a member sees her organization only and a page she may
+not read names the refusal; a platform admin sees every organization. Screenshots of each page are kept under the
+test's tmp dir (their paths are printed)."""
+
+from __future__ import annotations
+
+import os
+import select
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+import uuid
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pytest
+
+from kubeception_testenv import find_binary
+from kubectl_kubeception import console, manifests
+from kubectl_kubeception.mother import AWS_CONFIG, KVM_CONFIG, Mother
+from operatorkit.kinds import EVENT
+from operatorkit.testing import wait_until
+from tests.plugin import browser
+from tests.plugin.conftest import cluster_id, now, operator_status, ready
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    from tests.plugin.conftest import Orgs
+
+pytestmark = pytest.mark.servers
+
+BIN = Path(sys.executable).parent  # kubectl-kubeception, beside kubectl
+HOSTILE = "<script>alert('owned')</script>"
+
+
+def started(config: Path, namespace: str) -> tuple[subprocess.Popen[str], str]:
+    """``kubectl kubeception console`` as a person starts it (kubectl finds the plugin on PATH), and the address it
+    prints."""
+    env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}", "KUBECONFIG": str(config)}
+    process = subprocess.Popen(
+        [str(find_binary("kubectl")), "kubeception", "console", "-n", namespace],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert process.stdout is not None
+    readable, _, _ = select.select([process.stdout], [], [], 30)
+    line = process.stdout.readline() if readable else ""
+    assert line.startswith("console: http://127.0.0.1:"), line + (process.stderr.read() if process.stderr else "")
+    return process, line.removeprefix("console: ").strip()
+
+
+@pytest.fixture
+def chromium(tmp_path: Path) -> Iterator[browser.Browser]:
+    if not browser.available():
+        pytest.fail("chromium and chromedriver are missing: `make system-deps` installs Debian's")
+    with browser.chromium(tmp_path) as session:
+        yield session
+
+
+def status_of(url: str, headers: dict[str, str]) -> int:
+    try:
+        with urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=30) as answer:
+            return int(answer.status)
+    except urllib.error.HTTPError as error:
+        return int(error.code)
+
+
+def test_a_member_sees_her_organization_and_walks_list_cluster_and_back_in_a_browser(
+    orgs: Orgs, chromium: browser.Browser, tmp_path: Path
+) -> None:
+    begun = time.monotonic()
+    kvm, aws, other = cluster_id(), cluster_id(), cluster_id()
+    common = {"version": "1.36.3", "workers": 2, "pool": "default", "replicas": 1}
+    for name, namespace in ((kvm, orgs.a), (other, orgs.b)):
+        obj = manifests.kvm_config(name, namespace, cpus=None, memory=None, **common)
+        orgs.admin.create(KVM_CONFIG, obj, namespace)
+    made = manifests.aws_config(aws, orgs.a, region="eu-central-1", zones=("eu-central-1a",), credentials="aws-account",
+                                instance_type=None, **common)  # fmt: skip
+    orgs.admin.create(AWS_CONFIG, made, orgs.a)
+    endpoint = f"https://api.{kvm}.example.test:443"
+    operator_status(orgs.admin, KVM_CONFIG, kvm, orgs.a, {
+        "kubernetesVersion": "1.36.3", "workers": "1/2", "endpoint": endpoint, "controlPlaneReady": "1/1",
+        "conditions": [*ready(f"Kubernetes 1.36.3 at {endpoint}"), {
+            "type": "WorkersReady", "status": "False", "reason": "Joining", "message": f"node {HOSTILE} not Ready",
+            "lastTransitionTime": now(),
+        }],
+        "workerPools": [{"name": "default", "desired": 2, "ready": 1, "upToDate": 2, "version": "1.36.3", "nodes": [
+            {"name": "worker-default-0", "ready": True, "version": "1.36.3", "upToDate": True},
+            {"name": "worker-default-1", "ready": False, "version": "1.36.3", "upToDate": True},
+        ]}],
+    })  # fmt: skip
+    uid = orgs.admin.get(KVM_CONFIG, kvm, orgs.a)["metadata"]["uid"]
+    orgs.admin.create(EVENT, {
+        "metadata": {"name": f"{kvm}.{uuid.uuid4().hex[:8]}"},
+        "involvedObject": {"apiVersion": KVM_CONFIG.api_version, "kind": "KVMConfig", "name": kvm,
+                           "namespace": orgs.a, "uid": uid},
+        "type": "Normal", "reason": "Scaled", "message": "pool default: 1 → 2 workers", "count": 1,
+        "firstTimestamp": now(), "lastTimestamp": now(), "source": {"component": "kvm-operator"},
+    }, orgs.a)  # fmt: skip
+    shots: list[Path] = []
+
+    def shot(name: str) -> None:
+        shots.append(chromium.screenshot(tmp_path / f"{len(shots) + 1:02d}-{name}.png"))
+
+    process, url = started(orgs.alice_config, orgs.a)
+    base = url.split("/?", 1)[0]
+    try:
+        # the address's token is exchanged for a cookie; without it, or at another Host, nothing is answered
+        assert status_of(base + "/", {}) == 403
+        token = url.split("token=", 1)[1]
+        assert status_of(base + "/", {"Cookie": f"kubeception-console={token}", "Host": "evil.example"}) == 421
+
+        chromium.go(url)
+        assert chromium.url == base + "/"  # the token left the address bar
+        assert chromium.title == "Organizations · kubeception console"
+        home = chromium.text()
+        assert orgs.name_a in home
+        assert orgs.name_b not in home  # her organization only
+        assert "You may not list namespaces" in home
+        assert kvm in home
+        assert aws in home
+        shot("organizations")
+
+        chromium.click("nav a[href='/clusters']")
+        wait_until(lambda: chromium.url == base + "/clusters", timeout=10)
+        listed = chromium.text()
+        assert kvm in listed
+        assert aws in listed
+        assert other not in listed
+        assert endpoint in listed
+        assert "1/2" in listed
+        assert f"kubectl kubeception get clusters -n {orgs.a}" in listed  # the command for what she sees
+        shot("clusters")
+
+        # keyboard only: Tab to the cluster's link, Enter
+        target = f"/clusters/{orgs.a}/{kvm}"
+        for _ in range(40):
+            if chromium.focused() == target:
+                break
+            chromium.keys("tab")
+        assert chromium.focused() == target
+        chromium.keys("enter")
+        wait_until(lambda: chromium.url == base + target, timeout=10)
+        page = chromium.text()
+        for expected in (
+            f"KVMConfig/{orgs.a}/{kvm}",
+            "WorkersReady",
+            f"node {HOSTILE} not Ready",  # shown as text, never run
+            "Node/worker-default-1",
+            "1/2 ready, 2 up to date, v1.36.3",
+            "not readable with your permissions: CAConfig, CertConfigs, FlannelConfig, IngressConfig",
+            "pool default: 1 → 2 workers",
+            f"kubectl kubeception describe cluster {kvm} -n {orgs.a}",
+        ):
+            assert expected in page, expected
+        assert chromium.script("return document.scripts.length") == 0
+        shot("cluster")
+
+        chromium.back()
+        wait_until(lambda: chromium.url == base + "/clusters", timeout=10)
+        assert kvm in chromium.text()
+        shot("back-to-clusters")
+
+        # another organization's clusters: a page naming what was refused
+        chromium.go(f"{base}/orgs/{orgs.name_b}/clusters")
+        refused = chromium.text()
+        assert "Forbidden" in refused
+        assert f"you may not list kvmconfigs.kubeception.io in namespace {orgs.b}" in refused
+        assert status_of(f"{base}/orgs/{orgs.name_b}/clusters", {"Cookie": f"kubeception-console={token}"}) == 403
+        shot("forbidden")
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+    # a platform admin's console shows every organization
+    server = console.serve(Mother.connect(str(orgs.admin_config), None), ["default"])
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        chromium.go(server.url)
+        home = chromium.text()
+        assert orgs.name_a in home
+        assert orgs.name_b in home
+        assert other in home
+        shot("admin-organizations")
+    finally:
+        server.shutdown()
+        server.server_close()
+    for path in shots:
+        print(f"screenshot: {path}")
+    print(f"console walk: {time.monotonic() - begun:.1f}s")

@@ -1,0 +1,301 @@
+"""``kubectl kubeception console``: a small web server on 127.0.0.1 that shows the person's organizations, clusters
+and each cluster's page, read with their own mother credentials (their kubeconfig) — so it can never show more than
+they may; a refusal is a page that names what was refused, in the API server's words.
+
+The standard library's threading HTTP server (one person, a few requests a second: no framework needed) and
+:mod:`kubectl_kubeception.pages` for the HTML. It listens on loopback only, and since it acts as the person, not
+everyone who can reach loopback may use it: the address it prints carries a random token, exchanged on the first
+visit for a cookie (HttpOnly, SameSite=Strict), as Jupyter does; any other request is refused. A Host other than
+127.0.0.1 or localhost is refused too (a DNS-rebinding page of another site would otherwise be same-origin). Reading
+only: nothing here writes to the mother.
+"""
+
+from __future__ import annotations
+
+import datetime
+import hmac
+import http.cookies
+import http.server
+import re
+import secrets
+import sys
+import traceback
+import urllib.parse
+from dataclasses import dataclass, field
+from importlib import resources
+from typing import TYPE_CHECKING, Literal
+
+from kubectl_kubeception import clusters, pages
+from kubectl_kubeception.mother import (
+    AWS_CONFIG,
+    KVM_CONFIG,
+    ORGANIZATION_LABEL,
+    ROLE_LABEL,
+    Forbidden,
+    Invalid,
+    NotFound,
+    PluginError,
+)
+from operatorkit import ApiError
+from operatorkit.kinds import NAMESPACE
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
+
+    from kubectl_kubeception.mother import Mother
+
+COOKIE = "kubeception-console"
+# No script, no frame, no form elsewhere, styles from the console only: an escaping mistake still runs nothing.
+SECURITY_HEADERS = {
+    "Content-Security-Policy": (
+        "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; "
+        "base-uri 'none'"
+    ),
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",  # the first address carries the token
+    "Cache-Control": "no-store",
+}
+LABEL = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")  # a namespace's or an object's name (a DNS label)
+CSS = resources.files("kubectl_kubeception").joinpath("templates", "console.css").read_bytes()
+
+
+def now() -> datetime.datetime:
+    return datetime.datetime.now(datetime.UTC)
+
+
+Admission = Literal["ok", "exchange", "wrong-host", "no-token"]
+
+
+def admitted(host: str | None, port: int, cookie: str | None, query_token: str | None, token: str) -> Admission:
+    """Whether a request may be answered: ``exchange`` — the printed address's token, to be set as the cookie;
+    ``ok`` — the cookie; ``wrong-host`` — a Host that is not this console's loopback address; ``no-token``."""
+    if host not in (f"127.0.0.1:{port}", f"localhost:{port}"):
+        return "wrong-host"
+    if query_token is not None and hmac.compare_digest(query_token.encode(), token.encode()):
+        return "exchange"
+    jar = http.cookies.SimpleCookie()
+    try:
+        jar.load(cookie or "")
+    except http.cookies.CookieError:
+        return "no-token"
+    given = jar.get(COOKIE)
+    if given is not None and hmac.compare_digest(given.value.encode(), token.encode()):
+        return "ok"
+    return "no-token"
+
+
+@dataclass
+class Response:
+    status: int
+    body: bytes
+    content_type: str = "text/html; charset=utf-8"
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+def html(status: int, text: str) -> Response:
+    return Response(status, text.encode())
+
+
+class Reader:
+    """The pages' content, read from the mother with the person's credentials. ``named``: the organizations'
+    namespaces to show when the person may not list namespaces (a member: the context's namespace, or -n)."""
+
+    def __init__(self, mother: Mother, named: Sequence[str], clock: Callable[[], datetime.datetime] = now) -> None:
+        self.mother = mother
+        self.named = [n for n in named if n]
+        self.clock = clock
+
+    def organizations(self) -> tuple[dict[str, str], str]:
+        """Namespace → organization: every organization for whoever may list namespaces (platform admins), else the
+        named ones that are organizations; and a note saying which when not all."""
+        try:
+            listed = self.mother.client.list(NAMESPACE, label_selector=f"{ROLE_LABEL}=organization")["items"]
+        except ApiError as error:
+            if error.status != 403:
+                raise
+            found = self.mother.organizations(set(self.named))
+            named = ", ".join(self.named) or "none"
+            return found, (
+                "You may not list namespaces (platform admins may), so this shows the organizations you named when "
+                f"starting the console (the context's namespace, or -n): {named}. Open another one by name below."
+            )
+        return {
+            i["metadata"]["name"]: (i["metadata"].get("labels") or {}).get(ORGANIZATION_LABEL, "") for i in listed
+        }, ""
+
+    def clusters_in(self, namespace: str | None) -> list[clusters.Cluster]:
+        """The KVM and AWS guests of a namespace (``None``: all namespaces); Forbidden when the person may not."""
+        return [
+            clusters.summarize(o) for kind in (KVM_CONFIG, AWS_CONFIG) for o in self.mother.installed(kind, namespace)
+        ]
+
+    def home(self) -> Response:
+        known, note = self.organizations()
+        everywhere: list[clusters.Cluster] | None = None
+        if not note:  # a platform admin: one list for all
+            try:
+                everywhere = self.clusters_in(None)
+            except Forbidden:
+                everywhere = None
+        organizations = []
+        for namespace, name in sorted(known.items(), key=lambda item: item[1]):
+            if everywhere is not None:
+                organizations.append(
+                    pages.Organization(name, namespace, [c for c in everywhere if c.namespace == namespace])
+                )
+                continue
+            try:
+                organizations.append(pages.Organization(name, namespace, self.clusters_in(namespace)))
+            except Forbidden as error:
+                organizations.append(pages.Organization(name, namespace, [], refused=error.format_message()))
+        others = [c for c in everywhere or [] if c.namespace not in known]
+        return html(200, pages.organizations_page(organizations, others, self.clock(), note=note))
+
+    def all_clusters(self) -> Response:
+        try:
+            found = self.clusters_in(None)
+            note, where = "", ["-A"]
+        except Forbidden:
+            known, _ = self.organizations()
+            where = ["-n", next(iter(known))] if len(known) == 1 else ["-A"]  # the command that shows the same
+            found, refused = [], []
+            for namespace in sorted(known):
+                try:
+                    found += self.clusters_in(namespace)
+                except Forbidden:
+                    refused.append(namespace)
+            note = "You may not list clusters in all namespaces (platform admins may): these are your organizations'"
+            note += f" ({', '.join(sorted(known)) or 'none'})."
+            if refused:
+                note += f" Not readable with your permissions: {', '.join(refused)}."
+        names = self.mother.organizations({c.namespace for c in found})
+        return html(
+            200,
+            pages.clusters_page(
+                found, names, self.clock(), title="Clusters", note=note,
+                cli=pages.command("kubectl", "kubeception", "get", "clusters", *where),
+            ),
+        )  # fmt: skip
+
+    def organization(self, name: str) -> Response:
+        known, _ = self.organizations()
+        namespace = next((ns for ns, org in known.items() if org == name), f"org-{name}")
+        found = self.clusters_in(namespace)
+        return html(
+            200,
+            pages.clusters_page(
+                found, {namespace: name}, self.clock(), title=f"Clusters of organization {name}",
+                cli=pages.command("kubectl", "kubeception", "get", "clusters", "-n", namespace),
+            ),
+        )  # fmt: skip
+
+    def cluster(self, namespace: str, name: str) -> Response:
+        obj = self.mother.find_cluster(name, namespace)
+        organization = self.mother.organizations({namespace}).get(namespace, "")
+        root = self.mother.cluster_tree(obj)
+        page = pages.cluster_page(clusters.summarize(obj), organization, root, self.mother.events(obj), self.clock())
+        return html(200, page)
+
+    def route(self, path: str, query: dict[str, list[str]]) -> Response:
+        """The page for a path (already without its query); a refusal is a page naming what was refused."""
+        parts = [urllib.parse.unquote(p) for p in path.strip("/").split("/")] if path.strip("/") else []
+        try:
+            match parts:
+                case []:
+                    return self.home()
+                case ["console.css"]:
+                    return Response(200, CSS, "text/css; charset=utf-8")
+                case ["clusters"]:
+                    return self.all_clusters()
+                case ["orgs"] if LABEL.match(name := (query.get("name") or [""])[0]):
+                    return Response(303, b"", headers={"Location": pages.organization_url(name)})
+                case ["orgs", name, "clusters"] if LABEL.match(name):
+                    return self.organization(name)
+                case ["clusters", namespace, name] if LABEL.match(namespace) and LABEL.match(name):
+                    return self.cluster(namespace, name)
+            return html(404, pages.error_page(404, "Not found", f"There is no page {path} in the console."))
+        except Forbidden as error:
+            return html(403, pages.error_page(403, "Forbidden", error.format_message()))
+        except NotFound as error:
+            return html(404, pages.error_page(404, "Not found", error.format_message()))
+        except Invalid as error:
+            return html(400, pages.error_page(400, "Refused", error.format_message()))
+        except PluginError as error:
+            return html(502, pages.error_page(502, "The mother did not answer", error.format_message()))
+
+
+class Server(http.server.ThreadingHTTPServer):
+    daemon_threads = True
+
+    def __init__(self, reader: Reader, port: int) -> None:
+        self.reader = reader
+        self.token = secrets.token_urlsafe(32)
+        super().__init__(("127.0.0.1", port), Handler)
+
+    @property
+    def port(self) -> int:
+        return int(self.server_address[1])
+
+    @property
+    def url(self) -> str:
+        """The address to open: with the token, which the first visit exchanges for a cookie."""
+        return f"http://127.0.0.1:{self.port}/?token={self.token}"
+
+
+class Handler(http.server.BaseHTTPRequestHandler):
+    server: Server
+    server_version = "kubeception-console"
+    sys_version = ""
+
+    def do_GET(self) -> None:
+        self.answer(self.respond())
+
+    def do_HEAD(self) -> None:
+        self.answer(self.respond(), body=False)
+
+    def respond(self) -> Response:
+        url = urllib.parse.urlsplit(self.path)
+        query = urllib.parse.parse_qs(url.query)
+        given = query.pop("token", [])
+        token = given[0] if given else None
+        verdict = admitted(
+            self.headers.get("Host"), self.server.port, self.headers.get("Cookie"), token, self.server.token
+        )
+        if verdict == "wrong-host":
+            message = f"This console answers only at 127.0.0.1:{self.server.port} or localhost:{self.server.port}."
+            return html(421, pages.error_page(421, "Wrong address", message))
+        if verdict == "no-token":
+            message = (
+                "This console acts with the credentials of the person who started it: open it from the address "
+                "`kubectl kubeception console` printed (with its token)."
+            )
+            return html(403, pages.error_page(403, "Not signed in", message))
+        if verdict == "exchange":
+            cookie = f"{COOKIE}={self.server.token}; Path=/; HttpOnly; SameSite=Strict"
+            rest = urllib.parse.urlencode(query, doseq=True)
+            return Response(
+                303, b"", headers={"Location": url.path + (f"?{rest}" if rest else ""), "Set-Cookie": cookie}
+            )
+        try:
+            return self.server.reader.route(url.path, query)
+        except Exception:  # a bug here: the person sees a page, the terminal the traceback
+            traceback.print_exc(file=sys.stderr)
+            return html(500, pages.error_page(500, "Console error", "The console failed; its terminal shows why."))
+
+    def answer(self, response: Response, body: bool = True) -> None:
+        self.send_response(response.status)
+        headers = {**SECURITY_HEADERS, "Content-Type": response.content_type, **response.headers}
+        headers["Content-Length"] = str(len(response.body))
+        for name, value in headers.items():
+            self.send_header(name, value)
+        self.end_headers()
+        if body:
+            self.wfile.write(response.body)
+
+    def log_message(self, format: str, *args: object) -> None:
+        """Quiet: the request line carries the token on the first visit."""
+
+
+def serve(mother: Mother, named: Sequence[str], port: int = 0) -> Server:
+    """A console bound to 127.0.0.1:``port`` (0: a free one); the caller runs ``serve_forever``."""
+    return Server(Reader(mother, named), port)

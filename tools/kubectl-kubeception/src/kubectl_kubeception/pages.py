@@ -1,0 +1,170 @@
+"""The console's pages: server-rendered HTML from what the plugin's commands print (the ``get clusters`` summaries, the
+``describe cluster`` tree), through jinja2 templates with autoescaping on for every value — names, messages and
+reasons are written by tenants and operators and are hostile text, never markup. Pure: objects in, HTML out; the
+rendering tests need no server.
+
+The pages work without JavaScript (there is none), and are served with a Content-Security-Policy that would refuse
+one anyway.
+"""
+
+from __future__ import annotations
+
+import shlex
+import urllib.parse
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import jinja2
+
+from kubectl_kubeception import tree
+from kubectl_kubeception.clusters import age, parse_time
+
+if TYPE_CHECKING:
+    import datetime
+    from collections.abc import Mapping, Sequence
+
+    from kubectl_kubeception.clusters import Cluster
+    from operatorkit import Object
+
+EVENTS_SHOWN = 20
+
+
+@dataclass(frozen=True)
+class Organization:
+    """An organization's namespace and the clusters the person may read there; ``refused`` says why none could be
+    read."""
+
+    name: str
+    namespace: str
+    clusters: Sequence[Cluster]
+    refused: str = ""
+
+
+def segment(value: str) -> str:
+    """One path segment of a URL: a name never adds a ``/`` or a query."""
+    return urllib.parse.quote(value, safe="")
+
+
+def cluster_url(cluster: Cluster) -> str:
+    return f"/clusters/{segment(cluster.namespace)}/{segment(cluster.name)}"
+
+
+def organization_url(name: str) -> str:
+    return f"/orgs/{segment(name)}/clusters"
+
+
+def command(*words: str) -> str:
+    """A command line to copy: each word quoted for the shell if it needs it."""
+    return " ".join(shlex.quote(w) for w in words)
+
+
+def status_class(ready: str) -> str:
+    return {"True": "ok", "False": "bad"}.get(ready, "unknown")
+
+
+ENV = jinja2.Environment(
+    loader=jinja2.PackageLoader("kubectl_kubeception", "templates"),
+    autoescape=True,  # every template, whatever its name
+    undefined=jinja2.StrictUndefined,
+    trim_blocks=True,
+    lstrip_blocks=True,
+)
+ENV.filters.update(
+    cluster_url=cluster_url, organization_url=organization_url, status_class=status_class, segment=segment
+)
+
+
+def _render(template: str, **values: Any) -> str:
+    return ENV.get_template(template).render(**values)
+
+
+def organizations_page(
+    organizations: Sequence[Organization],
+    others: Sequence[Cluster],
+    now: datetime.datetime,
+    *,
+    note: str = "",
+) -> str:
+    """``/``: each organization with its clusters; ``others``: clusters outside any organization (platform admins
+    see them); ``note``: how the organizations were found, when the person may not list them all."""
+    return _render(
+        "organizations.html",
+        title="Organizations",
+        organizations=organizations,
+        others=others,
+        note=note,
+        now=now,
+        age=age,
+        command=command("kubectl", "get", "namespaces", "-l", "kubeception.io/role=organization",
+                        "-L", "kubeception.io/organization"),
+    )  # fmt: skip
+
+
+def clusters_page(
+    clusters: Sequence[Cluster],
+    organizations: Mapping[str, str],
+    now: datetime.datetime,
+    *,
+    title: str,
+    cli: str,
+    note: str = "",
+) -> str:
+    """The ``get clusters`` table as HTML: namespace, organization, name (a link to its page), kind, version,
+    workers, Ready, endpoint, age."""
+    return _render(
+        "clusters.html",
+        title=title,
+        clusters=sorted(clusters, key=lambda c: (c.namespace, c.name, c.kind)),
+        organizations=organizations,
+        now=now,
+        age=age,
+        note=note,
+        command=cli,
+    )
+
+
+def event_rows(events: Sequence[Object], now: datetime.datetime) -> list[dict[str, str]]:
+    """The newest Events: type, reason, when last seen, how often, from whom, the message."""
+    rows = []
+    for event in events[:EVENTS_SHOWN]:
+        seen = event.get("lastTimestamp") or event.get("eventTime") or event.get("firstTimestamp")
+        source = event.get("source") or {}
+        rows.append(
+            {
+                "type": str(event.get("type", "")),
+                "reason": str(event.get("reason", "")),
+                "age": age(parse_time(seen), now) if seen else "",
+                "count": str(event.get("count") or 1),
+                "source": str(source.get("component") or event.get("reportingComponent") or ""),
+                "message": str(event.get("message", "")),
+            }
+        )
+    return rows
+
+
+def cluster_page(
+    cluster: Cluster,
+    organization: str,
+    root: tree.Row,
+    events: Sequence[Object] | None,
+    now: datetime.datetime,
+) -> str:
+    """A cluster's page: its summary, the ``describe cluster`` tree as a table (each row's whole message), its recent
+    Events (``None``: the person may not read Events), and the command that shows the same."""
+    return _render(
+        "cluster.html",
+        title=f"{cluster.kind} {cluster.namespace}/{cluster.name}",
+        cluster=cluster,
+        organization=organization,
+        lines=tree.flatten(root),
+        events=None if events is None else event_rows(events, now),
+        now=now,
+        age=age,
+        note="",
+        command=command("kubectl", "kubeception", "describe", "cluster", cluster.name, "-n", cluster.namespace),
+    )
+
+
+def error_page(status: int, title: str, message: str, *, cli: str = "") -> str:
+    """A refusal or failure as a page: what was refused and what the API server said, in its words."""
+    return _render("error.html", title=title, status=status, message=message, command=cli, note="")
