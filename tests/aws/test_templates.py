@@ -63,6 +63,22 @@ def test_pool_names_never_share_logical_ids() -> None:
     assert len({key.pool_id(n) for n in names}) == len(names)
 
 
+def test_the_ids_the_operator_reads_are_the_templates() -> None:
+    """The logical ids aws-operator looks up (spelt in key.py) name what the template renders: the masters'
+    resources, what they stand on, each pool's launch template and group, the VPC and the outputs read into status."""
+    rendered = inputs()
+    template = json.loads(render(rendered))
+    resources, outputs = set(template["Resources"]), set(template["Outputs"])
+    assert resources >= key.MASTER_RESOURCES
+    assert all(any(r.startswith(prefix) for r in resources) for prefix in key.FOUNDATION)
+    assert key.VPC in resources
+    for pool in rendered.pools:
+        prefix = key.pool_resources(pool.name)
+        assert {key.launch_template(prefix), key.group(prefix)} <= resources
+        assert key.group(prefix) in outputs
+    assert {key.API_ENDPOINT_OUTPUT, key.HOSTED_ZONE_ID_OUTPUT} <= outputs
+
+
 def change(action: str, logical: str, kind: str, replacement: str | None = None) -> dict[str, object]:
     rc: dict[str, object] = {"Action": action, "LogicalResourceId": logical, "ResourceType": kind}
     if replacement:

@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
 from kvm_operator import metrics
-from kvm_operator.resources.worker_pools import WorkerPools
+from kvm_operator.resources._pool_status import report
 from kvm_operator.spec import KVMConfigSpec, KVMConfigStatus
 from operatorkit._runtime.writes import merge_patch
 from operatorkit.testing import offline_context
 
 if TYPE_CHECKING:
-    from kvm_operator.shared import Shared
     from kvm_operator.spec import KVMContext
 
 
@@ -28,13 +27,13 @@ def patch_of(ctx: KVMContext) -> dict[str, Any]:
 
 def test_a_cluster_without_pools_reports_an_empty_list_of_them():
     ctx = context({"clusterID": "c01"})
-    WorkerPools(shared=cast("Shared", None))._report(ctx, [], None)
+    report(ctx, [], None)
     patch = patch_of(ctx)
     assert patch["workerPools"] == []  # as the dict status wrote it: reported, and empty
     assert patch["workers"] == "0/0"
     assert [(c["type"], c["reason"]) for c in patch["conditions"]] == [("WorkersReady", "NoWorkers")]
     again = context({"clusterID": "c01", **patch})
-    WorkerPools(shared=cast("Shared", None))._report(again, [], None)
+    report(again, [], None)
     assert patch_of(again) == {}, "reported again the same: nothing to write"
 
 

@@ -93,6 +93,84 @@ def pool_id(pool: str) -> str:
     return pool.replace("-", "X")
 
 
+# -- The guest stack's CloudFormation logical ids (resources and outputs), spelt once: the template renders them; the
+# change-set classifier, the drift check and the stack's reader look them up.
+VPC = "VPC"
+INTERNET_GATEWAY = "InternetGateway"
+GATEWAY_ATTACHMENT = "GatewayAttachment"
+PUBLIC_ROUTE_TABLE = "PublicRouteTable"
+PUBLIC_DEFAULT_ROUTE = "PublicDefaultRoute"
+PUBLIC_SUBNET = "PublicSubnet"  # per availability zone, its index appended: PublicSubnet0 (see zonal())
+PRIVATE_SUBNET = "PrivateSubnet"
+PRIVATE_ROUTE_TABLE = "PrivateRouteTable"
+PRIVATE_DEFAULT_ROUTE = "PrivateDefaultRoute"
+NAT_ADDRESS = "NatAddress"
+NAT_GATEWAY = "NatGateway"
+LOAD_BALANCER_SECURITY_GROUP = "LoadBalancerSecurityGroup"
+MASTER_SECURITY_GROUP = "MasterSecurityGroup"
+WORKER_SECURITY_GROUP = "WorkerSecurityGroup"
+API_LOAD_BALANCER = "APILoadBalancer"
+INGRESS_LOAD_BALANCER = "IngressLoadBalancer"
+MASTERS = "Master"  # the masters' launch template and group: MasterLaunchTemplate, MasterGroup
+LAUNCH_TEMPLATE = "LaunchTemplate"
+GROUP = "Group"
+HOSTED_ZONE = "HostedZone"
+API_RECORD = "APIRecord"
+INGRESS_RECORD = "IngressRecord"
+VPC_ID_OUTPUT = "VPCID"
+API_ENDPOINT_OUTPUT = "APIEndpoint"
+HOSTED_ZONE_ID_OUTPUT = "HostedZoneID"
+
+
+def zonal(resource: str, index: int) -> str:
+    """A per-zone resource: ``PublicSubnet0``."""
+    return f"{resource}{index}"
+
+
+def subnet_routes(subnet: str) -> str:
+    return f"{subnet}Routes"
+
+
+def instance_role(role: str) -> str:
+    """``master`` → ``MasterRole``."""
+    return f"{role.capitalize()}Role"
+
+
+def instance_profile(role: str) -> str:
+    return f"{role.capitalize()}InstanceProfile"
+
+
+def role_arn_output(role: str) -> str:
+    return f"{instance_role(role)}ARN"
+
+
+def dns_output(load_balancer: str) -> str:
+    return f"{load_balancer}DNS"
+
+
+def pool_resources(pool: str) -> str:
+    """The prefix of a worker pool's launch template and group: ``Pool<id>``."""
+    return f"Pool{pool_id(pool)}"
+
+
+def launch_template(prefix: str) -> str:
+    """:data:`MASTERS` or :func:`pool_resources` → its launch template."""
+    return f"{prefix}{LAUNCH_TEMPLATE}"
+
+
+def group(prefix: str) -> str:
+    """:data:`MASTERS` or :func:`pool_resources` → its Auto Scaling group (and the output naming it)."""
+    return f"{prefix}{GROUP}"
+
+
+MASTER_RESOURCES = frozenset(
+    {launch_template(MASTERS), group(MASTERS), instance_profile("master"), instance_role("master")}
+)
+"""Resources whose change touches the masters (their instances or how they are reached)."""
+FOUNDATION = (VPC, PUBLIC_SUBNET, PRIVATE_SUBNET, MASTER_SECURITY_GROUP, PRIVATE_ROUTE_TABLE)
+"""Prefixes of what the masters stand on: replacing any of it replaces them too."""
+
+
 def zone(cluster_id: str, base_domain: str) -> str:
     return f"{cluster_id}.{base_domain}"
 

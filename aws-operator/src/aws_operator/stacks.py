@@ -15,14 +15,13 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from aws_operator import key
 from aws_operator.aws import AWSError, call
-from aws_operator.templates.guest import master_logical_ids
 from operatorkit import timestamps
 
 COMPLETE = {"CREATE_COMPLETE", "UPDATE_COMPLETE", "UPDATE_ROLLBACK_COMPLETE", "IMPORT_COMPLETE"}
 CREATE_FAILED = {"CREATE_FAILED", "ROLLBACK_IN_PROGRESS", "ROLLBACK_COMPLETE", "ROLLBACK_FAILED"}
 NO_CHANGES = ("didn't contain changes", "No updates are to be performed")
-_FOUNDATION = ("VPC", "PublicSubnet", "PrivateSubnet", "MasterSecurityGroup", "PrivateRouteTable")
 
 
 def template_hash(body: str) -> str:
@@ -118,9 +117,9 @@ class Plan:
 
 
 def classify(changes: list[dict[str, Any]], pools: dict[str, str]) -> Plan:
-    """``pools``: a pool's logical-id prefix (``Pool<id>``) → its name."""
+    """``pools``: a pool's logical-id prefix (:func:`aws_operator.key.pool_resources`) → its name."""
     plan = Plan()
-    masters = master_logical_ids()
+    masters = key.MASTER_RESOURCES
     for change in changes:
         rc = change.get("ResourceChange") or {}
         action, logical, kind = rc.get("Action", "?"), rc.get("LogicalResourceId", "?"), rc.get("ResourceType", "?")
@@ -128,16 +127,16 @@ def classify(changes: list[dict[str, Any]], pools: dict[str, str]) -> Plan:
         plan.changes.append(f"{action} {logical} ({kind})" + (f" replacement={replacement}" if replacement else ""))
         if action == "Modify" and replacement in {"True", "Conditional"}:
             plan.replaces.append(f"{logical} ({kind})")
-            if logical in masters or logical.startswith(_FOUNDATION):
+            if logical in masters or logical.startswith(key.FOUNDATION):
                 plan.approval_required = True
         if logical in masters and action == "Remove":
             plan.approval_required = True
         if action == "Modify" and kind == "AWS::EC2::LaunchTemplate":
-            if logical == "MasterLaunchTemplate":
+            if logical == key.launch_template(key.MASTERS):
                 plan.replaces.append("master instances (rolled one at a time)")
                 plan.approval_required = True
             else:
-                prefix = logical.removesuffix("LaunchTemplate")
+                prefix = logical.removesuffix(key.LAUNCH_TEMPLATE)
                 plan.replaces.append(f"worker pool {pools.get(prefix, prefix)} instances (rolled one at a time)")
     return plan
 

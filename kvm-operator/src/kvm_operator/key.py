@@ -103,6 +103,11 @@ def node_name(pool: str, ordinal: int) -> str:
     return f"{pool_workload(pool)}-{ordinal}"
 
 
+def ordinal(node: str) -> int:
+    """``worker-<pool>-<n>`` → n: :func:`node_name` read back."""
+    return int(node.rsplit("-", 1)[1])
+
+
 def node_certificate(node: str) -> str:
     """The node's CertConfig (and Secret) in the control-plane namespace: ``CN=system:node:<node>``."""
     return f"node-{node}"

@@ -78,7 +78,7 @@ class Drift(Resource[AWSConfigSpec, AWSConfigStatus]):
         if recorded_hash and stacks.template_hash(stacks.canonical(template)) != recorded_hash:
             found.append(f"stack {name} was updated outside kubeception")
         found += self._groups(account, cfn, name, template)
-        vpc = next((r for r in stacks.resources(cfn, name).values() if r["LogicalResourceId"] == "VPC"), None)
+        vpc = next((r for r in stacks.resources(cfn, name).values() if r["LogicalResourceId"] == key.VPC), None)
         if vpc is not None:
             try:
                 call("ec2:DescribeVpcs", account.client("ec2").describe_vpcs, VpcIds=[vpc["PhysicalResourceId"]])

@@ -19,9 +19,10 @@ import ipaddress
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, NoReturn
 
-from aws_operator import key, metrics, stacks
+from aws_operator import key, metrics, stack_policy, stacks
 from aws_operator.aws import AWSError, call
 from aws_operator.leftovers import left_behind, sweep
+from aws_operator.resources._change_set import CONDITION, change, drop_change_set, not_ready
 from aws_operator.resources._external import (
     check_owner,
     claim,
@@ -33,7 +34,8 @@ from aws_operator.resources._external import (
     require_owner,
     tag_list,
 )
-from aws_operator.spec import AWSConfigSpec, AWSConfigStatus, ChangeSetStatus, StackStatus
+from aws_operator.spec import AWSConfigSpec, AWSConfigStatus, StackStatus
+from aws_operator.stack_policy import CreateError, Delete, Next, Stack
 from aws_operator.templates.guest import GuestInputs, Pool, render
 from operatorkit import READY, CancelReconcile, ReconcileError, RequeueAfter, Resource, required, timestamps
 
@@ -41,11 +43,8 @@ if TYPE_CHECKING:
     from aws_operator.shared import Shared
     from aws_operator.spec import AWSContext
 
-CONDITION = "StackReady"
-APPROVAL = "ChangeSetApproved"
 UNSUPPORTED = {"ResponseParserError", "NotImplemented", "NotImplementedError"}
 """What an endpoint answers to an API it does not implement (moto's server: an HTML 500 page)."""
-TRANSIENT = {"Throttling", "ThrottlingException", "RequestLimitExceeded", "InternalFailure", "ServiceUnavailable"}
 
 
 class Unsupported(ReconcileError):
@@ -97,11 +96,6 @@ def create_failed(name: str, reason: str) -> str:
     )
 
 
-def not_ready(ctx: AWSContext, reason: str, message: str) -> None:
-    ctx.set_condition(CONDITION, "False", reason, message)
-    ctx.set_condition(READY, "False", reason, message)
-
-
 @dataclass
 class GuestStack(Resource[AWSConfigSpec, AWSConfigStatus]):
     shared: Shared
@@ -111,9 +105,15 @@ class GuestStack(Resource[AWSConfigSpec, AWSConfigStatus]):
         digest = stacks.template_hash(body)
         name = key.stack(ctx.spec.cluster_id)
         entry = stack_entry(ctx, name)
-        settled = entry.status in stacks.COMPLETE and not entry.operation
         asked = recreate_requested(ctx, "stack")  # the drift check found it gone: look, and make it again
-        if settled and entry.template_hash == digest and not ctx.status.change_set and not asked:
+        if stack_policy.settled(
+            status=entry.status,
+            operation=entry.operation,
+            template_hash=entry.template_hash,
+            digest=digest,
+            change_set=ctx.status.change_set is not None,
+            recreate_asked=asked,
+        ):
             self._ready(ctx, entry)
             return
         cfn = self.shared.account(ctx).client("cloudformation")
@@ -122,7 +122,7 @@ class GuestStack(Resource[AWSConfigSpec, AWSConfigStatus]):
             stack = self._create(ctx, cfn, name, body, digest, entry)
         require_owner(ctx, stacks.tag(stack, key.OWNER_TAG), f"CloudFormation stack {name}")
         record_made(ctx, "stack")
-        self._follow(ctx, cfn, stack, entry, body, digest, depth=0)
+        self._follow(ctx, cfn, stack, entry, body, digest, changed=False)
 
     # -- creation ------------------------------------------------------------------------------------------------
     def _create(
@@ -149,11 +149,10 @@ class GuestStack(Resource[AWSConfigSpec, AWSConfigStatus]):
                 ClientRequestToken=f"create-{digest}-{ctx.obj['metadata']['uid'][:8]}",
             )
         except AWSError as exc:
-            if exc.code == "AlreadyExistsException":
-                found = stacks.describe(cfn, name)
-                if found is not None:
-                    return found
-            if exc.code in TRANSIENT:
+            meaning = stack_policy.create_error(exc.code)
+            if meaning is CreateError.FOUND and (found := stacks.describe(cfn, name)) is not None:
+                return found
+            if meaning is CreateError.RETRY:
                 raise
             self._create_failed(ctx, cfn, name, entry, f"{exc.code}: {exc.aws_message}")
         ctx.event("Normal", "StackCreating", f"creating stack {name} (template {digest})")
@@ -184,43 +183,50 @@ class GuestStack(Resource[AWSConfigSpec, AWSConfigStatus]):
         entry: StackStatus,
         body: str,
         digest: str,
-        depth: int,
+        changed: bool,
     ) -> None:
-        status = stack["StackStatus"]
+        status, name = stack["StackStatus"], stack["StackName"]
         entry.status, entry.reason = status, stack.get("StackStatusReason")
         poll = self.shared.settings.stacks.poll_seconds
-        if status in stacks.CREATE_FAILED or status == "REVIEW_IN_PROGRESS":
-            if status == "ROLLBACK_IN_PROGRESS":
-                not_ready(ctx, "RollingBack", stacks.progress(cfn, stack, entry.updated_at))
-                raise RequeueAfter(poll, "stack rolling back")
-            self._create_failed(ctx, cfn, stack["StackName"], entry, stacks.failure(cfn, stack, entry.updated_at))
-        if status.endswith("_IN_PROGRESS"):
+        state = stack_policy.read(status)
+        if state is Stack.ROLLING_BACK:
+            not_ready(ctx, "RollingBack", stacks.progress(cfn, stack, entry.updated_at))
+            raise RequeueAfter(poll, "stack rolling back")
+        if state is Stack.CREATE_FAILED:
+            self._create_failed(ctx, cfn, name, entry, stacks.failure(cfn, stack, entry.updated_at))
+        if state is Stack.PROGRESSING:
             not_ready(ctx, "Progressing", stacks.progress(cfn, stack, entry.updated_at))
             raise RequeueAfter(poll, f"stack {status}")
-        if status not in stacks.COMPLETE:  # UPDATE_ROLLBACK_FAILED, DELETE_FAILED: a person must look
+        if state is Stack.FAILED:
             reason = stacks.failure(cfn, stack, entry.updated_at)
-            not_ready(ctx, status.title().replace("_", ""), f"stack {stack['StackName']} is {status}: {reason}")
-            raise ReconcileError(f"stack {stack['StackName']} is {status}: {reason}", reason="StackFailed")
+            not_ready(ctx, status.title().replace("_", ""), f"stack {name} is {status}: {reason}")
+            raise ReconcileError(f"stack {name} is {status}: {reason}", reason="StackFailed")
         self._finished(ctx, cfn, stack, entry)
         if not stack.get("EnableTerminationProtection"):
-            protect(cfn, stack["StackName"], enabled=True)
+            protect(cfn, name, enabled=True)
         outputs = stacks.outputs(stack)
-        ctx.status.endpoint = outputs.get("APIEndpoint") or ctx.status.endpoint
-        if ctx.spec.dns.hosted_zone_id is None and outputs.get("HostedZoneID"):
-            ctx.status.hosted_zone_id = outputs["HostedZoneID"]  # the zone the stack made: ours to sweep
-        if entry.template_hash == digest:
-            self._drop_change_set(ctx, cfn, stack["StackName"])
+        ctx.status.endpoint = outputs.get(key.API_ENDPOINT_OUTPUT) or ctx.status.endpoint
+        if ctx.spec.dns.hosted_zone_id is None and outputs.get(key.HOSTED_ZONE_ID_OUTPUT):
+            ctx.status.hosted_zone_id = outputs[key.HOSTED_ZONE_ID_OUTPUT]  # the zone the stack made: ours to sweep
+        step = stack_policy.next_step(
+            template_hash=entry.template_hash,
+            digest=digest,
+            failed_template=ctx.status.failed_template,
+            changed=changed,
+        )
+        if step is Next.READY:
+            drop_change_set(ctx, cfn, name)
             self._ready(ctx, entry)
-            return
-        if ctx.status.failed_template == digest:
-            not_ready(ctx, "UpdateFailed", f"updating stack {stack['StackName']} failed: {entry.reason}")
+        elif step is Next.FAILED_BEFORE:
+            not_ready(ctx, "UpdateFailed", f"updating stack {name} failed: {entry.reason}")
             raise CancelReconcile
-        if depth > 0:
+        elif step is Next.LOOK_AGAIN:
             raise RequeueAfter(poll, "stack changed again")
-        self._change(ctx, cfn, stack, entry, body, digest)
-        found = stacks.describe(cfn, stack["StackName"])
-        if found is not None:
-            self._follow(ctx, cfn, found, entry, body, digest, depth + 1)
+        else:
+            change(ctx, self.shared, cfn, name, entry, body, digest)
+            found = stacks.describe(cfn, name)
+            if found is not None:
+                self._follow(ctx, cfn, found, entry, body, digest, changed=True)
 
     def _finished(self, ctx: AWSContext, cfn: Any, stack: dict[str, Any], entry: StackStatus) -> None:
         """Book an operation that reached its final state (or a stack found without one: a restart's)."""
@@ -229,7 +235,7 @@ class GuestStack(Resource[AWSConfigSpec, AWSConfigStatus]):
             if entry.template_hash is None:  # made by a process that stopped before recording it
                 entry.template_hash = self._current_hash(cfn, stack["StackName"])
             return
-        succeeded = status != "UPDATE_ROLLBACK_COMPLETE"
+        succeeded = stack_policy.succeeded(status)
         metrics.finished(operation, succeeded, entry.updated_at)
         if succeeded:
             entry.template_hash = entry.pending_hash
@@ -244,98 +250,6 @@ class GuestStack(Resource[AWSConfigSpec, AWSConfigStatus]):
     @staticmethod
     def _current_hash(cfn: Any, name: str) -> str:
         return stacks.template_hash(stacks.canonical(stacks.current_template(cfn, name)))
-
-    # -- change sets ---------------------------------------------------------------------------------------------
-    def _change(
-        self, ctx: AWSContext, cfn: Any, stack: dict[str, Any], entry: StackStatus, body: str, digest: str
-    ) -> None:
-        name = stack["StackName"]
-        current = ctx.status.change_set
-        if current and current.template_hash != digest:
-            self._drop_change_set(ctx, cfn, name)
-            current = None
-        fresh = current is None
-        if current is None:
-            change_set = f"kubeception-g{ctx.generation}-{digest[:12]}"
-            call(
-                "cloudformation:CreateChangeSet",
-                cfn.create_change_set,
-                StackName=name,
-                ChangeSetName=change_set,
-                ChangeSetType="UPDATE",
-                TemplateBody=body,
-                Capabilities=["CAPABILITY_IAM"],
-                Tags=tag_list(claim_tags(ctx)),
-                ClientToken=change_set,
-            )
-            current = ChangeSetStatus(name=change_set, template_hash=digest)
-            ctx.status.change_set = current
-        described = stacks.change_set_changes(cfn, name, current.name)
-        state = described.get("Status")
-        if state in {"CREATE_PENDING", "CREATE_IN_PROGRESS"}:
-            not_ready(ctx, "ChangeSetPending", f"change set {current.name} is {state}")
-            raise RequeueAfter(self.shared.settings.stacks.poll_seconds, "change set being made")
-        if state != "CREATE_COMPLETE":
-            reason = str(described.get("StatusReason") or state)
-            self._drop_change_set(ctx, cfn, name)
-            if any(text in reason for text in stacks.NO_CHANGES):
-                metrics.change_sets.labels("empty").inc()
-                entry.template_hash = digest
-                return
-            metrics.change_sets.labels("failed").inc()
-            ctx.status.failed_template = digest
-            entry.reason = reason
-            ctx.event("Warning", "ChangeSetFailed", f"change set {current.name}: {reason}")
-            not_ready(ctx, "ChangeSetFailed", f"change set {current.name} failed: {reason}")
-            raise CancelReconcile
-        pools = {f"Pool{key.pool_id(p.name)}": p.name for p in ctx.spec.worker_pools}
-        plan = stacks.classify(described.get("Changes", []), pools)
-        current.changes, current.replaces = plan.changes[:64], plan.replaces[:64]
-        current.approval_required = plan.approval_required
-        if fresh:
-            replaces = f"; replaces {', '.join(plan.replaces)}" if plan.replaces else "; replaces nothing"
-            ctx.event(
-                "Warning" if plan.approval_required else "Normal",
-                "ChangeSetCreated",
-                f"{current.name}: {len(plan.changes)} change(s): {', '.join(plan.changes[:8])}{replaces}",
-            )
-        gauge = metrics.approval_pending.labels(ctx.namespace or "", ctx.name)
-        if plan.approval_required and ctx.annotations.get(key.APPROVE_ANNOTATION) != current.name:
-            message = (
-                f"change set {current.name} replaces {', '.join(plan.replaces)}; to run it, annotate this "
-                f"AWSConfig {key.APPROVE_ANNOTATION}={current.name}"
-            )
-            if fresh:
-                metrics.change_sets.labels("waiting").inc()
-            gauge.set(1)
-            ctx.set_condition(APPROVAL, "False", "WaitingForApproval", message)
-            not_ready(ctx, "WaitingForApproval", message)
-            raise CancelReconcile
-        gauge.set(0)
-        if plan.approval_required:
-            ctx.set_condition(APPROVAL, "True", "Approved", f"change set {current.name} approved by annotation")
-        call(
-            "cloudformation:ExecuteChangeSet",
-            cfn.execute_change_set,
-            StackName=name,
-            ChangeSetName=current.name,
-            ClientRequestToken=current.name,
-        )
-        metrics.change_sets.labels("executed").inc()
-        ctx.event("Normal", "ChangeSetExecuted", f"{current.name} on stack {name}")
-        entry.operation, entry.pending_hash, entry.updated_at = "update", digest, timestamps.stamp()
-        ctx.status.change_set = None
-
-    @staticmethod
-    def _drop_change_set(ctx: AWSContext, cfn: Any, stack: str) -> None:
-        current, ctx.status.change_set = ctx.status.change_set, None
-        if not current:
-            return
-        try:
-            call("cloudformation:DeleteChangeSet", cfn.delete_change_set, StackName=stack, ChangeSetName=current.name)
-        except AWSError as exc:
-            if exc.code not in {"ChangeSetNotFound", "ChangeSetNotFoundException", "ValidationError"}:
-                raise
 
     def _ready(self, ctx: AWSContext, entry: StackStatus) -> None:
         ctx.status.failed_template = None
@@ -354,18 +268,19 @@ class GuestStack(Resource[AWSConfigSpec, AWSConfigStatus]):
         entry = stack_entry(ctx, name)
         account = self.shared.account(ctx)
         cfn = account.client("cloudformation")
+        poll = self.shared.settings.stacks.poll_seconds
         stack = stacks.describe(cfn, name)
         if stack is not None:
             if not check_owner(ctx, stacks.tag(stack, key.OWNER_TAG), f"CloudFormation stack {name}"):
                 return
-            status = stack["StackStatus"]
-            entry.status = status
-            if status.endswith("_IN_PROGRESS") and status != "DELETE_IN_PROGRESS":
-                raise RequeueAfter(self.shared.settings.stacks.poll_seconds, f"stack {status}: deleting after it")
-            if status == "DELETE_FAILED":
+            status = entry.status = stack["StackStatus"]
+            step = stack_policy.delete_step(status)
+            if step is Delete.WAIT:
+                raise RequeueAfter(poll, f"stack {status}: deleting after it")
+            if step is Delete.RETRY:
                 reason = stacks.failure(cfn, stack, entry.updated_at)
                 ctx.event("Warning", "StackDeleteFailed", f"stack {name}: {reason}; trying again")
-            if status != "DELETE_IN_PROGRESS":
+            if step in {Delete.DELETE, Delete.RETRY}:
                 if entry.operation != "delete":
                     entry.operation, entry.updated_at = "delete", timestamps.stamp()
                 self._delete_stack(cfn, stack)
@@ -373,7 +288,7 @@ class GuestStack(Resource[AWSConfigSpec, AWSConfigStatus]):
             stack = stacks.describe(cfn, name)
             if stack is not None:
                 entry.status = stack["StackStatus"]
-                raise RequeueAfter(self.shared.settings.stacks.poll_seconds, f"stack {name} {stack['StackStatus']}")
+                raise RequeueAfter(poll, f"stack {name} {stack['StackStatus']}")
         own_zone = ctx.status.hosted_zone_id
         left = left_behind(account, ctx.name, claim(ctx), own_zone)
         if left:

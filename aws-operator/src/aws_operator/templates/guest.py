@@ -75,15 +75,6 @@ class GuestInputs:
     moto, and a role found under the cluster's path is swept only with it."""
 
 
-def master_logical_ids() -> set[str]:
-    """Resources whose change touches the masters (their instances or how they are reached)."""
-    return {"MasterLaunchTemplate", "MasterGroup", "MasterInstanceProfile", "MasterRole"}
-
-
-def pool_logical_ids(pool: str) -> set[str]:
-    return {f"Pool{key.pool_id(pool)}LaunchTemplate", f"Pool{key.pool_id(pool)}Group"}
-
-
 def render(inputs: GuestInputs) -> str:
     """The template as CloudFormation gets it (compact, stable key order: its hash says whether it changed)."""
     return json.dumps(build(inputs).to_dict(), sort_keys=True, separators=(",", ":"))
@@ -110,20 +101,20 @@ def _tags(inputs: GuestInputs, name: str, **more: str) -> Tags:
 def _network(t: Template, inputs: GuestInputs) -> dict[str, list[Ref]]:
     vpc = t.add_resource(
         ec2.VPC(
-            "VPC",
+            key.VPC,
             CidrBlock=str(inputs.vpc_cidr),
             EnableDnsHostnames=True,
             EnableDnsSupport=True,
             Tags=_tags(inputs, "vpc"),
         )
     )
-    gateway = t.add_resource(ec2.InternetGateway("InternetGateway", Tags=_tags(inputs, "igw")))
-    t.add_resource(ec2.VPCGatewayAttachment("GatewayAttachment", VpcId=Ref(vpc), InternetGatewayId=Ref(gateway)))
-    public_table = t.add_resource(ec2.RouteTable("PublicRouteTable", VpcId=Ref(vpc), Tags=_tags(inputs, "public")))
+    gateway = t.add_resource(ec2.InternetGateway(key.INTERNET_GATEWAY, Tags=_tags(inputs, "igw")))
+    t.add_resource(ec2.VPCGatewayAttachment(key.GATEWAY_ATTACHMENT, VpcId=Ref(vpc), InternetGatewayId=Ref(gateway)))
+    public_table = t.add_resource(ec2.RouteTable(key.PUBLIC_ROUTE_TABLE, VpcId=Ref(vpc), Tags=_tags(inputs, "public")))
     t.add_resource(
         ec2.Route(
-            "PublicDefaultRoute",
-            DependsOn="GatewayAttachment",
+            key.PUBLIC_DEFAULT_ROUTE,
+            DependsOn=key.GATEWAY_ATTACHMENT,
             RouteTableId=Ref(public_table),
             DestinationCidrBlock="0.0.0.0/0",
             GatewayId=Ref(gateway),
@@ -136,7 +127,7 @@ def _network(t: Template, inputs: GuestInputs) -> dict[str, list[Ref]]:
     for i, zone in enumerate(inputs.zones):
         pub = t.add_resource(
             ec2.Subnet(
-                f"PublicSubnet{i}",
+                key.zonal(key.PUBLIC_SUBNET, i),
                 VpcId=Ref(vpc),
                 CidrBlock=str(parts[i]),
                 AvailabilityZone=zone,
@@ -144,12 +135,14 @@ def _network(t: Template, inputs: GuestInputs) -> dict[str, list[Ref]]:
             )
         )
         t.add_resource(
-            ec2.SubnetRouteTableAssociation(f"PublicSubnet{i}Routes", SubnetId=Ref(pub), RouteTableId=Ref(public_table))
+            ec2.SubnetRouteTableAssociation(
+                key.subnet_routes(pub.title), SubnetId=Ref(pub), RouteTableId=Ref(public_table)
+            )
         )
-        address = t.add_resource(ec2.EIP(f"NatAddress{i}", Domain="vpc", DependsOn="GatewayAttachment"))
+        address = t.add_resource(ec2.EIP(key.zonal(key.NAT_ADDRESS, i), Domain="vpc", DependsOn=key.GATEWAY_ATTACHMENT))
         nat = t.add_resource(
             ec2.NatGateway(
-                f"NatGateway{i}",
+                key.zonal(key.NAT_GATEWAY, i),
                 AllocationId=GetAtt(address, "AllocationId"),
                 SubnetId=Ref(pub),
                 Tags=_tags(inputs, f"nat-{zone}"),
@@ -157,7 +150,7 @@ def _network(t: Template, inputs: GuestInputs) -> dict[str, list[Ref]]:
         )
         priv = t.add_resource(
             ec2.Subnet(
-                f"PrivateSubnet{i}",
+                key.zonal(key.PRIVATE_SUBNET, i),
                 VpcId=Ref(vpc),
                 CidrBlock=str(parts[4 + i]),
                 AvailabilityZone=zone,
@@ -165,22 +158,22 @@ def _network(t: Template, inputs: GuestInputs) -> dict[str, list[Ref]]:
             )
         )
         table = t.add_resource(
-            ec2.RouteTable(f"PrivateRouteTable{i}", VpcId=Ref(vpc), Tags=_tags(inputs, f"private-{zone}"))
+            ec2.RouteTable(key.zonal(key.PRIVATE_ROUTE_TABLE, i), VpcId=Ref(vpc), Tags=_tags(inputs, f"private-{zone}"))
         )
         t.add_resource(
             ec2.Route(
-                f"PrivateDefaultRoute{i}",
+                key.zonal(key.PRIVATE_DEFAULT_ROUTE, i),
                 RouteTableId=Ref(table),
                 DestinationCidrBlock="0.0.0.0/0",
                 NatGatewayId=Ref(nat),
             )
         )
         t.add_resource(
-            ec2.SubnetRouteTableAssociation(f"PrivateSubnet{i}Routes", SubnetId=Ref(priv), RouteTableId=Ref(table))
+            ec2.SubnetRouteTableAssociation(key.subnet_routes(priv.title), SubnetId=Ref(priv), RouteTableId=Ref(table))
         )
         public.append(Ref(pub))
         private.append(Ref(priv))
-    t.add_output(Output("VPCID", Value=Ref(vpc)))
+    t.add_output(Output(key.VPC_ID_OUTPUT, Value=Ref(vpc)))
     return {"public": public, "private": private}
 
 
@@ -193,10 +186,10 @@ def _rule(port: int | None, **source: Any) -> ec2.SecurityGroupRule:
 
 
 def _security_groups(t: Template, inputs: GuestInputs) -> dict[str, Ref]:
-    vpc, cidr = Ref("VPC"), str(inputs.vpc_cidr)
+    vpc, cidr = Ref(key.VPC), str(inputs.vpc_cidr)
     lb = t.add_resource(
         ec2.SecurityGroup(
-            "LoadBalancerSecurityGroup",
+            key.LOAD_BALANCER_SECURITY_GROUP,
             GroupDescription=f"{inputs.cluster_id}: load balancers, open to the world on 80 and 443",
             VpcId=vpc,
             SecurityGroupIngress=[_rule(443, CidrIp="0.0.0.0/0"), _rule(80, CidrIp="0.0.0.0/0")],
@@ -205,7 +198,7 @@ def _security_groups(t: Template, inputs: GuestInputs) -> dict[str, Ref]:
     )
     master = t.add_resource(
         ec2.SecurityGroup(
-            "MasterSecurityGroup",
+            key.MASTER_SECURITY_GROUP,
             GroupDescription=f"{inputs.cluster_id}: masters, the API from the load balancer, all from the VPC",
             VpcId=vpc,
             SecurityGroupIngress=[
@@ -217,7 +210,7 @@ def _security_groups(t: Template, inputs: GuestInputs) -> dict[str, Ref]:
     )
     worker = t.add_resource(
         ec2.SecurityGroup(
-            "WorkerSecurityGroup",
+            key.WORKER_SECURITY_GROUP,
             GroupDescription=f"{inputs.cluster_id}: workers, ingress node ports from the load balancer",
             VpcId=vpc,
             SecurityGroupIngress=[
@@ -253,10 +246,9 @@ def _roles(t: Template, inputs: GuestInputs) -> dict[str, iam.InstanceProfile]:
             statements.append(
                 {"Effect": "Allow", "Action": "s3:GetObject", "Resource": [f"{bucket_arn}/{o}" for o in objects]}
             )
-        name = role.capitalize()
         iam_role = t.add_resource(
             iam.Role(
-                f"{name}Role",
+                key.instance_role(role),
                 Path=key.iam_path(inputs.cluster_id),
                 AssumeRolePolicyDocument=trust,
                 Policies=[
@@ -269,9 +261,9 @@ def _roles(t: Template, inputs: GuestInputs) -> dict[str, iam.InstanceProfile]:
             )
         )
         profile = t.add_resource(
-            iam.InstanceProfile(f"{name}InstanceProfile", Path=key.iam_path(inputs.cluster_id), Roles=[Ref(iam_role)])
+            iam.InstanceProfile(key.instance_profile(role), Path=key.iam_path(inputs.cluster_id), Roles=[Ref(iam_role)])
         )
-        t.add_output(Output(f"{name}RoleARN", Value=GetAtt(iam_role, "Arn")))
+        t.add_output(Output(key.role_arn_output(role), Value=GetAtt(iam_role, "Arn")))
         profiles[role] = profile
     return profiles
 
@@ -279,7 +271,7 @@ def _roles(t: Template, inputs: GuestInputs) -> dict[str, iam.InstanceProfile]:
 def _load_balancers(t: Template, public: list[Ref], group: Ref) -> tuple[elb.LoadBalancer, elb.LoadBalancer]:
     api = t.add_resource(
         elb.LoadBalancer(
-            "APILoadBalancer",
+            key.API_LOAD_BALANCER,
             Scheme="internet-facing",
             Subnets=public,
             SecurityGroups=[group],
@@ -292,7 +284,7 @@ def _load_balancers(t: Template, public: list[Ref], group: Ref) -> tuple[elb.Loa
     )
     ingress = t.add_resource(
         elb.LoadBalancer(
-            "IngressLoadBalancer",
+            key.INGRESS_LOAD_BALANCER,
             Scheme="internet-facing",
             Subnets=public,
             SecurityGroups=[group],
@@ -310,8 +302,8 @@ def _load_balancers(t: Template, public: list[Ref], group: Ref) -> tuple[elb.Loa
             ),
         )
     )
-    t.add_output(Output("APILoadBalancerDNS", Value=GetAtt(api, "DNSName")))
-    t.add_output(Output("IngressLoadBalancerDNS", Value=GetAtt(ingress, "DNSName")))
+    for balancer in (api, ingress):
+        t.add_output(Output(key.dns_output(balancer.title), Value=GetAtt(balancer, "DNSName")))
     return api, ingress
 
 
@@ -403,10 +395,12 @@ def _masters(
     profile: iam.InstanceProfile,
     api: elb.LoadBalancer,
 ) -> None:
-    template = _launch_template(t, inputs, "MasterLaunchTemplate", "master", inputs.master_type, group, profile)
+    template = _launch_template(
+        t, inputs, key.launch_template(key.MASTERS), "master", inputs.master_type, group, profile
+    )
     n = inputs.masters
-    asg = _group(t, inputs, "MasterGroup", template, (n, n, n), private, api, "master")
-    t.add_output(Output("MasterGroup", Value=Ref(asg)))
+    asg = _group(t, inputs, key.group(key.MASTERS), template, (n, n, n), private, api, "master")
+    t.add_output(Output(key.group(key.MASTERS), Value=Ref(asg)))
 
 
 def _pool(
@@ -418,12 +412,12 @@ def _pool(
     profile: iam.InstanceProfile,
     ingress: elb.LoadBalancer,
 ) -> None:
-    prefix = f"Pool{key.pool_id(pool.name)}"
+    prefix = key.pool_resources(pool.name)
     role = f"worker-{pool.name}"
-    template = _launch_template(t, inputs, f"{prefix}LaunchTemplate", role, pool.instance_type, group, profile)
+    template = _launch_template(t, inputs, key.launch_template(prefix), role, pool.instance_type, group, profile)
     sizes = (pool.min_size, pool.max_size, pool.desired)
-    asg = _group(t, inputs, f"{prefix}Group", template, sizes, private, ingress, role)
-    t.add_output(Output(f"{prefix}Group", Value=Ref(asg)))
+    asg = _group(t, inputs, key.group(prefix), template, sizes, private, ingress, role)
+    t.add_output(Output(key.group(prefix), Value=Ref(asg)))
 
 
 def _dns(t: Template, inputs: GuestInputs, api: elb.LoadBalancer, ingress: elb.LoadBalancer) -> None:
@@ -431,7 +425,7 @@ def _dns(t: Template, inputs: GuestInputs, api: elb.LoadBalancer, ingress: elb.L
     if inputs.hosted_zone_id is None:
         zone = t.add_resource(
             route53.HostedZone(
-                "HostedZone",
+                key.HOSTED_ZONE,
                 Name=inputs.zone,
                 HostedZoneConfig=route53.HostedZoneConfiguration(Comment=f"kubeception cluster {inputs.cluster_id}"),
                 HostedZoneTags=Tags({key.CLUSTER_TAG: inputs.cluster_id}),
@@ -440,7 +434,7 @@ def _dns(t: Template, inputs: GuestInputs, api: elb.LoadBalancer, ingress: elb.L
         zone_id = Ref(zone)
     else:
         zone_id = inputs.hosted_zone_id
-    records = (("APIRecord", f"api.{inputs.zone}", api), ("IngressRecord", f"*.{inputs.zone}", ingress))
+    records = ((key.API_RECORD, f"api.{inputs.zone}", api), (key.INGRESS_RECORD, f"*.{inputs.zone}", ingress))
     for name, record, balancer in records:
         t.add_resource(
             route53.RecordSetType(
@@ -452,5 +446,5 @@ def _dns(t: Template, inputs: GuestInputs, api: elb.LoadBalancer, ingress: elb.L
                 ResourceRecords=[GetAtt(balancer, "DNSName")],
             )
         )
-    t.add_output(Output("HostedZoneID", Value=zone_id))
-    t.add_output(Output("APIEndpoint", Value=f"https://api.{inputs.zone}"))
+    t.add_output(Output(key.HOSTED_ZONE_ID_OUTPUT, Value=zone_id))
+    t.add_output(Output(key.API_ENDPOINT_OUTPUT, Value=f"https://api.{inputs.zone}"))

@@ -85,15 +85,21 @@ def pod_spec(
     if shared.settings.placement.node_selector:
         spec["nodeSelector"] = dict(shared.settings.placement.node_selector)
     if ctx.spec.control_plane.replicas > 1:
-        selector = {"matchLabels": key.selector(cluster, component)}
-        term: dict[str, Any] = {"labelSelector": selector, "topologyKey": HOSTNAME}
-        anti: dict[str, Any]
-        if shared.settings.placement.spread == "required":
-            anti = {"requiredDuringSchedulingIgnoredDuringExecution": [term]}
-        else:
-            anti = {"preferredDuringSchedulingIgnoredDuringExecution": [{"weight": 100, "podAffinityTerm": term}]}
-        spec["affinity"] = {"podAntiAffinity": anti}
+        spec["affinity"] = anti_affinity(key.selector(cluster, component), shared.settings.placement.spread)
     return spec
+
+
+def anti_affinity(selector: dict[str, str], spread: str) -> dict[str, Any]:
+    """The pods ``selector`` matches each on a mother node of its own: ``required``, or preferred (where the mother
+    has nodes for it)."""
+    term: dict[str, Any] = {"labelSelector": {"matchLabels": selector}, "topologyKey": HOSTNAME}
+    if spread == "required":
+        return {"podAntiAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": [term]}}
+    return {
+        "podAntiAffinity": {
+            "preferredDuringSchedulingIgnoredDuringExecution": [{"weight": 100, "podAffinityTerm": term}]
+        }
+    }
 
 
 def rollout(ctx: KVMContext, shared: Shared) -> dict[str, Any]:

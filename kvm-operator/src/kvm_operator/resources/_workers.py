@@ -15,11 +15,6 @@ if TYPE_CHECKING:
     from operatorkit import Object
 
 
-def ordinal(node: str) -> int:
-    """``worker-<pool>-<n>`` → n."""
-    return int(node.rsplit("-", 1)[1])
-
-
 def statefulsets(ctx: KVMContext) -> dict[str, Object]:
     """The pools' StatefulSets that are ours, by pool name."""
     namespace = key.workers_namespace(ctx.name)
@@ -76,7 +71,7 @@ def replicas(workload: Object | None) -> int:
 def node_count(ctx: KVMContext, pool: str, spec: WorkerPool | None) -> int:
     """How many nodes the pool has or will have: ordinals below this may exist (spec, StatefulSet or a pod)."""
     workload = statefulsets(ctx).get(pool)
-    existing = [ordinal(name) + 1 for name in pods(ctx).get(pool, {})]
+    existing = [key.ordinal(name) + 1 for name in pods(ctx).get(pool, {})]
     return max([spec.replicas if spec else 0, replicas(workload), *existing])
 
 

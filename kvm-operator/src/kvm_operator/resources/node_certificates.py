@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 from kvm_operator import key
 from kvm_operator.resources._object import WorkerObjects
-from kvm_operator.resources._workers import node_count, ordinal, pods, pool_specs, statefulsets
+from kvm_operator.resources._workers import node_count, pods, pool_specs, statefulsets
 from kvm_operator.shared import CERT_CONFIG
 
 if TYPE_CHECKING:
@@ -48,4 +48,4 @@ class NodeCertificates(WorkerObjects):
         node = obj["metadata"]["name"].removeprefix("node-")
         workload = statefulsets(ctx).get(pool)
         kept = int((workload or {}).get("spec", {}).get("replicas", 0))
-        return node not in pods(ctx).get(pool, {}) and ordinal(node) >= kept
+        return node not in pods(ctx).get(pool, {}) and key.ordinal(node) >= kept
