@@ -74,6 +74,19 @@ def test_flannel_routes_the_pod_network_on_a_port_of_its_own_and_masquerades_wha
     assert pod["containers"][0]["image"] == "ghcr.io/kubeception/flannel-guest:0.2.0"
 
 
+@pytest.mark.parametrize("render", [flannel.render, kube_proxy.render], ids=["flannel", "kube-proxy"])
+def test_node_agents_get_minutes_to_start_under_tcg_before_liveness_counts(render) -> None:
+    """flanneld served its health 52 s after start on a loaded TCG VM: a 30 s liveness delay restarted it in a
+    loop. A startup probe gives five minutes; then misses of five seconds each, three in a row, restart it."""
+    container = by_kind(render(GUEST))["DaemonSet"]["spec"]["template"]["spec"]["containers"][0]
+    startup, liveness = container["startupProbe"], container["livenessProbe"]
+    assert startup["periodSeconds"] * startup["failureThreshold"] >= 300
+    assert liveness["timeoutSeconds"] >= 5
+    assert liveness["failureThreshold"] >= 3
+    assert startup["httpGet"] == liveness["httpGet"]
+    assert liveness["httpGet"]["host"] == "127.0.0.1"
+
+
 def test_network_policies_reach_the_api_by_name_and_read_only_what_they_judge() -> None:
     found = by_kind(network_policies.render(GUEST))
     assert found["ClusterRole"]["rules"] == [

@@ -97,6 +97,19 @@ def token_kubeconfig(guest: Guest, user: str) -> str:
     )
 
 
+def node_probes(path: str, port: int) -> dict[str, Any]:
+    """A node agent's startup and liveness probes on its health port on the node's loopback. Under TCG, with the
+    node busy starting its pods, an agent takes a minute or more to serve its health (flanneld first waits for its
+    node lister to sync), and a one-second answer is not a given: five minutes to start, then five seconds an
+    answer and three misses in a row before the kubelet restarts it — a restart that is itself a minute without
+    its rules' updates."""
+    check = {"httpGet": {"path": path, "port": port, "host": "127.0.0.1"}, "timeoutSeconds": 5}
+    return {
+        "startupProbe": {**check, "periodSeconds": 10, "failureThreshold": 30},
+        "livenessProbe": {**check, "periodSeconds": 30, "failureThreshold": 3},
+    }
+
+
 def host_aliases(guest: Guest) -> list[dict[str, Any]]:
     """The API's name for a pod off the node's network (a hostNetwork pod reads the node's ``/etc/hosts``)."""
     return [{"ip": str(guest.api_address), "hostnames": [guest.api_host]}] if guest.api_address else []

@@ -11,7 +11,16 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING
 
-from kvm_operator.addons import FLANNEL, NAMESPACE, Guest, Manifests, labels, metadata, token_kubeconfig
+from kvm_operator.addons import (
+    FLANNEL,
+    NAMESPACE,
+    Guest,
+    Manifests,
+    labels,
+    metadata,
+    node_probes,
+    token_kubeconfig,
+)
 from operatorkit.kinds import CLUSTER_ROLE, CLUSTER_ROLE_BINDING, CONFIG_MAP, DAEMON_SET, SERVICE_ACCOUNT
 
 if TYPE_CHECKING:
@@ -66,11 +75,7 @@ def daemonset(guest: Guest) -> Object:
                             "env": [{"name": "NODE_NAME", "valueFrom": {"fieldRef": {"fieldPath": "spec.nodeName"}}}],
                             "securityContext": {"privileged": True},  # links, routes, nftables, sysctls
                             "resources": {"requests": {"cpu": "10m", "memory": "32Mi"}},
-                            "livenessProbe": {
-                                "httpGet": {"path": "/healthz", "port": HEALTHZ_PORT, "host": "127.0.0.1"},
-                                "initialDelaySeconds": 30,
-                                "periodSeconds": 30,
-                            },
+                            **node_probes("/healthz", HEALTHZ_PORT),
                             "volumeMounts": [
                                 {"name": "config", "mountPath": CONFIG_DIR, "readOnly": True},
                                 {"name": "run", "mountPath": "/run/flannel"},

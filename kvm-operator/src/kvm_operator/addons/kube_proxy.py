@@ -7,13 +7,23 @@ from typing import TYPE_CHECKING
 
 import yaml
 
-from kvm_operator.addons import KUBE_PROXY, NAMESPACE, Guest, Manifests, labels, metadata, token_kubeconfig
+from kvm_operator.addons import (
+    KUBE_PROXY,
+    NAMESPACE,
+    Guest,
+    Manifests,
+    labels,
+    metadata,
+    node_probes,
+    token_kubeconfig,
+)
 from operatorkit.kinds import CLUSTER_ROLE_BINDING, CONFIG_MAP, DAEMON_SET, SERVICE_ACCOUNT
 
 if TYPE_CHECKING:
     from operatorkit import Object
 
 CONFIG_DIR = "/var/lib/kube-proxy"
+HEALTHZ_PORT = 10256
 BINDING = "kubeception:kube-proxy"
 
 
@@ -26,7 +36,7 @@ def configuration(guest: Guest) -> dict[str, object]:
         "clientConnection": {"kubeconfig": f"{CONFIG_DIR}/kubeconfig.conf"},
         "bindAddress": "0.0.0.0",
         "metricsBindAddress": "127.0.0.1:10249",
-        "healthzBindAddress": "0.0.0.0:10256",
+        "healthzBindAddress": f"0.0.0.0:{HEALTHZ_PORT}",
     }
 
 
@@ -61,11 +71,7 @@ def daemonset(guest: Guest) -> Object:
                             "env": [{"name": "NODE_NAME", "valueFrom": {"fieldRef": {"fieldPath": "spec.nodeName"}}}],
                             "securityContext": {"privileged": True},
                             "resources": {"requests": {"cpu": "10m", "memory": "32Mi"}},
-                            "livenessProbe": {
-                                "httpGet": {"path": "/livez", "port": 10256, "host": "127.0.0.1"},
-                                "initialDelaySeconds": 30,
-                                "periodSeconds": 30,
-                            },
+                            **node_probes("/livez", HEALTHZ_PORT),
                             "volumeMounts": [{"name": "config", "mountPath": CONFIG_DIR, "readOnly": True}],
                         }
                     ],
