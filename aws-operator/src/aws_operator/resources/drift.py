@@ -22,6 +22,8 @@ from aws_operator.spec import AWSConfigSpec, AWSConfigStatus
 from operatorkit import Resource, get_condition, timestamps
 
 if TYPE_CHECKING:
+    from mypy_boto3_cloudformation import CloudFormationClient
+
     from aws_operator.shared import Shared
     from aws_operator.spec import AWSContext
 
@@ -101,7 +103,7 @@ class Drift(Resource[AWSConfigSpec, AWSConfigStatus]):
         return found
 
     @staticmethod
-    def _groups(account: Any, cfn: Any, name: str, template: dict[str, Any]) -> list[str]:
+    def _groups(account: Any, cfn: CloudFormationClient, name: str, template: dict[str, Any]) -> list[str]:
         found: list[str] = []
         physical = {
             logical: r["PhysicalResourceId"]

@@ -9,7 +9,7 @@ cluster costs no call here."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from aws_operator import key, metrics, stacks
 from aws_operator.aws import call
@@ -85,7 +85,7 @@ class ClusterStatus(Resource[AWSConfigSpec, AWSConfigStatus]):
         }
         if not groups:
             return {}
-        described: list[dict[str, Any]] = call(
+        described = call(
             "autoscaling:DescribeAutoScalingGroups",
             account.client("autoscaling").describe_auto_scaling_groups,
             AutoScalingGroupNames=list(groups.values()),
