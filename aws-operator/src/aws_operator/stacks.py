@@ -20,8 +20,16 @@ from aws_operator.aws import AWSError, call
 from operatorkit import timestamps
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from mypy_boto3_cloudformation import CloudFormationClient
-    from mypy_boto3_cloudformation.type_defs import StackEventTypeDef, StackResourceSummaryTypeDef, StackTypeDef
+    from mypy_boto3_cloudformation.type_defs import (
+        ChangeTypeDef,
+        DescribeChangeSetOutputTypeDef,
+        StackEventTypeDef,
+        StackResourceSummaryTypeDef,
+        StackTypeDef,
+    )
 
 COMPLETE = {"CREATE_COMPLETE", "UPDATE_COMPLETE", "UPDATE_ROLLBACK_COMPLETE", "IMPORT_COMPLETE"}
 CREATE_FAILED = {"CREATE_FAILED", "ROLLBACK_IN_PROGRESS", "ROLLBACK_COMPLETE", "ROLLBACK_FAILED"}
@@ -84,6 +92,16 @@ def resources(cfn: CloudFormationClient, name: str) -> dict[str, StackResourceSu
     return found
 
 
+def physical_ids(summaries: dict[str, StackResourceSummaryTypeDef], resource_type: str) -> dict[str, str]:
+    """Logical id → physical id of the stack's resources of ``resource_type`` that have one: a resource still being
+    created (or whose creation failed) has none yet, and ListStackResources then leaves the key out."""
+    return {
+        logical: physical
+        for logical, summary in summaries.items()
+        if summary["ResourceType"] == resource_type and (physical := summary.get("PhysicalResourceId"))
+    }
+
+
 def latest_events(cfn: CloudFormationClient, name: str, since: str | None) -> list[StackEventTypeDef]:
     """The stack's events since ``since`` (RFC 3339), newest first (one page: what a condition can show)."""
     events = call("cloudformation:DescribeStackEvents", cfn.describe_stack_events, StackName=name)["StackEvents"]
@@ -122,7 +140,7 @@ class Plan:
     approval_required: bool = False
 
 
-def classify(changes: list[dict[str, Any]], pools: dict[str, str]) -> Plan:
+def classify(changes: Sequence[ChangeTypeDef], pools: dict[str, str]) -> Plan:
     """``pools``: a pool's logical-id prefix (:func:`aws_operator.key.pool_resources`) → its name."""
     plan = Plan()
     masters = key.MASTER_RESOURCES
@@ -147,7 +165,7 @@ def classify(changes: list[dict[str, Any]], pools: dict[str, str]) -> Plan:
     return plan
 
 
-def change_set_changes(cfn: CloudFormationClient, stack: str, change_set: str) -> dict[str, Any]:
+def change_set_changes(cfn: CloudFormationClient, stack: str, change_set: str) -> DescribeChangeSetOutputTypeDef:
     """The change set's description with every page of its changes."""
     described = call(
         "cloudformation:DescribeChangeSet", cfn.describe_change_set, StackName=stack, ChangeSetName=change_set

@@ -78,11 +78,8 @@ class ClusterStatus(Resource[AWSConfigSpec, AWSConfigStatus]):
             return recorded
         account = self.shared.account(ctx)
         cfn = account.client("cloudformation")
-        groups = {
-            logical: r["PhysicalResourceId"]
-            for logical, r in stacks.resources(cfn, key.stack(ctx.spec.cluster_id)).items()
-            if r["ResourceType"] == "AWS::AutoScaling::AutoScalingGroup" and r.get("PhysicalResourceId")
-        }
+        summaries = stacks.resources(cfn, key.stack(ctx.spec.cluster_id))
+        groups = stacks.physical_ids(summaries, "AWS::AutoScaling::AutoScalingGroup")
         if not groups:
             return {}
         described = call(
