@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import ipaddress
 import json
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 import pytest
 
@@ -17,6 +17,8 @@ from tests.aws.conftest import cfn_lint
 
 if TYPE_CHECKING:
     from pathlib import Path
+
+    from mypy_boto3_cloudformation.type_defs import ChangeTypeDef, StackResourceSummaryTypeDef
 
 
 def inputs(**changes: object) -> GuestInputs:
@@ -79,11 +81,32 @@ def test_the_ids_the_operator_reads_are_the_templates() -> None:
     assert {key.API_ENDPOINT_OUTPUT, key.HOSTED_ZONE_ID_OUTPUT} <= outputs
 
 
-def change(action: str, logical: str, kind: str, replacement: str | None = None) -> dict[str, object]:
+def change(action: str, logical: str, kind: str, replacement: str | None = None) -> ChangeTypeDef:
     rc: dict[str, object] = {"Action": action, "LogicalResourceId": logical, "ResourceType": kind}
     if replacement:
         rc["Replacement"] = replacement
-    return {"Type": "Resource", "ResourceChange": rc}
+    return cast("ChangeTypeDef", {"Type": "Resource", "ResourceChange": rc})
+
+
+def summary(logical: str, kind: str, physical: str | None) -> StackResourceSummaryTypeDef:
+    """A ListStackResources entry as AWS gives it: no PhysicalResourceId while the resource is being made."""
+    found: dict[str, object] = {"LogicalResourceId": logical, "ResourceType": kind, "ResourceStatus": "CREATE_COMPLETE"}
+    if physical is not None:
+        found["PhysicalResourceId"] = physical
+    return cast("StackResourceSummaryTypeDef", found)
+
+
+def test_physical_ids_skip_a_resource_still_being_made() -> None:
+    """The drift check and the status read groups by physical id; a group being created has none yet."""
+    summaries = {
+        "MastersGroup": summary("MastersGroup", "AWS::AutoScaling::AutoScalingGroup", "masters-abc"),
+        "PoolnewGroup": summary("PoolnewGroup", "AWS::AutoScaling::AutoScalingGroup", None),
+        "PoolemptyGroup": summary("PoolemptyGroup", "AWS::AutoScaling::AutoScalingGroup", ""),
+        "VPC": summary("VPC", "AWS::EC2::VPC", "vpc-1"),
+    }
+    assert stacks.physical_ids(summaries, "AWS::AutoScaling::AutoScalingGroup") == {"MastersGroup": "masters-abc"}
+    assert stacks.physical_ids(summaries, "AWS::EC2::VPC") == {"VPC": "vpc-1"}
+    assert stacks.physical_ids({}, "AWS::EC2::VPC") == {}
 
 
 def test_scaling_replaces_nothing_and_needs_no_approval() -> None:

@@ -353,3 +353,13 @@ def test_usage_errors_say_what_is_missing(tmp_path) -> None:
     not_a_cluster = offline(tmp_path, "create", "cluster", "demo", "-f", "-", "--dry-run=client", stdin="kind: Pod\n")
     assert not_a_cluster.exit_code == 5
     assert "not a KVMConfig or AWSConfig (kind 'Pod')" in not_a_cluster.output
+
+
+def test_the_plugin_reads_timestamps_as_the_operators_do():
+    """``get clusters`` reads the API server's times with operatorkit's reader: a time stored without an offset
+    (an earlier writer) is UTC, not a naive time that the age column could not subtract from now."""
+    now = datetime.datetime(2026, 12, 7, 2, 0, tzinfo=datetime.UTC)
+    for text in ("2026-12-07T01:54:00Z", "2026-12-07T01:54:00+00:00", "2026-12-07T01:54:00"):
+        assert clusters.age(clusters.parse_time(text), now) == "6m", text
+    assert clusters.parse_time(None) is None
+    assert clusters.parse_time("") is None

@@ -12,7 +12,7 @@ from __future__ import annotations
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal, ParamSpec, TypeVar, cast, overload
 
 import boto3
 import botocore.config
@@ -23,7 +23,23 @@ from aws_operator import metrics
 from operatorkit import ReconcileError
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from botocore.client import BaseClient
+    from mypy_boto3_autoscaling import AutoScalingClient
+    from mypy_boto3_cloudformation import CloudFormationClient
+    from mypy_boto3_ec2 import EC2Client
+    from mypy_boto3_elb import ElasticLoadBalancingClient
+    from mypy_boto3_iam import IAMClient
+    from mypy_boto3_kms import KMSClient
+    from mypy_boto3_route53 import Route53Client
+    from mypy_boto3_s3 import S3Client
+    from mypy_boto3_sts import STSClient
+
     from aws_operator.settings import AWSSettings
+
+P = ParamSpec("P")
+R = TypeVar("R")
 
 _RENEW_BEFORE = 300.0
 
@@ -44,10 +60,11 @@ def error_code(exc: Exception) -> str:
     return type(exc).__name__
 
 
-def call(operation: str, fn: Any, /, **kwargs: Any) -> Any:
-    """``fn(**kwargs)``, a botocore failure raised as :class:`AWSError`."""
+def call(operation: str, fn: Callable[P, R], /, *args: P.args, **kwargs: P.kwargs) -> R:
+    """``fn(**kwargs)``, a botocore failure raised as :class:`AWSError` (typed as ``fn`` is: the boto3 stubs check
+    the parameters and describe the answer)."""
     try:
-        return fn(**kwargs)
+        return fn(*args, **kwargs)
     except botocore.exceptions.ClientError as exc:
         error = exc.response.get("Error", {})
         raise AWSError(operation, str(error.get("Code", "Unknown")), str(error.get("Message", exc))) from exc
@@ -64,12 +81,29 @@ class Account:
     role_arn: str
     region: str
     credentials: dict[str, str]
-    make_client: Any
+    make_client: Callable[[str, str, dict[str, str]], BaseClient]
     expires: float
-    _clients: dict[str, Any] = field(default_factory=dict)
+    _clients: dict[str, BaseClient] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def client(self, service: str) -> Any:
+    @overload
+    def client(self, service: Literal["autoscaling"]) -> AutoScalingClient: ...
+    @overload
+    def client(self, service: Literal["cloudformation"]) -> CloudFormationClient: ...
+    @overload
+    def client(self, service: Literal["ec2"]) -> EC2Client: ...
+    @overload
+    def client(self, service: Literal["elb"]) -> ElasticLoadBalancingClient: ...
+    @overload
+    def client(self, service: Literal["iam"]) -> IAMClient: ...
+    @overload
+    def client(self, service: Literal["kms"]) -> KMSClient: ...
+    @overload
+    def client(self, service: Literal["route53"]) -> Route53Client: ...
+    @overload
+    def client(self, service: Literal["s3"]) -> S3Client: ...
+    def client(self, service: str) -> BaseClient:
+        """The service's client, typed by the boto3 stubs (one overload per service the operator calls)."""
         with self._lock:
             found = self._clients.get(service)
             if found is None:
@@ -101,7 +135,7 @@ class AWS:
             read_timeout=self.settings.timeout_seconds,
         )
         self._base = boto3.Session()
-        self._sts: dict[str, Any] = {}
+        self._sts: dict[str, STSClient] = {}
         self._accounts: dict[tuple[str, str, str], Account] = {}
         self._lock = threading.Lock()
         self._make_lock = threading.Lock()
@@ -145,11 +179,11 @@ class AWS:
         with self._lock:
             self._accounts.pop((role_arn, tenant_namespace, region), None)
 
-    def _client(self, service: str, region: str, credentials: dict[str, str] | None = None) -> Any:
+    def _client(self, service: str, region: str, credentials: dict[str, str] | None = None) -> BaseClient:
         """A client of the one shared session (making clients is not thread-safe: one at a time), counted."""
         base: Any = self._base
         with self._make_lock:
-            found = base.client(
+            found: BaseClient = base.client(
                 service,
                 region_name=region,
                 endpoint_url=self.settings.endpoint_url,
@@ -160,9 +194,9 @@ class AWS:
         found.meta.events.register("after-call-error", _count_error)
         return found
 
-    def _sts_client(self, region: str) -> Any:
+    def _sts_client(self, region: str) -> STSClient:
         with self._lock:
             found = self._sts.get(region)
             if found is None:
-                found = self._sts[region] = self._client("sts", region)
+                found = self._sts[region] = cast("STSClient", self._client("sts", region))
             return found

@@ -9,11 +9,14 @@ from __future__ import annotations
 import base64
 import json
 import os
-from typing import Any
+from typing import TYPE_CHECKING
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from aws_operator.aws import call
+
+if TYPE_CHECKING:
+    from mypy_boto3_kms import KMSClient
 
 FORMAT = "kubeception-envelope-v1"
 
@@ -22,7 +25,7 @@ def _aad(context: dict[str, str]) -> bytes:
     return json.dumps(context, sort_keys=True, separators=(",", ":")).encode()
 
 
-def seal(kms: Any, key_id: str, plaintext: bytes, context: dict[str, str]) -> bytes:
+def seal(kms: KMSClient, key_id: str, plaintext: bytes, context: dict[str, str]) -> bytes:
     data_key = call(
         "kms:GenerateDataKey", kms.generate_data_key, KeyId=key_id, KeySpec="AES_256", EncryptionContext=context
     )
@@ -37,7 +40,7 @@ def seal(kms: Any, key_id: str, plaintext: bytes, context: dict[str, str]) -> by
     return json.dumps(envelope, sort_keys=True).encode()
 
 
-def open_(kms: Any, blob: bytes, context: dict[str, str]) -> tuple[bytes, str]:
+def open_(kms: KMSClient, blob: bytes, context: dict[str, str]) -> tuple[bytes, str]:
     """The plaintext and the KMS key that opened it (what an instance's decrypt unit does)."""
     envelope = json.loads(blob)
     if envelope.get("format") != FORMAT:

@@ -12,25 +12,35 @@ outputs.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, cast
 
 from aws_operator import key
 from aws_operator.aws import AWSError, call
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+    from mypy_boto3_ec2 import EC2Client
+    from mypy_boto3_ec2.type_defs import FilterTypeDef
+    from mypy_boto3_iam import IAMClient
+    from mypy_boto3_route53 import Route53Client
+    from mypy_boto3_route53.type_defs import ChangeTypeDef, HostedZoneTypeDef
+
     from aws_operator.aws import Account
 
 
-def _tags(found: dict[str, Any]) -> dict[str, str]:
-    return {t["Key"]: t["Value"] for t in found.get("Tags") or found.get("TagSet") or []}
+def _tags(found: Mapping[str, object]) -> dict[str, str]:
+    """Each service's stub types its tags apart (EC2's keys optional, IAM's required): all carry Key and Value."""
+    listed = found.get("Tags") or found.get("TagSet") or []
+    return {t["Key"]: t["Value"] for t in cast("list[Mapping[str, str]]", listed)}
 
 
-def claimed(found: dict[str, Any], claim: str) -> bool:
+def claimed(found: Mapping[str, object], claim: str) -> bool:
     """Whether a described VPC, instance, group or role's tags carry ``claim``."""
     return key.same_owner(_tags(found).get(key.OWNER_TAG), claim)
 
 
-def claimed_vpcs(ec2: Any, cluster_id: str, claim: str) -> list[str]:
+def claimed_vpcs(ec2: EC2Client, cluster_id: str, claim: str) -> list[str]:
     vpcs = call(
         "ec2:DescribeVpcs",
         ec2.describe_vpcs,
@@ -39,7 +49,7 @@ def claimed_vpcs(ec2: Any, cluster_id: str, claim: str) -> list[str]:
     return [v["VpcId"] for v in vpcs if claimed(v, claim)]
 
 
-def claimed_roles(iam: Any, cluster_id: str, claim: str) -> list[str]:
+def claimed_roles(iam: IAMClient, cluster_id: str, claim: str) -> list[str]:
     """The names of the roles under the cluster's IAM path that carry ``claim``."""
     roles = call("iam:ListRoles", iam.list_roles, PathPrefix=key.iam_path(cluster_id))["Roles"]
     return [
@@ -53,7 +63,7 @@ def left_behind(account: Account, cluster_id: str, owner: str, zone_id: str | No
     """What the guest's stack made that is still in the account, found by list calls: VPCs, instances and groups by
     the cluster's tag and ``owner``'s claim, roles by IAM path and claim, the zone by its recorded id. Something of
     another installation's cluster of the same id is not waited for (it would hold the deletion forever)."""
-    by_tag = [{"Name": f"tag:{key.CLUSTER_TAG}", "Values": [cluster_id]}]
+    by_tag: list[FilterTypeDef] = [{"Name": f"tag:{key.CLUSTER_TAG}", "Values": [cluster_id]}]
     ec2, autoscaling = account.client("ec2"), account.client("autoscaling")
     found = claimed_vpcs(ec2, cluster_id, owner)
     instances = call(
@@ -84,9 +94,9 @@ def sweep(account: Account, cluster_id: str, claim: str, zone_id: str | None) ->
     return removed
 
 
-def _sweep_vpc(account: Account, ec2: Any, vpc: str) -> list[str]:
+def _sweep_vpc(account: Account, ec2: EC2Client, vpc: str) -> list[str]:
     removed: list[str] = []
-    in_vpc = [{"Name": "vpc-id", "Values": [vpc]}]
+    in_vpc: list[FilterTypeDef] = [{"Name": "vpc-id", "Values": [vpc]}]
     balancers = call("elb:DescribeLoadBalancers", account.client("elb").describe_load_balancers)
     for lb in balancers["LoadBalancerDescriptions"]:
         if lb.get("VPCId") == vpc:
@@ -157,7 +167,7 @@ def _sweep_vpc(account: Account, ec2: Any, vpc: str) -> list[str]:
     return removed
 
 
-def _sweep_roles(iam: Any, cluster_id: str, claim: str) -> list[str]:
+def _sweep_roles(iam: IAMClient, cluster_id: str, claim: str) -> list[str]:
     """Claimed roles, and the instance profiles holding only claimed roles (a profile carries no tags of its own)."""
     removed: list[str] = []
     path = key.iam_path(cluster_id)
@@ -177,30 +187,30 @@ def _sweep_roles(iam: Any, cluster_id: str, claim: str) -> list[str]:
             "iam:DeleteInstanceProfile", iam.delete_instance_profile, InstanceProfileName=profile["InstanceProfileName"]
         )
         removed.append(f"instance profile {profile['InstanceProfileName']}")
-    for role in sorted(ours):
-        for policy in call("iam:ListRolePolicies", iam.list_role_policies, RoleName=role)["PolicyNames"]:
-            call("iam:DeleteRolePolicy", iam.delete_role_policy, RoleName=role, PolicyName=policy)
-        call("iam:DeleteRole", iam.delete_role, RoleName=role)
-        removed.append(f"role {role}")
+    for name in sorted(ours):
+        for policy in call("iam:ListRolePolicies", iam.list_role_policies, RoleName=name)["PolicyNames"]:
+            call("iam:DeleteRolePolicy", iam.delete_role_policy, RoleName=name, PolicyName=policy)
+        call("iam:DeleteRole", iam.delete_role, RoleName=name)
+        removed.append(f"role {name}")
     return removed
 
 
-def hosted_zone(route53: Any, zone_id: str) -> dict[str, Any] | None:
+def hosted_zone(route53: Route53Client, zone_id: str) -> HostedZoneTypeDef | None:
     try:
-        return dict(call("route53:GetHostedZone", route53.get_hosted_zone, Id=zone_id)["HostedZone"])
+        return call("route53:GetHostedZone", route53.get_hosted_zone, Id=zone_id)["HostedZone"]
     except AWSError as exc:
         if exc.code == "NoSuchHostedZone":
             return None
         raise
 
 
-def _sweep_zone(route53: Any, zone_id: str) -> list[str]:
+def _sweep_zone(route53: Route53Client, zone_id: str) -> list[str]:
     """The zone the stack made: its id was recorded from the stack's outputs (the record is the claim — moto's
     CloudFormation gives its zones neither tags nor a comment)."""
     if hosted_zone(route53, zone_id) is None:
         return []
     records = call("route53:ListResourceRecordSets", route53.list_resource_record_sets, HostedZoneId=zone_id)
-    changes = [
+    changes: list[ChangeTypeDef] = [
         {"Action": "DELETE", "ResourceRecordSet": record}
         for record in records["ResourceRecordSets"]
         if record["Type"] not in {"SOA", "NS"}

@@ -13,11 +13,23 @@ import datetime
 import hashlib
 import json
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from aws_operator import key
 from aws_operator.aws import AWSError, call
 from operatorkit import timestamps
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from mypy_boto3_cloudformation import CloudFormationClient
+    from mypy_boto3_cloudformation.type_defs import (
+        ChangeTypeDef,
+        DescribeChangeSetOutputTypeDef,
+        StackEventTypeDef,
+        StackResourceSummaryTypeDef,
+        StackTypeDef,
+    )
 
 COMPLETE = {"CREATE_COMPLETE", "UPDATE_COMPLETE", "UPDATE_ROLLBACK_COMPLETE", "IMPORT_COMPLETE"}
 CREATE_FAILED = {"CREATE_FAILED", "ROLLBACK_IN_PROGRESS", "ROLLBACK_COMPLETE", "ROLLBACK_FAILED"}
@@ -33,12 +45,14 @@ def canonical(template: dict[str, Any]) -> str:
     return json.dumps(template, sort_keys=True, separators=(",", ":"))
 
 
-def current_template(cfn: Any, name: str) -> dict[str, Any]:
-    body = call("cloudformation:GetTemplate", cfn.get_template, StackName=name)["TemplateBody"]
-    return dict(json.loads(body) if isinstance(body, str) else body)
+def current_template(cfn: CloudFormationClient, name: str) -> dict[str, Any]:
+    # The stub says a dict; botocore gives a JSON template parsed, a YAML one as text.
+    body: object = call("cloudformation:GetTemplate", cfn.get_template, StackName=name)["TemplateBody"]
+    template: dict[str, Any] = json.loads(body) if isinstance(body, str) else cast("dict[str, Any]", body)
+    return dict(template)
 
 
-def describe(cfn: Any, name: str) -> dict[str, Any] | None:
+def describe(cfn: CloudFormationClient, name: str) -> StackTypeDef | None:
     """The stack, or None when there is none (a deleted stack is none: its name is free again)."""
     try:
         stacks = call("cloudformation:DescribeStacks", cfn.describe_stacks, StackName=name)["Stacks"]
@@ -49,20 +63,20 @@ def describe(cfn: Any, name: str) -> dict[str, Any] | None:
     found = stacks[0] if stacks else None
     if found is None or found["StackStatus"] == "DELETE_COMPLETE":
         return None
-    return dict(found)
+    return found
 
 
-def tag(stack: dict[str, Any], name: str) -> str | None:
+def tag(stack: StackTypeDef, name: str) -> str | None:
     return next((t["Value"] for t in stack.get("Tags", []) if t["Key"] == name), None)
 
 
-def outputs(stack: dict[str, Any]) -> dict[str, str]:
+def outputs(stack: StackTypeDef) -> dict[str, str]:
     return {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs") or []}
 
 
-def resources(cfn: Any, name: str) -> dict[str, dict[str, Any]]:
+def resources(cfn: CloudFormationClient, name: str) -> dict[str, StackResourceSummaryTypeDef]:
     """Logical id → the stack's resource summary (physical id, type, status)."""
-    found: dict[str, dict[str, Any]] = {}
+    found: dict[str, StackResourceSummaryTypeDef] = {}
     token: str | None = None
     for _ in range(20):
         page = call(
@@ -78,7 +92,17 @@ def resources(cfn: Any, name: str) -> dict[str, dict[str, Any]]:
     return found
 
 
-def latest_events(cfn: Any, name: str, since: str | None) -> list[dict[str, Any]]:
+def physical_ids(summaries: dict[str, StackResourceSummaryTypeDef], resource_type: str) -> dict[str, str]:
+    """Logical id → physical id of the stack's resources of ``resource_type`` that have one: a resource still being
+    created (or whose creation failed) has none yet, and ListStackResources then leaves the key out."""
+    return {
+        logical: physical
+        for logical, summary in summaries.items()
+        if summary["ResourceType"] == resource_type and (physical := summary.get("PhysicalResourceId"))
+    }
+
+
+def latest_events(cfn: CloudFormationClient, name: str, since: str | None) -> list[StackEventTypeDef]:
     """The stack's events since ``since`` (RFC 3339), newest first (one page: what a condition can show)."""
     events = call("cloudformation:DescribeStackEvents", cfn.describe_stack_events, StackName=name)["StackEvents"]
     if since:
@@ -87,7 +111,7 @@ def latest_events(cfn: Any, name: str, since: str | None) -> list[dict[str, Any]
     return list(events)
 
 
-def failure(cfn: Any, stack: dict[str, Any], since: str | None) -> str:
+def failure(cfn: CloudFormationClient, stack: StackTypeDef, since: str | None) -> str:
     """CloudFormation's reason for a failed operation: its first failed resource, else the stack's reason."""
     events = latest_events(cfn, stack["StackName"], since)
     failed = [e for e in reversed(events) if e["ResourceStatus"].endswith("_FAILED") and e.get("ResourceStatusReason")]
@@ -97,7 +121,7 @@ def failure(cfn: Any, stack: dict[str, Any], since: str | None) -> str:
     return str(stack.get("StackStatusReason") or stack["StackStatus"])
 
 
-def progress(cfn: Any, stack: dict[str, Any], since: str | None) -> str:
+def progress(cfn: CloudFormationClient, stack: StackTypeDef, since: str | None) -> str:
     events = latest_events(cfn, stack["StackName"], since)
     if not events:
         return str(stack["StackStatus"])
@@ -116,7 +140,7 @@ class Plan:
     approval_required: bool = False
 
 
-def classify(changes: list[dict[str, Any]], pools: dict[str, str]) -> Plan:
+def classify(changes: Sequence[ChangeTypeDef], pools: dict[str, str]) -> Plan:
     """``pools``: a pool's logical-id prefix (:func:`aws_operator.key.pool_resources`) → its name."""
     plan = Plan()
     masters = key.MASTER_RESOURCES
@@ -141,7 +165,7 @@ def classify(changes: list[dict[str, Any]], pools: dict[str, str]) -> Plan:
     return plan
 
 
-def change_set_changes(cfn: Any, stack: str, change_set: str) -> dict[str, Any]:
+def change_set_changes(cfn: CloudFormationClient, stack: str, change_set: str) -> DescribeChangeSetOutputTypeDef:
     """The change set's description with every page of its changes."""
     described = call(
         "cloudformation:DescribeChangeSet", cfn.describe_change_set, StackName=stack, ChangeSetName=change_set

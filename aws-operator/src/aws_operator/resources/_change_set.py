@@ -4,7 +4,7 @@ may: one that replaces masters waits for the annotation ``kubeception.io/approve
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from aws_operator import key, metrics, stack_policy, stacks
 from aws_operator.aws import AWSError, call
@@ -14,6 +14,8 @@ from aws_operator.stack_policy import ChangeSet
 from operatorkit import READY, CancelReconcile, RequeueAfter, timestamps
 
 if TYPE_CHECKING:
+    from mypy_boto3_cloudformation import CloudFormationClient
+
     from aws_operator.shared import Shared
     from aws_operator.spec import AWSContext, StackStatus
 
@@ -27,7 +29,9 @@ def not_ready(ctx: AWSContext, reason: str, message: str) -> None:
     ctx.set_condition(READY, "False", reason, message)
 
 
-def change(ctx: AWSContext, shared: Shared, cfn: Any, name: str, entry: StackStatus, body: str, digest: str) -> None:
+def change(
+    ctx: AWSContext, shared: Shared, cfn: CloudFormationClient, name: str, entry: StackStatus, body: str, digest: str
+) -> None:
     """Make (or find again) the change set of stack ``name`` to the template ``body``, and run it when it may."""
     current = ctx.status.change_set
     if current and current.template_hash != digest:
@@ -109,7 +113,7 @@ def change(ctx: AWSContext, shared: Shared, cfn: Any, name: str, entry: StackSta
     ctx.status.change_set = None
 
 
-def drop_change_set(ctx: AWSContext, cfn: Any, stack: str) -> None:
+def drop_change_set(ctx: AWSContext, cfn: CloudFormationClient, stack: str) -> None:
     current, ctx.status.change_set = ctx.status.change_set, None
     if not current:
         return

@@ -14,7 +14,7 @@ between making something and writing the rest of the status still leaves a recor
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, NoReturn
+from typing import TYPE_CHECKING, NoReturn, TypedDict
 
 import operatorkit
 from aws_operator import key, metrics
@@ -37,7 +37,14 @@ def claim_tags(ctx: AWSContext) -> dict[str, str]:
     return {key.OWNER_TAG: claim(ctx), key.CLUSTER_TAG: ctx.name}
 
 
-def tag_list(tags: dict[str, str]) -> list[dict[str, str]]:
+class Tag(TypedDict):
+    """A tag as CloudFormation, S3 and IAM take it (each service's stub declares the same two keys)."""
+
+    Key: str
+    Value: str
+
+
+def tag_list(tags: dict[str, str]) -> list[Tag]:
     return [{"Key": k, "Value": v} for k, v in tags.items()]
 
 

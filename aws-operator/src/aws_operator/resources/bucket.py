@@ -5,7 +5,7 @@ a name taken by another account is refused with a condition, never worked around
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, cast
 
 from aws_operator import key
 from aws_operator.aws import AWSError, call
@@ -23,11 +23,14 @@ from aws_operator.spec import AWSConfigSpec, AWSConfigStatus
 from operatorkit import NotOwned, ReconcileError, Resource, required
 
 if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
+    from mypy_boto3_s3.literals import BucketLocationConstraintType
+
     from aws_operator.shared import Shared
     from aws_operator.spec import AWSContext
 
 
-def exists(s3: Any, bucket: str) -> bool:
+def exists(s3: S3Client, bucket: str) -> bool:
     """True when the bucket exists and is this account's; False when there is none; NotOwned when another account
     has the name."""
     try:
@@ -41,7 +44,7 @@ def exists(s3: Any, bucket: str) -> bool:
     return True
 
 
-def owner_tag(s3: Any, bucket: str) -> str | None:
+def owner_tag(s3: S3Client, bucket: str) -> str | None:
     try:
         tags = call("s3:GetBucketTagging", s3.get_bucket_tagging, Bucket=bucket)["TagSet"]
     except AWSError as exc:
@@ -80,11 +83,18 @@ class Bucket(Resource[AWSConfigSpec, AWSConfigStatus]):
             ctx.status.uploaded = {}  # a new bucket holds nothing yet
         ctx.status.bucket = name
 
-    def _create(self, ctx: AWSContext, s3: Any, name: str) -> None:
+    def _create(self, ctx: AWSContext, s3: S3Client, name: str) -> None:
         region = ctx.spec.region
-        where = {} if region == "us-east-1" else {"CreateBucketConfiguration": {"LocationConstraint": region}}
         record_made(ctx, "bucket", before_call=True)
-        call("s3:CreateBucket", s3.create_bucket, Bucket=name, **where)
+        if region == "us-east-1":  # the default location: S3 refuses a constraint naming it
+            call("s3:CreateBucket", s3.create_bucket, Bucket=name)
+        else:
+            call(
+                "s3:CreateBucket",
+                s3.create_bucket,
+                Bucket=name,
+                CreateBucketConfiguration={"LocationConstraint": cast("BucketLocationConstraintType", region)},
+            )
         call("s3:PutBucketTagging", s3.put_bucket_tagging, Bucket=name, Tagging={"TagSet": tag_list(claim_tags(ctx))})
         call(
             "s3:PutPublicAccessBlock",

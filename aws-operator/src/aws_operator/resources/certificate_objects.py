@@ -22,6 +22,8 @@ from operatorkit import READY, CancelReconcile, ReconcileError, Resource, is_tru
 from operatorkit.kinds import SECRET
 
 if TYPE_CHECKING:
+    from mypy_boto3_kms import KMSClient
+
     from aws_operator.spec import AWSContext
 
 CONDITION = "CertificatesDelivered"
@@ -117,7 +119,7 @@ class CertificateObjects(Resource[AWSConfigSpec, AWSConfigStatus]):
             f"{len(wanted) - len(serials)} boot configs in s3://{ctx.status.bucket}, each as its source now is",
         )
 
-    def _encrypted(self, ctx: AWSContext, kms: Any, obj: str, name: str) -> bytes:
+    def _encrypted(self, ctx: AWSContext, kms: KMSClient, obj: str, name: str) -> bytes:
         secret = ctx.client.get(SECRET, name, key.namespace(ctx.spec.cluster_id))
         data = secret.get("data") or {}
         bundle = json.dumps({k: data.get(k, "") for k in ("tls.crt", "tls.key", "ca.crt")}).encode()

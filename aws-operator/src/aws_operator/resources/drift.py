@@ -22,6 +22,9 @@ from aws_operator.spec import AWSConfigSpec, AWSConfigStatus
 from operatorkit import Resource, get_condition, timestamps
 
 if TYPE_CHECKING:
+    from mypy_boto3_cloudformation import CloudFormationClient
+
+    from aws_operator.aws import Account
     from aws_operator.shared import Shared
     from aws_operator.spec import AWSContext
 
@@ -78,14 +81,14 @@ class Drift(Resource[AWSConfigSpec, AWSConfigStatus]):
         if recorded_hash and stacks.template_hash(stacks.canonical(template)) != recorded_hash:
             found.append(f"stack {name} was updated outside kubeception")
         found += self._groups(account, cfn, name, template)
-        vpc = next((r for r in stacks.resources(cfn, name).values() if r["LogicalResourceId"] == key.VPC), None)
+        vpc = stacks.physical_ids(stacks.resources(cfn, name), "AWS::EC2::VPC").get(key.VPC)
         if vpc is not None:
             try:
-                call("ec2:DescribeVpcs", account.client("ec2").describe_vpcs, VpcIds=[vpc["PhysicalResourceId"]])
+                call("ec2:DescribeVpcs", account.client("ec2").describe_vpcs, VpcIds=[vpc])
             except AWSError as exc:
                 if exc.code != "InvalidVpcID.NotFound":
                     raise
-                found.append(f"VPC {vpc['PhysicalResourceId']} is gone")
+                found.append(f"VPC {vpc} is gone")
         s3 = account.client("s3")
         if (bucket := ctx.status.bucket) and not buckets.exists(s3, bucket):
             found.append(f"bucket {bucket} is gone")
@@ -93,7 +96,7 @@ class Drift(Resource[AWSConfigSpec, AWSConfigStatus]):
         if key_arn := ctx.status.key_arn:
             described = encryption_key.describe(account.client("kms"), key_arn)
             if described is None or described.get("KeyState") != "Enabled":
-                state = (described or {}).get("KeyState", "gone")
+                state = "gone" if described is None else described.get("KeyState", "gone")
                 found.append(f"key {key_arn} is {state}")
                 mark_lost(ctx, "key", f"KMS key {key_arn} is {state}")
         if not any(f.endswith("is gone") for f in found):
@@ -101,13 +104,10 @@ class Drift(Resource[AWSConfigSpec, AWSConfigStatus]):
         return found
 
     @staticmethod
-    def _groups(account: Any, cfn: Any, name: str, template: dict[str, Any]) -> list[str]:
+    def _groups(account: Account, cfn: CloudFormationClient, name: str, template: dict[str, Any]) -> list[str]:
         found: list[str] = []
-        physical = {
-            logical: r["PhysicalResourceId"]
-            for logical, r in stacks.resources(cfn, name).items()
-            if r["ResourceType"] == "AWS::AutoScaling::AutoScalingGroup"
-        }
+        # A group still being made has no physical id yet (the stack is then not COMPLETE, reported above).
+        physical = stacks.physical_ids(stacks.resources(cfn, name), "AWS::AutoScaling::AutoScalingGroup")
         if not physical:
             return found
         described = call(

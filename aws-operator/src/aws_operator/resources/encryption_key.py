@@ -10,7 +10,7 @@ key issued is left unaccounted for."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from aws_operator import key
 from aws_operator.aws import AWSError, call
@@ -28,30 +28,33 @@ from aws_operator.spec import AWSConfigSpec, AWSConfigStatus
 from operatorkit import ReconcileError, Resource
 
 if TYPE_CHECKING:
+    from mypy_boto3_kms import KMSClient
+    from mypy_boto3_kms.type_defs import KeyMetadataTypeDef
+
     from aws_operator.shared import Shared
     from aws_operator.spec import AWSContext
 
 
-def describe(kms: Any, alias: str) -> dict[str, Any] | None:
+def describe(kms: KMSClient, alias: str) -> KeyMetadataTypeDef | None:
     try:
-        return dict(call("kms:DescribeKey", kms.describe_key, KeyId=alias)["KeyMetadata"])
+        return call("kms:DescribeKey", kms.describe_key, KeyId=alias)["KeyMetadata"]
     except AWSError as exc:
         if exc.code == "NotFoundException":
             return None
         raise
 
 
-def owner_tag(kms: Any, key_id: str) -> str | None:
+def owner_tag(kms: KMSClient, key_id: str) -> str | None:
     tags = call("kms:ListResourceTags", kms.list_resource_tags, KeyId=key_id).get("Tags", [])
     return next((t["TagValue"] for t in tags if t["TagKey"] == key.OWNER_TAG), None)
 
 
-def claimed_keys(kms: Any, claim: str) -> list[dict[str, Any]]:
+def claimed_keys(kms: KMSClient, claim: str) -> list[KeyMetadataTypeDef]:
     """The account's keys carrying ``claim`` and not yet pending deletion, aliased or not."""
-    found: list[dict[str, Any]] = []
-    marker: dict[str, str] = {}
+    found: list[KeyMetadataTypeDef] = []
+    marker: str | None = None
     while True:
-        page = call("kms:ListKeys", kms.list_keys, **marker)
+        page = call("kms:ListKeys", kms.list_keys, Marker=marker) if marker else call("kms:ListKeys", kms.list_keys)
         for entry in page.get("Keys", []):
             try:
                 ours = key.same_owner(owner_tag(kms, entry["KeyId"]), claim)
@@ -62,7 +65,7 @@ def claimed_keys(kms: Any, claim: str) -> list[dict[str, Any]]:
                 found.append(meta)
         if not page.get("Truncated"):
             return found
-        marker = {"Marker": page["NextMarker"]}
+        marker = page["NextMarker"]
 
 
 @dataclass
@@ -88,7 +91,7 @@ class EncryptionKey(Resource[AWSConfigSpec, AWSConfigStatus]):
             found = self._unaliased(ctx, kms, alias) or self._create(ctx, kms, alias)
         ctx.status.key_arn = found["Arn"]
 
-    def _unaliased(self, ctx: AWSContext, kms: Any, alias: str) -> dict[str, Any] | None:
+    def _unaliased(self, ctx: AWSContext, kms: KMSClient, alias: str) -> KeyMetadataTypeDef | None:
         """A key this AWSConfig made before its alias was: taken, so a stopped operator does not make a second."""
         if ctx.recorded.key_arn:
             return None  # a key was made and aliased: it was lost, not interrupted
@@ -100,7 +103,7 @@ class EncryptionKey(Resource[AWSConfigSpec, AWSConfigStatus]):
                 return found
         return None
 
-    def _create(self, ctx: AWSContext, kms: Any, alias: str) -> dict[str, Any]:
+    def _create(self, ctx: AWSContext, kms: KMSClient, alias: str) -> KeyMetadataTypeDef:
         record_made(ctx, "key", before_call=True)
         created = call(
             "kms:CreateKey",
@@ -116,7 +119,7 @@ class EncryptionKey(Resource[AWSConfigSpec, AWSConfigStatus]):
             self._schedule(kms, created["KeyId"])
             raise
         ctx.event("Normal", "KeyCreated", f"KMS key {created['Arn']} ({alias})")
-        return dict(created)
+        return created
 
     def ensure_deleted(self, ctx: AWSContext) -> None:
         if not self.shared.has_account(ctx) or "key" not in made(ctx):
@@ -134,10 +137,11 @@ class EncryptionKey(Resource[AWSConfigSpec, AWSConfigStatus]):
         if found is not None:
             call("kms:DeleteAlias", kms.delete_alias, AliasName=alias)
         for claimed in scheduled:
-            state = (describe(kms, claimed["KeyId"]) or {}).get("KeyState")
+            described = describe(kms, claimed["KeyId"])
+            state = None if described is None else described.get("KeyState")
             if state not in {None, "PendingDeletion"}:
                 raise ReconcileError(f"KMS key {claimed['Arn']} is {state} after its deletion was scheduled")
 
     @staticmethod
-    def _schedule(kms: Any, key_id: str, days: int = 7) -> None:
+    def _schedule(kms: KMSClient, key_id: str, days: int = 7) -> None:
         call("kms:ScheduleKeyDeletion", kms.schedule_key_deletion, KeyId=key_id, PendingWindowInDays=days)

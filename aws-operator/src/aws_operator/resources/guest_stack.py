@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import ipaddress
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 from aws_operator import key, metrics, stack_policy, stacks
 from aws_operator.aws import AWSError, call
@@ -40,6 +40,9 @@ from aws_operator.templates.guest import GuestInputs, Pool, render
 from operatorkit import READY, CancelReconcile, ReconcileError, RequeueAfter, Resource, required, timestamps
 
 if TYPE_CHECKING:
+    from mypy_boto3_cloudformation import CloudFormationClient
+    from mypy_boto3_cloudformation.type_defs import StackTypeDef
+
     from aws_operator.shared import Shared
     from aws_operator.spec import AWSContext
 
@@ -126,8 +129,8 @@ class GuestStack(Resource[AWSConfigSpec, AWSConfigStatus]):
 
     # -- creation ------------------------------------------------------------------------------------------------
     def _create(
-        self, ctx: AWSContext, cfn: Any, name: str, body: str, digest: str, entry: StackStatus
-    ) -> dict[str, Any]:
+        self, ctx: AWSContext, cfn: CloudFormationClient, name: str, body: str, digest: str, entry: StackStatus
+    ) -> StackTypeDef:
         if entry.template_hash and not recreate_requested(ctx, "stack"):
             report_lost(ctx, "stack", f"CloudFormation stack {name} no longer exists")
         if ctx.status.failed_template == digest:
@@ -161,7 +164,9 @@ class GuestStack(Resource[AWSConfigSpec, AWSConfigStatus]):
             self._create_failed(ctx, cfn, name, entry, "the stack was rolled back and deleted")
         return found
 
-    def _create_failed(self, ctx: AWSContext, cfn: Any, name: str, entry: StackStatus, reason: str) -> NoReturn:
+    def _create_failed(
+        self, ctx: AWSContext, cfn: CloudFormationClient, name: str, entry: StackStatus, reason: str
+    ) -> NoReturn:
         ctx.status.failed_template = entry.pending_hash
         metrics.finished("create", False, entry.updated_at)
         leftover = stacks.describe(cfn, name)
@@ -178,8 +183,8 @@ class GuestStack(Resource[AWSConfigSpec, AWSConfigStatus]):
     def _follow(
         self,
         ctx: AWSContext,
-        cfn: Any,
-        stack: dict[str, Any],
+        cfn: CloudFormationClient,
+        stack: StackTypeDef,
         entry: StackStatus,
         body: str,
         digest: str,
@@ -228,7 +233,7 @@ class GuestStack(Resource[AWSConfigSpec, AWSConfigStatus]):
             if found is not None:
                 self._follow(ctx, cfn, found, entry, body, digest, changed=True)
 
-    def _finished(self, ctx: AWSContext, cfn: Any, stack: dict[str, Any], entry: StackStatus) -> None:
+    def _finished(self, ctx: AWSContext, cfn: CloudFormationClient, stack: StackTypeDef, entry: StackStatus) -> None:
         """Book an operation that reached its final state (or a stack found without one: a restart's)."""
         operation, status = entry.operation, stack["StackStatus"]
         if operation is None:
@@ -248,7 +253,7 @@ class GuestStack(Resource[AWSConfigSpec, AWSConfigStatus]):
         entry.operation = entry.pending_hash = None
 
     @staticmethod
-    def _current_hash(cfn: Any, name: str) -> str:
+    def _current_hash(cfn: CloudFormationClient, name: str) -> str:
         return stacks.template_hash(stacks.canonical(stacks.current_template(cfn, name)))
 
     def _ready(self, ctx: AWSContext, entry: StackStatus) -> None:
@@ -304,7 +309,7 @@ class GuestStack(Resource[AWSConfigSpec, AWSConfigStatus]):
         entry.operation, entry.status = None, "DELETE_COMPLETE"
 
     @staticmethod
-    def _delete_stack(cfn: Any, stack: dict[str, Any]) -> None:
+    def _delete_stack(cfn: CloudFormationClient, stack: StackTypeDef) -> None:
         """Lift termination protection (ours to lift: the stack is claimed), then delete. An endpoint that cannot
         lift it (moto's server has no UpdateTerminationProtection, and does not enforce the protection either) is
         left to answer the DeleteStack: AWS refuses a protected stack's deletion, and that refusal is the error."""
@@ -313,7 +318,7 @@ class GuestStack(Resource[AWSConfigSpec, AWSConfigStatus]):
         call("cloudformation:DeleteStack", cfn.delete_stack, StackName=stack["StackName"])
 
 
-def protect(cfn: Any, name: str, *, enabled: bool) -> None:
+def protect(cfn: CloudFormationClient, name: str, *, enabled: bool) -> None:
     """Termination protection on or off; an endpoint without the API (moto's server) is left as it is."""
     try:
         call(

@@ -9,7 +9,7 @@ cluster costs no call here."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from aws_operator import key, metrics, stacks
 from aws_operator.aws import call
@@ -78,14 +78,11 @@ class ClusterStatus(Resource[AWSConfigSpec, AWSConfigStatus]):
             return recorded
         account = self.shared.account(ctx)
         cfn = account.client("cloudformation")
-        groups = {
-            logical: r["PhysicalResourceId"]
-            for logical, r in stacks.resources(cfn, key.stack(ctx.spec.cluster_id)).items()
-            if r["ResourceType"] == "AWS::AutoScaling::AutoScalingGroup" and r.get("PhysicalResourceId")
-        }
+        summaries = stacks.resources(cfn, key.stack(ctx.spec.cluster_id))
+        groups = stacks.physical_ids(summaries, "AWS::AutoScaling::AutoScalingGroup")
         if not groups:
             return {}
-        described: list[dict[str, Any]] = call(
+        described = call(
             "autoscaling:DescribeAutoScalingGroups",
             account.client("autoscaling").describe_auto_scaling_groups,
             AutoScalingGroupNames=list(groups.values()),

@@ -3,11 +3,13 @@ table. Pure functions of the objects (and the time): the table tests need no ser
 
 from __future__ import annotations
 
-import datetime
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from operatorkit import timestamps
+
 if TYPE_CHECKING:
+    import datetime
     from collections.abc import Mapping, Sequence
 
     from operatorkit import Object
@@ -30,9 +32,8 @@ class Cluster:
 
 
 def parse_time(value: str | None) -> datetime.datetime | None:
-    if not value:
-        return None
-    return datetime.datetime.fromisoformat(value.replace("Z", "+00:00"))
+    """An API server's timestamp, read as every operator reads one (:func:`operatorkit.timestamps.parse`)."""
+    return timestamps.parse(value) if value else None
 
 
 def condition(obj: Mapping[str, Any], kind: str) -> Mapping[str, Any] | None:
