@@ -363,7 +363,7 @@ def verdict(said: str) -> str:
 def probed(guest: KubeClient, access: GuestAccess, name: str, node: str, targets: dict[str, Any]) -> dict[str, str]:
     """Each target's verdict, as the tenant's probe pod on ``node`` found it."""
     guest.create(POD, probe_pod(name, node, targets))
-    wait_for(lambda: finished(guest, name), timeout=240, message=f"the tenant's probe to run on {node}")
+    wait_for(lambda: finished(guest, name), timeout=420, message=f"the tenant's probe to run on {node}")
     logs = kubectl(access.kubeconfig, "logs", name)
     assert logs.returncode == 0, logs.stderr
     said = dict(line.split("|", 1) for line in logs.stdout.strip().splitlines())
@@ -660,7 +660,7 @@ class Scenario:
         guest.create(POD, prober)
         wait_for(
             lambda: (guest.get(POD, "prober", "default").get("status") or {}).get("phase") == "Running",
-            timeout=180,
+            timeout=300,
             message="the prober running on the first VM",
         )
         web_ip = next(p["status"]["podIP"] for p in guest.list(POD, "default", label_selector="app=web")["items"])
@@ -676,7 +676,7 @@ class Scenario:
         node_port = guest.get(SERVICE, "web", "default")["spec"]["ports"][0]["nodePort"]
         for node in NODES:
             address = node_address(guest, node)
-            wait_for(lambda: served(address, node_port), timeout=60, message=f"web's NodePort on {node}")  # noqa: B023
+            wait_for(lambda: served(address, node_port), timeout=120, message=f"web's NodePort on {node}")  # noqa: B023
         deny = {"metadata": {"name": "web-deny", "namespace": "default"},
                 "spec": {"podSelector": {"matchLabels": {"app": "web"}}, "policyTypes": ["Ingress"]}}  # fmt: skip
         guest.create(NETWORK_POLICY, deny)
