@@ -97,6 +97,39 @@ def token_kubeconfig(guest: Guest, user: str) -> str:
     )
 
 
+def node_daemonset(
+    addon: str, container: dict[str, Any], volumes: list[dict[str, Any]], *, cluster_dns: bool = False
+) -> Object:
+    """An agent on every worker (kube-proxy, flanneld, kube-network-policies): one pod per node on the node's
+    network (the rules, links and queues it writes are the node's), any taint tolerated, critical to the node, its
+    ServiceAccount named after the add-on, rolled one node at a time. The node's resolver unless ``cluster_dns``:
+    the pod network's agents must not wait for the CoreDNS that waits for them."""
+    select = {"k8s-app": addon}
+    dns = {"dnsPolicy": "ClusterFirstWithHostNet"} if cluster_dns else {}
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "DaemonSet",
+        "metadata": metadata(addon, addon),
+        "spec": {
+            "selector": {"matchLabels": select},
+            "updateStrategy": {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 1}},
+            "template": {
+                "metadata": {"labels": {**select, **labels(addon)}},
+                "spec": {
+                    "serviceAccountName": addon,
+                    "priorityClassName": "system-node-critical",
+                    "hostNetwork": True,
+                    **dns,
+                    "nodeSelector": {"kubernetes.io/os": "linux"},
+                    "tolerations": [{"operator": "Exists"}],
+                    "containers": [container],
+                    "volumes": volumes,
+                },
+            },
+        },
+    }
+
+
 def node_probes(path: str, port: int) -> dict[str, Any]:
     """A node agent's startup and liveness probes on its health port on the node's loopback. Under TCG, with the
     node busy starting its pods, an agent takes a minute or more to serve its health (flanneld first waits for its

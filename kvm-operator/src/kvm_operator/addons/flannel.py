@@ -16,8 +16,8 @@ from kvm_operator.addons import (
     NAMESPACE,
     Guest,
     Manifests,
-    labels,
     metadata,
+    node_daemonset,
     node_probes,
     token_kubeconfig,
 )
@@ -42,52 +42,31 @@ def network_config(guest: Guest) -> dict[str, object]:
 
 
 def daemonset(guest: Guest) -> Object:
-    select = {"k8s-app": FLANNEL}
-    return {
-        "apiVersion": "apps/v1",
-        "kind": "DaemonSet",
-        "metadata": metadata(FLANNEL, FLANNEL),
-        "spec": {
-            "selector": {"matchLabels": select},
-            "updateStrategy": {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 1}},
-            "template": {
-                "metadata": {"labels": {**select, **labels(FLANNEL)}},
-                "spec": {
-                    "serviceAccountName": FLANNEL,
-                    "priorityClassName": "system-node-critical",
-                    "hostNetwork": True,  # its VXLAN device, routes and nftables table are the node's
-                    "nodeSelector": {"kubernetes.io/os": "linux"},
-                    "tolerations": [{"operator": "Exists"}],
-                    "containers": [
-                        {
-                            "name": FLANNEL,
-                            "image": guest.flannel_image,
-                            "imagePullPolicy": guest.pull_policy,
-                            "command": [
-                                "/usr/local/bin/flanneld",
-                                "--kube-subnet-mgr",
-                                "--ip-masq",
-                                f"--kubeconfig-file={CONFIG_DIR}/kubeconfig",
-                                f"--net-config-path={CONFIG_DIR}/net-conf.json",
-                                "--healthz-ip=127.0.0.1",
-                                f"--healthz-port={HEALTHZ_PORT}",
-                            ],
-                            "env": [{"name": "NODE_NAME", "valueFrom": {"fieldRef": {"fieldPath": "spec.nodeName"}}}],
-                            "securityContext": {"privileged": True},  # links, routes, nftables, sysctls
-                            "resources": {"requests": {"cpu": "10m", "memory": "32Mi"}},
-                            **node_probes("/healthz", HEALTHZ_PORT),
-                            "volumeMounts": [
-                                {"name": "config", "mountPath": CONFIG_DIR, "readOnly": True},
-                                {"name": "run", "mountPath": "/run/flannel"},
-                            ],
-                        }
-                    ],
-                    # /run/flannel/subnet.env is for flannel's CNI plugin, which the node does not use
-                    "volumes": [{"name": "config", "configMap": {"name": FLANNEL}}, {"name": "run", "emptyDir": {}}],
-                },
-            },
-        },
+    container = {
+        "name": FLANNEL,
+        "image": guest.flannel_image,
+        "imagePullPolicy": guest.pull_policy,
+        "command": [
+            "/usr/local/bin/flanneld",
+            "--kube-subnet-mgr",
+            "--ip-masq",
+            f"--kubeconfig-file={CONFIG_DIR}/kubeconfig",
+            f"--net-config-path={CONFIG_DIR}/net-conf.json",
+            "--healthz-ip=127.0.0.1",
+            f"--healthz-port={HEALTHZ_PORT}",
+        ],
+        "env": [{"name": "NODE_NAME", "valueFrom": {"fieldRef": {"fieldPath": "spec.nodeName"}}}],
+        "securityContext": {"privileged": True},  # links, routes, nftables, sysctls
+        "resources": {"requests": {"cpu": "10m", "memory": "32Mi"}},
+        **node_probes("/healthz", HEALTHZ_PORT),
+        "volumeMounts": [
+            {"name": "config", "mountPath": CONFIG_DIR, "readOnly": True},
+            {"name": "run", "mountPath": "/run/flannel"},
+        ],
     }
+    # /run/flannel/subnet.env is for flannel's CNI plugin, which the node does not use
+    volumes = [{"name": "config", "configMap": {"name": FLANNEL}}, {"name": "run", "emptyDir": {}}]
+    return node_daemonset(FLANNEL, container, volumes)
 
 
 def render(guest: Guest) -> Manifests:

@@ -12,8 +12,8 @@ from kvm_operator.addons import (
     NAMESPACE,
     Guest,
     Manifests,
-    labels,
     metadata,
+    node_daemonset,
     node_probes,
     token_kubeconfig,
 )
@@ -41,45 +41,23 @@ def configuration(guest: Guest) -> dict[str, object]:
 
 
 def daemonset(guest: Guest) -> Object:
-    select = {"k8s-app": KUBE_PROXY}
-    return {
-        "apiVersion": "apps/v1",
-        "kind": "DaemonSet",
-        "metadata": metadata(KUBE_PROXY, KUBE_PROXY),
-        "spec": {
-            "selector": {"matchLabels": select},
-            "updateStrategy": {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 1}},
-            "template": {
-                "metadata": {"labels": {**select, **labels(KUBE_PROXY)}},
-                "spec": {
-                    "serviceAccountName": KUBE_PROXY,
-                    "priorityClassName": "system-node-critical",
-                    "hostNetwork": True,
-                    "dnsPolicy": "ClusterFirstWithHostNet",
-                    "nodeSelector": {"kubernetes.io/os": "linux"},
-                    "tolerations": [{"operator": "Exists"}],
-                    "containers": [
-                        {
-                            "name": KUBE_PROXY,
-                            "image": f"{guest.kube_proxy_image}:v{guest.version}",
-                            "imagePullPolicy": guest.pull_policy,
-                            "command": [
-                                "/usr/local/bin/kube-proxy",
-                                f"--config={CONFIG_DIR}/config.conf",
-                                "--hostname-override=$(NODE_NAME)",
-                            ],
-                            "env": [{"name": "NODE_NAME", "valueFrom": {"fieldRef": {"fieldPath": "spec.nodeName"}}}],
-                            "securityContext": {"privileged": True},
-                            "resources": {"requests": {"cpu": "10m", "memory": "32Mi"}},
-                            **node_probes("/livez", HEALTHZ_PORT),
-                            "volumeMounts": [{"name": "config", "mountPath": CONFIG_DIR, "readOnly": True}],
-                        }
-                    ],
-                    "volumes": [{"name": "config", "configMap": {"name": KUBE_PROXY}}],
-                },
-            },
-        },
+    container = {
+        "name": KUBE_PROXY,
+        "image": f"{guest.kube_proxy_image}:v{guest.version}",
+        "imagePullPolicy": guest.pull_policy,
+        "command": [
+            "/usr/local/bin/kube-proxy",
+            f"--config={CONFIG_DIR}/config.conf",
+            "--hostname-override=$(NODE_NAME)",
+        ],
+        "env": [{"name": "NODE_NAME", "valueFrom": {"fieldRef": {"fieldPath": "spec.nodeName"}}}],
+        "securityContext": {"privileged": True},
+        "resources": {"requests": {"cpu": "10m", "memory": "32Mi"}},
+        **node_probes("/livez", HEALTHZ_PORT),
+        "volumeMounts": [{"name": "config", "mountPath": CONFIG_DIR, "readOnly": True}],
     }
+    volumes = [{"name": "config", "configMap": {"name": KUBE_PROXY}}]
+    return node_daemonset(KUBE_PROXY, container, volumes, cluster_dns=True)
 
 
 def render(guest: Guest) -> Manifests:

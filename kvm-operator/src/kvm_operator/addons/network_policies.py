@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from kvm_operator.addons import NAMESPACE, NETWORK_POLICIES, Guest, Manifests, labels, metadata
+from kvm_operator.addons import NAMESPACE, NETWORK_POLICIES, Guest, Manifests, metadata, node_daemonset
 from operatorkit.kinds import CLUSTER_ROLE, CLUSTER_ROLE_BINDING, DAEMON_SET, SERVICE_ACCOUNT
 
 if TYPE_CHECKING:
@@ -22,54 +22,28 @@ METRICS = "127.0.0.1:10269"  # on the node's loopback, out of the way of a user'
 
 
 def daemonset(guest: Guest) -> Object:
-    select = {"k8s-app": NETWORK_POLICIES}
-    return {
-        "apiVersion": "apps/v1",
-        "kind": "DaemonSet",
-        "metadata": metadata(NETWORK_POLICIES, NETWORK_POLICIES),
-        "spec": {
-            "selector": {"matchLabels": select},
-            "updateStrategy": {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 1}},
-            "template": {
-                "metadata": {"labels": {**select, **labels(NETWORK_POLICIES)}},
-                "spec": {
-                    "serviceAccountName": NETWORK_POLICIES,
-                    "priorityClassName": "system-node-critical",
-                    "hostNetwork": True,  # its nftables table and queue are the node's
-                    "nodeSelector": {"kubernetes.io/os": "linux"},
-                    "tolerations": [{"operator": "Exists"}],
-                    "containers": [
-                        {
-                            "name": NETWORK_POLICIES,
-                            "image": guest.network_policies_image,
-                            "imagePullPolicy": guest.pull_policy,
-                            "args": [
-                                "--hostname-override=$(NODE_NAME)",
-                                f"--metrics-bind-address={METRICS}",
-                                "--v=2",
-                            ],
-                            "env": [
-                                {"name": "NODE_NAME", "valueFrom": {"fieldRef": {"fieldPath": "spec.nodeName"}}},
-                                {"name": "KUBERNETES_SERVICE_HOST", "value": guest.api_host},
-                                {"name": "KUBERNETES_SERVICE_PORT", "value": str(guest.api_port)},
-                            ],
-                            "resources": {"requests": {"cpu": "10m", "memory": "32Mi"}},
-                            "securityContext": {
-                                # nftables and the queue: CAP_NET_ADMIN in the node's network namespace; root for
-                                # containerd's NRI socket
-                                "runAsUser": 0,
-                                "allowPrivilegeEscalation": False,
-                                "readOnlyRootFilesystem": True,
-                                "capabilities": {"drop": ["ALL"], "add": ["NET_ADMIN"]},
-                            },
-                            "volumeMounts": [{"name": "nri", "mountPath": "/var/run/nri"}],
-                        }
-                    ],
-                    "volumes": [{"name": "nri", "hostPath": {"path": "/var/run/nri", "type": "DirectoryOrCreate"}}],
-                },
-            },
+    container = {
+        "name": NETWORK_POLICIES,
+        "image": guest.network_policies_image,
+        "imagePullPolicy": guest.pull_policy,
+        "args": ["--hostname-override=$(NODE_NAME)", f"--metrics-bind-address={METRICS}", "--v=2"],
+        "env": [
+            {"name": "NODE_NAME", "valueFrom": {"fieldRef": {"fieldPath": "spec.nodeName"}}},
+            {"name": "KUBERNETES_SERVICE_HOST", "value": guest.api_host},
+            {"name": "KUBERNETES_SERVICE_PORT", "value": str(guest.api_port)},
+        ],
+        "resources": {"requests": {"cpu": "10m", "memory": "32Mi"}},
+        "securityContext": {
+            # nftables and the queue: CAP_NET_ADMIN in the node's network namespace; root for containerd's NRI socket
+            "runAsUser": 0,
+            "allowPrivilegeEscalation": False,
+            "readOnlyRootFilesystem": True,
+            "capabilities": {"drop": ["ALL"], "add": ["NET_ADMIN"]},
         },
+        "volumeMounts": [{"name": "nri", "mountPath": "/var/run/nri"}],
     }
+    nri = {"name": "nri", "hostPath": {"path": "/var/run/nri", "type": "DirectoryOrCreate"}}
+    return node_daemonset(NETWORK_POLICIES, container, [nri])
 
 
 def render(guest: Guest) -> Manifests:
