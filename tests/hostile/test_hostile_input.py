@@ -421,5 +421,7 @@ def test_a_cluster_s_resolvers_are_checked_at_admission(
     assert refused.value.status == 422, refused.value
     assert why in refused.value.message, refused.value.message
     accepted = kube.create(KVM_CONFIG, named(KVM_CONFIG, namespace, network={"dns": {"servers": ["10.0.0.53"]}}))
-    assert accepted["spec"]["addons"] == {"kubeProxy": {"enabled": True}, "coreDNS": {"enabled": True}}, "defaults"
+    on = {"enabled": True}
+    defaults = {"podNetwork": on, "networkPolicy": on, "kubeProxy": on, "coreDNS": on}
+    assert accepted["spec"]["addons"] == defaults, "the add-ons' defaults"
     kube.delete(KVM_CONFIG, accepted["metadata"]["name"], namespace)

@@ -51,7 +51,7 @@ def test_every_recipe_is_small_and_unprivileged_where_it_can_be():
     by_name = {recipe.short: recipe for recipe in recipes()}
     images = {"operators", "pause", "flannel", "tools", "coredns", "etcd-v3.6.16"}
     images |= {"kubernetes-v1.36.3", "kubernetes-v1.36.1", "node-v1.36.3", "node-v1.36.1", "busybox", "vm"}
-    images |= {"kube-network-policies"}
+    images |= {"kube-network-policies", "flannel-guest"}
     images |= {"kube-proxy-v1.36.3", "kube-proxy-v1.36.1", "konnectivity", "metrics-server", "registry", "nginx"}
     assert set(by_name) == images
     assert by_name["kube-network-policies"].debian == [], "kube-network-policies is a static binary and nothing else"
@@ -64,6 +64,8 @@ def test_every_recipe_is_small_and_unprivileged_where_it_can_be():
     assert by_name["registry"].user == 65532
     assert by_name["operators"].user == 65532, "operators run as a non-root user"
     assert "gcc" not in " ".join(by_name["operators"].debian), "no compilers"
+    # The guests' flanneld: unpacked (no perl, no shell), nft for its rules, iptables only for its start.
+    assert (by_name["flannel-guest"].variant, by_name["flannel-guest"].debian) == ("extract", ["nftables", "iptables"])
     assert by_name["busybox"].debian == ["busybox-static"]
     assert by_name["busybox"].variant == "extract"
     assert by_name["pause"].debian == [], "pause is a static binary and nothing else"
