@@ -27,6 +27,7 @@ import yaml
 
 from kvm_operator import key
 from operatorkit import MANAGED_BY_LABEL
+from operatorkit.kinds import CLUSTER_ROLE_BINDING, SERVICE_ACCOUNT
 
 if TYPE_CHECKING:
     import ipaddress
@@ -95,6 +96,21 @@ def token_kubeconfig(guest: Guest, user: str) -> str:
         },
         sort_keys=False,
     )
+
+
+def account_bound_to(addon: str, binding: str, role: str) -> Manifests:
+    """The add-on's ServiceAccount (named after it, in kube-system) and a ClusterRoleBinding ``binding`` giving it
+    ClusterRole ``role``."""
+
+    account = {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": metadata(addon, addon)}
+    bound = {
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "ClusterRoleBinding",
+        "metadata": metadata(binding, addon, namespace=None),
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": role},
+        "subjects": [{"kind": "ServiceAccount", "name": addon, "namespace": NAMESPACE}],
+    }
+    return [(SERVICE_ACCOUNT, account), (CLUSTER_ROLE_BINDING, bound)]
 
 
 def node_daemonset(

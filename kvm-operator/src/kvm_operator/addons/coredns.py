@@ -11,15 +11,15 @@ from typing import TYPE_CHECKING
 from kvm_operator import key
 from kvm_operator.addons import (
     COREDNS,
-    NAMESPACE,
     Guest,
     Manifests,
+    account_bound_to,
     host_aliases,
     labels,
     metadata,
     token_kubeconfig,
 )
-from operatorkit.kinds import CLUSTER_ROLE, CLUSTER_ROLE_BINDING, CONFIG_MAP, DEPLOYMENT, SERVICE, SERVICE_ACCOUNT
+from operatorkit.kinds import CLUSTER_ROLE, CONFIG_MAP, DEPLOYMENT, SERVICE
 
 if TYPE_CHECKING:
     from operatorkit import Object
@@ -143,7 +143,6 @@ def render(guest: Guest) -> Manifests:
     ]
     files = {"Corefile": corefile(guest), "kubeconfig": token_kubeconfig(guest, COREDNS)}
     return [
-        (SERVICE_ACCOUNT, {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": metadata(COREDNS, COREDNS)}),
         (
             CLUSTER_ROLE,
             {
@@ -153,16 +152,7 @@ def render(guest: Guest) -> Manifests:
                 "rules": rules,
             },
         ),
-        (
-            CLUSTER_ROLE_BINDING,
-            {
-                "apiVersion": "rbac.authorization.k8s.io/v1",
-                "kind": "ClusterRoleBinding",
-                "metadata": metadata(ROLE, COREDNS, namespace=None),
-                "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": ROLE},
-                "subjects": [{"kind": "ServiceAccount", "name": COREDNS, "namespace": NAMESPACE}],
-            },
-        ),
+        *account_bound_to(COREDNS, ROLE, ROLE),
         (CONFIG_MAP, {"apiVersion": "v1", "kind": "ConfigMap", "metadata": metadata(COREDNS, COREDNS), "data": files}),
         (DEPLOYMENT, deployment(guest)),
         (SERVICE, service(guest)),

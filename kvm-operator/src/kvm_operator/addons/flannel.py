@@ -13,15 +13,15 @@ from typing import TYPE_CHECKING
 
 from kvm_operator.addons import (
     FLANNEL,
-    NAMESPACE,
     Guest,
     Manifests,
+    account_bound_to,
     metadata,
     node_daemonset,
     node_probes,
     token_kubeconfig,
 )
-from operatorkit.kinds import CLUSTER_ROLE, CLUSTER_ROLE_BINDING, CONFIG_MAP, DAEMON_SET, SERVICE_ACCOUNT
+from operatorkit.kinds import CLUSTER_ROLE, CONFIG_MAP, DAEMON_SET
 
 if TYPE_CHECKING:
     from operatorkit import Object
@@ -84,18 +84,8 @@ def render(guest: Guest) -> Manifests:
         ],
     }
     return [
-        (SERVICE_ACCOUNT, {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": metadata(FLANNEL, FLANNEL)}),
         (CLUSTER_ROLE, role),
-        (
-            CLUSTER_ROLE_BINDING,
-            {
-                "apiVersion": "rbac.authorization.k8s.io/v1",
-                "kind": "ClusterRoleBinding",
-                "metadata": metadata(ROLE, FLANNEL, namespace=None),
-                "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": ROLE},
-                "subjects": [{"kind": "ServiceAccount", "name": FLANNEL, "namespace": NAMESPACE}],
-            },
-        ),
+        *account_bound_to(FLANNEL, ROLE, ROLE),
         (CONFIG_MAP, {"apiVersion": "v1", "kind": "ConfigMap", "metadata": metadata(FLANNEL, FLANNEL), "data": files}),
         (DAEMON_SET, daemonset(guest)),
     ]

@@ -9,15 +9,15 @@ import yaml
 
 from kvm_operator.addons import (
     KUBE_PROXY,
-    NAMESPACE,
     Guest,
     Manifests,
+    account_bound_to,
     metadata,
     node_daemonset,
     node_probes,
     token_kubeconfig,
 )
-from operatorkit.kinds import CLUSTER_ROLE_BINDING, CONFIG_MAP, DAEMON_SET, SERVICE_ACCOUNT
+from operatorkit.kinds import CONFIG_MAP, DAEMON_SET
 
 if TYPE_CHECKING:
     from operatorkit import Object
@@ -66,21 +66,7 @@ def render(guest: Guest) -> Manifests:
         "kubeconfig.conf": token_kubeconfig(guest, KUBE_PROXY),
     }
     return [
-        (SERVICE_ACCOUNT, {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": metadata(KUBE_PROXY, KUBE_PROXY)}),
-        (
-            CLUSTER_ROLE_BINDING,
-            {
-                "apiVersion": "rbac.authorization.k8s.io/v1",
-                "kind": "ClusterRoleBinding",
-                "metadata": metadata(BINDING, KUBE_PROXY, namespace=None),
-                "roleRef": {
-                    "apiGroup": "rbac.authorization.k8s.io",
-                    "kind": "ClusterRole",
-                    "name": "system:node-proxier",
-                },
-                "subjects": [{"kind": "ServiceAccount", "name": KUBE_PROXY, "namespace": NAMESPACE}],
-            },
-        ),
+        *account_bound_to(KUBE_PROXY, BINDING, "system:node-proxier"),
         (
             CONFIG_MAP,
             {"apiVersion": "v1", "kind": "ConfigMap", "metadata": metadata(KUBE_PROXY, KUBE_PROXY), "data": files},

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from kvm_operator.addons import NAMESPACE, NETWORK_POLICIES, Guest, Manifests, metadata, node_daemonset
-from operatorkit.kinds import CLUSTER_ROLE, CLUSTER_ROLE_BINDING, DAEMON_SET, SERVICE_ACCOUNT
+from kvm_operator.addons import NETWORK_POLICIES, Guest, Manifests, account_bound_to, metadata, node_daemonset
+from operatorkit.kinds import CLUSTER_ROLE, DAEMON_SET
 
 if TYPE_CHECKING:
     from operatorkit import Object
@@ -56,19 +56,8 @@ def render(guest: Guest) -> Manifests:
             {"apiGroups": ["networking.k8s.io"], "resources": ["networkpolicies"], "verbs": ["list", "watch"]},
         ],
     }
-    account = {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": metadata(NETWORK_POLICIES, NETWORK_POLICIES)}
     return [
-        (SERVICE_ACCOUNT, account),
         (CLUSTER_ROLE, role),
-        (
-            CLUSTER_ROLE_BINDING,
-            {
-                "apiVersion": "rbac.authorization.k8s.io/v1",
-                "kind": "ClusterRoleBinding",
-                "metadata": metadata(ROLE, NETWORK_POLICIES, namespace=None),
-                "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": ROLE},
-                "subjects": [{"kind": "ServiceAccount", "name": NETWORK_POLICIES, "namespace": NAMESPACE}],
-            },
-        ),
+        *account_bound_to(NETWORK_POLICIES, ROLE, ROLE),
         (DAEMON_SET, daemonset(guest)),
     ]
