@@ -14,7 +14,7 @@ from operatorkit._runtime.reconcile import deletion_wait
 from operatorkit._runtime.store import Store
 from operatorkit._runtime.writes import merge_patch
 from operatorkit.kinds import CONFIG_MAP, NAMESPACE
-from operatorkit.testing import metric_sum, offline_context
+from operatorkit.testing import metric_sum, offline_context, wait_until
 
 
 def test_condition_transition_time_moves_only_when_status_flips():
@@ -281,3 +281,13 @@ def test_timestamps_are_written_as_kubernetes_writes_them_and_read_back_lenientl
     assert timestamps.since(timestamps.stamp(timestamps.now() + datetime.timedelta(hours=1))) == 0.0
     with pytest.raises(ValueError, match="Invalid isoformat"):
         timestamps.parse("yesterday")
+
+
+def test_a_timeout_names_the_last_reason_on_its_one_line():
+    def never() -> bool:
+        raise LookupError("web\nnot served")
+
+    with pytest.raises(TimeoutError) as raised:
+        wait_until(never, timeout=0.05, interval=0.01, message="web")
+    assert str(raised.value) == "timed out after 0 s waiting for web (last: LookupError: web not served)"
+    assert isinstance(raised.value.__cause__, LookupError)

@@ -338,13 +338,15 @@ def platform_targets(
 def probe_pod(name: str, node: str, targets: dict[str, tuple[str, int]]) -> dict[str, Any]:
     """A privileged hostNetwork pod on ``node`` (the VM's own network, root): one TCP connection to each target, at
     once, each with a 3 s connect timeout; a line per target: its name, then what busybox nc said (nothing:
-    connected)."""
+    connected). Each probe writes its own file, printed once all are done: lines echoed at once by parallel shells
+    interleave (busybox's echo writes its newline apart)."""
     lines = [
         f"(out=$(/bin/busybox timeout 6 /bin/busybox nc -w 3 {address} {port} </dev/null 2>&1); "
-        f'echo "{target}|$(echo $out)") &'
-        for target, (address, port) in targets.items()
+        f'echo "{target}|$(echo $out)" > /tmp/probe-{index}) &'
+        for index, (target, (address, port)) in enumerate(targets.items())
     ]
-    probe = busybox_pod(name, "\n".join([*lines, "wait"]))
+    script = ["/bin/busybox mkdir -p /tmp", *lines, "wait", "/bin/busybox cat /tmp/probe-*"]
+    probe = busybox_pod(name, "\n".join(script))
     probe["spec"].update(hostNetwork=True, nodeName=node)
     probe["spec"]["containers"][0]["securityContext"] = {"privileged": True}
     return probe
@@ -665,14 +667,31 @@ class Scenario:
         )
         web_ip = next(p["status"]["podIP"] for p in guest.list(POD, "default", label_selector="app=web")["items"])
 
+        def in_prober(script: str) -> str:
+            done = kubectl(access.kubeconfig, "exec", "prober", "--", "/bin/busybox", "sh", "-c", script)
+            return f"{done.stdout}{done.stderr}"
+
         def served(target: str, port: int = WEB_PORT) -> bool:
             request = f"printf 'GET / HTTP/1.0\\r\\n\\r\\n' | /bin/busybox nc -w 3 {target} {port}"
-            done = kubectl(access.kubeconfig, "exec", "prober", "--", "/bin/busybox", "sh", "-c", request)
-            return "served by web" in done.stdout
+            return "served by web" in in_prober(request)
+
+        def served_or_why(target: str) -> bool:
+            """``served``, or an error saying what the prober saw (a timeout chains the last one)."""
+            if served(target):
+                return True
+            dns = guest.list(POD, "kube-system", label_selector="k8s-app=kube-dns")["items"]
+            replicas = [(p["spec"].get("nodeName"), p["status"].get("podIP"), is_true(p["status"], "Ready"))
+                        for p in dns]  # fmt: skip
+            looked_up = in_prober(f"/bin/busybox nslookup {target}; /bin/busybox cat /etc/resolv.conf")
+            raise AssertionError(f"{target} not served; CoreDNS (node, address, ready): {replicas}; {looked_up}")
 
         wait_for(lambda: served(web_ip), timeout=180, message=f"web's pod {web_ip} on the other VM answering")
         print(f"pod to pod across the VMs in {time.monotonic() - started:.1f} s")
-        wait_for(lambda: served("web.default.svc.cluster.local"), timeout=120, message="web by its Service's name")
+        cluster_ip = guest.get(SERVICE, "web", "default")["spec"]["clusterIP"]
+        wait_for(lambda: served(cluster_ip), timeout=180, message=f"web by its ClusterIP {cluster_ip} (kube-proxy)")
+        name = "web.default.svc.cluster.local"
+        wait_for(lambda: served_or_why(name), timeout=180, message="web by its Service's name (CoreDNS)")
+        print(f"by ClusterIP and by name in {time.monotonic() - started:.1f} s")
         node_port = guest.get(SERVICE, "web", "default")["spec"]["ports"][0]["nodePort"]
         for node in NODES:
             address = node_address(guest, node)

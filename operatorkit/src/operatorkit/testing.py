@@ -59,9 +59,9 @@ def offline_context(
 def wait_until(condition: Callable[[], Any], *, timeout: float, interval: float = 0.1, message: str = "") -> Any:
     """Poll ``condition`` until it returns something truthy (returned); ``TimeoutError`` after ``timeout``.
 
-    An exception from ``condition`` counts as "not yet" (an object not created yet, a server still starting) and
-    the last one is chained to the ``TimeoutError``, so a timeout shows why it never held. The test environment's
-    ``kubeception_testenv.wait_for`` is this function.
+    An exception from ``condition`` counts as "not yet" (an object not created yet, a server still starting); the
+    last one is chained to the ``TimeoutError`` and named on its message's one line (the line a CI summary shows),
+    so a timeout says why it never held. The test environment's ``kubeception_testenv.wait_for`` is this function.
     """
     deadline = time.monotonic() + timeout
     last: BaseException | None = None
@@ -72,7 +72,8 @@ def wait_until(condition: Callable[[], Any], *, timeout: float, interval: float 
         except Exception as exc:
             last = exc
         if time.monotonic() >= deadline:
-            raise TimeoutError(f"timed out after {timeout:.0f} s waiting for {message or 'condition'}") from last
+            why = f" (last: {type(last).__name__}: {' '.join(str(last).split())})" if last else ""
+            raise TimeoutError(f"timed out after {timeout:.0f} s waiting for {message or 'condition'}{why}") from last
         time.sleep(interval)
 
 

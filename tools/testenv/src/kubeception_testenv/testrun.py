@@ -136,7 +136,7 @@ def render(report: Report) -> str:
     return "\n".join(lines) + "\n"
 
 
-def failures(report: Report, width: int = 300) -> str:
+def failures(report: Report, width: int = 1000) -> str:
     """One line per failed test: its id and the first line of why, cut to ``width`` — printed last, so that the
     tail of a CI log (often all one gets to see) says what failed."""
     return "".join(
