@@ -87,6 +87,12 @@ class Browser:
     def click(self, css: str) -> None:
         self.call("POST", f"/element/{self.find(css)}/click", {})
 
+    def fill(self, css: str, text: str) -> None:
+        """Clear a field and type ``text`` into it, as a person would."""
+        element = self.find(css)
+        self.call("POST", f"/element/{element}/clear", {})
+        self.call("POST", f"/element/{element}/value", {"text": text})
+
     def keys(self, *names: str) -> None:
         """Press and release each key in turn, as a person at the keyboard."""
         actions = []

@@ -1,8 +1,9 @@
 """`kubectl kubeception console` against the real API server of tests/plugin/conftest.py (the organizations chart's
 roles, two organizations, alice a member of one), looked at in headless Chromium: the organizations, the cluster
 list, a cluster's page reached with the keyboard only, back; a member sees her organization only and a page she may
-not read names the refusal; a platform admin sees every organization. Screenshots of each page are kept under the
-test's tmp dir (their paths are printed)."""
+not read names the refusal; she scales a cluster from its page (previewed in a dry run, refused by her quota, then
+applied) and posts not from the console's own form change nothing; a platform admin sees every organization.
+Screenshots of each page are kept under the test's tmp dir (their paths are printed)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import sys
 import threading
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 import uuid
 from pathlib import Path
@@ -68,6 +70,18 @@ def chromium(tmp_path: Path) -> Iterator[browser.Browser]:
 def status_of(url: str, headers: dict[str, str]) -> int:
     try:
         with urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=30) as answer:
+            return int(answer.status)
+    except urllib.error.HTTPError as error:
+        return int(error.code)
+
+
+def posted(url: str, fields: dict[str, str], headers: dict[str, str]) -> int:
+    """The status a form post to the console gets."""
+    body = urllib.parse.urlencode(fields).encode()
+    request = urllib.request.Request(url, data=body, headers=headers, method="POST")
+    request.add_header("Content-Type", "application/x-www-form-urlencoded")
+    try:
+        with urllib.request.urlopen(request, timeout=30) as answer:
             return int(answer.status)
     except urllib.error.HTTPError as error:
         return int(error.code)
@@ -176,6 +190,49 @@ def test_a_member_sees_her_organization_and_walks_list_cluster_and_back_in_a_bro
         assert f"you may not list kvmconfigs.kubeception.io in namespace {orgs.b}" in refused
         assert status_of(f"{base}/orgs/{orgs.name_b}/clusters", {"Cookie": f"kubeception-console={token}"}) == 403
         shot("forbidden")
+
+        # a change: previewed in a server-side dry run (nothing written), refused there by her organization's quota;
+        # then another previewed and applied from the preview's form
+        def replicas() -> int:
+            return int(orgs.admin.get(KVM_CONFIG, kvm, orgs.a)["spec"]["workerPools"][0]["replicas"])
+
+        def previewed(workers: int) -> str:
+            chromium.go(base + target)
+            chromium.fill("#workers-default", str(workers))
+            chromium.click("form[action$='/scale'] button")
+            wait_until(lambda: chromium.url == f"{base}{target}/scale", timeout=10)
+            return chromium.text()
+
+        refused = previewed(4)
+        assert "refused at admission" in refused
+        assert "allows 3 per cluster" in refused
+        assert "Apply" not in refused
+        shot("change-refused")
+        preview = previewed(3)
+        assert "pool default: 2 → 3 workers" in preview
+        assert "accepted this change in a dry run" in preview
+        assert '"replicas": 3' in preview
+        assert f"kubectl kubeception scale cluster {kvm} -n {orgs.a} --pool default --workers 3" in preview
+        assert replicas() == 2, "the dry run wrote nothing"
+        shot("change-preview")
+        chromium.click("form.change button")
+        wait_until(lambda: "Applied" in chromium.text(), timeout=10)
+        assert replicas() == 3
+        shot("change-applied")
+
+        # posts that are not this console's own form change nothing: no form token, another origin, no cookie;
+        # the same post with all three applies (so each refusal was for what it lacked)
+        cookie = f"kubeception-console={token}"
+        version = orgs.admin.get(KVM_CONFIG, kvm, orgs.a)["metadata"]["resourceVersion"]
+        fields = {"pool": "default", "workers": "1", "step": "apply", "resourceVersion": version}
+        signed = {**fields, "csrf": console.form_token(token)}
+        change = f"{base}{target}/scale"
+        assert posted(change, fields, {"Cookie": cookie}) == 403
+        assert posted(change, signed, {"Cookie": cookie, "Origin": "http://evil.example"}) == 403
+        assert posted(change, signed, {}) == 403
+        assert replicas() == 3
+        assert posted(change, signed, {"Cookie": cookie, "Origin": base}) == 200
+        assert replicas() == 1
     finally:
         process.terminate()
         process.wait(timeout=30)

@@ -271,8 +271,15 @@ class KubeClient:
         subresource: str | None = None,
         field_manager: str | None = None,
         force: bool | None = None,
+        dry_run: bool = False,
     ) -> Object:
-        query = {"fieldManager": field_manager, "force": None if force is None else str(force).lower()}
+        """``dry_run``: the API server validates and admits the patch (webhooks and policies included) and answers
+        with the object it would store, storing nothing."""
+        query = {
+            "fieldManager": field_manager,
+            "force": None if force is None else str(force).lower(),
+            "dryRun": "All" if dry_run else None,
+        }
         result: Object = self.request(
             "PATCH",
             kind.path(namespace, name, subresource),

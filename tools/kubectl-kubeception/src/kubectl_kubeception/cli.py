@@ -39,6 +39,9 @@ Exit codes: 0 done; 1 another error; 2 a usage error; 3 not found; 4 forbidden (
 """
 
 
+WORKERS = click.IntRange(0, manifests.MAX_WORKERS)  # a pool's size, as the console takes it too
+
+
 def now() -> datetime.datetime:
     return datetime.datetime.now(datetime.UTC)
 
@@ -175,7 +178,7 @@ def create() -> None:
 @click.argument("name")
 @click.option("--kind", type=click.Choice(sorted(CLUSTER_KINDS)), default="kvm", show_default=True)
 @click.option("--version", "version", help="Kubernetes version, e.g. 1.36.3 (required without --from-file).")
-@click.option("--workers", type=click.IntRange(0, 100), default=1, show_default=True, help="Workers in the pool.")
+@click.option("--workers", type=WORKERS, default=1, show_default=True, help="Workers in the pool.")
 @click.option("--pool", default="default", show_default=True, help="The worker pool's name.")
 @click.option(
     "--replicas", type=click.Choice(["1", "3"]), default="1", show_default=True, help="Control-plane replicas."
@@ -281,7 +284,7 @@ def scale() -> None:
 @scale.command("cluster")
 @mother_options
 @click.argument("name", shell_complete=complete_cluster)
-@click.option("--workers", type=click.IntRange(0, 100), required=True, help="Workers the pool should have.")
+@click.option("--workers", type=WORKERS, required=True, help="Workers the pool should have.")
 @click.option("--pool", help="The pool (needed when the cluster has more than one).")
 def scale_cluster(mother: Mother, namespace: str, name: str, workers: int, pool: str | None) -> None:
     """Set a worker pool's size: a KVM pool's replicas (VMs are added, or drained and removed), an AWS pool's desired

@@ -6,13 +6,19 @@ The standard library's threading HTTP server (one person, a few requests a secon
 :mod:`kubectl_kubeception.pages` for the HTML. It listens on loopback only, and since it acts as the person, not
 everyone who can reach loopback may use it: the address it prints carries a random token, exchanged on the first
 visit for a cookie (HttpOnly, SameSite=Strict), as Jupyter does; any other request is refused. A Host other than
-127.0.0.1 or localhost is refused too (a DNS-rebinding page of another site would otherwise be same-origin). Reading
-only: nothing here writes to the mother.
+127.0.0.1 or localhost is refused too (a DNS-rebinding page of another site would otherwise be same-origin).
+
+Changes (scale a pool, upgrade) are forms posted back here: each is first previewed — the patch shown, checked by the
+API server in a server-side dry run — and applied only from the preview's form, only if the cluster is still the
+version previewed. A post must carry the session's form token (derived from the cookie's secret, so another site's
+page, which cannot read this one, cannot forge it), come with the cookie (SameSite=Strict: never sent from another
+site) and, when the browser names one, from this console's own Origin.
 """
 
 from __future__ import annotations
 
 import datetime
+import hashlib
 import hmac
 import http.cookies
 import http.server
@@ -25,7 +31,7 @@ from dataclasses import dataclass, field
 from importlib import resources
 from typing import TYPE_CHECKING, Literal
 
-from kubectl_kubeception import clusters, pages
+from kubectl_kubeception import changes, clusters, pages
 from kubectl_kubeception.mother import (
     AWS_CONFIG,
     KVM_CONFIG,
@@ -45,6 +51,7 @@ if TYPE_CHECKING:
     from kubectl_kubeception.mother import Mother
 
 COOKIE = "kubeception-console"
+MAX_FORM = 4096  # bytes: a change's form is a few fields
 # No script, no frame, no form elsewhere, styles from the console only: an escaping mistake still runs nothing.
 SECURITY_HEADERS = {
     "Content-Security-Policy": (
@@ -52,7 +59,9 @@ SECURITY_HEADERS = {
         "base-uri 'none'"
     ),
     "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "no-referrer",  # the first address carries the token
+    # The first address carries the token: never sent to another site. (Not no-referrer: under it a browser names
+    # no Origin on a post — "null" — and the console's own forms could not be told from another page's.)
+    "Referrer-Policy": "same-origin",
     "Cache-Control": "no-store",
 }
 LABEL = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")  # a namespace's or an object's name (a DNS label)
@@ -64,6 +73,16 @@ def now() -> datetime.datetime:
 
 
 Admission = Literal["ok", "exchange", "wrong-host", "no-token"]
+
+
+def form_token(token: str) -> str:
+    """The token every form carries: derived from the session's secret, readable only by pages of this console."""
+    return hmac.new(token.encode(), b"kubeception-console-form", hashlib.sha256).hexdigest()
+
+
+def same_origin(origin: str | None, port: int) -> bool:
+    """Whether a post's Origin (when the browser sends one) is this console's."""
+    return origin is None or origin in (f"http://127.0.0.1:{port}", f"http://localhost:{port}")
 
 
 def admitted(host: str | None, port: int, cookie: str | None, query_token: str | None, token: str) -> Admission:
@@ -189,17 +208,52 @@ class Reader:
             ),
         )  # fmt: skip
 
-    def cluster(self, namespace: str, name: str) -> Response:
+    def cluster(self, namespace: str, name: str, csrf: str = "") -> Response:
         obj = self.mother.find_cluster(name, namespace)
         organization = self.mother.organizations({namespace}).get(namespace, "")
         root = self.mother.cluster_tree(obj)
-        page = pages.cluster_page(clusters.summarize(obj), organization, root, self.mother.events(obj), self.clock())
+        page = pages.cluster_page(
+            clusters.summarize(obj), organization, root, self.mother.events(obj), self.clock(),
+            pools=changes.pools(obj), csrf=csrf,
+        )  # fmt: skip
         return html(200, page)
 
-    def route(self, path: str, query: dict[str, list[str]]) -> Response:
-        """The page for a path (already without its query); a refusal is a page naming what was refused."""
+    def change(self, namespace: str, name: str, action: str, fields: dict[str, str], csrf: str) -> Response:
+        """A change's preview (a server-side dry run of its patch) or, from the preview's form (``step=apply``), the
+        change applied — unless the cluster changed since the preview: then it is previewed again."""
+        obj = self.mother.find_cluster(name, namespace)
+        summary = clusters.summarize(obj)
+        target = KVM_CONFIG if obj["kind"] == "KVMConfig" else AWS_CONFIG
+        apply = fields.get("step") == "apply"
+        if apply and not changes.unchanged_since_preview(obj, fields):
+            apply = False  # what the person saw is not what would be changed: show them the change again
+        plan = changes.planned(obj, action, fields)
+
+        def patch(dry_run: bool) -> None:
+            self.mother.call(
+                "patch", target, namespace,
+                lambda: self.mother.client.patch(target, name, plan.patch, namespace, dry_run=dry_run),
+            )  # fmt: skip
+
+        try:
+            patch(dry_run=not apply)
+        except (Invalid, Forbidden, PluginError) as refusal:
+            return html(409 if apply else 200, pages.change_page(summary, plan, csrf=csrf,
+                                                                 refused=refusal.format_message()))  # fmt: skip
+        return html(200, pages.change_page(summary, plan, csrf=csrf, applied=apply))
+
+    def route(
+        self, path: str, query: dict[str, list[str]], *, form: dict[str, str] | None = None, csrf: str = ""
+    ) -> Response:
+        """The page for a path (already without its query), or with ``form`` what a post of it does; a refusal is a
+        page naming what was refused."""
         parts = [urllib.parse.unquote(p) for p in path.strip("/").split("/")] if path.strip("/") else []
         try:
+            if form is not None:
+                match parts:
+                    case ["clusters", namespace, name, action] if LABEL.match(namespace) and LABEL.match(name):
+                        return self.change(namespace, name, action, form, csrf)
+                return html(404, pages.error_page(404, "Not found", f"Nothing at {path} takes a form."))
             match parts:
                 case []:
                     return self.home()
@@ -212,7 +266,7 @@ class Reader:
                 case ["orgs", name, "clusters"] if LABEL.match(name):
                     return self.organization(name)
                 case ["clusters", namespace, name] if LABEL.match(namespace) and LABEL.match(name):
-                    return self.cluster(namespace, name)
+                    return self.cluster(namespace, name, csrf)
             return html(404, pages.error_page(404, "Not found", f"There is no page {path} in the console."))
         except Forbidden as error:
             return html(403, pages.error_page(403, "Forbidden", error.format_message()))
@@ -253,7 +307,33 @@ class Handler(http.server.BaseHTTPRequestHandler):
     def do_HEAD(self) -> None:
         self.answer(self.respond(), body=False)
 
-    def respond(self) -> Response:
+    def do_POST(self) -> None:
+        self.answer(self.respond(post=True))
+
+    def read_form(self) -> dict[str, str] | Response:
+        """The posted form's fields (each its first value), or the page refusing a post that is not this console's
+        form: too large, not a form, without the session's form token, from another origin."""
+        length = self.headers.get("Content-Length", "")
+        if not length.isdigit() or int(length) > MAX_FORM:
+            return html(413, pages.error_page(413, "Refused", f"A form here is at most {MAX_FORM} bytes."))
+        body = self.rfile.read(int(length))
+        kind = self.headers.get("Content-Type", "").split(";")[0].strip()
+        if kind != "application/x-www-form-urlencoded":
+            return html(415, pages.error_page(415, "Refused", "This console takes its own forms only."))
+        try:
+            parsed = urllib.parse.parse_qs(body.decode(), keep_blank_values=True, max_num_fields=16)
+        except (UnicodeDecodeError, ValueError):
+            return html(400, pages.error_page(400, "Refused", "The form could not be read."))
+        form = {name: values[0] for name, values in parsed.items()}
+        expected = form_token(self.server.token)
+        if not same_origin(self.headers.get("Origin"), self.server.port) or not hmac.compare_digest(
+            form.pop("csrf", "").encode(), expected.encode()
+        ):
+            message = "This form did not come from this console's own page (reload the cluster's page and try again)."
+            return html(403, pages.error_page(403, "Refused", message))
+        return form
+
+    def respond(self, post: bool = False) -> Response:
         url = urllib.parse.urlsplit(self.path)
         query = urllib.parse.parse_qs(url.query)
         given = query.pop("token", [])
@@ -270,14 +350,22 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 "`kubectl kubeception console` printed (with its token)."
             )
             return html(403, pages.error_page(403, "Not signed in", message))
+        if verdict == "exchange" and post:  # a post is answered for the cookie only, never for a token
+            return html(403, pages.error_page(403, "Not signed in", "Open the console's page first."))
         if verdict == "exchange":
             cookie = f"{COOKIE}={self.server.token}; Path=/; HttpOnly; SameSite=Strict"
             rest = urllib.parse.urlencode(query, doseq=True)
             return Response(
                 303, b"", headers={"Location": url.path + (f"?{rest}" if rest else ""), "Set-Cookie": cookie}
             )
+        form: dict[str, str] | None = None
+        if post:
+            read = self.read_form()
+            if isinstance(read, Response):
+                return read
+            form = read
         try:
-            return self.server.reader.route(url.path, query)
+            return self.server.reader.route(url.path, query, form=form, csrf=form_token(self.server.token))
         except Exception:  # a bug here: the person sees a page, the terminal the traceback
             traceback.print_exc(file=sys.stderr)
             return html(500, pages.error_page(500, "Console error", "The console failed; its terminal shows why."))

@@ -15,6 +15,7 @@ if TYPE_CHECKING:
 
 VERSION = re.compile(r"^1\.[0-9]{1,3}\.[0-9]{1,3}$")  # spec.kubernetesVersion's pattern in both CRDs
 NAME = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")  # clusterID's and pools' pattern
+MAX_WORKERS = 100  # a pool's size the plugin and the console accept
 
 
 def check_version(version: str) -> None:

@@ -9,6 +9,7 @@ one anyway.
 
 from __future__ import annotations
 
+import json
 import shlex
 import urllib.parse
 from dataclasses import dataclass
@@ -16,13 +17,14 @@ from typing import TYPE_CHECKING, Any
 
 import jinja2
 
-from kubectl_kubeception import tree
+from kubectl_kubeception import manifests, tree
 from kubectl_kubeception.clusters import age, parse_time
 
 if TYPE_CHECKING:
     import datetime
     from collections.abc import Mapping, Sequence
 
+    from kubectl_kubeception.changes import Change
     from kubectl_kubeception.clusters import Cluster
     from operatorkit import Object
 
@@ -148,9 +150,13 @@ def cluster_page(
     root: tree.Row,
     events: Sequence[Object] | None,
     now: datetime.datetime,
+    *,
+    pools: Sequence[tuple[str, int]] = (),
+    csrf: str = "",
 ) -> str:
     """A cluster's page: its summary, the ``describe cluster`` tree as a table (each row's whole message), its recent
-    Events (``None``: the person may not read Events), and the command that shows the same."""
+    Events (``None``: the person may not read Events), the forms that change it (scale each of ``pools``, upgrade;
+    only with a ``csrf`` token to carry), and the command that shows the same."""
     return _render(
         "cluster.html",
         title=f"{cluster.kind} {cluster.namespace}/{cluster.name}",
@@ -161,7 +167,28 @@ def cluster_page(
         now=now,
         age=age,
         note="",
+        pools=pools,
+        csrf=csrf,
+        max_workers=manifests.MAX_WORKERS,
         command=command("kubectl", "kubeception", "describe", "cluster", cluster.name, "-n", cluster.namespace),
+    )
+
+
+def change_page(cluster: Cluster, change: Change, *, csrf: str, refused: str = "", applied: bool = False) -> str:
+    """A change to a cluster before it is made — what it does, the patch, the API server's dry-run verdict
+    (``refused``: why not), and the form that applies it — or, ``applied``, after."""
+    verb = {"scale": "Scale", "upgrade": "Upgrade"}[change.action]
+    return _render(
+        "change.html",
+        title=f"{verb} {cluster.kind} {cluster.namespace}/{cluster.name}" + (": applied" if applied else ""),
+        cluster=cluster,
+        change=change,
+        patch=json.dumps(change.patch, indent=2, ensure_ascii=False),
+        csrf=csrf,
+        refused=refused,
+        applied=applied,
+        note="",
+        command=change.cli,
     )
 
 

@@ -1,0 +1,134 @@
+"""The console's changes, pure: a form's fields to the patch the plugin's commands send (checked for type, size and
+format before anything reaches the mother), the pages that preview and confirm them, and the form token a post
+must carry. No server (tests/plugin/test_console.py previews, applies and forges posts in a browser)."""
+
+from __future__ import annotations
+
+from typing import Any, cast
+
+import pytest
+
+from kubectl_kubeception import changes, clusters, console, pages, tree
+from kubectl_kubeception.mother import Invalid
+from tests.plugin.test_console_pages import HOSTILE, Elements
+from tests.plugin.test_rendering import NOW, READY_KVM, aws, kvm
+
+KVM_OBJ = kvm()
+AWS_OBJ = aws()
+ROOT = tree.build(READY_KVM, ca=None, certificates=None, network=False, ingress=False)
+
+
+@pytest.mark.parametrize(
+    ("obj", "action", "fields", "said", "spec", "cli"),
+    [
+        (KVM_OBJ, "scale", {"pool": "default", "workers": "3"}, "pool default: 2 → 3 workers",
+         {"workerPools": [{"name": "default", "replicas": 3}]},
+         "kubectl kubeception scale cluster demo -n org-blue --pool default --workers 3"),
+        (KVM_OBJ, "scale", {"pool": "default", "workers": " 0 "}, "pool default: 2 → 0 workers",
+         {"workerPools": [{"name": "default", "replicas": 0}]},
+         "kubectl kubeception scale cluster demo -n org-blue --pool default --workers 0"),
+        (AWS_OBJ, "scale", {"pool": "a", "workers": "5"}, "pool a: desired 2 → 5 (maxSize raised to 5)",
+         {"workerPools": [{"name": "a", "desired": 5, "maxSize": 5}, {"name": "b"}]},
+         "kubectl kubeception scale cluster web -n org-red --pool a --workers 5"),
+        (KVM_OBJ, "upgrade", {"version": "1.37.0"}, "1.36.3 → 1.37.0", {"kubernetesVersion": "1.37.0"},
+         "kubectl kubeception upgrade cluster demo -n org-blue --to 1.37.0"),
+    ],
+)  # fmt: skip
+def test_a_change_is_the_plugins_patch_with_its_command_and_the_version_previewed(
+    obj: dict[str, Any], action: str, fields: dict[str, str], said: str, spec: dict[str, Any], cli: str
+) -> None:
+    change = changes.planned(obj, action, fields)
+    assert change.action == action
+    assert change.said == said
+    assert change.patch == {"metadata": {"resourceVersion": obj["metadata"]["resourceVersion"]}, "spec": spec}
+    assert change.cli == cli
+    assert change.fields["resourceVersion"] == obj["metadata"]["resourceVersion"]
+    assert changes.planned(obj, action, dict(change.fields)) == change, "the confirmation form plans the same"
+
+
+@pytest.mark.parametrize(
+    ("action", "fields", "refusal"),
+    [
+        ("scale", {"pool": "default", "workers": "101"}, "at most 100"),
+        ("scale", {"pool": "default", "workers": "-1"}, "a number of workers"),
+        ("scale", {"pool": "default", "workers": "1e3"}, "a number of workers"),
+        ("scale", {"pool": "default", "workers": "9" * 5000}, "a number of workers"),
+        ("scale", {"pool": "default"}, "a number of workers"),
+        ("scale", {"pool": "../default", "workers": "1"}, "a pool's name"),
+        ("scale", {"pool": "x" * 64, "workers": "1"}, "a pool's name"),
+        ("scale", {"pool": "other", "workers": "1"}, "no pool 'other'"),
+        ("upgrade", {"version": HOSTILE}, "a Kubernetes version"),
+        ("upgrade", {"version": "2.0.0"}, "a Kubernetes version"),
+        ("upgrade", {"version": "1.38.0"}, "skips a minor version"),
+        ("upgrade", {"version": "1.35.9"}, "minor downgrade"),
+        ("delete", {}, "the console scales and upgrades"),
+    ],
+)
+def test_a_field_that_is_not_one_or_a_change_the_plugin_refuses_never_reaches_the_mother(
+    action: str, fields: dict[str, str], refusal: str
+) -> None:
+    with pytest.raises(Invalid, match=refusal):
+        changes.planned(KVM_OBJ, action, fields)
+
+
+def test_a_change_applies_only_to_the_version_previewed() -> None:
+    assert changes.unchanged_since_preview(KVM_OBJ, {"resourceVersion": "7"})
+    assert not changes.unchanged_since_preview(KVM_OBJ, {"resourceVersion": "8"})
+    with pytest.raises(Invalid):
+        changes.unchanged_since_preview(KVM_OBJ, {"resourceVersion": "7 OR 1=1"})
+
+
+def test_the_cluster_page_offers_a_labelled_form_per_pool_and_an_upgrade_each_with_the_form_token() -> None:
+    page = pages.cluster_page(
+        clusters.summarize(READY_KVM), "blue", ROOT, [], NOW,
+        pools=changes.pools(READY_KVM), csrf="t0ken",
+    )  # fmt: skip
+    found = Elements(page)
+    forms = found.named("form")
+    assert [f["action"] for f in forms] == ["/clusters/org-blue/demo/scale", "/clusters/org-blue/demo/upgrade"]
+    assert all(f["method"] == "post" for f in forms)
+    hidden = {(i["name"], i["value"]) for i in found.named("input") if i.get("type") == "hidden"}
+    assert ("csrf", "t0ken") in hidden
+    assert ("pool", "default") in hidden
+    labelled = {label["for"] for label in found.named("label")}
+    assert {i["id"] for i in found.named("input") if i.get("type") != "hidden"} == labelled  # every field labelled
+    read_only = pages.cluster_page(clusters.summarize(READY_KVM), "blue", ROOT, [], NOW)
+    assert "<form" not in read_only, "no form token, no form"
+
+
+def test_the_preview_shows_the_patch_and_a_confirmation_the_refusal_shows_why_escaped() -> None:
+    summary = clusters.summarize(KVM_OBJ)
+    change = changes.planned(KVM_OBJ, "scale", {"pool": "default", "workers": "3"})
+    preview = Elements(pages.change_page(summary, change, csrf="t0ken"))
+    hidden = {i["name"]: i["value"] for i in preview.named("input") if i.get("type") == "hidden"}
+    assert hidden == {"csrf": "t0ken", "step": "apply", "pool": "default", "workers": "3", "resourceVersion": "7"}
+    text = "".join(preview.text)
+    assert '"replicas": 3' in text
+    assert "accepted this change in a dry run" in text
+    assert "kubectl kubeception scale cluster demo -n org-blue --pool default --workers 3" in text
+
+    refused = pages.change_page(summary, change, csrf="t0ken", refused=f"refused at admission: {HOSTILE}")
+    assert HOSTILE not in refused
+    assert "<form" not in refused, "nothing to confirm"
+    assert "refused at admission: <script>" in "".join(Elements(refused).text)
+    applied = "".join(Elements(pages.change_page(summary, change, csrf="t0ken", applied=True)).text)
+    assert "Applied" in applied
+
+
+def test_a_form_token_is_the_sessions_own_and_a_post_comes_from_this_console() -> None:
+    assert console.form_token("a") == console.form_token("a")
+    assert console.form_token("a") != console.form_token("b")
+    assert console.form_token("a") != "a", "the token shown in a page is not the cookie's secret"
+    assert console.same_origin(None, 8000)  # a browser that names no Origin: the cookie and the token decide
+    assert console.same_origin("http://127.0.0.1:8000", 8000)
+    assert console.same_origin("http://localhost:8000", 8000)
+    assert not console.same_origin("http://evil.example", 8000)
+    assert not console.same_origin("null", 8000)
+    assert not console.same_origin("http://127.0.0.1:9999", 8000)
+
+
+@pytest.mark.parametrize("path", ["/clusters", "/clusters/a/b", "/clusters/Bad_Name/b/scale", "/"])
+def test_a_form_posted_anywhere_but_a_clusters_change_is_refused_before_asking_the_mother(path: str) -> None:
+    reader = console.Reader(cast("Any", None), [])  # no mother: none is asked
+    response = reader.route(path, {}, form={"workers": "1"})
+    assert response.status == 404

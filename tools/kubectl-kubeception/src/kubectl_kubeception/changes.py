@@ -1,0 +1,87 @@
+"""The console's changes to a cluster — scale a pool, upgrade — from a form's fields to the merge patch the plugin's
+``scale cluster`` / ``upgrade cluster`` commands send (:mod:`kubectl_kubeception.manifests`, one source for both),
+the command line that does the same, and the fields the confirmation form carries back. Pure: the console previews a
+change with a server-side dry run and applies it only from the preview, only if the cluster has not changed since.
+
+Every field is a person's input: checked for type, size and format here before anything reaches the mother.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Literal
+
+from kubectl_kubeception import manifests
+from kubectl_kubeception.manifests import MAX_WORKERS
+from kubectl_kubeception.mother import Invalid
+from kubectl_kubeception.pages import command
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+    from operatorkit import Object
+
+Action = Literal["scale", "upgrade"]
+ACTIONS: tuple[Action, ...] = ("scale", "upgrade")
+WORKERS = re.compile(r"^[0-9]{1,3}$")
+RESOURCE_VERSION = re.compile(r"^[0-9]{1,20}$")
+
+
+@dataclass(frozen=True)
+class Change:
+    """A change as previewed: what it does in words, the patch, the command line, the form's fields for applying."""
+
+    action: Action
+    said: str
+    patch: Object
+    cli: str
+    fields: Mapping[str, str]
+
+
+def field(fields: Mapping[str, str], name: str, pattern: re.Pattern[str], what: str) -> str:
+    """Field ``name``, which must match ``pattern`` within 63 characters; else :class:`Invalid` saying ``what``."""
+    value = fields.get(name, "").strip()
+    if len(value) > 63 or not pattern.match(value):
+        raise Invalid(f"{what}: {value[:64]!r} is not one")
+    return value
+
+
+def pools(obj: Object) -> list[tuple[str, int]]:
+    """The cluster's pools and their sizes: a KVM pool's replicas, an AWS pool's desired capacity."""
+    size = "replicas" if obj.get("kind") == "KVMConfig" else "desired"
+    return [(str(p.get("name")), int(p.get(size, 1))) for p in (obj.get("spec") or {}).get("workerPools") or []]
+
+
+def planned(obj: Object, action: str, fields: Mapping[str, str]) -> Change:
+    """The change ``action`` with ``fields`` would make to ``obj`` as read; :class:`Invalid` for a field that is not
+    one, or a change the plugin's commands refuse (a skipped minor, a downgrade, no such pool)."""
+    meta = obj["metadata"]
+    name, namespace = meta["name"], meta["namespace"]
+    chosen: Action
+    if action == "scale":
+        chosen = "scale"
+        pool = field(fields, "pool", manifests.NAME, "a pool's name")
+        workers_text = field(fields, "workers", WORKERS, "a number of workers")
+        if (workers := int(workers_text)) > MAX_WORKERS:
+            raise Invalid(f"a number of workers: at most {MAX_WORKERS}, not {workers}")
+        patch, said = manifests.scaled(obj, workers, pool)
+        cli = command("kubectl", "kubeception", "scale", "cluster", name, "-n", namespace, "--pool", pool,
+                      "--workers", str(workers))  # fmt: skip
+        kept = {"pool": pool, "workers": str(workers)}
+    elif action == "upgrade":
+        chosen = "upgrade"
+        version = field(fields, "version", manifests.VERSION, "a Kubernetes version (like 1.36.3)")
+        patch, said = manifests.upgraded(obj, version)
+        cli = command("kubectl", "kubeception", "upgrade", "cluster", name, "-n", namespace, "--to", version)
+        kept = {"version": version}
+    else:
+        raise Invalid(f"no change {action[:32]!r}: the console scales and upgrades ({', '.join(ACTIONS)})")
+    return Change(chosen, said, patch, cli, {**kept, "resourceVersion": str(meta["resourceVersion"])})
+
+
+def unchanged_since_preview(obj: Object, fields: Mapping[str, str]) -> bool:
+    """Whether ``obj`` is the version the person previewed (applying anything else would apply what they did not
+    see: another person's change made meanwhile)."""
+    previewed = field(fields, "resourceVersion", RESOURCE_VERSION, "the previewed version")
+    return str(obj["metadata"]["resourceVersion"]) == previewed
