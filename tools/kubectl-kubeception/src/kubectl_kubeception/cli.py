@@ -456,16 +456,25 @@ def kubeconfig_command(mother: Mother, namespace: str, cluster: str, server: str
 @click.option(
     "--port", type=click.IntRange(0, 65535), default=0, show_default=True, help="The port on 127.0.0.1 (0: a free one)."
 )
-def console_command(mother: Mother, namespace: str, port: int) -> None:
+@click.option(
+    "--prometheus",
+    envvar="KUBECEPTION_PROMETHEUS_URL",
+    default="",
+    help="The platform's Prometheus, for the reconcile-health page [default: $KUBECEPTION_PROMETHEUS_URL].",
+)
+def console_command(mother: Mother, namespace: str, port: int, prometheus: str) -> None:
     """A web console on 127.0.0.1: your organizations, their clusters (the `get clusters` table), each cluster's page
-    (the `describe cluster` tree, its recent Events, the command for the page). Read-only.
+    (the `describe cluster` tree, its recent Events, the command for the page, forms to scale and upgrade it, each
+    previewed in a dry run first), and the operators' reconcile health from Prometheus.
 
     It reads with your kubeconfig, so it shows what you may read and names what you may not. Who may not list
     namespaces sees the organization of -n (or the context's namespace) and opens others by name. Open the address it
     prints: its token, exchanged for a cookie on the first visit, keeps others on this machine out. Ctrl-C stops it."""
-    server = console.serve(mother, [namespace], port)
+    if prometheus and not prometheus.startswith(("http://", "https://")):
+        raise click.BadParameter(f"{prometheus!r} is not an http(s) URL", param_hint="--prometheus")
+    server = console.serve(mother, [namespace], port, prometheus)
     click.echo(f"console: {server.url}")
-    click.echo("(reading with your kubeconfig; Ctrl-C stops it)", err=True)
+    click.echo("(acting with your kubeconfig; Ctrl-C stops it)", err=True)
     sys.stdout.flush()
     try:
         server.serve_forever()

@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from importlib import resources
 from typing import TYPE_CHECKING, Literal
 
-from kubectl_kubeception import changes, clusters, pages
+from kubectl_kubeception import changes, clusters, health, pages
 from kubectl_kubeception.mother import (
     AWS_CONFIG,
     KVM_CONFIG,
@@ -119,10 +119,23 @@ class Reader:
     """The pages' content, read from the mother with the person's credentials. ``named``: the organizations'
     namespaces to show when the person may not list namespaces (a member: the context's namespace, or -n)."""
 
-    def __init__(self, mother: Mother, named: Sequence[str], clock: Callable[[], datetime.datetime] = now) -> None:
+    def __init__(
+        self,
+        mother: Mother,
+        named: Sequence[str],
+        clock: Callable[[], datetime.datetime] = now,
+        *,
+        prometheus: str = "",
+    ) -> None:
         self.mother = mother
         self.named = [n for n in named if n]
         self.clock = clock
+        self.prometheus = prometheus
+
+    def health(self) -> Response:
+        at = self.clock()
+        charts = health.charts(self.prometheus, health.dashboard_file(), at) if self.prometheus else []
+        return html(200, pages.health_page(self.prometheus, charts, at))
 
     def organizations(self) -> tuple[dict[str, str], str]:
         """Namespace → organization: every organization for whoever may list namespaces (platform admins), else the
@@ -261,6 +274,8 @@ class Reader:
                     return Response(200, CSS, "text/css; charset=utf-8")
                 case ["clusters"]:
                     return self.all_clusters()
+                case ["health"]:
+                    return self.health()
                 case ["orgs"] if LABEL.match(name := (query.get("name") or [""])[0]):
                     return Response(303, b"", headers={"Location": pages.organization_url(name)})
                 case ["orgs", name, "clusters"] if LABEL.match(name):
@@ -384,6 +399,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
         """Quiet: the request line carries the token on the first visit."""
 
 
-def serve(mother: Mother, named: Sequence[str], port: int = 0) -> Server:
-    """A console bound to 127.0.0.1:``port`` (0: a free one); the caller runs ``serve_forever``."""
-    return Server(Reader(mother, named), port)
+def serve(mother: Mother, named: Sequence[str], port: int = 0, prometheus: str = "") -> Server:
+    """A console bound to 127.0.0.1:``port`` (0: a free one), drawing reconcile health from ``prometheus`` (a URL;
+    empty: none); the caller runs ``serve_forever``."""
+    return Server(Reader(mother, named, prometheus=prometheus), port)

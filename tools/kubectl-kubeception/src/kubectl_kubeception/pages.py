@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import jinja2
 
-from kubectl_kubeception import manifests, tree
+from kubectl_kubeception import health, manifests, tree
 from kubectl_kubeception.clusters import age, parse_time
 
 if TYPE_CHECKING:
@@ -189,6 +189,23 @@ def change_page(cluster: Cluster, change: Change, *, csrf: str, refused: str = "
         applied=applied,
         note="",
         command=change.cli,
+    )
+
+
+def health_page(prometheus: str, charts: Sequence[health.Chart], now: datetime.datetime) -> str:
+    """``/health``: the dashboard's panels drawn from Prometheus (``prometheus``: its URL; empty, none to ask)."""
+    return _render(
+        "health.html",
+        title="Reconcile health",
+        prometheus=prometheus,
+        charts=charts,
+        end=now.timestamp(),
+        lines=health.polylines,
+        number=health.number,
+        width=health.WIDTH,
+        height=health.HEIGHT,
+        note="",
+        command="",
     )
 
 
