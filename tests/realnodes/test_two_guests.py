@@ -648,7 +648,8 @@ class Scenario:
         # 2 → 1: the second Node is drained (web moves to the first VM), then its VM stops and its Node goes.
         started = time.monotonic()
         kube.patch(KVM_CONFIG, cluster, {"spec": {"workerPools": [POOL]}}, namespace)
-        wait_for(lambda: on_node(guest, "web") == NODES[0], timeout=180, message="web moved to the first VM")
+        # (the new pod starts on a TCG VM: minutes when the machine's two cores are shared with other suites)
+        wait_for(lambda: on_node(guest, "web") == NODES[0], timeout=300, message="web moved to the first VM")
         wait_for(lambda: guest.get_or_none(NODE, NODES[1]) is None, timeout=180, message="the Node gone")
         print(f"scale 2 -> 1: drained and Node removed in {time.monotonic() - started:.1f} s")
         evicted = [e for e in guest.list(EVENT, "default")["items"] if e.get("reason") == "Evicted"]
