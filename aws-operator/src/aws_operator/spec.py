@@ -15,7 +15,8 @@ from typing import TYPE_CHECKING, Annotated, Literal
 
 import pydantic
 
-from operatorkit import DNS_LABEL, DOMAIN, LABEL_KEY, LABEL_VALUE, RESERVED_LABEL_KEY, Context, Kind, Status
+from guestkit import GuestClusterStatus
+from operatorkit import DNS_LABEL, DOMAIN, LABEL_KEY, LABEL_VALUE, RESERVED_LABEL_KEY, Context, Kind
 
 if TYPE_CHECKING:
     from operatorkit import Object
@@ -188,7 +189,9 @@ class PoolStatus(_StatusPart):
     in_service: int = pydantic.Field(default=0, alias="inService")
 
 
-class AWSConfigStatus(Status):
+class AWSConfigStatus(GuestClusterStatus):
+    """What aws-operator records (``kubeconfigSecret`` is the guest-cluster kit's)."""
+
     cluster_id: str | None = pydantic.Field(default=None, alias="clusterID")
     account: str | None = None
     role_arn: str | None = pydantic.Field(default=None, alias="roleARN")
@@ -214,7 +217,6 @@ class AWSConfigStatus(Status):
     """``inService/desired`` masters, for the printer column."""
     workers: str | None = None
     worker_pools: list[PoolStatus] = pydantic.Field(default_factory=list, alias="workerPools")
-    kubeconfig_secret: str | None = pydantic.Field(default=None, alias="kubeconfigSecret")
     drift_checked_at: str | None = pydantic.Field(default=None, alias="driftCheckedAt")
     created_at: str | None = pydantic.Field(default=None, alias="createdAt")
     ready_at: str | None = pydantic.Field(default=None, alias="readyAt")

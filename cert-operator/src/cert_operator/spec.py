@@ -11,8 +11,6 @@ import pydantic
 from cert_operator.key import GUEST_ROLE_PREFIX
 from operatorkit import DNS_LABEL, DNS_SUBDOMAIN, Context, Kind, Status
 
-CA_CONFIG = Kind("kubeception.io/v1alpha1", "CAConfig", "caconfigs")
-CERT_CONFIG = Kind("kubeception.io/v1alpha1", "CertConfig", "certconfigs")
 GUEST_CREDENTIAL_REQUEST = Kind("kubeception.io/v1alpha1", "GuestCredentialRequest", "guestcredentialrequests")
 KVM_CONFIG = Kind("kubeception.io/v1alpha1", "KVMConfig", "kvmconfigs")
 AWS_CONFIG = Kind("kubeception.io/v1alpha1", "AWSConfig", "awsconfigs")

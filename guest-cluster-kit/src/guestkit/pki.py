@@ -17,7 +17,7 @@ from guestkit.kinds import CA_CONFIG, CERT_CONFIG
 from operatorkit import DeletedInOrder, Status
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping, Sequence
+    from collections.abc import Iterable, Mapping, Sequence
 
     from operatorkit import Context, Object
 
@@ -133,6 +133,6 @@ class Certificate(DeletedInOrder[SpecT, StatusT]):
         return self.cluster.pki(ctx).cert_config(self.certificate)
 
 
-def pki_children(cluster: HasPKI[SpecT, StatusT], certificates: Sequence[str]) -> list[DeletedInOrder[SpecT, StatusT]]:
+def pki_children(cluster: HasPKI[SpecT, StatusT], certificates: Iterable[str]) -> list[DeletedInOrder[SpecT, StatusT]]:
     """The CA and a CertConfig per certificate, in the order they are made (a deletion tier's members)."""
     return [ClusterCA(cluster), *(Certificate(cluster, certificate=name) for name in certificates)]

@@ -15,7 +15,8 @@ from typing import TYPE_CHECKING, Annotated, Literal
 
 import pydantic
 
-from operatorkit import DNS_LABEL, DOMAIN, LABEL_KEY, LABEL_VALUE, RESERVED_LABEL_KEY, Context, Kind, Status
+from guestkit import GuestClusterStatus
+from operatorkit import DNS_LABEL, DOMAIN, LABEL_KEY, LABEL_VALUE, RESERVED_LABEL_KEY, Context, Kind
 
 if TYPE_CHECKING:
     from operatorkit import Object
@@ -263,7 +264,9 @@ class PoolStatus(_Model):
     nodes: list[NodeStatus] = pydantic.Field(default_factory=list)
 
 
-class KVMConfigStatus(Status):
+class KVMConfigStatus(GuestClusterStatus):
+    """What kvm-operator records (``kubeconfigSecret`` is the guest-cluster kit's)."""
+
     cluster_id: str | None = pydantic.Field(default=None, alias="clusterID")
     kubernetes_version: str | None = pydantic.Field(default=None, alias="kubernetesVersion")
     """The version the whole control plane runs (set once every component rolled to it)."""
@@ -272,7 +275,6 @@ class KVMConfigStatus(Status):
     """Why the spec's version is not the target (skew rules), while it is not."""
     etcd_members: int | None = pydantic.Field(default=None, alias="etcdMembers")
     endpoint: str | None = None
-    kubeconfig_secret: str | None = pydantic.Field(default=None, alias="kubeconfigSecret")
     control_plane_ready: str | None = pydantic.Field(default=None, alias="controlPlaneReady")
     """``ready/desired`` API server replicas, for the printer column."""
     workers: str | None = None
