@@ -15,8 +15,8 @@ from typing import TYPE_CHECKING, Annotated, Literal
 
 import pydantic
 
-from guestkit import GuestClusterStatus
-from operatorkit import DNS_LABEL, DOMAIN, LABEL_KEY, LABEL_VALUE, RESERVED_LABEL_KEY, Context, Kind
+from guestkit import MAX_LABELS, MAX_TAINTS, GuestClusterStatus, NodeLabels, Taint
+from operatorkit import DNS_LABEL, DOMAIN, Context, Kind, LabelValue
 
 if TYPE_CHECKING:
     from operatorkit import Object
@@ -34,8 +34,6 @@ RESERVED_IDS = re.compile(r"^(kube-|kubeception|default$|openshift|flannel-)|-wo
 """Cluster ids that would name a namespace of the mother, or one another operator derives from a cluster id
 (flannel-operator's ``flannel-<id>``, kvm-operator's ``<id>-workers``)."""
 
-LabelKey = Annotated[str, pydantic.Field(pattern=LABEL_KEY, max_length=253)]
-LabelValue = Annotated[str, pydantic.Field(pattern=LABEL_VALUE, max_length=63)]
 InstanceType = Annotated[str, pydantic.Field(pattern=_INSTANCE_TYPE, max_length=32)]
 
 
@@ -49,12 +47,6 @@ class Masters(_Model):
     """1, or 3 spread over the availability zones (etcd quorum)."""
 
 
-class Taint(_Model):
-    key: LabelKey
-    value: LabelValue = ""
-    effect: Literal["NoSchedule", "PreferNoSchedule", "NoExecute"]
-
-
 class WorkerPool(_Model):
     """An Auto Scaling group of workers of one instance type. Changing the type replaces the pool's instances
     (a rolling update, one at a time); changing the sizes only scales."""
@@ -64,16 +56,8 @@ class WorkerPool(_Model):
     min_size: int = pydantic.Field(default=1, ge=0, le=MAX_POOL_SIZE, alias="minSize")
     max_size: int = pydantic.Field(default=3, ge=0, le=MAX_POOL_SIZE, alias="maxSize")
     desired: int = pydantic.Field(default=1, ge=0, le=MAX_POOL_SIZE)
-    labels: dict[LabelKey, LabelValue] = pydantic.Field(default_factory=dict, max_length=32)
-    taints: list[Taint] = pydantic.Field(default_factory=list, max_length=16)
-
-    @pydantic.field_validator("labels")
-    @classmethod
-    def _own_labels(cls, value: dict[str, str]) -> dict[str, str]:
-        reserved = [k for k in value if RESERVED_LABEL_KEY.match(k)]
-        if reserved:
-            raise ValueError(f"labels {reserved}: keys under kubernetes.io, k8s.io and kubeception.io are reserved")
-        return value
+    labels: NodeLabels = pydantic.Field(default_factory=dict, max_length=MAX_LABELS)
+    taints: list[Taint] = pydantic.Field(default_factory=list, max_length=MAX_TAINTS)
 
     @pydantic.model_validator(mode="after")
     def _sizes(self) -> WorkerPool:
@@ -189,9 +173,7 @@ class PoolStatus(_StatusPart):
     in_service: int = pydantic.Field(default=0, alias="inService")
 
 
-class AWSConfigStatus(GuestClusterStatus):
-    """What aws-operator records (``kubeconfigSecret`` is the guest-cluster kit's)."""
-
+class AWSConfigStatus(GuestClusterStatus):  # kubeconfigSecret is the guest-cluster kit's
     cluster_id: str | None = pydantic.Field(default=None, alias="clusterID")
     account: str | None = None
     role_arn: str | None = pydantic.Field(default=None, alias="roleARN")

@@ -22,6 +22,7 @@ from guestkit.kubeconfig import (
     kubeconfig,
     kubeconfig_secret,
 )
+from guestkit.nodes import MAX_LABELS, MAX_TAINTS, NodeLabels, Taint
 from guestkit.pki import CA, Certificate, ClusterCA, GuestPKI, HasPKI, pki_children
 
 __all__ = [
@@ -29,6 +30,8 @@ __all__ = [
     "CA",
     "CA_CONFIG",
     "CERT_CONFIG",
+    "MAX_LABELS",
+    "MAX_TAINTS",
     "AdminAccess",
     "Certificate",
     "ClusterCA",
@@ -37,6 +40,8 @@ __all__ = [
     "GuestPKI",
     "HasAdminAccess",
     "HasPKI",
+    "NodeLabels",
+    "Taint",
     "admin_kubeconfig",
     "admin_serial",
     "bootstrap_role",

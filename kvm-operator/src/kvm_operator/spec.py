@@ -15,8 +15,8 @@ from typing import TYPE_CHECKING, Annotated, Literal
 
 import pydantic
 
-from guestkit import GuestClusterStatus
-from operatorkit import DNS_LABEL, DOMAIN, LABEL_KEY, LABEL_VALUE, RESERVED_LABEL_KEY, Context, Kind
+from guestkit import MAX_LABELS, MAX_TAINTS, GuestClusterStatus, NodeLabels, Taint
+from operatorkit import DNS_LABEL, DOMAIN, Context, Kind, LabelValue
 
 if TYPE_CHECKING:
     from operatorkit import Object
@@ -36,8 +36,6 @@ RESERVED_IDS = re.compile(r"^(kube-|kubeception|default$|openshift|flannel-)")
 id (flannel-operator's ``flannel-<cluster>``): cluster ``flannel-b`` must not take cluster ``b``'s namespace."""
 
 Quantity = Annotated[str, pydantic.Field(pattern=_QUANTITY, max_length=16)]
-LabelKey = Annotated[str, pydantic.Field(pattern=LABEL_KEY, max_length=253)]
-LabelValue = Annotated[str, pydantic.Field(pattern=LABEL_VALUE, max_length=63)]
 
 
 _BINARY = {"Mi": 1, "Gi": 1024, "Ti": 1024 * 1024}
@@ -96,12 +94,6 @@ class ControlPlane(_Model):
     etcd_storage: EtcdStorage = pydantic.Field(default=EtcdStorage(), alias="etcdStorage")
 
 
-class Taint(_Model):
-    key: LabelKey
-    value: LabelValue = ""
-    effect: Literal["NoSchedule", "PreferNoSchedule", "NoExecute"]
-
-
 class WorkerPool(_Model):
     """Worker VMs of one shape: a StatefulSet of VM pods, each one guest Node named after its pod. Changing the
     shape (CPUs, memory, disk, labels, taints) replaces the pool's VMs one at a time, as a version change does."""
@@ -113,8 +105,8 @@ class WorkerPool(_Model):
     """The VM's RAM (its pod asks for this plus QEMU's overhead): 512Mi to 256Gi."""
     disk: str = pydantic.Field(default="10Gi", pattern=r"^[0-9]{1,7}(Gi|Ti)$", max_length=10)
     """The VM's state disk (containerd's images, the kubelet's pods), a sparse file in the pod's emptyDir."""
-    labels: dict[LabelKey, LabelValue] = pydantic.Field(default_factory=dict, max_length=32)
-    taints: list[Taint] = pydantic.Field(default_factory=list, max_length=16)
+    labels: NodeLabels = pydantic.Field(default_factory=dict, max_length=MAX_LABELS)
+    taints: list[Taint] = pydantic.Field(default_factory=list, max_length=MAX_TAINTS)
 
     @pydantic.field_validator("memory")
     @classmethod
@@ -128,14 +120,6 @@ class WorkerPool(_Model):
     def _disk(cls, value: str) -> str:
         if mebibytes(value) % 1024 or not 1 <= mebibytes(value) // 1024 <= 4096:
             raise ValueError(f"disk {value}: a whole number of Gi, 1Gi to 4Ti")
-        return value
-
-    @pydantic.field_validator("labels")
-    @classmethod
-    def _own_labels(cls, value: dict[str, str]) -> dict[str, str]:
-        reserved = [k for k in value if RESERVED_LABEL_KEY.match(k)]
-        if reserved:
-            raise ValueError(f"labels {reserved}: keys under kubernetes.io, k8s.io and kubeception.io are reserved")
         return value
 
     @property
@@ -264,9 +248,7 @@ class PoolStatus(_Model):
     nodes: list[NodeStatus] = pydantic.Field(default_factory=list)
 
 
-class KVMConfigStatus(GuestClusterStatus):
-    """What kvm-operator records (``kubeconfigSecret`` is the guest-cluster kit's)."""
-
+class KVMConfigStatus(GuestClusterStatus):  # kubeconfigSecret is the guest-cluster kit's
     cluster_id: str | None = pydantic.Field(default=None, alias="clusterID")
     kubernetes_version: str | None = pydantic.Field(default=None, alias="kubernetesVersion")
     """The version the whole control plane runs (set once every component rolled to it)."""
