@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import datetime
 import functools
 import json
 import os
@@ -24,6 +23,7 @@ from kubectl_kubeception.mother import (
     Mother,
     NotFound,
 )
+from operatorkit.timestamps import now
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -37,10 +37,6 @@ Exit codes: 0 done; 1 another error; 2 a usage error; 3 not found; 4 forbidden (
 5 refused as invalid (by the CRD, an admission policy or the checks here); 6 a credential refused by its issuer;
 7 timed out waiting for an answer.
 """
-
-
-def now() -> datetime.datetime:
-    return datetime.datetime.now(datetime.UTC)
 
 
 class Aliases(click.Group):
