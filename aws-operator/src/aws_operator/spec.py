@@ -173,8 +173,7 @@ class PoolStatus(_StatusPart):
     in_service: int = pydantic.Field(default=0, alias="inService")
 
 
-class AWSConfigStatus(GuestClusterStatus):  # kubeconfigSecret is the guest-cluster kit's
-    cluster_id: str | None = pydantic.Field(default=None, alias="clusterID")
+class AWSConfigStatus(GuestClusterStatus):  # clusterID, version, endpoint, workers, kubeconfig: the kit's
     account: str | None = None
     role_arn: str | None = pydantic.Field(default=None, alias="roleARN")
     """The role assumed at creation: deletion uses it even if the credentials Secret is gone."""
@@ -191,16 +190,12 @@ class AWSConfigStatus(GuestClusterStatus):  # kubeconfigSecret is the guest-clus
     change_set: ChangeSetStatus | None = pydantic.Field(default=None, alias="changeSet")
     failed_template: str | None = pydantic.Field(default=None, alias="failedTemplate")
     """The template hash whose creation failed: not tried again until the spec changes."""
-    kubernetes_version: str | None = pydantic.Field(default=None, alias="kubernetesVersion")
-    endpoint: str | None = None
     hosted_zone_id: str | None = pydantic.Field(default=None, alias="hostedZoneID")
     """The Route 53 zone the stack made (none when the spec names one)."""
     masters: str | None = None
     """``inService/desired`` masters, for the printer column."""
-    workers: str | None = None
     worker_pools: list[PoolStatus] = pydantic.Field(default_factory=list, alias="workerPools")
     drift_checked_at: str | None = pydantic.Field(default=None, alias="driftCheckedAt")
-    created_at: str | None = pydantic.Field(default=None, alias="createdAt")
     ready_at: str | None = pydantic.Field(default=None, alias="readyAt")
 
 

@@ -14,7 +14,6 @@ from guestkit.certificates import ADMIN_CERTIFICATE, bootstrap_role, certificate
 from guestkit.kinds import CA_CONFIG, CERT_CONFIG
 from guestkit.kubeconfig import (
     AdminAccess,
-    GuestClusterStatus,
     GuestKubeconfig,
     HasAdminAccess,
     admin_kubeconfig,
@@ -24,6 +23,7 @@ from guestkit.kubeconfig import (
 )
 from guestkit.nodes import MAX_LABELS, MAX_TAINTS, NodeLabels, Taint
 from guestkit.pki import CA, Certificate, ClusterCA, GuestPKI, HasPKI, pki_children
+from guestkit.status import GuestClusterStatus
 
 __all__ = [
     "ADMIN_CERTIFICATE",

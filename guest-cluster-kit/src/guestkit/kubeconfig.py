@@ -11,12 +11,12 @@ import base64
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
-import pydantic
 import yaml
 
 from guestkit.certificates import ADMIN_CERTIFICATE
 from guestkit.kinds import CERT_CONFIG
-from operatorkit import Resource, Status, is_true, owned_by
+from guestkit.status import GuestClusterStatus
+from operatorkit import Resource, is_true, owned_by
 from operatorkit.kinds import SECRET
 
 if TYPE_CHECKING:
@@ -69,12 +69,6 @@ class AdminAccess:
     tls_server_name: str | None = None
     sort_keys: bool = True
     """How the operator has always written it (:func:`kubeconfig`)."""
-
-
-class GuestClusterStatus(Status):
-    """The status fields the kit writes: a guest-cluster operator's status model derives from it."""
-
-    kubeconfig_secret: str | None = pydantic.Field(default=None, alias="kubeconfigSecret")
 
 
 SpecT = TypeVar("SpecT")

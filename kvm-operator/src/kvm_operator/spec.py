@@ -248,24 +248,17 @@ class PoolStatus(_Model):
     nodes: list[NodeStatus] = pydantic.Field(default_factory=list)
 
 
-class KVMConfigStatus(GuestClusterStatus):  # kubeconfigSecret is the guest-cluster kit's
-    cluster_id: str | None = pydantic.Field(default=None, alias="clusterID")
-    kubernetes_version: str | None = pydantic.Field(default=None, alias="kubernetesVersion")
-    """The version the whole control plane runs (set once every component rolled to it)."""
+class KVMConfigStatus(GuestClusterStatus):  # clusterID, version, endpoint, workers, kubeconfig: the kit's
     target_version: str | None = pydantic.Field(default=None, alias="targetVersion")
     version_refused: str | None = pydantic.Field(default=None, alias="versionRefused")
     """Why the spec's version is not the target (skew rules), while it is not."""
     etcd_members: int | None = pydantic.Field(default=None, alias="etcdMembers")
-    endpoint: str | None = None
     control_plane_ready: str | None = pydantic.Field(default=None, alias="controlPlaneReady")
     """``ready/desired`` API server replicas, for the printer column."""
-    workers: str | None = None
-    """``ready/desired`` worker Nodes of every pool, for the printer column."""
     worker_pools: list[PoolStatus] | None = pydantic.Field(default=None, alias="workerPools")
     """None until the pools are first reported: a cluster without pools reports an empty list."""
     network: str | None = None
     vni: int | None = None
-    created_at: str | None = pydantic.Field(default=None, alias="createdAt")
     available_at: str | None = pydantic.Field(default=None, alias="availableAt")
     upgrade_started_at: str | None = pydantic.Field(default=None, alias="upgradeStartedAt")
 
