@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Annotated, Literal
 
 import pydantic
 
-from guestkit import MAX_LABELS, MAX_TAINTS, GuestClusterStatus, NodeLabels, Taint
+from guestkit import MAX_LABELS, MAX_TAINTS, ClusterID, GuestClusterStatus, NodeLabels, Taint
 from operatorkit import DNS_LABEL, DOMAIN, Context, Kind, LabelValue
 
 if TYPE_CHECKING:
@@ -30,9 +30,6 @@ _ZONE = r"^[a-z]{2}(-[a-z]+)+-[0-9]{1,2}[a-z]$"
 _INSTANCE_TYPE = r"^[a-z][a-z0-9-]{0,15}\.[a-z0-9]{1,15}$"
 _HOSTED_ZONE_ID = r"^Z[A-Z0-9]{1,31}$"
 ROLE_ARN = re.compile(r"^arn:aws(-[a-z]+)*:iam::[0-9]{12}:role/[A-Za-z0-9+=,.@_/-]{1,512}$")
-RESERVED_IDS = re.compile(r"^(kube-|kubeception|default$|openshift|flannel-)|-workers$")
-"""Cluster ids that would name a namespace of the mother, or one another operator derives from a cluster id
-(flannel-operator's ``flannel-<id>``, kvm-operator's ``<id>-workers``)."""
 
 InstanceType = Annotated[str, pydantic.Field(pattern=_INSTANCE_TYPE, max_length=32)]
 
@@ -86,7 +83,7 @@ class Credentials(_Model):
 
 
 class AWSConfigSpec(_Model):
-    cluster_id: str = pydantic.Field(alias="clusterID", pattern=DNS_LABEL, min_length=3, max_length=30)
+    cluster_id: ClusterID = pydantic.Field(alias="clusterID")
     """The cluster's id: its namespace on the mother, and the name of its stacks, bucket and key. Immutable."""
     organization: LabelValue = ""
     team: LabelValue = ""
@@ -101,16 +98,6 @@ class AWSConfigSpec(_Model):
     worker_pools: list[WorkerPool] = pydantic.Field(default_factory=list, alias="workerPools", max_length=MAX_POOLS)
     dns: DNS = DNS()
     credentials: Credentials
-
-    @pydantic.field_validator("cluster_id")
-    @classmethod
-    def _not_reserved(cls, value: str) -> str:
-        if RESERVED_IDS.search(value):
-            raise ValueError(
-                f"clusterID {value!r} would name a namespace of the mother or of another cluster "
-                "(kube-*, flannel-*, *-workers, default, ...)"
-            )
-        return value
 
     @pydantic.field_validator("vpc_cidr")
     @classmethod

@@ -11,6 +11,7 @@ resources (Cluster API keeps the same things once: ``util/secret``, ``util/kubec
 from __future__ import annotations
 
 from guestkit.certificates import ADMIN_CERTIFICATE, bootstrap_role, certificate_set, node_role
+from guestkit.cluster import RESERVED_IDS, WORKERS_SUFFIX, ClusterID
 from guestkit.kinds import CA_CONFIG, CERT_CONFIG
 from guestkit.kubeconfig import (
     AdminAccess,
@@ -32,9 +33,12 @@ __all__ = [
     "CERT_CONFIG",
     "MAX_LABELS",
     "MAX_TAINTS",
+    "RESERVED_IDS",
+    "WORKERS_SUFFIX",
     "AdminAccess",
     "Certificate",
     "ClusterCA",
+    "ClusterID",
     "GuestClusterStatus",
     "GuestKubeconfig",
     "GuestPKI",

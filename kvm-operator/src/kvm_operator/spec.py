@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Annotated, Literal
 
 import pydantic
 
-from guestkit import MAX_LABELS, MAX_TAINTS, GuestClusterStatus, NodeLabels, Taint
+from guestkit import MAX_LABELS, MAX_TAINTS, ClusterID, GuestClusterStatus, NodeLabels, Taint
 from operatorkit import DNS_LABEL, DOMAIN, Context, Kind, LabelValue
 
 if TYPE_CHECKING:
@@ -31,9 +31,6 @@ VNI_MAX = 9_999_999
 _VERSION = re.compile(r"^1\.([0-9]{1,3})\.([0-9]{1,3})$")
 _VERSION_FORMAT = r"^1\.[0-9]{1,3}\.[0-9]{1,3}$"
 _QUANTITY = r"^[0-9]{1,6}(\.[0-9]{1,3})?(m|Ki|Mi|Gi|Ti|k|M|G|T)?$"
-RESERVED_IDS = re.compile(r"^(kube-|kubeception|default$|openshift|flannel-)")
-"""Cluster ids that would name a namespace the mother itself uses — or one another operator derives from a cluster
-id (flannel-operator's ``flannel-<cluster>``): cluster ``flannel-b`` must not take cluster ``b``'s namespace."""
 
 Quantity = Annotated[str, pydantic.Field(pattern=_QUANTITY, max_length=16)]
 
@@ -189,7 +186,7 @@ class Addons(_Model):
 
 
 class KVMConfigSpec(_Model):
-    cluster_id: str = pydantic.Field(alias="clusterID", pattern=DNS_LABEL, min_length=3, max_length=30)
+    cluster_id: ClusterID = pydantic.Field(alias="clusterID")
     """The cluster's id: its control plane's namespace and the name of every child object. Immutable."""
     organization: LabelValue = ""
     team: LabelValue = ""
@@ -200,17 +197,6 @@ class KVMConfigSpec(_Model):
     api_hostname: str | None = pydantic.Field(default=None, alias="apiHostname", pattern=DOMAIN, max_length=253)
     """Default: ``api.<clusterID>.<base domain>`` (the operator's setting)."""
     addons: Addons = Addons()
-
-    @pydantic.field_validator("cluster_id")
-    @classmethod
-    def _not_reserved(cls, value: str) -> str:
-        if RESERVED_IDS.match(value):
-            raise ValueError(
-                f"clusterID {value!r} would name a namespace of the mother (kube-*, flannel-*, default, ...)"
-            )
-        if value.endswith("-workers"):
-            raise ValueError(f"clusterID {value!r} would name the workers' namespace of cluster {value[:-8]!r}")
-        return value
 
     @pydantic.field_validator("kubernetes_version")
     @classmethod
