@@ -30,9 +30,10 @@ ENDPOINT_ANNOTATION = "kubeception.io/endpoint"
 def kubeconfig(
     name: str, user: str, cluster: dict[str, Any], credentials: dict[str, Any], *, sort_keys: bool = True
 ) -> str:
-    """A kubeconfig of one cluster, one user and one context (all three named ``name`` but the user).
-    ``sort_keys=False`` keeps the keys in kubectl's order; either way a file once written keeps its bytes (a
-    changed ConfigMap or Secret is written again, and may roll what mounts it)."""
+    """A kubeconfig of one cluster, one user and one context (all named ``name`` but the user). ``sort_keys``:
+    kvm-operator's files have always had sorted keys, aws-operator's and the add-ons' kubectl's order; each keeps
+    its own, so a file already written keeps its bytes (a changed ConfigMap or Secret is written again, and may
+    roll what mounts it)."""
     return yaml.safe_dump(
         {
             "apiVersion": "v1",
