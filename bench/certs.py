@@ -26,7 +26,7 @@ import psutil
 from _bytecode import compile_bytecode
 from _measure import percentile, wait_all_ready
 
-from cert_operator.spec import CA_CONFIG, CERT_CONFIG
+from guestkit import CA_CONFIG, CERT_CONFIG
 from kubeception_testenv import ControlPlane, OpenBaoServer
 from operatorkit import KubeClient
 from operatorkit._runtime.informer import Informer

@@ -35,10 +35,10 @@ import psutil
 import yaml
 from _measure import percentile, wait_all_ready
 
+from guestkit import CA_CONFIG, CERT_CONFIG
 from kubeception_testenv import ControlPlane, EtcdServer, OpenBaoServer, find_binary, wait_for
 from kubeception_testenv.images import build_all
 from kubeception_testenv.platform import Platform
-from kvm_operator.shared import CA_CONFIG, CERT_CONFIG
 from kvm_operator.spec import KVM_CONFIG
 from operatorkit import KubeClient, is_true
 from operatorkit._runtime.informer import Informer

@@ -14,8 +14,8 @@ import boto3
 import pytest
 
 from aws_operator import key
-from aws_operator.shared import CERT_CONFIG
 from aws_operator.spec import AWS_CONFIG
+from guestkit import CERT_CONFIG
 from ingress_operator.controller import ingress_controller, shared_parts
 from ingress_operator.settings import IngressSettings
 from ingress_operator.spec import INGRESS_CONFIG

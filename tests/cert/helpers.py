@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from cryptography import x509
 
-from cert_operator.spec import CA_CONFIG, CERT_CONFIG
+from guestkit import CA_CONFIG, CERT_CONFIG
 from operatorkit import KubeClient, is_true
 from operatorkit.kinds import SECRET
 from operatorkit.testing import status_of

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 from cryptography import x509
 from prometheus_client import REGISTRY
 
-from cert_operator.spec import CA_CONFIG, CERT_CONFIG
+from guestkit import CA_CONFIG, CERT_CONFIG
 from kubeception_testenv import wait_for
 from kubeception_testenv._ports import free_port
 from operatorkit import CLUSTER_LABEL, get_condition

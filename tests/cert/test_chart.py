@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from cert_operator.settings import CertSettings
-from cert_operator.spec import CA_CONFIG, CERT_CONFIG
+from guestkit import CA_CONFIG, CERT_CONFIG
 from kubeception_testenv import wait_for
 from operatorkit import KubeClient, load_settings
 from tests.cert.helpers import ca_config, cert_config, ready

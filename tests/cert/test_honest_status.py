@@ -13,7 +13,8 @@ from prometheus_client import REGISTRY
 
 from cert_operator import pem
 from cert_operator.resources.ca_health import CAHealth
-from cert_operator.spec import CA_CONFIG, CERT_CONFIG, CAConfigStatus
+from cert_operator.spec import CAConfigStatus
+from guestkit import CA_CONFIG, CERT_CONFIG
 from kubeception_testenv import wait_for
 from operatorkit import ApiError, Context, get_condition, timestamps
 from operatorkit.kinds import EVENT, SECRET

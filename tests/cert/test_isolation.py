@@ -17,7 +17,7 @@ import yaml
 from cryptography import x509
 
 from cert_operator.pem import serial_hex
-from cert_operator.spec import CA_CONFIG, CERT_CONFIG
+from guestkit import CA_CONFIG, CERT_CONFIG
 from kubeception_testenv import EtcdServer, GuestAPIServer, SecretVolume, find_binary, wait_for
 from operatorkit.kinds import SECRET
 from operatorkit.testing import status_of

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from cert_operator.spec import CA_CONFIG, CERT_CONFIG
+from guestkit import CA_CONFIG, CERT_CONFIG
 from kubeception_testenv import wait_for
 from operatorkit import ADOPT_ANNOTATION, ApiError, KubeClient
 from operatorkit.kinds import NAMESPACE, SECRET

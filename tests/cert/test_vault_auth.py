@@ -13,9 +13,9 @@ import hvac
 import hvac.exceptions
 import pytest
 
-from cert_operator.spec import CA_CONFIG, CERT_CONFIG
 from cert_operator.vault import Vault, VaultUnavailable
 from cert_operator.vault_auth import AppRoleAuth, KubernetesAuth, TokenAuth
+from guestkit import CA_CONFIG, CERT_CONFIG
 from kubeception_testenv import wait_for
 from kubeception_testenv._pki import LocalPKI
 from operatorkit.testing import metric_sum, status_of

@@ -19,11 +19,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from cert_operator.controller import ca_controller, cert_controller
-from cert_operator.spec import CA_CONFIG, CERT_CONFIG
 from cert_operator.vault import Vault
 from cert_operator.vault_auth import TokenAuth
 from flannel_operator.controller import flannel_controller, shared_parts
 from flannel_operator.spec import FLANNEL_CONFIG
+from guestkit import CA_CONFIG, CERT_CONFIG
 from kubeception_testenv import wait_for
 from kvm_operator.spec import KVM_CONFIG
 from operatorkit import ApiError, Kind, KubeClient, is_true

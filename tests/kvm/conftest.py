@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 import yaml
 
+from guestkit import kubeconfig_secret
 from kubeception_testenv import GuestAPIServer, SecretVolume, wait_for
 from kvm_operator import key
 from kvm_operator.controller import kvm_controller
@@ -97,7 +98,7 @@ class GuestAccess:
     def __init__(
         self, kube: KubeClient, cluster: str, namespace: str, haproxy: str, workdir: Path, port: int = 443
     ) -> None:
-        secret = kube.get(SECRET, key.kubeconfig_secret(cluster), namespace)
+        secret = kube.get(SECRET, kubeconfig_secret(cluster), namespace)
         config = yaml.safe_load(base64.b64decode(secret["data"]["value"]))
         self.cluster = config["clusters"][0]["cluster"]
         self.user = config["users"][0]["user"]

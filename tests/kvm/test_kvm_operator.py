@@ -14,10 +14,11 @@ import pytest
 import yaml
 from cryptography import x509
 
+from guestkit import CA_CONFIG, CERT_CONFIG
 from kubeception_testenv import wait_for
 from kvm_operator import key
 from kvm_operator.settings import KVMSettings
-from kvm_operator.shared import CA_CONFIG, CERT_CONFIG, FLANNEL_CONFIG, INGRESS_CONFIG
+from kvm_operator.shared import FLANNEL_CONFIG, INGRESS_CONFIG
 from kvm_operator.spec import KVM_CONFIG
 from kvm_operator.versions import VERSION_ANNOTATION
 from operatorkit import ApiError, is_true

@@ -19,10 +19,11 @@ from typing import Any
 
 import pytest
 
+from guestkit import CERT_CONFIG
 from kubeception_testenv import EtcdServer, wait_for
 from kubeception_testenv._ports import free_port
 from kvm_operator import key
-from kvm_operator.shared import CERT_CONFIG, FLANNEL_CONFIG
+from kvm_operator.shared import FLANNEL_CONFIG
 from kvm_operator.spec import KVM_CONFIG
 from operatorkit import ApiError, KubeClient, is_true
 from operatorkit.kinds import (

@@ -26,9 +26,9 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from cert_operator.controller import ca_controller, guest_controller
-from cert_operator.spec import CA_CONFIG
 from cert_operator.vault import Vault
 from cert_operator.vault_auth import TokenAuth
+from guestkit import CA_CONFIG
 from kubeception_testenv import GuestAPIServer, find_binary
 from kubectl_kubeception.cli import cli
 from kvm_operator.spec import KVM_CONFIG

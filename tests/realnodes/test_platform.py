@@ -14,8 +14,8 @@ from typing import Any
 
 from cryptography.hazmat.primitives.serialization import Encoding
 
-from cert_operator.spec import CA_CONFIG, CERT_CONFIG
 from flannel_operator.spec import FLANNEL_CONFIG
+from guestkit import CA_CONFIG, CERT_CONFIG
 from kubeception_testenv import wait_for
 from kubeception_testenv.images import version
 from kubeception_testenv.network import run

@@ -21,16 +21,15 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from aws_operator.controller import aws_controller
-from aws_operator.shared import CA_CONFIG as AWS_CA_CONFIG
-from aws_operator.shared import CERT_CONFIG as AWS_CERT_CONFIG
 from aws_operator.shared import Shared as AWSShared
 from aws_operator.spec import AWS_CONFIG
 from cert_operator.controller import ca_controller, cert_controller, guest_controller
-from cert_operator.spec import CA_CONFIG, CERT_CONFIG, GUEST_CREDENTIAL_REQUEST
+from cert_operator.spec import GUEST_CREDENTIAL_REQUEST
 from cert_operator.vault import Vault
 from cert_operator.vault_auth import TokenAuth
 from flannel_operator.controller import flannel_controller, shared_parts
 from flannel_operator.spec import FLANNEL_CONFIG
+from guestkit import CA_CONFIG, CERT_CONFIG
 from ingress_operator.controller import ingress_controller
 from ingress_operator.controller import shared_parts as ingress_parts
 from ingress_operator.settings import IngressSettings
@@ -39,8 +38,6 @@ from kubeception_testenv import EtcdServer, LocalAddresses, wait_for
 from kubeception_testenv._ports import free_port
 from kvm_operator.controller import kvm_controller
 from kvm_operator.settings import KVMSettings
-from kvm_operator.shared import CA_CONFIG as KVM_CA_CONFIG
-from kvm_operator.shared import CERT_CONFIG as KVM_CERT_CONFIG
 from kvm_operator.shared import FLANNEL_CONFIG as KVM_FLANNEL_CONFIG
 from kvm_operator.shared import INGRESS_CONFIG as KVM_INGRESS_CONFIG
 from kvm_operator.shared import Shared as KVMShared
@@ -630,8 +627,8 @@ def repair_kvm_drift(admin: KubeClient, cluster: str, tenant: str) -> None:
         (CONFIG_MAP, "component-kubeconfigs", cluster),
         (NETWORK_POLICY, "etcd", cluster),
         (POD_DISRUPTION_BUDGET, "etcd", cluster),
-        (KVM_CA_CONFIG, "ca", cluster),
-        (KVM_CERT_CONFIG, "admin", cluster),
+        (CA_CONFIG, "ca", cluster),
+        (CERT_CONFIG, "admin", cluster),
         (KVM_FLANNEL_CONFIG, cluster, None),
         (KVM_INGRESS_CONFIG, cluster, None),
     ]
@@ -790,8 +787,8 @@ def repair_aws_drift(admin: KubeClient, cluster: str, tenant: str) -> None:
     """Someone edits what aws-operator owns on the mother: it puts each object back (a patch of each kind)."""
     edits: list[tuple[Kind, str, str | None]] = [
         (NAMESPACE, cluster, None),
-        (AWS_CA_CONFIG, "ca", cluster),
-        (AWS_CERT_CONFIG, "admin", cluster),
+        (CA_CONFIG, "ca", cluster),
+        (CERT_CONFIG, "admin", cluster),
     ]
     repair_cluster_drift(admin, AWS_CONFIG, cluster, tenant, edits)
 

@@ -20,14 +20,13 @@ from aws_operator.resources.deletion import DeletionDone
 from aws_operator.resources.drift import Drift
 from aws_operator.resources.encryption_key import EncryptionKey
 from aws_operator.resources.guest_stack import GuestStack
-from aws_operator.resources.kubeconfig import GuestKubeconfig
 from aws_operator.resources.namespace import ClusterNamespace
-from aws_operator.resources.pki import Certificate, ClusterCA
 from aws_operator.resources.status import ClusterStatus
 from aws_operator.resources.vpc import PlannedVPC, VPCNetwork
 from aws_operator.resources.zone import ZoneClaim
-from aws_operator.shared import CA_CONFIG, CERT_CONFIG, Shared
+from aws_operator.shared import Shared
 from aws_operator.spec import AWS_CONFIG, AWSConfigSpec, AWSConfigStatus, deletion_spec
+from guestkit import CA_CONFIG, CERT_CONFIG, GuestKubeconfig, pki_children
 from operatorkit import Controller, DeletedTogether
 from operatorkit.kinds import NAMESPACE, SECRET
 from operatorkit.platform import DOMAIN_CLAIM, DOMAIN_CLAIM_INDEX
@@ -35,16 +34,12 @@ from operatorkit.platform import DOMAIN_CLAIM, DOMAIN_CLAIM_INDEX
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-    from aws_operator.resources._object import ClusterObject
     from aws_operator.settings import AWSSettings
     from operatorkit import Resource
 
 
 def aws_controller(shared: Shared, **overrides: Any) -> Controller[AWSConfigSpec, AWSConfigStatus]:
-    pki: list[ClusterObject] = [
-        ClusterCA(shared),
-        *(Certificate(shared, certificate=name) for name in key.CERTIFICATES),
-    ]
+    pki = pki_children(shared, key.CERTIFICATES)
     resources: list[Resource[AWSConfigSpec, AWSConfigStatus]] = [
         DeletionDone(),
         PlannedVPC(shared),

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import guestkit
 from operatorkit import CLUSTER_LABEL, MANAGED_BY_LABEL, Owner
 
 MANAGER = "aws-operator"
@@ -23,22 +24,12 @@ OWNER_TAG = "kubeception.io/owner"  # the claim: the owning AWSConfig, as Owner.
 ROLE_TAG = "kubeception.io/role"
 APPROVE_ANNOTATION = "kubeception.io/approve-change-set"
 RECREATE_ANNOTATION = "kubeception.io/recreate"
-CA = "ca"
+CA = guestkit.CA
 
-# One CertConfig (and Secret) per certificate the masters and workers need: name → (CA role, common name). They
-# reach the instances encrypted with the cluster's KMS key, as objects in its bucket.
-CERTIFICATES: dict[str, tuple[str, str]] = {
-    "etcd-server": ("etcd", "etcd"),
-    "etcd-peer": ("etcd", "etcd-peer"),
-    "apiserver": ("apiserver", "kube-apiserver"),
-    "apiserver-etcd-client": ("client", "kube-apiserver-etcd-client"),
-    "apiserver-kubelet-client": ("admin", "kube-apiserver-kubelet-client"),
-    "service-accounts": ("client", "service-accounts"),
-    "controller-manager": ("client", "system:kube-controller-manager"),
-    "scheduler": ("client", "system:kube-scheduler"),
-    "admin": ("admin", "kubernetes-admin"),
-    "kubelet-bootstrap": ("bootstrap", "kubelet-bootstrap"),
-}
+# One CertConfig (and Secret) per certificate the masters and workers need: kubeadm's set without the front-proxy
+# client (no aggregated API), with the kubelet-bootstrap certificate workers join by. They reach the instances
+# encrypted with the cluster's KMS key, as objects in its bucket.
+CERTIFICATES = guestkit.certificate_set(front_proxy=False, kubelet_bootstrap=True)
 MASTER_CERTIFICATES = tuple(name for name in CERTIFICATES if name not in {"admin", "kubelet-bootstrap"})
 WORKER_CERTIFICATES = ("kubelet-bootstrap",)
 
@@ -46,10 +37,6 @@ WORKER_CERTIFICATES = ("kubelet-bootstrap",)
 def namespace(cluster_id: str) -> str:
     """The cluster's namespace on the mother: its CAConfig, CertConfigs and their Secrets."""
     return cluster_id
-
-
-def kubeconfig_secret(cluster_id: str) -> str:
-    return f"{cluster_id}-kubeconfig"
 
 
 def stack(cluster_id: str) -> str:
@@ -173,6 +160,17 @@ FOUNDATION = (VPC, PUBLIC_SUBNET, PRIVATE_SUBNET, MASTER_SECURITY_GROUP, PRIVATE
 
 def zone(cluster_id: str, base_domain: str) -> str:
     return f"{cluster_id}.{base_domain}"
+
+
+def etcd_names(zone: str) -> list[str]:
+    """What the masters' etcd certificates name (the masters reach each other in the cluster's zone)."""
+    return ["etcd", f"etcd.{zone}", "localhost"]
+
+
+def apiserver_names(zone: str) -> list[str]:
+    """What the API server's certificate names: ``api.<zone>`` (the API load balancer's record), the guest's
+    ``kubernetes``."""
+    return [f"api.{zone}", "kubernetes", "kubernetes.default", "kubernetes.default.svc", "localhost"]
 
 
 def labels(cluster_id: str) -> dict[str, str]:

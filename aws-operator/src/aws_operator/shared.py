@@ -1,5 +1,6 @@
-"""What every aws resource shares: the settings, the way into guest accounts, and the VPC allocations made by this
-process that the cache may not show yet."""
+"""What every aws resource shares: the settings, the way into guest accounts, the VPC allocations made by this
+process that the cache may not show yet, and what the guest-cluster kit asks of an operator (the cluster's PKI,
+where its admin reaches the API)."""
 
 from __future__ import annotations
 
@@ -7,18 +8,15 @@ import threading
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+import guestkit
 from aws_operator import key
 from aws_operator.aws import AWS
-from operatorkit import Kind, ReconcileError
+from operatorkit import ReconcileError
 
 if TYPE_CHECKING:
     from aws_operator.aws import Account
     from aws_operator.settings import AWSSettings
     from aws_operator.spec import AWSContext
-
-# The children's kinds, declared here: their CRDs are the contract between operators, not their Python packages.
-CA_CONFIG = Kind("kubeception.io/v1alpha1", "CAConfig", "caconfigs")
-CERT_CONFIG = Kind("kubeception.io/v1alpha1", "CertConfig", "certconfigs")
 
 
 class NoAccount(ReconcileError):
@@ -42,6 +40,25 @@ class Shared:
 
     def zone(self, ctx: AWSContext) -> str:
         return ctx.spec.dns.zone or key.zone(ctx.spec.cluster_id, self.settings.dns.base_domain)
+
+    def pki(self, ctx: AWSContext) -> guestkit.GuestPKI:
+        """kubeadm's certificates for masters in the cluster's zone; workers join with the kubelet-bootstrap
+        certificate (the CA's bootstrap role) and ask the guest for their own."""
+        cluster, zone = ctx.spec.cluster_id, self.zone(ctx)
+        return guestkit.GuestPKI(
+            cluster_id=cluster,
+            namespace=key.namespace(cluster),
+            labels=key.labels(cluster),
+            certificates=key.CERTIFICATES,
+            etcd_names=key.etcd_names(zone),
+            apiserver_names=key.apiserver_names(zone),
+            extra_roles=(guestkit.bootstrap_role(),),
+        )
+
+    def admin_access(self, ctx: AWSContext) -> guestkit.AdminAccess:
+        """The API load balancer's endpoint the stack reported, else ``api.<zone>`` on 443."""
+        server = ctx.status.endpoint or f"https://api.{self.zone(ctx)}"
+        return guestkit.AdminAccess(server, sort_keys=False)
 
     def account(self, ctx: AWSContext) -> Account:
         """The guest account, as the role the Credentials step assumed (recorded, so deletion needs no Secret)."""

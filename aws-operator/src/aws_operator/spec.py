@@ -15,7 +15,8 @@ from typing import TYPE_CHECKING, Annotated, Literal
 
 import pydantic
 
-from operatorkit import DNS_LABEL, DOMAIN, LABEL_KEY, LABEL_VALUE, RESERVED_LABEL_KEY, Context, Kind, Status
+from guestkit import MAX_LABELS, MAX_TAINTS, ClusterID, GuestClusterStatus, NodeLabels, Taint
+from operatorkit import DNS_LABEL, DOMAIN, Context, Kind, LabelValue
 
 if TYPE_CHECKING:
     from operatorkit import Object
@@ -29,12 +30,7 @@ _ZONE = r"^[a-z]{2}(-[a-z]+)+-[0-9]{1,2}[a-z]$"
 _INSTANCE_TYPE = r"^[a-z][a-z0-9-]{0,15}\.[a-z0-9]{1,15}$"
 _HOSTED_ZONE_ID = r"^Z[A-Z0-9]{1,31}$"
 ROLE_ARN = re.compile(r"^arn:aws(-[a-z]+)*:iam::[0-9]{12}:role/[A-Za-z0-9+=,.@_/-]{1,512}$")
-RESERVED_IDS = re.compile(r"^(kube-|kubeception|default$|openshift|flannel-)|-workers$")
-"""Cluster ids that would name a namespace of the mother, or one another operator derives from a cluster id
-(flannel-operator's ``flannel-<id>``, kvm-operator's ``<id>-workers``)."""
 
-LabelKey = Annotated[str, pydantic.Field(pattern=LABEL_KEY, max_length=253)]
-LabelValue = Annotated[str, pydantic.Field(pattern=LABEL_VALUE, max_length=63)]
 InstanceType = Annotated[str, pydantic.Field(pattern=_INSTANCE_TYPE, max_length=32)]
 
 
@@ -48,12 +44,6 @@ class Masters(_Model):
     """1, or 3 spread over the availability zones (etcd quorum)."""
 
 
-class Taint(_Model):
-    key: LabelKey
-    value: LabelValue = ""
-    effect: Literal["NoSchedule", "PreferNoSchedule", "NoExecute"]
-
-
 class WorkerPool(_Model):
     """An Auto Scaling group of workers of one instance type. Changing the type replaces the pool's instances
     (a rolling update, one at a time); changing the sizes only scales."""
@@ -63,16 +53,8 @@ class WorkerPool(_Model):
     min_size: int = pydantic.Field(default=1, ge=0, le=MAX_POOL_SIZE, alias="minSize")
     max_size: int = pydantic.Field(default=3, ge=0, le=MAX_POOL_SIZE, alias="maxSize")
     desired: int = pydantic.Field(default=1, ge=0, le=MAX_POOL_SIZE)
-    labels: dict[LabelKey, LabelValue] = pydantic.Field(default_factory=dict, max_length=32)
-    taints: list[Taint] = pydantic.Field(default_factory=list, max_length=16)
-
-    @pydantic.field_validator("labels")
-    @classmethod
-    def _own_labels(cls, value: dict[str, str]) -> dict[str, str]:
-        reserved = [k for k in value if RESERVED_LABEL_KEY.match(k)]
-        if reserved:
-            raise ValueError(f"labels {reserved}: keys under kubernetes.io, k8s.io and kubeception.io are reserved")
-        return value
+    labels: NodeLabels = pydantic.Field(default_factory=dict, max_length=MAX_LABELS)
+    taints: list[Taint] = pydantic.Field(default_factory=list, max_length=MAX_TAINTS)
 
     @pydantic.model_validator(mode="after")
     def _sizes(self) -> WorkerPool:
@@ -101,7 +83,7 @@ class Credentials(_Model):
 
 
 class AWSConfigSpec(_Model):
-    cluster_id: str = pydantic.Field(alias="clusterID", pattern=DNS_LABEL, min_length=3, max_length=30)
+    cluster_id: ClusterID = pydantic.Field(alias="clusterID")
     """The cluster's id: its namespace on the mother, and the name of its stacks, bucket and key. Immutable."""
     organization: LabelValue = ""
     team: LabelValue = ""
@@ -116,16 +98,6 @@ class AWSConfigSpec(_Model):
     worker_pools: list[WorkerPool] = pydantic.Field(default_factory=list, alias="workerPools", max_length=MAX_POOLS)
     dns: DNS = DNS()
     credentials: Credentials
-
-    @pydantic.field_validator("cluster_id")
-    @classmethod
-    def _not_reserved(cls, value: str) -> str:
-        if RESERVED_IDS.search(value):
-            raise ValueError(
-                f"clusterID {value!r} would name a namespace of the mother or of another cluster "
-                "(kube-*, flannel-*, *-workers, default, ...)"
-            )
-        return value
 
     @pydantic.field_validator("vpc_cidr")
     @classmethod
@@ -188,8 +160,7 @@ class PoolStatus(_StatusPart):
     in_service: int = pydantic.Field(default=0, alias="inService")
 
 
-class AWSConfigStatus(Status):
-    cluster_id: str | None = pydantic.Field(default=None, alias="clusterID")
+class AWSConfigStatus(GuestClusterStatus):  # clusterID, version, endpoint, workers, kubeconfig: the kit's
     account: str | None = None
     role_arn: str | None = pydantic.Field(default=None, alias="roleARN")
     """The role assumed at creation: deletion uses it even if the credentials Secret is gone."""
@@ -206,17 +177,12 @@ class AWSConfigStatus(Status):
     change_set: ChangeSetStatus | None = pydantic.Field(default=None, alias="changeSet")
     failed_template: str | None = pydantic.Field(default=None, alias="failedTemplate")
     """The template hash whose creation failed: not tried again until the spec changes."""
-    kubernetes_version: str | None = pydantic.Field(default=None, alias="kubernetesVersion")
-    endpoint: str | None = None
     hosted_zone_id: str | None = pydantic.Field(default=None, alias="hostedZoneID")
     """The Route 53 zone the stack made (none when the spec names one)."""
     masters: str | None = None
     """``inService/desired`` masters, for the printer column."""
-    workers: str | None = None
     worker_pools: list[PoolStatus] = pydantic.Field(default_factory=list, alias="workerPools")
-    kubeconfig_secret: str | None = pydantic.Field(default=None, alias="kubeconfigSecret")
     drift_checked_at: str | None = pydantic.Field(default=None, alias="driftCheckedAt")
-    created_at: str | None = pydantic.Field(default=None, alias="createdAt")
     ready_at: str | None = pydantic.Field(default=None, alias="readyAt")
 
 

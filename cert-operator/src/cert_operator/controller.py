@@ -18,8 +18,6 @@ from cert_operator.resources.root_ca import RootCA
 from cert_operator.resources.rotation import REISSUING, TRUSTING, CARotation
 from cert_operator.resources.unstored_signature import UnstoredSignature
 from cert_operator.spec import (
-    CA_CONFIG,
-    CERT_CONFIG,
     GUEST_CREDENTIAL_REQUEST,
     CAConfigSpec,
     CAConfigStatus,
@@ -30,6 +28,7 @@ from cert_operator.spec import (
 )
 from cert_operator.vault import Vault
 from cert_operator.vault_auth import from_settings
+from guestkit import CA_CONFIG, CERT_CONFIG
 from operatorkit import Controller, Index, Watch, by_field
 from operatorkit.kinds import CONFIG_MAP, SECRET
 

@@ -11,8 +11,6 @@ import pydantic
 from cert_operator.key import GUEST_ROLE_PREFIX
 from operatorkit import DNS_LABEL, DNS_SUBDOMAIN, Context, Kind, Status
 
-CA_CONFIG = Kind("kubeception.io/v1alpha1", "CAConfig", "caconfigs")
-CERT_CONFIG = Kind("kubeception.io/v1alpha1", "CertConfig", "certconfigs")
 GUEST_CREDENTIAL_REQUEST = Kind("kubeception.io/v1alpha1", "GuestCredentialRequest", "guestcredentialrequests")
 KVM_CONFIG = Kind("kubeception.io/v1alpha1", "KVMConfig", "kvmconfigs")
 AWS_CONFIG = Kind("kubeception.io/v1alpha1", "AWSConfig", "awsconfigs")
@@ -199,7 +197,7 @@ class GuestCredentialRequestSpec(_Model):
     ``user`` and ``groups`` are set at admission from the mother's authentication; the certificate's subject is the
     issuer's choice (CN = user, O = the access level's group), never the CSR's."""
 
-    cluster: str = pydantic.Field(pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$", min_length=3, max_length=30)
+    cluster: str = pydantic.Field(pattern=DNS_LABEL, min_length=3, max_length=30)
     access: Literal["view", "edit", "admin", "masters"] = "view"
     ttl: str = pydantic.Field(default="1h", pattern=_GUEST_TTL, max_length=6)
     user: str | None = pydantic.Field(default=None, max_length=253)

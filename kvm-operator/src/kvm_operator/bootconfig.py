@@ -21,7 +21,7 @@ from urllib.parse import quote, unquote, urlsplit
 
 import yaml
 
-from kvm_operator.kubeconfigs import kubeconfig
+from guestkit import kubeconfig
 
 if TYPE_CHECKING:
     import ipaddress

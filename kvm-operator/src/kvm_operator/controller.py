@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from guestkit import CA_CONFIG, CERT_CONFIG, GuestKubeconfig, pki_children
 from kvm_operator import key
 from kvm_operator.guest import GuestClients
 from kvm_operator.resources.addons import Addons
@@ -27,17 +28,15 @@ from kvm_operator.resources.components import ComponentKubeconfigs, ControllerMa
 from kvm_operator.resources.deletion import DeletionDone
 from kvm_operator.resources.encryption import EncryptionKey
 from kvm_operator.resources.etcd import EtcdClientService, EtcdCluster, EtcdPeerService
-from kvm_operator.resources.kubeconfig import GuestKubeconfig
 from kvm_operator.resources.namespace import ControlPlaneNamespace
 from kvm_operator.resources.node_certificates import NodeCertificates
-from kvm_operator.resources.pki import ClusterCA, ComponentCertificate
 from kvm_operator.resources.plan import APIHostnameClaim, GuestAddresses
 from kvm_operator.resources.policies import ComponentNetworkPolicy, DisruptionBudget
 from kvm_operator.resources.status import ClusterStatus
 from kvm_operator.resources.version import TargetVersion
 from kvm_operator.resources.worker_pools import WorkerPools
 from kvm_operator.resources.workers_namespace import WorkersNamespace
-from kvm_operator.shared import CA_CONFIG, CERT_CONFIG, FLANNEL_CONFIG, INGRESS_CONFIG, Shared
+from kvm_operator.shared import FLANNEL_CONFIG, INGRESS_CONFIG, Shared
 from kvm_operator.spec import KVM_CONFIG, KVMConfigSpec, KVMConfigStatus, deletion_spec
 from operatorkit import CLUSTER_LABEL, Controller, DeletedTogether, Index, Watch, by_field, by_label, object_key
 from operatorkit.kinds import (
@@ -56,9 +55,8 @@ from operatorkit.platform import DOMAIN_CLAIM, DOMAIN_CLAIM_INDEX
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-    from kvm_operator.resources._object import ClusterObject
     from kvm_operator.settings import KVMSettings
-    from operatorkit import CacheReader, Object, Resource
+    from operatorkit import CacheReader, DeletedInOrder, Object, Resource
 
 
 def of_cluster(obj: Object, primaries: CacheReader) -> list[str]:
@@ -67,7 +65,9 @@ def of_cluster(obj: Object, primaries: CacheReader) -> list[str]:
     return [object_key(config) for config in primaries.by_index(key.CLUSTER_INDEX, cluster)]
 
 
-def together(tier: str, *members: ClusterObject) -> list[Resource[KVMConfigSpec, KVMConfigStatus]]:
+def together(
+    tier: str, *members: DeletedInOrder[KVMConfigSpec, KVMConfigStatus]
+) -> list[Resource[KVMConfigSpec, KVMConfigStatus]]:
     """A deletion tier: ``members`` deleted at once, then waited for together."""
     return [DeletedTogether(tier, members), *members]
 
@@ -82,8 +82,7 @@ def kvm_controller(shared: Shared, **overrides: Any) -> Controller[KVMConfigSpec
         TargetVersion(shared),
         *together(
             "children",  # cert-operator keeps the CA until its certificates are gone
-            ClusterCA(shared),
-            *(ComponentCertificate(shared, certificate=name) for name in key.CERTIFICATES),
+            *pki_children(shared, key.CERTIFICATES),
             ClusterNetwork(shared),
         ),
         *together(

@@ -11,10 +11,9 @@ import threading
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from guestkit import ADMIN_CERTIFICATE, admin_serial, kubeconfig
 from kvm_operator import key
-from kvm_operator.kubeconfigs import kubeconfig
-from kvm_operator.shared import CERT_CONFIG
-from operatorkit import KubeClient, is_true
+from operatorkit import KubeClient
 from operatorkit.kinds import SECRET
 
 if TYPE_CHECKING:
@@ -37,9 +36,8 @@ class GuestClients:
 
     def client(self, ctx: KVMContext, shared: Shared) -> KubeClient:
         cluster = ctx.spec.cluster_id
-        admin = ctx.cache(CERT_CONFIG).get_by_name("admin", key.namespace(cluster))
-        serial = ((admin or {}).get("status") or {}).get("serial")
-        if admin is None or not serial or not is_true(admin.get("status"), "Ready"):
+        serial = admin_serial(ctx, key.namespace(cluster))
+        if serial is None:
             raise GuestUnreachable("the guest's admin certificate is not issued yet")
         hostname, port = shared.api_hostname(ctx.spec), shared.settings.routing.port
         address = shared.settings.routing.address
@@ -49,7 +47,7 @@ class GuestClients:
             found = self._clients.get(owner)
             if found is not None and found[0] == fingerprint:
                 return found[1]
-        secret = ctx.client.get(SECRET, "admin", key.namespace(cluster))
+        secret = ctx.client.get(SECRET, ADMIN_CERTIFICATE, key.namespace(cluster))
         directory = Path(tempfile.mkdtemp(prefix=f"guest-{cluster}-"))
         directory.chmod(0o700)
         files: dict[str, str] = {}

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+import guestkit
 from operatorkit import CLUSTER_LABEL, MANAGED_BY_LABEL
 
 if TYPE_CHECKING:
@@ -21,38 +22,23 @@ COMPONENT_LABEL = "app.kubernetes.io/component"
 NAME_LABEL = "app.kubernetes.io/name"
 CLUSTER_INDEX = "cluster"  # KVMConfigs by spec.clusterID; pods, CertConfigs, Secrets, StatefulSets by cluster label
 POOL_LABEL = "kubeception.io/pool"  # a worker pool's objects, its VM pods and (in the guest) its Nodes
-WORKERS_SUFFIX = "-workers"
+WORKERS_SUFFIX = guestkit.WORKERS_SUFFIX
 ORGANIZATION_LABEL = "kubeception.io/organization"
 TEAM_LABEL = "kubeception.io/team"
-CA = "ca"
+CA = guestkit.CA
 ENCRYPTION_SECRET = "encryption-config"
 ETCD, APISERVER, CONTROLLER_MANAGER, SCHEDULER = "etcd", "apiserver", "controller-manager", "scheduler"
 COMPONENTS = (ETCD, APISERVER, CONTROLLER_MANAGER, SCHEDULER)
 
-# One CertConfig (and Secret) per certificate, kubeadm's set: name → (role of the cluster's CA, common name). The
-# "admin" role stamps O=system:masters; the service-account key pair is a certificate's key, kept 10 years.
-CERTIFICATES: dict[str, tuple[str, str]] = {
-    "etcd-server": ("etcd", "etcd"),
-    "etcd-peer": ("etcd", "etcd-peer"),
-    "apiserver": ("apiserver", "kube-apiserver"),
-    "apiserver-etcd-client": ("client", "kube-apiserver-etcd-client"),
-    "apiserver-kubelet-client": ("admin", "kube-apiserver-kubelet-client"),
-    "front-proxy-client": ("client", "front-proxy-client"),
-    "service-accounts": ("client", "service-accounts"),
-    "controller-manager": ("client", "system:kube-controller-manager"),
-    "scheduler": ("client", "system:kube-scheduler"),
-    "admin": ("admin", "kubernetes-admin"),
-}
+# One CertConfig (and Secret) per certificate: kubeadm's set, with the front-proxy client (the API server's
+# aggregation layer): name → (role of the cluster's CA, common name).
+CERTIFICATES = guestkit.certificate_set(front_proxy=True)
+ETCD_MEMBERS = 3  # names for the largest control plane, so scaling 1 → 3 needs no new certificate
 
 
 def namespace(cluster_id: str) -> str:
     """The namespace of the cluster's control plane (etcd, API server, controller-manager, scheduler)."""
     return cluster_id
-
-
-def kubeconfig_secret(cluster_id: str) -> str:
-    """The admin kubeconfig, in the KVMConfig's own namespace (where its users can read it)."""
-    return f"{cluster_id}-kubeconfig"
 
 
 def component_kubeconfig(component: str) -> str:
@@ -62,6 +48,27 @@ def component_kubeconfig(component: str) -> str:
 def etcd_peers(cluster_id: str) -> str:
     """The headless Service giving etcd members stable names."""
     return "etcd-peers"
+
+
+def etcd_names(cluster_id: str) -> list[str]:
+    """What the etcd members' certificates name: the Services and each member's stable name."""
+    ns = namespace(cluster_id)
+    peers = [f"etcd-{i}.{etcd_peers(cluster_id)}.{ns}.svc" for i in range(ETCD_MEMBERS)]
+    return ["etcd", f"etcd.{ns}.svc", *peers, "localhost"]
+
+
+def apiserver_names(cluster_id: str, hostname: str) -> list[str]:
+    """What the API server's certificate names: the users' hostname, its Service, the guest's ``kubernetes``."""
+    ns = namespace(cluster_id)
+    return [
+        hostname,
+        "apiserver",
+        f"apiserver.{ns}.svc",
+        "kubernetes",
+        "kubernetes.default",
+        "kubernetes.default.svc",
+        "localhost",
+    ]
 
 
 def labels(cluster_id: str, component: str | None = None) -> dict[str, str]:

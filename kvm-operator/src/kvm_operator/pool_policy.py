@@ -14,7 +14,8 @@ import enum
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from kvm_operator import key, timestamps
+from kvm_operator import key
+from operatorkit import timestamps
 
 if TYPE_CHECKING:
     import datetime

@@ -15,7 +15,8 @@ from typing import TYPE_CHECKING, Annotated, Literal
 
 import pydantic
 
-from operatorkit import DNS_LABEL, DOMAIN, LABEL_KEY, LABEL_VALUE, RESERVED_LABEL_KEY, Context, Kind, Status
+from guestkit import MAX_LABELS, MAX_TAINTS, ClusterID, GuestClusterStatus, NodeLabels, Taint
+from operatorkit import DNS_LABEL, DOMAIN, Context, Kind, LabelValue
 
 if TYPE_CHECKING:
     from operatorkit import Object
@@ -30,13 +31,8 @@ VNI_MAX = 9_999_999
 _VERSION = re.compile(r"^1\.([0-9]{1,3})\.([0-9]{1,3})$")
 _VERSION_FORMAT = r"^1\.[0-9]{1,3}\.[0-9]{1,3}$"
 _QUANTITY = r"^[0-9]{1,6}(\.[0-9]{1,3})?(m|Ki|Mi|Gi|Ti|k|M|G|T)?$"
-RESERVED_IDS = re.compile(r"^(kube-|kubeception|default$|openshift|flannel-)")
-"""Cluster ids that would name a namespace the mother itself uses — or one another operator derives from a cluster
-id (flannel-operator's ``flannel-<cluster>``): cluster ``flannel-b`` must not take cluster ``b``'s namespace."""
 
 Quantity = Annotated[str, pydantic.Field(pattern=_QUANTITY, max_length=16)]
-LabelKey = Annotated[str, pydantic.Field(pattern=LABEL_KEY, max_length=253)]
-LabelValue = Annotated[str, pydantic.Field(pattern=LABEL_VALUE, max_length=63)]
 
 
 _BINARY = {"Mi": 1, "Gi": 1024, "Ti": 1024 * 1024}
@@ -95,12 +91,6 @@ class ControlPlane(_Model):
     etcd_storage: EtcdStorage = pydantic.Field(default=EtcdStorage(), alias="etcdStorage")
 
 
-class Taint(_Model):
-    key: LabelKey
-    value: LabelValue = ""
-    effect: Literal["NoSchedule", "PreferNoSchedule", "NoExecute"]
-
-
 class WorkerPool(_Model):
     """Worker VMs of one shape: a StatefulSet of VM pods, each one guest Node named after its pod. Changing the
     shape (CPUs, memory, disk, labels, taints) replaces the pool's VMs one at a time, as a version change does."""
@@ -112,8 +102,8 @@ class WorkerPool(_Model):
     """The VM's RAM (its pod asks for this plus QEMU's overhead): 512Mi to 256Gi."""
     disk: str = pydantic.Field(default="10Gi", pattern=r"^[0-9]{1,7}(Gi|Ti)$", max_length=10)
     """The VM's state disk (containerd's images, the kubelet's pods), a sparse file in the pod's emptyDir."""
-    labels: dict[LabelKey, LabelValue] = pydantic.Field(default_factory=dict, max_length=32)
-    taints: list[Taint] = pydantic.Field(default_factory=list, max_length=16)
+    labels: NodeLabels = pydantic.Field(default_factory=dict, max_length=MAX_LABELS)
+    taints: list[Taint] = pydantic.Field(default_factory=list, max_length=MAX_TAINTS)
 
     @pydantic.field_validator("memory")
     @classmethod
@@ -127,14 +117,6 @@ class WorkerPool(_Model):
     def _disk(cls, value: str) -> str:
         if mebibytes(value) % 1024 or not 1 <= mebibytes(value) // 1024 <= 4096:
             raise ValueError(f"disk {value}: a whole number of Gi, 1Gi to 4Ti")
-        return value
-
-    @pydantic.field_validator("labels")
-    @classmethod
-    def _own_labels(cls, value: dict[str, str]) -> dict[str, str]:
-        reserved = [k for k in value if RESERVED_LABEL_KEY.match(k)]
-        if reserved:
-            raise ValueError(f"labels {reserved}: keys under kubernetes.io, k8s.io and kubeception.io are reserved")
         return value
 
     @property
@@ -204,7 +186,7 @@ class Addons(_Model):
 
 
 class KVMConfigSpec(_Model):
-    cluster_id: str = pydantic.Field(alias="clusterID", pattern=DNS_LABEL, min_length=3, max_length=30)
+    cluster_id: ClusterID = pydantic.Field(alias="clusterID")
     """The cluster's id: its control plane's namespace and the name of every child object. Immutable."""
     organization: LabelValue = ""
     team: LabelValue = ""
@@ -215,17 +197,6 @@ class KVMConfigSpec(_Model):
     api_hostname: str | None = pydantic.Field(default=None, alias="apiHostname", pattern=DOMAIN, max_length=253)
     """Default: ``api.<clusterID>.<base domain>`` (the operator's setting)."""
     addons: Addons = Addons()
-
-    @pydantic.field_validator("cluster_id")
-    @classmethod
-    def _not_reserved(cls, value: str) -> str:
-        if RESERVED_IDS.match(value):
-            raise ValueError(
-                f"clusterID {value!r} would name a namespace of the mother (kube-*, flannel-*, default, ...)"
-            )
-        if value.endswith("-workers"):
-            raise ValueError(f"clusterID {value!r} would name the workers' namespace of cluster {value[:-8]!r}")
-        return value
 
     @pydantic.field_validator("kubernetes_version")
     @classmethod
@@ -263,25 +234,17 @@ class PoolStatus(_Model):
     nodes: list[NodeStatus] = pydantic.Field(default_factory=list)
 
 
-class KVMConfigStatus(Status):
-    cluster_id: str | None = pydantic.Field(default=None, alias="clusterID")
-    kubernetes_version: str | None = pydantic.Field(default=None, alias="kubernetesVersion")
-    """The version the whole control plane runs (set once every component rolled to it)."""
+class KVMConfigStatus(GuestClusterStatus):  # clusterID, version, endpoint, workers, kubeconfig: the kit's
     target_version: str | None = pydantic.Field(default=None, alias="targetVersion")
     version_refused: str | None = pydantic.Field(default=None, alias="versionRefused")
     """Why the spec's version is not the target (skew rules), while it is not."""
     etcd_members: int | None = pydantic.Field(default=None, alias="etcdMembers")
-    endpoint: str | None = None
-    kubeconfig_secret: str | None = pydantic.Field(default=None, alias="kubeconfigSecret")
     control_plane_ready: str | None = pydantic.Field(default=None, alias="controlPlaneReady")
     """``ready/desired`` API server replicas, for the printer column."""
-    workers: str | None = None
-    """``ready/desired`` worker Nodes of every pool, for the printer column."""
     worker_pools: list[PoolStatus] | None = pydantic.Field(default=None, alias="workerPools")
     """None until the pools are first reported: a cluster without pools reports an empty list."""
     network: str | None = None
     vni: int | None = None
-    created_at: str | None = pydantic.Field(default=None, alias="createdAt")
     available_at: str | None = pydantic.Field(default=None, alias="availableAt")
     upgrade_started_at: str | None = pydantic.Field(default=None, alias="upgradeStartedAt")
 

@@ -51,6 +51,8 @@ from operatorkit._core.vocabulary import (
     LABEL_KEY,
     LABEL_VALUE,
     RESERVED_LABEL_KEY,
+    LabelKey,
+    LabelValue,
     SettingsGroup,
 )
 from operatorkit._runtime.informer import Informer
@@ -84,6 +86,8 @@ __all__ = [
     "Informer",
     "Kind",
     "KubeClient",
+    "LabelKey",
+    "LabelValue",
     "LeaderElectionSettings",
     "NotOwned",
     "Object",

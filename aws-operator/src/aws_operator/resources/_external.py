@@ -14,7 +14,7 @@ between making something and writing the rest of the status still leaves a recor
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, NoReturn, TypedDict
+from typing import TYPE_CHECKING, TypedDict
 
 import operatorkit
 from aws_operator import key, metrics
@@ -77,17 +77,13 @@ def recreate_requested(ctx: AWSContext, what: str) -> bool:
     return what in {part.strip() for part in wanted.split(",")}
 
 
-def mark_lost(ctx: AWSContext, what: str, message: str) -> ReconcileError:
+def report_lost(ctx: AWSContext, what: str, message: str) -> ReconcileError:
     """``what`` (stack, bucket, key) existed and is gone: :func:`operatorkit.report_lost` under ``StateLost``, and
-    the metric. Returns the error; drift reports and goes on."""
+    the metric. Its contract: the error is returned — a step that needs the state raises it, drift reports and goes
+    on."""
     text = f"{message}; it is not recreated by itself (annotate {key.RECREATE_ANNOTATION}={what} to make a new one)"
     metrics.state_lost.labels(ctx.namespace or "", ctx.name).set(1)
     return operatorkit.report_lost(ctx, LOST, f"{what.capitalize()}Lost", text)
-
-
-def report_lost(ctx: AWSContext, what: str, message: str) -> NoReturn:
-    """:func:`mark_lost`, and stop here: what needs the lost state cannot go on."""
-    raise mark_lost(ctx, what, message)
 
 
 def not_lost(ctx: AWSContext) -> None:

@@ -78,7 +78,7 @@ class Bucket(Resource[AWSConfigSpec, AWSConfigStatus]):
             record_made(ctx, "bucket")
         else:
             if ctx.recorded.bucket and not recreate_requested(ctx, "bucket"):
-                report_lost(ctx, "bucket", f"S3 bucket {ctx.recorded.bucket} no longer exists")
+                raise report_lost(ctx, "bucket", f"S3 bucket {ctx.recorded.bucket} no longer exists")
             self._create(ctx, s3, name)
             ctx.status.uploaded = {}  # a new bucket holds nothing yet
         ctx.status.bucket = name

@@ -16,14 +16,15 @@ from aws_operator import bootconfig, envelope, key
 from aws_operator.aws import call
 from aws_operator.resources._external import check_owner
 from aws_operator.resources.bucket import exists, our_bucket, owner_tag
-from aws_operator.shared import CERT_CONFIG, Shared
 from aws_operator.spec import AWSConfigSpec, AWSConfigStatus
+from guestkit import CERT_CONFIG
 from operatorkit import READY, CancelReconcile, ReconcileError, Resource, is_true, required
 from operatorkit.kinds import SECRET
 
 if TYPE_CHECKING:
     from mypy_boto3_kms import KMSClient
 
+    from aws_operator.shared import Shared
     from aws_operator.spec import AWSContext
 
 CONDITION = "CertificatesDelivered"

@@ -17,7 +17,7 @@ from aws_operator import key, metrics, stacks
 from aws_operator.aws import AWSError, call
 from aws_operator.resources import bucket as buckets
 from aws_operator.resources import encryption_key
-from aws_operator.resources._external import mark_lost, not_lost
+from aws_operator.resources._external import not_lost, report_lost
 from aws_operator.spec import AWSConfigSpec, AWSConfigStatus
 from operatorkit import Resource, get_condition, timestamps
 
@@ -73,7 +73,7 @@ class Drift(Resource[AWSConfigSpec, AWSConfigStatus]):
         stack = stacks.describe(cfn, name)
         recorded_hash = next((entry.template_hash for entry in ctx.status.stacks if entry.name == name), None)
         if stack is None:
-            mark_lost(ctx, "stack", f"CloudFormation stack {name} no longer exists")
+            report_lost(ctx, "stack", f"CloudFormation stack {name} no longer exists")
             return [f"stack {name} is gone"]
         if stack["StackStatus"] not in stacks.COMPLETE:
             found.append(f"stack {name} is {stack['StackStatus']}")
@@ -92,13 +92,13 @@ class Drift(Resource[AWSConfigSpec, AWSConfigStatus]):
         s3 = account.client("s3")
         if (bucket := ctx.status.bucket) and not buckets.exists(s3, bucket):
             found.append(f"bucket {bucket} is gone")
-            mark_lost(ctx, "bucket", f"S3 bucket {bucket} no longer exists")
+            report_lost(ctx, "bucket", f"S3 bucket {bucket} no longer exists")
         if key_arn := ctx.status.key_arn:
             described = encryption_key.describe(account.client("kms"), key_arn)
             if described is None or described.get("KeyState") != "Enabled":
                 state = "gone" if described is None else described.get("KeyState", "gone")
                 found.append(f"key {key_arn} is {state}")
-                mark_lost(ctx, "key", f"KMS key {key_arn} is {state}")
+                report_lost(ctx, "key", f"KMS key {key_arn} is {state}")
         if not any(f.endswith("is gone") for f in found):
             not_lost(ctx)
         return found

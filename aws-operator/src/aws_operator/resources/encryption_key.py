@@ -83,11 +83,11 @@ class EncryptionKey(Resource[AWSConfigSpec, AWSConfigStatus]):
             record_made(ctx, "key")
             if found.get("KeyState") not in {"Enabled"}:
                 if ctx.status.key_arn == found["Arn"]:
-                    report_lost(ctx, "key", f"KMS key {alias} is {found.get('KeyState')}")
+                    raise report_lost(ctx, "key", f"KMS key {alias} is {found.get('KeyState')}")
                 raise ReconcileError(f"KMS key {alias} is {found.get('KeyState')}", reason="KeyUnusable")
         else:
             if ctx.recorded.key_arn and not recreate_requested(ctx, "key"):
-                report_lost(ctx, "key", f"KMS key {ctx.recorded.key_arn} ({alias}) no longer exists")
+                raise report_lost(ctx, "key", f"KMS key {ctx.recorded.key_arn} ({alias}) no longer exists")
             found = self._unaliased(ctx, kms, alias) or self._create(ctx, kms, alias)
         ctx.status.key_arn = found["Arn"]
 

@@ -132,7 +132,7 @@ class GuestStack(Resource[AWSConfigSpec, AWSConfigStatus]):
         self, ctx: AWSContext, cfn: CloudFormationClient, name: str, body: str, digest: str, entry: StackStatus
     ) -> StackTypeDef:
         if entry.template_hash and not recreate_requested(ctx, "stack"):
-            report_lost(ctx, "stack", f"CloudFormation stack {name} no longer exists")
+            raise report_lost(ctx, "stack", f"CloudFormation stack {name} no longer exists")
         if ctx.status.failed_template == digest:
             not_ready(ctx, "CreateFailed", create_failed(name, entry.reason or "see the Events"))
             raise CancelReconcile

@@ -24,8 +24,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from cert_operator import key, metrics, pem
-from cert_operator.spec import CA_CONFIG, CAConfigSpec, CertConfigSpec, CertConfigStatus, seconds
+from cert_operator.spec import CAConfigSpec, CertConfigSpec, CertConfigStatus, seconds
 from cert_operator.vault import VaultRefused, VaultUnavailable
+from guestkit import CA_CONFIG
 from operatorkit import READY, CancelReconcile, Object, Resource, TerminalError, get_condition, is_true, timestamps
 from operatorkit.kinds import SECRET
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from cert_operator import key
-from cert_operator.spec import CERT_CONFIG
+from guestkit import CERT_CONFIG
 
 if TYPE_CHECKING:
     from cert_operator.spec import CAContext

@@ -7,8 +7,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from cert_operator import key, metrics, pem
-from cert_operator.spec import CA_CONFIG
 from cert_operator.vault import VaultRefused
+from guestkit import CA_CONFIG
 from operatorkit import READY, is_true, owned_by
 
 if TYPE_CHECKING:

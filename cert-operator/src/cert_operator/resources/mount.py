@@ -14,7 +14,8 @@ from typing import TYPE_CHECKING, Any
 
 from cert_operator import key
 from cert_operator.resources.lost import recreate_requested, report_lost
-from cert_operator.spec import CA_CONFIG, CAConfigSpec, CAConfigStatus, seconds
+from cert_operator.spec import CAConfigSpec, CAConfigStatus, seconds
+from guestkit import CA_CONFIG
 from operatorkit import READY, NotOwned, Owner, Resource, check_claim
 
 if TYPE_CHECKING:

@@ -23,8 +23,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-import yaml
-
+from guestkit import kubeconfig
 from kvm_operator import key
 from operatorkit import MANAGED_BY_LABEL
 from operatorkit.kinds import CLUSTER_ROLE_BINDING, SERVICE_ACCOUNT
@@ -77,23 +76,11 @@ def metadata(name: str, addon: str, namespace: str | None = NAMESPACE) -> dict[s
 def token_kubeconfig(guest: Guest, user: str) -> str:
     """A kubeconfig reaching the guest's API by its name with the pod's ServiceAccount token (re-read as the
     kubelet rotates it) and the cluster's CA (the token volume's ``ca.crt``)."""
-    return yaml.safe_dump(
-        {
-            "apiVersion": "v1",
-            "kind": "Config",
-            "clusters": [
-                {
-                    "name": "guest",
-                    "cluster": {
-                        "server": f"https://{guest.api_host}:{guest.api_port}",
-                        "certificate-authority": f"{SA_DIR}/ca.crt",
-                    },
-                }
-            ],
-            "users": [{"name": user, "user": {"tokenFile": f"{SA_DIR}/token"}}],
-            "contexts": [{"name": "guest", "context": {"cluster": "guest", "user": user}}],
-            "current-context": "guest",
-        },
+    return kubeconfig(
+        "guest",
+        user,
+        {"server": f"https://{guest.api_host}:{guest.api_port}", "certificate-authority": f"{SA_DIR}/ca.crt"},
+        {"tokenFile": f"{SA_DIR}/token"},
         sort_keys=False,
     )
 

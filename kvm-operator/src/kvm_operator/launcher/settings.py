@@ -7,7 +7,8 @@ from pathlib import Path
 import pydantic
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-_NAME = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
+from operatorkit import DNS_LABEL
+
 _LINK = r"^[A-Za-z0-9][-A-Za-z0-9_.]{0,14}$"  # a Linux interface name: at most 15 characters
 
 
@@ -22,7 +23,7 @@ class LauncherSettings(BaseSettings):
         frozen=True,
     )
 
-    name: str = pydantic.Field(max_length=63, pattern=_NAME)
+    name: str = pydantic.Field(max_length=63, pattern=DNS_LABEL)
     """The VM's name (= its pod's and its Node's): QEMU's -name, and what its tap (with the bridge's name) and MAC
     address derive from."""
     cpus: int = pydantic.Field(default=1, ge=1, le=64)

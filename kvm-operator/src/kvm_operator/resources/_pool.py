@@ -7,11 +7,10 @@ import json
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from kvm_operator import timestamps
 from kvm_operator.pool_policy import VM, Certificate, Node
 from kvm_operator.resources._workers import replicas
 from kvm_operator.resources.boot_configs import BOOT_ANNOTATION
-from operatorkit import get_condition, is_true
+from operatorkit import get_condition, is_true, timestamps
 
 if TYPE_CHECKING:
     import datetime

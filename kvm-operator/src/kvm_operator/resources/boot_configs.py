@@ -13,10 +13,10 @@ import hashlib
 import json
 from typing import TYPE_CHECKING, Any
 
+from guestkit import CERT_CONFIG
 from kvm_operator import bootconfig, key
 from kvm_operator.resources._object import WorkerObjects
 from kvm_operator.resources._workers import node_count, pool_specs
-from kvm_operator.shared import CERT_CONFIG
 from operatorkit import is_true
 from operatorkit.kinds import SECRET
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from guestkit import kubeconfig
 from kvm_operator import key
-from kvm_operator.kubeconfigs import kubeconfig
 from kvm_operator.resources._object import ClusterObject
 from kvm_operator.resources._pod import (
     PKI,

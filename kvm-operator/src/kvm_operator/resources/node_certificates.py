@@ -7,10 +7,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from guestkit import CERT_CONFIG
 from kvm_operator import key
 from kvm_operator.resources._object import WorkerObjects
 from kvm_operator.resources._workers import node_count, pods, pool_specs, statefulsets
-from kvm_operator.shared import CERT_CONFIG
 
 if TYPE_CHECKING:
     from kvm_operator.spec import KVMContext

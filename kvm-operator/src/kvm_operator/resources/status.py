@@ -17,10 +17,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from guestkit import CA_CONFIG, CERT_CONFIG
 from kvm_operator import key, metrics, versions
 from kvm_operator.resources._workload import workloads
 from kvm_operator.resources.version import UPGRADING
-from kvm_operator.shared import CA_CONFIG, CERT_CONFIG, FLANNEL_CONFIG, INGRESS_CONFIG
+from kvm_operator.shared import FLANNEL_CONFIG, INGRESS_CONFIG
 from kvm_operator.spec import KVMConfigSpec, KVMConfigStatus
 from operatorkit import READY, Resource, get_condition, is_true, required
 from operatorkit.kinds import POD

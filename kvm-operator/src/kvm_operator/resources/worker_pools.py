@@ -29,7 +29,7 @@ import datetime
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from kvm_operator import key, metrics, pool_policy, timestamps
+from kvm_operator import key, metrics, pool_policy
 from kvm_operator.drain import drain
 from kvm_operator.guest import GuestClients, GuestUnreachable
 from kvm_operator.pool_policy import TEMPLATE, Drain
@@ -40,7 +40,7 @@ from kvm_operator.resources._workers import bridge, pods, pool_specs, statefulse
 from kvm_operator.resources.boot_configs import issued
 from kvm_operator.resources.status import CONTROL_PLANE_AVAILABLE
 from kvm_operator.spec import KVMConfigSpec, KVMConfigStatus
-from operatorkit import RequeueAfter, Resource, get_condition, is_subset, is_true
+from operatorkit import RequeueAfter, Resource, get_condition, is_subset, is_true, timestamps
 from operatorkit.kinds import NODE, POD, SECRET, STATEFUL_SET
 
 if TYPE_CHECKING:

@@ -7,6 +7,7 @@ models) cannot drift apart one copy at a time.
 from __future__ import annotations
 
 import re
+from typing import Annotated
 
 import pydantic
 
@@ -22,6 +23,10 @@ LABEL_KEY = (
 """A label (or taint) key: an optional DNS-subdomain prefix and '/', then a name."""
 LABEL_VALUE = r"^([A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)?$"
 """A label (or taint) value, possibly empty."""
+LabelKey = Annotated[str, pydantic.Field(pattern=LABEL_KEY, max_length=253)]
+"""A model's field holding a label key (Kubernetes' bounds: a 253-character prefix and '/' and name)."""
+LabelValue = Annotated[str, pydantic.Field(pattern=LABEL_VALUE, max_length=63)]
+"""A model's field holding a label value."""
 RESERVED_LABEL_KEY = re.compile(r"^([^/]*\.)?(kubernetes\.io|k8s\.io|kubeception\.io)/")
 """Label keys a tenant may not set on its nodes: the kubelet may set few of them, and kubeception.io/ ones are ours."""
 

@@ -7,7 +7,6 @@ leader the instant it wakes, before any worker can start another reconcile.
 
 from __future__ import annotations
 
-import datetime
 import logging
 import os
 import socket
@@ -16,20 +15,18 @@ import time
 import uuid
 from typing import TYPE_CHECKING
 
+from operatorkit import timestamps
 from operatorkit._base import metrics
 from operatorkit._base.client import ApiError
 from operatorkit.kinds import LEASE
 
 if TYPE_CHECKING:
+    import datetime
     from collections.abc import Callable
 
     from operatorkit._base.client import KubeClient
 
 log = logging.getLogger(__name__)
-
-
-def _now() -> datetime.datetime:
-    return datetime.datetime.now(datetime.UTC)
 
 
 def _format(moment: datetime.datetime) -> str:
@@ -92,7 +89,7 @@ class LeaderElector:
                         **lease["spec"],
                         "holderIdentity": None,
                         "leaseDurationSeconds": 1,
-                        "renewTime": _format(_now()),
+                        "renewTime": _format(timestamps.now()),
                     }
                     self.client.replace(LEASE, {**lease, "spec": spec})
             except ApiError as exc:
@@ -134,7 +131,7 @@ class LeaderElector:
             self.on_stopped_leading()
 
     def _try_acquire_or_renew(self) -> bool:
-        now = _now()
+        now = timestamps.now()
         lease = self.client.get_or_none(LEASE, self.name, self.namespace)
         spec = {
             "holderIdentity": self.identity,

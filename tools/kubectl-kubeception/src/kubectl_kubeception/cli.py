@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import datetime
 import functools
 import json
 import os
@@ -24,6 +23,7 @@ from kubectl_kubeception.mother import (
     Mother,
     NotFound,
 )
+from operatorkit.timestamps import now
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -40,10 +40,6 @@ Exit codes: 0 done; 1 another error; 2 a usage error; 3 not found; 4 forbidden (
 
 
 WORKERS = click.IntRange(0, manifests.MAX_WORKERS)  # a pool's size, as the console takes it too
-
-
-def now() -> datetime.datetime:
-    return datetime.datetime.now(datetime.UTC)
 
 
 class Aliases(click.Group):

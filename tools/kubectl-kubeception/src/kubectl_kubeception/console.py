@@ -17,7 +17,6 @@ site) and, when the browser names one, from this console's own Origin.
 
 from __future__ import annotations
 
-import datetime
 import hashlib
 import hmac
 import http.cookies
@@ -44,8 +43,10 @@ from kubectl_kubeception.mother import (
 )
 from operatorkit import ApiError
 from operatorkit.kinds import NAMESPACE
+from operatorkit.timestamps import now
 
 if TYPE_CHECKING:
+    import datetime
     from collections.abc import Callable, Sequence
 
     from kubectl_kubeception.mother import Mother
@@ -66,10 +67,6 @@ SECURITY_HEADERS = {
 }
 LABEL = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")  # a namespace's or an object's name (a DNS label)
 CSS = resources.files("kubectl_kubeception").joinpath("templates", "console.css").read_bytes()
-
-
-def now() -> datetime.datetime:
-    return datetime.datetime.now(datetime.UTC)
 
 
 Admission = Literal["ok", "exchange", "wrong-host", "no-token"]

@@ -9,12 +9,13 @@ import re
 from typing import TYPE_CHECKING, Any
 
 from kubectl_kubeception.mother import Invalid
+from operatorkit import DNS_LABEL
 
 if TYPE_CHECKING:
     from operatorkit import Object
 
 VERSION = re.compile(r"^1\.[0-9]{1,3}\.[0-9]{1,3}$")  # spec.kubernetesVersion's pattern in both CRDs
-NAME = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")  # clusterID's and pools' pattern
+NAME = re.compile(DNS_LABEL)  # clusterID's and pools' pattern
 MAX_WORKERS = 100  # a pool's size the plugin and the console accept
 
 
