@@ -7,6 +7,7 @@ Screenshots of each page are kept under the test's tmp dir (their paths are prin
 
 from __future__ import annotations
 
+import json
 import os
 import select
 import subprocess
@@ -21,18 +22,20 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
+import yaml
 
 from kubeception_testenv import find_binary
 from kubectl_kubeception import console, manifests
-from kubectl_kubeception.mother import AWS_CONFIG, KVM_CONFIG, Mother
+from kubectl_kubeception.mother import AWS_CONFIG, CREDENTIAL_REQUEST, KVM_CONFIG, Mother
 from operatorkit.kinds import EVENT
 from operatorkit.testing import wait_until
 from tests.plugin import browser
-from tests.plugin.conftest import cluster_id, now, operator_status, ready
+from tests.plugin.conftest import cluster_id, issue, now, operator_status, pending_request, ready
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
+    from kubeception_testenv import ControlPlane
     from tests.plugin.conftest import Orgs
 
 pytestmark = pytest.mark.servers
@@ -253,3 +256,60 @@ def test_a_member_sees_her_organization_and_walks_list_cluster_and_back_in_a_bro
     for path in shots:
         print(f"screenshot: {path}")
     print(f"console walk: {time.monotonic() - begun:.1f}s")
+
+
+def test_a_member_logs_in_from_the_console_and_gets_a_working_kubeconfig_of_her_own(
+    orgs: Orgs, control_plane: ControlPlane, tmp_path: Path
+) -> None:
+    """The cluster page's log-in form, posted as her browser posts it: the console makes the key, the mother gets only
+    the CSR (her identity set by admission), and the answer is a kubeconfig download the API server authenticates as
+    her; a lifetime the form does not offer is refused before anything is asked."""
+    name = cluster_id()
+    orgs.admin.create(KVM_CONFIG, {"metadata": {"name": name}, "spec": {"clusterID": name,
+                      "kubernetesVersion": "1.36.3"}}, orgs.a)  # fmt: skip
+    operator_status(orgs.admin, KVM_CONFIG, name, orgs.a, {"endpoint": control_plane.url, "conditions": ready("up")})
+    server = console.serve(Mother.connect(str(orgs.alice_config), None), [orgs.a])
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    base = f"http://127.0.0.1:{server.port}"
+    headers = {"Cookie": f"kubeception-console={server.token}", "Origin": base}
+    form = {"access": "edit", "ttl": "1h", "csrf": console.form_token(server.token)}
+    url = f"{base}/clusters/{orgs.a}/{name}/login"
+    answers: list[tuple[int, dict[str, str], bytes]] = []
+    try:
+        assert posted(url, {**form, "ttl": "100h"}, headers) == 400
+        assert not [i for i in orgs.admin.list(CREDENTIAL_REQUEST, orgs.a)["items"] if i["spec"]["cluster"] == name]
+
+        def post() -> None:
+            body = urllib.parse.urlencode(form).encode()
+            request = urllib.request.Request(url, data=body, headers=headers, method="POST")
+            request.add_header("Content-Type", "application/x-www-form-urlencoded")
+            with urllib.request.urlopen(request, timeout=90) as answer:
+                answers.append((int(answer.status), dict(answer.headers), answer.read()))
+
+        poster = threading.Thread(target=post)
+        poster.start()
+        request = pending_request(orgs, name)
+        assert (request["spec"]["user"], request["spec"]["access"], request["spec"]["ttl"]) == (
+            orgs.alice,
+            "edit",
+            "1h",
+        )
+        issue(orgs, control_plane, request)
+        poster.join(timeout=90)
+    finally:
+        server.shutdown()
+        server.server_close()
+    status, answered, body = answers[0]
+    assert status == 200
+    assert answered["Content-Type"] == "application/yaml"
+    assert answered["Content-Disposition"] == f'attachment; filename="{name}-{orgs.alice}.kubeconfig"'
+    assert "PRIVATE KEY" not in json.dumps(orgs.admin.get(CREDENTIAL_REQUEST, request["metadata"]["name"], orgs.a))
+    downloaded = tmp_path / "downloaded.kubeconfig"
+    downloaded.write_bytes(body)
+    assert yaml.safe_load(body)["current-context"] == f"{name}-{orgs.alice}"
+    whoami = subprocess.run(
+        [str(find_binary("kubectl")), f"--kubeconfig={downloaded}", "auth", "whoami",
+         "-o", "jsonpath={.status.userInfo.username}"],
+        capture_output=True, text=True, check=False, timeout=60,
+    )  # fmt: skip
+    assert whoami.stdout == orgs.alice, whoami.stderr

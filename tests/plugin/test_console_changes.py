@@ -85,13 +85,18 @@ def test_the_cluster_page_offers_a_labelled_form_per_pool_and_an_upgrade_each_wi
     )  # fmt: skip
     found = Elements(page)
     forms = found.named("form")
-    assert [f["action"] for f in forms] == ["/clusters/org-blue/demo/scale", "/clusters/org-blue/demo/upgrade"]
+    assert [f["action"] for f in forms] == [
+        "/clusters/org-blue/demo/scale", "/clusters/org-blue/demo/upgrade", "/clusters/org-blue/demo/login"
+    ]  # fmt: skip
     assert all(f["method"] == "post" for f in forms)
     hidden = {(i["name"], i["value"]) for i in found.named("input") if i.get("type") == "hidden"}
     assert ("csrf", "t0ken") in hidden
     assert ("pool", "default") in hidden
     labelled = {label["for"] for label in found.named("label")}
-    assert {i["id"] for i in found.named("input") if i.get("type") != "hidden"} == labelled  # every field labelled
+    fields = {i["id"] for i in found.named("input") if i.get("type") != "hidden"} | {
+        i["id"] for i in found.named("select")
+    }
+    assert fields == labelled  # every field labelled
     read_only = pages.cluster_page(clusters.summarize(READY_KVM), "blue", ROOT, [], NOW)
     assert "<form" not in read_only, "no form token, no form"
 
@@ -132,3 +137,29 @@ def test_a_form_posted_anywhere_but_a_clusters_change_is_refused_before_asking_t
     reader = console.Reader(cast("Any", None), [])  # no mother: none is asked
     response = reader.route(path, {}, form={"workers": "1"})
     assert response.status == 404
+
+
+@pytest.mark.parametrize(
+    ("fields", "expected"),
+    [
+        ({"access": "view", "ttl": "1h"}, changes.LoginForm("view", "1h", None)),
+        ({"access": "masters", "ttl": "15m", "server": " https://10.0.0.1:443 "},
+         changes.LoginForm("masters", "15m", "https://10.0.0.1:443")),
+        ({"access": "admin", "ttl": "8h", "server": ""}, changes.LoginForm("admin", "8h", None)),
+        ({"access": "root", "ttl": "1h"}, "access"),
+        ({"access": "view", "ttl": "100h"}, "lifetime"),
+        ({"access": "view"}, "lifetime"),
+        ({"access": "view", "ttl": "1h", "server": "http://10.0.0.1"}, "not an https URL"),
+        ({"access": "view", "ttl": "1h", "server": "https://a b"}, "not an https URL"),
+        ({"access": "view", "ttl": "1h", "server": "https://x/?q=<script>"}, "not an https URL"),
+        ({"access": "view", "ttl": "1h", "server": "https://" + "a" * 300}, "not an https URL"),
+    ],
+)  # fmt: skip
+def test_the_login_form_takes_the_plugins_choices_only(
+    fields: dict[str, str], expected: changes.LoginForm | str
+) -> None:
+    if isinstance(expected, str):
+        with pytest.raises(Invalid, match=expected):
+            changes.login_form(fields)
+    else:
+        assert changes.login_form(fields) == expected

@@ -9,28 +9,25 @@ exercised by cert-operator's tests; wiring the two together is left for after bo
 from __future__ import annotations
 
 import base64
-import datetime
 import json
 import os
 import stat
 import subprocess
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import pytest
 import yaml
 from click.testing import CliRunner
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+from cryptography.hazmat.primitives import serialization
 
 from kubeception_testenv import find_binary
 from kubectl_kubeception.cli import cli
 from kubectl_kubeception.mother import AWS_CONFIG, CERT_CONFIG, CREDENTIAL_REQUEST, KVM_CONFIG
 from operatorkit.kinds import NAMESPACE, SECRET
-from operatorkit.testing import wait_until
-from tests.plugin.conftest import Orgs, cluster_id, now, operator_status, ready
+from tests.plugin.conftest import Orgs, cluster_id, issue, now, operator_status, pending_request, ready
 
 if TYPE_CHECKING:
     from click.testing import Result
@@ -197,27 +194,6 @@ def test_a_platform_admin_lists_every_organization_and_reads_the_admin_kubeconfi
     assert yaml.safe_load(printed.output)["clusters"][0]["cluster"]["server"] == "https://10.0.0.1:443"
 
 
-def sign(control_plane: ControlPlane, csr_pem: str, user: str) -> tuple[str, str]:
-    """What cert-operator's issuer does, with the control plane's CA standing in for the guest's: a client
-    certificate for the request's user (never the CSR's subject) and the CSR's key."""
-    ca_cert = x509.load_pem_x509_certificate(control_plane.pki.ca.cert.read_bytes())
-    ca_key = serialization.load_pem_private_key(control_plane.pki.ca.key.read_bytes(), password=None)
-    csr = x509.load_pem_x509_csr(csr_pem.encode())
-    start = datetime.datetime.now(datetime.UTC) - datetime.timedelta(minutes=1)
-    certificate = (
-        x509.CertificateBuilder()
-        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, user)]))
-        .issuer_name(ca_cert.subject)
-        .public_key(csr.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(start)
-        .not_valid_after(start + datetime.timedelta(hours=1))
-        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False)
-        .sign(ca_key, hashes.SHA256())
-    )
-    return certificate.public_bytes(serialization.Encoding.PEM).decode(), hex(certificate.serial_number)
-
-
 def login(orgs: Orgs, *args: str, kubeconfig: Path | None = None) -> subprocess.Popen[str]:
     """``kubectl kubeception login`` as a person runs it: kubectl finds the plugin on PATH."""
     config = kubeconfig or orgs.alice_config
@@ -229,26 +205,6 @@ def login(orgs: Orgs, *args: str, kubeconfig: Path | None = None) -> subprocess.
         stderr=subprocess.PIPE,
         text=True,
     )
-
-
-def pending_request(orgs: Orgs, cluster: str) -> dict[str, Any]:
-    def found() -> dict[str, Any] | None:
-        items = orgs.admin.list(CREDENTIAL_REQUEST, orgs.a)["items"]
-        return next((i for i in items if i["spec"]["cluster"] == cluster and not i.get("status")), None)
-
-    request: dict[str, Any] = wait_until(found, timeout=30, message=f"a GuestCredentialRequest for {cluster}")
-    return request
-
-
-def issue(orgs: Orgs, control_plane: ControlPlane, request: dict[str, Any]) -> None:
-    """The issuer's answer: the CSR signed for the request's user, the CA, the serial, ``Issued`` True."""
-    certificate, serial = sign(control_plane, request["spec"]["csr"], request["spec"]["user"])
-    operator_status(orgs.admin, CREDENTIAL_REQUEST, request["metadata"]["name"], orgs.a, {
-        "certificate": certificate, "ca": control_plane.pki.ca.cert.read_text(), "serialNumber": serial,
-        "notAfter": "in an hour",
-        "conditions": [{"type": "Issued", "status": "True", "reason": "Signed", "message": serial,
-                        "lastTransitionTime": now()}],
-    })  # fmt: skip
 
 
 def test_login_writes_a_working_context_whose_key_never_left_the_machine(

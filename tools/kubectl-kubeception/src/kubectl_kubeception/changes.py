@@ -9,13 +9,13 @@ Every field is a person's input: checked for type, size and format here before a
 from __future__ import annotations
 
 import re
+import shlex
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
 from kubectl_kubeception import manifests
 from kubectl_kubeception.manifests import MAX_WORKERS
 from kubectl_kubeception.mother import Invalid
-from kubectl_kubeception.pages import command
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -66,18 +66,46 @@ def planned(obj: Object, action: str, fields: Mapping[str, str]) -> Change:
         if (workers := int(workers_text)) > MAX_WORKERS:
             raise Invalid(f"a number of workers: at most {MAX_WORKERS}, not {workers}")
         patch, said = manifests.scaled(obj, workers, pool)
-        cli = command("kubectl", "kubeception", "scale", "cluster", name, "-n", namespace, "--pool", pool,
-                      "--workers", str(workers))  # fmt: skip
+        cli = shlex.join(["kubectl", "kubeception", "scale", "cluster", name, "-n", namespace, "--pool", pool,
+                          "--workers", str(workers)])  # fmt: skip
         kept = {"pool": pool, "workers": str(workers)}
     elif action == "upgrade":
         chosen = "upgrade"
         version = field(fields, "version", manifests.VERSION, "a Kubernetes version (like 1.36.3)")
         patch, said = manifests.upgraded(obj, version)
-        cli = command("kubectl", "kubeception", "upgrade", "cluster", name, "-n", namespace, "--to", version)
+        cli = shlex.join(["kubectl", "kubeception", "upgrade", "cluster", name, "-n", namespace, "--to", version])
         kept = {"version": version}
     else:
         raise Invalid(f"no change {action[:32]!r}: the console scales and upgrades ({', '.join(ACTIONS)})")
     return Change(chosen, said, patch, cli, {**kept, "resourceVersion": str(meta["resourceVersion"])})
+
+
+ACCESS_LEVELS = ("view", "edit", "admin", "masters")  # the plugin's `login --access`
+TTLS = (("15m", "15 minutes"), ("1h", "1 hour"), ("8h", "8 hours"))
+MAX_URL = 256
+URL = re.compile(r"^https://[A-Za-z0-9.:\[\]-]+(/[A-Za-z0-9._~/-]*)?$")
+
+
+@dataclass(frozen=True)
+class LoginForm:
+    access: str
+    ttl: str
+    server: str | None
+
+
+def login_form(fields: Mapping[str, str]) -> LoginForm:
+    """The log-in form's fields, checked: an access level the plugin offers, one of the offered lifetimes, and an
+    optional https URL for the API (the cluster's endpoint otherwise)."""
+    access = fields.get("access", "")
+    if access not in ACCESS_LEVELS:
+        raise Invalid(f"access: {access[:32]!r} is not one of {', '.join(ACCESS_LEVELS)}")
+    ttl = fields.get("ttl", "")
+    if ttl not in dict(TTLS):
+        raise Invalid(f"lifetime: {ttl[:32]!r} is not one of {', '.join(dict(TTLS))}")
+    server = fields.get("server", "").strip()
+    if server and (len(server) > MAX_URL or not URL.match(server)):
+        raise Invalid(f"API address: {server[:64]!r} is not an https URL")
+    return LoginForm(access, ttl, server or None)
 
 
 def unchanged_since_preview(obj: Object, fields: Mapping[str, str]) -> bool:

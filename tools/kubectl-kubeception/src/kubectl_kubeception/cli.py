@@ -7,7 +7,6 @@ import functools
 import json
 import os
 import sys
-import urllib.parse
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -21,7 +20,6 @@ from kubectl_kubeception.mother import (
     KVM_CONFIG,
     Invalid,
     Mother,
-    NotFound,
 )
 from operatorkit.timestamps import now
 
@@ -30,7 +28,6 @@ if TYPE_CHECKING:
 
     from click.shell_completion import CompletionItem
 
-    from operatorkit import Object
 
 EPILOG = """\b
 Exit codes: 0 done; 1 another error; 2 a usage error; 3 not found; 4 forbidden (the message names the permission);
@@ -339,20 +336,6 @@ def upgrade_cluster(mother: Mother, namespace: str, name: str, version: str) -> 
     click.echo(f"watch it: kubectl kubeception describe cluster {name} -n {namespace}")
 
 
-def server_and_name(obj: Object, server: str | None) -> tuple[str, str | None]:
-    """The guest API's URL (``status.endpoint``, or ``--server``) and, with ``--server``, the endpoint's host name as
-    the TLS server name: the platform's HAProxy routes a guest's API by SNI."""
-    endpoint = clusters.endpoint(obj)
-    if server:
-        return server, urllib.parse.urlsplit(endpoint).hostname if endpoint else None
-    if not endpoint:
-        raise NotFound(
-            f"{obj['kind']} {obj['metadata']['name']} has no API endpoint yet (status.endpoint is empty): wait until "
-            "`describe cluster` shows EndpointReady, or give --server"
-        )
-    return endpoint, None
-
-
 @cli.command("login")
 @mother_options
 @click.argument("cluster", shell_complete=complete_cluster)
@@ -401,24 +384,16 @@ def login_command(
     groups in it are the ones the mother authenticated (its admission sets them), cert-operator signs the CSR with the
     guest's CA. The kubeconfig is written 0600. Unlike `kubeconfig`, the certificate is yours, short-lived, and
     revoked when the request is deleted."""
-    target = mother.find_cluster(cluster, namespace)
-    url, tls_name = server_and_name(target, server)
-    user, _ = mother.whoami()
-    key = login.new_key(key_type)
-    made = login.request(
-        mother, namespace, cluster=cluster, user=user, access=access, ttl=ttl, csr=login.csr_pem(key, user)
+    said = functools.partial(click.echo, err=True)
+    made = login.obtain(
+        mother, namespace, cluster, access=access, ttl=ttl, key_type=key_type, server=server, timeout=timeout, said=said
     )
-    name = made["metadata"]["name"]
-    click.echo(f"requested: GuestCredentialRequest {namespace}/{name} ({access}, {ttl}) for {user}", err=True)
-    issued = login.wait(mother, namespace, name, timeout)
-    login.check_for_key(issued, key)
-    cluster_entry, user_entry = login.kubeconfig_entries(issued, key, url, tls_name)
+    issued, context = made.issued, made.context
     path = kubeconfig_out or kubeconfigs.paths(click.get_current_context().meta.get("kubeconfig"))[0]
-    context = f"{cluster}-{user}"
     existing = kubeconfigs.load(path)
     kubeconfigs.write(
         path,
-        kubeconfigs.with_context(existing, name=context, cluster=cluster_entry, user=user_entry, switch=switch),
+        kubeconfigs.with_context(existing, name=context, cluster=made.cluster, user=made.user, switch=switch),
     )
     click.echo(f"context {context} written to {path} (certificate {issued.serial}, valid until {issued.not_after})")
     hint = (

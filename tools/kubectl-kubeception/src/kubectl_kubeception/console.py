@@ -30,7 +30,9 @@ from dataclasses import dataclass, field
 from importlib import resources
 from typing import TYPE_CHECKING, Literal
 
-from kubectl_kubeception import changes, clusters, health, pages
+import yaml
+
+from kubectl_kubeception import changes, clusters, health, kubeconfigs, login, pages
 from kubectl_kubeception.mother import (
     AWS_CONFIG,
     KVM_CONFIG,
@@ -252,6 +254,20 @@ class Reader:
                                                                  refused=refusal.format_message()))  # fmt: skip
         return html(200, pages.change_page(summary, plan, csrf=csrf, applied=apply))
 
+    def login(self, namespace: str, name: str, fields: dict[str, str]) -> Response:
+        """``login`` as the plugin does it — the key made here, only its CSR sent, the issuer's certificate checked
+        against it — answered with the kubeconfig as a download (this console stores nothing)."""
+        form = changes.login_form(fields)
+        made = login.obtain(self.mother, namespace, name, access=form.access, ttl=form.ttl, server=form.server)
+        config = kubeconfigs.with_context({}, name=made.context, cluster=made.cluster, user=made.user, switch=True)
+        filename = re.sub(r"[^A-Za-z0-9._-]+", "-", made.context)[:100] + ".kubeconfig"
+        return Response(
+            200,
+            yaml.safe_dump(config, sort_keys=False).encode(),
+            "application/yaml",
+            headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+        )
+
     def route(
         self, path: str, query: dict[str, list[str]], *, form: dict[str, str] | None = None, csrf: str = ""
     ) -> Response:
@@ -261,6 +277,8 @@ class Reader:
         try:
             if form is not None:
                 match parts:
+                    case ["clusters", namespace, name, "login"] if LABEL.match(namespace) and LABEL.match(name):
+                        return self.login(namespace, name, form)
                     case ["clusters", namespace, name, action] if LABEL.match(namespace) and LABEL.match(name):
                         return self.change(namespace, name, action, form, csrf)
                 return html(404, pages.error_page(404, "Not found", f"Nothing at {path} takes a form."))

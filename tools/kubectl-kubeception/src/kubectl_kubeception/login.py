@@ -13,6 +13,7 @@ from __future__ import annotations
 import base64
 import re
 import time
+import urllib.parse
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -21,10 +22,13 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import NameOID
 
+from kubectl_kubeception import clusters
 from kubectl_kubeception.clusters import condition
-from kubectl_kubeception.mother import CREDENTIAL_REQUEST, Refused, TimedOut
+from kubectl_kubeception.mother import CREDENTIAL_REQUEST, NotFound, Refused, TimedOut
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from kubectl_kubeception.mother import Mother
     from operatorkit import Object
 
@@ -145,3 +149,56 @@ def kubeconfig_entries(
         cluster["tls-server-name"] = tls_server_name
     user = {"client-certificate-data": b64(issued.certificate), "client-key-data": b64(key_pem(key))}
     return cluster, user
+
+
+def server_and_name(obj: Object, server: str | None) -> tuple[str, str | None]:
+    """The guest API's URL (``status.endpoint``, or ``server``) and, with ``server``, the endpoint's host name as the
+    TLS server name: the platform's HAProxy routes a guest's API by SNI."""
+    endpoint = clusters.endpoint(obj)
+    if server:
+        return server, urllib.parse.urlsplit(endpoint).hostname if endpoint else None
+    if not endpoint:
+        raise NotFound(
+            f"{obj['kind']} {obj['metadata']['name']} has no API endpoint yet (status.endpoint is empty): wait until "
+            "`describe cluster` shows EndpointReady, or give --server"
+        )
+    return endpoint, None
+
+
+@dataclass(frozen=True)
+class Login:
+    """A context of one's own for a guest: its name (``<cluster>-<user>``), its cluster and user entries."""
+
+    context: str
+    cluster: dict[str, Any]
+    user: dict[str, Any]
+    issued: Issued
+    requested: str  # what was asked, for the person to read
+
+
+def obtain(
+    mother: Mother,
+    namespace: str,
+    cluster: str,
+    *,
+    access: str,
+    ttl: str,
+    key_type: KeyType = "ec",
+    server: str | None = None,
+    timeout: float = 60,
+    said: Callable[[str], None] = lambda _: None,
+) -> Login:
+    """The whole login, for the CLI and the console alike: the key made here, the request with its CSR only, the
+    issuer's answer waited for, the certificate checked to be for the key, the context's entries."""
+    target = mother.find_cluster(cluster, namespace)
+    url, tls_name = server_and_name(target, server)
+    user, _ = mother.whoami()
+    key = new_key(key_type)
+    made = request(mother, namespace, cluster=cluster, user=user, access=access, ttl=ttl, csr=csr_pem(key, user))
+    name = made["metadata"]["name"]
+    requested = f"GuestCredentialRequest {namespace}/{name} ({access}, {ttl}) for {user}"
+    said(f"requested: {requested}")
+    issued = wait(mother, namespace, name, timeout)
+    check_for_key(issued, key)
+    cluster_entry, user_entry = kubeconfig_entries(issued, key, url, tls_name)
+    return Login(f"{cluster}-{user}", cluster_entry, user_entry, issued, requested)

@@ -17,14 +17,13 @@ from typing import TYPE_CHECKING, Any
 
 import jinja2
 
-from kubectl_kubeception import health, manifests, tree
+from kubectl_kubeception import changes, health, manifests, tree
 from kubectl_kubeception.clusters import age, parse_time
 
 if TYPE_CHECKING:
     import datetime
     from collections.abc import Mapping, Sequence
 
-    from kubectl_kubeception.changes import Change
     from kubectl_kubeception.clusters import Cluster
     from operatorkit import Object
 
@@ -170,11 +169,16 @@ def cluster_page(
         pools=pools,
         csrf=csrf,
         max_workers=manifests.MAX_WORKERS,
+        access_levels=changes.ACCESS_LEVELS,
+        ttls=changes.TTLS,
+        max_url=changes.MAX_URL,
         command=command("kubectl", "kubeception", "describe", "cluster", cluster.name, "-n", cluster.namespace),
     )
 
 
-def change_page(cluster: Cluster, change: Change, *, csrf: str, refused: str = "", applied: bool = False) -> str:
+def change_page(
+    cluster: Cluster, change: changes.Change, *, csrf: str, refused: str = "", applied: bool = False
+) -> str:
     """A change to a cluster before it is made — what it does, the patch, the API server's dry-run verdict
     (``refused``: why not), and the form that applies it — or, ``applied``, after."""
     verb = {"scale": "Scale", "upgrade": "Upgrade"}[change.action]
