@@ -236,6 +236,25 @@ def test_a_member_sees_her_organization_and_walks_list_cluster_and_back_in_a_bro
         assert replicas() == 3
         assert posted(change, signed, {"Cookie": cookie, "Origin": base}) == 200
         assert replicas() == 1
+
+        # a new cluster from her organization's page: previewed in a dry run (nothing made), then created
+        created = cluster_id()
+        chromium.go(f"{base}/orgs/{orgs.name_a}/clusters")
+        chromium.fill("#new-name", created)
+        chromium.fill("#new-workers", "2")
+        assert chromium.script("return document.getElementById('new-version').value") == "1.36.3"  # the newest
+        chromium.click("form[action$='/new'] button")
+        wait_until(lambda: chromium.url == f"{base}/orgs/{orgs.name_a}/clusters/new", timeout=10)
+        preview = chromium.text()
+        assert "accepted this change in a dry run" in preview
+        assert f"kubectl kubeception create cluster {created} -n {orgs.a} --version 1.36.3 --workers 2" in preview
+        assert orgs.admin.get_or_none(KVM_CONFIG, created, orgs.a) is None, "the dry run made nothing"
+        shot("create-preview")
+        chromium.click("form.change button")
+        wait_until(lambda: "Applied" in chromium.text(), timeout=10)
+        made = orgs.admin.get(KVM_CONFIG, created, orgs.a)["spec"]
+        assert (made["clusterID"], made["workerPools"][0]["replicas"]) == (created, 2)
+        shot("create-applied")
     finally:
         process.terminate()
         process.wait(timeout=30)

@@ -163,3 +163,41 @@ def test_the_login_form_takes_the_plugins_choices_only(
             changes.login_form(fields)
     else:
         assert changes.login_form(fields) == expected
+
+
+def test_a_new_cluster_is_the_plugins_manifest_and_command() -> None:
+    change = changes.new_cluster("org-blue", {"name": "web", "version": "1.36.3", "workers": "2", "replicas": "3"})
+    assert change.action == "create"
+    assert change.patch["metadata"] == {"name": "web", "namespace": "org-blue"}
+    assert change.patch["spec"]["clusterID"] == "web"
+    assert change.patch["spec"]["controlPlane"] == {"replicas": 3}
+    assert change.patch["spec"]["workerPools"] == [{"name": "default", "replicas": 2}]
+    assert change.cli == "kubectl kubeception create cluster web -n org-blue --version 1.36.3 --workers 2 --replicas 3"
+    assert changes.new_cluster("org-blue", dict(change.fields)) == change
+
+
+@pytest.mark.parametrize(
+    ("fields", "refusal"),
+    [
+        ({"name": "Web", "version": "1.36.3", "workers": "1", "replicas": "1"}, "a cluster's name"),
+        ({"name": "w" * 31, "version": "1.36.3", "workers": "1", "replicas": "1"}, "at most 30"),
+        ({"name": HOSTILE, "version": "1.36.3", "workers": "1", "replicas": "1"}, "a cluster's name"),
+        ({"name": "web", "version": "latest", "workers": "1", "replicas": "1"}, "a Kubernetes version"),
+        ({"name": "web", "version": "1.36.3", "workers": "101", "replicas": "1"}, "at most 100"),
+        ({"name": "web", "version": "1.36.3", "workers": "1", "replicas": "2"}, "not 1 or 3"),
+    ],
+)
+def test_a_new_cluster_that_is_not_one_never_reaches_the_mother(fields: dict[str, str], refusal: str) -> None:
+    with pytest.raises(Invalid, match=refusal):
+        changes.new_cluster("org-blue", fields)
+
+
+def test_the_organizations_page_offers_the_create_form_with_the_newest_version() -> None:
+    listed = [clusters.summarize(kvm("a")), clusters.summarize(aws("b"))]
+    page = pages.clusters_page(listed, {}, NOW, title="t", cli="c", new_cluster="blue", csrf="t0ken")
+    found = Elements(page)
+    (form,) = [f for f in found.named("form") if f["action"] == "/orgs/blue/clusters/new"]
+    assert form["method"] == "post"
+    version = next(i for i in found.named("input") if i.get("id") == "new-version")
+    assert version["value"] == "1.36.3"
+    assert "<form" not in pages.clusters_page(listed, {}, NOW, title="t", cli="c")

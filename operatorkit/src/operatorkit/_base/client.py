@@ -248,11 +248,19 @@ class KubeClient:
         return result
 
     def create(
-        self, kind: Kind, obj: Mapping[str, Any], namespace: str | None = None, *, field_manager: str | None = None
+        self,
+        kind: Kind,
+        obj: Mapping[str, Any],
+        namespace: str | None = None,
+        *,
+        field_manager: str | None = None,
+        dry_run: bool = False,
     ) -> Object:
+        """``dry_run``: validated and admitted as if created, nothing stored (see :meth:`patch`)."""
         namespace = namespace or obj.get("metadata", {}).get("namespace")
         body = {"apiVersion": kind.api_version, "kind": kind.kind, **obj}
-        result: Object = self.request("POST", kind.path(namespace), query={"fieldManager": field_manager}, body=body)
+        query = {"fieldManager": field_manager, "dryRun": "All" if dry_run else None}
+        result: Object = self.request("POST", kind.path(namespace), query=query, body=body)
         return result
 
     def replace(self, kind: Kind, obj: Mapping[str, Any], subresource: str | None = None) -> Object:

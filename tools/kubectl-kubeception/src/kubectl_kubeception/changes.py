@@ -22,9 +22,11 @@ if TYPE_CHECKING:
 
     from operatorkit import Object
 
-Action = Literal["scale", "upgrade"]
-ACTIONS: tuple[Action, ...] = ("scale", "upgrade")
+Action = Literal["scale", "upgrade", "create"]
+ACTIONS: tuple[Action, ...] = ("scale", "upgrade")  # of an existing cluster
 WORKERS = re.compile(r"^[0-9]{1,3}$")
+CLUSTER_NAME = 30  # characters: the cluster id's bound in both CRDs
+CONTROL_PLANE_REPLICAS = ("1", "3")
 RESOURCE_VERSION = re.compile(r"^[0-9]{1,20}$")
 
 
@@ -62,9 +64,7 @@ def planned(obj: Object, action: str, fields: Mapping[str, str]) -> Change:
     if action == "scale":
         chosen = "scale"
         pool = field(fields, "pool", manifests.NAME, "a pool's name")
-        workers_text = field(fields, "workers", WORKERS, "a number of workers")
-        if (workers := int(workers_text)) > MAX_WORKERS:
-            raise Invalid(f"a number of workers: at most {MAX_WORKERS}, not {workers}")
+        workers = workers_field(fields)
         patch, said = manifests.scaled(obj, workers, pool)
         cli = shlex.join(["kubectl", "kubeception", "scale", "cluster", name, "-n", namespace, "--pool", pool,
                           "--workers", str(workers)])  # fmt: skip
@@ -106,6 +106,33 @@ def login_form(fields: Mapping[str, str]) -> LoginForm:
     if server and (len(server) > MAX_URL or not URL.match(server)):
         raise Invalid(f"API address: {server[:64]!r} is not an https URL")
     return LoginForm(access, ttl, server or None)
+
+
+def workers_field(fields: Mapping[str, str]) -> int:
+    workers = int(field(fields, "workers", WORKERS, "a number of workers"))
+    if workers > MAX_WORKERS:
+        raise Invalid(f"a number of workers: at most {MAX_WORKERS}, not {workers}")
+    return workers
+
+
+def new_cluster(namespace: str, fields: Mapping[str, str]) -> Change:
+    """A KVM guest as ``create cluster`` makes it (its name its cluster id, one pool ``default``): the manifest, the
+    command line, the fields the confirmation carries."""
+    name = field(fields, "name", manifests.NAME, "a cluster's name (lowercase letters, digits, '-')")
+    if len(name) > CLUSTER_NAME:
+        raise Invalid(f"a cluster's name: at most {CLUSTER_NAME} characters (it is the cluster id)")
+    version = field(fields, "version", manifests.VERSION, "a Kubernetes version (like 1.36.3)")
+    workers = workers_field(fields)
+    replicas = fields.get("replicas", "")
+    if replicas not in CONTROL_PLANE_REPLICAS:
+        raise Invalid(f"control-plane replicas: {replicas[:8]!r} is not 1 or 3")
+    obj = manifests.kvm_config(name, namespace, version=version, workers=workers, pool="default", cpus=None,
+                               memory=None, replicas=int(replicas))  # fmt: skip
+    cli = shlex.join(["kubectl", "kubeception", "create", "cluster", name, "-n", namespace, "--version", version,
+                      "--workers", str(workers), "--replicas", replicas])  # fmt: skip
+    said = f"a KVM guest cluster {name}: Kubernetes {version}, {workers} workers, {replicas} control-plane replicas"
+    kept = {"name": name, "version": version, "workers": str(workers), "replicas": replicas}
+    return Change("create", said, obj, cli, kept)
 
 
 def unchanged_since_preview(obj: Object, fields: Mapping[str, str]) -> bool:

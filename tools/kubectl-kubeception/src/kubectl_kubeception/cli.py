@@ -250,12 +250,11 @@ def create_cluster(
         else:
             click.echo(f"{target.kind.lower()}.kubeception.io/{name} created (dry run)")
         return
-    query = {"dryRun": "All"} if dry_run == "server" else None
     made = mother.call(
         "create",
         target,
         namespace,
-        lambda: mother.client.request("POST", target.path(namespace), query=query, body=obj),
+        lambda: mother.client.create(target, obj, namespace, dry_run=dry_run == "server"),
     )
     if output:
         printed(made, output)

@@ -208,17 +208,38 @@ class Reader:
             ),
         )  # fmt: skip
 
-    def organization(self, name: str) -> Response:
+    def namespace_of(self, organization: str) -> str:
         known, _ = self.organizations()
-        namespace = next((ns for ns, org in known.items() if org == name), f"org-{name}")
+        return next((ns for ns, org in known.items() if org == organization), f"org-{organization}")
+
+    def organization(self, name: str, csrf: str = "") -> Response:
+        namespace = self.namespace_of(name)
         found = self.clusters_in(namespace)
         return html(
             200,
             pages.clusters_page(
                 found, {namespace: name}, self.clock(), title=f"Clusters of organization {name}",
                 cli=pages.command("kubectl", "kubeception", "get", "clusters", "-n", namespace),
+                new_cluster=name, csrf=csrf,
             ),
         )  # fmt: skip
+
+    def create(self, organization: str, fields: dict[str, str], csrf: str) -> Response:
+        """A new cluster's preview (a server-side dry run of its creation) or, from the preview's form, created."""
+        namespace = self.namespace_of(organization)
+        plan = changes.new_cluster(namespace, fields)
+        summary = clusters.summarize(plan.patch)
+        apply = fields.get("step") == "apply"
+        try:
+            self.mother.call(
+                "create", KVM_CONFIG, namespace,
+                lambda: self.mother.client.create(KVM_CONFIG, plan.patch, namespace, dry_run=not apply),
+            )  # fmt: skip
+        except PluginError as refusal:
+            page = pages.change_page(summary, plan, csrf=csrf, refused=refusal.format_message(),
+                                     organization=organization)  # fmt: skip
+            return html(409 if apply else 200, page)
+        return html(200, pages.change_page(summary, plan, csrf=csrf, applied=apply, organization=organization))
 
     def cluster(self, namespace: str, name: str, csrf: str = "") -> Response:
         obj = self.mother.find_cluster(name, namespace)
@@ -249,7 +270,7 @@ class Reader:
 
         try:
             patch(dry_run=not apply)
-        except (Invalid, Forbidden, PluginError) as refusal:
+        except PluginError as refusal:  # Invalid, Forbidden: the API server's words
             return html(409 if apply else 200, pages.change_page(summary, plan, csrf=csrf,
                                                                  refused=refusal.format_message()))  # fmt: skip
         return html(200, pages.change_page(summary, plan, csrf=csrf, applied=apply))
@@ -277,6 +298,8 @@ class Reader:
         try:
             if form is not None:
                 match parts:
+                    case ["orgs", organization, "clusters", "new"] if LABEL.match(organization):
+                        return self.create(organization, form, csrf)
                     case ["clusters", namespace, name, "login"] if LABEL.match(namespace) and LABEL.match(name):
                         return self.login(namespace, name, form)
                     case ["clusters", namespace, name, action] if LABEL.match(namespace) and LABEL.match(name):
@@ -294,7 +317,7 @@ class Reader:
                 case ["orgs"] if LABEL.match(name := (query.get("name") or [""])[0]):
                     return Response(303, b"", headers={"Location": pages.organization_url(name)})
                 case ["orgs", name, "clusters"] if LABEL.match(name):
-                    return self.organization(name)
+                    return self.organization(name, csrf)
                 case ["clusters", namespace, name] if LABEL.match(namespace) and LABEL.match(name):
                     return self.cluster(namespace, name, csrf)
             return html(404, pages.error_page(404, "Not found", f"There is no page {path} in the console."))

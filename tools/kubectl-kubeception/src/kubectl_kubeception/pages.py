@@ -54,6 +54,10 @@ def organization_url(name: str) -> str:
     return f"/orgs/{segment(name)}/clusters"
 
 
+def new_cluster_url(organization: str) -> str:
+    return f"{organization_url(organization)}/new"
+
+
 def command(*words: str) -> str:
     """A command line to copy: each word quoted for the shell if it needs it."""
     return " ".join(shlex.quote(w) for w in words)
@@ -71,7 +75,11 @@ ENV = jinja2.Environment(
     lstrip_blocks=True,
 )
 ENV.filters.update(
-    cluster_url=cluster_url, organization_url=organization_url, status_class=status_class, segment=segment
+    cluster_url=cluster_url,
+    organization_url=organization_url,
+    new_cluster_url=new_cluster_url,
+    status_class=status_class,
+    segment=segment,
 )
 
 
@@ -109,11 +117,19 @@ def clusters_page(
     title: str,
     cli: str,
     note: str = "",
+    new_cluster: str = "",
+    csrf: str = "",
 ) -> str:
     """The ``get clusters`` table as HTML: namespace, organization, name (a link to its page), kind, version,
-    workers, Ready, endpoint, age."""
+    workers, Ready, endpoint, age; with ``new_cluster`` (an organization) and a ``csrf`` token, the form that
+    creates a cluster there, its version the newest listed."""
+    versions = [c.version for c in clusters if manifests.VERSION.match(c.version)]
     return _render(
         "clusters.html",
+        new_cluster=new_cluster,
+        csrf=csrf,
+        default_version=max(versions, key=lambda v: tuple(map(int, v.split("."))), default=""),
+        max_workers=manifests.MAX_WORKERS,
         title=title,
         clusters=sorted(clusters, key=lambda c: (c.namespace, c.name, c.kind)),
         organizations=organizations,
@@ -177,11 +193,27 @@ def cluster_page(
 
 
 def change_page(
-    cluster: Cluster, change: changes.Change, *, csrf: str, refused: str = "", applied: bool = False
+    cluster: Cluster,
+    change: changes.Change,
+    *,
+    csrf: str,
+    refused: str = "",
+    applied: bool = False,
+    organization: str = "",
 ) -> str:
-    """A change to a cluster before it is made — what it does, the patch, the API server's dry-run verdict
-    (``refused``: why not), and the form that applies it — or, ``applied``, after."""
-    verb = {"scale": "Scale", "upgrade": "Upgrade"}[change.action]
+    """A change before it is made — what it does, the patch (or a new cluster's manifest), the API server's dry-run
+    verdict (``refused``: why not), and the form that applies it — or, ``applied``, after. A new cluster's page
+    leads back to its ``organization``'s clusters."""
+    verb = {"scale": "Scale", "upgrade": "Upgrade", "create": "Create"}[change.action]
+    if change.action == "create":
+        back, back_words, post_to = (
+            organization_url(organization),
+            f"Organization {organization}",
+            new_cluster_url(organization),
+        )
+    else:
+        back, back_words = cluster_url(cluster), "Back to the cluster"
+        post_to = f"{back}/{change.action}"
     return _render(
         "change.html",
         title=f"{verb} {cluster.kind} {cluster.namespace}/{cluster.name}" + (": applied" if applied else ""),
@@ -191,6 +223,9 @@ def change_page(
         csrf=csrf,
         refused=refused,
         applied=applied,
+        back=back,
+        back_words=back_words,
+        post_to=post_to,
         note="",
         command=change.cli,
     )
