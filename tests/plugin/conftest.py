@@ -161,3 +161,13 @@ def issue(orgs: Orgs, control_plane: ControlPlane, request: dict[str, Any]) -> N
         "conditions": [{"type": "Issued", "status": "True", "reason": "Signed", "message": serial,
                         "lastTransitionTime": now()}],
     })  # fmt: skip
+
+
+def whoami(kubeconfig: Path) -> str:
+    """Who the API server authenticates ``kubeconfig``'s current context as (``kubectl auth whoami``)."""
+    answer = subprocess.run(
+        [str(find_binary("kubectl")), f"--kubeconfig={kubeconfig}", "auth", "whoami",
+         "-o", "jsonpath={.status.userInfo.username}"],
+        capture_output=True, text=True, check=False, timeout=60,
+    )  # fmt: skip
+    return answer.stdout or answer.stderr

@@ -30,7 +30,7 @@ from kubectl_kubeception.mother import AWS_CONFIG, CREDENTIAL_REQUEST, KVM_CONFI
 from operatorkit.kinds import EVENT
 from operatorkit.testing import wait_until
 from tests.plugin import browser
-from tests.plugin.conftest import cluster_id, issue, now, operator_status, pending_request, ready
+from tests.plugin.conftest import cluster_id, issue, now, operator_status, pending_request, ready, whoami
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -326,9 +326,4 @@ def test_a_member_logs_in_from_the_console_and_gets_a_working_kubeconfig_of_her_
     downloaded = tmp_path / "downloaded.kubeconfig"
     downloaded.write_bytes(body)
     assert yaml.safe_load(body)["current-context"] == f"{name}-{orgs.alice}"
-    whoami = subprocess.run(
-        [str(find_binary("kubectl")), f"--kubeconfig={downloaded}", "auth", "whoami",
-         "-o", "jsonpath={.status.userInfo.username}"],
-        capture_output=True, text=True, check=False, timeout=60,
-    )  # fmt: skip
-    assert whoami.stdout == orgs.alice, whoami.stderr
+    assert whoami(downloaded) == orgs.alice

@@ -27,7 +27,7 @@ from kubeception_testenv import find_binary
 from kubectl_kubeception.cli import cli
 from kubectl_kubeception.mother import AWS_CONFIG, CERT_CONFIG, CREDENTIAL_REQUEST, KVM_CONFIG
 from operatorkit.kinds import NAMESPACE, SECRET
-from tests.plugin.conftest import Orgs, cluster_id, issue, now, operator_status, pending_request, ready
+from tests.plugin.conftest import Orgs, cluster_id, issue, now, operator_status, pending_request, ready, whoami
 
 if TYPE_CHECKING:
     from click.testing import Result
@@ -237,12 +237,7 @@ def test_login_writes_a_working_context_whose_key_never_left_the_machine(
     assert "PRIVATE KEY" not in json.dumps(orgs.admin.get(CREDENTIAL_REQUEST, request["metadata"]["name"], orgs.a))
 
     # the context works: the API server authenticates the certificate as her
-    whoami = subprocess.run(
-        [str(find_binary("kubectl")), f"--kubeconfig={out}", "auth", "whoami",
-         "-o", "jsonpath={.status.userInfo.username}"],
-        capture_output=True, text=True, check=False, timeout=60,
-    )  # fmt: skip
-    assert whoami.stdout == orgs.alice, whoami.stderr
+    assert whoami(out) == orgs.alice
 
     # by default it merges into the mother's kubeconfig and keeps its current context (the mother's)
     mother = tmp_path / "mother.kubeconfig"
