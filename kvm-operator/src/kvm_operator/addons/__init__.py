@@ -133,17 +133,17 @@ def node_daemonset(
     }
 
 
-def node_probes(path: str, port: int) -> dict[str, Any]:
-    """A node agent's startup and liveness probes on its health port on the node's loopback. Under TCG, with the
-    node busy starting its pods, an agent takes a minute or more to serve its health (flanneld first waits for its
-    node lister to sync), and a one-second answer is not a given: five minutes to start, then five seconds an
-    answer and three misses in a row before the kubelet restarts it — a restart that is itself a minute without
-    its rules' updates."""
+def node_probes(path: str, port: int, *, liveness: bool = True) -> dict[str, Any]:
+    """A node agent's startup and (``liveness``) liveness probes on its health port on the node's loopback. Under
+    TCG, with the node busy starting its pods, an agent takes a minute or more to serve its health (flanneld first
+    waits for its node lister to sync), and a one-second answer is not a given: five minutes to start, then five
+    seconds an answer and three misses in a row before the kubelet restarts it — a restart that is itself a minute
+    without its rules' updates. The startup probe is also what makes the pod Ready (the add-on's AddonsReady)."""
     check = {"httpGet": {"path": path, "port": port, "host": "127.0.0.1"}, "timeoutSeconds": 5}
-    return {
-        "startupProbe": {**check, "periodSeconds": 10, "failureThreshold": 30},
-        "livenessProbe": {**check, "periodSeconds": 30, "failureThreshold": 3},
-    }
+    probes = {"startupProbe": {**check, "periodSeconds": 10, "failureThreshold": 30}}
+    if liveness:
+        probes["livenessProbe"] = {**check, "periodSeconds": 30, "failureThreshold": 3}
+    return probes
 
 
 def host_aliases(guest: Guest) -> list[dict[str, Any]]:
