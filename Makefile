@@ -119,7 +119,9 @@ demo: up ## the local demo: the platform installed by its charts on the real nod
 # The Kubernetes conformance suite (docs/conformance.md): e2e.test of the guests' Kubernetes version, built on
 # first use (tools/testenv/build.sh conformance; never by testenv), against the demo guest scaled to $(WORKERS)
 # workers, its images pushed into the platform registry under the names it asks for (registry.k8s.io is mirrored:
-# nothing is pulled from outside). One test at a time (the suite's own serial runner). FOCUS / SKIP: ginkgo
+# nothing is pulled from outside). e2e.test overrides its kubeconfig's server, which drops tls-server-name (the
+# ingress routes by SNI): it gets the API's host name, resolved by a hosts file bind-mounted on /etc/hosts in a
+# mount namespace of its own. One test at a time (the suite's own serial runner). FOCUS / SKIP: ginkgo
 # regular expressions, e.g. make conformance FOCUS='\[sig-network\].*\[Conformance\]'.
 FOCUS   ?= \[Conformance\]
 SKIP    ?=
@@ -136,9 +138,10 @@ conformance: python-deps ## the Kubernetes [Conformance] tests against the demo 
 	@deadline=$$((SECONDS + 900)); \
 	until [ "$$($(PY) kubectl --kubeconfig $(STATE)/guest.kubeconfig get nodes --no-headers 2>/dev/null | grep -cw Ready)" -ge $(WORKERS) ]; do \
 	  [ $$SECONDS -lt $$deadline ] || { echo "the guest has fewer than $(WORKERS) Ready nodes after 900 s" >&2; exit 1; }; sleep 5; done
-	@mkdir -p $(CONFORMANCE_DIR)
+	@$(PY) python -m kubeception_testenv conformance-kubeconfig --state $(STATE) --report-dir $(CONFORMANCE_DIR)
 	@bin=$$(tools/testenv/build.sh conformance); rc=0; start=$$SECONDS; \
-	PATH="$(abspath .venv/bin):$$PATH" "$$bin/e2e.test" --provider=skeleton --kubeconfig=$(abspath $(STATE))/guest.kubeconfig \
+	PATH="$(abspath .venv/bin):$$PATH" unshare --mount -- sh -c 'mount --bind "$$0" /etc/hosts && exec "$$@"' \
+	  $(abspath $(CONFORMANCE_DIR))/hosts "$$bin/e2e.test" --provider=skeleton --kubeconfig=$(abspath $(CONFORMANCE_DIR))/kubeconfig \
 	  --report-dir=$(abspath $(CONFORMANCE_DIR)) --ginkgo.focus='$(FOCUS)' $(if $(SKIP),--ginkgo.skip='$(SKIP)') \
 	  --ginkgo.v --ginkgo.no-color --ginkgo.timeout=24h 2>&1 | tee $(CONFORMANCE_DIR)/e2e.log || rc=$$?; \
 	echo "# e2e.test ran $$((SECONDS - start)) s; log: $(CONFORMANCE_DIR)/e2e.log" >&2; \

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+import yaml
+
 from kubeception_testenv import conformance
 from kubeception_testenv.conformance import conformance_recipes
 from kubeception_testenv.images import recipes
@@ -82,3 +84,29 @@ def test_the_junit_report_is_summed_up_per_sig_with_each_failures_first_line(tmp
     failed = next(line for line in lines if "DNS should provide" in line)
     assert failed.endswith("| failed | 60 | [FAILED] timed out \\| waiting for the pod |")
     assert not any("rollover" in line for line in lines), "skipped tests are counted, not listed"
+
+
+def test_e2e_test_gets_the_guests_api_by_host_name_resolved_by_its_own_hosts_file():
+    """e2e.test overrides its kubeconfig's server, which makes client-go drop ``tls-server-name``: the ingress,
+    which routes the guest's API by SNI, would close the connection."""
+    kubeconfig = yaml.safe_dump(
+        {
+            "apiVersion": "v1",
+            "kind": "Config",
+            "clusters": [
+                {
+                    "name": "demo",
+                    "cluster": {
+                        "server": "https://10.213.215.10:443",
+                        "tls-server-name": "api.demo.kubeception.test",
+                        "certificate-authority-data": "Q0E=",
+                    },
+                }
+            ],
+        }
+    )
+    rewritten, hosts = conformance.by_name(kubeconfig, "127.0.0.1 localhost\n")
+    (cluster,) = yaml.safe_load(rewritten)["clusters"]
+    server = "https://api.demo.kubeception.test:443"
+    assert cluster["cluster"] == {"server": server, "certificate-authority-data": "Q0E="}
+    assert hosts == "127.0.0.1 localhost\n10.213.215.10 api.demo.kubeception.test\n"

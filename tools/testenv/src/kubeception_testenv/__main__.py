@@ -188,6 +188,17 @@ def _conformance_images(state: Path) -> int:
     return 0
 
 
+def _conformance_kubeconfig(state: Path, report_dir: Path) -> int:
+    """``<report dir>/kubeconfig`` naming the guest's API by host name and ``<report dir>/hosts`` resolving it, for
+    e2e.test (``make conformance`` runs it with that file bind-mounted on /etc/hosts in a mount namespace)."""
+    report_dir.mkdir(parents=True, exist_ok=True)
+    kubeconfig, hosts = conformance.by_name((state / "guest.kubeconfig").read_text(), Path("/etc/hosts").read_text())
+    (report_dir / "kubeconfig").write_text(kubeconfig)
+    (report_dir / "kubeconfig").chmod(0o600)
+    (report_dir / "hosts").write_text(hosts)
+    return 0
+
+
 def _conformance_summary(report_dir: Path) -> int:
     """``<report dir>/summary.md`` from e2e.test's ``junit_01.xml``, printed too; fails if a test failed."""
     tests = conformance.results(report_dir / "junit_01.xml")
@@ -269,10 +280,10 @@ def main(argv: list[str] | None = None) -> int:
         "action",
         choices=[
             *("up", "install", "down", "status", "images", "reap", "serve", "guest-kubeconfig", "scrape-guest"),
-            *("conformance-images", "conformance-summary"),
+            *("conformance-images", "conformance-kubeconfig", "conformance-summary"),
         ],
     )
-    parser.add_argument("--report-dir", type=Path, default=Path(".run/conformance"), help="conformance-summary")
+    parser.add_argument("--report-dir", type=Path, default=Path(".run/conformance"), help="conformance-*")
     parser.add_argument("--cluster", default="", help="guest-kubeconfig, scrape-guest: <namespace>/<KVMConfig name>")
     parser.add_argument("--state", type=Path, default=_DEFAULT_STATE, help="state directory (default .run)")
     parser.add_argument("--nodes", type=int, default=3, help="number of kwok nodes")
@@ -284,6 +295,8 @@ def main(argv: list[str] | None = None) -> int:
         return _images()
     if args.action == "conformance-images":
         return _conformance_images(state)
+    if args.action == "conformance-kubeconfig":
+        return _conformance_kubeconfig(state, args.report_dir.resolve())
     if args.action == "conformance-summary":
         return _conformance_summary(args.report_dir)
     if args.action == "reap":

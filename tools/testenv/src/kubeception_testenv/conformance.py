@@ -12,6 +12,9 @@ import re
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
+from urllib.parse import urlsplit, urlunsplit
+
+import yaml
 
 from kubeception_testenv.images import RECIPES, Recipe, build, recipes
 from kubeception_testenv.platform import CONFORMANCE_IMAGES
@@ -29,6 +32,21 @@ def conformance_recipes() -> list[Recipe]:
     """The e2e suite's own images (agnhost, its busybox), named as ``e2e.test`` asks for them; apart from
     ``images.recipes()`` because agnhost's binary comes from the conformance build, which ``make images`` skips."""
     return [Recipe.load(path) for path in sorted(CONFORMANCE_RECIPES.glob("*.yaml"))]
+
+
+def by_name(kubeconfig: str, hosts: str) -> tuple[str, str]:
+    """The guest's kubeconfig with the API's host name as its server (``tls-server-name`` dropped), and ``hosts``
+    (an ``/etc/hosts``) with that name on the address: e2e.test sets the server of the kubeconfig it loads as an
+    override, and client-go then drops ``tls-server-name`` — the ingress, which routes by SNI, would get none."""
+    config = yaml.safe_load(kubeconfig)
+    lines = [hosts.rstrip("\n")]
+    for entry in config["clusters"]:
+        cluster = entry["cluster"]
+        if name := cluster.pop("tls-server-name", ""):
+            url = urlsplit(cluster["server"])
+            cluster["server"] = urlunsplit(url._replace(netloc=f"{name}:{url.port or 443}"))
+            lines.append(f"{url.hostname} {name}")
+    return yaml.safe_dump(config), "\n".join(lines) + "\n"
 
 
 def push_images(platform: Platform) -> list[str]:
