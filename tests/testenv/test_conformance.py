@@ -20,6 +20,7 @@ if TYPE_CHECKING:
 E2E_IMAGES = {
     "registry.k8s.io/e2e-test-images/agnhost:2.63.0",
     "registry.k8s.io/e2e-test-images/busybox:1.37.0-1",
+    "registry.k8s.io/e2e-test-images/glibc-dns-testing:2.0.0",
     "registry.k8s.io/e2e-test-images/nginx:1.15-4",
     "registry.k8s.io/e2e-test-images/nginx:1.27-0",
     "registry.k8s.io/pause:3.10.2",

@@ -64,6 +64,7 @@ on the VMs; the registry has them for a node whose preload is gone (containerd's
 CONFORMANCE_IMAGES = {
     "agnhost-2.63.0": (),  # registry.k8s.io/e2e-test-images/agnhost:2.63.0, its own path (images/conformance/)
     "busybox-1.37.0-1": (),
+    "glibc-dns-testing-2.0.0": (),  # the DNS tests' second querier ("jessie")
     "pause": ("pause:3.10.2",),  # registry.k8s.io/pause: the e2e suite's pause pods
     "nginx": ("e2e-test-images/nginx:1.15-4", "e2e-test-images/nginx:1.27-0"),
 }
