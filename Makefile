@@ -16,7 +16,7 @@ DEBIAN   := haproxy:haproxy prometheus:prometheus promtool:prometheus runc:runc 
 # test drives headless Chromium through chromedriver
 DEBIAN_LEAN := qemu-system-x86_64:qemu-system-x86 chromium:chromium chromedriver:chromium-driver
 
-.PHONY: help deps system-deps python-deps testenv images push lint typecheck pytest test test-unit test-fast timings up down demo bench clean
+.PHONY: help deps system-deps python-deps testenv images push lint typecheck pytest test test-unit test-fast timings up down demo conformance bench clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -115,6 +115,37 @@ demo: up ## the local demo: the platform installed by its charts on the real nod
 	@$(PY) kubectl --kubeconfig $(STATE)/guest.kubeconfig get nodes -o wide
 	@echo "# the mother: source $(STATE)/env; operators: kubectl -n kubeception-system logs deploy/kvm-operator" >&2
 	@source $(STATE)/env && echo "# Prometheus (every operator replica, the guest's API server, monitoring/alerts.yaml): $$KUBECEPTION_PROMETHEUS_URL" >&2
+
+# The Kubernetes conformance suite (docs/conformance.md): e2e.test of the guests' Kubernetes version, built on
+# first use (tools/testenv/build.sh conformance; never by testenv), against the demo guest scaled to $(WORKERS)
+# workers, its images pushed into the platform registry under the names it asks for (registry.k8s.io is mirrored:
+# nothing is pulled from outside). e2e.test overrides its kubeconfig's server, which drops tls-server-name (the
+# ingress routes by SNI): it gets the API's host name, resolved by a hosts file bind-mounted on /etc/hosts in a
+# mount namespace of its own. One test at a time (the suite's own serial runner). FOCUS / SKIP: ginkgo
+# regular expressions, e.g. make conformance FOCUS='\[sig-network\].*\[Conformance\]'.
+FOCUS   ?= \[Conformance\]
+SKIP    ?=
+WORKERS ?= 2
+CONFORMANCE_DIR ?= $(STATE)/conformance
+conformance: python-deps ## the Kubernetes [Conformance] tests against the demo guest (after make demo; FOCUS=, SKIP=): JUnit and summary.md in .run/conformance
+	@test -s $(STATE)/guest.kubeconfig || { echo "make demo first: no $(STATE)/guest.kubeconfig" >&2; exit 2; }
+	@tools/testenv/build.sh conformance >/dev/null
+	@$(PY) python -m kubeception_testenv conformance-images --state $(STATE)
+	@source $(STATE)/env && replicas=$$($(PY) kubectl get kvmconfig demo -n org-acme -o jsonpath='{.spec.workerPools[0].replicas}') && \
+	  if [ "$$replicas" -lt $(WORKERS) ]; then \
+	    $(PY) kubectl patch kvmconfig demo -n org-acme --type json \
+	      -p '[{"op":"replace","path":"/spec/workerPools/0/replicas","value":$(WORKERS)}]' >&2; fi
+	@deadline=$$((SECONDS + 900)); \
+	until [ "$$($(PY) kubectl --kubeconfig $(STATE)/guest.kubeconfig get nodes --no-headers 2>/dev/null | grep -cw Ready)" -ge $(WORKERS) ]; do \
+	  [ $$SECONDS -lt $$deadline ] || { echo "the guest has fewer than $(WORKERS) Ready nodes after 900 s" >&2; exit 1; }; sleep 5; done
+	@$(PY) python -m kubeception_testenv conformance-kubeconfig --state $(STATE) --report-dir $(CONFORMANCE_DIR)
+	@bin=$$(tools/testenv/build.sh conformance); rc=0; start=$$SECONDS; \
+	PATH="$(abspath .venv/bin):$$PATH" unshare --mount -- sh -c 'mount --bind "$$0" /etc/hosts && exec "$$@"' \
+	  $(abspath $(CONFORMANCE_DIR))/hosts "$$bin/e2e.test" --provider=skeleton --kubeconfig=$(abspath $(CONFORMANCE_DIR))/kubeconfig \
+	  --report-dir=$(abspath $(CONFORMANCE_DIR)) --ginkgo.focus='$(FOCUS)' $(if $(SKIP),--ginkgo.skip='$(SKIP)') \
+	  --ginkgo.v --ginkgo.no-color --ginkgo.timeout=24h 2>&1 | tee $(CONFORMANCE_DIR)/e2e.log || rc=$$?; \
+	echo "# e2e.test ran $$((SECONDS - start)) s; log: $(CONFORMANCE_DIR)/e2e.log" >&2; \
+	$(PY) python -m kubeception_testenv conformance-summary --report-dir $(CONFORMANCE_DIR) || { [ $$rc -ne 0 ] || rc=1; }; exit $$rc
 
 bench: deps testenv ## benchmarks (prints tables; see docs/benchmarks.md)
 	$(PY) python bench/controllers.py --objects 1000

@@ -20,7 +20,7 @@ modversion() {  # modversion DIR MODULE -> version required in DIR/go.mod
   awk -v m="$2" '$1 == m { print $2; exit }' "$1/go.mod"
 }
 
-build_module() {  # build_module NAME DIR LDFLAGS PACKAGES... (env: TAGS, CGO_ENABLED, INTO: a folder of bin)
+build_module() {  # build_module NAME DIR LDFLAGS PACKAGES... (env: TAGS, CGO_ENABLED, INTO: a folder of bin, GO: build)
   local name=$1 dir=$2 ldflags=$3; shift 3
   local key; key=$(cat "$dir/go.mod" "$dir/go.sum" $(find "$dir" -name '*.go' | sort) | sha256sum | cut -c1-16)
   local out=$cache/testenv/$name-$key
@@ -28,7 +28,7 @@ build_module() {  # build_module NAME DIR LDFLAGS PACKAGES... (env: TAGS, CGO_EN
     echo "testenv: building $name ($key) into $out" >&2
     rm -rf "$out.tmp" && mkdir -p "$out.tmp"
     local start=$SECONDS
-    (cd "$dir" && go build -trimpath -tags "${TAGS:-}" -ldflags "-s -w $ldflags" -o "$out.tmp/" "$@")
+    (cd "$dir" && go ${GO:-build} -trimpath -tags "${TAGS:-}" -ldflags "-s -w $ldflags" -o "$out.tmp/" "$@")
     touch "$out.tmp/.complete" && rm -rf "$out" && mv "$out.tmp" "$out"
     echo "testenv: built $name in $((SECONDS - start)) s" >&2
   fi
@@ -42,6 +42,16 @@ k8s_ldflags() {  # k8s_ldflags VERSION -> what `kubectl version` and /version re
     -X k8s.io/component-base/version.gitMajor=$(echo "${1#v}" | cut -d. -f1) \
     -X k8s.io/component-base/version.gitMinor=$(echo "${1#v}" | cut -d. -f2)"
 }
+# `build.sh conformance`: only the Kubernetes conformance suite (make conformance; never make testenv, it is
+# large): e2e.test (`go test -c`), ginkgo and agnhost (its image, images/agnhost.yaml) of the guests' version.
+if [ "${1:-}" = conformance ]; then
+  GO="test -c" build_module e2e "$here/k8s-e2e" "$(k8s_ldflags "$(modversion "$here/k8s-e2e" k8s.io/kubernetes)")" \
+    k8s.io/kubernetes/test/e2e
+  CGO_ENABLED=0 build_module e2e-tools "$here/k8s-e2e" "" github.com/onsi/ginkgo/v2/ginkgo \
+    k8s.io/kubernetes/test/images/agnhost
+  echo "$bin"
+  exit 0
+fi
 build_module k8s "$here/k8s" "$(k8s_ldflags "$(modversion "$here/k8s" k8s.io/kubernetes)")" ./cmd/...
 # The previous Kubernetes patch release's control plane (kvm-operator's upgrade tests roll a guest from it), in
 # bin/<version>/ for images/kubernetes-previous.yaml.

@@ -6,8 +6,9 @@ all are healthy; ``install`` installs the platform on it (CRDs, Vault's side of 
 operators from their charts); ``guest-kubeconfig --cluster <namespace>/<name>`` prints a guest cluster's
 kubeconfig pointed at the real node's HAProxy, ``scrape-guest --cluster ...`` has Prometheus scrape its API
 server; ``down`` asks the supervisor to stop (SIGTERM), waits, and kills its process group if anything is left.
-``images`` builds the OCI images; ``reap`` removes what runs that died without cleaning up left on the host
-(:mod:`kubeception_testenv.reaper`).
+``images`` builds the OCI images; ``conformance-images`` pushes the e2e suite's images into a running demo's
+platform registry and ``conformance-summary`` sums up its JUnit report (``make conformance``); ``reap`` removes
+what runs that died without cleaning up left on the host (:mod:`kubeception_testenv.reaper`).
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from pathlib import Path
 
 import yaml
 
-from kubeception_testenv import reaper
+from kubeception_testenv import conformance, reaper
 from kubeception_testenv._ports import sticky_port
 from kubeception_testenv.controlplane import PLATFORM_ENV, ControlPlane
 from kubeception_testenv.images import ROOT, build_all, recipes
@@ -177,6 +178,36 @@ def _scrape_guest(state: Path, cluster: str) -> int:
     return 0
 
 
+def _conformance_images(state: Path) -> int:
+    if _supervisor_pid(state) is None:
+        print("kubeception: nothing running (make demo)", file=sys.stderr)
+        return 1
+    os.umask(0o022)
+    for ref in conformance.push_images(_platform(state)):
+        print(f"# {ref} in the platform registry", file=sys.stderr)
+    return 0
+
+
+def _conformance_kubeconfig(state: Path, report_dir: Path) -> int:
+    """``<report dir>/kubeconfig`` naming the guest's API by host name and ``<report dir>/hosts`` resolving it, for
+    e2e.test (``make conformance`` runs it with that file bind-mounted on /etc/hosts in a mount namespace)."""
+    report_dir.mkdir(parents=True, exist_ok=True)
+    kubeconfig, hosts = conformance.by_name((state / "guest.kubeconfig").read_text(), Path("/etc/hosts").read_text())
+    (report_dir / "kubeconfig").write_text(kubeconfig)
+    (report_dir / "kubeconfig").chmod(0o600)
+    (report_dir / "hosts").write_text(hosts)
+    return 0
+
+
+def _conformance_summary(report_dir: Path) -> int:
+    """``<report dir>/summary.md`` from e2e.test's ``junit_01.xml``, printed too; fails if a test failed."""
+    tests = conformance.results(report_dir / "junit_01.xml")
+    text = conformance.summary(tests)
+    (report_dir / "summary.md").write_text(text)
+    print(text, end="")
+    return 1 if any(test.outcome == "failed" for test in tests) else 0
+
+
 def _images() -> int:
     os.umask(0o022)
     for recipe, archive in zip(recipes(), build_all(), strict=True):
@@ -247,8 +278,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m kubeception_testenv", description=__doc__)
     parser.add_argument(
         "action",
-        choices=["up", "install", "down", "status", "images", "reap", "serve", "guest-kubeconfig", "scrape-guest"],
+        choices=[
+            *("up", "install", "down", "status", "images", "reap", "serve", "guest-kubeconfig", "scrape-guest"),
+            *("conformance-images", "conformance-kubeconfig", "conformance-summary"),
+        ],
     )
+    parser.add_argument("--report-dir", type=Path, default=Path(".run/conformance"), help="conformance-*")
     parser.add_argument("--cluster", default="", help="guest-kubeconfig, scrape-guest: <namespace>/<KVMConfig name>")
     parser.add_argument("--state", type=Path, default=_DEFAULT_STATE, help="state directory (default .run)")
     parser.add_argument("--nodes", type=int, default=3, help="number of kwok nodes")
@@ -258,6 +293,12 @@ def main(argv: list[str] | None = None) -> int:
     state: Path = args.state.resolve()
     if args.action == "images":
         return _images()
+    if args.action == "conformance-images":
+        return _conformance_images(state)
+    if args.action == "conformance-kubeconfig":
+        return _conformance_kubeconfig(state, args.report_dir.resolve())
+    if args.action == "conformance-summary":
+        return _conformance_summary(args.report_dir)
     if args.action == "reap":
         print("\n".join(f"removed what run {run_id} left" for run_id in reaper.reap()) or "nothing to remove")
         return 0

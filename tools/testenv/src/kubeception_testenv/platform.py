@@ -27,9 +27,10 @@ from kubeception_testenv.network import run
 from kubeception_testenv.nodes import REAL_NODE_LABEL
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Iterable, Mapping
 
     from kubeception_testenv.controlplane import ControlPlane
+    from kubeception_testenv.images import Recipe
     from kubeception_testenv.servers import EtcdServer, OpenBaoServer
 
 NAMESPACE = "kubeception-system"
@@ -60,6 +61,15 @@ REGISTRY_IMAGES = {
 """What the guests pull by name: recipe (short name) -> more names for it; every one also under its own path
 (``kubeception/nginx:0.2.0``, what ``ghcr.io/kubeception/nginx:0.2.0`` is pulled as). The add-ons are preloaded
 on the VMs; the registry has them for a node whose preload is gone (containerd's garbage collection)."""
+CONFORMANCE_IMAGES = {
+    "agnhost-2.63.0": (),  # registry.k8s.io/e2e-test-images/agnhost:2.63.0, its own path (images/conformance/)
+    "busybox-1.37.0-1": (),
+    "glibc-dns-testing-2.0.0": (),  # the DNS tests' second querier ("jessie")
+    "pause": ("pause:3.10.2",),  # registry.k8s.io/pause: the e2e suite's pause pods
+    "nginx": ("e2e-test-images/nginx:1.15-4", "e2e-test-images/nginx:1.27-0"),
+}
+"""What the Kubernetes e2e suite's pods pull (``e2e.test --list-images``), pushed by ``make conformance`` only:
+the registry mirrors registry.k8s.io, so these names need no ``KUBE_TEST_REPO_LIST``."""
 
 
 class InstallError(RuntimeError):
@@ -261,11 +271,15 @@ class Platform:
     def fill_registry(self) -> None:
         """Push the images guests pull by name (:data:`REGISTRY_IMAGES`) through the fill port, on the node's
         loopback (``skopeo`` in the node's network namespace): again at each install, copying only what is new."""
-        for recipe in recipes():
-            if recipe.short not in REGISTRY_IMAGES:
+        self.push_images(recipes(), REGISTRY_IMAGES)
+
+    def push_images(self, candidates: Iterable[Recipe], names: Mapping[str, tuple[str, ...]]) -> None:
+        """Push each of ``candidates`` that ``names`` lists (built archives) under its own path and those names."""
+        for recipe in candidates:
+            if recipe.short not in names:
                 continue
             own = recipe.ref.split("/", 1)[1]  # ghcr.io/kubeception/nginx:0.2.0 -> kubeception/nginx:0.2.0
-            for name in (own, *REGISTRY_IMAGES[recipe.short]):
+            for name in (own, *names[recipe.short]):
                 target = f"docker://127.0.0.1:{REGISTRY_FILL_PORT}/{name}"
                 copy = ("skopeo", "copy", "--quiet", "--insecure-policy", "--dest-tls-verify=false")
                 run(*copy, f"oci-archive:{archive_path(recipe)}", target, netns=self.registry_netns)
