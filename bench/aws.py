@@ -236,7 +236,7 @@ def main() -> int:
     ):
         os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
         os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
-        for crd in ("caconfigs", "certconfigs", "awsconfigs", "domainclaims"):
+        for crd in ("caconfigs", "certconfigs", "guestcredentialrequests", "awsconfigs", "domainclaims"):
             plane.kubectl("apply", "-f", str(ROOT / "crds" / f"{crd}.kubeception.io.yaml"))
             plane.kubectl("wait", "--for=condition=Established", "--timeout=30s", f"crd/{crd}.kubeception.io")
         print(f"# aws-operator: {args.clusters} AWSConfigs ...", file=sys.stderr, flush=True)

@@ -167,7 +167,7 @@ def main() -> int:
         ControlPlane(Path(tmp) / "plane", nodes=1) as plane,
         OpenBaoServer(Path(tmp) / "bao") as bao,
     ):
-        for crd in ("caconfigs", "certconfigs"):
+        for crd in ("caconfigs", "certconfigs", "guestcredentialrequests"):  # cert-operator watches all three
             plane.kubectl("apply", "-f", str(ROOT / "crds" / f"{crd}.kubeception.io.yaml"))
             plane.kubectl("wait", "--for=condition=Established", "--timeout=30s", f"crd/{crd}.kubeception.io")
         print(f"# cert-operator: {args.clusters} CAs, then {count} certificates ...", file=sys.stderr, flush=True)
