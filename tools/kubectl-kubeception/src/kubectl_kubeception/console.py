@@ -8,11 +8,12 @@ everyone who can reach loopback may use it: the address it prints carries a rand
 visit for a cookie (HttpOnly, SameSite=Strict), as Jupyter does; any other request is refused. A Host other than
 127.0.0.1 or localhost is refused too (a DNS-rebinding page of another site would otherwise be same-origin).
 
-Changes (scale a pool, upgrade) are forms posted back here: each is first previewed — the patch shown, checked by the
-API server in a server-side dry run — and applied only from the preview's form, only if the cluster is still the
-version previewed. A post must carry the session's form token (derived from the cookie's secret, so another site's
-page, which cannot read this one, cannot forge it), come with the cookie (SameSite=Strict: never sent from another
-site) and, when the browser names one, from this console's own Origin.
+Changes (create a cluster, scale a pool, upgrade) are forms posted back here: each is first previewed — the manifest
+or patch shown, checked by the API server in a server-side dry run — and applied only from the preview's form (a
+change only if the cluster is still the version previewed). Log in is a form too: the plugin's login, answered with
+the kubeconfig as a download. A post must carry the session's form token (derived from the cookie's secret, so
+another site's page, which cannot read this one, cannot forge it), come with the cookie (SameSite=Strict: never
+sent from another site) and, when the browser names one, from this console's own Origin.
 """
 
 from __future__ import annotations
@@ -42,6 +43,8 @@ from kubectl_kubeception.mother import (
     Invalid,
     NotFound,
     PluginError,
+    Refused,
+    TimedOut,
 )
 from operatorkit import ApiError
 from operatorkit.kinds import NAMESPACE
@@ -327,6 +330,10 @@ class Reader:
             return html(404, pages.error_page(404, "Not found", error.format_message()))
         except Invalid as error:
             return html(400, pages.error_page(400, "Refused", error.format_message()))
+        except Refused as error:  # the issuer's refusal of a login, in its words
+            return html(403, pages.error_page(403, "Refused", error.format_message()))
+        except TimedOut as error:
+            return html(504, pages.error_page(504, "No answer in time", error.format_message()))
         except PluginError as error:
             return html(502, pages.error_page(502, "The mother did not answer", error.format_message()))
 
