@@ -327,3 +327,38 @@ def test_a_member_logs_in_from_the_console_and_gets_a_working_kubeconfig_of_her_
     downloaded.write_bytes(body)
     assert yaml.safe_load(body)["current-context"] == f"{name}-{orgs.alice}"
     assert whoami(downloaded) == orgs.alice
+
+
+def test_a_followed_cluster_page_is_answered_when_the_cluster_changes(orgs: Orgs) -> None:
+    """Follow live: the page reloads from ``?live=1&after=<resourceVersion>``, which the console answers once the
+    cluster changed (a watch of it alone, as her) — the operator's new status on the page — or, with no change, after
+    its wait with the same page to reload again."""
+    name = cluster_id()
+    orgs.admin.create(KVM_CONFIG, {"metadata": {"name": name}, "spec": {"clusterID": name,
+                      "kubernetesVersion": "1.36.3"}}, orgs.a)  # fmt: skip
+    operator_status(orgs.admin, KVM_CONFIG, name, orgs.a, {"workers": "0/2", "conditions": ready("up")})
+    reader = console.Reader(Mother.connect(str(orgs.alice_config), None), [orgs.a], live_wait=3)
+    page = reader.route(f"/clusters/{orgs.a}/{name}", {"live": ["1"]}).body.decode()
+    version = orgs.admin.get(KVM_CONFIG, name, orgs.a)["metadata"]["resourceVersion"]
+    follow = f"/clusters/{orgs.a}/{name}?live=1&amp;after={version}"
+    assert f'<meta http-equiv="refresh" content="0; url={follow}">' in page
+
+    started = time.monotonic()
+    same = reader.route(f"/clusters/{orgs.a}/{name}", {"live": ["1"], "after": [version]}).body.decode()
+    assert time.monotonic() - started >= 2.5, "no change: answered only after the wait"
+    assert follow in same
+
+    answered: list[str] = []
+    waiting = console.Reader(Mother.connect(str(orgs.alice_config), None), [orgs.a], live_wait=60)
+    poll = threading.Thread(
+        target=lambda: answered.append(
+            waiting.route(f"/clusters/{orgs.a}/{name}", {"live": ["1"], "after": [version]}).body.decode()
+        )
+    )
+    poll.start()
+    operator_status(orgs.admin, KVM_CONFIG, name, orgs.a, {"workers": "2/2", "conditions": ready("up")})
+    poll.join(timeout=30)
+    assert answered, "the change answered the pending reload (well before its 60 s wait)"
+    assert "2/2" in answered[0]
+    changed = orgs.admin.get(KVM_CONFIG, name, orgs.a)["metadata"]["resourceVersion"]
+    assert f"after={changed}" in answered[0]

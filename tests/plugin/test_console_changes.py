@@ -201,3 +201,16 @@ def test_the_organizations_page_offers_the_create_form_with_the_newest_version()
     version = next(i for i in found.named("input") if i.get("id") == "new-version")
     assert version["value"] == "1.36.3"
     assert "<form" not in pages.clusters_page(listed, {}, NOW, title="t", cli="c")
+
+
+def test_a_followed_cluster_page_reloads_itself_without_script_and_says_so() -> None:
+    follow = "/clusters/org-blue/demo?live=1&after=7"
+    page = pages.cluster_page(clusters.summarize(READY_KVM), "blue", ROOT, [], NOW, follow=follow)
+    found = Elements(page)
+    (refresh,) = [m for m in found.named("meta") if m.get("http-equiv") == "refresh"]
+    assert refresh["content"] == f"0; url={follow}"
+    assert not found.named("script")
+    assert "Stop following" in "".join(found.text)
+    still = Elements(pages.cluster_page(clusters.summarize(READY_KVM), "blue", ROOT, [], NOW))
+    assert not [m for m in still.named("meta") if m.get("http-equiv") == "refresh"], "followed only when asked"
+    assert {a["href"] for a in still.named("a")} >= {"/clusters/org-blue/demo?live=1"}

@@ -128,11 +128,13 @@ class Reader:
         clock: Callable[[], datetime.datetime] = now,
         *,
         prometheus: str = "",
+        live_wait: int = 50,
     ) -> None:
         self.mother = mother
         self.named = [n for n in named if n]
         self.clock = clock
         self.prometheus = prometheus
+        self.live_wait = live_wait  # seconds a followed page's reload waits for a change
 
     def health(self) -> Response:
         at = self.clock()
@@ -244,13 +246,25 @@ class Reader:
             return html(409 if apply else 200, page)
         return html(200, pages.change_page(summary, plan, csrf=csrf, applied=apply, organization=organization))
 
-    def cluster(self, namespace: str, name: str, csrf: str = "") -> Response:
+    def cluster(self, namespace: str, name: str, csrf: str = "", query: dict[str, list[str]] | None = None) -> Response:
+        """A cluster's page; followed live (``?live=1``), it reloads itself at once from ``?live=1&after=<its
+        resourceVersion>``, which this answers only once the cluster changed since (a watch of it alone), or after
+        ``live_wait`` seconds: a long poll, so the page stays without script."""
+        query = query or {}
+        live = query.get("live") == ["1"]
         obj = self.mother.find_cluster(name, namespace)
+        after = (query.get("after") or [""])[0]
+        unchanged = live and changes.RESOURCE_VERSION.match(after) and after == obj["metadata"]["resourceVersion"]
+        if unchanged and self.mother.changed_since(obj, after, self.live_wait):
+            obj = self.mother.find_cluster(name, namespace)
+        follow = ""
+        if live:
+            follow = f"{pages.cluster_url(clusters.summarize(obj))}?live=1&after={obj['metadata']['resourceVersion']}"
         organization = self.mother.organizations({namespace}).get(namespace, "")
         root = self.mother.cluster_tree(obj)
         page = pages.cluster_page(
             clusters.summarize(obj), organization, root, self.mother.events(obj), self.clock(),
-            pools=changes.pools(obj), csrf=csrf,
+            pools=changes.pools(obj), csrf=csrf, follow=follow,
         )  # fmt: skip
         return html(200, page)
 
@@ -322,7 +336,7 @@ class Reader:
                 case ["orgs", name, "clusters"] if LABEL.match(name):
                     return self.organization(name, csrf)
                 case ["clusters", namespace, name] if LABEL.match(namespace) and LABEL.match(name):
-                    return self.cluster(namespace, name, csrf)
+                    return self.cluster(namespace, name, csrf, query)
             return html(404, pages.error_page(404, "Not found", f"There is no page {path} in the console."))
         except Forbidden as error:
             return html(403, pages.error_page(403, "Forbidden", error.format_message()))

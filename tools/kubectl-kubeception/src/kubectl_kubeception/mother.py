@@ -187,6 +187,29 @@ class Mother:
             "list the clusters you can see with `kubectl kubeception get clusters -A` and name the namespace with -n"
         )
 
+    def changed_since(self, obj: Object, resource_version: str, timeout: int) -> bool:
+        """Wait until ``obj`` (a cluster) changes after ``resource_version``, at most ``timeout`` seconds, watching
+        it alone: whether it did. A version the server no longer has (410) counts as a change (read it anew); a
+        watch the caller may not make, as none."""
+        kind = CLUSTER_KINDS["kvm" if obj["kind"] == "KVMConfig" else "aws"]
+        meta = obj["metadata"]
+        try:
+            stream = self.client.watch(
+                kind, meta["namespace"], resource_version=resource_version,
+                field_selector=f"metadata.name={meta['name']}", timeout_seconds=timeout,
+                inactivity_timeout=timeout + 30,
+            )  # fmt: skip
+        except ApiError as error:
+            return error.status == 410
+        except Exception:  # the connection failed (urllib3's errors or the OS's): the page as it is, unchanged
+            return False
+        try:
+            return any(event.get("type") != "BOOKMARK" for event in stream)  # a change, or the watch's ERROR
+        except Exception:  # the stream broke (a read timeout, a reset): the same
+            return False
+        finally:
+            stream.close()
+
     def cluster_tree(self, obj: Object) -> tree.Row:
         """What ``describe cluster`` (and the console's cluster page) shows: the cluster and what its operator made
         for it, each part the caller may read."""

@@ -168,10 +168,12 @@ def cluster_page(
     *,
     pools: Sequence[tuple[str, int]] = (),
     csrf: str = "",
+    follow: str = "",
 ) -> str:
     """A cluster's page: its summary, the ``describe cluster`` tree as a table (each row's whole message), its recent
     Events (``None``: the person may not read Events), the forms that change it (scale each of ``pools``, upgrade;
-    only with a ``csrf`` token to carry), and the command that shows the same."""
+    only with a ``csrf`` token to carry), and the command that shows the same. ``follow``: the address the page
+    reloads itself from at once (no script: a refresh the console answers when the cluster changes)."""
     return _render(
         "cluster.html",
         title=f"{cluster.kind} {cluster.namespace}/{cluster.name}",
@@ -188,6 +190,7 @@ def cluster_page(
         access_levels=changes.ACCESS_LEVELS,
         ttls=changes.TTLS,
         max_url=changes.MAX_URL,
+        follow=follow,
         command=command("kubectl", "kubeception", "describe", "cluster", cluster.name, "-n", cluster.namespace),
     )
 
