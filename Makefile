@@ -73,7 +73,7 @@ RESULTS ?= $(STATE)/test-results
 # planes on 2 cores. The images' own tests (no mother) run in the shorter AWS stream.
 STREAMS ?= --stream realnodes='-m realnodes --ignore=tests/images -p no:cacheprovider' \
            --stream aws='tests/aws tests/security tests/images -p no:cacheprovider' \
-           --stream servers='-m "not realnodes" --ignore=tests/aws --ignore=tests/security -p no:cacheprovider'
+           --stream servers='-m "not realnodes" --ignore=tests/aws --ignore=tests/security --ignore=tests/images -p no:cacheprovider'
 # The real-node stream is the long pole and the one whose guests starve (control planes, TCG VMs) when the cores are
 # contended: the others, which have slack, run nicer.
 NICE ?= --nice aws=10 --nice servers=10 --nice lint=15
