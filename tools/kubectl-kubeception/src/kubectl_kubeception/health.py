@@ -91,18 +91,27 @@ def query_range(prometheus: str, query: str, end: float, timeout: float = 10) ->
     return found
 
 
-def chart(prometheus: str, panel: Panel, end: float) -> Chart:
-    """The panel's series from Prometheus (its queries' series together), or why there are none."""
-    try:
-        found = [s for q in panel.queries for s in query_range(prometheus, q, end)]
-    except (OSError, ValueError) as error:
-        return Chart(panel, (), error=f"Prometheus at {prometheus}: {error}")
-    return Chart(panel, tuple(found[:MAX_SERIES]), hidden=max(0, len(found) - MAX_SERIES))
-
-
 def charts(prometheus: str, dashboard: Path, now: datetime.datetime) -> list[Chart]:
-    end = now.timestamp()
-    return [chart(prometheus, p, end) for p in panels(json.loads(dashboard.read_text()))]
+    """Each panel's series from Prometheus (its queries' series together), or why there are none. A query Prometheus
+    refuses fails its panel only; a Prometheus that cannot be reached is not asked again for the page's other
+    panels (one timeout a page, not one a panel)."""
+    end, drawn = now.timestamp(), []
+    unreachable = ""
+    for panel in panels(json.loads(dashboard.read_text())):
+        if unreachable:
+            drawn.append(Chart(panel, (), error=unreachable))
+            continue
+        try:
+            found = [s for q in panel.queries for s in query_range(prometheus, q, end)]
+        except OSError as error:
+            unreachable = f"Prometheus at {prometheus}: {error}"
+            drawn.append(Chart(panel, (), error=unreachable))
+            continue
+        except ValueError as error:
+            drawn.append(Chart(panel, (), error=f"Prometheus at {prometheus}: {error}"))
+            continue
+        drawn.append(Chart(panel, tuple(found[:MAX_SERIES]), hidden=max(0, len(found) - MAX_SERIES)))
+    return drawn
 
 
 def number(value: float) -> str:
