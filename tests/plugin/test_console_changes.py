@@ -214,3 +214,30 @@ def test_a_followed_cluster_page_reloads_itself_without_script_and_says_so() -> 
     still = Elements(pages.cluster_page(clusters.summarize(READY_KVM), "blue", ROOT, [], NOW))
     assert not [m for m in still.named("meta") if m.get("http-equiv") == "refresh"], "followed only when asked"
     assert {a["href"] for a in still.named("a")} >= {"/clusters/org-blue/demo?live=1"}
+
+
+class Unwatchable:
+    """A mother whose watch of the cluster fails at once (the console's side of it, no server needed)."""
+
+    def find_cluster(self, name: str, namespace: str) -> dict[str, Any]:
+        return READY_KVM
+
+    def changed_since(self, obj: dict[str, Any], resource_version: str, timeout: int) -> bool | None:
+        return None
+
+    def organizations(self, namespaces: set[str]) -> dict[str, str]:
+        return {}
+
+    def cluster_tree(self, obj: dict[str, Any]) -> tree.Row:
+        return ROOT
+
+    def events(self, obj: dict[str, Any]) -> list[dict[str, Any]]:
+        return []
+
+
+def test_a_followed_page_whose_watch_fails_stops_following_instead_of_reloading_at_once_again() -> None:
+    reader = console.Reader(cast("Any", Unwatchable()), [])
+    version = READY_KVM["metadata"]["resourceVersion"]
+    page = reader.route("/clusters/org-blue/demo", {"live": ["1"], "after": [version]}).body.decode()
+    assert 'http-equiv="refresh"' not in page, "a failed watch answered at once: following it would never rest"
+    assert "Following stopped" in page

@@ -255,8 +255,14 @@ class Reader:
         obj = self.mother.find_cluster(name, namespace)
         after = (query.get("after") or [""])[0]
         unchanged = live and changes.RESOURCE_VERSION.match(after) and after == obj["metadata"]["resourceVersion"]
-        if unchanged and self.mother.changed_since(obj, after, self.live_wait):
-            obj = self.mother.find_cluster(name, namespace)
+        note = ""
+        if unchanged:
+            changed = self.mother.changed_since(obj, after, self.live_wait)
+            if changed is None:
+                live = False
+                note = "Following stopped: this cluster could not be watched with your credentials (reload to retry)."
+            elif changed:
+                obj = self.mother.find_cluster(name, namespace)
         follow = ""
         if live:
             follow = f"{pages.cluster_url(clusters.summarize(obj))}?live=1&after={obj['metadata']['resourceVersion']}"
@@ -264,7 +270,7 @@ class Reader:
         root = self.mother.cluster_tree(obj)
         page = pages.cluster_page(
             clusters.summarize(obj), organization, root, self.mother.events(obj), self.clock(),
-            pools=changes.pools(obj), csrf=csrf, follow=follow,
+            pools=changes.pools(obj), csrf=csrf, follow=follow, note=note,
         )  # fmt: skip
         return html(200, page)
 

@@ -187,10 +187,11 @@ class Mother:
             "list the clusters you can see with `kubectl kubeception get clusters -A` and name the namespace with -n"
         )
 
-    def changed_since(self, obj: Object, resource_version: str, timeout: int) -> bool:
+    def changed_since(self, obj: Object, resource_version: str, timeout: int) -> bool | None:
         """Wait until ``obj`` (a cluster) changes after ``resource_version``, at most ``timeout`` seconds, watching
         it alone: whether it did. A version the server no longer has (410) counts as a change (read it anew); a
-        watch the caller may not make, as none."""
+        watch that could not be made or broke is None (the caller stops following: answering at once again and
+        again would be a loop without a floor)."""
         kind = CLUSTER_KINDS["kvm" if obj["kind"] == "KVMConfig" else "aws"]
         meta = obj["metadata"]
         try:
@@ -200,13 +201,13 @@ class Mother:
                 inactivity_timeout=timeout + 30,
             )  # fmt: skip
         except ApiError as error:
-            return error.status == 410
-        except Exception:  # the connection failed (urllib3's errors or the OS's): the page as it is, unchanged
-            return False
+            return True if error.status == 410 else None
+        except Exception:  # the connection failed (urllib3's errors or the OS's)
+            return None
         try:
             return any(event.get("type") != "BOOKMARK" for event in stream)  # a change, or the watch's ERROR
-        except Exception:  # the stream broke (a read timeout, a reset): the same
-            return False
+        except Exception:  # the stream broke (a read timeout, a reset)
+            return None
         finally:
             stream.close()
 

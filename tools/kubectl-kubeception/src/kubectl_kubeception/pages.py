@@ -169,6 +169,7 @@ def cluster_page(
     pools: Sequence[tuple[str, int]] = (),
     csrf: str = "",
     follow: str = "",
+    note: str = "",
 ) -> str:
     """A cluster's page: its summary, the ``describe cluster`` tree as a table (each row's whole message), its recent
     Events (``None``: the person may not read Events), the forms that change it (scale each of ``pools``, upgrade;
@@ -183,7 +184,7 @@ def cluster_page(
         events=None if events is None else event_rows(events, now),
         now=now,
         age=age,
-        note="",
+        note=note,
         pools=pools,
         csrf=csrf,
         max_workers=manifests.MAX_WORKERS,
