@@ -18,7 +18,7 @@ import pytest
 import yaml
 
 from guestkit import kubeconfig_secret
-from kubeception_testenv import GuestAPIServer, SecretVolume, wait_for
+from kubeception_testenv import GuestAPIServer, SecretVolume
 from kvm_operator import key
 from kvm_operator.controller import kvm_controller
 from kvm_operator.launcher.vm import ACCELERATOR_LABEL
@@ -27,7 +27,7 @@ from kvm_operator.shared import FLANNEL_CONFIG, Shared
 from kvm_operator.spec import KVM_CONFIG
 from operatorkit import KubeClient
 from operatorkit.kinds import NODE, POD, SECRET
-from operatorkit.testing import apply_crds, condition_of, in_process_settings, status_of
+from operatorkit.testing import apply_crds, condition_of, in_process_settings, status_of, wait_progressing
 from tests.cert.conftest import bao, cert_crds, start_cert_operator
 
 if TYPE_CHECKING:
@@ -71,7 +71,20 @@ def start_kvm(
     yield start
     for config in kube.list(KVM_CONFIG)["items"]:
         kube.delete(KVM_CONFIG, config["metadata"]["name"], config["metadata"]["namespace"])
-    wait_for(lambda: not kube.list(KVM_CONFIG)["items"], timeout=120, message="KVMConfigs gone")
+    wait_progressing(lambda: kvm_configs_left(kube), stall=120, limit=600, message="KVMConfigs at teardown")
+
+
+def kvm_configs_left(kube: KubeClient, namespace: str | None = None) -> dict[str, str]:
+    """The KVMConfigs still there, and what holds them (finalizers, conditions not True)."""
+    left = {}
+    for config in kube.list(KVM_CONFIG, namespace)["items"]:
+        held = [
+            f"{c.get('type')}={c.get('status')} {c.get('reason', '')}: {str(c.get('message', ''))[:120]}"
+            for c in (config.get("status") or {}).get("conditions") or []
+            if c.get("status") != "True"
+        ]
+        left[config["metadata"]["name"]] = f"finalizers={config['metadata'].get('finalizers')} {', '.join(held)}"
+    return left
 
 
 def kvm_config(name: str, namespace: str, version: str = "1.36.3", **spec: Any) -> Object:

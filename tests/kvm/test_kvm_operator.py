@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import base64
 import functools
-import time
 import uuid
 
 import pytest
@@ -21,7 +20,7 @@ from kvm_operator.settings import KVMSettings
 from kvm_operator.shared import FLANNEL_CONFIG, INGRESS_CONFIG
 from kvm_operator.spec import KVM_CONFIG
 from kvm_operator.versions import VERSION_ANNOTATION
-from operatorkit import ApiError, is_true
+from operatorkit import ApiError, get_condition, is_true
 from operatorkit.kinds import (
     CONFIG_MAP,
     DEPLOYMENT,
@@ -32,7 +31,8 @@ from operatorkit.kinds import (
     SERVICE,
     STATEFUL_SET,
 )
-from tests.kvm.conftest import condition, kvm_config, status
+from operatorkit.testing import wait_progressing
+from tests.kvm.conftest import condition, kvm_config, kvm_configs_left, status
 
 
 def cluster_id() -> str:
@@ -277,6 +277,7 @@ def test_deletion_leaves_nothing(kube, namespace, start_kvm, bao):
     )
 
 
+@pytest.mark.timeout(2100)  # two waves of up to 15 minutes each when the run starves this stream
 def test_fifty_kvmconfigs_at_once_converge_each_on_its_own(kube, namespace, start_kvm, bao):
     """50 clusters created together: each gets its own namespace, CA (its own Vault mount) and certificates, its
     control plane available; then all deleted together, and nothing of any of them is left."""
@@ -285,13 +286,22 @@ def test_fifty_kvmconfigs_at_once_converge_each_on_its_own(kube, namespace, star
     for cluster in clusters:
         kube.create(KVM_CONFIG, kvm_config(cluster, namespace))
 
-    def converged(cluster: str) -> bool:
-        st = status(kube, cluster, namespace)
-        return is_true(st, "CertificatesReady") and is_true(st, "ControlPlaneAvailable")
+    def not_converged() -> dict[str, str]:
+        """Each cluster's certificates not ready and control plane not available, and what its condition says."""
+        configs = {c["metadata"]["name"]: c for c in kube.list(KVM_CONFIG, namespace)["items"]}
+        pending = {}
+        for cluster in clusters:
+            st = (configs.get(cluster) or {}).get("status") or {}
+            for type_ in ("CertificatesReady", "ControlPlaneAvailable"):
+                if not is_true(st, type_):
+                    said = get_condition(st, type_) or {}
+                    pending[f"{cluster} {type_}"] = f"{said.get('reason', 'not reported')} {said.get('message', '')}"
+        return pending
 
-    began = time.monotonic()
-    wait_for(lambda: all(map(converged, clusters)), timeout=300, interval=1, message="50 clusters converged")
-    print(f"\n50 KVMConfigs converged in {time.monotonic() - began:.0f} s")
+    # make test runs this stream niced beside the real-node stream's VMs, so the wave's pace is the CPU it gets:
+    # it fails when no cluster's certificates or control plane come up for 3 minutes (stuck), not at a fixed time.
+    took = wait_progressing(not_converged, stall=180, limit=900, message="50 clusters converging")
+    print(f"\n50 KVMConfigs converged in {took:.0f} s")
     mounts = bao.sys.list_mounted_secrets_engines()["data"]
     for cluster in clusters:
         assert f"pki-{cluster}/" in mounts
@@ -305,9 +315,8 @@ def test_fifty_kvmconfigs_at_once_converge_each_on_its_own(kube, namespace, star
 
     for cluster in clusters:
         kube.delete(KVM_CONFIG, cluster, namespace)
-    began = time.monotonic()
-    wait_for(lambda: not kube.list(KVM_CONFIG, namespace)["items"], timeout=300, interval=1, message="all deleted")
-    print(f"50 KVMConfigs deleted in {time.monotonic() - began:.0f} s")
+    took = wait_progressing(lambda: kvm_configs_left(kube, namespace), stall=180, limit=900, message="deleting")
+    print(f"50 KVMConfigs deleted in {took:.0f} s")
     names = {ns["metadata"]["name"] for ns in kube.list(NAMESPACE)["items"]}
     assert not names & set(clusters)
     mounts = bao.sys.list_mounted_secrets_engines()["data"]

@@ -14,7 +14,7 @@ from operatorkit._runtime.reconcile import deletion_wait
 from operatorkit._runtime.store import Store
 from operatorkit._runtime.writes import merge_patch
 from operatorkit.kinds import CONFIG_MAP, NAMESPACE
-from operatorkit.testing import metric_sum, offline_context, wait_until
+from operatorkit.testing import metric_sum, offline_context, wait_progressing, wait_until
 
 
 def test_condition_transition_time_moves_only_when_status_flips():
@@ -291,3 +291,21 @@ def test_a_timeout_names_the_last_reason_on_its_one_line():
         wait_until(never, timeout=0.05, interval=0.01, message="web")
     assert str(raised.value) == "timed out after 0 s waiting for web (last: LookupError: web not served)"
     assert isinstance(raised.value.__cause__, LookupError)
+
+
+def test_a_wave_fails_when_it_stops_moving_not_while_it_moves():
+    waves = iter([{"a": "x", "b": "y", "c": "z"}, {"b": "y", "c": "z"}, {"c": "z"}, {}])
+    assert wait_progressing(lambda: next(waves), stall=5, limit=5, interval=0.01) < 1
+
+    def stuck() -> dict[str, str]:
+        return {"b": "Waiting\nfor Vault", "c": "CertificatesReady=False"}
+
+    with pytest.raises(TimeoutError) as raised:
+        wait_progressing(stuck, stall=0.05, limit=5, interval=0.01, message="clusters")
+    assert str(raised.value).startswith("clusters: 2 left after 0 s, none done in the last 0 s (b: Waiting for Vault;")
+
+    def failing() -> dict[str, str]:
+        raise ConnectionError("refused")
+
+    with pytest.raises(TimeoutError, match=r"\? left .*last: ConnectionError: refused"):
+        wait_progressing(failing, stall=0.05, limit=5, interval=0.01)

@@ -4,7 +4,8 @@ The suite provides a ``kube`` fixture (a :class:`~operatorkit.KubeClient` for it
 ``operator_runner``, which starts operators in-process — no leader election, HTTP on free loopback ports, caches
 synced before it returns — and stops every one of them at teardown. :func:`apply_crds` installs CRDs and waits
 until the API server serves them. Waiting is always on a condition with a deadline (:func:`wait_until`), never
-a sleep; :func:`holds_for` asserts that something stays true over an observation window. :func:`status_of`,
+a sleep (:func:`wait_progressing` for a wave whose pace depends on the CPU a run gets: it fails when the wave
+stops moving); :func:`holds_for` asserts that something stays true over an observation window. :func:`status_of`,
 :func:`condition_of` and :func:`reason_of` read what an operator reported; :func:`metric_sum` reads what it counted.
 :func:`crd_disagreements` names where a CRD's schema and the spec and status models disagree (empty: they agree).
 """
@@ -28,7 +29,7 @@ from operatorkit.kinds import CUSTOM_RESOURCE_DEFINITION
 from operatorkit.platform import PLATFORM_ENV
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterator
+    from collections.abc import Callable, Iterator, Mapping
     from pathlib import Path
 
     from operatorkit import Controller, Kind, Object
@@ -74,6 +75,39 @@ def wait_until(condition: Callable[[], Any], *, timeout: float, interval: float 
         if time.monotonic() >= deadline:
             why = f" (last: {type(last).__name__}: {' '.join(str(last).split())})" if last else ""
             raise TimeoutError(f"timed out after {timeout:.0f} s waiting for {message or 'condition'}{why}") from last
+        time.sleep(interval)
+
+
+def wait_progressing(
+    pending: Callable[[], Mapping[str, str]], *, stall: float, limit: float, interval: float = 1.0, message: str = ""
+) -> float:
+    """Poll ``pending`` (what is not done yet: name → why) until it is empty; return the seconds it took.
+
+    For a wave of many objects whose pace depends on the CPU the run gets (a stream that runs niced beside VMs):
+    ``TimeoutError`` when the number pending has not fallen for ``stall`` seconds — stuck, not slow — or after
+    ``limit``. An exception from ``pending`` counts as no progress. The message names the first few still pending.
+    """
+    began = progressed = time.monotonic()
+    fewest: int | None = None
+    left: Mapping[str, str] = {}
+    error = ""
+    while True:
+        try:
+            left, error = pending(), ""
+        except Exception as exc:  # a server still busy: no progress this time
+            error = f"; last: {type(exc).__name__}: {exc}"
+        else:
+            if not left:
+                return time.monotonic() - began
+            if fewest is None or len(left) < fewest:
+                fewest, progressed = len(left), time.monotonic()
+        now = time.monotonic()
+        if now - progressed >= stall or now - began >= limit:
+            why = "; ".join(f"{name}: {reason}" for name, reason in list(left.items())[:4]) + error
+            raise TimeoutError(
+                f"{message or 'pending'}: {len(left) or '?'} left after {now - began:.0f} s, "
+                f"none done in the last {now - progressed:.0f} s ({' '.join(why.split())})"
+            )
         time.sleep(interval)
 
 
