@@ -4,11 +4,13 @@ must carry. No server (tests/plugin/test_console.py previews, applies and forges
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, cast
 
 import pytest
+import yaml
 
-from kubectl_kubeception import changes, clusters, console, pages, tree
+from kubectl_kubeception import changes, clusters, console, manifests, pages, tree
 from kubectl_kubeception.mother import Invalid
 from tests.plugin.test_console_pages import HOSTILE, Elements
 from tests.plugin.test_rendering import NOW, READY_KVM, aws, kvm
@@ -174,11 +176,86 @@ def test_a_new_cluster_is_the_plugins_manifest_and_command() -> None:
     assert change.patch["spec"]["workerPools"] == [{"name": "default", "replicas": 2}]
     assert change.cli == "kubectl kubeception create cluster web -n org-blue --version 1.36.3 --workers 2 --replicas 3"
     assert changes.new_cluster("org-blue", dict(change.fields)) == change
+    assert change.fields["kind"] == "kvm"
+
+
+AWS_FORM = {"kind": "aws", "name": "web", "version": "1.36.3", "workers": "2", "replicas": "3",
+            "region": "eu-west-1", "credentials": "acme-account"}  # fmt: skip
+AWS_CLI = "kubectl kubeception create cluster web -n org-blue --kind aws --version 1.36.3 --workers 2 --replicas 3"
+
+
+@pytest.mark.parametrize(
+    ("fields", "spec", "cli"),
+    [
+        ({**AWS_FORM, "zones": "", "instanceType": ""},
+         {"region": "eu-west-1", "availabilityZones": ["eu-west-1a"], "credentials": {"secretName": "acme-account"},
+          "workerPools": [{"name": "default", "desired": 2, "minSize": 1, "maxSize": 2}]},
+         f"{AWS_CLI} --region eu-west-1 --credentials-secret acme-account"),
+        ({**AWS_FORM, "zones": " eu-west-1a, eu-west-1b ", "instanceType": " t3.medium "},
+         {"region": "eu-west-1", "availabilityZones": ["eu-west-1a", "eu-west-1b"],
+          "credentials": {"secretName": "acme-account"},
+          "workerPools": [{"name": "default", "desired": 2, "minSize": 1, "maxSize": 2, "instanceType": "t3.medium"}]},
+         f"{AWS_CLI} --region eu-west-1 --zone eu-west-1a --zone eu-west-1b --credentials-secret acme-account "
+         "--instance-type t3.medium"),
+    ],
+)  # fmt: skip
+def test_a_new_aws_cluster_is_the_plugins_manifest_and_command(
+    fields: dict[str, str], spec: dict[str, Any], cli: str
+) -> None:
+    change = changes.new_cluster("org-blue", fields)
+    assert change.patch["kind"] == "AWSConfig"
+    assert change.patch["metadata"] == {"name": "web", "namespace": "org-blue"}
+    assert change.patch["spec"] == {"clusterID": "web", "kubernetesVersion": "1.36.3", "masters": {"replicas": 3},
+                                    **spec}  # fmt: skip
+    assert change.cli == cli
+    assert "AWS guest cluster web" in change.said
+    assert changes.new_cluster("org-blue", dict(change.fields)) == change, "the confirmation form plans the same"
+
+
+def test_a_kvm_form_ignores_the_aws_fields() -> None:
+    kvm_form = {"name": "web", "version": "1.36.3", "workers": "2", "replicas": "3"}
+    alike = changes.new_cluster("org-blue", {**kvm_form, "kind": "kvm", "region": HOSTILE, "credentials": HOSTILE})
+    assert alike == changes.new_cluster("org-blue", kvm_form)
+    assert alike.patch["kind"] == "KVMConfig"
+
+
+def test_the_aws_patterns_are_the_crds() -> None:
+    """The plugin imports no operator, so it holds copies of the AWSConfig CRD's patterns and bounds: checked here."""
+    crd = yaml.safe_load((Path(__file__).parents[2] / "crds" / "awsconfigs.kubeception.io.yaml").read_text())
+    spec = crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]["properties"]
+    zones, pool = spec["availabilityZones"], spec["workerPools"]["items"]["properties"]
+    secret = spec["credentials"]["properties"]["secretName"]
+    assert (spec["region"]["pattern"], spec["region"]["maxLength"]) == (manifests.REGION.pattern, manifests.MAX_REGION)
+    assert (zones["items"]["pattern"], zones["items"]["maxLength"], zones["maxItems"]) == (
+        manifests.ZONE.pattern, manifests.MAX_ZONE, manifests.MAX_ZONES)  # fmt: skip
+    assert (pool["instanceType"]["pattern"], pool["instanceType"]["maxLength"]) == (
+        manifests.INSTANCE_TYPE.pattern, manifests.MAX_INSTANCE_TYPE)  # fmt: skip
+    assert (secret["pattern"], secret["maxLength"]) == (manifests.NAME.pattern, manifests.MAX_SECRET_NAME)
+    assert spec["clusterID"]["maxLength"] == manifests.MAX_CLUSTER_ID
 
 
 @pytest.mark.parametrize(
     ("fields", "refusal"),
     [
+        ({**AWS_FORM, "kind": "gcp"}, "a kind of cluster: 'gcp' is not one of kvm, aws"),
+        ({**AWS_FORM, "kind": ""}, "a kind of cluster: '' is not one of"),
+        ({**AWS_FORM, "kind": HOSTILE * 100}, "a kind of cluster"),
+        ({**AWS_FORM, "region": "Europe"}, r"an AWS region \(like eu-central-1\): 'Europe' is not one"),
+        ({**AWS_FORM, "region": "eu-west-1a"}, "an AWS region"),
+        ({**AWS_FORM, "region": ""}, "an AWS region"),
+        ({**AWS_FORM, "region": "eu" + "-west" * 5 + "-1"}, "an AWS region"),  # the pattern's, but over 25
+        ({**AWS_FORM, "region": HOSTILE}, "an AWS region"),
+        ({**AWS_FORM, "credentials": "Acme_Account"}, "the credentials Secret's name"),
+        ({**AWS_FORM, "credentials": "a.b"}, "the credentials Secret's name"),
+        ({**AWS_FORM, "credentials": "a" * 254}, "the credentials Secret's name"),
+        ({**AWS_FORM, "credentials": ""}, "the credentials Secret's name"),
+        ({**AWS_FORM, "instanceType": "large"}, r"an instance type \(like m5.large\): 'large' is not one"),
+        ({**AWS_FORM, "instanceType": "m5." + "x" * 30}, "an instance type"),
+        ({**AWS_FORM, "zones": "eu-west-1"}, "an availability zone"),
+        ({**AWS_FORM, "zones": "eu-west-1a eu-west-1b eu-west-1c eu-west-1d"}, "at most 3, not 4"),
+        ({**AWS_FORM, "zones": "eu-west-1a " * 2000}, "at most 3"),
+        ({**AWS_FORM, "zones": HOSTILE}, "an availability zone"),
+        ({**AWS_FORM, "name": "w" * 31}, "at most 30"),
         ({"name": "Web", "version": "1.36.3", "workers": "1", "replicas": "1"}, "a cluster's name"),
         ({"name": "w" * 31, "version": "1.36.3", "workers": "1", "replicas": "1"}, "at most 30"),
         ({"name": HOSTILE, "version": "1.36.3", "workers": "1", "replicas": "1"}, "a cluster's name"),
@@ -200,6 +277,10 @@ def test_the_organizations_page_offers_the_create_form_with_the_newest_version()
     assert form["method"] == "post"
     version = next(i for i in found.named("input") if i.get("id") == "new-version")
     assert version["value"] == "1.36.3"
+    assert [o["value"] for o in found.named("option")][:2] == ["kvm", "aws"], "KVM first: the plugin's default"
+    named = {i.get("name"): i.get("value") for i in found.named("input")}
+    assert {"region": "eu-central-1", "credentials": "aws-account"}.items() <= named.items()
+    assert {"zones", "instanceType"} <= named.keys()
     assert "<form" not in pages.clusters_page(listed, {}, NOW, title="t", cli="c")
 
 

@@ -1,7 +1,8 @@
-"""The console's changes to a cluster — scale a pool, upgrade — from a form's fields to the merge patch the plugin's
-``scale cluster`` / ``upgrade cluster`` commands send (:mod:`kubectl_kubeception.manifests`, one source for both),
-the command line that does the same, and the fields the confirmation form carries back. Pure: the console previews a
-change with a server-side dry run and applies it only from the preview, only if the cluster has not changed since.
+"""The console's changes — create a cluster, scale a pool, upgrade — from a form's fields to the manifest or merge
+patch the plugin's ``create`` / ``scale`` / ``upgrade cluster`` commands send (:mod:`kubectl_kubeception.manifests`,
+one source for both), the command line that does the same, and the fields the confirmation form carries back. Pure:
+the console previews a change with a server-side dry run and applies it only from the preview, only if the cluster
+has not changed since.
 
 Every field is a person's input: checked for type, size and format here before anything reaches the mother.
 """
@@ -15,7 +16,7 @@ from typing import TYPE_CHECKING, Literal
 
 from kubectl_kubeception import manifests
 from kubectl_kubeception.manifests import MAX_WORKERS
-from kubectl_kubeception.mother import Invalid
+from kubectl_kubeception.mother import CLUSTER_KINDS, Invalid
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -25,7 +26,6 @@ if TYPE_CHECKING:
 Action = Literal["scale", "upgrade", "create"]
 ACTIONS: tuple[Action, ...] = ("scale", "upgrade")  # of an existing cluster
 WORKERS = re.compile(r"^[0-9]{1,3}$")
-CLUSTER_NAME = 30  # characters: the cluster id's bound in both CRDs
 CONTROL_PLANE_REPLICAS = ("1", "3")
 RESOURCE_VERSION = re.compile(r"^[0-9]{1,20}$")
 
@@ -41,10 +41,11 @@ class Change:
     fields: Mapping[str, str]
 
 
-def field(fields: Mapping[str, str], name: str, pattern: re.Pattern[str], what: str) -> str:
-    """Field ``name``, which must match ``pattern`` within 63 characters; else :class:`Invalid` saying ``what``."""
+def field(fields: Mapping[str, str], name: str, pattern: re.Pattern[str], what: str, size: int = 63) -> str:
+    """Field ``name``, which must match ``pattern`` within ``size`` characters; else :class:`Invalid` saying
+    ``what``."""
     value = fields.get(name, "").strip()
-    if len(value) > 63 or not pattern.match(value):
+    if len(value) > size or not pattern.match(value):
         raise Invalid(f"{what}: {value[:64]!r} is not one")
     return value
 
@@ -116,23 +117,54 @@ def workers_field(fields: Mapping[str, str]) -> int:
 
 
 def new_cluster(namespace: str, fields: Mapping[str, str]) -> Change:
-    """A KVM guest as ``create cluster`` makes it (its name its cluster id, one pool ``default``): the manifest, the
-    command line, the fields the confirmation carries."""
+    """A guest as ``create cluster`` makes it (its name its cluster id, one pool ``default``): a KVM guest, or with
+    ``kind`` aws an AWS one (the AWS fields are read for it only): the manifest, the command line, the fields the
+    confirmation carries (the same fields plan the same cluster)."""
+    kind = fields.get("kind", "kvm")  # create cluster's default --kind
+    if kind not in CLUSTER_KINDS:
+        raise Invalid(f"a kind of cluster: {kind[:32]!r} is not one of {', '.join(CLUSTER_KINDS)}")
     name = field(fields, "name", manifests.NAME, "a cluster's name (lowercase letters, digits, '-')")
-    if len(name) > CLUSTER_NAME:
-        raise Invalid(f"a cluster's name: at most {CLUSTER_NAME} characters (it is the cluster id)")
+    if len(name) > manifests.MAX_CLUSTER_ID:
+        raise Invalid(f"a cluster's name: at most {manifests.MAX_CLUSTER_ID} characters (it is the cluster id)")
     version = field(fields, "version", manifests.VERSION, "a Kubernetes version (like 1.36.3)")
     workers = workers_field(fields)
     replicas = fields.get("replicas", "")
     if replicas not in CONTROL_PLANE_REPLICAS:
         raise Invalid(f"control-plane replicas: {replicas[:8]!r} is not 1 or 3")
-    obj = manifests.kvm_config(name, namespace, version=version, workers=workers, pool="default", cpus=None,
-                               memory=None, replicas=int(replicas))  # fmt: skip
-    cli = shlex.join(["kubectl", "kubeception", "create", "cluster", name, "-n", namespace, "--version", version,
-                      "--workers", str(workers), "--replicas", replicas])  # fmt: skip
-    said = f"a KVM guest cluster {name}: Kubernetes {version}, {workers} workers, {replicas} control-plane replicas"
-    kept = {"name": name, "version": version, "workers": str(workers), "replicas": replicas}
-    return Change("create", said, obj, cli, kept)
+    command = ["kubectl", "kubeception", "create", "cluster", name, "-n", namespace]
+    flags = ["--version", version, "--workers", str(workers), "--replicas", replicas]
+    kept = {"kind": kind, "name": name, "version": version, "workers": str(workers), "replicas": replicas}
+    if kind == "kvm":
+        obj = manifests.kvm_config(name, namespace, version=version, workers=workers, pool="default", cpus=None,
+                                   memory=None, replicas=int(replicas))  # fmt: skip
+        said = f"a KVM guest cluster {name}: Kubernetes {version}, {workers} workers, {replicas} control-plane replicas"
+        return Change("create", said, obj, shlex.join(command + flags), kept)
+    region = field(fields, "region", manifests.REGION, "an AWS region (like eu-central-1)", manifests.MAX_REGION)
+    zones = tuple(fields.get("zones", "").replace(",", " ").split())
+    if len(zones) > manifests.MAX_ZONES:
+        raise Invalid(f"availability zones: at most {manifests.MAX_ZONES}, not {len(zones)}")
+    for zone in zones:
+        if len(zone) > manifests.MAX_ZONE or not manifests.ZONE.match(zone):
+            raise Invalid(f"an availability zone (like {region}a): {zone[:64]!r} is not one")
+    credentials = field(fields, "credentials", manifests.NAME, "the credentials Secret's name (lowercase letters, "
+                        "digits, '-')", manifests.MAX_SECRET_NAME)  # fmt: skip
+    instance_type = None
+    if fields.get("instanceType", "").strip():
+        instance_type = field(fields, "instanceType", manifests.INSTANCE_TYPE, "an instance type (like m5.large)",
+                              manifests.MAX_INSTANCE_TYPE)  # fmt: skip
+    obj = manifests.aws_config(name, namespace, version=version, workers=workers, pool="default",
+                               replicas=int(replicas), region=region, zones=zones, credentials=credentials,
+                               instance_type=instance_type)  # fmt: skip
+    flags = ["--kind", "aws", *flags, "--region", region, *(f for zone in zones for f in ("--zone", zone)),
+             "--credentials-secret", credentials]  # fmt: skip
+    if instance_type:
+        flags += ["--instance-type", instance_type]
+    said = (f"an AWS guest cluster {name} in {region} ({', '.join(obj['spec']['availabilityZones'])}): Kubernetes "
+            f"{version}, {workers} workers{f' ({instance_type})' if instance_type else ''}, {replicas} control-plane "
+            f"replicas, the account's role from Secret {credentials}")  # fmt: skip
+    kept |= {"region": region, "zones": " ".join(zones), "credentials": credentials}
+    kept["instanceType"] = instance_type or ""
+    return Change("create", said, obj, shlex.join(command + flags), kept)
 
 
 def unchanged_since_preview(obj: Object, fields: Mapping[str, str]) -> bool:

@@ -178,9 +178,11 @@ def create() -> None:
 )
 @click.option("--cpus", type=click.IntRange(1, 64), help="KVM: virtual CPUs per worker VM (default 2).")
 @click.option("--memory", help="KVM: memory per worker VM, e.g. 2Gi (default 2Gi).")
-@click.option("--region", default="eu-central-1", show_default=True, help="AWS: the region.")
+@click.option("--region", default=manifests.AWS_REGION, show_default=True, help="AWS: the region.")
 @click.option("--zone", "zones", multiple=True, help="AWS: an availability zone (repeat; default <region>a).")
-@click.option("--credentials-secret", default="aws-account", show_default=True, help="AWS: the account's Secret.")
+@click.option(
+    "--credentials-secret", default=manifests.AWS_CREDENTIALS, show_default=True, help="AWS: the account's Secret."
+)
 @click.option("--instance-type", help="AWS: the workers' instance type (default m5.large).")
 @click.option(
     "-f", "--from-file", "from_file", type=click.File(), help="A KVMConfig or AWSConfig manifest (- for stdin)."
@@ -215,9 +217,10 @@ def create_cluster(
     """Create cluster NAME (its cluster id too) from flags, or from a manifest with --from-file (NAME and -n then
     replace the file's). `--dry-run=client -o yaml` prints the manifest to keep or edit. The CRD and your
     organization's quota judge it; their refusal is printed as the API server gives it."""
-    if not manifests.NAME.match(name) or len(name) > 30:
+    if not manifests.NAME.match(name) or len(name) > manifests.MAX_CLUSTER_ID:
         raise click.BadParameter(
-            "at most 30 lowercase letters, digits and '-' (it is the cluster id)", param_hint="NAME"
+            f"at most {manifests.MAX_CLUSTER_ID} lowercase letters, digits and '-' (it is the cluster id)",
+            param_hint="NAME",
         )
     if from_file is not None:
         obj = yaml.safe_load(from_file.read()) or {}

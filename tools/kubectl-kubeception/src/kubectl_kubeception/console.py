@@ -234,11 +234,12 @@ class Reader:
         namespace = self.namespace_of(organization)
         plan = changes.new_cluster(namespace, fields)
         summary = clusters.summarize(plan.patch)
+        target = KVM_CONFIG if plan.patch["kind"] == "KVMConfig" else AWS_CONFIG
         apply = fields.get("step") == "apply"
         try:
             self.mother.call(
-                "create", KVM_CONFIG, namespace,
-                lambda: self.mother.client.create(KVM_CONFIG, plan.patch, namespace, dry_run=not apply),
+                "create", target, namespace,
+                lambda: self.mother.client.create(target, plan.patch, namespace, dry_run=not apply),
             )  # fmt: skip
         except PluginError as refusal:
             page = pages.change_page(summary, plan, csrf=csrf, refused=refusal.format_message(),

@@ -15,8 +15,15 @@ if TYPE_CHECKING:
     from operatorkit import Object
 
 VERSION = re.compile(r"^1\.[0-9]{1,3}\.[0-9]{1,3}$")  # spec.kubernetesVersion's pattern in both CRDs
-NAME = re.compile(DNS_LABEL)  # clusterID's and pools' pattern
+NAME = re.compile(DNS_LABEL)  # clusterID's and pools' pattern (and the AWSConfig's credentials.secretName's)
+MAX_CLUSTER_ID = 30  # characters: clusterID's bound in both CRDs
 MAX_WORKERS = 100  # a pool's size the plugin and the console accept
+# The AWSConfig CRD's patterns and bounds (copied: the plugin imports no operator), checked before a round trip
+REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-[0-9]{1,2}$")  # spec.region, at most MAX_REGION characters
+ZONE = re.compile(r"^[a-z]{2}(-[a-z]+)+-[0-9]{1,2}[a-z]$")  # an item of spec.availabilityZones
+INSTANCE_TYPE = re.compile(r"^[a-z][a-z0-9-]{0,15}\.[a-z0-9]{1,15}$")  # a pool's instanceType
+MAX_REGION, MAX_ZONE, MAX_ZONES, MAX_INSTANCE_TYPE, MAX_SECRET_NAME = 25, 26, 3, 32, 253
+AWS_REGION, AWS_CREDENTIALS = "eu-central-1", "aws-account"  # create cluster's defaults, the console's too
 
 
 def check_version(version: str) -> None:
