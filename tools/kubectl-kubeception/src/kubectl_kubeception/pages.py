@@ -132,6 +132,7 @@ def clusters_page(
         max_workers=manifests.MAX_WORKERS,
         aws_region=manifests.AWS_REGION,
         aws_credentials=manifests.AWS_CREDENTIALS,
+        max_cluster_id=manifests.MAX_CLUSTER_ID,
         max_region=manifests.MAX_REGION,
         max_zone=manifests.MAX_ZONE,
         max_zones=manifests.MAX_ZONES,
