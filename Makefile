@@ -70,8 +70,9 @@ RESULTS ?= $(STATE)/test-results
 # Three pytest processes at once (on 2 cores: the real-node stream mostly waits on VMs and control planes, the AWS
 # stream on the operator's polls of moto): measured in DEVELOPMENT.md's timings.
 # One mother with a real node at a time: the real-node lane split in two streams starved both guests' control
-# planes on 2 cores. The images' own tests (no mother) run in the shorter AWS stream.
-STREAMS ?= --stream realnodes='-m realnodes --ignore=tests/images -p no:cacheprovider' \
+# planes on 2 cores. The images' own tests (no mother) run in the shorter AWS stream. The real-node stream's JUnit
+# file keeps each test's output: the scenario's `step <name>: N s` lines go into the timings report.
+STREAMS ?= --stream realnodes='-m realnodes --ignore=tests/images -p no:cacheprovider -o junit_logging=system-out' \
            --stream aws='tests/aws tests/security tests/images -p no:cacheprovider' \
            --stream servers='-m "not realnodes" --ignore=tests/aws --ignore=tests/security --ignore=tests/images -p no:cacheprovider'
 # The real-node stream is the long pole and the one whose guests starve (control planes, TCG VMs) when the cores are
