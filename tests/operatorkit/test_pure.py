@@ -3,18 +3,23 @@
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
+import urllib3
 from prometheus_client import REGISTRY, Counter
 
 from operatorkit import Kind, NotOwned, Owner, Status, by_label, check_claim, is_subset, object_key
+from operatorkit._base.client import WatchStream
 from operatorkit._base.conditions import clean_reason, set_condition
 from operatorkit._runtime.reconcile import deletion_wait
 from operatorkit._runtime.store import Store
 from operatorkit._runtime.writes import merge_patch
 from operatorkit.kinds import CONFIG_MAP, NAMESPACE
 from operatorkit.testing import metric_sum, offline_context, wait_progressing, wait_until
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
 
 
 def test_condition_transition_time_moves_only_when_status_flips():
@@ -309,3 +314,46 @@ def test_a_wave_fails_when_it_stops_moving_not_while_it_moves():
 
     with pytest.raises(TimeoutError, match=r"\? left .*last: ConnectionError: refused"):
         wait_progressing(failing, stall=0.05, limit=5, interval=0.01)
+
+
+class FakeResponse:
+    """Streams ``chunks``; once shut down, the next read fails as urllib3's does on a socket shut for reading."""
+
+    def __init__(self, *chunks: bytes) -> None:
+        self.chunks = list(chunks)
+        self.calls: list[str] = []
+
+    def stream(self, amt: int, decode_content: bool) -> Iterator[bytes]:
+        for chunk in self.chunks:
+            if "shutdown" in self.calls:
+                raise urllib3.exceptions.ProtocolError("Response ended prematurely")
+            yield chunk
+
+    def shutdown(self) -> None:
+        self.calls.append("shutdown")
+
+    def close(self) -> None:
+        self.calls.append("close")
+
+
+def test_a_watch_read_by_one_thread_is_closed_by_that_thread_only():
+    """Two threads closing one urllib3 response race inside http.client ("I/O operation on closed file")."""
+    response = FakeResponse(b'{"type":"ADDED"}\n', b'{"type":"MODIFIED"}\n')
+    stream = WatchStream(response)
+    events = iter(stream)
+    assert next(events) == {"type": "ADDED"}
+    stream.close()  # as a stopping informer does, while its reader is between two events
+    assert response.calls == ["shutdown"], "the stopper only wakes the reader"
+    with pytest.raises(urllib3.exceptions.ProtocolError):
+        next(events)
+    assert response.calls == ["shutdown", "shutdown", "close"], "the reader closes it, once"
+    stream.close()
+    assert response.calls.count("close") == 1
+
+
+def test_a_watch_closed_before_it_is_read_yields_nothing():
+    response = FakeResponse(b'{"type":"ADDED"}\n')
+    stream = WatchStream(response)
+    stream.close()
+    assert list(stream) == []
+    assert response.calls == ["shutdown", "close"]

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import random
+import threading
 import urllib.parse
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -389,12 +390,25 @@ class KubeClient:
 
 
 class WatchStream:
-    """The events of one watch connection. A read timeout means the watch went silent (no event, no bookmark)."""
+    """The events of one watch connection. A read timeout means the watch went silent (no event, no bookmark).
+
+    The thread that iterates owns the response: another thread's :meth:`close` only shuts the socket to wake it,
+    and the reader closes the response as it leaves. Two threads closing one urllib3 response race inside
+    ``http.client`` and ``io.IOBase`` ("I/O operation on closed file", a ``None`` file object): a stopping informer
+    failed its caller that way, once, on a loaded CI machine.
+    """
 
     def __init__(self, response: urllib3.BaseHTTPResponse) -> None:
         self._response = response
+        self._lock = threading.Lock()
+        self._reading = False
+        self._closed = False
 
     def __iter__(self) -> Iterator[Object]:
+        with self._lock:
+            if self._closed:
+                return
+            self._reading = True
         buffer = b""
         try:
             for chunk in self._response.stream(64 * 1024, decode_content=True):
@@ -404,13 +418,20 @@ class WatchStream:
                     if line.strip():
                         yield orjson.loads(line)
         finally:
+            with self._lock:
+                self._reading = False
             self.close()
 
     def close(self) -> None:
-        """Close the connection; safe from another thread: ``shutdown`` unblocks a reader waiting in recv."""
+        """Close the connection; from another thread while one reads, only wake the reader, which then closes it."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = owner = not self._reading
         shutdown = getattr(self._response, "shutdown", None)
         if shutdown is not None:
-            # Already closed (ValueError) or released (RuntimeError): the stream ended on its own, cleanly.
-            with contextlib.suppress(RuntimeError, ValueError):
+            # Already closed or released by the reader (ValueError, RuntimeError, TypeError, OSError): nothing to wake.
+            with contextlib.suppress(RuntimeError, ValueError, TypeError, OSError):
                 shutdown()
-        self._response.close()
+        if owner:
+            self._response.close()
