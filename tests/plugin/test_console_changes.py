@@ -255,6 +255,8 @@ def test_the_aws_patterns_are_the_crds() -> None:
         ({**AWS_FORM, "zones": "eu-west-1a eu-west-1b eu-west-1c eu-west-1d"}, "at most 3, not 4"),
         ({**AWS_FORM, "zones": "eu-west-1a " * 2000}, "at most 3"),
         ({**AWS_FORM, "zones": HOSTILE}, "an availability zone"),
+        ({**AWS_FORM, "zones": "eu-west-1a eu-central-1b"}, "eu-central-1b is not in region eu-west-1"),
+        ({**AWS_FORM, "zones": "eu-west-1b eu-west-1b"}, "each once, not eu-west-1b eu-west-1b"),
         ({**AWS_FORM, "name": "w" * 31}, "at most 30"),
         ({"name": "Web", "version": "1.36.3", "workers": "1", "replicas": "1"}, "a cluster's name"),
         ({"name": "w" * 31, "version": "1.36.3", "workers": "1", "replicas": "1"}, "at most 30"),

@@ -74,6 +74,9 @@ def test_a_member_creates_lists_describes_scales_and_upgrades_her_clusters(orgs:
     assert (
         run(orgs.alice_config, "create", "cluster", kvm, "-n", orgs.a, "--version=1.36.3", "--workers=2").exit_code == 0
     )
+    elsewhere = run(orgs.alice_config, "create", "cluster", aws, "-n", orgs.a, "--kind=aws", "--version=1.36.3",
+                    "--region=eu-west-1", "--zone=eu-west-1a", "--zone=eu-central-1a")  # fmt: skip
+    expect(elsewhere, 5, "availability zone eu-central-1a is not in region eu-west-1")
     made = run(orgs.alice_config, "create", "cluster", aws, "-n", orgs.a, "--kind=aws", "--version=1.36.3")
     assert made.exit_code == 0, made.output
     stored = orgs.admin.get(KVM_CONFIG, kvm, orgs.a)

@@ -26,7 +26,6 @@ if TYPE_CHECKING:
 Action = Literal["scale", "upgrade", "create"]
 ACTIONS: tuple[Action, ...] = ("scale", "upgrade")  # of an existing cluster
 WORKERS = re.compile(r"^[0-9]{1,3}$")
-CONTROL_PLANE_REPLICAS = ("1", "3")
 RESOURCE_VERSION = re.compile(r"^[0-9]{1,20}$")
 
 
@@ -129,7 +128,7 @@ def new_cluster(namespace: str, fields: Mapping[str, str]) -> Change:
     version = field(fields, "version", manifests.VERSION, "a Kubernetes version (like 1.36.3)")
     workers = workers_field(fields)
     replicas = fields.get("replicas", "")
-    if replicas not in CONTROL_PLANE_REPLICAS:
+    if replicas not in manifests.CONTROL_PLANE_REPLICAS:
         raise Invalid(f"control-plane replicas: {replicas[:8]!r} is not 1 or 3")
     command = ["kubectl", "kubeception", "create", "cluster", name, "-n", namespace]
     flags = ["--version", version, "--workers", str(workers), "--replicas", replicas]
@@ -141,11 +140,7 @@ def new_cluster(namespace: str, fields: Mapping[str, str]) -> Change:
         return Change("create", said, obj, shlex.join(command + flags), kept)
     region = field(fields, "region", manifests.REGION, "an AWS region (like eu-central-1)", manifests.MAX_REGION)
     zones = tuple(fields.get("zones", "").replace(",", " ").split())
-    if len(zones) > manifests.MAX_ZONES:
-        raise Invalid(f"availability zones: at most {manifests.MAX_ZONES}, not {len(zones)}")
-    for zone in zones:
-        if len(zone) > manifests.MAX_ZONE or not manifests.ZONE.match(zone):
-            raise Invalid(f"an availability zone (like {region}a): {zone[:64]!r} is not one")
+    manifests.check_zones(region, zones)
     credentials = field(fields, "credentials", manifests.NAME, "the credentials Secret's name (lowercase letters, "
                         "digits, '-')", manifests.MAX_SECRET_NAME)  # fmt: skip
     instance_type = None

@@ -174,7 +174,11 @@ def create() -> None:
 @click.option("--workers", type=WORKERS, default=1, show_default=True, help="Workers in the pool.")
 @click.option("--pool", default="default", show_default=True, help="The worker pool's name.")
 @click.option(
-    "--replicas", type=click.Choice(["1", "3"]), default="1", show_default=True, help="Control-plane replicas."
+    "--replicas",
+    type=click.Choice(manifests.CONTROL_PLANE_REPLICAS),
+    default="1",
+    show_default=True,
+    help="Control-plane replicas.",
 )
 @click.option("--cpus", type=click.IntRange(1, 64), help="KVM: virtual CPUs per worker VM (default 2).")
 @click.option("--memory", help="KVM: memory per worker VM, e.g. 2Gi (default 2Gi).")
@@ -242,6 +246,7 @@ def create_cluster(
                 replicas=int(replicas),
             )  # fmt: skip
         else:
+            manifests.check_zones(region, zones)
             obj = manifests.aws_config(
                 name, namespace, version=version, workers=workers, pool=pool, replicas=int(replicas), region=region,
                 zones=zones, credentials=credentials_secret, instance_type=instance_type,

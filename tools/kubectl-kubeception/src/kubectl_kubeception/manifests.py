@@ -12,12 +12,15 @@ from kubectl_kubeception.mother import Invalid
 from operatorkit import DNS_LABEL
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from operatorkit import Object
 
 VERSION = re.compile(r"^1\.[0-9]{1,3}\.[0-9]{1,3}$")  # spec.kubernetesVersion's pattern in both CRDs
 NAME = re.compile(DNS_LABEL)  # clusterID's and pools' pattern (and the AWSConfig's credentials.secretName's)
 MAX_CLUSTER_ID = 30  # characters: clusterID's bound in both CRDs
 MAX_WORKERS = 100  # a pool's size the plugin and the console accept
+CONTROL_PLANE_REPLICAS = ("1", "3")  # masters.replicas / controlPlane.replicas: one, or an etcd quorum
 # The AWSConfig CRD's patterns and bounds (copied: the plugin imports no operator), checked before a round trip
 REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-[0-9]{1,2}$")  # spec.region, at most MAX_REGION characters
 ZONE = re.compile(r"^[a-z]{2}(-[a-z]+)+-[0-9]{1,2}[a-z]$")  # an item of spec.availabilityZones
@@ -29,6 +32,20 @@ AWS_REGION, AWS_CREDENTIALS = "eu-central-1", "aws-account"  # create cluster's 
 def check_version(version: str) -> None:
     if not VERSION.match(version):
         raise Invalid(f"version {version!r} is not one the CRD accepts: 1.<minor>.<patch>, e.g. 1.36.3")
+
+
+def check_zones(region: str, zones: Sequence[str]) -> None:
+    """The AWSConfig CRD's rules for spec.availabilityZones: at most three distinct zones, each the region and one
+    letter (the CRD's message names only the rule; this names the zone)."""
+    if len(zones) > MAX_ZONES:
+        raise Invalid(f"availability zones: at most {MAX_ZONES}, not {len(zones)}")
+    for zone in zones:
+        if len(zone) > MAX_ZONE or not ZONE.match(zone):
+            raise Invalid(f"an availability zone (like {region}a): {zone[:64]!r} is not one")
+        if zone[:-1] != region:
+            raise Invalid(f"availability zone {zone} is not in region {region} (a zone is its region and a letter)")
+    if len(set(zones)) < len(zones):
+        raise Invalid(f"availability zones: each once, not {' '.join(zones)}")
 
 
 def skew_problem(running: str | None, wanted: str) -> str | None:

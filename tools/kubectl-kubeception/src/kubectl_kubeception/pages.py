@@ -130,6 +130,7 @@ def clusters_page(
         csrf=csrf,
         default_version=max(versions, key=lambda v: tuple(map(int, v.split("."))), default=""),
         max_workers=manifests.MAX_WORKERS,
+        replicas=manifests.CONTROL_PLANE_REPLICAS,
         aws_region=manifests.AWS_REGION,
         aws_credentials=manifests.AWS_CREDENTIALS,
         max_cluster_id=manifests.MAX_CLUSTER_ID,
