@@ -2,7 +2,8 @@
 roles, two organizations, alice a member of one), looked at in headless Chromium: the organizations, the cluster
 list, a cluster's page reached with the keyboard only, back; a member sees her organization only and a page she may
 not read names the refusal; she scales a cluster from its page (previewed in a dry run, refused by her quota, then
-applied) and posts not from the console's own form change nothing; a platform admin sees every organization.
+applied), creates a KVM and an AWS guest from the form, and posts not from the console's own form change nothing; a
+platform admin sees every organization.
 Screenshots of each page are kept under the test's tmp dir (their paths are printed)."""
 
 from __future__ import annotations
@@ -255,6 +256,31 @@ def test_a_member_sees_her_organization_and_walks_list_cluster_and_back_in_a_bro
         made = orgs.admin.get(KVM_CONFIG, created, orgs.a)["spec"]
         assert (made["clusterID"], made["workerPools"][0]["replicas"]) == (created, 2)
         shot("create-applied")
+
+        # an AWS guest from the same form: a zone outside the region is refused on the page, before any round trip
+        aws_made = cluster_id()
+
+        def fill_aws(zones: str) -> None:
+            chromium.go(f"{base}/orgs/{orgs.name_a}/clusters")
+            chromium.click("#new-kind option[value='aws']")
+            chromium.fill("#new-name", aws_made)
+            chromium.fill("#new-region", "eu-west-1")
+            chromium.fill("#new-zones", zones)
+            chromium.click("form[action$='/new'] button")
+            wait_until(lambda: chromium.url == f"{base}/orgs/{orgs.name_a}/clusters/new", timeout=10)
+
+        fill_aws("eu-west-1a eu-central-1b")
+        assert "availability zone eu-central-1b is not in region eu-west-1" in chromium.text()
+        fill_aws("eu-west-1a eu-west-1b")
+        preview = chromium.text()
+        assert "accepted this change in a dry run" in preview
+        assert "--kind aws" in preview
+        assert "--region eu-west-1 --zone eu-west-1a --zone eu-west-1b --credentials-secret aws-account" in preview
+        shot("create-aws-preview")
+        chromium.click("form.change button")
+        wait_until(lambda: "Applied" in chromium.text(), timeout=10)
+        spec = orgs.admin.get(AWS_CONFIG, aws_made, orgs.a)["spec"]
+        assert (spec["region"], spec["availabilityZones"]) == ("eu-west-1", ["eu-west-1a", "eu-west-1b"])
     finally:
         process.terminate()
         process.wait(timeout=30)
