@@ -9,6 +9,7 @@ Objects stay plain dicts (as kopf keeps them): no model (de)serialisation on the
 from __future__ import annotations
 
 import contextlib
+import copy
 import logging
 import random
 import threading
@@ -107,6 +108,7 @@ class KubeClient:
         # would parse and normalise every URL again (a sixth of the client's CPU, measured in bench/).
         self._pool = connection.pool
         self._token = connection.token
+        self._impersonate: tuple[tuple[str, str], ...] = ()
         self._timeouts: dict[float, urllib3.Timeout] = {}
         self._counters: dict[tuple[str, str], Any] = {}
         self._retrying = tenacity.Retrying(
@@ -139,14 +141,27 @@ class KubeClient:
         )
         return cls(connection, retry_attempts=retry_attempts, retry_deadline=retry_deadline)
 
+    def impersonating(self, user: str, groups: tuple[str, ...] = ()) -> KubeClient:
+        """This client acting as ``user`` in ``groups`` (Kubernetes impersonation: the API server authorizes each
+        request as them, once it has allowed this client's own identity to impersonate them); the connection pool
+        is shared."""
+        twin = copy.copy(self)
+        twin._impersonate = (("Impersonate-User", user), *(("Impersonate-Group", group) for group in groups))
+        return twin
+
     # -- raw requests ----------------------------------------------------------------------------------------
-    def _headers(self, content_type: str | None) -> dict[str, str]:
+    def _headers(self, content_type: str | None) -> Mapping[str, str]:
         headers = {"Accept": "application/json", "User-Agent": "operatorkit"}
         if content_type:
             headers["Content-Type"] = content_type
         if self._token is not None and (token := self._token()):
             headers["Authorization"] = f"Bearer {token}"
-        return headers
+        if not self._impersonate:
+            return headers
+        repeated = urllib3.HTTPHeaderDict(headers)  # one Impersonate-Group line per group
+        for name, value in self._impersonate:
+            repeated.add(name, value)
+        return repeated
 
     def _url(self, path: str, query: Mapping[str, Any] | None) -> str:
         """The request target on the API server: path and query (the pool knows the host)."""

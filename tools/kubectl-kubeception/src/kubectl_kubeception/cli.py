@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 import click
 import yaml
 
-from kubectl_kubeception import clusters, console, kubeconfigs, login, manifests, tree
+from kubectl_kubeception import clusters, console, kubeconfigs, login, manifests, shared_console, tree
 from kubectl_kubeception.mother import (
     AWS_CONFIG,
     CLUSTER_KINDS,
@@ -454,6 +454,58 @@ def console_command(mother: Mother, namespace: str, port: int, prometheus: str) 
     click.echo(f"console: {server.url}")
     click.echo("(acting with your kubeconfig; Ctrl-C stops it)", err=True)
     sys.stdout.flush()
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+
+
+@cli.command("serve-console")
+@click.option("--kubeconfig", help="The console's own credentials (default: the pod's service account).")
+@click.option("--listen", default="0.0.0.0:8443", show_default=True, help="The address and port to serve TLS on.")
+@click.option("--tls-cert-file", type=click.Path(exists=True, dir_okay=False), required=True)
+@click.option("--tls-private-key-file", type=click.Path(exists=True, dir_okay=False), required=True)
+@click.option(
+    "--requestheader-client-ca-file",
+    type=click.Path(exists=True, dir_okay=False),
+    required=True,
+    help="The CA of the authenticating proxy's client certificate (as kube-apiserver's flag).",
+)
+@click.option(
+    "--requestheader-allowed-names",
+    default="",
+    help="The proxy certificate's common names, comma-separated (empty: any the CA signed).",
+)
+@click.option("--public-url", required=True, help="The console's address as browsers see it (posts' Origin).")
+@click.option("--prometheus", envvar="KUBECEPTION_PROMETHEUS_URL", default="", help="The platform's Prometheus.")
+def serve_console_command(
+    kubeconfig: str | None,
+    listen: str,
+    tls_cert_file: str,
+    tls_private_key_file: str,
+    requestheader_client_ca_file: str,
+    requestheader_allowed_names: str,
+    public_url: str,
+    prometheus: str,
+) -> None:
+    """The console as a shared service behind the platform's authenticating proxy, acting as each person by
+    impersonation (the kubeception-console chart runs it; docs/kubectl-plugin.md#a-shared-console)."""
+    host, _, port = listen.rpartition(":")
+    if not host or not port.isdigit() or int(port) > 65535:
+        raise click.BadParameter(f"{listen!r} is not <address>:<port>", param_hint="--listen")
+    if not public_url.startswith("https://"):
+        raise click.BadParameter(f"{public_url!r} is not an https URL", param_hint="--public-url")
+    context = shared_console.tls_context(
+        Path(tls_cert_file), Path(tls_private_key_file), Path(requestheader_client_ca_file)
+    )
+    allowed = frozenset(n.strip() for n in requestheader_allowed_names.split(",") if n.strip())
+    server = shared_console.SharedServer(
+        Mother.connect(kubeconfig, None), (host.strip("[]"), int(port)), context, origin=public_url,
+        allowed=allowed, prometheus=prometheus,
+    )  # fmt: skip
+    click.echo(f"console: serving {public_url} on {listen}", err=True)
     try:
         server.serve_forever()
     except KeyboardInterrupt:

@@ -129,9 +129,11 @@ class Reader:
         *,
         prometheus: str = "",
         live_wait: int = 50,
+        shared: bool = False,
     ) -> None:
         self.mother = mother
         self.named = [n for n in named if n]
+        self.shared = shared  # named: every organization, and the person is shown those they may read
         self.clock = clock
         self.prometheus = prometheus
         self.live_wait = live_wait  # seconds a followed page's reload waits for a change
@@ -150,6 +152,11 @@ class Reader:
             if error.status != 403:
                 raise
             found = self.mother.organizations(set(self.named))
+            if self.shared:
+                return found, (
+                    "You may not list namespaces (platform admins may), so this shows the organizations whose "
+                    f"clusters you may read: {', '.join(sorted(found)) or 'none'}."
+                )
             named = ", ".join(self.named) or "none"
             return found, (
                 "You may not list namespaces (platform admins may), so this shows the organizations you named when "
@@ -359,8 +366,32 @@ class Reader:
             return html(502, pages.error_page(502, "The mother did not answer", error.format_message()))
 
 
-class Server(http.server.ThreadingHTTPServer):
+@dataclass(frozen=True)
+class Session:
+    """An admitted request's reader (acting as the person) and the token their forms must carry."""
+
+    reader: Reader
+    form_token: str
+
+
+class ConsoleServer(http.server.ThreadingHTTPServer):
+    """What the console's two ways of serving share: the pages and forms; who is admitted, as whom, and from which
+    origin a post may come are each server's own (:class:`Server` on loopback for its starter; a shared console
+    behind the platform's authenticating proxy in :mod:`kubectl_kubeception.shared_console`)."""
+
     daemon_threads = True
+
+    def admit(self, handler: Handler, url: urllib.parse.SplitResult, query: dict[str, list[str]], post: bool) -> (
+        Session | Response
+    ):  # fmt: skip
+        raise NotImplementedError
+
+    def origin_ok(self, origin: str | None) -> bool:
+        raise NotImplementedError
+
+
+class Server(ConsoleServer):
+    """The person's own console on 127.0.0.1, acting with their kubeconfig; their browser holds its token."""
 
     def __init__(self, reader: Reader, port: int) -> None:
         self.reader = reader
@@ -376,9 +407,37 @@ class Server(http.server.ThreadingHTTPServer):
         """The address to open: with the token, which the first visit exchanges for a cookie."""
         return f"http://127.0.0.1:{self.port}/?token={self.token}"
 
+    def origin_ok(self, origin: str | None) -> bool:
+        return same_origin(origin, self.port)
+
+    def admit(self, handler: Handler, url: urllib.parse.SplitResult, query: dict[str, list[str]], post: bool) -> (
+        Session | Response
+    ):  # fmt: skip
+        given = query.pop("token", [])
+        token = given[0] if given else None
+        verdict = admitted(handler.headers.get("Host"), self.port, handler.headers.get("Cookie"), token, self.token)
+        if verdict == "wrong-host":
+            message = f"This console answers only at 127.0.0.1:{self.port} or localhost:{self.port}."
+            return html(421, pages.error_page(421, "Wrong address", message))
+        if verdict == "no-token":
+            message = (
+                "This console acts with the credentials of the person who started it: open it from the address "
+                "`kubectl kubeception console` printed (with its token)."
+            )
+            return html(403, pages.error_page(403, "Not signed in", message))
+        if verdict == "exchange" and post:  # a post is answered for the cookie only, never for a token
+            return html(403, pages.error_page(403, "Not signed in", "Open the console's page first."))
+        if verdict == "exchange":
+            cookie = f"{COOKIE}={self.token}; Path=/; HttpOnly; SameSite=Strict"
+            rest = urllib.parse.urlencode(query, doseq=True)
+            return Response(
+                303, b"", headers={"Location": url.path + (f"?{rest}" if rest else ""), "Set-Cookie": cookie}
+            )
+        return Session(self.reader, form_token(self.token))
+
 
 class Handler(http.server.BaseHTTPRequestHandler):
-    server: Server
+    server: ConsoleServer
     server_version = "kubeception-console"
     sys_version = ""
 
@@ -391,9 +450,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         self.answer(self.respond(post=True))
 
-    def read_form(self) -> dict[str, str] | Response:
+    def read_form(self, expected: str) -> dict[str, str] | Response:
         """The posted form's fields (each its first value), or the page refusing a post that is not this console's
-        form: too large, not a form, without the session's form token, from another origin."""
+        form: too large, not a form, without the session's form token (``expected``), from another origin."""
         length = self.headers.get("Content-Length", "")
         if not length.isdigit() or int(length) > MAX_FORM:
             return html(413, pages.error_page(413, "Refused", f"A form here is at most {MAX_FORM} bytes."))
@@ -406,8 +465,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
         except (UnicodeDecodeError, ValueError):
             return html(400, pages.error_page(400, "Refused", "The form could not be read."))
         form = {name: values[0] for name, values in parsed.items()}
-        expected = form_token(self.server.token)
-        if not same_origin(self.headers.get("Origin"), self.server.port) or not hmac.compare_digest(
+        if not self.server.origin_ok(self.headers.get("Origin")) or not hmac.compare_digest(
             form.pop("csrf", "").encode(), expected.encode()
         ):
             message = "This form did not come from this console's own page (reload the cluster's page and try again)."
@@ -417,36 +475,17 @@ class Handler(http.server.BaseHTTPRequestHandler):
     def respond(self, post: bool = False) -> Response:
         url = urllib.parse.urlsplit(self.path)
         query = urllib.parse.parse_qs(url.query)
-        given = query.pop("token", [])
-        token = given[0] if given else None
-        verdict = admitted(
-            self.headers.get("Host"), self.server.port, self.headers.get("Cookie"), token, self.server.token
-        )
-        if verdict == "wrong-host":
-            message = f"This console answers only at 127.0.0.1:{self.server.port} or localhost:{self.server.port}."
-            return html(421, pages.error_page(421, "Wrong address", message))
-        if verdict == "no-token":
-            message = (
-                "This console acts with the credentials of the person who started it: open it from the address "
-                "`kubectl kubeception console` printed (with its token)."
-            )
-            return html(403, pages.error_page(403, "Not signed in", message))
-        if verdict == "exchange" and post:  # a post is answered for the cookie only, never for a token
-            return html(403, pages.error_page(403, "Not signed in", "Open the console's page first."))
-        if verdict == "exchange":
-            cookie = f"{COOKIE}={self.server.token}; Path=/; HttpOnly; SameSite=Strict"
-            rest = urllib.parse.urlencode(query, doseq=True)
-            return Response(
-                303, b"", headers={"Location": url.path + (f"?{rest}" if rest else ""), "Set-Cookie": cookie}
-            )
+        session = self.server.admit(self, url, query, post)
+        if isinstance(session, Response):
+            return session
         form: dict[str, str] | None = None
         if post:
-            read = self.read_form()
+            read = self.read_form(session.form_token)
             if isinstance(read, Response):
                 return read
             form = read
         try:
-            return self.server.reader.route(url.path, query, form=form, csrf=form_token(self.server.token))
+            return session.reader.route(url.path, query, form=form, csrf=session.form_token)
         except Exception:  # a bug here: the person sees a page, the terminal the traceback
             traceback.print_exc(file=sys.stderr)
             return html(500, pages.error_page(500, "Console error", "The console failed; its terminal shows why."))
