@@ -24,9 +24,11 @@ import pytest
 
 from operatorkit import KubeClient
 from operatorkit.kinds import NAMESPACE
+from tests import browser
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
+    from pathlib import Path
 
     from kubeception_testenv import ControlPlane
 
@@ -68,3 +70,12 @@ def namespace(kube: KubeClient) -> Iterator[str]:
     """A fresh namespace per test; operators under test watch only it, so tests never see each other."""
     with throwaway_namespace(kube) as name:
         yield name
+
+
+@pytest.fixture
+def chromium(tmp_path: Path) -> Iterator[browser.Browser]:
+    """A headless Chromium for one test (tests/browser.py)."""
+    if not browser.available():
+        pytest.fail("chromium and chromedriver are missing: `make system-deps` installs Debian's")
+    with browser.chromium(tmp_path) as session:
+        yield session

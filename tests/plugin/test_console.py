@@ -30,13 +30,11 @@ from kubectl_kubeception import console, manifests
 from kubectl_kubeception.mother import AWS_CONFIG, CREDENTIAL_REQUEST, KVM_CONFIG, Mother
 from operatorkit.kinds import EVENT
 from operatorkit.testing import wait_until
-from tests.plugin import browser
 from tests.plugin.conftest import cluster_id, issue, now, operator_status, pending_request, ready, whoami
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
-
     from kubeception_testenv import ControlPlane
+    from tests import browser
     from tests.plugin.conftest import Orgs
 
 pytestmark = pytest.mark.servers
@@ -61,14 +59,6 @@ def started(config: Path, namespace: str) -> tuple[subprocess.Popen[str], str]:
     line = process.stdout.readline() if readable else ""
     assert line.startswith("console: http://127.0.0.1:"), line + (process.stderr.read() if process.stderr else "")
     return process, line.removeprefix("console: ").strip()
-
-
-@pytest.fixture
-def chromium(tmp_path: Path) -> Iterator[browser.Browser]:
-    if not browser.available():
-        pytest.fail("chromium and chromedriver are missing: `make system-deps` installs Debian's")
-    with browser.chromium(tmp_path) as session:
-        yield session
 
 
 def status_of(url: str, headers: dict[str, str]) -> int:

@@ -17,7 +17,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, start_http_serv
 from kubeception_testenv import wait_for
 from kubeception_testenv.prometheus import PrometheusServer
 from kubectl_kubeception import console, health, pages
-from tests.plugin.browser import free_port
+from tests.browser import free_port
 from tests.plugin.test_console_pages import HOSTILE, Elements
 
 if TYPE_CHECKING:
