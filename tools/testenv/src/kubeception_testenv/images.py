@@ -103,6 +103,15 @@ def recipes() -> list[Recipe]:
     return [Recipe.load(path) for path in sorted(RECIPES.glob("*.yaml"))]
 
 
+def _package_dir(package: str) -> Path:
+    """The workspace member (a folder named in the root pyproject's ``tool.uv.workspace``) that is ``package``."""
+    members = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["uv"]["workspace"]["members"]
+    for member in members:
+        if tomllib.loads((ROOT / member / "pyproject.toml").read_text())["project"]["name"] == package:
+            return ROOT / member
+    raise LookupError(f"{package} is no member of the workspace")
+
+
 def _sources(recipe: Recipe) -> bytes:
     """Everything the image is made of, for the cache key: the recipe, this builder, binaries, Python sources."""
     parts = [json.dumps(dataclasses.asdict(recipe), sort_keys=True).encode(), version().encode()]
@@ -114,8 +123,9 @@ def _sources(recipe: Recipe) -> bytes:
     if recipe.python:
         parts.append((ROOT / "uv.lock").read_bytes())
         for package in sorted(recipe.python):
-            parts.append((ROOT / package / "pyproject.toml").read_bytes())
-            source = ROOT / package / "src"
+            folder = _package_dir(package)
+            parts.append((folder / "pyproject.toml").read_bytes())
+            source = folder / "src"
             for path in sorted(source.rglob("*")):
                 if path.is_file() and "__pycache__" not in path.parts:
                     parts += [str(path.relative_to(ROOT)).encode(), path.read_bytes()]
