@@ -107,8 +107,9 @@ def _package_dir(package: str) -> Path:
     """The workspace member (a folder named in the root pyproject's ``tool.uv.workspace``) that is ``package``."""
     members = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["uv"]["workspace"]["members"]
     for member in members:
-        if tomllib.loads((ROOT / member / "pyproject.toml").read_text())["project"]["name"] == package:
-            return ROOT / member
+        folder: Path = ROOT / str(member)
+        if tomllib.loads((folder / "pyproject.toml").read_text())["project"]["name"] == package:
+            return folder
     raise LookupError(f"{package} is no member of the workspace")
 
 
