@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING
 
 from kubectl_kubeception import pages
 from kubectl_kubeception.console import ConsoleServer, Handler, Reader, Response, Session, html
-from kubectl_kubeception.mother import ROLE_LABEL, Mother
+from kubectl_kubeception.mother import ROLE_LABEL, Mother, PluginError
 from operatorkit.kinds import NAMESPACE
 
 if TYPE_CHECKING:
@@ -145,9 +145,13 @@ class SharedServer(ConsoleServer):
         )
         if isinstance(who, str):
             return html(403, pages.error_page(403, "Not signed in", who))
+        try:
+            organizations = self.organizations()
+        except PluginError as error:  # the mother unreachable, or this console's own grant gone
+            return html(502, pages.error_page(502, "The mother did not answer", error.format_message()))
         reader = Reader(
             Mother(self.mother.client.impersonating(who.user, who.groups)),
-            self.organizations(),
+            organizations,
             prometheus=self.prometheus,
             shared=True,
         )
