@@ -45,7 +45,11 @@ def container(
         "command": command,
         "ports": ports,
         "readinessProbe": {**probe, "periodSeconds": 5, "failureThreshold": 3},
-        "livenessProbe": {**probe, "periodSeconds": 10, "failureThreshold": 6, "initialDelaySeconds": 15},
+        # A loaded mother answers late. A container has 5 minutes to start before liveness counts, and a liveness
+        # check may take 10 s (kubeadm's static pods: 4 minutes, 15 s). With a 15 s delay and the 1 s default, three
+        # starved API servers of one guest were killed mid-start again and again, and never served.
+        "startupProbe": {**probe, "periodSeconds": 10, "failureThreshold": 30, "timeoutSeconds": 10},
+        "livenessProbe": {**probe, "periodSeconds": 10, "failureThreshold": 6, "timeoutSeconds": 10},
         "resources": {
             "requests": {"cpu": resources.cpu, "memory": resources.memory},
             "limits": {"memory": resources.memory},
