@@ -471,7 +471,9 @@ class Scenario:
         self.kube.create(KVM_CONFIG, b)
         for cluster in (self.a, self.b):
             wait_ready(self.kube, cluster, self.namespace, timeout=600)
-        wait_workers(self.kube, self.a, self.namespace, "1/1", timeout=600)
+        # 15 minutes: on a loaded machine (CI's other streams starting beside it) a's VM was seen to start 6 minutes
+        # after its pod, and not to have joined when a 10-minute wait ran out.
+        wait_workers(self.kube, self.a, self.namespace, "1/1", timeout=900)
         print(f"\ntwo KVMConfigs -> both Ready and a's worker Node Ready in {time.monotonic() - started:.1f} s")
         self.access_a = GuestAccess(self.kube, self.a, self.namespace, self.haproxy, self.workdir)
         self.access_b = GuestAccess(self.kube, self.b, self.namespace, self.haproxy, self.workdir)
