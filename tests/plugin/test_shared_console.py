@@ -5,6 +5,7 @@ as, and the console's own account can read no cluster."""
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import ssl
 import threading
@@ -99,18 +100,27 @@ class Proxy:
             connection.close()
 
 
-@pytest.fixture
-def console_account(control_plane: ControlPlane, kube: KubeClient, namespace: str, tmp_path: Path) -> Iterator[Path]:
-    """The chart's service account and RBAC, applied for real; a kubeconfig acting as that account."""
-    rendered = render_chart(CHART, namespace, *REQUIRED)
-    rbac = [d for d in yaml.safe_load_all(rendered) if d and d["kind"] != "Deployment" and d["kind"] != "Service"]
+@contextlib.contextmanager
+def chart_account(
+    control_plane: ControlPlane, kube: KubeClient, namespace: str, path: Path, *values: str
+) -> Iterator[Path]:
+    """The chart's service account and RBAC (rendered with ``values``), applied for real; a kubeconfig acting as
+    that account. Its cluster-scoped roles go at the end."""
+    rendered = render_chart(CHART, namespace, *REQUIRED, *values)
+    rbac = [d for d in yaml.safe_load_all(rendered) if d and d["kind"] not in ("Deployment", "Service")]
     control_plane.kubectl("apply", "-f", "-", input=yaml.safe_dump_all(rbac))
     try:
-        yield service_account_kubeconfig(control_plane, kube, namespace, CHART.name, tmp_path / "console.kubeconfig")
+        yield service_account_kubeconfig(control_plane, kube, namespace, CHART.name, path)
     finally:
         for doc in rbac:
             if not doc["metadata"].get("namespace"):
                 control_plane.kubectl("delete", doc["kind"].lower(), doc["metadata"]["name"], check=False)
+
+
+@pytest.fixture
+def console_account(control_plane: ControlPlane, kube: KubeClient, namespace: str, tmp_path: Path) -> Iterator[Path]:
+    with chart_account(control_plane, kube, namespace, tmp_path / "console.kubeconfig") as path:
+        yield path
 
 
 def test_each_person_sees_and_changes_what_their_own_credentials_allow(
@@ -195,18 +205,11 @@ def test_impersonation_narrowed_by_the_chart_is_enforced_by_the_api_server(
     control_plane: ControlPlane, kube: KubeClient, namespace: str, tmp_path: Path, orgs: Orgs
 ) -> None:
     """With impersonation.users listed, the console's account can act as those people only."""
-    rendered = render_chart(CHART, namespace, *REQUIRED, f"impersonation.users={{{orgs.alice}}}")
-    rbac = [d for d in yaml.safe_load_all(rendered) if d and d["kind"] not in ("Deployment", "Service")]
-    control_plane.kubectl("apply", "-f", "-", input=yaml.safe_dump_all(rbac))
-    try:
-        config = service_account_kubeconfig(control_plane, kube, namespace, CHART.name, tmp_path / "c.kubeconfig")
+    narrowed = f"impersonation.users={{{orgs.alice}}}"
+    with chart_account(control_plane, kube, namespace, tmp_path / "c.kubeconfig", narrowed) as config:
         client = KubeClient.load(str(config))
         assert client.impersonating(orgs.alice).list(KVM_CONFIG, orgs.a)["items"] is not None
         with pytest.raises(ApiError) as refused:
             client.impersonating("bob").list(KVM_CONFIG, orgs.a)
         assert refused.value.status == 403
         assert "cannot impersonate" in refused.value.message
-    finally:
-        for doc in rbac:
-            if not doc["metadata"].get("namespace"):
-                control_plane.kubectl("delete", doc["kind"].lower(), doc["metadata"]["name"], check=False)

@@ -429,6 +429,21 @@ def kubeconfig_command(mother: Mother, namespace: str, cluster: str, server: str
     click.echo(text, nl=not text.endswith("\n"))
 
 
+def check_prometheus(prometheus: str) -> None:
+    if prometheus and not prometheus.startswith(("http://", "https://")):
+        raise click.BadParameter(f"{prometheus!r} is not an http(s) URL", param_hint="--prometheus")
+
+
+def serve_until_interrupted(server: console.ConsoleServer) -> None:
+    """Serve until Ctrl-C (or SIGINT), then let the port go."""
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+
+
 @cli.command("console")
 @mother_options
 @click.option(
@@ -448,18 +463,12 @@ def console_command(mother: Mother, namespace: str, port: int, prometheus: str) 
     It reads with your kubeconfig, so it shows what you may read and names what you may not. Who may not list
     namespaces sees the organization of -n (or the context's namespace) and opens others by name. Open the address it
     prints: its token, exchanged for a cookie on the first visit, keeps others on this machine out. Ctrl-C stops it."""
-    if prometheus and not prometheus.startswith(("http://", "https://")):
-        raise click.BadParameter(f"{prometheus!r} is not an http(s) URL", param_hint="--prometheus")
+    check_prometheus(prometheus)
     server = console.serve(mother, [namespace], port, prometheus)
     click.echo(f"console: {server.url}")
     click.echo("(acting with your kubeconfig; Ctrl-C stops it)", err=True)
     sys.stdout.flush()
-    try:
-        server.serve_forever()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        server.server_close()
+    serve_until_interrupted(server)
 
 
 @cli.command("serve-console")
@@ -495,6 +504,7 @@ def serve_console_command(
     host, _, port = listen.rpartition(":")
     if not host or not port.isdigit() or int(port) > 65535:
         raise click.BadParameter(f"{listen!r} is not <address>:<port>", param_hint="--listen")
+    check_prometheus(prometheus)
     if not public_url.startswith("https://"):
         raise click.BadParameter(f"{public_url!r} is not an https URL", param_hint="--public-url")
     context = shared_console.tls_context(
@@ -506,12 +516,7 @@ def serve_console_command(
         allowed=allowed, prometheus=prometheus,
     )  # fmt: skip
     click.echo(f"console: serving {public_url} on {listen}", err=True)
-    try:
-        server.serve_forever()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        server.server_close()
+    serve_until_interrupted(server)
 
 
 def main() -> None:
