@@ -368,7 +368,9 @@ def probed(guest: KubeClient, access: GuestAccess, name: str, node: str, targets
     wait_for(lambda: finished(guest, name), timeout=420, message=f"the tenant's probe to run on {node}")
     logs = kubectl(access.kubeconfig, "logs", name)
     assert logs.returncode == 0, logs.stderr
-    said = dict(line.split("|", 1) for line in logs.stdout.strip().splitlines())
+    # The pod's log is stdout and stderr: a shell's own line (a job's end, under load) is no target's verdict.
+    said = dict(line.split("|", 1) for line in logs.stdout.splitlines() if line.split("|", 1)[0] in targets)
+    assert said.keys() == targets.keys(), f"a probe wrote no verdict; the pod's log:\n{logs.stdout}"
     return {target: verdict(said[target]) for target in targets}
 
 

@@ -3,6 +3,7 @@ certificate Secrets mounted read-only (the kubelet refreshes them on renewal; th
 
 from __future__ import annotations
 
+import copy
 from typing import TYPE_CHECKING, Any
 
 from kvm_operator import key
@@ -37,19 +38,29 @@ def container(
     mounts: list[dict[str, Any]],
     ports: list[dict[str, Any]],
     probe: dict[str, Any],
+    live_path: str | None = None,
 ) -> dict[str, Any]:
+    """``probe`` checks readiness; startup and liveness check ``live_path`` on the same port when given (as kubeadm's
+    static pods: ``/readyz`` says "send me requests", ``/livez`` "do not restart me"). Each probe its own dict."""
+
+    def check(path: str | None) -> dict[str, Any]:
+        copied = copy.deepcopy(probe)
+        if path is not None:
+            copied["httpGet"]["path"] = path
+        return copied
+
     return {
         "name": component,
         "image": image,
         "imagePullPolicy": shared.settings.images.pull_policy,
         "command": command,
         "ports": ports,
-        "readinessProbe": {**probe, "periodSeconds": 5, "failureThreshold": 3},
+        "readinessProbe": {**check(None), "periodSeconds": 5, "failureThreshold": 3},
         # A loaded mother answers late. A container has 5 minutes to start before liveness counts, and a liveness
         # check may take 10 s (kubeadm's static pods: 4 minutes, 15 s). With a 15 s delay and the 1 s default, three
         # starved API servers of one guest were killed mid-start again and again, and never served.
-        "startupProbe": {**probe, "periodSeconds": 10, "failureThreshold": 30, "timeoutSeconds": 10},
-        "livenessProbe": {**probe, "periodSeconds": 10, "failureThreshold": 6, "timeoutSeconds": 10},
+        "startupProbe": {**check(live_path), "periodSeconds": 10, "failureThreshold": 30, "timeoutSeconds": 10},
+        "livenessProbe": {**check(live_path), "periodSeconds": 10, "failureThreshold": 6, "timeoutSeconds": 10},
         "resources": {
             "requests": {"cpu": resources.cpu, "memory": resources.memory},
             "limits": {"memory": resources.memory},

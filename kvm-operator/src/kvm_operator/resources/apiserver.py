@@ -91,8 +91,8 @@ class APIServer(Workload):
             mounts,
             [{"name": "https", "containerPort": PORT}],
             https_probe("/readyz", PORT),
+            live_path="/livez",
         )
-        apiserver["livenessProbe"]["httpGet"]["path"] = "/livez"
         apiserver["env"] = [{"name": "POD_IP", "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}}]
         return {
             "apiVersion": "apps/v1",

@@ -85,9 +85,9 @@ class EtcdCluster(Workload):
                 {"name": "metrics", "containerPort": METRICS_PORT},
             ],
             probe,
+            live_path="/livez",
         )
         etcd["env"] = [{"name": "POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}}]
-        etcd["livenessProbe"]["httpGet"]["path"] = "/livez"
         spec: dict[str, Any] = {
             "serviceName": key.etcd_peers(cluster),
             "replicas": count,
