@@ -117,6 +117,7 @@ demo: up ## the local demo: the platform installed by its charts on the real nod
 	@echo "# the mother: source $(STATE)/env; operators: kubectl -n kubeception-system logs deploy/kvm-operator" >&2
 	@source $(STATE)/env && echo "# Prometheus (every operator replica, the guest's API server, monitoring/alerts.yaml): $$KUBECEPTION_PROMETHEUS_URL" >&2
 	@echo "# the web console of organization acme: source $(STATE)/env && $(abspath .venv)/bin/kubectl-kubeception console -n org-acme (open the address it prints)" >&2
+	@echo "# the shared console (its chart, behind an authenticating HAProxy): $$(cat $(STATE)/console-url) as alice, password in $(abspath $(STATE))/console-password, CA $(abspath $(STATE))/console-pki/ca.crt" >&2
 
 # The Kubernetes conformance suite (docs/conformance.md): e2e.test of the guests' Kubernetes version, built on
 # first use (tools/testenv/build.sh conformance; never by testenv), against the demo guest scaled to $(WORKERS)

@@ -5,6 +5,7 @@ as, and the console's own account can read no cluster."""
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import http.client
 import ssl
@@ -16,10 +17,14 @@ from typing import TYPE_CHECKING
 import pytest
 import yaml
 
+from kubeception_testenv import HAProxyServer
 from kubeception_testenv._pki import KeyPair, LocalPKI
+from kubeception_testenv._ports import free_port
+from kubeception_testenv.console import crypt_hash, front_proxy_config
 from kubectl_kubeception import shared_console
 from kubectl_kubeception.mother import KVM_CONFIG, Mother
 from operatorkit import ApiError, KubeClient
+from operatorkit.testing import wait_until
 from tests.charts import helm, render_chart, service_account_kubeconfig
 from tests.plugin.conftest import cluster_id
 
@@ -27,6 +32,7 @@ if TYPE_CHECKING:
     from collections.abc import Iterator
 
     from kubeception_testenv import ControlPlane
+    from tests.browser import Browser
     from tests.plugin.conftest import Orgs
 
 CHART = Path(__file__).parents[2] / "charts" / "kubeception-console"
@@ -213,3 +219,83 @@ def test_impersonation_narrowed_by_the_chart_is_enforced_by_the_api_server(
             client.impersonating("bob").list(KVM_CONFIG, orgs.a)
         assert refused.value.status == 403
         assert "cannot impersonate" in refused.value.message
+
+
+def through_haproxy(port: int, path: str, credentials: str | None, headers: dict[str, str]) -> tuple[int, str]:
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    try:
+        sent = dict(headers)
+        if credentials is not None:
+            sent["Authorization"] = "Basic " + base64.b64encode(credentials.encode()).decode()
+        connection.request("GET", path, headers=sent)
+        answer = connection.getresponse()
+        return answer.status, answer.read().decode()
+    finally:
+        connection.close()
+
+
+def test_a_person_signs_in_at_a_real_haproxy_and_uses_the_shared_console_in_a_browser(
+    orgs: Orgs, console_account: Path, chromium: Browser, tmp_path: Path
+) -> None:
+    """The whole path a person takes: headless Chromium -> HAProxy (basic authentication, names the person; the
+    demo's proxy, configured by the same code) -> the console over mTLS with HAProxy's client certificate -> the
+    mother's API as that person. A name the client sends itself never gets through."""
+    pki = LocalPKI(tmp_path / "pki")
+    served = pki.issue("console", "console", ip_addresses=("127.0.0.1",), server=True)
+    proxy_cert = pki.issue("front-proxy", "front-proxy", client=True)
+    proxy_pem = tmp_path / "front-proxy.pem"  # HAProxy's crt: the certificate and its key in one file
+    proxy_pem.write_bytes(proxy_cert.cert.read_bytes() + proxy_cert.key.read_bytes())
+    listen = free_port()
+    origin = f"http://127.0.0.1:{listen}"
+    server = shared_console.SharedServer(
+        Mother.connect(str(console_account), None),
+        ("127.0.0.1", 0),
+        shared_console.tls_context(served.cert, served.key, pki.ca.cert),
+        origin=origin,
+        allowed=frozenset({"front-proxy"}),
+    )
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    people = {orgs.alice: "alice-secret", "mallory": "mallory-secret"}
+    config = front_proxy_config(
+        f"127.0.0.1:{listen}",
+        f"127.0.0.1:{server.port}",
+        proxy_pem=str(proxy_pem),
+        console_ca=str(pki.ca.cert),
+        people={name: crypt_hash(word) for name, word in people.items()},
+    )
+    (tmp_path / "haproxy").mkdir()
+    try:
+        with HAProxyServer(tmp_path / "haproxy", config, [listen]):
+            # no credentials: the proxy asks for them; a wrong password is no person
+            status, _ = through_haproxy(listen, "/", None, {})
+            assert status == 401
+            assert through_haproxy(listen, "/", f"{orgs.alice}:wrong", {})[0] == 401
+            # mallory names alice, and system:masters, herself: the proxy drops both, she is only mallory
+            spoofed = {"X-Remote-User": orgs.alice, "X-Remote-Group": "system:masters"}
+            status, page = through_haproxy(listen, f"/orgs/{orgs.name_a}/clusters", "mallory:mallory-secret", spoofed)
+            assert status == 403, page
+            assert "own identities" not in page, "the client's group reached the console"
+            status, page = through_haproxy(listen, "/", f"{orgs.alice}:alice-secret", {})
+            assert (status, orgs.name_a in page) == (200, True), page
+
+            # alice in the browser: signs in, creates a cluster in her organization with the form (dry run, apply)
+            chromium.go(f"http://{orgs.alice}:alice-secret@127.0.0.1:{listen}/")
+            assert orgs.name_a in chromium.text()
+            assert orgs.name_b not in chromium.text()
+            chromium.go(f"{origin}/orgs/{orgs.name_a}/clusters")
+            created = cluster_id()
+            chromium.fill("#new-name", created)
+            chromium.fill("#new-version", "1.36.3")
+            chromium.click("form[action$='/new'] button")
+            wait_until(lambda: "accepted this change in a dry run" in chromium.text(), timeout=30)
+            assert orgs.admin.get_or_none(KVM_CONFIG, created, orgs.a) is None
+            chromium.screenshot(tmp_path / "01-shared-console-preview.png")
+            chromium.click("form.change button")
+            wait_until(lambda: "Applied" in chromium.text(), timeout=30)
+            assert orgs.admin.get(KVM_CONFIG, created, orgs.a)["spec"]["clusterID"] == created
+            chromium.go(f"{origin}/clusters/{orgs.a}/{created}")
+            assert f"KVMConfig/{orgs.a}/{created}" in chromium.text()
+            chromium.screenshot(tmp_path / "02-shared-console-cluster.png")
+    finally:
+        server.shutdown()
+        server.server_close()

@@ -27,7 +27,7 @@ from pathlib import Path
 
 import yaml
 
-from kubeception_testenv import conformance, reaper
+from kubeception_testenv import conformance, console, reaper
 from kubeception_testenv._ports import sticky_port
 from kubeception_testenv.controlplane import PLATFORM_ENV, ControlPlane
 from kubeception_testenv.images import ROOT, build_all, recipes
@@ -40,6 +40,7 @@ from operatorkit.testing import wait_until
 _DEFAULT_STATE = Path(".run")
 PROMETHEUS_ENV = "KUBECEPTION_PROMETHEUS_URL"
 DEMO_ORGANIZATION = "acme"  # examples/: the demo's clusters are in its namespace, org-acme
+DEMO_PERSON = "alice"  # the organization's admin, who signs in to the shared console
 
 
 def _serve(state: Path, nodes: int, real_nodes: int) -> int:
@@ -144,7 +145,8 @@ def _install(state: Path) -> int:
     platform.install()
     # The demo's clusters belong to an organization (namespace org-acme), as a team's would: its roles, quota,
     # deletion protection and credential policies in force.
-    platform.helm_install("kubeception-organizations", {"organizations": [{"name": DEMO_ORGANIZATION}]})
+    organization = {"name": DEMO_ORGANIZATION, "admins": {"users": [DEMO_PERSON]}}
+    platform.helm_install("kubeception-organizations", {"organizations": [organization]})
     examples = [ROOT / "examples" / f"{kind}.yaml" for kind in ("kvmconfig", "awsconfig")]
     try:
         # Up to the quota controller's full resync (5 min): a new ResourceQuota it could not count at once (its
@@ -153,8 +155,11 @@ def _install(state: Path) -> int:
     except TimeoutError:
         print(f"kubeception: org-{DEMO_ORGANIZATION} does not admit examples/: {platform.refused}", file=sys.stderr)
         raise
+    url, password, ca = console.install(platform, state, DEMO_PERSON)
+    (state / "console-url").write_text(url + "\n")
     print(f"# {', '.join(platform.operators)} installed in {platform.namespace}", file=sys.stderr)
-    print(f"# organization {DEMO_ORGANIZATION}: namespace org-{DEMO_ORGANIZATION}", file=sys.stderr)
+    print(f"# organization {DEMO_ORGANIZATION}: org-{DEMO_ORGANIZATION}, admin {DEMO_PERSON}", file=sys.stderr)
+    print(f"# the shared console at {url} (its CA: {ca}): {DEMO_PERSON}, password in {password}", file=sys.stderr)
     return 0
 
 

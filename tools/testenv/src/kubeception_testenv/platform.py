@@ -151,8 +151,8 @@ class Platform:
             self.fill_registry()
 
     def apply_crds(self) -> None:
-        self._kubectl("apply", "--server-side", "-f", str(CRDS))
-        self._kubectl("wait", "--for=condition=Established", "--timeout=60s", "-f", str(CRDS))
+        self.kubectl("apply", "--server-side", "-f", str(CRDS))
+        self.kubectl("wait", "--for=condition=Established", "--timeout=60s", "-f", str(CRDS))
 
     def configure_vault(self) -> None:
         """What NOTES.txt asks of a Vault administrator: the chart's policy, Kubernetes auth bound to the chart's
@@ -205,7 +205,7 @@ class Platform:
         if self.etcd_ca:
             files = {"ca.crt": self.etcd_ca, "tls.crt": self.etcd_cert, "tls.key": self.etcd_key}
             secrets.append(_secret(ETCD_CLIENT_SECRET, self.namespace, files))
-        self._apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": self.namespace}}, *secrets)
+        self.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": self.namespace}}, *secrets)
 
     def cert_operator_values(self) -> dict[str, object]:
         vault: dict[str, object] = {
@@ -290,7 +290,7 @@ class Platform:
 
     def aws_credentials(self) -> None:
         """aws-operator's own credentials (moto accepts any; they may only assume the guest accounts' roles)."""
-        self._apply(
+        self.apply(
             {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": self.namespace}},
             {
                 "apiVersion": "v1",
@@ -300,7 +300,7 @@ class Platform:
             },
         )
 
-    def _apply(self, *manifests: Mapping[str, object]) -> None:
+    def apply(self, *manifests: Mapping[str, object]) -> None:
         kubectl = str(find_binary("kubectl"))
         for manifest in manifests:
             self._run(kubectl, f"--kubeconfig={self.kubeconfig}", "apply", "-f", "-", input=json.dumps(manifest))
@@ -333,7 +333,7 @@ class Platform:
         )
 
     def wait_available(self, name: str, timeout: float, kind: str = "deployment") -> None:
-        self._kubectl(
+        self.kubectl(
             "-n",
             self.namespace,
             "rollout",
@@ -358,8 +358,8 @@ class Platform:
     def guest_kubeconfig(self, namespace: str, cluster: str) -> str:
         """Guest ``cluster``'s kubeconfig Secret with its server at the first real node's HAProxy — what DNS for
         the guest's API hostname would give (the TLS server name stays that hostname, for SNI)."""
-        encoded = self._kubectl("get", "secret", "-n", namespace, f"{cluster}-kubeconfig", "-o=jsonpath={.data.value}")
-        node = self._kubectl(
+        encoded = self.kubectl("get", "secret", "-n", namespace, f"{cluster}-kubeconfig", "-o=jsonpath={.data.value}")
+        node = self.kubectl(
             "get", "nodes", "-l", f"{REAL_NODE_LABEL}=real",
             "-o=jsonpath={.items[0].status.addresses[?(@.type=='InternalIP')].address}",
         )  # fmt: skip
@@ -372,13 +372,13 @@ class Platform:
         """The API server would admit ``manifests`` now (a server-side dry run): an admission policy just installed,
         and the parameters it reads, are in force."""
         try:
-            self._kubectl("apply", "--dry-run=server", *(f"--filename={m}" for m in manifests))
+            self.kubectl("apply", "--dry-run=server", *(f"--filename={m}" for m in manifests))
         except InstallError as error:
             self.refused = str(error)  # what the last try was told, for the message of whoever waits
             return False
         return True
 
-    def _kubectl(self, *args: str, timeout: float = 120) -> str:
+    def kubectl(self, *args: str, timeout: float = 120) -> str:
         return self._run(str(find_binary("kubectl")), f"--kubeconfig={self.kubeconfig}", *args, timeout=timeout)
 
     @staticmethod
