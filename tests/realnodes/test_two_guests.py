@@ -471,10 +471,10 @@ class Scenario:
         b = kvm_config(self.b, self.namespace, CURRENT, controlPlane={"resources": SMALL})
         self.kube.create(KVM_CONFIG, a)
         self.kube.create(KVM_CONFIG, b)
+        # 15 minutes each: on a loaded machine (CI's other streams starting beside it) both took 8 minutes to be Ready
+        # and a's worker 4 more (CI, session 20), and a's VM was seen to start 6 minutes after its pod (session 19).
         for cluster in (self.a, self.b):
-            wait_ready(self.kube, cluster, self.namespace, timeout=600)
-        # 15 minutes: on a loaded machine (CI's other streams starting beside it) a's VM was seen to start 6 minutes
-        # after its pod, and not to have joined when a 10-minute wait ran out.
+            wait_ready(self.kube, cluster, self.namespace, timeout=900)
         wait_workers(self.kube, self.a, self.namespace, "1/1", timeout=900)
         print(f"\ntwo KVMConfigs -> both Ready and a's worker Node Ready in {time.monotonic() - started:.1f} s")
         self.access_a = GuestAccess(self.kube, self.a, self.namespace, self.haproxy, self.workdir)

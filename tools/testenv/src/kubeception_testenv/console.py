@@ -13,6 +13,7 @@ Service through the node's kube-proxy.
 from __future__ import annotations
 
 import base64
+import hashlib
 import secrets
 import ssl
 import subprocess
@@ -130,7 +131,7 @@ def install(platform: Platform, state: Path, person: str, timeout: float = 240) 
         "console-ca.crt": pki.ca.cert.read_bytes(),
         "public.pem": public.cert.read_bytes() + public.key.read_bytes(),
     }
-    platform.apply(secret(PROXY, platform.namespace, files), proxy_deployment(platform.namespace))
+    platform.apply(secret(PROXY, platform.namespace, files), proxy_deployment(platform.namespace, files))
     platform.wait_available(RELEASE, timeout)
     platform.wait_available(PROXY, timeout)
     wait_until(
@@ -153,16 +154,17 @@ def answers(url: str, person: str, password: str, ca: Path) -> bool:
         return False
 
 
-def proxy_deployment(namespace: str) -> dict[str, object]:
+def proxy_deployment(namespace: str, files: Mapping[str, bytes]) -> dict[str, object]:
     """HAProxy from the operators image on the node's host network, as nobody, with nothing to write; its key
-    readable by its group only."""
+    readable by its group only. Its pod is replaced whenever ``files`` (its Secret) change: HAProxy reads them once."""
     labels = {"app.kubernetes.io/name": PROXY}
+    checksum = hashlib.sha256(b"".join(files[name] for name in sorted(files))).hexdigest()
     container = {
         "name": "haproxy",
         "image": f"ghcr.io/kubeception/operators:{version()}",  # the console chart's default
         "imagePullPolicy": "IfNotPresent",
         "command": ["/usr/sbin/haproxy", "-db", "-f", "/etc/front-proxy/haproxy.cfg"],
-        "ports": [{"name": "http", "containerPort": PROXY_PORT}],
+        "ports": [{"name": "https", "containerPort": PROXY_PORT}],
         "readinessProbe": {"tcpSocket": {"port": PROXY_PORT}, "periodSeconds": 5},
         "resources": {"requests": {"cpu": "10m", "memory": "32Mi"}, "limits": {"memory": "128Mi"}},
         "securityContext": {
@@ -181,7 +183,7 @@ def proxy_deployment(namespace: str) -> dict[str, object]:
             "strategy": {"type": "Recreate"},  # one port on one node's address
             "selector": {"matchLabels": labels},
             "template": {
-                "metadata": {"labels": labels},
+                "metadata": {"labels": labels, "annotations": {"checksum/secret": checksum}},
                 "spec": {
                     "hostNetwork": True,
                     "nodeSelector": {REAL_NODE_LABEL: "real"},
