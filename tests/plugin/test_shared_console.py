@@ -123,6 +123,23 @@ def chart_account(
                 control_plane.kubectl("delete", doc["kind"].lower(), doc["metadata"]["name"], check=False)
 
 
+@contextlib.contextmanager
+def shared_server(mother: Mother, pki: LocalPKI, origin: str) -> Iterator[shared_console.SharedServer]:
+    """The shared console on loopback: a serving certificate of ``pki``, client certificates of ``pki`` required, the
+    proxy's name ``front-proxy`` allowed."""
+    served = pki.issue("console", "console", ip_addresses=("127.0.0.1",), server=True)
+    context = shared_console.tls_context(served.cert, served.key, pki.ca.cert)
+    server = shared_console.SharedServer(
+        mother, ("127.0.0.1", 0), context, origin=origin, allowed=frozenset({"front-proxy"})
+    )
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield server
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
 @pytest.fixture
 def console_account(control_plane: ControlPlane, kube: KubeClient, namespace: str, tmp_path: Path) -> Iterator[Path]:
     with chart_account(control_plane, kube, namespace, tmp_path / "console.kubeconfig") as path:
@@ -133,7 +150,6 @@ def test_each_person_sees_and_changes_what_their_own_credentials_allow(
     orgs: Orgs, console_account: Path, tmp_path: Path
 ) -> None:
     pki = LocalPKI(tmp_path / "pki")
-    served = pki.issue("console", "console", ip_addresses=("127.0.0.1",), server=True)
     proxy_cert = pki.issue("front-proxy", "front-proxy", client=True)
     stranger_cert = pki.issue("stranger", "stranger", client=True)  # signed by the same CA, not a proxy's name
     rogue_cert = LocalPKI(tmp_path / "rogue").issue("front-proxy", "front-proxy", client=True)
@@ -144,12 +160,7 @@ def test_each_person_sees_and_changes_what_their_own_credentials_allow(
         mother.client.list(KVM_CONFIG, orgs.a)
     assert refused.value.status == 403
 
-    context = shared_console.tls_context(served.cert, served.key, pki.ca.cert)
-    server = shared_console.SharedServer(
-        mother, ("127.0.0.1", 0), context, origin=ORIGIN, allowed=frozenset({"front-proxy"})
-    )
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
+    with shared_server(mother, pki, ORIGIN) as server:
         proxy = Proxy(server.port, pki.ca.cert, proxy_cert)
         mine, theirs = cluster_id(), cluster_id()
         for name, namespace in ((mine, orgs.a), (theirs, orgs.b)):
@@ -202,9 +213,6 @@ def test_each_person_sees_and_changes_what_their_own_credentials_allow(
         assert status == 409
         assert "forbidden" in page.lower()
         assert orgs.admin.get_or_none(KVM_CONFIG, created, orgs.b) is None
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 def test_impersonation_narrowed_by_the_chart_is_enforced_by_the_api_server(
@@ -241,30 +249,22 @@ def test_a_person_signs_in_at_a_real_haproxy_and_uses_the_shared_console_in_a_br
     demo's proxy, configured by the same code) -> the console over mTLS with HAProxy's client certificate -> the
     mother's API as that person. A name the client sends itself never gets through."""
     pki = LocalPKI(tmp_path / "pki")
-    served = pki.issue("console", "console", ip_addresses=("127.0.0.1",), server=True)
     proxy_cert = pki.issue("front-proxy", "front-proxy", client=True)
     proxy_pem = tmp_path / "front-proxy.pem"  # HAProxy's crt: the certificate and its key in one file
     proxy_pem.write_bytes(proxy_cert.cert.read_bytes() + proxy_cert.key.read_bytes())
     listen = free_port()
     origin = f"http://127.0.0.1:{listen}"
-    server = shared_console.SharedServer(
-        Mother.connect(str(console_account), None),
-        ("127.0.0.1", 0),
-        shared_console.tls_context(served.cert, served.key, pki.ca.cert),
-        origin=origin,
-        allowed=frozenset({"front-proxy"}),
-    )
-    threading.Thread(target=server.serve_forever, daemon=True).start()
     people = {orgs.alice: "alice-secret", "mallory": "mallory-secret"}
-    config = front_proxy_config(
-        f"127.0.0.1:{listen}",
-        f"127.0.0.1:{server.port}",
-        proxy_pem=str(proxy_pem),
-        console_ca=str(pki.ca.cert),
-        people={name: crypt_hash(word) for name, word in people.items()},
-    )
+    hashed = {name: crypt_hash(word) for name, word in people.items()}
     (tmp_path / "haproxy").mkdir()
-    try:
+    with shared_server(Mother.connect(str(console_account), None), pki, origin) as server:
+        config = front_proxy_config(
+            f"127.0.0.1:{listen}",
+            f"127.0.0.1:{server.port}",
+            proxy_pem=str(proxy_pem),
+            console_ca=str(pki.ca.cert),
+            people=hashed,
+        )
         with HAProxyServer(tmp_path / "haproxy", config, [listen]):
             # no credentials: the proxy asks for them; a wrong password is no person
             status, _ = through_haproxy(listen, "/", None, {})
@@ -296,6 +296,3 @@ def test_a_person_signs_in_at_a_real_haproxy_and_uses_the_shared_console_in_a_br
             chromium.go(f"{origin}/clusters/{orgs.a}/{created}")
             assert f"KVMConfig/{orgs.a}/{created}" in chromium.text()
             chromium.screenshot(tmp_path / "02-shared-console-cluster.png")
-    finally:
-        server.shutdown()
-        server.server_close()

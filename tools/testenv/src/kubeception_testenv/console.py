@@ -17,13 +17,13 @@ import hashlib
 import secrets
 import ssl
 import subprocess
-import urllib.error
 import urllib.request
 from typing import TYPE_CHECKING
 
 from kubeception_testenv._pki import LocalPKI
 from kubeception_testenv.images import version
 from kubeception_testenv.nodes import REAL_NODE_LABEL
+from kubeception_testenv.platform import secret
 from operatorkit.testing import wait_until
 
 if TYPE_CHECKING:
@@ -150,7 +150,7 @@ def answers(url: str, person: str, password: str, ca: Path) -> bool:
     try:
         with urllib.request.urlopen(request, timeout=10, context=ssl.create_default_context(cafile=ca)) as answer:
             return int(answer.status) == 200
-    except (OSError, urllib.error.HTTPError):
+    except OSError:  # refused, reset, or an HTTP error (urllib's HTTPError is one)
         return False
 
 
@@ -200,9 +200,3 @@ def proxy_deployment(namespace: str, files: Mapping[str, bytes]) -> dict[str, ob
             },
         },
     }
-
-
-def secret(name: str, namespace: str, data: Mapping[str, bytes], kind: str = "Opaque") -> dict[str, object]:
-    encoded = {key: base64.b64encode(value).decode() for key, value in data.items()}
-    return {"apiVersion": "v1", "kind": "Secret", "type": kind,
-            "metadata": {"name": name, "namespace": namespace}, "data": encoded}  # fmt: skip

@@ -201,10 +201,10 @@ class Platform:
         flannel-operator (which hands them on to each cluster's flanneld)."""
         secrets = []
         if self.vault_ca:
-            secrets.append(_secret(VAULT_CA_SECRET, self.namespace, {"ca.crt": self.vault_ca}))
+            secrets.append(secret(VAULT_CA_SECRET, self.namespace, _read({"ca.crt": self.vault_ca})))
         if self.etcd_ca:
             files = {"ca.crt": self.etcd_ca, "tls.crt": self.etcd_cert, "tls.key": self.etcd_key}
-            secrets.append(_secret(ETCD_CLIENT_SECRET, self.namespace, files))
+            secrets.append(secret(ETCD_CLIENT_SECRET, self.namespace, _read(files)))
         self.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": self.namespace}}, *secrets)
 
     def cert_operator_values(self) -> dict[str, object]:
@@ -389,7 +389,13 @@ class Platform:
         return result.stdout
 
 
-def _secret(name: str, namespace: str, files: Mapping[str, str]) -> dict[str, object]:
-    """A Secret holding the given files' contents under the given keys."""
-    data = {key: base64.b64encode(Path(path).read_bytes()).decode() for key, path in files.items()}
-    return {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": name, "namespace": namespace}, "data": data}
+def secret(name: str, namespace: str, data: Mapping[str, bytes], kind: str = "Opaque") -> dict[str, object]:
+    """A Secret of type ``kind`` holding ``data``."""
+    encoded = {key: base64.b64encode(value).decode() for key, value in data.items()}
+    return {"apiVersion": "v1", "kind": "Secret", "type": kind,
+            "metadata": {"name": name, "namespace": namespace}, "data": encoded}  # fmt: skip
+
+
+def _read(files: Mapping[str, str]) -> dict[str, bytes]:
+    """Each key's file's contents."""
+    return {key: Path(path).read_bytes() for key, path in files.items()}
